@@ -1,0 +1,40 @@
+"""crosssell: which existing clients to offer what, and when to offer nothing.
+
+Examples
+--------
+>>> import crosssell as cs
+>>> isinstance(cs.__version__, str)
+True
+"""
+
+from crosssell._version import __version__
+from crosssell.book import Book, Schema
+from crosssell.columns import Columns, EventType
+from crosssell.exceptions import (
+    ArtifactError,
+    CrossSellError,
+    CrossSellWarning,
+    DataWarning,
+    NotFittedError,
+    SchemaError,
+    UnknownIdError,
+)
+from crosssell.ids import IdMap
+from crosssell.matrix import ClientProductMatrix
+
+__all__ = [
+    "ArtifactError",
+    "Book",
+    "ClientProductMatrix",
+    "Columns",
+    "CrossSellError",
+    "CrossSellWarning",
+    "DataWarning",
+    "EventType",
+    "IdMap",
+    "NotFittedError",
+    "Schema",
+    "SchemaError",
+    "UnknownIdError",
+    "__version__",
+]

@@ -1,0 +1,187 @@
+"""Translation between the caller's ids and the dense indices that matrices use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crosssell.exceptions import UnknownIdError
+
+__all__ = ["IdMap"]
+
+
+class IdMap:
+    """An immutable vocabulary of external ids, each with a dense index ``0 .. n-1``.
+
+    External ids keep the caller's values and dtype (integers stay integers, text stays text);
+    internal indices never reach a user.
+
+    Parameters
+    ----------
+    ids : array-like
+        Distinct external ids, in index order.
+    name : str, default "id"
+        What the ids are (``"client"`` or ``"product"``), used in error messages.
+
+    Raises
+    ------
+    ValueError
+        If ``ids`` holds duplicates or nulls.
+
+    Examples
+    --------
+    >>> m = IdMap(["P1", "P2", "P3"], name="product")
+    >>> m.to_index(["P3", "P1"]).tolist()
+    [2, 0]
+    >>> m.to_external([1]).tolist()
+    ['P2']
+    >>> len(m)
+    3
+    """
+
+    __slots__ = ("_index", "name")
+
+    def __init__(self, ids: Iterable[Any] | pd.Index, *, name: str = "id") -> None:
+        index = ids.copy() if isinstance(ids, pd.Index) else pd.Index(list(ids) if not hasattr(ids, "dtype") else ids)
+        if index.hasnans:
+            raise ValueError(f"{name} ids must not be null; got {int(index.isna().sum())} nulls.")
+        if not index.is_unique:
+            dup = index[index.duplicated()].unique()[:5].tolist()
+            raise ValueError(f"{name} ids must be distinct; duplicated: {dup}")
+        self._index: pd.Index = index
+        self.name = name
+
+    @classmethod
+    def from_values(cls, values: Any, *, name: str = "id") -> IdMap:
+        """Build a map from the distinct values of an array, in order of first appearance.
+
+        Parameters
+        ----------
+        values : array-like
+            Values with repeats, e.g. a column of contracts.
+        name : str, default "id"
+            What the ids are.
+
+        Returns
+        -------
+        IdMap
+
+        Examples
+        --------
+        >>> IdMap.from_values([5, 3, 5, 7]).external.tolist()
+        [5, 3, 7]
+        """
+        _, uniques = pd.factorize(pd.Series(values) if not isinstance(values, pd.Series) else values)
+        return cls(pd.Index(uniques), name=name)
+
+    @property
+    def external(self) -> pd.Index:
+        """The external ids as a pandas Index, in index order (read it, do not modify it).
+
+        Examples
+        --------
+        >>> IdMap(["a", "b"]).external.tolist()
+        ['a', 'b']
+        """
+        return self._index
+
+    @property
+    def dtype(self) -> Any:
+        """The dtype of the external ids.
+
+        Examples
+        --------
+        >>> str(IdMap([1, 2]).dtype)
+        'int64'
+        """
+        return self._index.dtype
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, item: object) -> bool:
+        try:
+            return bool(item in self._index)
+        except TypeError:
+            return False
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(x) for x in self._index[:3].tolist())
+        more = ", ..." if len(self) > 3 else ""
+        return f"IdMap(name={self.name!r}, n={len(self)}, ids=[{head}{more}])"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IdMap):
+            return NotImplemented
+        return self.name == other.name and self._index.equals(other._index)
+
+    def __hash__(self) -> int:
+        return hash((self.name, len(self)))
+
+    def to_index(
+        self, ids: Iterable[Any], *, missing: Literal["raise", "ignore"] = "raise"
+    ) -> npt.NDArray[np.int64]:
+        """Translate external ids to indices.
+
+        Parameters
+        ----------
+        ids : array-like
+            External ids.
+        missing : {"raise", "ignore"}, default "raise"
+            ``"raise"`` raises :class:`~crosssell.exceptions.UnknownIdError` naming the unknown
+            ids; ``"ignore"`` returns ``-1`` for them.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+
+        Raises
+        ------
+        UnknownIdError
+            When an id is unknown and ``missing="raise"``.
+
+        Examples
+        --------
+        >>> m = IdMap(["a", "b"], name="client")
+        >>> m.to_index(["b", "zz"], missing="ignore").tolist()
+        [1, -1]
+        >>> m.to_index(["zz"])
+        Traceback (most recent call last):
+        ...
+        crosssell.exceptions.UnknownIdError: 1 unknown client id (showing 1): 'zz'
+        """
+        values = ids if isinstance(ids, pd.Index | pd.Series | np.ndarray) else list(ids)
+        idx = np.asarray(self._index.get_indexer(pd.Index(values)), dtype=np.int64)
+        if missing == "raise" and (idx < 0).any():
+            unknown = pd.Index(values)[idx < 0].unique()
+            shown = ", ".join(repr(x) for x in unknown[:5].tolist())
+            n = len(unknown)
+            raise UnknownIdError(
+                f"{n} unknown {self.name} id{'s' if n != 1 else ''} (showing {min(n, 5)}): {shown}",
+                ids=unknown.tolist(),
+            )
+        return idx
+
+    def to_external(self, index: Any) -> pd.Index:
+        """Translate indices to external ids.
+
+        Parameters
+        ----------
+        index : array-like of int
+            Indices in ``0 .. len(self) - 1``.
+
+        Returns
+        -------
+        pandas.Index
+            The external ids, with the caller's dtype.
+
+        Examples
+        --------
+        >>> IdMap([10, 20, 30]).to_external([2, 0]).tolist()
+        [30, 10]
+        """
+        return self._index.take(np.asarray(index, dtype=np.int64))
