@@ -1,0 +1,314 @@
+"""Candidates: which (client, product) pairs are offers at all, typed upsell or cross-sell, with their value.
+
+A product the client holds actively is never a candidate. Within a family the client holds, only a
+higher tier is a candidate (an **upsell**); a lower or equal tier is a downgrade and no offer. A
+product of a family the client does not hold is a **cross_sell**. Seat or quantity expansion is
+modelled as a catalog product of the same family with a higher tier (for example a larger seat
+pack), so that "a held product is never offered" holds without exception. Without a catalog each
+product is its own family, so every candidate is a cross-sell.
+
+Value: the catalog ``price``, else the median annual value of the product's contracts up to
+``as_of``, else the median of those product values over the catalogue (marked ``"default"``); for
+an upsell, the difference to what the client pays today in that family (never below zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from crosssell.book import Book
+from crosssell.columns import Columns
+
+__all__ = ["CandidateChunk", "Candidates", "ValueSource"]
+
+ValueSource = Literal["price", "median_contract", "default"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateChunk:
+    """Offer typing and value for a block of clients against every product.
+
+    Attributes
+    ----------
+    is_candidate : ndarray of bool, shape (m, n_products)
+        True where the pair may be offered at all (not held, not a downgrade).
+    is_upsell : ndarray of bool, shape (m, n_products) or None
+        True where the candidate is an upsell; None when the catalogue has no tiers, in which
+        case every candidate is a cross-sell.
+    value : ndarray of float64, shape (m, n_products) or (n_products,)
+        Value of each pair; a single row when it does not depend on the client.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = CandidateChunk(is_candidate=np.ones((1, 2), bool), is_upsell=None, value=np.ones(2))
+    >>> c.value.shape
+    (2,)
+    """
+
+    is_candidate: npt.NDArray[np.bool_]
+    is_upsell: npt.NDArray[np.bool_] | None
+    value: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Candidates:
+    """Offer typing and value of every (client, product) pair at ``as_of``.
+
+    Build it with :meth:`build`. Rows are the Book's clients, columns its products.
+
+    Attributes
+    ----------
+    family : ndarray of int64, shape (n_products,)
+        Family code of each product (index into ``families``).
+    families : pandas.Index
+        Family names.
+    tier : ndarray of int64, shape (n_products,)
+        Tier of each product.
+    held_tier : scipy.sparse.csr_matrix, shape (n_clients, n_families)
+        ``1 + highest tier held`` per client and family (no entry: family not held).
+    paid : scipy.sparse.csr_matrix, shape (n_clients, n_families)
+        Annual value the client pays today in each family.
+    holdings : scipy.sparse.csr_matrix of bool, shape (n_clients, n_products)
+        Products held actively at ``as_of``.
+    product_value : ndarray of float64, shape (n_products,)
+        Value of each product as a cross-sell.
+    value_source : ndarray of str, shape (n_products,)
+        Where each product's value came from: ``"price"``, ``"median_contract"`` or ``"default"``.
+    has_upsells : bool
+        Whether any family has more than one tier (otherwise every candidate is a cross-sell).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from crosssell import Book
+    >>> products = pd.DataFrame({"product_id": ["CRM-1", "CRM-2", "ERP-1"],
+    ...                          "family": ["CRM", "CRM", "ERP"], "tier": [1, 2, 1],
+    ...                          "price": [100.0, 250.0, 400.0]})
+    >>> contracts = pd.DataFrame({"client_id": ["C1"], "product_id": ["CRM-1"],
+    ...                           "start_date": ["2024-01-01"], "value": [100.0]})
+    >>> book = Book.from_frames(contracts=contracts, products=products)
+    >>> cand = Candidates.build(book, "2024-06-30")
+    >>> chunk = cand.chunk([0])
+    >>> chunk.is_candidate.tolist(), chunk.is_upsell.tolist()
+    ([[False, True, True]], [[False, True, False]])
+    >>> chunk.value.tolist()
+    [[0.0, 150.0, 400.0]]
+    """
+
+    family: npt.NDArray[np.int64]
+    families: pd.Index
+    tier: npt.NDArray[np.int64]
+    held_tier: sp.csr_matrix
+    paid: sp.csr_matrix
+    holdings: sp.csr_matrix
+    product_value: npt.NDArray[np.float64]
+    value_source: npt.NDArray[np.str_]
+    has_upsells: bool
+
+    @classmethod
+    def build(cls, book: Book, as_of: object) -> Candidates:
+        """Compute the typing and value tables of ``book`` at ``as_of``.
+
+        Parameters
+        ----------
+        book : Book
+            Validated inputs.
+        as_of : str or datetime-like
+            The point in time; contracts are active when ``start <= as_of < end``.
+
+        Returns
+        -------
+        Candidates
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["P1", "P2"],
+        ...                   "start_date": ["2024-01-01", "2024-01-01"], "value": [10.0, 30.0]})
+        >>> cand = Candidates.build(Book.from_frames(contracts=c), "2024-06-30")
+        >>> cand.has_upsells, cand.product_value.tolist()
+        (False, [10.0, 30.0])
+        """
+        t = pd.Timestamp(as_of).value  # type: ignore[arg-type]
+        products = book.product_table
+        n_clients, n_products = len(book.client_ids), len(book.product_ids)
+        family_codes, families = pd.factorize(products[Columns.family].astype(str), sort=False)
+        family = np.asarray(family_codes, dtype=np.int64)
+        tier = products[Columns.tier].to_numpy(dtype=np.int64, na_value=0)
+        n_fam = len(families)
+
+        arr = book.contract_arrays
+        started = arr.start <= t
+        active = started & (arr.end > t)
+        c, p = arr.client[active], arr.product[active]
+        holdings = sp.csr_matrix(
+            (np.ones(c.shape[0], dtype=bool), (c, p)), shape=(n_clients, n_products)
+        )
+        holdings.sum_duplicates()
+        # sum_duplicates on bool adds with "or"; the structure is what matters.
+        holdings.data[:] = True
+
+        fam_of = family[p]
+        held_tier = _group_max(c, fam_of, tier[p].astype(np.float64) + 1.0, (n_clients, n_fam))
+        values = np.nan_to_num(arr.value[active], nan=0.0)
+        paid = sp.csr_matrix((values, (c, fam_of)), shape=(n_clients, n_fam), dtype=np.float64)
+        paid.sum_duplicates()
+
+        product_value, source = _product_values(
+            products[Columns.price].to_numpy(dtype=np.float64, na_value=np.nan),
+            arr.product[started],
+            arr.value[started],
+            n_products,
+        )
+        has_upsells = bool(
+            n_fam < n_products
+            and pd.Series(tier).groupby(family).nunique().max() > 1  # type: ignore[operator]
+        )
+        return cls(
+            family=family,
+            families=pd.Index(families),
+            tier=tier,
+            held_tier=held_tier,
+            paid=paid,
+            holdings=holdings,
+            product_value=product_value,
+            value_source=source,
+            has_upsells=has_upsells,
+        )
+
+    @property
+    def n_products(self) -> int:
+        """Number of products (columns).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": [1], "product_id": [9], "start_date": ["2024-01-01"]})
+        >>> Candidates.build(Book.from_frames(contracts=c), "2024-02-01").n_products
+        1
+        """
+        return int(self.family.shape[0])
+
+    def chunk(self, rows: npt.ArrayLike) -> CandidateChunk:
+        """Type and value every product for a block of clients.
+
+        Parameters
+        ----------
+        rows : array-like of int
+            Client row indices.
+
+        Returns
+        -------
+        CandidateChunk
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"], "start_date": ["2024-01-01"]})
+        >>> p = pd.DataFrame({"product_id": ["P1", "P2"]})
+        >>> cand = Candidates.build(Book.from_frames(contracts=c, products=p), "2024-06-30")
+        >>> cand.chunk([0]).is_candidate.tolist()
+        [[False, True]]
+        """
+        idx = np.asarray(rows, dtype=np.int64)
+        held = self.holdings[idx].toarray()
+        if not self.has_upsells:
+            return CandidateChunk(is_candidate=~held, is_upsell=None, value=self.product_value)
+        held_tier = self.held_tier[idx].toarray()[:, self.family]  # (m, P): 1 + top tier held
+        tier1 = (self.tier + 1).astype(np.float64)
+        in_family = held_tier > 0
+        is_upsell = in_family & (held_tier < tier1)
+        is_candidate = ~held & (~in_family | is_upsell)
+        is_upsell &= is_candidate
+        paid = self.paid[idx].toarray()[:, self.family]
+        value = np.broadcast_to(self.product_value, held.shape).copy()
+        np.subtract(value, paid, out=value, where=is_upsell)
+        np.maximum(value, 0.0, out=value)
+        return CandidateChunk(is_candidate=is_candidate, is_upsell=is_upsell, value=value)
+
+    def pairs(
+        self, clients: npt.ArrayLike, products: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Type and value a list of (client, product) pairs.
+
+        Parameters
+        ----------
+        clients, products : array-like of int
+            Row and column indices, of equal length.
+
+        Returns
+        -------
+        is_candidate, is_upsell : ndarray of bool
+        value : ndarray of float64
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"], "start_date": ["2024-01-01"]})
+        >>> cand = Candidates.build(Book.from_frames(contracts=c), "2024-06-30")
+        >>> cand.pairs([0], [0])[0].tolist()
+        [False]
+        """
+        ci = np.asarray(clients, dtype=np.int64)
+        pi = np.asarray(products, dtype=np.int64)
+        held = np.asarray(self.holdings[ci, pi]).ravel().astype(bool)
+        fam = self.family[pi]
+        held_tier = np.asarray(self.held_tier[ci, fam]).ravel()
+        in_family = held_tier > 0
+        is_upsell = in_family & (held_tier < self.tier[pi] + 1) & ~held
+        is_candidate = ~held & (~in_family | is_upsell)
+        paid = np.asarray(self.paid[ci, fam]).ravel()
+        value = self.product_value[pi] - np.where(is_upsell, paid, 0.0)
+        return is_candidate, is_upsell, np.maximum(value, 0.0)
+
+
+def _group_max(
+    rows: npt.NDArray[np.int32],
+    cols: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """Sparse matrix holding the maximum of ``values`` per (row, col) cell."""
+    if rows.shape[0] == 0:
+        return sp.csr_matrix(shape, dtype=np.float64)
+    order = np.lexsort((values, cols, rows))
+    r, c, v = rows[order], cols[order], values[order]
+    last = np.ones(r.shape[0], dtype=bool)
+    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    return sp.csr_matrix((v[last], (r[last], c[last])), shape=shape)
+
+
+def _product_values(
+    price: npt.NDArray[np.float64],
+    contract_product: npt.NDArray[np.int32],
+    contract_value: npt.NDArray[np.float64],
+    n_products: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_]]:
+    """Value of each product: catalog price, else median contract value, else the overall median."""
+    known = ~np.isnan(contract_value)
+    medians = (
+        pd.Series(contract_value[known])
+        .groupby(contract_product[known])
+        .median()
+        .reindex(range(n_products))
+        .to_numpy(dtype=np.float64)
+    )
+    value = np.where(np.isnan(price), medians, price)
+    source = np.where(~np.isnan(price), "price", np.where(np.isnan(medians), "default", "median_contract"))
+    finite = value[~np.isnan(value)]
+    # With no price and no contract value anywhere, every offer is worth one unit: priority then
+    # ranks by propensity alone.
+    fallback = float(np.median(finite)) if finite.size else 1.0
+    value = np.where(np.isnan(value), fallback, value)
+    return value.astype(np.float64), source.astype(np.str_)
