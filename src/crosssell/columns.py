@@ -66,8 +66,20 @@ class Columns:
     cold_start: Final = "cold_start"
     rule: Final = "rule"
     kind: Final = "kind"
+    scope: Final = "scope"
     table: Final = "table"
     row: Final = "row"
+    # validation report (``Book.rejected`` and ``Book.summary()``)
+    column: Final = "column"
+    record: Final = "record"
+    rows: Final = "rows"
+    rejected: Final = "rejected"
+    first_date: Final = "first_date"
+    last_date: Final = "last_date"
+    # internal tables carry dense indices beside the caller's ids
+    client_idx: Final = "client_idx"
+    product_idx: Final = "product_idx"
+    in_catalog: Final = "in_catalog"
 
 
 class EventType:

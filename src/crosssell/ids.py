@@ -46,14 +46,29 @@ class IdMap:
     __slots__ = ("_index", "name")
 
     def __init__(self, ids: Iterable[Any] | pd.Index, *, name: str = "id") -> None:
-        index = ids.copy() if isinstance(ids, pd.Index) else pd.Index(list(ids) if not hasattr(ids, "dtype") else ids)
+        if isinstance(ids, pd.Index):
+            index = ids.copy()
+        else:
+            index = pd.Index(ids if hasattr(ids, "dtype") else list(ids))
         if index.hasnans:
-            raise ValueError(f"{name} ids must not be null; got {int(index.isna().sum())} nulls.")
+            n_null = int(np.asarray(index.isna()).sum())
+            raise ValueError(f"{name} ids must not be null; got {n_null} nulls.")
         if not index.is_unique:
             dup = index[index.duplicated()].unique()[:5].tolist()
             raise ValueError(f"{name} ids must be distinct; duplicated: {dup}")
         self._index: pd.Index = index
         self.name = name
+
+    @classmethod
+    def _from_unique(cls, index: pd.Index, *, name: str) -> IdMap:
+        """Wrap ids already known to be distinct and non-null (e.g. ``pd.factorize`` output).
+
+        Skips the uniqueness check, which costs as much as a second factorize on millions of ids.
+        """
+        out = cls.__new__(cls)
+        out._index = index
+        out.name = name
+        return out
 
     @classmethod
     def from_values(cls, values: Any, *, name: str = "id") -> IdMap:

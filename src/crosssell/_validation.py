@@ -1,0 +1,883 @@
+"""Checks that turn raw input columns into validated arrays, or raise ``SchemaError`` with rows.
+
+Every check is vectorised over a whole column; id checks run on the distinct values of a column
+(``pd.factorize`` first), which keeps validation cheap on millions of rows. The helpers here know
+nothing about the Book's tables beyond what their arguments say.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crosssell.columns import Columns
+from crosssell.exceptions import SchemaError
+
+__all__ = [
+    "REJECTED_COLUMNS",
+    "Collector",
+    "IdColumn",
+    "as_pandas",
+    "check_columns",
+    "encode_ids",
+    "parse_bools",
+    "parse_dates",
+    "parse_numbers",
+    "unify_id_kinds",
+]
+
+Errors = Literal["raise", "collect"]
+
+#: Name of the column of ``Book.rejected`` that names the offending column.
+COLUMN: Final = Columns.column
+#: Name of the column of ``Book.rejected`` holding the whole offending row as text.
+RECORD: Final = Columns.record
+#: Columns of ``Book.rejected``, in order.
+REJECTED_COLUMNS: Final = (Columns.table, Columns.row, COLUMN, Columns.rule, Columns.reason, RECORD)
+
+#: How many offending rows an error message shows.
+SHOWN: Final = 5
+#: Dates after this are sentinels ("never ends") rather than real end dates.
+SENTINEL_AFTER: Final = pd.Timestamp("2200-01-01")
+#: The earliest date nanosecond timestamps can hold (with a margin).
+EARLIEST: Final = pd.Timestamp("1678-01-01")
+
+_NS_PER_US: Final = 1000
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE: Final = frozenset({"false", "f", "no", "n", "0"})
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def as_pandas(obj: Any, *, parameter: str, owner: str) -> pd.DataFrame:
+    """Return a pandas DataFrame for a pandas, pyarrow or polars table (never copied if pandas).
+
+    Parameters
+    ----------
+    obj : pandas.DataFrame, pyarrow.Table or polars.DataFrame
+        The caller's table.
+    parameter, owner : str
+        Names used in the error message.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is none of the accepted kinds.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> as_pandas(pa.table({"a": [1]}), parameter="contracts", owner="Book").shape
+    (1, 1)
+    """
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    module = type(obj).__module__
+    if module.startswith("pyarrow") and hasattr(obj, "to_pandas"):
+        # Arrow dates would otherwise become Python objects, which are slow to parse.
+        frame = obj.to_pandas(date_as_object=False)
+        assert isinstance(frame, pd.DataFrame)
+        return frame
+    if module.startswith("polars") and hasattr(obj, "to_arrow"):
+        frame = obj.to_arrow().to_pandas(date_as_object=False)
+        assert isinstance(frame, pd.DataFrame)
+        return frame
+    raise TypeError(
+        f"The {parameter!r} parameter of {owner} must be a pandas DataFrame, a pyarrow Table or a "
+        f"polars DataFrame. Got {type(obj).__name__} instead."
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None or (not isinstance(value, str | bytes | tuple | list) and pd.isna(value)):
+        return "<NA>"
+    if isinstance(value, pd.Timestamp):
+        return str(value.isoformat(sep=" ")).replace(" 00:00:00", "")
+    return str(value)
+
+
+def describe_rows(
+    frame: pd.DataFrame, rows: npt.NDArray[np.intp], columns: Sequence[Any], positions: Any = None
+) -> list[str]:
+    """Format rows of ``frame`` as ``row 17 client_id=C042 start_date=2024-03-01``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The caller's frame (original values).
+    rows : ndarray of int
+        Positions in ``frame``.
+    columns : sequence
+        The columns to show, in order.
+    positions : ndarray of int, optional
+        The row numbers to print (default: ``rows``).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> describe_rows(pd.DataFrame({"a": [1, 2]}), np.array([1]), ["a"])
+    ['row 1 a=2']
+    """
+    shown = [c for c in dict.fromkeys(columns) if c in frame.columns]
+    numbers = rows if positions is None else positions
+    out = []
+    for i, r in zip(numbers, rows, strict=True):
+        # Only the few shown rows are formatted, so a loop is fine here.
+        cells = " ".join(f"{c}={_text(frame[c].iloc[int(r)])}" for c in shown)
+        out.append(f"row {int(i)} {cells}".rstrip())
+    return out
+
+
+@dataclass(slots=True, kw_only=True)
+class Collector:
+    """Gathers rejected rows and notes while one Book is built (mutable, private to a build).
+
+    Parameters
+    ----------
+    errors : {"raise", "collect"}
+        ``"raise"``: the first failed check raises :class:`SchemaError`; ``"collect"``: the
+        offending rows are recorded and the build goes on without them.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> col = Collector(errors="collect")
+    >>> frame = pd.DataFrame({"client_id": ["C1", ""]})
+    >>> bad = np.array([False, True])
+    >>> col.fail(table="contracts", column="client_id", rule="null_id", bad=bad, frame=frame,
+    ...          what="'client_id' is blank", fix="Fill in the ids.")
+    >>> col.frame()[["table", "row", "rule"]].to_dict("records")
+    [{'table': 'contracts', 'row': 1, 'rule': 'null_id'}]
+    """
+
+    errors: Errors
+    parts: list[pd.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rejected_counts: dict[str, int] = field(default_factory=dict)
+
+    def fail(
+        self,
+        *,
+        table: str,
+        column: str | None,
+        rule: str,
+        bad: npt.NDArray[np.bool_],
+        frame: pd.DataFrame,
+        what: str,
+        fix: str,
+        show: Sequence[Any] = (),
+    ) -> None:
+        """Raise or record rows that break a rule; do nothing when ``bad`` is all False.
+
+        Parameters
+        ----------
+        table, column, rule : str
+            Where and what (``column`` in the caller's spelling).
+        bad : ndarray of bool
+            One entry per row of ``frame``.
+        frame : pandas.DataFrame
+            The caller's frame, whose positions are the row numbers reported.
+        what : str
+            The broken rule as a phrase, e.g. ``"'end_date' is before 'start_date'"``.
+        fix : str
+            How to fix it (the message adds ``or pass errors="collect"``).
+        show : sequence
+            Columns shown for each row (default: ``column``).
+
+        Raises
+        ------
+        SchemaError
+            When ``errors="raise"`` and a row is bad.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> Collector(errors="raise").fail(table="t", column="a", rule="r",
+        ...     bad=np.array([True]), frame=pd.DataFrame({"a": [1]}), what="'a' is odd",
+        ...     fix="Fix it.")
+        Traceback (most recent call last):
+        ...
+        crosssell.exceptions.SchemaError: t: 'a' is odd in 1 row (showing 1): row 0 a=1. Fix it ...
+        """
+        rows = np.flatnonzero(bad)
+        if rows.size == 0:
+            return
+        columns = list(show) or ([column] if column is not None else [])
+        if self.errors == "raise":
+            n = int(rows.size)
+            lines = describe_rows(frame, rows[:SHOWN], columns)
+            fix_text = fix.rstrip(".")
+            raise SchemaError(
+                f"{table}: {what} in {_plural(n, 'row')} (showing {len(lines)}): "
+                f'{"; ".join(lines)}. {fix_text} or pass errors="collect".',
+                table=table,
+                column=column,
+                rule=rule,
+                rows=rows.tolist(),
+            )
+        records = _records(frame, rows)
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    Columns.table: table,
+                    Columns.row: rows.astype(np.int64),
+                    COLUMN: column if column is not None else pd.NA,
+                    Columns.rule: rule,
+                    Columns.reason: what,
+                    RECORD: records,
+                }
+            )
+        )
+
+    def note(self, message: str) -> None:
+        """Keep a note (the builder warns with it) for the validation report.
+
+        Parameters
+        ----------
+        message : str
+            What was accepted but changed or set aside, with a count.
+
+        Examples
+        --------
+        >>> col = Collector(errors="raise")
+        >>> col.note("2 rows had time zones")
+        >>> col.notes
+        ['2 rows had time zones']
+        """
+        self.notes.append(message)
+
+    def frame(self) -> pd.DataFrame:
+        """All rejected rows so far, sorted by table and row (empty with the columns if none).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> Collector(errors="collect").frame().columns.tolist()
+        ['table', 'row', 'column', 'rule', 'reason', 'record']
+        """
+        if not self.parts:
+            return pd.DataFrame(
+                {
+                    Columns.table: pd.Series([], dtype="str"),
+                    Columns.row: pd.Series([], dtype=np.int64),
+                    COLUMN: pd.Series([], dtype="str"),
+                    Columns.rule: pd.Series([], dtype="str"),
+                    Columns.reason: pd.Series([], dtype="str"),
+                    RECORD: pd.Series([], dtype="str"),
+                }
+            )
+        out = pd.concat(self.parts, ignore_index=True)
+        out[COLUMN] = out[COLUMN].astype("str")
+        return out.sort_values([Columns.table, Columns.row], kind="stable", ignore_index=True)
+
+
+def _records(frame: pd.DataFrame, rows: npt.NDArray[np.intp]) -> list[str]:
+    sub = frame.iloc[rows]
+    parts = [[f"{c}={_text(v)}" for v in sub[c].tolist()] for c in sub.columns]
+    return [" ".join(cells) for cells in zip(*parts, strict=True)] if parts else [""] * len(rows)
+
+
+def check_columns(
+    frame: pd.DataFrame,
+    *,
+    table: str,
+    required: Mapping[str, str],
+    schema_fields: Mapping[str, str],
+) -> None:
+    """Raise one :class:`SchemaError` listing every missing required column, with close matches.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The caller's frame.
+    table : str
+        Table name for the message.
+    required : mapping of str to str
+        ``{caller's expected name: crosssell's name}`` of the required columns.
+    schema_fields : mapping of str to str
+        ``{crosssell's name: Schema field}``, to suggest a ``Schema(...)`` mapping.
+
+    Raises
+    ------
+    SchemaError
+        If a required column is missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_columns(pd.DataFrame({"Client_ID ": [1]}), table="contracts",
+    ...               required={"client_id": "client_id"}, schema_fields={"client_id": "client"})
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: contracts: missing required column 'client_id' ...
+    """
+    present = [str(c) for c in frame.columns]
+    missing = [name for name in required if name not in frame.columns]
+    if not missing:
+        return
+    hints = []
+    mapping = []
+    for name in missing:
+        folded = [c for c in present if c.strip().casefold() == name.casefold()]
+        close = folded or difflib.get_close_matches(name, present, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{close[0]!r} for {name!r}")
+            mapping.append(f"{schema_fields[required[name]]}={close[0]!r}")
+    listed = ", ".join(repr(m) for m in missing)
+    did_you_mean = f"Did you mean {', '.join(hints)}? " if hints else ""
+    found = ", ".join(repr(c) for c in present[:20]) or "none"
+    fix = (
+        f"Rename the columns or map them once with Schema({', '.join(mapping)})."
+        if mapping
+        else "Add the columns or map your names with Schema(...)."
+    )
+    raise SchemaError(
+        f"{table}: missing required {'column' if len(missing) == 1 else 'columns'} {listed} "
+        f"(found: {found}). {did_you_mean}{fix}",
+        table=table,
+        column=missing[0],
+        rule="missing_column",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdColumn:
+    """A column of ids as integer codes into its distinct, normalised values.
+
+    Attributes
+    ----------
+    codes : ndarray of int64
+        Code of each row; ``-1`` for a null, blank or invalid id.
+    uniques : pandas.Index
+        Distinct ids, int64 or text, in order of first appearance.
+    bad : ndarray of bool
+        Rows whose id is null, blank or invalid.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ids = encode_ids(pd.Series(["a", "b", "a"]), table="t", column="c", frame=None,
+    ...                  collector=Collector(errors="raise"))
+    >>> ids.codes.tolist(), ids.uniques.tolist()
+    ([0, 1, 0], ['a', 'b'])
+    """
+
+    codes: npt.NDArray[np.int64]
+    uniques: pd.Index
+    bad: npt.NDArray[np.bool_]
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the ids are text (else integers).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> IdColumn(codes=np.zeros(1, np.int64), uniques=pd.Index([1]),
+        ...          bad=np.zeros(1, bool)).is_text
+        False
+        """
+        return not pd.api.types.is_integer_dtype(self.uniques.dtype)
+
+    def with_uniques(self, uniques: pd.Index) -> IdColumn:
+        """Return the same rows with normalised uniques, merging values that became equal.
+
+        Parameters
+        ----------
+        uniques : pandas.Index
+            One new value per old unique.
+
+        Returns
+        -------
+        IdColumn
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> ids = IdColumn(codes=np.array([0, 1]), uniques=pd.Index(["x", "y"]),
+        ...                bad=np.zeros(2, bool))
+        >>> ids.with_uniques(pd.Index(["z", "z"])).codes.tolist()
+        [0, 0]
+        """
+        remap, merged = pd.factorize(uniques)
+        if len(merged) == len(uniques):
+            return IdColumn(codes=self.codes, uniques=pd.Index(merged), bad=self.bad)
+        table = np.append(remap.astype(np.int64), np.int64(-1))
+        return IdColumn(codes=table[self.codes], uniques=pd.Index(merged), bad=self.bad)
+
+
+def _to_text_index(values: Iterable[Any]) -> pd.Index:
+    out = []
+    for v in values:
+        # Integral floats from a mixed column are written as integers (1.0 -> "1").
+        if isinstance(v, float) and np.isfinite(v) and v == int(v):
+            out.append(str(int(v)))
+        else:
+            out.append(str(v))
+    return pd.Index(out, dtype="str")
+
+
+def _by_kind(
+    uniques: pd.Index,
+    bad_unique: npt.NDArray[np.bool_],
+    codes: npt.NDArray[np.int64],
+    kind: str | None,
+    *,
+    table: str,
+    column: str,
+    n_rows: int,
+    collector: Collector,
+) -> tuple[pd.Index, npt.NDArray[np.bool_], bool]:
+    """Turn distinct ids into int64 or text by what they hold; note float and mixed ids."""
+    changed = False
+    if pd.api.types.is_bool_dtype(uniques.dtype) or kind == "boolean":
+        uniques = _to_text_index(uniques)
+    elif pd.api.types.is_float_dtype(uniques.dtype) or kind in {"floating", "mixed-integer-float"}:
+        values = np.asarray(uniques, dtype=np.float64)
+        integral = np.isfinite(values) & (values == np.round(values))
+        bad_unique = ~integral
+        if integral.any():
+            floaty = (codes >= 0) & integral[np.maximum(codes, 0)]
+            collector.note(
+                f"{table}: {column!r} held ids read as floats (e.g. 1.0) in "
+                f"{_plural(int(floaty.sum()), 'row')}; they were turned into integers."
+            )
+        uniques = pd.Index(np.where(integral, values, 0).astype(np.int64))
+        changed = True
+    elif pd.api.types.is_integer_dtype(uniques.dtype) or kind == "integer":
+        uniques = pd.Index(
+            np.asarray(uniques, dtype=np.uint64 if uniques.dtype == np.uint64 else np.int64)
+        )
+    elif kind is not None and kind not in {"string", "empty"}:
+        before = len(uniques)
+        uniques = _to_text_index(uniques)
+        changed = True
+        n_merged = before - len(pd.unique(np.asarray(uniques, dtype=object)))
+        collision = (
+            f"; {_plural(n_merged, 'id')} collided with an existing text id (e.g. 42 and '42') "
+            "and were merged"
+            if n_merged
+            else ""
+        )
+        collector.note(
+            f"{table}: {column!r} mixes integer and text ids in {_plural(n_rows, 'row')}; "
+            f"all were turned into text{collision}."
+        )
+    else:
+        uniques = pd.Index(uniques, dtype="str")
+
+    return uniques, bad_unique, changed
+
+
+def _text_checks(
+    uniques: pd.Index,
+    bad_unique: npt.NDArray[np.bool_],
+    codes: npt.NDArray[np.int64],
+    *,
+    table: str,
+    column: str,
+    collector: Collector,
+) -> tuple[pd.Index, npt.NDArray[np.bool_], bool]:
+    """Mark blank text ids and bring text ids to unicode NFC (noted)."""
+    changed = False
+    text = pd.Series(uniques, dtype="str")
+    bad_unique = bad_unique | (text.str.strip() == "").to_numpy(dtype=bool)
+    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap.
+    wide = ~text.str.isascii().fillna(value=True).to_numpy(dtype=bool)
+    if wide.any():
+        nfc = text[wide].str.normalize("NFC")
+        changed_u = np.zeros(len(text), dtype=bool)
+        changed_u[wide] = (nfc != text[wide]).to_numpy(dtype=bool)
+        if changed_u.any():
+            rows = int(((codes >= 0) & changed_u[np.maximum(codes, 0)]).sum())
+            collector.note(
+                f"{table}: {column!r} held ids in a non-standard unicode form in "
+                f"{_plural(rows, 'row')}; they were normalised (NFC), so ids that look the "
+                "same now match."
+            )
+            fixed = text.to_numpy(dtype=object).copy()
+            fixed[wide] = nfc.to_numpy(dtype=object)
+            uniques = pd.Index(fixed, dtype="str")
+            changed = True
+    return uniques, bad_unique, changed
+
+
+def encode_ids(
+    series: pd.Series,
+    *,
+    table: str,
+    column: str,
+    frame: pd.DataFrame | None,
+    collector: Collector,
+    allow_null: bool = False,
+    show: Sequence[Any] = (),
+) -> IdColumn:
+    """Encode a column of ids, checking nulls, blanks, float ids, mixed types and unicode forms.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The caller's id column (not modified).
+    table, column : str
+        Names for messages (``column`` in the caller's spelling).
+    frame : pandas.DataFrame or None
+        The caller's frame, for showing rows (None: show the id column only).
+    collector : Collector
+        Receives failures and notes.
+    allow_null : bool, default False
+        Whether nulls are allowed (e.g. ``parent_id``); blank text still counts as null.
+    show : sequence
+        Columns to show in messages.
+
+    Returns
+    -------
+    IdColumn
+
+    Raises
+    ------
+    SchemaError
+        On null, blank or non-integral float ids when ``collector.errors == "raise"``.
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     ids = encode_ids(pd.Series([1.0, 2.0]), table="t", column="c", frame=None,
+    ...                      collector=Collector(errors="raise"))
+    >>> ids.uniques.tolist()
+    [1, 2]
+    """
+    display = frame if frame is not None else pd.DataFrame({column: series})
+    codes, raw_uniques = pd.factorize(series, use_na_sentinel=True)
+    codes = codes.astype(np.int64, copy=False)
+    uniques = pd.Index(
+        np.asarray(raw_uniques, dtype=object)
+        if isinstance(raw_uniques.dtype, pd.CategoricalDtype)
+        else raw_uniques
+    )
+    bad_unique = np.zeros(len(uniques), dtype=bool)
+    kind = pd.api.types.infer_dtype(uniques, skipna=True) if uniques.dtype == object else None
+
+    uniques, bad_unique, changed = _by_kind(
+        uniques,
+        bad_unique,
+        codes,
+        kind,
+        table=table,
+        column=column,
+        n_rows=len(series),
+        collector=collector,
+    )
+    if not pd.api.types.is_integer_dtype(uniques.dtype):
+        uniques, bad_unique, nfc_changed = _text_checks(
+            uniques, bad_unique, codes, table=table, column=column, collector=collector
+        )
+        changed = changed or nfc_changed
+
+    null = codes < 0
+    invalid = ~null & bad_unique[np.maximum(codes, 0)] if bad_unique.any() else np.zeros_like(null)
+    blank = invalid & pd.api.types.is_string_dtype(uniques.dtype)
+    missing = blank | (null if not allow_null else np.zeros_like(null))
+    collector.fail(
+        table=table,
+        column=column,
+        rule="null_id",
+        bad=missing,
+        frame=display,
+        what=f"{column!r} is null or blank",
+        fix=f"Fill in the {column!r} values",
+        show=show,
+    )
+    collector.fail(
+        table=table,
+        column=column,
+        rule="float_id",
+        bad=invalid & ~blank,
+        frame=display,
+        what=f"{column!r} holds ids read as non-integral floats",
+        fix=f"Read {column!r} as text (dtype=str) or fix the ids",
+        show=show,
+    )
+    out = IdColumn(codes=codes, uniques=uniques, bad=missing | invalid)
+    if changed:
+        out = out.with_uniques(uniques)
+    if invalid.any():
+        codes2 = out.codes.copy()
+        codes2[invalid] = -1
+        out = IdColumn(codes=codes2, uniques=out.uniques, bad=out.bad)
+    return out
+
+
+def unify_id_kinds(
+    columns: Mapping[str, IdColumn], *, what: str, collector: Collector
+) -> dict[str, IdColumn]:
+    """Give every table's ids one dtype: text when any table has text ids, else integers.
+
+    Parameters
+    ----------
+    columns : mapping of str to IdColumn
+        ``{table: ids}``.
+    what : str
+        ``"client"`` or ``"product"``.
+    collector : Collector
+        Receives a note when integers were turned into text.
+
+    Returns
+    -------
+    dict of str to IdColumn
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, warnings
+    >>> a = IdColumn(codes=np.array([0]), uniques=pd.Index([42]), bad=np.zeros(1, bool))
+    >>> b = IdColumn(codes=np.array([0]), uniques=pd.Index(["42"]), bad=np.zeros(1, bool))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     out = unify_id_kinds({"contracts": a, "clients": b}, what="client",
+    ...                          collector=Collector(errors="raise"))
+    >>> out["contracts"].uniques.tolist()
+    ['42']
+    """
+    text = [t for t, c in columns.items() if c.is_text]
+    numeric = [t for t, c in columns.items() if not c.is_text and len(c.uniques)]
+    if not text or not numeric:
+        return dict(columns)
+    collector.note(
+        f"{what} ids are integers in {', '.join(numeric)} but text in {', '.join(text)}; "
+        "the integers were turned into text so that they match."
+    )
+    return {
+        t: c.with_uniques(pd.Index(c.uniques.astype(str), dtype="str")) if t in numeric else c
+        for t, c in columns.items()
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedDates:
+    """Dates as int64 nanoseconds (tz-naive UTC) with masks of what went wrong.
+
+    Attributes
+    ----------
+    ns : ndarray of int64
+        Nanoseconds since the epoch; undefined where ``null``, ``bad`` or ``late``.
+    null : ndarray of bool
+        Missing or blank.
+    bad : ndarray of bool
+        Present but not a date.
+    early : ndarray of bool
+        Before 1678 (outside what nanosecond timestamps can hold).
+    late : ndarray of bool
+        After 2200 (a sentinel such as 9999-12-31).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = parse_dates(pd.Series(["2024-01-01", "nope", None]))
+    >>> d.bad.tolist(), d.null.tolist()
+    ([False, True, False], [False, False, True])
+    """
+
+    ns: npt.NDArray[np.int64]
+    null: npt.NDArray[np.bool_]
+    bad: npt.NDArray[np.bool_]
+    early: npt.NDArray[np.bool_]
+    late: npt.NDArray[np.bool_]
+    tz_rows: int
+
+
+def parse_dates(series: pd.Series) -> ParsedDates:
+    """Parse a column of dates; time-zone-aware values are converted to UTC, then made naive.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Datetimes, dates, or text.
+
+    Returns
+    -------
+    ParsedDates
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = parse_dates(pd.Series(["2024-01-01T01:00+01:00", "2024-01-01T00:00"]))
+    >>> pd.to_datetime(d.ns).tolist(), d.tz_rows
+    ([Timestamp('2024-01-01 00:00:00'), Timestamp('2024-01-01 00:00:00')], 2)
+    """
+    tz_rows = 0
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        tz_rows = int(series.notna().sum())
+        parsed = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        null = series.isna().to_numpy(dtype=bool)
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        parsed = series
+        null = series.isna().to_numpy(dtype=bool)
+    else:
+        is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+        text = series.astype("str").str.strip() if is_text else series
+        null = series.isna().to_numpy(dtype=bool)
+        if is_text:
+            null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
+        source = text.where(~null) if is_text else series
+        try:
+            parsed = pd.to_datetime(source, errors="coerce")
+        except (ValueError, TypeError):
+            parsed = pd.to_datetime(source, errors="coerce", utc=True, format="mixed")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            tz_rows = int(parsed.notna().sum())
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        failed = ~null & parsed.isna().to_numpy(dtype=bool)
+        if failed.any():
+            # The first value fixes the inferred format; values in other formats (or with and
+            # without offsets mixed) get a second, slower chance.
+            retry = pd.to_datetime(source[failed], errors="coerce", utc=True, format="mixed")
+            tz_rows += int(retry.notna().sum()) if tz_rows else 0
+            parsed = parsed.astype("datetime64[us]")
+            parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")
+    nat = np.iinfo(np.int64).min
+    if parsed.dtype == np.dtype("datetime64[ns]"):
+        ns = parsed.to_numpy().view(np.int64)
+        missing = ns == nat
+        early = np.zeros(len(ns), dtype=bool)
+        late = ~missing & (ns >= SENTINEL_AFTER.value)
+        if late.any():
+            ns = np.where(late, 0, ns)
+    else:
+        us = parsed.astype("datetime64[us]").to_numpy().view(np.int64)
+        missing = us == nat
+        early = ~missing & (us < EARLIEST.value // _NS_PER_US)
+        late = ~missing & (us >= SENTINEL_AFTER.value // _NS_PER_US)
+        ns = np.where(~missing & ~early & ~late, us, 0) * _NS_PER_US
+    bad = missing & ~null
+    return ParsedDates(ns=ns, null=null, bad=bad, early=early, late=late, tz_rows=tz_rows)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedNumbers:
+    """Numbers as float64 with a mask of text that is not a number.
+
+    Attributes
+    ----------
+    values : ndarray of float64
+        NaN where missing or bad.
+    bad : ndarray of bool
+        Present but not a number.
+    from_text : int
+        How many values were read from text with thousands separators.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> n = parse_numbers(pd.Series(["1,000.50", "x", None]))
+    >>> n.values.tolist()[:1], n.bad.tolist(), n.from_text
+    ([1000.5], [False, True, False], 1)
+    """
+
+    values: npt.NDArray[np.float64]
+    bad: npt.NDArray[np.bool_]
+    from_text: int
+
+
+def parse_numbers(series: pd.Series) -> ParsedNumbers:
+    """Parse a numeric column; text with thousands separators ("1,000.50") is read as a number.
+
+    Parameters
+    ----------
+    series : pandas.Series
+
+    Returns
+    -------
+    ParsedNumbers
+
+    Examples
+    --------
+    >>> parse_numbers(pd.Series([1, 2])).values.tolist()
+    [1.0, 2.0]
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return ParsedNumbers(values=values, bad=np.zeros(len(values), dtype=bool), from_text=0)
+    text = series.astype("str").str.strip()
+    null = series.isna().to_numpy(dtype=bool) | (text == "").fillna(value=False).to_numpy(
+        dtype=bool
+    )
+    grouped = text.str.match(_THOUSANDS).fillna(value=False).to_numpy(dtype=bool)
+    cleaned = text.where(~grouped, text.str.replace(",", "", regex=False)).where(~null)
+    values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~null & np.isnan(values) & ~cleaned.str.lower().isin(["nan"]).to_numpy(dtype=bool)
+    return ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
+
+
+def parse_bools(
+    series: pd.Series, *, default: bool
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Parse a yes/no column (bools, 0/1, or text such as "yes", "false"); nulls take ``default``.
+
+    Parameters
+    ----------
+    series : pandas.Series
+    default : bool
+
+    Returns
+    -------
+    values, bad : ndarray of bool
+
+    Examples
+    --------
+    >>> values, bad = parse_bools(pd.Series(["yes", None, "maybe"]), default=True)
+    >>> values.tolist(), bad.tolist()
+    ([True, True, False], [False, False, True])
+    """
+    null = series.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=bool, na_value=default)
+        return values, np.zeros(len(values), dtype=bool)
+    text = series.astype("str").str.strip().str.lower()
+    text = text.str.replace(r"\.0$", "", regex=True)
+    null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
+    true = text.isin(list(_TRUE)).to_numpy(dtype=bool)
+    false = text.isin(list(_FALSE)).to_numpy(dtype=bool)
+    values = np.where(null, default, true)
+    return values, ~null & ~true & ~false
+
+
+def nfc(value: str) -> str:
+    r"""Return ``value`` in unicode normal form C.
+
+    Parameters
+    ----------
+    value : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> nfc("e\u0301") == "\u00e9"
+    True
+    """
+    return unicodedata.normalize("NFC", value)
