@@ -1,0 +1,301 @@
+"""Data to try crosssell on: a synthetic B2B book, the shipped demo book, and Online Retail II.
+
+* :func:`synthetic_frames` / :func:`synthetic_book` generate a seeded contract book of any size
+  with a learnable latent structure (see :mod:`crosssell.datasets._synthetic`).
+* :func:`demo` loads a small book (about 500 clients, 2021-01-01 .. 2025-06-30) shipped with the
+  package; it never generates or downloads anything at run time. Its files are rebuilt with
+  ``python -m crosssell.datasets._synthetic --demo``.
+* :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
+  Book.
+
+Examples
+--------
+>>> from crosssell import datasets
+>>> book = datasets.demo()
+>>> len(book.product_ids)
+24
+>>> str(datasets.demo_as_of().date())
+'2025-06-30'
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crosssell.columns import Columns
+
+if TYPE_CHECKING:
+    from crosssell.book import Book
+    from crosssell.datasets._synthetic import synthetic_frames
+
+__all__ = [
+    "demo",
+    "demo_as_of",
+    "demo_frames",
+    "load_online_retail",
+    "synthetic_book",
+    "synthetic_frames",
+]
+
+_TABLES = ("contracts", "products", "clients", "events")
+_TUPLE_COLUMNS = (Columns.requires, Columns.excludes)
+_TEXT_COLUMNS = (
+    Columns.contract,
+    Columns.client,
+    Columns.product,
+    Columns.name,
+    Columns.family,
+    Columns.segment,
+    Columns.region,
+    Columns.owner,
+    Columns.parent,
+    Columns.type,
+    Columns.detail,
+    Columns.ref,
+)
+_DATE_COLUMNS = (Columns.start, Columns.end, Columns.date)
+
+
+def __getattr__(name: str) -> Any:
+    # The generator is imported on first use, so that running it as a script
+    # (python -m crosssell.datasets._synthetic) does not find it already imported.
+    if name == "synthetic_frames":
+        from crosssell.datasets._synthetic import synthetic_frames
+
+        return synthetic_frames
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def synthetic_book(
+    n_clients: int = 2000,
+    *,
+    n_families: int = 8,
+    n_tiers: int = 3,
+    start: Any = "2020-01-01",
+    end: Any = "2025-06-30",
+    seed: int = 0,
+) -> Book:
+    """Generate a synthetic B2B book and validate it into a :class:`~crosssell.Book`.
+
+    Same as ``Book.from_frames(**synthetic_frames(...))``; see :func:`synthetic_frames` for the
+    data and :mod:`crosssell.datasets._synthetic` for the latent structure behind it.
+
+    Parameters
+    ----------
+    n_clients : int, default 2000
+        Number of client accounts.
+    n_families : int, default 8
+        Number of product families (at least 2).
+    n_tiers : int, default 3
+        Tiers per family (at least 1).
+    start, end : date-like, default "2020-01-01", "2025-06-30"
+        The simulated horizon, at least 12 months long.
+    seed : int, default 0
+        Seed of the random generator; the same seed gives the same book.
+
+    Returns
+    -------
+    Book
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import synthetic_book
+    >>> book = synthetic_book(300, n_families=4, n_tiers=2, seed=3)
+    >>> len(book.client_ids), len(book.product_ids)
+    (300, 8)
+    """
+    from crosssell.datasets._synthetic import synthetic_frames
+
+    frames = synthetic_frames(
+        n_clients, n_families=n_families, n_tiers=n_tiers, start=start, end=end, seed=seed
+    )
+    return _book(frames)
+
+
+def _book(frames: dict[str, pd.DataFrame]) -> Book:
+    from crosssell.book import Book
+
+    return Book.from_frames(
+        contracts=frames["contracts"],
+        products=frames["products"],
+        clients=frames["clients"],
+        events=frames["events"],
+    )
+
+
+def demo_as_of() -> pd.Timestamp:
+    """Return the demo book's "today": the last day of its history.
+
+    Returns
+    -------
+    pandas.Timestamp
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo_as_of
+    >>> demo_as_of()
+    Timestamp('2025-06-30 00:00:00')
+    """
+    from crosssell.datasets._synthetic import DEMO_SETTINGS
+
+    return pd.Timestamp(DEMO_SETTINGS["end"])
+
+
+def demo_frames() -> dict[str, pd.DataFrame]:
+    """Read the raw frames of the demo book shipped with the package.
+
+    The frames are exactly those of ``synthetic_frames(**DEMO_SETTINGS)`` (500 clients, 8
+    families of 3 tiers, 2021-01-01 .. 2025-06-30, seed 7), stored as Parquet files. Nothing is
+    generated or downloaded.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        Keys ``contracts``, ``products``, ``clients``, ``events``.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo_frames
+    >>> frames = demo_frames()
+    >>> len(frames["clients"])
+    500
+    >>> frames["products"].loc[0, "product_id"]
+    'CRM-1'
+    """
+    pq = importlib.import_module("pyarrow.parquet")
+    folder = resources.files("crosssell.datasets").joinpath("data", "demo")
+    frames: dict[str, pd.DataFrame] = {}
+    for table in _TABLES:
+        with folder.joinpath(f"{table}.parquet").open("rb") as handle:
+            frames[table] = _restore(pq.read_table(handle).to_pandas(date_as_object=False))
+    return frames
+
+
+def _restore(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give the columns read from Parquet the dtypes the generator produces."""
+    for col in frame.columns:
+        if col in _TEXT_COLUMNS:
+            frame[col] = frame[col].astype("str")
+        elif col in _DATE_COLUMNS:
+            frame[col] = frame[col].astype("datetime64[ns]")
+        elif col in _TUPLE_COLUMNS:
+            frame[col] = pd.Series([tuple(v) for v in frame[col]], dtype=object)
+        elif col == Columns.segments:
+            frame[col] = pd.Series(
+                [None if v is None else tuple(v) for v in frame[col]], dtype=object
+            )
+    return frame
+
+
+def demo() -> Book:
+    """Load the small demo book shipped with the package.
+
+    About 500 clients of a software vendor with 8 product families in 3 tiers, contracts,
+    catalog, accounts and an event log from 2021-01-01 to 2025-06-30 (:func:`demo_as_of`). The
+    files are read from the installed package; nothing is generated or downloaded.
+
+    Returns
+    -------
+    Book
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo, demo_as_of
+    >>> book = demo()
+    >>> len(book.client_ids)
+    500
+    >>> book.matrix(demo_as_of()).shape
+    (500, 24)
+    """
+    return _book(demo_frames())
+
+
+def load_online_retail(path: str | Path) -> Book:
+    """Build a Book from a local copy of the UCI Online Retail II transactions.
+
+    Reads the tidy Parquet file (columns ``client_id``, ``product_id``, ``timestamp``,
+    ``quantity``, ``amount``, ``is_cancellation``, ``is_non_product``, ``country``, ...), keeps
+    the clean rows (client known, not a cancellation, quantity above zero, merchandise only) and
+    returns ``Book.from_transactions(lines, lookback="365D")`` with each client's country (its
+    most frequent one) as ``region``. Nothing is downloaded.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Parquet file, or a folder holding ``transactions.parquet``.
+
+    Returns
+    -------
+    Book
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import load_online_retail
+    >>> load_online_retail("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Online Retail II transactions not found at no/such/folder/...
+    """
+    from crosssell.book import Book
+
+    pq = importlib.import_module("pyarrow.parquet")
+    source = Path(path)
+    if source.is_dir() or not source.suffix:
+        source = source / "transactions.parquet"
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"Online Retail II transactions not found at {source}. Pass the path of "
+            "transactions.parquet or of the folder that holds it."
+        )
+    columns = [
+        Columns.client,
+        Columns.product,
+        Columns.timestamp,
+        Columns.quantity,
+        Columns.amount,
+        "is_cancellation",
+        "is_non_product",
+        "country",
+    ]
+    raw = pq.read_table(source, columns=columns).to_pandas(date_as_object=False)
+    clean = (
+        raw[Columns.client].notna()
+        & ~raw["is_cancellation"].astype(bool)
+        & (raw[Columns.quantity] > 0)
+        & ~raw["is_non_product"].astype(bool)
+    )
+    keep = [Columns.client, Columns.product, Columns.timestamp, Columns.quantity, Columns.amount]
+    lines = raw.loc[clean, keep].reset_index(drop=True)
+    # Guests (no client id) are gone, so the nullable integer ids fit plain int64.
+    lines[Columns.client] = lines[Columns.client].astype("int64")
+    countries = (
+        raw.loc[clean, [Columns.client, "country"]]
+        .value_counts()
+        .rename("n")
+        .reset_index()
+        .sort_values(["n", Columns.client, "country"], ascending=[False, True, True], kind="stable")
+        .drop_duplicates(Columns.client)
+        .sort_values(Columns.client)
+    )
+    clients = pd.DataFrame(
+        {
+            Columns.client: countries[Columns.client].astype("int64").to_numpy(),
+            Columns.region: countries["country"].astype("str").to_numpy(),
+        }
+    )
+    return Book.from_transactions(lines, lookback="365D", clients=clients)
