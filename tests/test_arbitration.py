@@ -29,7 +29,7 @@ def test_diversity_caps_offers_per_family() -> None:
 
 
 def test_diversity_returns_fewer_when_families_run_out() -> None:
-    """Check that a row with too few families gets fewer offers, padded with -1, never duplicates."""
+    """Check that a row with too few families gets fewer offers (padded with -1), no repeats."""
     pr = np.array([[0.9, 0.8, -np.inf]], np.float32)
     idx, _ = diverse_top_k(pr, 3, family=np.array([0, 0, 1]), max_per_family=1)
     assert idx.tolist() == [[0, -1, -1]]

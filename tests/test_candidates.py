@@ -50,8 +50,10 @@ def test_higher_tier_is_upsell_lower_tier_is_no_offer(tiered_book: Book) -> None
     pid = tiered_book.product_ids
     crm1, crm3, erp2, hr1 = pid.to_index(["CRM-1", "CRM-3", "ERP-2", "HR-1"])
     assert not chunk.is_candidate[0, crm1]  # a downgrade
-    assert chunk.is_upsell[0, crm3] and chunk.is_upsell[0, erp2]
-    assert chunk.is_candidate[0, hr1] and not chunk.is_upsell[0, hr1]
+    assert chunk.is_upsell[0, crm3]
+    assert chunk.is_upsell[0, erp2]
+    assert chunk.is_candidate[0, hr1]
+    assert not chunk.is_upsell[0, hr1]
 
 
 def test_upsell_value_is_the_difference_to_what_the_client_pays(tiered_book: Book) -> None:

@@ -15,9 +15,12 @@ __all__ = ["evidence_tuples", "reason_sentences"]
 
 
 def _join_names(names: npt.NDArray[np.object_], ev_idx: npt.NDArray[np.int64]) -> pd.Series:
-    """'A', 'A and B', 'A, B and C' per row from evidence product indices (-1 = none)."""
+    """Join evidence product names per row: 'A', 'A and B', 'A, B and C' (-1 = none)."""
     m, n = ev_idx.shape
-    cols = [pd.Series(np.where(ev_idx[:, j] >= 0, names[np.maximum(ev_idx[:, j], 0)], ""), dtype=object) for j in range(n)]
+    cols = [
+        pd.Series(np.where(ev_idx[:, j] >= 0, names[np.maximum(ev_idx[:, j], 0)], ""), dtype=object)
+        for j in range(n)
+    ]
     count = (ev_idx >= 0).sum(axis=1)
     out = pd.Series(np.full(m, "", dtype=object), dtype=object)
     if n == 0:
@@ -51,7 +54,8 @@ def reason_sentences(
     candidates : Candidates
         Family names of products.
     kind : str
-        The scorer's ``explain_kind``: ``"neighbours"``, ``"rules"``, ``"factors"`` or ``"popularity"``.
+        The scorer's ``explain_kind``: ``"neighbours"``, ``"rules"``, ``"factors"`` or
+        ``"popularity"``.
     clients, products : ndarray of int
         Offer rows and columns.
     upsell, cold : ndarray of bool
@@ -99,16 +103,22 @@ def reason_sentences(
     with_ev = lead + evidence + tail + offered + "."
     without_ev = offered + " is widely held by clients with a similar portfolio."
 
-    segments = book.client_table[Columns.segment].to_numpy(dtype=object, na_value=None)
+    segments = np.array(book.client_table[Columns.segment].astype(object), dtype=object)
+    segments[pd.isna(segments)] = None
     seg = pd.Series(segments[clients], dtype=object)
     seg_known = seg.notna() & (cold_by == "segment")
     popular_in = pd.Series(
-        np.where(seg_known, "among " + seg.fillna("").astype(str) + " clients", "among all clients"),
+        np.where(
+            seg_known, "among " + seg.fillna("").astype(str) + " clients", "among all clients"
+        ),
         dtype=object,
     )
     popular = offered + " is one of the products most held " + popular_in + "."
     cold_text = (
-        offered + " is popular " + popular_in + "; this client has no active contract to learn from yet."
+        offered
+        + " is popular "
+        + popular_in
+        + "; this client has no active contract to learn from yet."
     )
 
     text = with_ev.where(has_ev, popular if kind == "popularity" else without_ev)
@@ -147,10 +157,12 @@ def evidence_tuples(
     if m == 0:
         return out
     valid = ev_idx >= 0
-    ext = np.asarray(products.to_external(np.maximum(ev_idx, 0).ravel()), dtype=object).reshape(m, n)
+    ext = np.asarray(products.to_external(np.maximum(ev_idx, 0).ravel()), dtype=object).reshape(
+        m, n
+    )
     weights = np.round(ev_w.astype(np.float64), 4)
     counts = valid.sum(axis=1)
-    # Evidence is sorted by weight with -1 padding at the end, so the first `count` entries are real.
+    # Evidence is sorted by weight with -1 padding last, so the first `count` entries are real.
     flat = list(zip(ext[valid].tolist(), weights[valid].tolist(), strict=True))
     ends = np.cumsum(counts)
     starts = ends - counts

@@ -19,7 +19,7 @@ __all__ = ["Estimator", "check_fitted", "check_number", "check_option", "check_r
 
 
 class Estimator:
-    """Base class giving ``get_params``, ``set_params``, ``clone`` and a repr of non-default parameters.
+    """Base class giving ``get_params``, ``set_params``, ``clone`` and a short repr.
 
     Examples
     --------
@@ -188,7 +188,7 @@ def check_fitted(estimator: Any, attribute: str) -> None:
     >>> check_fitted(ALS(), "item_factors_")
     Traceback (most recent call last):
     ...
-    crosssell.exceptions.NotFittedError: This ALS instance is not fitted yet. Call 'fit' before using it.
+    crosssell.exceptions.NotFittedError: This ALS instance is not fitted yet. Call 'fit' ...
     """
     if not hasattr(estimator, attribute):
         raise NotFittedError(
@@ -238,7 +238,7 @@ def check_number(
     >>> check_number(Recommender(), "k", 0, kind=numbers.Integral, low=1)
     Traceback (most recent call last):
     ...
-    ValueError: The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0 instead.
+    ValueError: The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0 ...
     """
     if value is None and none_ok:
         return

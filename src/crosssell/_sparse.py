@@ -6,6 +6,8 @@ row; reading ``indptr``/``indices`` directly is what a hot path needs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -16,7 +18,7 @@ __all__ = ["row_positions", "rows_dense"]
 def row_positions(
     indptr: npt.NDArray[np.integer], rows: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Positions of the stored entries of ``rows`` in a CSR's ``indices``/``data``, and their owner.
+    """Return positions of the stored entries of ``rows`` in a CSR, and their owner.
 
     Parameters
     ----------
@@ -47,8 +49,10 @@ def row_positions(
     return positions, owner
 
 
-def rows_dense(matrix: sp.csr_matrix, rows: npt.ArrayLike, dtype: npt.DTypeLike = None) -> np.ndarray:
-    """Dense copy of some rows of a CSR matrix (duplicates in a row are summed, as scipy does).
+def rows_dense(
+    matrix: sp.csr_matrix, rows: npt.ArrayLike, dtype: npt.DTypeLike | None = None
+) -> npt.NDArray[Any]:
+    """Return a dense copy of some rows of a CSR matrix (duplicates summed, as scipy does).
 
     Parameters
     ----------

@@ -2,8 +2,8 @@
 
 ``priority = propensity x value x lever``. Propensity is the chance the client takes the product;
 until a calibrator is fitted (see :mod:`crosssell.evaluation.calibration`) it is the scorer's score
-divided by a scale fitted on the training clients and clipped into ``[0, 1]``. This module is the one
-place where calibration plugs in: pass any object with ``predict(scores) -> propensity``.
+divided by a scale fitted on the training clients and clipped into ``[0, 1]``. This module is
+the one place where calibration plugs in: pass any object with ``predict(scores) -> propensity``.
 """
 
 from __future__ import annotations
@@ -232,7 +232,11 @@ def _family_cap(
     valid = idx >= 0
     fam = np.where(valid, family[np.where(valid, idx, 0)], -1)
     row = np.repeat(np.arange(m), width)
-    seen = pd.DataFrame({"row": row, "fam": fam.ravel()}).groupby(["row", "fam"], sort=False).cumcount()
+    seen = (
+        pd.DataFrame({"row": row, "fam": fam.ravel()})
+        .groupby(["row", "fam"], sort=False)
+        .cumcount()
+    )
     return valid & (seen.to_numpy().reshape(m, width) < cap)
 
 

@@ -1,4 +1,4 @@
-"""Candidates: which (client, product) pairs are offers at all, typed upsell or cross-sell, with their value.
+"""Candidates: which (client, product) pairs are offers at all, typed and valued.
 
 A product the client holds actively is never a candidate. Within a family the client holds, only a
 higher tier is a candidate (an **upsell**); a lower or equal tier is a downgrade and no offer. A
@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._sparse import rows_dense
 from crosssell.book import Book
 from crosssell.columns import Columns
 
@@ -99,7 +100,7 @@ class Candidates:
     >>> chunk.is_candidate.tolist(), chunk.is_upsell.tolist()
     ([[False, True, True]], [[False, True, False]])
     >>> chunk.value.tolist()
-    [[0.0, 150.0, 400.0]]
+    [[100.0, 150.0, 400.0]]
     """
 
     family: npt.NDArray[np.int64]
@@ -169,8 +170,7 @@ class Candidates:
             n_products,
         )
         has_upsells = bool(
-            n_fam < n_products
-            and pd.Series(tier).groupby(family).nunique().max() > 1  # type: ignore[operator]
+            n_fam < n_products and pd.Series(tier).groupby(family).nunique().max() > 1
         )
         return cls(
             family=family,
@@ -214,23 +214,24 @@ class Candidates:
         --------
         >>> import pandas as pd
         >>> from crosssell import Book
-        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"], "start_date": ["2024-01-01"]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
         >>> p = pd.DataFrame({"product_id": ["P1", "P2"]})
         >>> cand = Candidates.build(Book.from_frames(contracts=c, products=p), "2024-06-30")
         >>> cand.chunk([0]).is_candidate.tolist()
         [[False, True]]
         """
         idx = np.asarray(rows, dtype=np.int64)
-        held = self.holdings[idx].toarray()
+        held = rows_dense(self.holdings, idx)
         if not self.has_upsells:
             return CandidateChunk(is_candidate=~held, is_upsell=None, value=self.product_value)
-        held_tier = self.held_tier[idx].toarray()[:, self.family]  # (m, P): 1 + top tier held
+        held_tier = rows_dense(self.held_tier, idx)[:, self.family]  # (m, P): 1 + top tier held
         tier1 = (self.tier + 1).astype(np.float64)
         in_family = held_tier > 0
         is_upsell = in_family & (held_tier < tier1)
         is_candidate = ~held & (~in_family | is_upsell)
         is_upsell &= is_candidate
-        paid = self.paid[idx].toarray()[:, self.family]
+        paid = rows_dense(self.paid, idx)[:, self.family]
         value = np.broadcast_to(self.product_value, held.shape).copy()
         np.subtract(value, paid, out=value, where=is_upsell)
         np.maximum(value, 0.0, out=value)
@@ -255,7 +256,8 @@ class Candidates:
         --------
         >>> import pandas as pd
         >>> from crosssell import Book
-        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"], "start_date": ["2024-01-01"]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
         >>> cand = Candidates.build(Book.from_frames(contracts=c), "2024-06-30")
         >>> cand.pairs([0], [0])[0].tolist()
         [False]
@@ -305,7 +307,9 @@ def _product_values(
         .to_numpy(dtype=np.float64)
     )
     value = np.where(np.isnan(price), medians, price)
-    source = np.where(~np.isnan(price), "price", np.where(np.isnan(medians), "default", "median_contract"))
+    source = np.where(
+        ~np.isnan(price), "price", np.where(np.isnan(medians), "default", "median_contract")
+    )
     finite = value[~np.isnan(value)]
     # With no price and no contract value anywhere, every offer is worth one unit: priority then
     # ranks by propensity alone.

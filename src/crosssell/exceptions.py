@@ -38,7 +38,8 @@ class SchemaError(CrossSellError, ValueError):
     message : str
         The whole readable message (table, column, rule, count, up to five rows, a fix).
     table : str
-        The table at fault: ``contracts``, ``products``, ``clients``, ``events`` or ``transactions``.
+        The table at fault: ``contracts``, ``products``, ``clients``, ``events`` or
+        ``transactions``.
     column : str or None
         The column at fault, if one is.
     rule : str or None
@@ -49,7 +50,8 @@ class SchemaError(CrossSellError, ValueError):
 
     Examples
     --------
-    >>> err = SchemaError("contracts: 'start_date' is missing", table="contracts", column="start_date")
+    >>> err = SchemaError("contracts: 'start_date' is missing", table="contracts",
+    ...                   column="start_date")
     >>> err.table, err.column, err.rows
     ('contracts', 'start_date', ())
     """
@@ -78,7 +80,7 @@ class NotFittedError(CrossSellError, ValueError, AttributeError):
     >>> raise NotFittedError("This ALS instance is not fitted yet. Call 'fit' before using it.")
     Traceback (most recent call last):
     ...
-    crosssell.exceptions.NotFittedError: This ALS instance is not fitted yet. Call 'fit' before using it.
+    crosssell.exceptions.NotFittedError: This ALS instance is not fitted yet. Call 'fit' ...
     """
 
 

@@ -90,7 +90,9 @@ class IdMap:
         >>> IdMap.from_values([5, 3, 5, 7]).external.tolist()
         [5, 3, 7]
         """
-        _, uniques = pd.factorize(pd.Series(values) if not isinstance(values, pd.Series) else values)
+        _, uniques = pd.factorize(
+            pd.Series(values) if not isinstance(values, pd.Series) else values
+        )
         return cls(pd.Index(uniques), name=name)
 
     @property

@@ -54,11 +54,9 @@ Scope = Literal["any", "cross_sell", "upsell"]
 
 _SCOPES: Final = ("any", "cross_sell", "upsell")
 _KINDS: Final = get_args(RuleKind)
-# The event table and the log carry integer indices beside the caller's ids; these names are not
-# part of the input vocabulary, so they live here rather than in ``Columns``.
-_CLIENT_IDX: Final = "client_idx"
-_PRODUCT_IDX: Final = "product_idx"
-_SCOPE: Final = "scope"
+_CLIENT_IDX: Final = Columns.client_idx
+_PRODUCT_IDX: Final = Columns.product_idx
+_SCOPE: Final = Columns.scope
 _DAY_NS: Final = 86_400 * 10**9
 _NAT: Final = np.iinfo(np.int64).min
 # Dense scratch blocks (clients x restricted products) are cut to about this many cells.

@@ -1,0 +1,30 @@
+"""Scorers: learn from who holds what, then score clients against every product.
+
+Every scorer follows scikit-learn's estimator contract (see :class:`~crosssell.scorers.base.Scorer`)
+and takes a :class:`~crosssell.matrix.ClientProductMatrix` (rows are clients, columns are products).
+
+Examples
+--------
+>>> from crosssell import scorers
+>>> scorers.ALS(factors=32, random_state=0)
+ALS(factors=32, random_state=0)
+"""
+
+from crosssell.scorers.base import Scorer, check_random_state
+from crosssell.scorers.blend import Blend
+from crosssell.scorers.cooccurrence import CoOccurrence
+from crosssell.scorers.factorization import ALS, BPR, auto_regularization
+from crosssell.scorers.neighbours import ItemKNN
+from crosssell.scorers.popularity import Popularity
+
+__all__ = [
+    "ALS",
+    "BPR",
+    "Blend",
+    "CoOccurrence",
+    "ItemKNN",
+    "Popularity",
+    "Scorer",
+    "auto_regularization",
+    "check_random_state",
+]

@@ -1,0 +1,198 @@
+"""Exact, deterministic top-k selection over chunks of dense scores.
+
+Rows are clients, columns are products. Ties are broken by product index (lower first), also
+at the k-th place, so the same scores always give the same offers whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any, Literal, SupportsIndex, cast
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+__all__ = ["masked_fill", "top_k"]
+
+
+def _is_int(value: object) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, numbers.Integral)
+
+
+def _check_csr_rows(csr_rows: Any, shape: tuple[int, ...], name: str) -> sp.csr_matrix:
+    if getattr(csr_rows, "format", None) != "csr":
+        raise ValueError(
+            f"'{name}' must be a scipy.sparse CSR matrix with one row per score row; "
+            f"got {type(csr_rows).__name__}. Convert it with .tocsr()."
+        )
+    if tuple(csr_rows.shape) != tuple(shape):
+        raise ValueError(
+            f"'{name}' has shape {tuple(csr_rows.shape)} but the scores have shape "
+            f"{tuple(shape)}; they must match."
+        )
+    return cast(sp.csr_matrix, csr_rows)
+
+
+def masked_fill(
+    scores: npt.NDArray[np.floating[Any]], csr_rows: sp.csr_matrix, value: float = -np.inf
+) -> npt.NDArray[np.floating[Any]]:
+    """Set the entries stored in ``csr_rows`` to ``value`` in place, without a dense mask.
+
+    Every stored entry of ``csr_rows`` counts, whatever its value (call ``eliminate_zeros()``
+    first to drop explicit zeros).
+
+    Parameters
+    ----------
+    scores : ndarray of float, shape (m, n_products)
+        Scores of a chunk of clients; modified in place.
+    csr_rows : scipy.sparse.csr_matrix, shape (m, n_products)
+        The pairs to blank out, e.g. the chunk's rows of the holdings.
+    value : float, default -inf
+        The value written.
+
+    Returns
+    -------
+    ndarray
+        ``scores`` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``csr_rows`` is not CSR or its shape differs from ``scores``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> s = np.ones((2, 3), dtype=np.float32)
+    >>> masked_fill(s, sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1]]))).tolist()
+    [[1.0, -inf, 1.0], [-inf, 1.0, -inf]]
+    """
+    csr = _check_csr_rows(csr_rows, scores.shape, "csr_rows")
+    rows = np.repeat(np.arange(scores.shape[0], dtype=np.int64), np.diff(csr.indptr))
+    scores[rows, csr.indices] = value
+    return scores
+
+
+def top_k(
+    scores: npt.ArrayLike,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    *,
+    tiebreak: Literal["index"] = "index",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Select the ``k`` best products of each row, best first, ties by lower product index.
+
+    Selection is exact: a product with an equal score and a lower index always wins the last
+    place. Excluded entries, ``-inf`` and ``NaN`` are never selected; rows with fewer than ``k``
+    candidates (or ``k`` larger than the catalogue) are padded with index ``-1`` and ``-inf``.
+
+    Parameters
+    ----------
+    scores : array-like of float, shape (m, n_products)
+        Scores of a chunk of clients (not modified). float64 scores are compared in float64.
+    k : int
+        Products per row, ``>= 1``.
+    exclude : scipy.sparse.csr_matrix, shape (m, n_products), optional
+        Pairs never selected (every stored entry counts), e.g. the holdings of the chunk.
+    tiebreak : {"index"}, default "index"
+        Equal scores are ordered by product index, lower first.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (m, k)
+        Product indices, best first; -1 pads.
+    values : ndarray of float32, shape (m, k)
+        Their scores; -inf pads.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is not a positive int, ``scores`` is not 2-D, ``tiebreak`` is unknown or
+        ``exclude`` does not match.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> s = np.array([[0.1, 0.9, 0.9, 0.5], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
+    >>> idx, val = top_k(s, 2)
+    >>> idx.tolist()
+    [[1, 2], [0, 1]]
+    >>> held = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 1, 1, 0]]))
+    >>> top_k(s, 3, held)[0].tolist()
+    [[2, 3, 0], [3, -1, -1]]
+    """
+    k_given: object = k
+    if not (_is_int(k_given) and operator.index(cast(SupportsIndex, k_given)) >= 1):
+        raise ValueError(
+            f"The 'k' parameter of top_k must be an int in the range [1, inf). Got {k!r} instead."
+        )
+    k = int(k)
+    if tiebreak != "index":
+        raise ValueError(
+            "The 'tiebreak' parameter of top_k must be a str among {'index'}. "
+            f"Got {tiebreak!r} instead."
+        )
+    s = np.asarray(scores)
+    if s.ndim != 2 or not np.issubdtype(s.dtype, np.floating):
+        raise ValueError(
+            f"'scores' must be a 2-D float array (rows are clients); got shape {s.shape}, "
+            f"dtype {s.dtype}."
+        )
+    m, n_products = s.shape
+    work = s
+    if exclude is not None:
+        work = s.copy()
+        masked_fill(work, exclude)
+    nan = np.isnan(work)
+    if nan.any():
+        if work is s:
+            work = s.copy()
+        work[nan] = -np.inf
+    del nan
+    kk = min(k, n_products)
+    idx = np.full((m, k), -1, dtype=np.int64)
+    val = np.full((m, k), -np.inf, dtype=np.float32)
+    if kk == 0 or m == 0:
+        return idx, val
+    # whole row wanted: a stable sort of the negated scores puts ties in index order
+    sel = np.argsort(-work, axis=1, kind="stable") if kk == n_products else _select(work, kk)
+    chosen = np.take_along_axis(work, np.maximum(sel, 0), axis=1)
+    chosen = np.where(sel >= 0, chosen, -np.inf)
+    valid = chosen > -np.inf
+    sel = np.where(valid, sel, -1)
+    # best first, equal scores by product index; pads (-inf) sink to the end
+    order = np.lexsort((np.where(valid, sel, n_products), -chosen), axis=1)
+    idx[:, :kk] = np.take_along_axis(sel, order, axis=1)
+    val[:, :kk] = np.take_along_axis(chosen, order, axis=1)
+    return idx, val
+
+
+def _select(work: npt.NDArray[np.floating[Any]], kk: int) -> npt.NDArray[np.int64]:
+    """Find the (unordered) exact top-``kk`` columns of each row; -1 where a row runs short."""
+    # argpartition on the negated scores: several times faster than partitioning at P - k on
+    # rows with many equal scores
+    part = np.argpartition(-work, kk - 1, axis=1)
+    sel = np.ascontiguousarray(part[:, :kk]).astype(np.int64, copy=False)
+    kth = np.take_along_axis(work, part[:, kk - 1 : kk], axis=1)
+    # rows where more than kk entries reach the k-th value: argpartition picked arbitrary
+    # members of the tie, so pick the lowest indices instead (also rows that run short: -inf)
+    ambiguous = np.flatnonzero((work >= kth).sum(axis=1) > kk)
+    if ambiguous.size == 0:
+        return sel
+    w = work[ambiguous]
+    t = kth[ambiguous]
+    above = w > t
+    ties = (w == t) & (t > -np.inf)
+    need = kk - above.sum(axis=1, keepdims=True)
+    keep = above | (ties & (np.cumsum(ties, axis=1, dtype=np.int32) <= need))
+    rows, cols = np.nonzero(keep)
+    counts = keep.sum(axis=1)
+    pos = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    fixed = np.full((ambiguous.size, kk), -1, dtype=np.int64)
+    fixed[rows, pos] = cols
+    sel[ambiguous] = fixed
+    return sel

@@ -1,0 +1,773 @@
+"""The scorer contract: scikit-learn estimator manners over a client x product matrix.
+
+A scorer learns from a :class:`~crosssell.matrix.ClientProductMatrix` (rows are clients, columns
+are products) and then scores any chunk of clients against every product. Every scorer in
+:mod:`crosssell.scorers` derives from :class:`Scorer` and passes one shared contract test suite.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+import operator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, SupportsIndex, cast
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from crosssell.exceptions import NotFittedError
+
+if TYPE_CHECKING:
+    from crosssell.book import Book
+    from crosssell.matrix import ClientProductMatrix
+
+__all__ = [
+    "ExplainKind",
+    "FloatArray",
+    "IntArray",
+    "RandomStateLike",
+    "Scorer",
+    "check_random_state",
+]
+
+ExplainKind = Literal["neighbours", "rules", "factors", "popularity"]
+RandomStateLike = int | np.random.Generator | None
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+def check_random_state(
+    random_state: RandomStateLike, *, owner: str = "Scorer"
+) -> np.random.Generator:
+    """Turn a ``random_state`` parameter into a :class:`numpy.random.Generator`.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None
+        An int seeds a fresh generator (so two fits with the same int agree); a generator is used
+        as it is (and advanced); ``None`` draws fresh entropy.
+    owner : str, default "Scorer"
+        The estimator's class name, for the error message.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        If ``random_state`` is of another type or a negative int.
+
+    Examples
+    --------
+    >>> a = check_random_state(7).integers(1000)
+    >>> b = check_random_state(7).integers(1000)
+    >>> bool(a == b)
+    True
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    seed: object = random_state
+    if _is_int(seed):
+        if operator.index(cast(SupportsIndex, seed)) < 0:
+            raise ValueError(
+                f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
+                f"an instance of 'numpy.random.Generator' or None. Got {random_state!r} instead."
+            )
+        return np.random.default_rng(operator.index(cast(SupportsIndex, seed)))
+    raise ValueError(
+        f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
+        f"an instance of 'numpy.random.Generator' or None. Got {random_state!r} instead."
+    )
+
+
+def _is_int(value: object) -> bool:
+    """Tell whether a value is an int (numpy ints included, bools excluded)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, numbers.Integral)
+
+
+def _check_int(owner: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
+    """Check an int parameter in ``[low, high]`` and raise scikit-learn's message otherwise."""
+    upper = "inf)" if high is None else f"{high}]"
+    if _is_int(value):
+        iv = operator.index(cast(SupportsIndex, value))
+        if iv >= low and (high is None or iv <= high):
+            return iv
+    raise ValueError(
+        f"The '{name}' parameter of {owner} must be an int in the range [{low}, {upper}. "
+        f"Got {value!r} instead."
+    )
+
+
+def _check_float(
+    owner: str, name: str, value: object, *, low: float, low_open: bool, extra: str = ""
+) -> float:
+    """Check a real parameter above ``low`` (open or closed) and raise scikit-learn's message."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        if np.isfinite(v) and (v > low if low_open else v >= low):
+            return v
+    bracket = "(" if low_open else "["
+    raise ValueError(
+        f"The '{name}' parameter of {owner} must be {extra}a float in the range "
+        f"{bracket}{low}, inf). Got {value!r} instead."
+    )
+
+
+def _check_option(owner: str, name: str, value: object, options: Iterable[str]) -> str:
+    """Check a string option and raise scikit-learn's message otherwise."""
+    allowed = sorted(options)
+    if isinstance(value, str) and value in allowed:
+        return value
+    shown = "{" + ", ".join(repr(o) for o in allowed) + "}"
+    raise ValueError(
+        f"The '{name}' parameter of {owner} must be a str among {shown}. Got {value!r} instead."
+    )
+
+
+def _check_bool(owner: str, name: str, value: object) -> bool:
+    """Check a boolean parameter."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise ValueError(
+        f"The '{name}' parameter of {owner} must be an instance of 'bool'. Got {value!r} instead."
+    )
+
+
+def _as_rows(values: Any, *, name: str) -> IntArray:
+    """Read a 1-D array of integer row or column indices."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"'{name}' must be a 1-D array of int indices; got shape {arr.shape}.")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"'{name}' must hold int indices; got dtype {arr.dtype}.")
+    return arr.astype(np.int64, copy=False)
+
+
+def gather_rows_dot(
+    matrix: sp.csr_matrix, rows: IntArray, weights: npt.NDArray[np.floating[Any]], n_columns: int
+) -> FloatArray:
+    """Return ``weights @ matrix[rows]`` as a dense float32 vector, without scipy's row slicing.
+
+    Slicing one row of a scipy CSR matrix costs tens of microseconds; gathering the rows'
+    entries straight from ``indptr``/``indices``/``data`` keeps one-client scoring cheap.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        The matrix whose rows are summed.
+    rows : ndarray of int64
+        Row indices (may repeat).
+    weights : ndarray of float
+        One weight per row index.
+    n_columns : int
+        Width of the result.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_columns,)
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    >>> gather_rows_dot(m, np.array([0, 1]), np.array([1.0, 3.0]), 2).tolist()
+    [1.0, 6.0]
+    """
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(n_columns, dtype=np.float32)
+    # positions of every gathered entry: a run of consecutive offsets per row
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    vals = matrix.data[offsets] * np.repeat(weights, lengths)
+    out = np.bincount(matrix.indices[offsets], weights=vals, minlength=n_columns)
+    return out.astype(np.float32)
+
+
+def top_contributions(
+    owner_rows: IntArray,
+    held: IntArray,
+    weights: npt.NDArray[np.floating[Any]],
+    m: int,
+    n: int,
+) -> tuple[IntArray, FloatArray]:
+    """Keep, for each of ``m`` offers, the ``n`` held products with the largest positive weight.
+
+    Parameters
+    ----------
+    owner_rows : ndarray of int64
+        For every (offer, held product) entry, the offer's position ``0 .. m-1``.
+    held : ndarray of int64
+        The held product of each entry.
+    weights : ndarray of float
+        The contribution of each entry; entries with weight <= 0 (or NaN) are dropped.
+    m : int
+        Number of offers.
+    n : int
+        Number of contributions kept per offer.
+
+    Returns
+    -------
+    products : ndarray of int64, shape (m, n)
+        Held products, strongest first, padded with -1.
+    weights : ndarray of float32, shape (m, n)
+        Their contributions, padded with 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, w = top_contributions(np.array([0, 0, 1]), np.array([4, 2, 7]),
+    ...                          np.array([0.5, 0.9, 0.2]), 2, 2)
+    >>> p.tolist(), w.round(2).tolist()
+    ([[2, 4], [7, -1]], [[0.9, 0.5], [0.2, 0.0]])
+    """
+    out_p = np.full((m, n), -1, dtype=np.int64)
+    out_w = np.zeros((m, n), dtype=np.float32)
+    keep = weights > 0
+    if not keep.any():
+        return out_p, out_w
+    rows, prods, w = owner_rows[keep], held[keep], weights[keep]
+    # strongest first; equal weights in product order, so the result is deterministic
+    order = np.lexsort((prods, -w, rows))
+    rows, prods, w = rows[order], prods[order], w[order]
+    first = np.searchsorted(rows, rows, side="left")
+    pos = np.arange(rows.size) - first
+    sel = pos < n
+    out_p[rows[sel], pos[sel]] = prods[sel]
+    out_w[rows[sel], pos[sel]] = w[sel]
+    return out_p, out_w
+
+
+class Scorer(ABC):
+    """Base class of crosssell's scorers, with scikit-learn's estimator contract.
+
+    ``__init__`` stores keyword parameters unchanged; :meth:`fit` validates them and learns
+    attributes whose names end in ``_``. After fitting, :meth:`score` scores any chunk of clients
+    (row indices of the fitted matrix) against every product.
+
+    Cold clients (rows without holdings) and rows outside the fitted matrix (including the ``-1``
+    that :meth:`crosssell.ids.IdMap.to_index` gives for unknown ids) never raise: they get the
+    fallback scores, the share of clients holding each product (:attr:`fallback_`).
+
+    Attributes
+    ----------
+    explain_kind : str
+        How an offer from this scorer is explained: ``"neighbours"`` (held products similar to
+        the offer), ``"rules"`` (clients who hold A also hold C), ``"factors"`` (held products
+        close in factor space) or ``"popularity"`` (what many clients hold).
+    n_clients_ : int
+        Rows of the fitted matrix.
+    n_products_ : int
+        Columns of the fitted matrix.
+    client_product_ : scipy.sparse.csr_matrix of float32
+        The fitted holdings (rows are clients, columns are products), read for evidence.
+    fallback_ : ndarray of float32, shape (n_products_,)
+        Share of clients holding each product: the score of cold and unknown clients.
+
+    Examples
+    --------
+    >>> from crosssell.scorers import Popularity
+    >>> Popularity()
+    Popularity()
+    >>> Popularity(by="segment").get_params()
+    {'by': 'segment'}
+    """
+
+    explain_kind: ClassVar[ExplainKind]
+
+    # fitted state, declared for type checkers; set by fit
+    n_clients_: int
+    n_products_: int
+    client_product_: sp.csr_matrix
+    fallback_: FloatArray
+
+    # ----------------------------------------------------------------- estimator manners
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        sig = inspect.signature(cls.__init__)
+        return {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.name != "self" and p.default is not p.empty
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the parameters given to ``__init__``.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Also return the parameters of nested scorers, as ``name__param``.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> from crosssell.scorers import ItemKNN
+        >>> ItemKNN(neighbours=10).get_params()
+        {'metric': 'cosine', 'neighbours': 10, 'num_threads': 0}
+        """
+        out: dict[str, Any] = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            out[name] = value
+            if deep and isinstance(value, Scorer):
+                for sub, sub_value in value.get_params(deep=True).items():
+                    out[f"{name}__{sub}"] = sub_value
+        return out
+
+    def set_params(self, **params: Any) -> Self:
+        """Set parameters (``name__param`` reaches into a nested scorer); returns ``self``.
+
+        Parameters
+        ----------
+        **params
+            New parameter values. They are validated at the next :meth:`fit`.
+
+        Returns
+        -------
+        Scorer
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a parameter of this scorer.
+
+        Examples
+        --------
+        >>> from crosssell.scorers import CoOccurrence
+        >>> CoOccurrence().set_params(measure="lift")
+        CoOccurrence(measure='lift')
+        """
+        valid = self._param_names()
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {self!r}. "
+                    f"Valid parameters are: {sorted(valid)!r}."
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            inner = getattr(self, name)
+            if not isinstance(inner, Scorer):
+                raise ValueError(f"Parameter {name!r} of {type(self).__name__} is not a scorer.")
+            inner.set_params(**sub_params)
+        return self
+
+    def clone(self) -> Self:
+        """Return an unfitted copy with the same parameters (nested scorers cloned too).
+
+        Returns
+        -------
+        Scorer
+
+        Examples
+        --------
+        >>> from crosssell.scorers import ALS
+        >>> ALS(factors=8).clone()
+        ALS(factors=8)
+        """
+        return type(self)(**{k: _clone_param(v) for k, v in self.get_params(deep=False).items()})
+
+    def __repr__(self) -> str:
+        defaults = self._param_defaults()
+        shown = []
+        for name in self._param_names():
+            value = getattr(self, name)
+            if name in defaults and _same(value, defaults[name]):
+                continue
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_products_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. "
+                "Call 'fit' before using it."
+            )
+
+    # ----------------------------------------------------------------------- fitting
+    def fit(self, matrix: ClientProductMatrix, book: Book | None = None) -> Self:
+        """Validate the parameters and learn from ``matrix``.
+
+        Parameters
+        ----------
+        matrix : ClientProductMatrix
+            Holdings at ``as_of``; rows are clients, columns are products.
+        book : Book, optional
+            The Book the matrix came from; only scorers that read client attributes need it.
+
+        Returns
+        -------
+        Scorer
+            ``self``, fitted.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid (scikit-learn's message).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import Popularity
+        >>> x = sp.csr_matrix(np.array([[1, 0], [1, 1]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b"], name="client"),
+        ...     products=IdMap(["P1", "P2"], name="product"), as_of=pd.Timestamp("2024-06-30"),
+        ...     weighting="binary")
+        >>> Popularity().fit(m).n_products_
+        2
+        """
+        self._validate_params()
+        x = _as_float32_csr(matrix.client_product)
+        n_clients, n_products = x.shape
+        holders = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float64)
+        self._fit(x, matrix, book)
+        self.client_product_ = x
+        self.n_clients_ = int(n_clients)
+        self.n_products_ = int(n_products)
+        self.fallback_ = (holders / max(int(n_clients), 1)).astype(np.float32)
+        return self
+
+    @abstractmethod
+    def _validate_params(self) -> None:
+        """Check every parameter; raise scikit-learn's message on the first bad one."""
+
+    @abstractmethod
+    def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
+        """Learn the fitted state from the float32 CSR holdings ``x``."""
+
+    # ----------------------------------------------------------------------- scoring
+    def cold(self, clients: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Tell which clients get the fallback scores (no holdings, or outside the fitted matrix).
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row indices of the fitted matrix; ``-1`` or indices past the end mean unknown.
+
+        Returns
+        -------
+        ndarray of bool
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import CoOccurrence
+        >>> x = sp.csr_matrix(np.array([[1, 0], [0, 0]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b"]),
+        ...     products=IdMap(["P1", "P2"]), as_of=pd.Timestamp("2024-06-30"), weighting="binary")
+        >>> CoOccurrence().fit(m).cold([0, 1, 5, -1]).tolist()
+        [False, True, True, True]
+        """
+        self._check_fitted()
+        rows = _as_rows(clients, name="clients")
+        known = (rows >= 0) & (rows < self.n_clients_)
+        out = ~known
+        indptr = self.client_product_.indptr
+        safe = np.where(known, rows, 0)
+        out |= indptr[safe + 1] == indptr[safe]
+        return out
+
+    def score(self, clients: npt.ArrayLike) -> FloatArray:
+        """Score a chunk of clients against every product.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row indices of the fitted matrix. Memory is O(len(clients) x n_products): the caller
+            chunks large batches. Cold or unknown rows get :attr:`fallback_`.
+
+        Returns
+        -------
+        ndarray of float32, shape (len(clients), n_products_)
+            Raw scores: higher is better; comparable within a row, not across scorers.
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import Popularity
+        >>> x = sp.csr_matrix(np.array([[1, 0], [1, 1]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b"]),
+        ...     products=IdMap(["P1", "P2"]), as_of=pd.Timestamp("2024-06-30"), weighting="binary")
+        >>> Popularity().fit(m).score([0, 7]).tolist()
+        [[1.0, 0.5], [1.0, 0.5]]
+        """
+        self._check_fitted()
+        rows = _as_rows(clients, name="clients")
+        cold = self.cold(rows)
+        out = np.empty((rows.size, self.n_products_), dtype=np.float32)
+        warm = ~cold
+        if warm.any():
+            out[warm] = self._score_rows(rows[warm])
+        if cold.any():
+            out[cold] = self._score_cold(rows[cold])
+        return out
+
+    @abstractmethod
+    def _score_rows(self, rows: IntArray) -> FloatArray:
+        """Score known clients that hold something."""
+
+    def _score_cold(self, rows: IntArray) -> FloatArray:
+        """Score cold or unknown clients: the share of clients holding each product."""
+        return np.broadcast_to(self.fallback_, (rows.size, self.n_products_))
+
+    def fit_client(
+        self, held_products: npt.ArrayLike, weights: npt.ArrayLike | None = None
+    ) -> FloatArray:
+        """Score one new or updated client from its holdings, without refitting.
+
+        Parameters
+        ----------
+        held_products : array-like of int
+            Product indices (columns of the fitted matrix) the client holds.
+        weights : array-like of float, optional
+            One weight per held product, as in the matrix (default 1.0 each).
+
+        Returns
+        -------
+        ndarray of float32, shape (n_products_,)
+            Raw scores; those of a cold client when it holds nothing.
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+        ValueError
+            If a product index is outside the fitted matrix or the weights do not match.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import CoOccurrence
+        >>> x = sp.csr_matrix(np.array([[1, 1], [1, 0]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b"]),
+        ...     products=IdMap(["P1", "P2"]), as_of=pd.Timestamp("2024-06-30"), weighting="binary")
+        >>> CoOccurrence().fit(m).fit_client([0]).tolist()
+        [0.0, 0.5]
+        """
+        self._check_fitted()
+        held = _as_rows(held_products, name="held_products")
+        if held.size and (held.min() < 0 or held.max() >= self.n_products_):
+            bad = held[(held < 0) | (held >= self.n_products_)][:5].tolist()
+            raise ValueError(
+                f"'held_products' must be product indices in [0, {self.n_products_}); "
+                f"got {bad}. Translate product ids with matrix.products.to_index first."
+            )
+        if weights is None:
+            w = np.ones(held.size, dtype=np.float64)
+        else:
+            w = np.asarray(weights, dtype=np.float64).reshape(-1)
+            if w.size != held.size:
+                raise ValueError(
+                    f"'weights' must hold one weight per held product: got {w.size} weights "
+                    f"for {held.size} products."
+                )
+        if held.size == 0:
+            cold_row: FloatArray = self._score_cold(np.full(1, -1, dtype=np.int64))[0].copy()
+            return cold_row
+        return self._fit_client(held, w)
+
+    @abstractmethod
+    def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
+        """Score one client from its (non-empty, validated) holdings."""
+
+    # ----------------------------------------------------------------------- evidence
+    def evidence(
+        self,
+        clients: npt.ArrayLike,
+        products: npt.ArrayLike,
+        n: int = 3,
+        *,
+        holdings: sp.csr_matrix | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """Name the held products that contributed most to each offer.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row index of the client of each offer.
+        products : array-like of int
+            Product index of each offer, aligned with ``clients``.
+        n : int, default 3
+            Contributions kept per offer.
+        holdings : scipy.sparse.csr_matrix, optional
+            Holdings to explain from instead of the fitted matrix (rows are ``clients``, columns
+            the fitted products): fresh data of clients folded in with :meth:`fit_client`.
+
+        Returns
+        -------
+        ev_products : ndarray of int64, shape (m, n)
+            Held products, strongest first, padded with -1 (cold clients and the popularity
+            scorer give only -1).
+        ev_weights : ndarray of float32, shape (m, n)
+            Their contributions to the score, padded with 0.
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+        ValueError
+            If ``clients`` and ``products`` differ in length or ``n`` < 1.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import CoOccurrence
+        >>> x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b", "c"]),
+        ...     products=IdMap(["P1", "P2", "P3"]), as_of=pd.Timestamp("2024-06-30"),
+        ...     weighting="binary")
+        >>> p, w = CoOccurrence().fit(m).evidence([0], [2], n=2)
+        >>> p.tolist()
+        [[0, -1]]
+        """
+        self._check_fitted()
+        rows = _as_rows(clients, name="clients")
+        prods = _as_rows(products, name="products")
+        n = _check_int(type(self).__name__ + ".evidence", "n", n, low=1)
+        if rows.size != prods.size:
+            raise ValueError(
+                f"'clients' and 'products' must be aligned: got {rows.size} clients and "
+                f"{prods.size} products."
+            )
+        m = rows.size
+        pair_weight = self._pair_weight()
+        if pair_weight is None or m == 0:
+            return np.full((m, n), -1, dtype=np.int64), np.zeros((m, n), dtype=np.float32)
+        if prods.size and (prods.min() < 0 or prods.max() >= self.n_products_):
+            raise ValueError(f"'products' must be product indices in [0, {self.n_products_}).")
+        if holdings is None:
+            source: sp.csr_matrix = self.client_product_
+            warm = np.flatnonzero(~self.cold(rows))
+        else:
+            source = holdings
+            warm = np.flatnonzero(np.diff(holdings.indptr)[rows] > 0)
+        sub = source[rows[warm]]
+        owner = np.repeat(warm, np.diff(sub.indptr))
+        held = sub.indices.astype(np.int64)
+        target = prods[owner]
+        w = sub.data.astype(np.float64) * pair_weight(held, target)
+        w[held == target] = 0.0
+        return top_contributions(owner, held, w, m, n)
+
+    def _pair_weight(
+        self,
+    ) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]] | None:
+        """Return ``f(held, target)``: contribution of holding ``held`` to ``target`` per unit."""
+        return None
+
+    def exact_explain(
+        self, client_row: int, product: int, n: int = 3
+    ) -> tuple[IntArray, FloatArray]:
+        """Explain one offer exactly: the held products that contributed most.
+
+        For most scorers this is :meth:`evidence` for a single offer (already exact);
+        :class:`~crosssell.scorers.ALS` asks implicit's own ``explain``.
+
+        Parameters
+        ----------
+        client_row : int
+            Row index of the client.
+        product : int
+            Product index of the offer.
+        n : int, default 3
+            Contributions kept.
+
+        Returns
+        -------
+        ev_products : ndarray of int64, shape (n,)
+            Held products, strongest first, padded with -1.
+        ev_weights : ndarray of float32, shape (n,)
+            Their contributions, padded with 0.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import ClientProductMatrix, IdMap
+        >>> from crosssell.scorers import CoOccurrence
+        >>> x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0]], dtype=np.float32))
+        >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b", "c"]),
+        ...     products=IdMap(["P1", "P2", "P3"]), as_of=pd.Timestamp("2024-06-30"),
+        ...     weighting="binary")
+        >>> CoOccurrence().fit(m).exact_explain(0, 2, n=1)[0].tolist()
+        [0]
+        """
+        p, w = self.evidence(np.array([client_row]), np.array([product]), n=n)
+        return p[0], w[0]
+
+
+def _same(a: object, b: object) -> bool:
+    """Tell whether a parameter equals its default (for the repr)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _clone_param(value: Any) -> Any:
+    if isinstance(value, Scorer):
+        return value.clone()
+    if isinstance(value, list):
+        return [_clone_param(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_clone_param(v) for v in value)
+    if isinstance(value, np.random.Generator):
+        # a generator is shared state, as in scikit-learn's clone
+        return value
+    return copy.deepcopy(value)
+
+
+def _as_float32_csr(x: Any) -> sp.csr_matrix:
+    """Canonical float32 CSR with sorted indices and no duplicates (a copy only when needed)."""
+    out = x if isinstance(x, sp.csr_matrix) else sp.csr_matrix(x)
+    if out.dtype != np.float32:
+        out = out.astype(np.float32)
+    if not out.has_canonical_format:
+        out = out.copy()
+        out.sum_duplicates()
+    return out

@@ -1,0 +1,142 @@
+"""CoOccurrence: "clients who hold A also hold C", as sparse products of the holdings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from crosssell.scorers.base import (
+    ExplainKind,
+    FloatArray,
+    IntArray,
+    Scorer,
+    _check_int,
+    _check_option,
+    gather_rows_dot,
+)
+
+if TYPE_CHECKING:
+    from crosssell.book import Book
+    from crosssell.matrix import ClientProductMatrix
+
+__all__ = ["CoOccurrence"]
+
+Measure = Literal["confidence", "lift", "jaccard"]
+
+
+class CoOccurrence(Scorer):
+    """Association rules between pairs of products, summed over what a client holds.
+
+    With ``B`` the binary holdings (rows are clients, columns are products), ``C = Bᵀ B`` counts
+    the clients holding both ``a`` and ``c``. The rule ``a → c`` gets
+
+    - ``"confidence"``: ``C[a, c] / C[a, a]``, the share of holders of ``a`` who also hold ``c``;
+    - ``"lift"``: confidence divided by the share of all clients holding ``c``;
+    - ``"jaccard"``: ``C[a, c] / (C[a, a] + C[c, c] - C[a, c])``.
+
+    A client's score for ``c`` is ``Σ_a x[a] · rule[a, c]`` over its held products ``a``
+    (``x`` its matrix weights), computed for a chunk as ``X_chunk @ rules_``.
+
+    Parameters
+    ----------
+    measure : {"confidence", "lift", "jaccard"}, default "confidence"
+        Strength of a rule.
+    min_support : int, default 1
+        Rules backed by fewer co-holding clients are dropped.
+
+    Attributes
+    ----------
+    rules_ : scipy.sparse.csr_matrix of float32, shape (n_products_, n_products_)
+        ``rules_[a, c]``: strength of ``a → c``; the diagonal is empty.
+    support_ : ndarray of int64, shape (n_products_,)
+        Holders of each product.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, scipy.sparse as sp
+    >>> from crosssell import ClientProductMatrix, IdMap
+    >>> x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1]], dtype=np.float32))
+    >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b", "c"]),
+    ...     products=IdMap(["P1", "P2", "P3"]), as_of=pd.Timestamp("2024-06-30"),
+    ...     weighting="binary")
+    >>> s = CoOccurrence().fit(m)
+    >>> s.rules_.toarray().round(2).tolist()[0]
+    [0.0, 0.67, 0.33]
+    """
+
+    explain_kind: ClassVar[ExplainKind] = "rules"
+
+    rules_: sp.csr_matrix
+    support_: IntArray
+
+    def __init__(self, *, measure: Measure = "confidence", min_support: int = 1) -> None:
+        self.measure = measure
+        self.min_support = min_support
+
+    def _validate_params(self) -> None:
+        _check_option("CoOccurrence", "measure", self.measure, ("confidence", "lift", "jaccard"))
+        _check_int("CoOccurrence", "min_support", self.min_support, low=1)
+
+    def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
+        n_clients = x.shape[0]
+        binary = x.copy()
+        binary.data = np.ones_like(binary.data)
+        counts = sp.csr_matrix(binary.T @ binary, dtype=np.float64).tocoo()
+        support = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
+        a, c, both = counts.row, counts.col, counts.data
+        keep = (a != c) & (both >= self.min_support)
+        a, c, both = a[keep], c[keep], both[keep]
+        if self.measure == "confidence":
+            strength = both / support[a]
+        elif self.measure == "lift":
+            strength = both * n_clients / (support[a] * support[c])
+        else:
+            strength = both / (support[a] + support[c] - both)
+        rules = sp.csr_matrix((strength.astype(np.float32), (a, c)), shape=(x.shape[1], x.shape[1]))
+        rules.sort_indices()
+        self.rules_ = rules
+        self.support_ = support.astype(np.int64)
+
+    def _score_rows(self, rows: IntArray) -> FloatArray:
+        chunk = self.client_product_[rows]
+        return np.asarray((chunk @ self.rules_).toarray(), dtype=np.float32)
+
+    def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
+        return gather_rows_dot(self.rules_, held, weights, self.n_products_)
+
+    def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
+        rules = self.rules_
+
+        def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
+            return _lookup(rules, held, target)
+
+        return weight
+
+
+def _lookup(matrix: sp.csr_matrix, rows: IntArray, cols: IntArray) -> npt.NDArray[np.float64]:
+    """Entries ``matrix[rows[e], cols[e]]`` (0 where absent), vectorised over the pairs.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[0, 2.0], [3.0, 0]]))
+    >>> _lookup(m, np.array([0, 1, 1]), np.array([1, 0, 1])).tolist()
+    [2.0, 3.0, 0.0]
+    """
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    # entries of a canonical CSR are sorted by (row, column): one searchsorted finds them all
+    n_cols = matrix.shape[1]
+    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys = row_of * n_cols + matrix.indices
+    wanted = rows.astype(np.int64) * n_cols + cols
+    at = np.searchsorted(keys, wanted)
+    at_c = np.minimum(at, max(keys.size - 1, 0))
+    found = (at < keys.size) & (keys[at_c] == wanted) if keys.size else np.zeros(rows.size, bool)
+    out = np.zeros(rows.size, dtype=np.float64)
+    out[found] = matrix.data[at_c[found]]
+    return out

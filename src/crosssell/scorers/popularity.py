@@ -1,0 +1,135 @@
+"""Popularity: offer what many clients hold, globally or within a client group."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from crosssell.exceptions import SchemaError
+from crosssell.scorers.base import ExplainKind, FloatArray, IntArray, Scorer
+
+if TYPE_CHECKING:
+    from crosssell.book import Book
+    from crosssell.matrix import ClientProductMatrix
+
+__all__ = ["Popularity"]
+
+
+class Popularity(Scorer):
+    """Score each product by the share of clients holding it.
+
+    The baseline every other scorer must beat, and the fallback for cold clients.
+
+    Parameters
+    ----------
+    by : str or None, default None
+        A column of the Book's clients table (e.g. ``Columns.segment``). When given, a client's
+        scores are the shares within its group; clients whose group is unknown (missing value,
+        or not in the Book) get the global shares. Needs ``fit(matrix, book)``.
+
+    Attributes
+    ----------
+    fallback_ : ndarray of float32, shape (n_products_,)
+        Global share of clients holding each product.
+    group_shares_ : ndarray of float32, shape (n_groups_, n_products_)
+        Share within each group (empty when ``by`` is None).
+    client_group_ : ndarray of int64, shape (n_clients_,)
+        Group of each matrix row, -1 when unknown.
+    groups_ : pandas.Index
+        The group values, in ``group_shares_`` order.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, scipy.sparse as sp
+    >>> from crosssell import ClientProductMatrix, IdMap
+    >>> x = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=np.float32))
+    >>> m = ClientProductMatrix(client_product=x, clients=IdMap(["a", "b", "c"]),
+    ...     products=IdMap(["P1", "P2", "P3"]), as_of=pd.Timestamp("2024-06-30"),
+    ...     weighting="binary")
+    >>> Popularity().fit(m).score([0]).round(2).tolist()
+    [[1.0, 0.67, 0.33]]
+    """
+
+    explain_kind: ClassVar[ExplainKind] = "popularity"
+
+    group_shares_: FloatArray
+    client_group_: IntArray
+    groups_: pd.Index
+
+    def __init__(self, *, by: str | None = None) -> None:
+        self.by = by
+
+    def _validate_params(self) -> None:
+        if self.by is not None and not isinstance(self.by, str):
+            raise ValueError(
+                f"The 'by' parameter of Popularity must be an instance of 'str' or None. "
+                f"Got {self.by!r} instead."
+            )
+
+    def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
+        n_clients, n_products = x.shape
+        if self.by is None:
+            self.client_group_ = np.full(n_clients, -1, dtype=np.int64)
+            self.group_shares_ = np.zeros((0, n_products), dtype=np.float32)
+            self.groups_ = pd.Index([])
+            return
+        if book is None:
+            raise ValueError(
+                f"Popularity(by={self.by!r}) reads the clients table: call fit(matrix, book)."
+            )
+        table = book.client_table
+        if self.by not in table.columns:
+            raise SchemaError(
+                f"clients: column {self.by!r} is missing, so Popularity(by={self.by!r}) cannot "
+                f"group clients (columns: {list(table.columns)[:10]}). Add the column to the "
+                "clients table or choose another 'by'.",
+                table="clients",
+                column=self.by,
+                rule="missing_column",
+            )
+        # matrix rows follow the Book's client map, but look positions up rather than assume it
+        pos = book.client_ids.to_index(matrix.clients.external, missing="ignore")
+        codes, groups = pd.factorize(table[self.by], use_na_sentinel=True)
+        codes = np.asarray(codes, dtype=np.int64)
+        client_group = np.where(pos >= 0, codes[np.maximum(pos, 0)], -1)
+        n_groups = len(groups)
+        known = client_group >= 0
+        membership = sp.csr_matrix(
+            (
+                np.ones(int(known.sum()), dtype=np.float32),
+                (client_group[known], np.flatnonzero(known)),
+            ),
+            shape=(n_groups, n_clients),
+        )
+        binary = x.copy()
+        binary.data = np.ones_like(binary.data)
+        holders = np.asarray((membership @ binary).todense(), dtype=np.float64)
+        sizes = np.bincount(client_group[known], minlength=n_groups).astype(np.float64)
+        shares = holders / np.maximum(sizes, 1.0)[:, None]
+        self.client_group_ = client_group
+        self.group_shares_ = shares.astype(np.float32)
+        self.groups_ = pd.Index(groups)
+
+    def _group_scores(self, rows: IntArray) -> FloatArray:
+        known = (rows >= 0) & (rows < self.n_clients_)
+        group = np.full(rows.size, -1, dtype=np.int64)
+        group[known] = self.client_group_[rows[known]]
+        out = np.empty((rows.size, self.n_products_), dtype=np.float32)
+        has = group >= 0
+        out[has] = self.group_shares_[group[has]]
+        out[~has] = self.fallback_
+        return out
+
+    def _score_rows(self, rows: IntArray) -> FloatArray:
+        return self._group_scores(rows)
+
+    def _score_cold(self, rows: IntArray) -> FloatArray:
+        # a known client without holdings still has a segment: its group's shares apply
+        return self._group_scores(rows)
+
+    def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
+        return self.fallback_.copy()

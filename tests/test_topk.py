@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from crosssell._topk import masked_fill, top_k
+
+
+def brute_force(
+    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: full lexsort of every row (score descending, then index ascending)."""
+    s = scores.astype(np.float64).copy()
+    if exclude is not None:
+        coo = exclude.tocoo()
+        s[coo.row, coo.col] = -np.inf
+    s[np.isnan(s)] = -np.inf
+    m, p = s.shape
+    idx = np.full((m, k), -1, dtype=np.int64)
+    val = np.full((m, k), -np.inf, dtype=np.float32)
+    for r in range(m):
+        order = np.lexsort((np.arange(p), -s[r]))
+        order = order[s[r, order] > -np.inf][:k]
+        idx[r, : order.size] = order
+        val[r, : order.size] = s[r, order]
+    return idx, val
+
+
+@st.composite
+def score_cases(draw: st.DrawFn) -> tuple[np.ndarray, int, sp.csr_matrix | None]:
+    m = draw(st.integers(1, 6))
+    p = draw(st.integers(1, 12))
+    # few distinct values, so ties (also at the k-th place) are the rule, not the exception
+    values = st.sampled_from([0.0, 0.5, 1.0, 2.0, -np.inf, np.nan])
+    scores = draw(hnp.arrays(np.float32, (m, p), elements=values))
+    k = draw(st.integers(1, p + 3))
+    mask = draw(hnp.arrays(np.bool_, (m, p)))
+    exclude = sp.csr_matrix(mask) if draw(st.booleans()) else None
+    return scores, k, exclude
+
+
+@settings(max_examples=300, deadline=None)
+@given(score_cases())
+def test_top_k_matches_brute_force(case: tuple[np.ndarray, int, sp.csr_matrix | None]) -> None:
+    """Check that top_k equals a full lexsort, with ties, -inf, NaN and excluded entries."""
+    scores, k, exclude = case
+    before = scores.copy()
+    idx, val = top_k(scores, k, exclude)
+    ref_idx, ref_val = brute_force(scores, k, exclude)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val)
+    np.testing.assert_array_equal(scores, before)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    hnp.arrays(np.float32, (8, 20), elements=st.sampled_from([0.0, 1.0, 2.0])),
+    st.integers(1, 25),
+)
+def test_top_k_does_not_depend_on_chunking(scores: np.ndarray, k: int) -> None:
+    """Check that scoring rows in chunks gives the same offers as all at once."""
+    whole = top_k(scores, k)[0]
+    parts = np.vstack([top_k(scores[i : i + 3], k)[0] for i in range(0, 8, 3)])
+    np.testing.assert_array_equal(whole, parts)
+
+
+def test_top_k_breaks_ties_at_the_boundary_by_index() -> None:
+    """Check that the last place goes to the lowest index among equal scores."""
+    scores = np.array([[1.0, 3.0, 1.0, 1.0, 3.0]], dtype=np.float32)
+    idx, val = top_k(scores, 3)
+    assert idx.tolist() == [[1, 4, 0]]
+    assert val.tolist() == [[3.0, 3.0, 1.0]]
+
+
+def test_top_k_pads_short_rows() -> None:
+    """Check that rows with fewer candidates than k are padded with -1 and -inf."""
+    scores = np.array([[0.2, np.nan, -np.inf]], dtype=np.float32)
+    idx, val = top_k(scores, 4)
+    assert idx.tolist() == [[0, -1, -1, -1]]
+    assert val[0, 0] == np.float32(0.2)
+    assert np.isneginf(val[0, 1:]).all()
+
+
+def test_top_k_output_dtypes() -> None:
+    """Check that indices are int64 and values float32, also for float64 input."""
+    idx, val = top_k(np.random.default_rng(0).random((3, 5)), 2)
+    assert idx.dtype == np.int64
+    assert val.dtype == np.float32
+    assert idx.shape == val.shape == (3, 2)
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_top_k_rejects_bad_k(k: object) -> None:
+    """Check that a bad k gets scikit-learn's parameter message."""
+    with pytest.raises(
+        ValueError, match=r"The 'k' parameter of top_k must be an int in the range \[1, inf\)"
+    ):
+        top_k(np.zeros((1, 2), dtype=np.float32), k)  # type: ignore[arg-type]
+
+
+def test_top_k_rejects_mismatched_exclude() -> None:
+    """Check that an exclusion matrix of another shape is refused with both shapes named."""
+    with pytest.raises(ValueError, match=r"shape \(1, 3\) but the scores have shape \(1, 2\)"):
+        top_k(np.zeros((1, 2), dtype=np.float32), 1, sp.csr_matrix((1, 3)))
+
+
+def test_masked_fill_sets_stored_entries_in_place() -> None:
+    """Check that masked_fill writes -inf exactly at the stored entries and returns the array."""
+    scores = np.arange(6, dtype=np.float32).reshape(2, 3)
+    held = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32))
+    out = masked_fill(scores, held)
+    assert out is scores
+    assert scores.tolist() == [[-np.inf, 1.0, -np.inf], [3.0, 4.0, 5.0]]
+
+
+def test_masked_fill_requires_csr() -> None:
+    """Check that a dense mask is refused with a hint to convert."""
+    with pytest.raises(ValueError, match="tocsr"):
+        masked_fill(np.zeros((1, 2), dtype=np.float32), np.zeros((1, 2)))  # type: ignore[arg-type]
