@@ -7,9 +7,11 @@ Examples
 True
 """
 
+from crosssell import datasets, evaluation, rules, scorers, weighting
 from crosssell._version import __version__
 from crosssell.book import Book, Schema
 from crosssell.columns import Columns, EventType
+from crosssell.evaluation import backtest
 from crosssell.exceptions import (
     ArtifactError,
     CrossSellError,
@@ -21,6 +23,7 @@ from crosssell.exceptions import (
 )
 from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix
+from crosssell.recommender import Recommender
 
 __all__ = [
     "ArtifactError",
@@ -33,8 +36,15 @@ __all__ = [
     "EventType",
     "IdMap",
     "NotFittedError",
+    "Recommender",
     "Schema",
     "SchemaError",
     "UnknownIdError",
     "__version__",
+    "backtest",
+    "datasets",
+    "evaluation",
+    "rules",
+    "scorers",
+    "weighting",
 ]

@@ -1,0 +1,55 @@
+"""Evaluation: ground truth, ranking metrics, the temporal backtest and calibration.
+
+Examples
+--------
+>>> from crosssell import evaluation
+>>> evaluation.precision_at_k.__name__
+'precision_at_k'
+"""
+
+from crosssell.evaluation.backtest import BacktestResult, backtest
+from crosssell.evaluation.calibration import (
+    Calibrator,
+    IsotonicCalibrator,
+    PlattCalibrator,
+    calibrate,
+    calibration_error,
+    calibration_table,
+    calibrator_from_dict,
+)
+from crosssell.evaluation.metrics import (
+    METRICS,
+    coverage,
+    evaluate,
+    hit_rate_at_k,
+    lift,
+    map_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    value_captured_at_k,
+)
+from crosssell.evaluation.truth import additions
+
+__all__ = [
+    "METRICS",
+    "BacktestResult",
+    "Calibrator",
+    "IsotonicCalibrator",
+    "PlattCalibrator",
+    "additions",
+    "backtest",
+    "calibrate",
+    "calibration_error",
+    "calibration_table",
+    "calibrator_from_dict",
+    "coverage",
+    "evaluate",
+    "hit_rate_at_k",
+    "lift",
+    "map_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+    "value_captured_at_k",
+]

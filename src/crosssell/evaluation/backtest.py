@@ -1,0 +1,639 @@
+"""Temporal backtest: fit as of past cutoffs, compare the offers with what clients then added.
+
+For every cutoff the recommender is cloned and fitted on the book as it stood at the cutoff
+(contracts started later and events dated later are removed before fitting, on top of the
+recommender's own ``as_of``), asked for offers for every client holding something at the cutoff,
+and scored against the additions of the following horizon. The policy is replayed at each
+cutoff; a popularity recommender with the same policy runs beside it as the baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+from crosssell.book import Book
+from crosssell.columns import Columns
+from crosssell.evaluation.metrics import _check_ks, _Out, evaluate
+from crosssell.evaluation.truth import (
+    HorizonLike,
+    _active_clients,
+    _active_mask,
+    _addition_arrays,
+    _AdditionArrays,
+    _to_horizon,
+    _to_timestamp,
+)
+
+__all__ = ["BacktestResult", "backtest"]
+
+_MODEL: Final = "crosssell"
+_BASELINE: Final = "popularity"
+_CUSTOM_BASELINE: Final = "baseline"
+_ALL: Final = "all"
+_UPSELL: Final = "upsell"
+_CROSS_SELL: Final = "cross_sell"
+_UNKNOWN_SEGMENT: Final = "unknown"
+
+_METRIC_COLUMNS: Final = (
+    _Out.fold,
+    _Out.model,
+    _Out.offer_type,
+    _Out.segment,
+    _Out.metric,
+    _Out.k,
+    _Out.value,
+    _Out.ci_low,
+    _Out.ci_high,
+    _Out.n_clients,
+)
+_OFFER_COLUMNS: Final = (
+    Columns.client,
+    Columns.product,
+    Columns.offer_type,
+    Columns.score,
+    Columns.propensity,
+    Columns.value,
+    Columns.rank,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class BacktestResult:
+    """What a :func:`backtest` measured, fold by fold.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        Tidy: one row per (fold, model, offer_type, segment, metric, k) with columns ``fold``,
+        ``model`` (``"crosssell"`` or ``"popularity"``), ``offer_type`` (``"all"``,
+        ``"upsell"``, ``"cross_sell"``), ``segment`` (``"all"`` or a segment value), ``metric``,
+        ``k``, ``value``, ``ci_low``, ``ci_high`` (bootstrap over clients) and ``n_clients``
+        (clients with at least one addition, over whom the averages run).
+    folds : pandas.DataFrame
+        One row per cutoff: ``fold``, ``cutoff``, ``horizon_end``, ``training_rows`` (contracts
+        started on or before the cutoff), ``clients`` (holding something at the cutoff, the
+        clients offers were asked for), ``products`` (held by someone at the cutoff),
+        ``clients_with_addition``, ``additions`` and ``offers`` (made by the recommender).
+    offers : pandas.DataFrame
+        Every offer made, with ``fold``, ``cutoff``, ``model``, ``client_id``, ``product_id``,
+        ``offer_type``, ``score``, ``propensity``, ``value``, ``rank`` and ``added`` (whether the
+        client added that product within the horizon); the material of calibration.
+    horizon : pandas.Timedelta
+        The observation window after each cutoff.
+    k : tuple of int
+        The list lengths evaluated.
+
+    Examples
+    --------
+    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.recommender import Recommender
+    >>> from crosssell.scorers import Popularity
+    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+    >>> result.summary().head(2)
+          metric  k  crosssell  popularity  lift
+    0  precision  1        0.0         0.0   NaN
+    1  precision  2        0.5         0.5   1.0
+    """
+
+    metrics: pd.DataFrame
+    folds: pd.DataFrame
+    offers: pd.DataFrame
+    horizon: pd.Timedelta
+    k: tuple[int, ...]
+
+    def summary(self, offer_type: str = _ALL, segment: str = _ALL) -> pd.DataFrame:
+        """Average each metric at each ``k`` over folds, by model, with the lift over the baseline.
+
+        Parameters
+        ----------
+        offer_type : {"all", "upsell", "cross_sell"}, default "all"
+            Which additions to score against.
+        segment : str, default "all"
+            A segment value, when the backtest was split by segment.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``metric``, ``k``, one column per model (``crosssell``, ``popularity``) and
+            ``lift`` (crosssell over popularity; only with a baseline).
+
+        Examples
+        --------
+        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> result.summary().columns.tolist()
+        ['metric', 'k', 'crosssell', 'popularity', 'lift']
+        """
+        m = self.metrics
+        rows = m[(m[_Out.offer_type] == offer_type) & (m[_Out.segment] == segment)]
+        table = rows.pivot_table(
+            index=[_Out.metric, _Out.k],
+            columns=_Out.model,
+            values=_Out.value,
+            aggfunc="mean",
+            sort=False,
+            dropna=False,
+        ).reset_index()
+        table.columns.name = None
+        models = [c for c in (_MODEL, _BASELINE, _CUSTOM_BASELINE) if c in table.columns]
+        table = table[[_Out.metric, _Out.k, *models]]
+        if _MODEL in table.columns and len(models) > 1:
+            model = table[_MODEL].to_numpy(np.float64)
+            base = table[models[1]].to_numpy(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(base == 0, np.where(model > 0, np.inf, np.nan), model / base)
+            table[_Out.lift] = ratio
+        return table.reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the tidy metrics with each fold's cutoff and horizon end beside it.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> result.to_frame().columns.tolist()[:3]
+        ['fold', 'cutoff', 'horizon_end']
+        """
+        dates = self.folds[[_Out.fold, _Out.cutoff, _Out.horizon_end]]
+        return dates.merge(self.metrics, on=_Out.fold, how="right")
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Draw the metric@k curves against the baseline (needs the ``plot`` extra: matplotlib).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`crosssell.evaluation.plots.plot_metrics`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> fig = result.plot()  # doctest: +SKIP
+        """
+        from crosssell.evaluation.plots import plot_metrics
+
+        return plot_metrics(self, **kwargs)
+
+
+def _day(ts: pd.Timestamp) -> str:
+    """Write a date as a person does: the time only when there is one."""
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
+
+
+def _span(delta: pd.Timedelta) -> str:
+    if delta == pd.Timedelta(days=delta.days):
+        return f"{delta.days} day{'s' if delta.days != 1 else ''}"
+    return str(delta)
+
+
+def _cutoff_list(cutoffs: Any) -> list[pd.Timestamp]:
+    values: Iterable[Any]
+    if isinstance(cutoffs, str | pd.Timestamp) or not isinstance(cutoffs, Iterable):
+        values = [cutoffs]
+    else:
+        values = list(cutoffs)
+    stamps = [_to_timestamp(v, name="cutoffs", owner="backtest") for v in values]
+    if not stamps:
+        raise ValueError(
+            "The 'cutoffs' parameter of backtest must be a date or a non-empty list of dates. "
+            f"Got {cutoffs!r} instead."
+        )
+    return sorted(set(stamps))
+
+
+def _book_span(book: Book) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last date observed in the book: contract starts and event dates."""
+    starts = book.contract_arrays.start
+    if starts.shape[0] == 0:
+        raise ValueError(
+            "backtest: the book has no contracts, so there is nothing to fit on and no outcome "
+            "to observe. Build the Book from a contracts table with rows."
+        )
+    first = int(starts.min())
+    last = int(starts.max())
+    events = book.event_table
+    if Columns.date in events.columns and events.shape[0]:
+        latest_event = pd.Timestamp(events[Columns.date].max())
+        if not pd.isna(latest_event):
+            last = max(last, int(latest_event.as_unit("ns").value))
+    return pd.Timestamp(first, unit="ns"), pd.Timestamp(last, unit="ns")
+
+
+def _check_cutoffs(book: Book, cutoffs: Sequence[pd.Timestamp], horizon: pd.Timedelta) -> None:
+    first, last = _book_span(book)
+    for cut in cutoffs:
+        end = cut + horizon
+        if end > last:
+            latest = last - horizon
+            fix = (
+                f"Use a cutoff on or before {_day(latest)}."
+                if latest >= first
+                else f"The book spans only {_day(first)} to {_day(last)}: use a shorter horizon."
+            )
+            raise ValueError(
+                f"cutoff {_day(cut)} + horizon {_span(horizon)} = {_day(end)} is after the last "
+                f"date in the book ({_day(last)}): no outcome can be observed. {fix}"
+            )
+        if cut < first:
+            raise ValueError(
+                f"cutoff {_day(cut)} is before the first contract in the book ({_day(first)}): "
+                f"there is no history to fit on. Use a cutoff on or after {_day(first)}."
+            )
+
+
+def _point_in_time(book: Book, cutoff_ns: int) -> Book:
+    """Return the book as it stood at the cutoff: later contracts and events do not exist yet.
+
+    End dates are kept: a contract's term is known when it is signed, and a later end simply
+    means "still active". Id maps and catalog are unchanged, so matrices keep their shape.
+    """
+    arrays = book.contract_arrays
+    keep = arrays.start <= cutoff_ns
+    changes: dict[str, Any] = {}
+    if not keep.all():
+        changes["contract_arrays"] = dataclasses.replace(
+            arrays,
+            **{f.name: getattr(arrays, f.name)[keep] for f in dataclasses.fields(arrays)},
+        )
+        names = {f.name for f in dataclasses.fields(book)}
+        raw = getattr(book, "_contracts", None)
+        if (
+            "_contracts" in names
+            and isinstance(raw, pd.DataFrame)
+            and raw.shape[0] == keep.shape[0]
+        ):
+            changes["_contracts"] = raw.loc[keep].reset_index(drop=True)
+    events = book.event_table
+    if Columns.date in events.columns and events.shape[0]:
+        later = (events[Columns.date] > pd.Timestamp(cutoff_ns, unit="ns")).to_numpy(bool)
+        if later.any():
+            changes["event_table"] = events.loc[~later].reset_index(drop=True)
+    return dataclasses.replace(book, **changes) if changes else book
+
+
+def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any] | None:
+    if baseline is False or baseline is None:
+        return None
+    params = recommender.get_params(deep=False)
+    if baseline is True:
+        from crosssell.scorers import Popularity
+
+        name, scorer = _BASELINE, Popularity()
+    else:
+        name, scorer = _CUSTOM_BASELINE, baseline
+    changes: dict[str, Any] = {"scorer": scorer}
+    # a calibrator learnt on the main scorer's scores means nothing for another scorer
+    if "calibrator" in params:
+        changes["calibrator"] = None
+    return name, recommender.clone().set_params(**changes)
+
+
+def _recommend(estimator: Any, clients: pd.Index, k: int) -> pd.DataFrame:
+    params = inspect.signature(estimator.recommend).parameters
+    if "explain" in params:
+        # reasons and evidence are not measured, and building them dominates bulk scoring
+        return estimator.recommend(clients, k=k, explain=False)  # type: ignore[no-any-return]
+    return estimator.recommend(clients, k=k)  # type: ignore[no-any-return]
+
+
+def _segment_of(book: Book, segments: str | None) -> npt.NDArray[np.object_] | None:
+    if segments is None:
+        return None
+    table = book.client_table
+    if segments not in table.columns:
+        raise ValueError(
+            "The 'segments' parameter of backtest must be None or a column of the clients table "
+            f"({', '.join(repr(c) for c in table.columns)}). Got {segments!r} instead."
+        )
+    values = table[segments].astype(object)
+    return np.asarray(values.where(values.notna(), _UNKNOWN_SEGMENT).astype(str), dtype=object)
+
+
+def _seed(random_state: int | np.random.Generator | None) -> int | None:
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    return random_state
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
+
+
+def backtest(
+    recommender: Any,
+    book: Book,
+    cutoffs: Sequence[Any] | Any,
+    horizon: HorizonLike = "180D",
+    *,
+    k: int | Iterable[int] = (1, 3, 5, 10),
+    policy: bool = True,
+    baseline: Any = True,
+    segments: str | None = None,
+    n_boot: int = 200,
+    random_state: int | np.random.Generator | None = 0,
+    progress: bool | None = None,
+) -> BacktestResult:
+    """Measure a recommender on the past: fit at each cutoff, score against the next horizon.
+
+    For each cutoff, a clone of ``recommender`` is fitted on the book as it stood then
+    (contracts started later and events dated later are removed, and ``as_of`` is the cutoff),
+    asked for ``max(k)`` offers for every client holding something at the cutoff, and compared
+    with the products those clients added in ``(cutoff, cutoff + horizon]``
+    (:func:`~crosssell.evaluation.additions`). Metrics are reported for all additions and for
+    upsells and cross-sells apart; averages run over clients with at least one addition.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        The recommender to measure, fitted or not; it is cloned, never changed.
+    book : Book
+        The whole book, including what happened after the cutoffs.
+    cutoffs : date-like or sequence of date-like
+        Points in time to fit at; sorted, duplicates dropped. Each gives one fold.
+    horizon : str, timedelta or int, default "180D"
+        Observation window after each cutoff (an int is days). Every window must end on or
+        before the last date in the book.
+    k : int or sequence of int, default (1, 3, 5, 10)
+        Offer list lengths to evaluate.
+    policy : bool, default True
+        Replay the recommender's policy at each cutoff; ``False`` fits clones with
+        ``policy=None``, which shows what the policy costs in measured take-up.
+    baseline : bool or Scorer, default True
+        ``True`` runs a clone with a :class:`~crosssell.scorers.Popularity` scorer (same policy,
+        no calibrator) as model ``"popularity"``; a scorer runs that one as model
+        ``"baseline"``; ``False`` runs none.
+    segments : str, optional
+        A column of the clients table (e.g. ``"segment"``) to report metrics for each of its
+        values too; missing values form the segment ``"unknown"``.
+    n_boot : int, default 200
+        Bootstrap resamples of clients for the confidence intervals; 0 skips them.
+    random_state : int, numpy Generator or None, default 0
+        Seed of the bootstrap (the same resamples serve both models, so their intervals pair).
+    progress : bool, optional
+        Show a progress bar; default: when the standard error stream is a terminal.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    ValueError
+        If a cutoff plus the horizon ends after the last date in the book, a cutoff lies before
+        the first contract, no client holds anything at a cutoff, or a parameter is invalid. The
+        message shows the dates and the latest usable cutoff.
+
+    Examples
+    --------
+    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.recommender import Recommender
+    >>> from crosssell.scorers import Popularity
+    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+    >>> result.folds[["cutoff", "clients", "clients_with_addition", "offers"]]
+          cutoff  clients  clients_with_addition  offers
+    0 2024-06-30        2                      1       4
+    >>> backtest(Recommender(), _example_book(), ["2024-06-30"], "120D")
+    Traceback (most recent call last):
+    ...
+    ValueError: cutoff 2024-06-30 + horizon 120 days = 2024-10-28 is after the last date in the book (2024-09-01): no outcome can be observed. Use a cutoff on or before 2024-05-04.
+    """  # noqa: E501
+    owner = "backtest"
+    ks = _check_ks(k, owner=owner)
+    k_max = max(ks)
+    span = _to_horizon(horizon, owner=owner)
+    stamps = _cutoff_list(cutoffs)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ValueError(
+            f"The 'n_boot' parameter of {owner} must be an int in the range [0, inf). "
+            f"Got {n_boot!r} instead."
+        )
+    for name in ("clone", "fit", "recommend", "set_params", "get_params"):
+        if not callable(getattr(recommender, name, None)):
+            raise ValueError(
+                f"The 'recommender' parameter of {owner} must be a crosssell Recommender (with "
+                f"fit, recommend, clone, get_params and set_params). Got {recommender!r} instead."
+            )
+    _check_cutoffs(book, stamps, span)
+    segment_of = _segment_of(book, segments)
+    seed = _seed(random_state)
+
+    main = recommender if policy else recommender.clone().set_params(policy=None)
+    models: list[tuple[str, Any]] = [(_MODEL, main)]
+    extra = _baseline_model(main, baseline)
+    if extra is not None:
+        models.append(extra)
+    catalogue = _catalogue_size(book)
+
+    metric_parts: list[pd.DataFrame] = []
+    offer_parts: list[pd.DataFrame] = []
+    fold_rows: list[dict[str, Any]] = []
+    bar = tqdm(
+        total=len(stamps) * len(models),
+        desc=owner,
+        unit="fit",
+        disable=not _show_progress(progress),
+    )
+    try:
+        for fold, cut in enumerate(stamps):
+            cut_ns = int(cut.value)
+            end = cut + span
+            active = _active_clients(book, cut_ns)
+            if active.shape[0] == 0:
+                raise ValueError(
+                    f"cutoff {_day(cut)}: no client holds any product then, so there is nobody "
+                    "to make offers to. Use a cutoff within the period the contracts cover."
+                )
+            adds = _addition_arrays(book, cut_ns, int(end.value))
+            adds = _subset(adds, np.isin(adds.client, active))
+            clients = book.client_ids.to_external(active)
+            train = _point_in_time(book, cut_ns)
+            n_offers = 0
+            for name, template in models:
+                bar.set_postfix_str(f"{_day(cut)} {name}")
+                estimator = template.clone()
+                estimator.fit(train, as_of=cut)
+                offers = _recommend(estimator, clients, k_max)
+                if name == _MODEL:
+                    n_offers = int(offers.shape[0])
+                codes = _codes(book, offers)
+                offer_parts.append(
+                    _offer_frame(offers, adds, codes, book=book, fold=fold, cutoff=cut, model=name)
+                )
+                metric_parts.append(
+                    _fold_metrics(
+                        offers,
+                        adds,
+                        codes,
+                        segment_of=segment_of,
+                        ks=ks,
+                        catalogue=catalogue,
+                        n_boot=n_boot,
+                        seed=seed,
+                        fold=fold,
+                        model=name,
+                    )
+                )
+                bar.update(1)
+            fold_rows.append(
+                {
+                    _Out.fold: fold,
+                    _Out.cutoff: cut,
+                    _Out.horizon_end: end,
+                    _Out.training_rows: len(train.contract_arrays),
+                    _Out.clients: int(active.shape[0]),
+                    _Out.products: int(
+                        np.unique(book.contract_arrays.product[_active_mask(book, cut_ns)]).shape[0]
+                    ),
+                    _Out.clients_with_addition: int(np.unique(adds.client).shape[0]),
+                    _Out.additions: int(adds.client.shape[0]),
+                    _Out.offers: n_offers,
+                }
+            )
+    finally:
+        bar.close()
+
+    return BacktestResult(
+        metrics=pd.concat(metric_parts, ignore_index=True),
+        folds=pd.DataFrame(fold_rows),
+        offers=pd.concat(offer_parts, ignore_index=True),
+        horizon=span,
+        k=ks,
+    )
+
+
+def _catalogue_size(book: Book) -> int:
+    table = book.product_table
+    if Columns.sellable in table.columns:
+        n = int(np.asarray(table[Columns.sellable], dtype=bool).sum())
+        if n:
+            return n
+    return max(len(book.product_ids), 1)
+
+
+def _subset(adds: _AdditionArrays, mask: npt.NDArray[np.bool_]) -> _AdditionArrays:
+    return dataclasses.replace(
+        adds, **{f.name: getattr(adds, f.name)[mask] for f in dataclasses.fields(adds)}
+    )
+
+
+def _codes(book: Book, offers: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Offers' clients and products as the Book's indices (-1 for an id the Book lacks)."""
+    client = book.client_ids.to_index(offers[Columns.client], missing="ignore")
+    product = book.product_ids.to_index(offers[Columns.product], missing="ignore")
+    return client, product
+
+
+def _offer_frame(
+    offers: pd.DataFrame,
+    adds: _AdditionArrays,
+    codes: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    *,
+    book: Book,
+    fold: int,
+    cutoff: pd.Timestamp,
+    model: str,
+) -> pd.DataFrame:
+    columns = [c for c in _OFFER_COLUMNS if c in offers.columns]
+    out = offers[columns].reset_index(drop=True)
+    client, product = codes
+    n_products = np.int64(max(len(book.product_ids), 1))
+    offered = np.where(client >= 0, client * n_products + product, -1)
+    out[_Out.added] = np.isin(offered, adds.client * n_products + adds.product)
+    out.insert(0, _Out.model, model)
+    out.insert(0, _Out.cutoff, cutoff)
+    out.insert(0, _Out.fold, fold)
+    return out
+
+
+def _fold_metrics(
+    offers: pd.DataFrame,
+    adds: _AdditionArrays,
+    codes: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    *,
+    segment_of: npt.NDArray[np.object_] | None,
+    ks: tuple[int, ...],
+    catalogue: int,
+    n_boot: int,
+    seed: int | None,
+    fold: int,
+    model: str,
+) -> pd.DataFrame:
+    """Metrics of one model at one cutoff, for every offer type and segment."""
+    # integer ids make the matching several times cheaper than the caller's text ids
+    client, product = codes
+    known = client >= 0
+    coded_offers = pd.DataFrame(
+        {
+            Columns.client: client[known],
+            Columns.product: product[known],
+            Columns.rank: offers[Columns.rank].to_numpy()[known],
+        }
+    )
+    coded_truth = pd.DataFrame(
+        {Columns.client: adds.client, Columns.product: adds.product, Columns.value: adds.value}
+    )
+    offer_is = np.asarray(offers[Columns.offer_type].to_numpy(dtype=object)[known], dtype=object)
+    truth_is = np.where(adds.is_upsell, _UPSELL, _CROSS_SELL)
+    offer_seg: npt.NDArray[np.object_] | None = None
+    truth_seg: npt.NDArray[np.object_] | None = None
+    groups = [_ALL]
+    if segment_of is not None:
+        offer_seg = segment_of[client[known]]
+        truth_seg = segment_of[adds.client]
+        groups = [_ALL, *sorted(set(segment_of.tolist()))]
+    parts: list[pd.DataFrame] = []
+    for kind in (_ALL, _UPSELL, _CROSS_SELL):
+        offer_keep = np.ones(coded_offers.shape[0], bool) if kind == _ALL else offer_is == kind
+        truth_keep = np.ones(coded_truth.shape[0], bool) if kind == _ALL else truth_is == kind
+        for group in groups:
+            o_mask, t_mask = offer_keep, truth_keep
+            if group != _ALL and offer_seg is not None and truth_seg is not None:
+                o_mask = o_mask & (offer_seg == group)
+                t_mask = t_mask & (truth_seg == group)
+            table = evaluate(
+                coded_offers.loc[o_mask],
+                coded_truth.loc[t_mask],
+                k=ks,
+                n_products=catalogue,
+                n_boot=n_boot,
+                random_state=seed,
+            )
+            table.insert(0, _Out.segment, group)
+            table.insert(0, _Out.offer_type, kind)
+            table.insert(0, _Out.model, model)
+            table.insert(0, _Out.fold, fold)
+            parts.append(table)
+    return pd.concat(parts, ignore_index=True)[list(_METRIC_COLUMNS)]

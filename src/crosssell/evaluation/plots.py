@@ -1,0 +1,282 @@
+"""Charts of a backtest: metric@k curves, cumulative gain, calibration curve, suppression funnel.
+
+Needs matplotlib (the ``plot`` extra); it is imported only when a chart is drawn. Every function
+returns the matplotlib Figure and draws on a given Axes when one is passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crosssell.columns import Columns
+from crosssell.evaluation.calibration import calibration_table
+from crosssell.evaluation.metrics import _Out
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from crosssell.evaluation.backtest import BacktestResult
+
+__all__ = ["plot_calibration", "plot_gain", "plot_metrics", "plot_suppression"]
+
+_LABELS = {
+    "precision": "precision@k",
+    "recall": "recall@k",
+    "map": "MAP@k",
+    "ndcg": "NDCG@k",
+    "hit_rate": "hit rate@k",
+    "value_captured": "value captured@k",
+    "value_share": "share of added value@k",
+    "coverage": "catalogue coverage@k",
+}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Charts need matplotlib: pip install 'crosssell[plot]' (or pip install matplotlib)."
+        ) from exc
+    return plt
+
+
+def _figure_axes(ax: Axes | None, n: int = 1) -> tuple[Figure, list[Axes]]:
+    if ax is not None:
+        if n != 1:
+            raise ValueError(f"This chart draws {n} panels; pass ax=None to get a new figure.")
+        return ax.get_figure(), [ax]  # type: ignore[return-value]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.4), squeeze=False)
+    return fig, list(axes[0])
+
+
+def plot_metrics(
+    result: BacktestResult,
+    metrics: Sequence[str] = ("precision", "recall", "ndcg", "hit_rate"),
+    *,
+    offer_type: str = "all",
+    segment: str = "all",
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw metric@k curves of each model, averaged over folds, with their bootstrap bands.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        A backtest's result.
+    metrics : sequence of str, default ("precision", "recall", "ndcg", "hit_rate")
+        One panel per metric.
+    offer_type : {"all", "upsell", "cross_sell"}, default "all"
+        Which additions the metrics score against.
+    segment : str, default "all"
+        A segment value, when the backtest was split by segment.
+    ax : matplotlib Axes, optional
+        Draw on it (only with a single metric).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a metric is not in the result.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.evaluation import backtest
+    >>> from crosssell.recommender import Recommender
+    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=(1, 2),
+    ...                   n_boot=0, progress=False)
+    >>> fig = plot_metrics(result, ["recall"])
+    >>> len(fig.axes)
+    1
+    """
+    m = result.metrics
+    known = set(m[_Out.metric])
+    unknown = [name for name in metrics if name not in known]
+    if unknown:
+        raise ValueError(
+            f"The 'metrics' parameter of plot_metrics must name metrics of the result "
+            f"({', '.join(sorted(known))}). Got {unknown!r} instead."
+        )
+    rows = m[(m[_Out.offer_type] == offer_type) & (m[_Out.segment] == segment)]
+    mean = rows.groupby([_Out.metric, _Out.model, _Out.k])[
+        [_Out.value, _Out.ci_low, _Out.ci_high]
+    ].mean()
+    fig, axes = _figure_axes(ax, len(metrics))
+    for panel, name in zip(axes, metrics, strict=True):
+        part = mean.loc[name]
+        for model in part.index.get_level_values(0).unique():
+            line = part.loc[model]
+            ks = line.index.to_numpy()
+            panel.plot(ks, line[_Out.value], marker="o", label=str(model))
+            if line[_Out.ci_low].notna().any():
+                panel.fill_between(ks, line[_Out.ci_low], line[_Out.ci_high], alpha=0.2)
+        panel.set_xlabel("k (offers per client)")
+        panel.set_title(_LABELS.get(name, name))
+        panel.set_xticks(sorted(set(rows[_Out.k])))
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def _gain_curve(
+    offers: pd.DataFrame,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    order = np.argsort(-offers[Columns.score].to_numpy(np.float64), kind="stable")
+    added = offers[_Out.added].to_numpy(np.float64)[order]
+    total = added.sum()
+    x = np.arange(0, added.shape[0] + 1) / max(added.shape[0], 1)
+    y = np.concatenate(([0.0], np.cumsum(added) / total if total > 0 else np.zeros_like(added)))
+    return x, y
+
+
+def plot_gain(result: BacktestResult, *, ax: Axes | None = None) -> Figure:
+    """Draw the cumulative gain chart: share of taken-up offers found against offers made.
+
+    Offers of all folds are ranked by score, best first; a useful scorer rises above the
+    diagonal (offers made at random).
+
+    Parameters
+    ----------
+    result : BacktestResult
+        A backtest's result.
+    ax : matplotlib Axes, optional
+        Draw on it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.evaluation import backtest
+    >>> from crosssell.recommender import Recommender
+    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=2,
+    ...                   n_boot=0, progress=False)
+    >>> plot_gain(result).axes[0].get_xlabel()
+    'share of offers made'
+    """
+    fig, (panel,) = _figure_axes(ax)
+    for model, offers in result.offers.groupby(_Out.model, sort=False):
+        x, y = _gain_curve(offers)
+        panel.plot(x, y, label=str(model))
+    panel.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+    panel.set_xlabel("share of offers made")
+    panel.set_ylabel("share of taken-up offers found")
+    panel.set_title("cumulative gain")
+    panel.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_calibration(
+    propensity: npt.ArrayLike,
+    outcome: npt.ArrayLike,
+    n_bins: int = 10,
+    *,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw the calibration curve: observed take-up against predicted propensity per bin.
+
+    Parameters
+    ----------
+    propensity : array-like of float
+        Predicted probabilities in [0, 1] (e.g. a calibrator's predictions on backtest offers).
+    outcome : array-like of bool
+        Whether each offer was taken up.
+    n_bins : int, default 10
+        Number of equal-width bins.
+    ax : matplotlib Axes, optional
+        Draw on it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> fig = plot_calibration([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], n_bins=2)
+    >>> fig.axes[0].get_title()
+    'calibration'
+    """
+    table = calibration_table(propensity, outcome, n_bins)
+    fig, (panel,) = _figure_axes(ax)
+    observed = table[_Out.observed].to_numpy()
+    errors = np.vstack(
+        [observed - table[_Out.ci_low].to_numpy(), table[_Out.ci_high].to_numpy() - observed]
+    )
+    panel.errorbar(table[Columns.propensity], observed, yerr=errors, marker="o", capsize=3)
+    panel.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    panel.set_xlim(0, 1)
+    panel.set_ylim(0, 1)
+    panel.set_xlabel("predicted propensity")
+    panel.set_ylabel("observed take-up")
+    panel.set_title("calibration")
+    fig.tight_layout()
+    return fig
+
+
+def plot_suppression(
+    suppressed: pd.DataFrame, offers: pd.DataFrame | None = None, *, ax: Axes | None = None
+) -> Figure:
+    """Draw the suppression funnel: pairs blocked by each rule, beside the offers made.
+
+    Parameters
+    ----------
+    suppressed : pandas.DataFrame
+        The suppression log (``Recommender.suppressed()``), with a ``rule`` column.
+    offers : pandas.DataFrame, optional
+        The offers made, drawn as the last bar.
+    ax : matplotlib Axes, optional
+        Draw on it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"rule": ["open_complaint", "open_complaint", "contact_cap"]})
+    >>> fig = plot_suppression(log)
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['open_complaint', 'contact_cap']
+    """
+    counts = suppressed[Columns.rule].astype(str).value_counts()
+    labels = counts.index.tolist()
+    values = counts.to_numpy(dtype=np.int64).tolist()
+    if offers is not None:
+        labels.append("offered")
+        values.append(int(offers.shape[0]))
+    fig, (panel,) = _figure_axes(ax)
+    positions = np.arange(len(labels))
+    panel.barh(
+        positions,
+        values,
+        color=["tab:red"] * counts.shape[0] + ["tab:green"] * (len(labels) - counts.shape[0]),
+    )
+    panel.set_yticks(positions, labels)
+    panel.invert_yaxis()
+    panel.set_xlabel("(client, product) pairs")
+    panel.set_title("suppressed by rule")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,947 @@
+"""The Recommender: the one place that wires the pipeline together.
+
+Book → matrix → scorer → candidates → policy → arbitration → offers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from crosssell._params import Estimator, check_fitted, check_number
+from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
+from crosssell.book import OPEN_END, Book, Schema
+from crosssell.candidates import Candidates
+from crosssell.columns import Columns
+from crosssell.exceptions import DataWarning, UnknownIdError
+from crosssell.matrix import ClientProductMatrix, to_as_of
+from crosssell.rules import Policy, RuleContext, Suppression
+from crosssell.scorers import Blend, CoOccurrence, Popularity
+from crosssell.scorers.base import Scorer
+from crosssell.weighting import WeightingLike
+
+__all__ = ["OFFER_COLUMNS", "Recommender", "default_scorer"]
+
+#: Columns of the offers frame, in order.
+OFFER_COLUMNS: tuple[str, ...] = (
+    Columns.client,
+    Columns.product,
+    Columns.offer_type,
+    Columns.score,
+    Columns.propensity,
+    Columns.value,
+    Columns.expected_value,
+    Columns.priority,
+    Columns.rank,
+    Columns.reason,
+    Columns.evidence,
+    Columns.cold_start,
+)
+
+_EVIDENCE_N = 3
+_SCALE_SAMPLE = 2048
+
+
+def default_scorer() -> Scorer:
+    """Return the scorer used when none is given: co-occurrence blended with popularity.
+
+    Robust on small, dense B2B catalogues, fast to fit and explainable as "clients who hold A also
+    hold C"; popularity covers products with little co-holding evidence.
+
+    Returns
+    -------
+    Scorer
+
+    Examples
+    --------
+    >>> default_scorer()
+    Blend(...)
+    """
+    return Blend([(CoOccurrence(), 0.7), (Popularity(), 0.3)], method="rank")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _View:
+    """What scoring needs about a set of clients: the fitted book, or fresh frames for some clients.
+
+    ``fitted_rows`` maps the view's rows to rows of the fitted model (-1: unknown there); it is
+    None when the view is the fitted book itself. ``fresh`` marks rows whose holdings differ from
+    the fitted ones and are folded in rather than read from the stored model.
+    """
+
+    book: Book
+    candidates: Candidates
+    suppression: Suppression | None
+    cold: npt.NDArray[np.bool_]
+    eligible: npt.NDArray[np.bool_]
+    fitted_rows: npt.NDArray[np.int64] | None = None
+    fresh: npt.NDArray[np.bool_] | None = None
+    holdings: sp.csr_matrix | None = None
+
+
+class Recommender(Estimator):
+    """Offers for existing clients: typed, valued, explained, filtered by a policy, arbitrated.
+
+    Parameters
+    ----------
+    scorer : Scorer, optional
+        Any scorer of :mod:`crosssell.scorers`; default :func:`default_scorer`.
+    policy : Policy, optional
+        Rules that suppress offers (see :func:`crosssell.rules.route_sales`). ``None`` removes only
+        products the client already holds (and downgrades).
+    k : int, default 3
+        Offers per client (fewer when fewer candidates are eligible; never padded).
+    weighting : str, Weighting or tuple, default "binary"
+        How holdings are weighted in the matrix the scorer learns from.
+    levers : mapping, optional
+        Business weights ``{product_id or family: weight}`` multiplied into the priority.
+    max_per_family : int, optional
+        At most this many offers per product family per client.
+    calibrator : Calibrator, optional
+        Maps scores to propensities; default: scores scaled into ``[0, 1]``
+        (:class:`~crosssell.arbitration.ScoreScale`), a ranking score, not a probability.
+    cold_start : {"segment", "global"}, default "segment"
+        Fallback for clients with no active holding at ``as_of``: popularity within the client's
+        segment, or overall. Their offers are marked ``cold_start=True``.
+    batch_size : int, default 4096
+        Clients scored at once; memory grows with ``batch_size x n_products``.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> book = cs.datasets.demo()
+    >>> rec = Recommender(k=2).fit(book, as_of=cs.datasets.demo_as_of())
+    >>> offers = rec.recommend(book.client_ids.external[:3])
+    >>> offers.columns.tolist()[:4]
+    ['client_id', 'product_id', 'offer_type', 'score']
+    >>> int(offers.groupby("client_id").size().max()) <= 2
+    True
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer | None = None,
+        policy: Policy | None = None,
+        k: int = 3,
+        *,
+        weighting: WeightingLike = "binary",
+        levers: Mapping[Any, float] | None = None,
+        max_per_family: int | None = None,
+        calibrator: Calibrator | None = None,
+        cold_start: Literal["segment", "global"] = "segment",
+        batch_size: int = 4096,
+    ) -> None:
+        self.scorer = scorer
+        self.policy = policy
+        self.k = k
+        self.weighting = weighting
+        self.levers = levers
+        self.max_per_family = max_per_family
+        self.calibrator = calibrator
+        self.cold_start = cold_start
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------ fit
+    def _validate_params(self) -> None:
+        check_number(self, "k", self.k, kind=numbers.Integral, low=1)
+        check_number(self, "batch_size", self.batch_size, kind=numbers.Integral, low=1)
+        check_number(
+            self, "max_per_family", self.max_per_family, kind=numbers.Integral, low=1, none_ok=True
+        )
+        if self.cold_start not in ("segment", "global"):
+            raise ValueError(
+                "The 'cold_start' parameter of Recommender must be one of 'segment', 'global'. "
+                f"Got {self.cold_start!r} instead."
+            )
+        if self.scorer is not None and not isinstance(self.scorer, Scorer):
+            raise ValueError(
+                "The 'scorer' parameter of Recommender must be a crosssell scorer "
+                f"(see crosssell.scorers) or None. Got {self.scorer!r} instead."
+            )
+        if self.policy is not None and not isinstance(self.policy, Policy):
+            raise ValueError(
+                "The 'policy' parameter of Recommender must be a crosssell.rules.Policy or None "
+                f"(e.g. crosssell.rules.route_sales()). Got {self.policy!r} instead."
+            )
+        if self.calibrator is not None and not isinstance(self.calibrator, Calibrator):
+            raise ValueError(
+                "The 'calibrator' parameter of Recommender must have a predict(scores) method. "
+                f"Got {self.calibrator!r} instead."
+            )
+
+    def fit(self, book: Book, as_of: Any = None) -> Self:
+        """Learn from ``book`` as it stood at ``as_of`` and prepare the policy.
+
+        Parameters
+        ----------
+        book : Book
+            Validated inputs.
+        as_of : str or datetime-like, optional
+            The point in time; nothing dated later is used. Default: the last date in the book.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid (named in the message).
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender().fit(cs.datasets.demo(), "2025-06-30")
+        >>> str(rec.as_of_.date())
+        '2025-06-30'
+        """
+        self._validate_params()
+        if not isinstance(book, Book):
+            raise TypeError(f"fit expects a crosssell.Book. Got {type(book).__name__} instead.")
+        matrix = book.matrix(as_of, weighting=self.weighting)
+        scorer = (self.scorer.clone() if self.scorer is not None else default_scorer()).fit(
+            matrix, book
+        )
+        by = Columns.segment if self.cold_start == "segment" else None
+        fallback = Popularity(by=by).fit(matrix, book)
+        return self._prepare(book, matrix, scorer, fallback)
+
+    def _prepare(
+        self, book: Book, matrix: ClientProductMatrix, scorer: Scorer, fallback: Scorer
+    ) -> Self:
+        """Derive everything that is not learned (candidates, policy, scale) from the book.
+
+        Deterministic given its inputs, so a loaded model recomputes it and offers exactly what
+        the saved one offered.
+        """
+        as_of_ts = matrix.as_of
+        candidates = Candidates.build(book, as_of_ts)
+        suppression: Suppression | None = None
+        if self.policy is not None:
+            ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
+            suppression = self.policy.evaluate(ctx)
+
+        arr = book.contract_arrays
+        started = arr.start <= as_of_ts.value
+        n_clients = len(book.client_ids)
+        has_history = np.bincount(arr.client[started], minlength=n_clients) > 0
+        has_any = np.bincount(arr.client, minlength=n_clients) > 0
+        # A client whose first contract starts after as_of was not a client yet; one with no
+        # contract at all comes from the clients table and is a cold start.
+        self.eligible_ = has_history | ~has_any
+        self.cold_ = np.diff(candidates.holdings.indptr) == 0
+        self.book_ = book
+        self.as_of_ = as_of_ts
+        self.matrix_: ClientProductMatrix = matrix
+        self.scorer_ = scorer
+        self.fallback_ = fallback
+        self.candidates_ = candidates
+        self.suppression_ = suppression
+        self.view_ = _View(
+            book=book,
+            candidates=candidates,
+            suppression=suppression,
+            cold=self.cold_,
+            eligible=self.eligible_,
+        )
+        self.levers_ = lever_weights(self.levers, book)
+        self.not_worth_ = self.policy.not_worth if self.policy is not None else None
+        self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
+        self.k_ = int(self.k)
+        return self
+
+    def _fit_scale(self) -> ScoreScale:
+        warm = np.flatnonzero(self.eligible_ & ~self.cold_)
+        if warm.size == 0:
+            return ScoreScale(scale=1.0)
+        sample = warm[np.linspace(0, warm.size - 1, min(warm.size, _SCALE_SAMPLE)).astype(np.int64)]
+        return ScoreScale.fit(self.scorer_.score(sample))
+
+    # ------------------------------------------------------------ scoring
+    def _rows_for(self, clients: Iterable[Any] | None) -> npt.NDArray[np.int64]:
+        if clients is None:
+            return np.flatnonzero(self.eligible_).astype(np.int64)
+        ids = pd.Index(list(clients) if not isinstance(clients, pd.Index | pd.Series) else clients)
+        rows = self.book_.client_ids.to_index(ids, missing="ignore")
+        unknown = rows < 0
+        if unknown.any():
+            shown = ", ".join(repr(x) for x in ids[unknown][:5].tolist())
+            warnings.warn(
+                f"{int(unknown.sum())} client id(s) are unknown to the book this model was fitted "
+                f"on and get no offers (showing up to 5): {shown}. Refit on a book that holds "
+                "them, or score them with recommend_one.",
+                DataWarning,
+                stacklevel=3,
+            )
+        return rows[~unknown]
+
+    def _scores(self, view: _View, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Raw scores of view rows: stored model rows, folded-in rows, or the cold fallback."""
+        if view.fitted_rows is None:
+            scores = self.scorer_.score(rows)
+            cold = view.cold[rows]
+            if cold.any():
+                scores[cold] = self.fallback_.score(rows[cold])
+            return scores
+        assert view.fresh is not None
+        assert view.holdings is not None
+        fitted = view.fitted_rows[rows]
+        cold = view.cold[rows]
+        fresh = view.fresh[rows] & ~cold
+        stored = ~view.fresh[rows] & ~cold
+        scores = np.empty((rows.shape[0], len(view.book.product_ids)), dtype=np.float32)
+        if stored.any():
+            scores[stored] = self.scorer_.score(fitted[stored])
+        for i in np.flatnonzero(fresh):
+            held = view.holdings[rows[i]]
+            scores[i] = self.scorer_.fit_client(held.indices, held.data)
+        if cold.any():
+            scores[cold] = self._cold_scores(view, rows[cold])
+        return scores
+
+    def _cold_scores(self, view: _View, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Popularity within the client's segment (or overall) for clients of a fresh view."""
+        fallback = self.fallback_
+        out = np.broadcast_to(fallback.fallback_, (rows.shape[0], fallback.n_products_)).copy()
+        groups: pd.Index = getattr(fallback, "groups_", pd.Index([]))
+        shares: npt.NDArray[np.float32] | None = getattr(fallback, "group_shares_", None)
+        table = view.book.client_table
+        if shares is not None and len(groups) and Columns.segment in table.columns:
+            seg = table[Columns.segment].to_numpy(dtype=object)[rows]
+            code = groups.get_indexer(pd.Index(seg))
+            has = code >= 0
+            out[has] = shares[code[has]]
+        return out
+
+    def _priority_chunk(
+        self, rows: npt.NDArray[np.int64], view: _View | None = None
+    ) -> tuple[
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.bool_] | None,
+        npt.NDArray[np.float64],
+        npt.NDArray[np.bool_],
+    ]:
+        """Scores, propensities, priorities (-inf = not offerable), upsell mask, values, cold."""
+        view = self.view_ if view is None else view
+        scores = self._scores(view, rows)
+        propensity = self.propensity_.predict(scores)
+        cand = view.candidates.chunk(rows)
+        priority = np.multiply(propensity, cand.value * self.levers_, dtype=np.float32)
+        blocked = ~cand.is_candidate
+        if view.suppression is not None:
+            is_up = cand.is_upsell if cand.is_upsell is not None else np.zeros_like(blocked)
+            blocked |= view.suppression.mask(rows, is_up)
+        if self.not_worth_ is not None:
+            ev = propensity * cand.value
+            blocked |= self.not_worth_.blocked(propensity, ev)
+        priority[blocked | np.isnan(priority)] = -np.inf
+        return scores, propensity, priority, cand.is_upsell, np.asarray(cand.value), view.cold[rows]
+
+    def recommend(
+        self, clients: Iterable[Any] | None = None, k: int | None = None, *, explain: bool = True
+    ) -> pd.DataFrame:
+        """Offers for ``clients`` (default: every client of the book at ``as_of``).
+
+        Parameters
+        ----------
+        clients : iterable of ids, optional
+            Client ids as in the Book. Unknown ids get no offers and a :class:`DataWarning`.
+        k : int, optional
+            Offers per client; default the ``k`` given at construction.
+        explain : bool, default True
+            Fill ``reason`` and ``evidence``; ``False`` is faster for bulk scoring.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per offer, columns ``client_id, product_id, offer_type ("upsell" |
+            "cross_sell"), score, propensity, value, expected_value, priority, rank (from 1),
+            reason, evidence (tuple of (product_id, weight)), cold_start``; ordered by client (book
+            order) then rank. Caller's ids and dtypes.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(k=1).fit(cs.datasets.demo(), "2025-06-30")
+        >>> rec.recommend(["C0001"])["rank"].tolist()
+        [1]
+        """
+        check_fitted(self, "scorer_")
+        kk = self.k_ if k is None else k
+        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        rows = self._rows_for(clients)
+        parts = [
+            self._recommend_rows(rows[i : i + self.batch_size], int(kk), explain)
+            for i in range(0, rows.shape[0], self.batch_size)
+        ]
+        if not parts:
+            return self._empty_offers()
+        return pd.concat(parts, ignore_index=True)
+
+    def _recommend_rows(
+        self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View | None = None
+    ) -> pd.DataFrame:
+        view = self.view_ if view is None else view
+        scores, propensity, priority, is_up, value, cold = self._priority_chunk(rows, view)
+        family = view.candidates.family if self.max_per_family is not None else None
+        idx, prio = diverse_top_k(
+            priority, min(k, priority.shape[1]), family=family, max_per_family=self.max_per_family
+        )
+        r_local, rank0 = np.nonzero(idx >= 0)
+        products = idx[r_local, rank0]
+        client_rows = rows[r_local]
+        pick = (r_local, products)
+        val = value[pick] if value.ndim == 2 else value[products]
+        prop = propensity[pick].astype(np.float64)
+        upsell = is_up[pick] if is_up is not None else np.zeros(products.shape[0], dtype=bool)
+        out = pd.DataFrame(
+            {
+                Columns.client: view.book.client_ids.to_external(client_rows),
+                Columns.product: view.book.product_ids.to_external(products),
+                Columns.offer_type: np.where(upsell, "upsell", "cross_sell"),
+                Columns.score: scores[pick].astype(np.float64),
+                Columns.propensity: prop,
+                Columns.value: val.astype(np.float64),
+                Columns.expected_value: prop * val,
+                Columns.priority: prio[r_local, rank0].astype(np.float64),
+                Columns.rank: (rank0 + 1).astype(np.int64),
+            }
+        )
+        offer_cold = cold[r_local]
+        if explain:
+            reasons, evidence = self._explain(view, client_rows, products, upsell, offer_cold)
+        else:
+            reasons = np.full(products.shape[0], None, dtype=object)
+            evidence = np.full(products.shape[0], None, dtype=object)
+        out[Columns.reason] = reasons
+        out[Columns.evidence] = evidence
+        out[Columns.cold_start] = offer_cold
+        return out
+
+    def _empty_offers(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                Columns.client: self.book_.client_ids.external[:0],
+                Columns.product: self.book_.product_ids.external[:0],
+                Columns.offer_type: pd.Series([], dtype=object),
+                Columns.score: np.array([], dtype=np.float64),
+                Columns.propensity: np.array([], dtype=np.float64),
+                Columns.value: np.array([], dtype=np.float64),
+                Columns.expected_value: np.array([], dtype=np.float64),
+                Columns.priority: np.array([], dtype=np.float64),
+                Columns.rank: np.array([], dtype=np.int64),
+                Columns.reason: pd.Series([], dtype=object),
+                Columns.evidence: pd.Series([], dtype=object),
+                Columns.cold_start: np.array([], dtype=bool),
+            }
+        )
+
+    # ------------------------------------------------------- fresh data
+    def _fresh_view(
+        self,
+        contracts: Any,
+        clients: Any = None,
+        events: Any = None,
+        as_of: Any = None,
+        schema: Schema | None = None,
+    ) -> _View:
+        """Build a view of the clients in fresh frames, checked against the fitted catalogue."""
+        check_fitted(self, "scorer_")
+        as_of_ts = self.as_of_ if as_of is None else to_as_of(as_of, caller="recommend_frames")
+        book = Book.from_frames(
+            contracts=contracts,
+            products=self.book_.products,
+            clients=clients,
+            events=events,
+            schema=schema,
+        )
+        if not book.product_ids.external.equals(self.book_.product_ids.external):
+            new = book.product_ids.external.difference(self.book_.product_ids.external)
+            raise UnknownIdError(
+                f"contracts: {len(new)} product id(s) are not in the catalogue this model was "
+                f"fitted on (showing up to 5): {', '.join(repr(x) for x in new[:5].tolist())}. "
+                "Refit the model on a book that has them.",
+                ids=new.tolist(),
+            )
+        matrix = book.matrix(as_of_ts, weighting=self.weighting)
+        candidates = Candidates.build(book, as_of_ts)
+        # Values come from the whole fitted book, not from the few contracts at hand.
+        candidates = dataclasses.replace(
+            candidates,
+            product_value=self.candidates_.product_value,
+            value_source=self.candidates_.value_source,
+        )
+        suppression = None
+        if self.policy is not None:
+            ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
+            suppression = self.policy.evaluate(ctx)
+        fitted_rows = self.book_.client_ids.to_index(book.client_ids.external, missing="ignore")
+        holdings = matrix.client_product
+        fresh = fitted_rows < 0
+        known = np.flatnonzero(~fresh)
+        if as_of_ts != self.as_of_:
+            fresh[:] = True
+        elif known.size:
+            stored = self.matrix_.client_product[fitted_rows[known]]
+            diff = abs(stored - holdings[known])
+            fresh[known] = np.asarray(diff.sum(axis=1)).ravel() > 0
+        arr = book.contract_arrays
+        started = arr.start <= as_of_ts.value
+        n = len(book.client_ids)
+        has_history = np.bincount(arr.client[started], minlength=n) > 0
+        has_any = np.bincount(arr.client, minlength=n) > 0
+        return _View(
+            book=book,
+            candidates=candidates,
+            suppression=suppression,
+            cold=np.diff(holdings.indptr) == 0,
+            eligible=has_history | ~has_any,
+            fitted_rows=fitted_rows,
+            fresh=fresh,
+            holdings=holdings,
+        )
+
+    def recommend_frames(
+        self,
+        contracts: Any,
+        *,
+        clients: Any = None,
+        events: Any = None,
+        as_of: Any = None,
+        k: int | None = None,
+        explain: bool = True,
+        schema: Schema | None = None,
+    ) -> pd.DataFrame:
+        """Offers for the clients in fresh frames, scored with the fitted model.
+
+        The frames (crosssell's column names, or ``schema``) are validated into a small Book with
+        the fitted catalogue. Clients known at fit whose holdings at ``as_of`` are unchanged are
+        scored from the stored model, so their offers equal :meth:`recommend`; the others are
+        folded in from their holdings (see the scorer's ``fit_client``). The policy runs on the
+        fresh events and contracts. This is the batch path behind ``crosssell.spark``.
+
+        Parameters
+        ----------
+        contracts : DataFrame
+            Contracts of the clients to score (all of their contracts, not only new ones).
+        clients, events : DataFrame, optional
+            Their client rows and events.
+        as_of : datetime-like, optional
+            Default: the fitted ``as_of``.
+        k : int, optional
+            Offers per client.
+        explain : bool, default True
+            Fill ``reason`` and ``evidence``.
+        schema : Schema, optional
+            Column names of the frames.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same columns as :meth:`recommend`.
+
+        Raises
+        ------
+        SchemaError
+            If the frames are invalid.
+        UnknownIdError
+            If a product is not in the fitted catalogue.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> rec = Recommender(k=2).fit(book, "2025-06-30")
+        >>> mine = book.contracts[book.contracts["client_id"] == "C0001"]
+        >>> fresh = rec.recommend_frames(mine)
+        >>> fresh["product_id"].tolist() == rec.recommend(["C0001"])["product_id"].tolist()
+        True
+        """
+        kk = self.k_ if k is None else k
+        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        view = self._fresh_view(contracts, clients, events, as_of, schema)
+        rows = np.flatnonzero(view.eligible).astype(np.int64)
+        parts = [
+            self._recommend_rows(rows[i : i + self.batch_size], int(kk), explain, view)
+            for i in range(0, rows.shape[0], self.batch_size)
+        ]
+        if not parts:
+            return self._empty_offers()
+        return pd.concat(parts, ignore_index=True)
+
+    def suppressed_frames(
+        self,
+        contracts: Any,
+        *,
+        clients: Any = None,
+        events: Any = None,
+        as_of: Any = None,
+        schema: Schema | None = None,
+    ) -> pd.DataFrame:
+        """Return the suppression log of the clients in fresh frames (see :meth:`recommend_frames`).
+
+        Parameters
+        ----------
+        contracts : DataFrame
+            Contracts of the clients.
+        clients, events : DataFrame, optional
+            Their client rows and events.
+        as_of : datetime-like, optional
+            Default: the fitted ``as_of``.
+        schema : Schema, optional
+            Column names of the frames.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same columns as :meth:`suppressed`.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> rec = Recommender(policy=cs.rules.route_sales()).fit(book, "2025-06-30")
+        >>> mine = book.contracts[book.contracts["client_id"] == "C0001"]
+        >>> set(rec.suppressed_frames(mine)["client_id"].dropna()) <= {"C0001"}
+        True
+        """
+        view = self._fresh_view(contracts, clients, events, as_of, schema)
+        if view.suppression is None:
+            return self._empty_log()
+        return view.suppression.to_frame(view.book)
+
+    def recommend_one(
+        self,
+        client: Any,
+        *,
+        contracts: Any = None,
+        events: Any = None,
+        as_of: Any = None,
+        k: int | None = None,
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """Offers for one client, in real time, optionally with data not seen at fit.
+
+        Without fresh data this reads the fitted state only (no pandas work beyond the output
+        frame) and takes well under a millisecond. With ``contracts`` or ``events`` the client's
+        stored rows and the fresh ones are validated together, new holdings are folded in and the
+        policy sees the new events.
+
+        Parameters
+        ----------
+        client : id
+            Client id; an id unknown at fit needs ``contracts``.
+        contracts : DataFrame, optional
+            New contracts of this client (added to the ones known at fit).
+        events : DataFrame, optional
+            New events of this client (e.g. a complaint opened today).
+        as_of : datetime-like, optional
+            Default: the fitted ``as_of``.
+        k : int, optional
+            Offers; default the fitted ``k``.
+        explain : bool, default True
+            Fill ``reason`` and ``evidence``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same columns as :meth:`recommend`; empty with a :class:`DataWarning` for an unknown
+            client without contracts.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> import pandas as pd
+        >>> book = cs.datasets.demo()
+        >>> rec = Recommender(policy=cs.rules.route_sales(), k=2).fit(book, "2025-06-30")
+        >>> len(rec.recommend_one("C0001"))
+        2
+        >>> complaint = pd.DataFrame({"client_id": ["C0001"], "date": ["2025-06-30"],
+        ...                           "type": ["complaint_opened"]})
+        >>> len(rec.recommend_one("C0001", events=complaint))
+        0
+        """
+        check_fitted(self, "scorer_")
+        kk = self.k_ if k is None else k
+        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
+        same_time = as_of is None or to_as_of(as_of, caller="recommend_one") == self.as_of_
+        if contracts is None and events is None and same_time:
+            if row < 0:
+                return self.recommend([client], k=kk, explain=explain)
+            return self._recommend_rows(np.array([row], dtype=np.int64), int(kk), explain)
+        stored_c, stored_e, stored_cl = self._stored_frames(row)
+        frames_c = [f for f in (stored_c, _as_frame(contracts)) if f is not None and len(f)]
+        frames_e = [f for f in (stored_e, _as_frame(events)) if f is not None and len(f)]
+        if not frames_c:
+            return self.recommend([client], k=kk, explain=explain)
+        view_offers = self.recommend_frames(
+            pd.concat(frames_c, ignore_index=True),
+            clients=stored_cl,
+            events=pd.concat(frames_e, ignore_index=True) if frames_e else None,
+            as_of=as_of,
+            k=kk,
+            explain=explain,
+        )
+        mine = view_offers[view_offers[Columns.client] == client]
+        return pd.DataFrame(mine.reset_index(drop=True))
+
+    def _stored_frames(
+        self, row: int
+    ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
+        """Return the fitted book's contracts, events and client row of one client as frames."""
+        if row < 0:
+            return None, None, None
+        book = self.book_
+        arr = book.contract_arrays
+        mine = np.flatnonzero(arr.client == row)
+        end = arr.end[mine]
+        contracts = pd.DataFrame(
+            {
+                Columns.client: book.client_ids.to_external(np.full(mine.size, row)),
+                Columns.product: book.product_ids.to_external(arr.product[mine]),
+                Columns.start: pd.to_datetime(arr.start[mine]),
+                Columns.end: pd.to_datetime(np.where(end == OPEN_END, np.iinfo(np.int64).min, end)),
+                Columns.value: arr.value[mine],
+                Columns.quantity: arr.quantity[mine],
+            }
+        )
+        ev = book.event_table
+        events = ev[ev[Columns.client_idx].to_numpy() == row].drop(
+            columns=[Columns.client_idx, Columns.product_idx, Columns.family], errors="ignore"
+        )
+        client = book.client_table.iloc[[row]]
+        return contracts, events, client
+
+    # ------------------------------------------------------------ explain
+    def _explain(
+        self,
+        view: _View,
+        client_rows: npt.NDArray[np.int64],
+        products: npt.NDArray[np.int64],
+        upsell: npt.NDArray[np.bool_],
+        cold: npt.NDArray[np.bool_],
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+        from crosssell._explain import evidence_tuples, reason_sentences
+
+        ev_idx, ev_w = self._evidence(view, client_rows, products)
+        ev_idx = np.where(cold[:, None], -1, ev_idx)
+        reasons = reason_sentences(
+            book=view.book,
+            candidates=view.candidates,
+            kind=self.scorer_.explain_kind,
+            clients=client_rows,
+            products=products,
+            upsell=upsell,
+            cold=cold,
+            ev_idx=ev_idx,
+            cold_by=self.cold_start,
+        )
+        return reasons, evidence_tuples(view.book.product_ids, ev_idx, ev_w)
+
+    def _evidence(
+        self, view: _View, rows: npt.NDArray[np.int64], products: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        if view.fitted_rows is None:
+            return self.scorer_.evidence(rows, products, n=_EVIDENCE_N)
+        assert view.fresh is not None
+        assert view.holdings is not None
+        stored = ~view.fresh[rows]
+        ev_idx = np.full((rows.shape[0], _EVIDENCE_N), -1, dtype=np.int64)
+        ev_w = np.zeros((rows.shape[0], _EVIDENCE_N), dtype=np.float32)
+        if stored.any():
+            ev_idx[stored], ev_w[stored] = self.scorer_.evidence(
+                view.fitted_rows[rows[stored]], products[stored], n=_EVIDENCE_N
+            )
+        fresh = np.flatnonzero(~stored)
+        if fresh.size:
+            ev_idx[fresh], ev_w[fresh] = self.scorer_.evidence(
+                rows[fresh], products[fresh], n=_EVIDENCE_N, holdings=view.holdings
+            )
+        return ev_idx, ev_w
+
+    # -------------------------------------------------------------- audit
+    def suppressed(self) -> pd.DataFrame:
+        """Return the policy's log: every blocked (client, product) and the rule that blocked it.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``client_id, product_id, rule, kind, detail, scope``; ``product_id`` is
+            missing where a rule blocks every product of the client. Empty without a policy.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
+        >>> {"rule", "kind", "detail"} <= set(rec.suppressed().columns)
+        True
+        """
+        check_fitted(self, "scorer_")
+        if self.suppression_ is None:
+            return self._empty_log()
+        return self.suppression_.to_frame(self.book_)
+
+    def _empty_log(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                Columns.client: self.book_.client_ids.external[:0],
+                Columns.product: self.book_.product_ids.external[:0],
+                Columns.rule: pd.Series([], dtype=object),
+                Columns.kind: pd.Series([], dtype=object),
+                Columns.detail: pd.Series([], dtype=object),
+                Columns.scope: pd.Series([], dtype=object),
+            }
+        )
+
+    def why_not(self, client: Any, product: Any) -> str:  # noqa: PLR0911 (one answer per case)
+        """Say in one sentence why ``product`` is (or is not) offered to ``client``.
+
+        Parameters
+        ----------
+        client, product : id
+            Ids as in the Book.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> rec = Recommender().fit(book, "2025-06-30")
+        >>> rec.why_not("no-such-client", book.product_ids.external[0])
+        "Client 'no-such-client' is not in the book this model was fitted on."
+        """
+        check_fitted(self, "scorer_")
+        row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
+        col = int(self.book_.product_ids.to_index([product], missing="ignore")[0])
+        if row < 0:
+            return f"Client {client!r} is not in the book this model was fitted on."
+        if col < 0:
+            return f"Product {product!r} is not in the catalogue this model was fitted on."
+        if not self.eligible_[row]:
+            return (
+                f"Client {client!r} had no contract on or before "
+                f"{self.as_of_.date()} and is not yet a client at that date."
+            )
+        is_cand, is_up, _ = self.candidates_.pairs([row], [col])
+        if bool(self.candidates_.holdings[row, col]):
+            return f"Client {client!r} already holds {product!r} (an active contract)."
+        if not is_cand[0]:
+            fam = self.candidates_.families[self.candidates_.family[col]]
+            return (
+                f"{product!r} is not an upgrade: client {client!r} already holds family "
+                f"{fam!r} at the same or a higher tier."
+            )
+        if self.suppression_ is not None:
+            hits = self.suppression_.reasons(row, col, bool(is_up[0]))
+            if hits:
+                parts = [f"{rule} ({kind}): {detail}" for rule, kind, detail in hits]
+                return f"{product!r} is not offered to {client!r}: blocked by " + "; and by ".join(
+                    parts
+                )
+        rows = np.array([row], dtype=np.int64)
+        _, propensity, priority, _, value, _ = self._priority_chunk(rows)
+        p, v = float(propensity[0, col]), float(value[col] if value.ndim == 1 else value[0, col])
+        if self.not_worth_ is not None and bool(
+            self.not_worth_.blocked(np.array([p]), np.array([p * v]))[0]
+        ):
+            detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]
+            return f"{product!r} is not offered to {client!r}: not worth proposing: {detail}"
+        finite = priority[0][np.isfinite(priority[0])]
+        mine = float(priority[0, col])
+        better = int((finite > mine).sum()) + int(
+            (priority[0, :col] == mine).sum()
+        )  # ties broken by catalogue order
+        if better < self.k_:
+            return (
+                f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
+            )
+        return (
+            f"{product!r} is allowed for {client!r} but outranked: its priority {mine:.4g} ranks "
+            f"{better + 1} of {finite.size} candidates, and only the top {self.k_} are offered."
+        )
+
+    def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Clients left with no offer, and what blocked them.
+
+        A policy that is too strict shows itself here.
+
+        Parameters
+        ----------
+        offers : DataFrame, optional
+            The result of :meth:`recommend` for every client (computed when not given).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per client without an offer: ``client_id``, ``reason`` (the client-level rules
+            that blocked it, or why no candidate was left), ``rules`` (tuple of rule names).
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
+        >>> set(rec.no_offer_report().columns) == {"client_id", "reason", "rules"}
+        True
+        """
+        check_fitted(self, "scorer_")
+        if offers is None:
+            offers = self.recommend(explain=False)
+        rows = np.flatnonzero(self.eligible_)
+        offered = self.book_.client_ids.to_index(offers[Columns.client].unique(), missing="ignore")
+        without = np.setdiff1d(rows, offered)
+        reason = np.full(
+            without.shape[0], "no eligible candidate left after the policy", dtype=object
+        )
+        rules = np.empty(without.shape[0], dtype=object)
+        rules[:] = [()] * without.shape[0]
+        if self.suppression_ is not None and without.size:
+            log = self.suppression_.log
+            # Only blocks of every offer explain an empty list; a cross-sell-only block does not.
+            client_level = log[
+                (log[Columns.product_idx] < 0)
+                & (log[Columns.scope] == "any")
+                & log[Columns.client_idx].isin(without)
+            ]
+            if not client_level.empty:
+                grouped = client_level.groupby(Columns.client_idx, sort=False)
+                names = grouped[Columns.rule].agg(_distinct_tuple)
+                details = grouped[Columns.detail].agg(lambda s: "; ".join(dict.fromkeys(s)))
+                pos = pd.Index(without).get_indexer(names.index)
+                rules[pos] = names.to_numpy()
+                reason[pos] = details.to_numpy()
+        return pd.DataFrame(
+            {
+                Columns.client: self.book_.client_ids.to_external(without),
+                Columns.reason: reason,
+                "rules": rules,
+            }
+        )
+
+
+def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
+    """Distinct values in order of appearance."""
+    return tuple(dict.fromkeys(values.tolist()))
+
+
+def _as_frame(data: Any) -> pd.DataFrame | None:
+    """Accept a DataFrame, a list of records or a dict of columns for fresh rows."""
+    if data is None or isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        return pd.DataFrame(dict(data))
+    return pd.DataFrame(list(data))

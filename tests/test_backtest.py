@@ -1,0 +1,426 @@
+"""Tests of crosssell.evaluation.truth and crosssell.evaluation.backtest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crosssell.book import Book
+from crosssell.columns import Columns, EventType
+from crosssell.evaluation import BacktestResult, additions, backtest
+from crosssell.recommender import Recommender
+from crosssell.rules import route_sales
+from crosssell.scorers import Popularity
+
+C, P, S, E, V = Columns.client, Columns.product, Columns.start, Columns.end, Columns.value
+CUTOFF = "2024-06-30"
+
+PRODUCTS = pd.DataFrame(
+    {
+        P: ["CRM-1", "CRM-2", "ERP-1", "HR-1"],
+        Columns.family: ["CRM", "CRM", "ERP", "HR"],
+        Columns.tier: [1, 2, 1, 1],
+        Columns.price: [100.0, 250.0, 80.0, 40.0],
+    }
+)
+CLIENTS = pd.DataFrame({C: [f"C{i:02d}" for i in range(1, 9)], Columns.segment: ["SMB", "ENT"] * 4})
+
+
+def _contracts() -> pd.DataFrame:
+    rows: list[tuple[str, str, str, str | None, float]] = [
+        (f"C{i:02d}", "CRM-1", "2023-01-01", None, 100.0) for i in range(1, 9)
+    ]
+    rows += [(f"C{i:02d}", "ERP-1", "2023-06-01", None, 80.0) for i in (1, 3, 4)]
+    rows += [
+        ("C02", "ERP-1", "2023-06-01", "2024-07-31", 80.0),  # renewed below: not an addition
+        ("C02", "ERP-1", "2024-07-31", None, 85.0),
+        ("C01", "CRM-2", "2024-08-01", None, 250.0),  # upsell of CRM-1
+        ("C05", "ERP-1", "2024-07-15", None, float("nan")),  # cross-sell, value from the price
+        ("C06", "HR-1", "2023-01-01", "2024-01-31", 40.0),  # lapsed before the cutoff ...
+        ("C06", "HR-1", "2024-08-15", None, 45.0),  # ... and taken up again: an addition
+        ("C07", "HR-1", CUTOFF, None, 40.0),  # starts on the cutoff: held then, not an addition
+        ("C08", "ERP-1", "2024-09-28", None, 90.0),  # on the last day of a 90-day window
+        ("C03", "HR-1", "2024-12-01", None, 40.0),  # after the window
+    ]
+    return pd.DataFrame(rows, columns=[C, P, S, E, V])
+
+
+def _events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            C: ["C05", "C01"],
+            Columns.date: ["2024-05-01", "2024-07-05"],
+            Columns.type: [EventType.complaint_opened, EventType.complaint_opened],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def book() -> Book:
+    return Book.from_frames(
+        contracts=_contracts(), products=PRODUCTS, clients=CLIENTS, events=_events()
+    )
+
+
+@pytest.fixture(scope="module")
+def result(book: Book) -> BacktestResult:
+    rec = Recommender(scorer=Popularity(), policy=route_sales(), k=3)
+    return backtest(
+        rec,
+        book,
+        [CUTOFF, "2024-03-31"],
+        horizon="90D",
+        k=(1, 3),
+        n_boot=50,
+        segments=Columns.segment,
+        progress=False,
+    )
+
+
+# ------------------------------------------------------------------------------ truth
+
+
+def test_additions_hand_example(book: Book) -> None:
+    """Check which pairs count as additions: new and lapsed-and-retaken, not renewals or held."""
+    got = additions(book, CUTOFF, "90D")
+    expected = pd.DataFrame(
+        {
+            C: ["C01", "C05", "C06", "C08"],
+            P: ["CRM-2", "ERP-1", "HR-1", "ERP-1"],
+            Columns.offer_type: ["upsell", "cross_sell", "cross_sell", "cross_sell"],
+            V: [250.0, 80.0, 45.0, 90.0],  # C05's contract has no value: the catalog price
+            Columns.date: pd.to_datetime(["2024-08-01", "2024-07-15", "2024-08-15", "2024-09-28"]),
+        }
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_additions_window_is_open_left_closed_right(book: Book) -> None:
+    """Check that a contract starting on the cutoff is held, one on the window's end is added."""
+    got = additions(book, "2024-06-29", "91D")
+    assert ("C07", "HR-1") in set(zip(got[C], got[P], strict=True))
+    shorter = additions(book, CUTOFF, "89D")
+    assert "C08" not in set(shorter[C])
+
+
+def test_additions_errors(book: Book) -> None:
+    """Check that a bad horizon or cutoff is refused in scikit-learn's wording."""
+    with pytest.raises(
+        ValueError, match=r"^The 'horizon' parameter of additions must be a positive duration"
+    ):
+        additions(book, CUTOFF, "-5D")
+    with pytest.raises(ValueError, match=r"^The 'cutoff' parameter of additions must be a date"):
+        additions(book, "not a date", "90D")
+
+
+# ------------------------------------------------------------------------------ backtest
+
+
+def test_result_shapes(result: BacktestResult) -> None:
+    """Check the tidy metrics frame: folds, models, offer types, segments, metrics and k."""
+    m = result.metrics
+    assert m.columns.tolist() == [
+        "fold",
+        "model",
+        "offer_type",
+        "segment",
+        "metric",
+        "k",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_clients",
+    ]
+    assert set(m["fold"]) == {0, 1}
+    assert set(m["model"]) == {"crosssell", "popularity"}
+    assert set(m["offer_type"]) == {"all", "upsell", "cross_sell"}
+    assert set(m["segment"]) == {"all", "SMB", "ENT"}
+    assert set(m["k"]) == {1, 3}
+    assert result.k == (1, 3)
+    assert result.horizon == pd.Timedelta(days=90)
+
+
+def test_folds_record_what_they_used(result: BacktestResult) -> None:
+    """Check each fold's record: cutoffs sorted, training rows, clients, additions."""
+    folds = result.folds.set_index("cutoff")
+    assert folds.index.tolist() == [pd.Timestamp("2024-03-31"), pd.Timestamp(CUTOFF)]
+    late = folds.loc[pd.Timestamp(CUTOFF)]
+    assert late["horizon_end"] == pd.Timestamp("2024-09-28")
+    # 8 CRM-1 + 3 ERP-1 + C02's first ERP-1 + C06's first HR-1 + C07's HR-1 on the cutoff
+    assert late["training_rows"] == 14
+    assert late["clients"] == 8
+    assert late["products"] == 3  # CRM-1, ERP-1, HR-1 are held at the cutoff
+    assert late["clients_with_addition"] == 4
+    assert late["additions"] == 4
+
+
+def test_offers_are_marked_added(result: BacktestResult, book: Book) -> None:
+    """Check that each recorded offer's 'added' flag agrees with the additions."""
+    offers = result.offers
+    late = offers[offers["cutoff"] == pd.Timestamp(CUTOFF)]
+    truth = additions(book, CUTOFF, "90D")
+    pairs = set(zip(truth[C], truth[P], strict=True))
+    expected = [(c, p) in pairs for c, p in zip(late[C], late[P], strict=True)]
+    assert late["added"].tolist() == expected
+    assert late["rank"].max() <= 3
+
+
+def test_policy_is_replayed_at_each_cutoff(result: BacktestResult, book: Book) -> None:
+    """Check that a complaint open at the cutoff blocks offers, and one opened later does not."""
+    offers = result.offers
+    late = offers[(offers["cutoff"] == pd.Timestamp(CUTOFF)) & (offers["model"] == "crosssell")]
+    assert "C05" not in set(late[C])  # complaint opened 2024-05-01, still open
+    assert "C01" in set(late[C])  # complaint opened 2024-07-05: after the cutoff
+    free = backtest(
+        Recommender(scorer=Popularity(), policy=route_sales()),
+        book,
+        CUTOFF,
+        horizon="90D",
+        k=3,
+        policy=False,
+        baseline=False,
+        n_boot=0,
+        progress=False,
+    )
+    assert "C05" in set(free.offers[C])
+    assert set(free.metrics["model"]) == {"crosssell"}
+
+
+def test_summary_and_frame(result: BacktestResult) -> None:
+    """Check the summary's model columns and lift, and the flat frame's dates."""
+    summary = result.summary()
+    assert summary.columns.tolist() == ["metric", "k", "crosssell", "popularity", "lift"]
+    # the same scorer on both sides: lift is 1 wherever the baseline scores
+    lifted = summary.dropna(subset=["lift"])
+    assert np.allclose(lifted["lift"], 1.0)
+    frame = result.to_frame()
+    assert {"cutoff", "horizon_end"} <= set(frame.columns)
+    assert frame.shape[0] == result.metrics.shape[0]
+    ent = result.summary(segment="ENT")
+    assert ent.shape[0] == summary.shape[0]
+
+
+def test_intervals_bracket_values(result: BacktestResult) -> None:
+    """Check that bootstrap intervals hold the estimate wherever they exist."""
+    m = result.metrics.dropna(subset=["ci_low", "ci_high", "value"])
+    assert not m.empty
+    assert (m["ci_low"] <= m["value"] + 1e-12).all()
+    assert (m["value"] <= m["ci_high"] + 1e-12).all()
+
+
+class _Spy(Recommender):
+    """Records the book and matrix each fitted clone saw."""
+
+    seen: ClassVar[list[tuple[pd.Timestamp, Any, Book, Any]]] = []
+
+    def fit(self, book: Book, as_of: Any = None) -> _Spy:
+        super().fit(book, as_of)
+        type(self).seen.append((self.as_of_, self.matrix_.client_product.copy(), book, self.policy))
+        return self
+
+
+def test_no_leak_from_after_the_cutoff(book: Book) -> None:
+    """Check that a contract and an event dated after the cutoff change no fold's training."""
+    later = pd.DataFrame(
+        [("C04", "HR-1", "2024-07-10", None, 40.0), ("C02", "CRM-2", "2024-12-01", None, 250.0)],
+        columns=[C, P, S, E, V],
+    )
+    events = pd.concat(
+        [
+            _events(),
+            pd.DataFrame(
+                {C: ["C03"], Columns.date: ["2024-07-01"], Columns.type: [EventType.churn_signal]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    richer = Book.from_frames(
+        contracts=pd.concat([_contracts(), later], ignore_index=True),
+        products=PRODUCTS,
+        clients=CLIENTS,
+        events=events,
+    )
+    runs = []
+    for b in (book, richer):
+        _Spy.seen.clear()
+        res = backtest(
+            _Spy(scorer=Popularity(), policy=route_sales()),
+            b,
+            ["2024-03-31", CUTOFF],
+            horizon="90D",
+            k=3,
+            baseline=False,
+            n_boot=0,
+            progress=False,
+        )
+        runs.append((list(_Spy.seen), res))
+    (seen_a, res_a), (seen_b, res_b) = runs
+    assert len(seen_a) == len(seen_b) == 2
+    for (as_of_a, matrix_a, book_a, _), (as_of_b, matrix_b, book_b, _) in zip(
+        seen_a, seen_b, strict=True
+    ):
+        assert as_of_a == as_of_b
+        assert (matrix_a != matrix_b).nnz == 0
+        assert int(book_b.contract_arrays.start.max()) <= as_of_b.value
+        assert (book_b.event_table[Columns.date] <= as_of_b).all()
+        assert len(book_a.contract_arrays) == len(book_b.contract_arrays)
+    offers_a = res_a.offers.drop(columns="added")
+    offers_b = res_b.offers.drop(columns="added")
+    pd.testing.assert_frame_equal(offers_a, offers_b)
+
+
+def test_policy_false_clones_without_policy(book: Book) -> None:
+    """Check that policy=False fits clones with policy=None and leaves the original alone."""
+    rec = _Spy(scorer=Popularity(), policy=route_sales())
+    _Spy.seen.clear()
+    backtest(
+        rec,
+        book,
+        CUTOFF,
+        horizon="90D",
+        k=3,
+        policy=False,
+        baseline=False,
+        n_boot=0,
+        progress=False,
+    )
+    assert [policy for *_, policy in _Spy.seen] == [None]
+    assert rec.policy is not None
+    assert not hasattr(rec, "matrix_")
+
+
+class _Oracle(Recommender):
+    """Offers exactly what each client will add: a perfect scorer planted in the future."""
+
+    future: ClassVar[pd.DataFrame] = pd.DataFrame()
+
+    def recommend(
+        self, clients: Any = None, k: int | None = None, *, explain: bool = True
+    ) -> pd.DataFrame:
+        wanted = self.future[self.future[C].isin(list(clients))]
+        out = wanted[[C, P, Columns.offer_type]].copy()
+        out[Columns.score] = 1.0
+        out[Columns.propensity] = 1.0
+        out[Columns.rank] = out.groupby(C).cumcount() + 1
+        return out[out[Columns.rank] <= (k or 3)].reset_index(drop=True)
+
+
+def test_perfect_recommender_scores_one(book: Book) -> None:
+    """Check that offering the planted future gives precision@1, recall, NDCG and MAP of 1."""
+    _Oracle.future = additions(book, CUTOFF, "90D")
+    res = backtest(
+        _Oracle(), book, CUTOFF, horizon="90D", k=(1, 3), baseline=False, n_boot=0, progress=False
+    )
+    table = res.metrics[(res.metrics["offer_type"] == "all") & (res.metrics["segment"] == "all")]
+    values = table.set_index(["metric", "k"])["value"]
+    assert values[("precision", 1)] == 1.0
+    assert values[("precision", 3)] == pytest.approx(1 / 3)  # one addition per client, 3 slots
+    for metric in ("recall", "ndcg", "map", "hit_rate", "value_share"):
+        assert values[(metric, 1)] == 1.0
+        assert values[(metric, 3)] == 1.0
+    assert values[("value_captured", 1)] == 250.0 + 80.0 + 45.0 + 90.0
+    upsell = res.metrics[
+        (res.metrics["offer_type"] == "upsell") & (res.metrics["segment"] == "all")
+    ]
+    assert upsell.set_index(["metric", "k"])["n_clients"][("recall", 1)] == 1
+
+
+def test_horizon_past_the_book_is_refused(book: Book) -> None:
+    """Check the message when a cutoff plus the horizon ends after the book."""
+    # the last date is 2024-12-01; 2024-12-01 - 180 days = 2024-06-04
+    message = (
+        "cutoff 2024-06-30 + horizon 180 days = 2024-12-27 is after the last date in the book "
+        "(2024-12-01): no outcome can be observed. Use a cutoff on or before 2024-06-04."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        backtest(Recommender(), book, [CUTOFF], horizon="180D", progress=False)
+
+
+def test_cutoff_before_history_is_refused(book: Book) -> None:
+    """Check the message when a cutoff lies before the first contract."""
+    message = (
+        "cutoff 2022-06-30 is before the first contract in the book (2023-01-01): there is no "
+        "history to fit on. Use a cutoff on or after 2023-01-01."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        backtest(Recommender(), book, ["2022-06-30"], horizon="90D", progress=False)
+
+
+def test_horizon_longer_than_the_book_is_refused(book: Book) -> None:
+    """Check the advice when no cutoff at all could fit the horizon."""
+    with pytest.raises(
+        ValueError, match=r"The book spans only 2023-01-01 to 2024-12-01: use a shorter horizon\.$"
+    ):
+        backtest(Recommender(), book, [CUTOFF], horizon="800D", progress=False)
+
+
+def test_parameter_errors(book: Book) -> None:
+    """Check that bad parameters are refused in scikit-learn's wording."""
+    rec = Recommender()
+    with pytest.raises(
+        ValueError,
+        match=r"^The 'k' parameter of backtest must be an int in the range \[1, inf\)\. "
+        r"Got 0 instead\.$",
+    ):
+        backtest(rec, book, [CUTOFF], k=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^The 'segments' parameter of backtest must be None or a column of the clients",
+    ):
+        backtest(rec, book, [CUTOFF], horizon="90D", segments="planet")
+    with pytest.raises(ValueError, match=r"^The 'cutoffs' parameter of backtest must be a date"):
+        backtest(rec, book, [], horizon="90D")
+    with pytest.raises(
+        ValueError,
+        match=r"^The 'recommender' parameter of backtest must be a crosssell Recommender",
+    ):
+        backtest(object(), book, [CUTOFF], horizon="90D")
+
+
+def test_progress_off_prints_nothing(book: Book, capsys: pytest.CaptureFixture[str]) -> None:
+    """Check that progress=False keeps the terminal quiet."""
+    backtest(
+        Recommender(scorer=Popularity()),
+        book,
+        CUTOFF,
+        horizon="90D",
+        k=1,
+        baseline=False,
+        n_boot=0,
+        progress=False,
+    )
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
+
+
+def test_plots_draw(result: BacktestResult) -> None:
+    """Check that each chart draws from a backtest result and returns its figure."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crosssell.evaluation.plots import plot_calibration, plot_gain, plot_suppression
+
+    try:
+        fig = result.plot(metrics=["precision", "recall"])
+        assert [a.get_title() for a in fig.axes] == ["precision@k", "recall@k"]
+        assert plot_gain(result).axes[0].get_title() == "cumulative gain"
+        offers = result.offers
+        propensity = offers[Columns.propensity].clip(0, 1)
+        assert plot_calibration(propensity, offers["added"]).axes
+        log = pd.DataFrame({Columns.rule: ["open_complaint", "contact_cap", "open_complaint"]})
+        bars = plot_suppression(log, offers).axes[0]
+        assert [t.get_text() for t in bars.get_yticklabels()] == [
+            "open_complaint",
+            "contact_cap",
+            "offered",
+        ]
+        with pytest.raises(ValueError, match="must name metrics of the result"):
+            result.plot(metrics=["accuracy"])
+    finally:
+        plt.close("all")

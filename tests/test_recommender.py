@@ -1,0 +1,345 @@
+"""Tests of the Recommender facade: offers, policy, explanations, audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crosssell as cs
+from crosssell import Book, DataWarning, NotFittedError
+from crosssell.recommender import OFFER_COLUMNS, Recommender
+from crosssell.rules import route_sales
+from crosssell.scorers import ALS, CoOccurrence, ItemKNN, Popularity
+
+AS_OF = "2024-06-30"
+
+
+def _catalog() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product_id": ["CRM-1", "CRM-2", "ERP-1", "ERP-2", "HR-1", "BI-1"],
+            "family": ["CRM", "CRM", "ERP", "ERP", "HR", "BI"],
+            "tier": [1, 2, 1, 2, 1, 1],
+            "price": [100.0, 300.0, 200.0, 500.0, 50.0, 80.0],
+        }
+    )
+
+
+def _contracts() -> pd.DataFrame:
+    rows = [
+        # clients who hold CRM-1 and ERP-1 mostly also hold HR-1: a rule to learn
+        ("A", "CRM-1"),
+        ("A", "ERP-1"),
+        ("A", "HR-1"),
+        ("B", "CRM-1"),
+        ("B", "ERP-1"),
+        ("B", "HR-1"),
+        ("C", "CRM-1"),
+        ("C", "ERP-1"),
+        ("C", "HR-1"),
+        ("D", "CRM-2"),
+        ("D", "ERP-2"),
+        ("D", "HR-1"),
+        ("E", "CRM-1"),
+        ("E", "ERP-1"),
+        ("F", "CRM-1"),
+    ]
+    df = pd.DataFrame(rows, columns=["client_id", "product_id"])
+    df["start_date"] = "2023-01-01"
+    df["end_date"] = pd.NA
+    df["value"] = 100.0
+    return df
+
+
+@pytest.fixture
+def book() -> Book:
+    clients = pd.DataFrame(
+        {
+            "client_id": list("ABCDEFG"),
+            "segment": ["mid"] * 6 + ["small"],
+            "satisfaction": [8.0] * 7,
+        }
+    )
+    return Book.from_frames(contracts=_contracts(), products=_catalog(), clients=clients)
+
+
+def test_fit_returns_self_and_stores_as_of(book: Book) -> None:
+    """Check that fit returns the recommender and records the as_of it used."""
+    rec = Recommender()
+    assert rec.fit(book, AS_OF) is rec
+    assert rec.as_of_ == pd.Timestamp(AS_OF)
+
+
+def test_not_fitted_error_names_the_class() -> None:
+    """Check that recommending before fit raises scikit-learn's not-fitted message."""
+    with pytest.raises(NotFittedError, match="This Recommender instance is not fitted yet"):
+        Recommender().recommend()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"k": 0}, "The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0"),
+        ({"batch_size": -5}, "The 'batch_size' parameter of Recommender must be an int"),
+        ({"cold_start": "nearest"}, "The 'cold_start' parameter of Recommender must be one of"),
+        ({"scorer": "als"}, "The 'scorer' parameter of Recommender must be a crosssell scorer"),
+    ],
+)
+def test_bad_parameters_raise_at_fit(book: Book, params: dict[str, object], message: str) -> None:
+    """Check that a bad parameter is named when fit validates it."""
+    with pytest.raises(
+        ValueError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
+    ):
+        Recommender(**params).fit(book, AS_OF)  # type: ignore[arg-type]
+
+
+def test_offers_have_documented_columns_and_caller_ids(book: Book) -> None:
+    """Check that offers are a tidy frame with the documented columns and the caller's ids."""
+    offers = Recommender(k=2).fit(book, AS_OF).recommend()
+    assert tuple(offers.columns) == OFFER_COLUMNS
+    assert set(offers["client_id"]) <= set("ABCDEFG")
+    assert offers["rank"].min() == 1
+    assert set(offers["offer_type"]) <= {"upsell", "cross_sell"}
+
+
+def test_integer_ids_stay_integers() -> None:
+    """Check that integer client and product ids come back as integers."""
+    contracts = pd.DataFrame(
+        {
+            "client_id": [1, 1, 2, 3],
+            "product_id": [10, 20, 10, 20],
+            "start_date": ["2024-01-01"] * 4,
+        }
+    )
+    offers = Recommender(k=1).fit(Book.from_frames(contracts=contracts), AS_OF).recommend()
+    assert offers["client_id"].dtype.kind == "i"
+    assert offers["product_id"].dtype.kind == "i"
+    assert sorted(offers["client_id"].tolist()) == [2, 3]
+
+
+def test_held_products_are_never_offered(book: Book) -> None:
+    """Check that no offer names a product its client holds actively."""
+    offers = Recommender(k=5).fit(book, AS_OF).recommend()
+    held = set(map(tuple, _contracts()[["client_id", "product_id"]].to_numpy()))
+    assert not held & set(zip(offers["client_id"], offers["product_id"], strict=True))
+
+
+def test_learned_rule_ranks_first(book: Book) -> None:
+    """Check that co-occurrence puts HR-1 first for a client with CRM-1 and ERP-1 but no HR-1."""
+    offers = Recommender(scorer=CoOccurrence(), k=1).fit(book, AS_OF).recommend(["E"])
+    assert offers["product_id"].tolist() == ["HR-1"]
+    assert "CRM Standard" not in offers["reason"].iloc[0] or "hold" in offers["reason"].iloc[0]
+    assert {p for p, _ in offers["evidence"].iloc[0]} <= {"CRM-1", "ERP-1"}
+
+
+def test_exactly_k_or_fewer_never_duplicates(book: Book) -> None:
+    """Check that each client gets exactly k offers when enough candidates exist, no duplicates."""
+    offers = Recommender(k=3).fit(book, AS_OF).recommend()
+    sizes = offers.groupby("client_id").size()
+    assert (sizes <= 3).all()
+    assert not offers.duplicated(["client_id", "product_id"]).any()
+    # F holds only CRM-1: candidates CRM-2 (upsell), ERP-1, ERP-2, HR-1, BI-1 -> 3 offers
+    assert sizes["F"] == 3
+    ranks = offers.groupby("client_id")["rank"].apply(list)
+    assert all(r == list(range(1, len(r) + 1)) for r in ranks)
+
+
+def test_k_larger_than_catalogue(book: Book) -> None:
+    """Check that asking for more offers than products gives every candidate once."""
+    offers = Recommender(k=50).fit(book, AS_OF).recommend(["F"])
+    # F holds CRM-1; a lower tier is never offered, so 5 candidates remain
+    assert sorted(offers["product_id"]) == ["BI-1", "CRM-2", "ERP-1", "ERP-2", "HR-1"]
+
+
+def test_upsell_typed_and_valued(book: Book) -> None:
+    """Check that a higher tier of a held family is an upsell valued at the price difference."""
+    offers = Recommender(k=10).fit(book, AS_OF).recommend(["F"])
+    crm2 = offers.set_index("product_id").loc["CRM-2"]
+    assert crm2["offer_type"] == "upsell"
+    assert crm2["value"] == pytest.approx(300.0 - 100.0)
+    assert offers.set_index("product_id").loc["HR-1", "offer_type"] == "cross_sell"
+
+
+def test_unknown_client_gets_no_offers_and_a_warning(book: Book) -> None:
+    """Check that an unknown client id warns, gets nothing, and why_not says why."""
+    rec = Recommender().fit(book, AS_OF)
+    with pytest.warns(DataWarning, match="1 client id"):
+        offers = rec.recommend(["ZZ", "A"])
+    assert set(offers["client_id"]) <= {"A"}
+    assert "not in the book" in rec.why_not("ZZ", "HR-1")
+
+
+def test_cold_client_gets_segment_popularity(book: Book) -> None:
+    """Check that a client with no holdings gets its segment's popular products, as cold_start."""
+    offers = Recommender(k=2).fit(book, AS_OF).recommend(["G"])
+    assert offers["cold_start"].all()
+    assert len(offers) == 2
+    assert "popular" in offers["reason"].iloc[0]
+
+
+def test_deterministic(book: Book) -> None:
+    """Check that two fits with the same settings give identical offers."""
+    a = Recommender(scorer=ALS(factors=4, random_state=0), k=3).fit(book, AS_OF).recommend()
+    b = Recommender(scorer=ALS(factors=4, random_state=0), k=3).fit(book, AS_OF).recommend()
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_levers_reorder_offers(book: Book) -> None:
+    """Check that a lever on a family raises its offers' priority."""
+    base = Recommender(k=1).fit(book, AS_OF).recommend(["F"])
+    boosted = Recommender(k=1, levers={"BI": 1000.0}).fit(book, AS_OF).recommend(["F"])
+    assert boosted["product_id"].tolist() == ["BI-1"]
+    assert base["product_id"].tolist() != ["BI-1"]
+
+
+def test_max_per_family(book: Book) -> None:
+    """Check that diversity keeps at most one offer per family."""
+    offers = Recommender(k=4, max_per_family=1).fit(book, AS_OF).recommend(["F"])
+    fam = offers["product_id"].str.split("-").str[0]
+    assert not fam.duplicated().any()
+    assert len(offers) == 4
+
+
+def test_recommend_explain_false_is_the_same_ranking(book: Book) -> None:
+    """Check that explain=False changes only the reason and evidence columns."""
+    rec = Recommender(k=3).fit(book, AS_OF)
+    a = rec.recommend().drop(columns=["reason", "evidence"])
+    b = rec.recommend(explain=False).drop(columns=["reason", "evidence"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_batch_size_does_not_change_offers(book: Book) -> None:
+    """Check that scoring in smaller chunks gives the same offers."""
+    a = Recommender(k=3).fit(book, AS_OF).recommend()
+    b = Recommender(k=3, batch_size=2).fit(book, AS_OF).recommend()
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "scorer", [Popularity(), CoOccurrence(), ItemKNN(), ALS(factors=4, random_state=0)]
+)
+def test_every_scorer_works_in_the_recommender(book: Book, scorer: cs.scorers.Scorer) -> None:
+    """Check that each scorer produces valid offers through the facade."""
+    offers = Recommender(scorer=scorer, k=2).fit(book, AS_OF).recommend()
+    assert len(offers) > 0
+    assert offers["reason"].map(lambda s: isinstance(s, str) and len(s) > 10).all()
+
+
+# --------------------------------------------------------------------------- policy scenarios
+
+
+def _scenario_book(events: list[tuple[str, str, str, str | None, str | None]]) -> Book:
+    ev = pd.DataFrame(events, columns=["client_id", "date", "type", "product_id", "ref"])
+    clients = pd.DataFrame({"client_id": list("ABCDEFG"), "segment": ["mid"] * 7})
+    return Book.from_frames(contracts=_contracts(), products=_catalog(), clients=clients, events=ev)
+
+
+def test_open_complaint_blocks_every_offer_until_cool_off_ends() -> None:
+    """Check that an open complaint blocks every offer and that they return after the cool-off."""
+    book = _scenario_book(
+        [
+            ("E", "2024-06-01", "complaint_opened", None, "R1"),
+            ("E", "2024-07-10", "complaint_closed", None, "R1"),
+        ]
+    )
+    policy = route_sales()
+    during = Recommender(policy=policy).fit(book, "2024-06-30")
+    assert "E" not in set(during.recommend()["client_id"])
+    log = during.suppressed()
+    assert (log.loc[log["client_id"] == "E", "rule"] == "open_complaint").any()
+    assert "open_complaint" in during.why_not("E", "HR-1")
+    cooling = Recommender(policy=policy).fit(book, "2024-07-20")
+    assert "E" not in set(cooling.recommend()["client_id"])
+    after = Recommender(policy=policy).fit(book, "2024-09-01")
+    assert "E" in set(after.recommend()["client_id"])
+
+
+def test_decline_blocks_that_product_for_the_window_only() -> None:
+    """Check that a declined product is not offered within the window and returns after it."""
+    book = _scenario_book([("E", "2024-06-01", "offer_declined", "HR-1", None)])
+    policy = route_sales()
+    soon = Recommender(policy=policy, k=10).fit(book, "2024-06-30").recommend(["E"])
+    assert "HR-1" not in set(soon["product_id"])
+    assert len(soon) > 0  # other products are still offered
+    later = Recommender(policy=policy, k=10).fit(book, "2024-12-31").recommend(["E"])
+    assert "HR-1" in set(later["product_id"])
+
+
+def test_renewal_due_blocks_cross_sell_not_the_upsell_of_that_contract() -> None:
+    """Check that a contract due for renewal blocks cross-sell but allows its own upsell."""
+    contracts = pd.DataFrame(
+        {
+            "client_id": ["R", "R", "X", "X", "X"],
+            "product_id": ["CRM-1", "ERP-1", "CRM-1", "ERP-1", "HR-1"],
+            "start_date": ["2023-08-01", "2024-01-01", "2023-01-01", "2023-01-01", "2023-01-01"],
+            "end_date": ["2024-07-31", None, None, None, None],
+            "value": [100.0, 200.0, 100.0, 200.0, 50.0],
+        }
+    )
+    book = Book.from_frames(contracts=contracts, products=_catalog())
+    rec = Recommender(policy=route_sales(), k=10).fit(book, "2024-06-30")
+    offers = rec.recommend(["R"])
+    assert set(offers["product_id"]) == {"CRM-2"}
+    assert offers["offer_type"].tolist() == ["upsell"]
+    assert "renewal_first" in rec.why_not("R", "HR-1")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.sampled_from(list("ABCDEF")), min_size=0, max_size=4), st.integers(1, 6))
+def test_suppressed_pairs_never_appear_in_offers(book: Book, dnc: list[str], k: int) -> None:
+    """Check that no pair in the suppression log (or a client-level block) is ever offered."""
+    events = pd.DataFrame(
+        {
+            "client_id": dnc,
+            "date": ["2024-06-01"] * len(dnc),
+            "type": ["offer_declined"] * len(dnc),
+            "product_id": ["HR-1"] * len(dnc),
+        }
+    )
+    b = Book.from_frames(contracts=_contracts(), products=_catalog(), events=events)
+    rec = Recommender(policy=route_sales(), k=k).fit(b, AS_OF)
+    offers = rec.recommend()
+    log = rec.suppressed()
+    pair_blocked = set(zip(log["client_id"], log["product_id"], strict=True))
+    client_blocked = set(log.loc[log["product_id"].isna() & (log["scope"] == "any"), "client_id"])
+    for c, p in zip(offers["client_id"], offers["product_id"], strict=True):
+        assert (c, p) not in pair_blocked
+        assert c not in client_blocked
+    assert not any(
+        c in dnc and p == "HR-1"
+        for c, p in zip(offers["client_id"], offers["product_id"], strict=True)
+    )
+
+
+def test_no_offer_report_names_the_blocking_rule() -> None:
+    """Check that a client left without offers is listed with the rule that blocked it."""
+    clients = pd.DataFrame(
+        {"client_id": list("ABCDEFG"), "do_not_contact": [False] * 4 + [True] + [False] * 2}
+    )
+    book = Book.from_frames(contracts=_contracts(), products=_catalog(), clients=clients)
+    rec = Recommender(policy=route_sales()).fit(book, AS_OF)
+    report = rec.no_offer_report()
+    row = report.set_index("client_id").loc["E"]
+    assert "do_not_contact" in row["rules"]
+
+
+def test_as_of_before_an_event_removes_its_effect() -> None:
+    """Check that fitting before a complaint was opened ignores it."""
+    book = _scenario_book([("E", "2024-06-01", "complaint_opened", None, "R1")])
+    before = Recommender(policy=route_sales()).fit(book, "2024-05-31")
+    assert "E" in set(before.recommend()["client_id"])
+
+
+def test_recommender_on_demo_book() -> None:
+    """Check that the default recommender with the route-sales policy runs on the demo book."""
+    book = cs.datasets.demo()
+    rec = Recommender(policy=route_sales(), k=3).fit(book, cs.datasets.demo_as_of())
+    offers = rec.recommend()
+    assert offers["client_id"].nunique() > 100
+    assert np.isfinite(offers["expected_value"]).all()
+    assert (offers["propensity"].between(0, 1)).all()
