@@ -1,0 +1,276 @@
+"""HTML pages of an account plan: one per account manager, and an index.
+
+Each page is self-contained (inline CSS, no script, no external resource), prints cleanly and
+reads on a phone. All text from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from crosssell._version import __version__
+from crosssell.columns import Columns
+from crosssell.plan import ACTIONS, AccountPlan, PlanColumns
+from crosssell.report._html import badge, esc, page, slug, table, write_page
+
+__all__ = ["write_plan_pages"]
+
+INDEX: Final = "index.html"
+UNOWNED: Final = "unowned.html"
+_TITLES: Final = {
+    "resolve_complaint": "resolve complaint",
+    "renew": "renew",
+    "propose": "propose",
+    "check_in": "check in",
+    "none": "nothing",
+}
+
+
+def write_plan_pages(
+    account_plan: AccountPlan, out_dir: str | os.PathLike[str], *, title: str = "Account plan"
+) -> list[Path]:
+    """Write one HTML page per account manager, one for unowned accounts, and an index.
+
+    Parameters
+    ----------
+    account_plan : AccountPlan
+        The result of :func:`crosssell.plan.plan`.
+    out_dir : str or path-like
+        Folder to write into (created when missing). Pages are named ``owner-<owner>.html``,
+        ``unowned.html`` and ``index.html``.
+    title : str, default "Account plan"
+        Title shown on every page.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The pages written, the index last.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import crosssell as cs
+    >>> from crosssell.plan import plan
+    >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     pages = write_plan_pages(plan(rec, capacity=5), d)
+    ...     [p.name for p in pages][:2], pages[-1].name
+    (['owner-AM01.html', 'owner-AM02.html'], 'index.html')
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _file_names(account_plan.owners)
+    summary = account_plan.below_cut()
+    actions = account_plan.actions
+    written: list[Path] = []
+    for owner, group in actions[actions[Columns.owner].notna()].groupby(Columns.owner, sort=True):
+        doc = _owner_page(account_plan, str(owner), group, title=title)
+        written.append(write_page(out / names[str(owner)], doc))
+    unowned = actions[actions[Columns.owner].isna()]
+    if len(unowned):
+        written.append(write_page(out / UNOWNED, _unowned_page(account_plan, unowned, title)))
+    index = _index_page(account_plan, summary, names, n_unowned=len(unowned), title=title)
+    written.append(write_page(out / INDEX, index))
+    return written
+
+
+def _file_names(owners: Sequence[str]) -> dict[str, str]:
+    """One distinct, safe file name per owner, even when two owners slug alike."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for owner in owners:
+        stem = f"owner-{slug(owner, default='x')}"
+        name, k = f"{stem}.html", 2
+        while name.lower() in used:
+            name, k = f"{stem}-{k}.html", k + 1
+        used.add(name.lower())
+        out[owner] = name
+    return out
+
+
+def _money(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):,.0f}"
+
+
+def _day(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def _header(account_plan: AccountPlan, heading: str, title: str) -> str:
+    start = account_plan.as_of.strftime("%Y-%m-%d")
+    days = account_plan.period.days
+    return (
+        f'<p class="meta noprint"><a href="{INDEX}">&larr; all managers</a></p>'
+        f"<h1>{esc(heading)}</h1>"
+        f'<p class="meta">{esc(title)} for the {esc(days)} days from {esc(start)} '
+        f"&middot; crosssell {esc(__version__)}</p>"
+    )
+
+
+def _card(row: dict[Hashable, Any]) -> str:
+    action = str(row[PlanColumns.action])
+    flags = badge(_TITLES[action], action)
+    if bool(row[PlanColumns.at_risk]):
+        flags += " " + badge("at risk", "at_risk")
+    facts = [f"priority {_money(row[Columns.priority])}", f"due {_day(row[PlanColumns.due])}"]
+    if pd.notna(row[Columns.value]):
+        facts.append(f"value {_money(row[Columns.value])}")
+    if pd.notna(row[Columns.segment]):
+        facts.append(f"segment {row[Columns.segment]}")
+    rank = row[PlanColumns.rank_in_owner]
+    parts = [
+        '<li class="card"><header>',
+        f'<span class="rank">{esc("" if pd.isna(rank) else f"#{int(rank)}")}</span>',
+        f'<span class="who">{esc(row[Columns.client])}</span>{flags}</header>',
+        f'<div class="facts">{esc(" · ".join(facts))}</div>',
+        f'<p class="reason">{esc(row[Columns.reason])}</p>',
+    ]
+    points = [p for p in row[PlanColumns.talking_points] if p != row[Columns.reason]]
+    if points:
+        items = "".join(f"<li>{esc(p)}</li>" for p in points)
+        parts.append(f'<div class="label">Talking points</div><ul>{items}</ul>')
+    materials = row[PlanColumns.materials]
+    if materials:
+        items = "".join(f"<li>{esc(m)}</li>" for m in materials)
+        parts.append(f'<div class="label">Bring</div><ul>{items}</ul>')
+    parts.append("</li>")
+    return "".join(parts)
+
+
+def _cards(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "<p>Nothing to do in this period.</p>"
+    return '<ol class="cards">' + "".join(map(_card, rows.to_dict("records"))) + "</ol>"
+
+
+def _counts(rows: pd.DataFrame) -> str:
+    counts = rows[PlanColumns.action].astype(str).value_counts()
+    shown = [
+        badge(f"{int(counts[a])} {_TITLES[a]}", a) for a in ACTIONS[:-1] if counts.get(a, 0) > 0
+    ]
+    return f"<p>{' '.join(shown)}</p>" if shown else ""
+
+
+def _brief_table(rows: pd.DataFrame) -> str:
+    return table(
+        (
+            [
+                "" if pd.isna(r[PlanColumns.rank_in_owner]) else int(r[PlanColumns.rank_in_owner]),
+                r[Columns.client],
+                _TITLES[str(r[PlanColumns.action])],
+                _money(r[Columns.priority]),
+                r[Columns.reason],
+            ]
+            for r in rows.to_dict("records")
+        ),
+        ["#", "client", "action", "priority", "reason"],
+        numeric=[True, False, False, True, False],
+    )
+
+
+def _owner_page(account_plan: AccountPlan, owner: str, rows: pd.DataFrame, *, title: str) -> str:
+    actionable = rows[rows[PlanColumns.action].astype(str) != "none"]
+    listed = actionable[actionable[PlanColumns.within_capacity]]
+    below = actionable[~actionable[PlanColumns.within_capacity]]
+    idle = rows[rows[PlanColumns.action].astype(str) == "none"]
+    capacity = account_plan.capacities.get(owner)
+    cap_text = (
+        "no capacity limit"
+        if capacity is None or pd.isna(capacity)
+        else f"capacity {int(capacity)} per period"
+    )
+    body = [
+        _header(account_plan, f"{owner}: who to call first", title),
+        f"<p>{esc(len(listed))} actions in this period ({esc(cap_text)}); "
+        f"{esc(len(below))} below the cut; {esc(len(idle))} clients need nothing.</p>",
+        _counts(listed),
+        "<h2>Call list</h2>",
+        _cards(listed),
+    ]
+    if len(below):
+        left = _money(below[Columns.priority].sum())
+        body += [
+            "<h2>Below the cut</h2>",
+            f"<p>{esc(len(below))} more actions (total priority {esc(left)}) wait for the next "
+            "period.</p>",
+            _counts(below),
+            f"<details><summary>Show them</summary>{_brief_table(below)}</details>",
+        ]
+    if len(idle):
+        body += [
+            "<h2>Nothing to propose</h2>",
+            f"<p>{esc(len(idle))} clients are fine or should not be approached now.</p>",
+            "<details><summary>Show them</summary>"
+            + table(
+                zip(idle[Columns.client], idle[Columns.reason], strict=True),
+                ["client", "why nothing"],
+            )
+            + "</details>",
+        ]
+    return page(f"{title}: {owner}", "\n".join(body))
+
+
+def _unowned_page(account_plan: AccountPlan, rows: pd.DataFrame, title: str) -> str:
+    actionable = rows[rows[PlanColumns.action].astype(str) != "none"]
+    body = [
+        _header(account_plan, "Accounts without an owner", title),
+        f"<p>{esc(len(actionable))} of {esc(len(rows))} accounts without an account manager "
+        "need an action. Assign them an owner.</p>",
+        _counts(actionable),
+        _cards(actionable),
+    ]
+    return page(f"{title}: accounts without an owner", "\n".join(body))
+
+
+def _index_page(
+    account_plan: AccountPlan,
+    summary: pd.DataFrame,
+    names: dict[str, str],
+    *,
+    n_unowned: int,
+    title: str,
+) -> str:
+    # Short headings keep the table within a phone's width.
+    header = ["manager", "cap.", "listed", "below", "complaint", "renew", "propose", "check in"]
+    header.append("nothing")
+    listed = account_plan.actions[account_plan.actions[PlanColumns.within_capacity]]
+    counts = pd.crosstab(listed[Columns.owner], listed[PlanColumns.action].astype(str)).reindex(
+        index=summary[Columns.owner], columns=list(ACTIONS[:-1]), fill_value=0
+    )
+    cap = (
+        summary[PlanColumns.capacity]
+        .astype(object)
+        .where(summary[PlanColumns.capacity].notna(), "")
+    )
+    rows = [
+        [str(o), "" if c == "" else int(c), int(n), int(b), *map(int, per), int(z)]
+        for o, c, n, b, per, z in zip(
+            summary[Columns.owner],
+            cap,
+            summary[PlanColumns.listed],
+            summary[PlanColumns.below],
+            counts.to_numpy(),
+            summary[PlanColumns.nothing],
+            strict=True,
+        )
+    ]
+    links: list[str | None] = [names[str(r[0])] for r in rows]
+    start = account_plan.as_of.strftime("%Y-%m-%d")
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="meta">{esc(account_plan.period.days)} days from {esc(start)} '
+        f"&middot; crosssell {esc(__version__)}</p>",
+        "<h2>Managers</h2>",
+        table(rows, header, numeric=[False] + [True] * (len(header) - 1), links=links),
+    ]
+    if n_unowned:
+        body.append(
+            f'<p><a href="{UNOWNED}">{esc(n_unowned)} accounts without an owner</a> '
+            "are listed apart.</p>"
+        )
+    return page(title, "\n".join(body))
