@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from crosssell.book import Book
 from crosssell.candidates import Candidates
@@ -14,23 +13,24 @@ from crosssell.ids import IdMap
 __all__ = ["evidence_tuples", "reason_sentences"]
 
 
-def _join_names(names: npt.NDArray[np.object_], ev_idx: npt.NDArray[np.int64]) -> pd.Series:
+_TEMPLATES = {
+    "rules": ("Clients who hold ", " often also hold "),
+    "neighbours": ("Clients holding ", " also tend to hold "),
+    "factors": ("Clients with a portfolio like this one (", ") hold "),
+}
+
+
+def _join_names(names: npt.NDArray[np.object_], ev_idx: npt.NDArray[np.int64]) -> list[str]:
     """Join evidence product names per row: 'A', 'A and B', 'A, B and C' (-1 = none)."""
-    m, n = ev_idx.shape
-    cols = [
-        pd.Series(np.where(ev_idx[:, j] >= 0, names[np.maximum(ev_idx[:, j], 0)], ""), dtype=object)
-        for j in range(n)
+    found = [[names[j] for j in row if j >= 0] for row in ev_idx.tolist()]
+    return [
+        parts[0]
+        if len(parts) == 1
+        else ", ".join(parts[:-1]) + " and " + parts[-1]
+        if parts
+        else ""
+        for parts in found
     ]
-    count = (ev_idx >= 0).sum(axis=1)
-    out = pd.Series(np.full(m, "", dtype=object), dtype=object)
-    if n == 0:
-        return out
-    out = cols[0].copy()
-    for j in range(1, n):
-        last = count == j + 1
-        sep = pd.Series(np.where(last, " and ", np.where(count > j + 1, ", ", "")), dtype=object)
-        out = out + sep + cols[j]
-    return out
 
 
 def reason_sentences(
@@ -83,48 +83,44 @@ def reason_sentences(
     'Clients who hold P1 often also hold P2.'
     """
     names = book.product_table[Columns.name].astype(str).to_numpy(dtype=object)
-    offered = pd.Series(names[products], dtype=object)
-    family = pd.Series(
-        np.asarray(candidates.families.astype(str))[candidates.family[products]], dtype=object
-    )
+    offered = names[products].tolist()
+    family = np.asarray(candidates.families.astype(str))[candidates.family[products]].tolist()
     evidence = _join_names(names, ev_idx)
-    has_ev = pd.Series((ev_idx >= 0).any(axis=1))
-
-    lead = {
-        "rules": "Clients who hold ",
-        "neighbours": "Clients holding ",
-        "factors": "Clients with a portfolio like this one (",
-    }.get(kind, "Clients who hold ")
-    tail = {
-        "rules": " often also hold ",
-        "neighbours": " also tend to hold ",
-        "factors": ") hold ",
-    }.get(kind, " often also hold ")
-    with_ev = lead + evidence + tail + offered + "."
-    without_ev = offered + " is widely held by clients with a similar portfolio."
-
-    segments = np.array(book.client_table[Columns.segment].astype(object), dtype=object)
-    segments[pd.isna(segments)] = None
-    seg = pd.Series(segments[clients], dtype=object)
-    seg_known = seg.notna() & (cold_by == "segment")
-    popular_in = pd.Series(
-        np.where(
-            seg_known, "among " + seg.fillna("").astype(str) + " clients", "among all clients"
-        ),
-        dtype=object,
-    )
-    popular = offered + " is one of the products most held " + popular_in + "."
-    cold_text = (
-        offered
-        + " is popular "
-        + popular_in
-        + "; this client has no active contract to learn from yet."
-    )
-
-    text = with_ev.where(has_ev, popular if kind == "popularity" else without_ev)
-    text = text.where(~pd.Series(cold), cold_text)
-    prefix = pd.Series(np.where(upsell, "Upgrade within " + family + ": ", ""), dtype=object)
-    return (prefix + text).to_numpy(dtype=object)
+    has_ev: list[bool] = np.asarray((ev_idx >= 0).any(axis=1)).tolist()
+    lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
+    segments = book.client_table[Columns.segment]
+    seg_known = segments.notna().to_numpy()[clients] & (cold_by == "segment")
+    seg = segments.astype(object).to_numpy()[clients]
+    popular_in = [
+        f"among {s} clients" if known else "among all clients"
+        for s, known in zip(seg.tolist(), seg_known.tolist(), strict=True)
+    ]
+    # Plain string formatting: per offer it is cheaper than pandas' object-column arithmetic, and
+    # one client's few offers (the real-time path) pay no per-call overhead.
+    out = np.empty(len(offered), dtype=object)
+    out[:] = [
+        ("Upgrade within " + fam + ": " if up else "")
+        + (
+            f"{name} is popular {pop}; this client has no active contract to learn from yet."
+            if is_cold
+            else f"{lead}{ev}{tail}{name}."
+            if any_ev
+            else f"{name} is one of the products most held {pop}."
+            if kind == "popularity"
+            else f"{name} is widely held by clients with a similar portfolio."
+        )
+        for name, fam, up, is_cold, any_ev, ev, pop in zip(
+            offered,
+            family,
+            upsell.tolist(),
+            cold.tolist(),
+            has_ev,
+            evidence,
+            popular_in,
+            strict=True,
+        )
+    ]
+    return out
 
 
 def evidence_tuples(

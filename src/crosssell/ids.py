@@ -139,6 +139,30 @@ class IdMap:
     def __hash__(self) -> int:
         return hash((self.name, len(self)))
 
+    def index_of(self, id_: Any) -> int:
+        """Index of one external id, or -1 when unknown (the cheap path for single lookups).
+
+        Parameters
+        ----------
+        id_ : object
+            One external id.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> m = IdMap(["a", "b"])
+        >>> m.index_of("b"), m.index_of("zz")
+        (1, -1)
+        """
+        try:
+            loc = self._index.get_loc(id_)
+        except (KeyError, TypeError, ValueError):
+            return -1
+        return loc if isinstance(loc, int) else -1
+
     def to_index(
         self, ids: Iterable[Any], *, missing: Literal["raise", "ignore"] = "raise"
     ) -> npt.NDArray[np.int64]:

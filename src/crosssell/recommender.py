@@ -21,7 +21,7 @@ from crosssell._params import Estimator, check_fitted, check_number
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
-from crosssell.columns import Columns
+from crosssell.columns import Columns, OfferType
 from crosssell.exceptions import DataWarning, UnknownIdError
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import Policy, RuleContext, Suppression
@@ -29,7 +29,7 @@ from crosssell.scorers import Blend, CoOccurrence, Popularity
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import WeightingLike
 
-__all__ = ["OFFER_COLUMNS", "Recommender", "default_scorer"]
+__all__ = ["OFFER_COLUMNS", "Offer", "Recommender", "default_scorer"]
 
 #: Columns of the offers frame, in order.
 OFFER_COLUMNS: tuple[str, ...] = (
@@ -67,6 +67,54 @@ def default_scorer() -> Scorer:
     Blend(...)
     """
     return Blend([(CoOccurrence(), 0.7), (Popularity(), 0.3)], method="rank")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offer:
+    """One offer for one client, as :meth:`Recommender.recommend_one` returns it.
+
+    Fields are the columns of :meth:`Recommender.recommend`.
+
+    Examples
+    --------
+    >>> o = Offer(client_id="C1", product_id="P2", offer_type="cross_sell", score=0.4,
+    ...           propensity=0.2, value=100.0, expected_value=20.0, priority=20.0, rank=1,
+    ...           reason="Clients who hold P1 often also hold P2.", evidence=(("P1", 0.4),),
+    ...           cold_start=False)
+    >>> o.to_dict()["expected_value"]
+    20.0
+    """
+
+    client_id: Any
+    product_id: Any
+    offer_type: OfferType
+    score: float
+    propensity: float
+    value: float
+    expected_value: float
+    priority: float
+    rank: int
+    reason: str | None
+    evidence: tuple[tuple[Any, float], ...] | None
+    cold_start: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the offer as a plain dict (JSON-ready: evidence as a list of pairs).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> Offer(client_id=1, product_id=2, offer_type="upsell", score=1.0, propensity=1.0,
+        ...       value=5.0, expected_value=5.0, priority=5.0, rank=1, reason=None,
+        ...       evidence=None, cold_start=False).to_dict()["offer_type"]
+        'upsell'
+        """
+        out = {f: getattr(self, f) for f in OFFER_COLUMNS}
+        out[Columns.evidence] = [list(e) for e in self.evidence] if self.evidence else []
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -389,10 +437,10 @@ class Recommender(Estimator):
             return self._empty_offers()
         return pd.concat(parts, ignore_index=True)
 
-    def _recommend_rows(
-        self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View | None = None
-    ) -> pd.DataFrame:
-        view = self.view_ if view is None else view
+    def _select(
+        self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
+    ) -> dict[str, Any]:
+        """Pick the offers of a chunk of clients; columns as arrays, in output order."""
         scores, propensity, priority, is_up, value, cold = self._priority_chunk(rows, view)
         family = view.candidates.family if self.max_per_family is not None else None
         idx, prio = diverse_top_k(
@@ -402,32 +450,38 @@ class Recommender(Estimator):
         products = idx[r_local, rank0]
         client_rows = rows[r_local]
         pick = (r_local, products)
-        val = value[pick] if value.ndim == 2 else value[products]
+        val = (value[pick] if value.ndim == 2 else value[products]).astype(np.float64)
         prop = propensity[pick].astype(np.float64)
         upsell = is_up[pick] if is_up is not None else np.zeros(products.shape[0], dtype=bool)
-        out = pd.DataFrame(
-            {
-                Columns.client: view.book.client_ids.to_external(client_rows),
-                Columns.product: view.book.product_ids.to_external(products),
-                Columns.offer_type: np.where(upsell, "upsell", "cross_sell"),
-                Columns.score: scores[pick].astype(np.float64),
-                Columns.propensity: prop,
-                Columns.value: val.astype(np.float64),
-                Columns.expected_value: prop * val,
-                Columns.priority: prio[r_local, rank0].astype(np.float64),
-                Columns.rank: (rank0 + 1).astype(np.int64),
-            }
-        )
         offer_cold = cold[r_local]
         if explain:
             reasons, evidence = self._explain(view, client_rows, products, upsell, offer_cold)
         else:
             reasons = np.full(products.shape[0], None, dtype=object)
             evidence = np.full(products.shape[0], None, dtype=object)
-        out[Columns.reason] = reasons
-        out[Columns.evidence] = evidence
-        out[Columns.cold_start] = offer_cold
-        return out
+        return {
+            Columns.client: client_rows,
+            Columns.product: products,
+            Columns.offer_type: np.where(upsell, "upsell", "cross_sell"),
+            Columns.score: scores[pick].astype(np.float64),
+            Columns.propensity: prop,
+            Columns.value: val,
+            Columns.expected_value: prop * val,
+            Columns.priority: prio[r_local, rank0].astype(np.float64),
+            Columns.rank: (rank0 + 1).astype(np.int64),
+            Columns.reason: reasons,
+            Columns.evidence: evidence,
+            Columns.cold_start: offer_cold,
+        }
+
+    def _recommend_rows(
+        self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View | None = None
+    ) -> pd.DataFrame:
+        view = self.view_ if view is None else view
+        cols = self._select(rows, k, explain, view)
+        cols[Columns.client] = view.book.client_ids.to_external(cols[Columns.client])
+        cols[Columns.product] = view.book.product_ids.to_external(cols[Columns.product])
+        return pd.DataFrame(cols)
 
     def _empty_offers(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -630,21 +684,21 @@ class Recommender(Estimator):
         as_of: Any = None,
         k: int | None = None,
         explain: bool = True,
-    ) -> pd.DataFrame:
+    ) -> list[Offer]:
         """Offers for one client, in real time, optionally with data not seen at fit.
 
-        Without fresh data this reads the fitted state only (no pandas work beyond the output
-        frame) and takes well under a millisecond. With ``contracts`` or ``events`` the client's
-        stored rows and the fresh ones are validated together, new holdings are folded in and the
-        policy sees the new events.
+        Without fresh data this reads the fitted state only and answers in well under a
+        millisecond (see ``benchmarks/realtime.py``). With ``contracts`` or ``events`` the
+        client's stored rows and the fresh ones are validated together, new holdings are folded
+        in and the policy sees the new events (a few milliseconds).
 
         Parameters
         ----------
         client : id
             Client id; an id unknown at fit needs ``contracts``.
-        contracts : DataFrame, optional
+        contracts : DataFrame, list of records or dict of columns, optional
             New contracts of this client (added to the ones known at fit).
-        events : DataFrame, optional
+        events : DataFrame, list of records or dict of columns, optional
             New events of this client (e.g. a complaint opened today).
         as_of : datetime-like, optional
             Default: the fitted ``as_of``.
@@ -655,38 +709,38 @@ class Recommender(Estimator):
 
         Returns
         -------
-        pandas.DataFrame
-            Same columns as :meth:`recommend`; empty with a :class:`DataWarning` for an unknown
-            client without contracts.
+        list of Offer
+            Best first; empty when nothing fits. An unknown client without contracts gets an
+            empty list and a :class:`DataWarning`.
 
         Examples
         --------
         >>> import crosssell as cs
-        >>> import pandas as pd
         >>> book = cs.datasets.demo()
         >>> rec = Recommender(policy=cs.rules.route_sales(), k=2).fit(book, "2025-06-30")
-        >>> len(rec.recommend_one("C0001"))
-        2
-        >>> complaint = pd.DataFrame({"client_id": ["C0001"], "date": ["2025-06-30"],
-        ...                           "type": ["complaint_opened"]})
-        >>> len(rec.recommend_one("C0001", events=complaint))
-        0
+        >>> [o.rank for o in rec.recommend_one("C0001")]
+        [1, 2]
+        >>> complaint = {"client_id": ["C0001"], "date": ["2025-06-30"],
+        ...              "type": ["complaint_opened"]}
+        >>> rec.recommend_one("C0001", events=complaint)
+        []
         """
         check_fitted(self, "scorer_")
         kk = self.k_ if k is None else k
         check_number(self, "k", kk, kind=numbers.Integral, low=1)
-        row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
+        row = self.book_.client_ids.index_of(client)
         same_time = as_of is None or to_as_of(as_of, caller="recommend_one") == self.as_of_
         if contracts is None and events is None and same_time:
-            if row < 0:
-                return self.recommend([client], k=kk, explain=explain)
-            return self._recommend_rows(np.array([row], dtype=np.int64), int(kk), explain)
+            if row < 0 or not self.eligible_[row]:
+                return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
+            cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
+            return _offers_from_columns(cols, self.book_, client)
         stored_c, stored_e, stored_cl = self._stored_frames(row)
         frames_c = [f for f in (stored_c, _as_frame(contracts)) if f is not None and len(f)]
         frames_e = [f for f in (stored_e, _as_frame(events)) if f is not None and len(f)]
         if not frames_c:
-            return self.recommend([client], k=kk, explain=explain)
-        view_offers = self.recommend_frames(
+            return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
+        offers = self.recommend_frames(
             pd.concat(frames_c, ignore_index=True),
             clients=stored_cl,
             events=pd.concat(frames_e, ignore_index=True) if frames_e else None,
@@ -694,8 +748,7 @@ class Recommender(Estimator):
             k=kk,
             explain=explain,
         )
-        mine = view_offers[view_offers[Columns.client] == client]
-        return pd.DataFrame(mine.reset_index(drop=True))
+        return _offers_from_frame(offers[offers[Columns.client] == client])
 
     def _stored_frames(
         self, row: int
@@ -945,3 +998,38 @@ def _as_frame(data: Any) -> pd.DataFrame | None:
     if isinstance(data, Mapping):
         return pd.DataFrame(dict(data))
     return pd.DataFrame(list(data))
+
+
+def _python(value: Any) -> Any:
+    """Plain Python scalar from a numpy one (ids keep their kind: int stays int)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _offers_from_columns(cols: dict[str, Any], book: Book, client: Any) -> list[Offer]:
+    """Offer objects from one client's selected columns, without building a DataFrame."""
+    products = book.product_ids.external[cols[Columns.product]].tolist()
+    return [
+        Offer(
+            client_id=client,
+            product_id=products[i],
+            offer_type=str(cols[Columns.offer_type][i]),  # type: ignore[arg-type]
+            score=float(cols[Columns.score][i]),
+            propensity=float(cols[Columns.propensity][i]),
+            value=float(cols[Columns.value][i]),
+            expected_value=float(cols[Columns.expected_value][i]),
+            priority=float(cols[Columns.priority][i]),
+            rank=int(cols[Columns.rank][i]),
+            reason=cols[Columns.reason][i],
+            evidence=cols[Columns.evidence][i],
+            cold_start=bool(cols[Columns.cold_start][i]),
+        )
+        for i in range(len(products))
+    ]
+
+
+def _offers_from_frame(frame: pd.DataFrame) -> list[Offer]:
+    """Offer objects from rows of an offers frame."""
+    return [
+        Offer(**{str(k): _python(v) for k, v in record.items()})
+        for record in frame.to_dict(orient="records")
+    ]

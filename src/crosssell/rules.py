@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._sparse import rows_dense
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, RuleKind
 
@@ -2044,7 +2045,7 @@ class Suppression:
         """
         idx = np.asarray(rows, dtype=np.int64).reshape(-1)
         n_products = self.shape[1]
-        out = self.pairs[idx].toarray().astype(bool, copy=False)
+        out = rows_dense(self.pairs, idx, dtype=bool)
         out |= self.client_any[idx][:, None]
         out |= self.product_any[None, :]
         cross = self._scoped(
@@ -2074,9 +2075,10 @@ class Suppression:
     def _scoped(
         idx: IntArray, clients: BoolArray, products: BoolArray, pairs: sp.csr_matrix
     ) -> BoolArray | None:
-        if not (clients.any() or products.any() or pairs.nnz):
+        # A scope nobody is blocked in costs nothing; checked on the chunk, not the whole book.
+        if not (pairs.nnz or products.any() or clients[idx].any()):
             return None
-        part = pairs[idx].toarray().astype(bool, copy=False) if pairs.nnz else None
+        part = rows_dense(pairs, idx, dtype=bool) if pairs.nnz else None
         dense = np.zeros((idx.shape[0], products.shape[0]), dtype=bool) if part is None else part
         dense |= clients[idx][:, None]
         dense |= products[None, :]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._sparse import take_rows
 from crosssell.exceptions import NotFittedError
 
 if TYPE_CHECKING:
@@ -683,7 +684,7 @@ class Scorer(ABC):
         else:
             source = holdings
             warm = np.flatnonzero(np.diff(holdings.indptr)[rows] > 0)
-        sub = source[rows[warm]]
+        sub = take_rows(source, rows[warm])
         owner = np.repeat(warm, np.diff(sub.indptr))
         held = sub.indices.astype(np.int64)
         target = prods[owner]

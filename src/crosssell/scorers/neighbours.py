@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._sparse import take_rows
 from crosssell.scorers import _implicit
 from crosssell.scorers.base import (
     ExplainKind,
@@ -87,7 +88,7 @@ class ItemKNN(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        chunk = self.client_product_[rows]
+        chunk = take_rows(self.client_product_, rows)
         return np.asarray((chunk @ self.similarity_).toarray(), dtype=np.float32)
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
