@@ -148,7 +148,9 @@ class Estimator:
 
 
 def _clone_value(value: Any) -> Any:
-    if isinstance(value, Estimator):
+    if isinstance(value, Estimator) or (
+        callable(getattr(value, "clone", None)) and callable(getattr(value, "get_params", None))
+    ):
         return value.clone()
     if isinstance(value, list | tuple):
         items = [_clone_value(v) for v in value]

@@ -1,0 +1,1560 @@
+"""Saving and loading fitted recommenders: a JSON manifest and numpy arrays, never pickle.
+
+A saved model is a folder, or a zip file when the name ends in ``.zip`` or ``.crosssell``,
+holding two entries:
+
+``manifest.json``
+    The format name and version, the library version, when it was made, the Recommender's
+    parameters as a JSON spec (scorers, rules and weightings by class name, from registries of
+    crosssell's own classes), the Schema, ``as_of``, sizes, and one line per array with its
+    name, dtype, shape and SHA-256 checksum. It also describes how the Book, the matrix and the
+    fitted scorers are rebuilt from the arrays.
+``arrays.npz``
+    Every array, read back with ``numpy.load(..., allow_pickle=False)``: text is stored as
+    UTF-8 bytes with offsets, ids keep their dtype through a tag, tuples are flattened with
+    lengths, and nulls are masks. No object array, so no pickle.
+
+Loading never executes code: classes are looked up by name in fixed registries and built from
+plain values. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
+names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError` saying
+what is wrong. Saving is atomic: everything is written next to the target first, flushed to
+disk, then renamed onto it, so a failed save never leaves a half-written model.
+
+What is not saved: user code (a :class:`~crosssell.rules.FunctionRule`, a custom scorer, rule,
+weighting or calibrator class) makes :func:`save` fail up front; save the model without it and
+give the policy again to :func:`load`. Extra user columns of the Book's tables that are neither
+numbers, booleans, dates nor text (or tuples and mixes of those) are dropped, and the manifest's
+``notes`` say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any, Final, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from crosssell._params import check_fitted
+from crosssell._version import __version__
+from crosssell.arbitration import ScoreScale
+from crosssell.book import Book, BuildInfo, ContractArrays, Schema
+from crosssell.columns import Columns
+from crosssell.exceptions import ArtifactError
+from crosssell.ids import IdMap
+from crosssell.matrix import ClientProductMatrix
+from crosssell.recommender import Recommender
+from crosssell.rules import Policy
+from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity, Scorer
+from crosssell.weighting import WEIGHTING_NAMES, Combined, Weighting
+
+# pyarrow ships no type information; only its buffer-level text arrays are used here
+pa: Any = importlib.import_module("pyarrow")
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "read_manifest", "save"]
+
+#: The ``format`` written in every manifest.
+FORMAT_NAME: Final = "crosssell-model"
+#: The newest format this crosssell reads and the one it writes.
+FORMAT_VERSION: Final = 1
+
+_MANIFEST: Final = "manifest.json"
+_ARRAYS: Final = "arrays.npz"
+_ZIP_SUFFIXES: Final = (".zip", ".crosssell")
+_NPY: Final = ".npy"
+_MANIFEST_KEYS: Final = (
+    "format",
+    "format_version",
+    "library_version",
+    "created",
+    "parameters",
+    "schema",
+    "as_of",
+    "sizes",
+    "book",
+    "model",
+    "notes",
+    "arrays",
+)
+_SCHEMA_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Schema))
+_SIZE_KEYS: Final = ("clients", "products", "contracts", "events")
+_CONTRACT_FIELDS: Final = ("client", "product", "start", "end", "value", "quantity")
+_CONTRACT_DTYPES: Final = {
+    "client": np.dtype(np.int32),
+    "product": np.dtype(np.int32),
+    "start": np.dtype(np.int64),
+    "end": np.dtype(np.int64),
+    "value": np.dtype(np.float64),
+    "quantity": np.dtype(np.float64),
+}
+#: Columns the library reads; the other columns of a table are the caller's extras.
+_CORE_COLUMNS: Final = {
+    "products": frozenset(
+        {
+            Columns.product,
+            Columns.family,
+            Columns.tier,
+            Columns.price,
+            Columns.sellable,
+            Columns.requires,
+            Columns.excludes,
+            Columns.segments,
+            Columns.name,
+            Columns.in_catalog,
+        }
+    ),
+    "clients": frozenset(
+        {
+            Columns.client,
+            Columns.segment,
+            Columns.region,
+            Columns.owner,
+            Columns.parent,
+            Columns.do_not_contact,
+            Columns.satisfaction,
+        }
+    ),
+    "events": frozenset(
+        {
+            Columns.client_idx,
+            Columns.product_idx,
+            Columns.client,
+            Columns.product,
+            Columns.family,
+            Columns.date,
+            Columns.type,
+            Columns.detail,
+            Columns.ref,
+        }
+    ),
+    "contracts": frozenset({Columns.contract}),
+    "rejected": frozenset(),
+}
+_MASKED_DTYPES: Final = frozenset(
+    {
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "Float32",
+        "Float64",
+        "boolean",
+    }
+)
+# Element kinds of an object column, one int8 per row.
+_K_NONE: Final = 0
+_K_NA: Final = 1
+_K_NAT: Final = 2
+_K_STR: Final = 3
+_K_INT: Final = 4
+_K_FLOAT: Final = 5
+_K_BOOL: Final = 6
+_K_TUPLE: Final = 7
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------- registries
+def _scorer_classes() -> dict[str, type[Scorer]]:
+    return {c.__name__: c for c in (ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity)}
+
+
+def _rule_classes() -> dict[str, type[Any]]:
+    from crosssell import rules
+    from crosssell.plan import GroupHeld
+
+    built_in = (
+        rules.AlreadyHeld,
+        rules.NotSellable,
+        rules.PrerequisiteMissing,
+        rules.ExcludedByHolding,
+        rules.SegmentNotEligible,
+        rules.OpenComplaint,
+        rules.RecentDecline,
+        rules.ContactCap,
+        rules.RenewalFirst,
+        rules.LowSatisfaction,
+        rules.ChurnSignal,
+        rules.DoNotContact,
+        rules.NotWorthProposing,
+        GroupHeld,
+    )
+    return {c.__name__: c for c in built_in}
+
+
+def _weighting_classes() -> dict[str, type[Weighting]]:
+    out: dict[str, type[Weighting]] = {c.__name__: c for c in WEIGHTING_NAMES.values()}
+    out[Combined.__name__] = Combined
+    return out
+
+
+def _calibrator_classes() -> tuple[type[Any], ...]:
+    from crosssell.evaluation.calibration import IsotonicCalibrator, PlattCalibrator
+
+    return (IsotonicCalibrator, PlattCalibrator)
+
+
+def _registered(registry: Mapping[str, type[Any]], name: Any, what: str) -> type[Any]:
+    cls = registry.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ArtifactError(
+            f"unknown {what} class {name!r}; this crosssell knows {sorted(registry)}. The model "
+            "was made by another (newer or modified) crosssell, or the manifest was edited."
+        )
+    return cls
+
+
+# ------------------------------------------------------------------------------ public api
+def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    """Save a fitted Recommender to a folder or a zip file, atomically.
+
+    ``.zip`` and ``.crosssell`` names make one zip file; any other name makes a folder holding
+    ``manifest.json`` and ``arrays.npz``. Everything is written next to the target, flushed to
+    disk and renamed onto it last, so an interrupted save leaves the previous file (or nothing)
+    in place. Events and contracts are saved whole, so a loaded model can also answer
+    :meth:`~crosssell.Recommender.recommend_one` with fresh data; the rows validation set
+    aside (``book.rejected``) are saved too.
+
+    Parameters
+    ----------
+    rec : Recommender
+        A fitted Recommender.
+    path : str or path-like
+        Target. An existing zip file is replaced; an existing folder is replaced only when it
+        holds a saved model.
+    compress : bool, default False
+        Deflate the zip entries: smaller files, slower saves and loads.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    NotFittedError
+        If ``rec`` is not fitted.
+    ArtifactError
+        If the model holds something that cannot be saved without code: a
+        :class:`~crosssell.rules.FunctionRule` or another rule, scorer, weighting or calibrator
+        that is not one of crosssell's own classes, or fitted state of an unsupported type.
+        Nothing is written then. Also when the target is a folder that is not a saved model.
+
+    Examples
+    --------
+    >>> import tempfile, crosssell as cs
+    >>> from pathlib import Path
+    >>> book = cs.datasets.demo()
+    >>> rec = cs.Recommender(policy=cs.rules.route_sales(), k=2).fit(book, "2025-06-30")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     written = save(rec, Path(tmp) / "model.crosssell")
+    ...     again = load(written)
+    ...     same = again.recommend().equals(rec.recommend())
+    >>> written.name, same
+    ('model.crosssell', True)
+    """
+    check_fitted(rec, "scorer_")
+    target = Path(path)
+    try:
+        writer = _Writer()
+        manifest = _manifest(rec, writer)
+        payload = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False)
+        _write_atomic(target, payload.encode("utf-8"), writer.arrays, compress=compress)
+    except ArtifactError as exc:
+        raise ArtifactError(f"Cannot save this model to {str(target)!r}: {exc}") from None
+    return target
+
+
+def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recommender:
+    """Load a Recommender saved by :func:`save`, without executing any code from the file.
+
+    The Book, the matrix and the fitted scorers are rebuilt from the arrays; candidates and
+    the policy's suppression are recomputed from the Book, so the loaded model offers exactly
+    what the saved one offered.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A saved model: a folder, or a zip file (any name).
+    policy : Policy, optional
+        Use this policy instead of the saved one. This is how a policy holding user code (a
+        :class:`~crosssell.rules.FunctionRule`) comes back: such a rule cannot be saved, so save
+        the model without it (``rec.set_params(policy=rec.policy.without("mine"))`` changes no
+        fitted state) and pass the whole policy here.
+
+    Returns
+    -------
+    Recommender
+        Fitted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    ArtifactError
+        If the file is not a saved crosssell model, is truncated or corrupt (bad zip, checksum
+        mismatch), holds pickled objects, has arrays or manifest keys that do not match, was
+        made with a newer format, or names a class this crosssell does not know.
+
+    Examples
+    --------
+    >>> import tempfile, crosssell as cs
+    >>> from pathlib import Path
+    >>> rec = cs.Recommender(k=1).fit(cs.datasets.demo(), "2025-06-30")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     loaded = load(save(rec, Path(tmp) / "model"))
+    >>> loaded.as_of_ == rec.as_of_, type(loaded.scorer_) is type(rec.scorer_)
+    (True, True)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     junk = Path(tmp) / "junk.crosssell"
+    ...     _ = junk.write_bytes(b"not a model")
+    ...     load(junk)
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.ArtifactError: Cannot load a crosssell model from '...junk.crosssell': ...
+    """
+    source = Path(path)
+    if policy is not None and not isinstance(policy, Policy):
+        raise TypeError(
+            "The 'policy' parameter of load must be a crosssell.rules.Policy or None. "
+            f"Got {policy!r} instead."
+        )
+    if not source.exists():
+        raise FileNotFoundError(f"No saved model at {str(source)!r}.")
+    try:
+        with _open_model(source) as (manifest_bytes, open_arrays):
+            manifest = _parse_manifest(manifest_bytes)
+            with open_arrays() as handle:
+                arrays = _read_arrays(handle, manifest["arrays"])
+        return _rebuild(manifest, _Reader(arrays), policy)
+    except ArtifactError as exc:
+        raise ArtifactError(f"Cannot load a crosssell model from {str(source)!r}: {exc}") from None
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check the manifest of a saved model, without loading its arrays.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A saved model: a folder or a zip file.
+
+    Returns
+    -------
+    dict
+        The manifest: ``format``, ``format_version``, ``library_version``, ``created``,
+        ``parameters``, ``schema``, ``as_of``, ``sizes``, ``notes``, ``arrays`` and the
+        rebuilding specs ``book`` and ``model``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    ArtifactError
+        If it is not a saved crosssell model or its format is newer than this crosssell reads.
+
+    Examples
+    --------
+    >>> import tempfile, crosssell as cs
+    >>> from pathlib import Path
+    >>> rec = cs.Recommender(k=1).fit(cs.datasets.demo(), "2025-06-30")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     manifest = read_manifest(save(rec, Path(tmp) / "model.zip"))
+    >>> manifest["format"], manifest["as_of"], manifest["sizes"]["clients"]
+    ('crosssell-model', '2025-06-30T00:00:00', 500)
+    """
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"No saved model at {str(source)!r}.")
+    try:
+        with _open_model(source) as (manifest_bytes, _):
+            return _parse_manifest(manifest_bytes)
+    except ArtifactError as exc:
+        raise ArtifactError(f"Cannot read a crosssell model from {str(source)!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------- writing
+class _UnsupportedError(Exception):
+    """A value the format cannot hold without code; the message names its type."""
+
+
+class _Writer:
+    """Collects arrays under unique names; an array object met twice is stored once."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, npt.NDArray[Any]] = {}
+        self._seen: dict[int, str] = {}
+        self.notes: list[str] = []
+
+    def add(self, name: str, array: npt.NDArray[Any]) -> str:
+        # the arrays dict keeps every stored array alive, so an id cannot be reused meanwhile
+        known = self._seen.get(id(array))
+        if known is not None:
+            return known
+        if name in self.arrays:
+            raise ArtifactError(f"two arrays would be stored as {name!r}")
+        arr = np.asarray(array)
+        if arr.dtype.hasobject:
+            raise ArtifactError(
+                f"array {name!r} holds Python objects (dtype object), which would need pickle"
+            )
+        self.arrays[name] = arr
+        self._seen[id(array)] = name
+        return name
+
+
+def _manifest(rec: Recommender, w: _Writer) -> dict[str, Any]:
+    book = rec.book_
+    matrix = rec.matrix_
+    parameters = _encode_parameters(rec, w)
+    book_spec = _encode_book(book, w)
+    if not (matrix.clients == book.client_ids and matrix.products == book.product_ids):
+        raise ArtifactError("the fitted matrix does not use the fitted Book's ids")
+    model = {
+        "matrix": {
+            "client_product": _encode_csr(matrix.client_product, "matrix/client_product", w),
+            "weighting": matrix.weighting,
+            "state": matrix.state,
+        },
+        "scorer": _encode_scorer(rec.scorer_, "scorer", w, fitted=True),
+        "fallback": _encode_scorer(rec.fallback_, "fallback", w, fitted=True),
+        "propensity": _encode_propensity(rec),
+    }
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "parameters": parameters,
+        "schema": book.schema.to_dict(),
+        "as_of": matrix.as_of.isoformat(),
+        "sizes": {
+            "clients": len(book.client_ids),
+            "products": len(book.product_ids),
+            "contracts": len(book.contract_arrays),
+            "events": len(book.event_table),
+        },
+        "book": book_spec,
+        "model": model,
+        "notes": list(w.notes),
+        "arrays": [
+            {
+                "name": name,
+                "dtype": arr.dtype.str,
+                "shape": list(arr.shape),
+                "sha256": _sha256(arr),
+            }
+            for name, arr in w.arrays.items()
+        ],
+    }
+
+
+def _sha256(arr: npt.NDArray[Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).view(np.uint8).reshape(-1).data).hexdigest()
+
+
+# -- parameters
+def _encode_parameters(rec: Recommender, w: _Writer) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in rec.get_params(deep=False).items():
+        where = f"Recommender.{name}"
+        if name == "scorer":
+            out[name] = None if value is None else _scorer_spec(value, where, w)
+        elif name == "policy":
+            out[name] = None if value is None else _policy_spec(value)
+        elif name == "weighting":
+            out[name] = _weighting_spec(value, where, w)
+        elif name == "calibrator":
+            out[name] = None if value is None else _calibrator_spec(value)
+        else:
+            out[name] = _encode_value(value, where, w)
+    return out
+
+
+def _scorer_spec(scorer: Any, where: str, w: _Writer | None) -> dict[str, Any]:
+    registry = _scorer_classes()
+    name = type(scorer).__name__
+    if registry.get(name) is not type(scorer):
+        raise ArtifactError(
+            f"{where} is a {name}, not one of crosssell's scorers {sorted(registry)}; only those "
+            "can be saved, because loading never runs code"
+        )
+    params = {
+        key: _encode_value(value, f"{name}.{key}", w)
+        for key, value in scorer.get_params(deep=False).items()
+    }
+    return {"class": name, "params": params}
+
+
+def _policy_spec(policy: Any) -> dict[str, Any]:
+    if type(policy) is not Policy:
+        raise ArtifactError(
+            f"the policy is a {type(policy).__name__}, not a crosssell.rules.Policy; only those "
+            "can be saved"
+        )
+    registry = _rule_classes()
+    rules = []
+    for rule in policy.rules:
+        cls = type(rule)
+        if registry.get(cls.__name__) is not cls:
+            raise ArtifactError(
+                f"policy {policy.name!r} holds rule {rule.name!r} ({cls.__name__}), which is "
+                "user code and cannot be saved: loading never runs code. Save the model without "
+                f"it, e.g. rec.set_params(policy=rec.policy.without({rule.name!r})), and give "
+                "the whole policy again with crosssell.load(path, policy=...)"
+            )
+        params = {
+            f.name: _encode_value(getattr(rule, f.name), f"{cls.__name__}.{f.name}", None)
+            for f in dataclasses.fields(cast(Any, rule))
+            if f.init
+        }
+        rules.append({"class": cls.__name__, "params": params})
+    return {"name": _encode_value(policy.name, "Policy.name", None), "rules": rules}
+
+
+def _weighting_spec(value: Any, where: str, w: _Writer | None) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, tuple):
+        return {"tuple": [_weighting_spec(v, where, w) for v in value]}
+    registry = _weighting_classes()
+    cls = type(value)
+    if registry.get(cls.__name__) is not cls:
+        raise ArtifactError(
+            f"{where} is a {cls.__name__}, not one of crosssell's weightings {sorted(registry)}; "
+            "only those can be saved"
+        )
+    if isinstance(value, Combined):
+        return {
+            "class": cls.__name__,
+            "factors": [_weighting_spec(f, where, w) for f in value.factors],
+        }
+    params = {
+        f.name: _encode_value(getattr(value, f.name), f"{cls.__name__}.{f.name}", w)
+        for f in dataclasses.fields(value)
+        if f.init
+    }
+    return {"class": cls.__name__, "params": params}
+
+
+def _calibrator_spec(value: Any) -> dict[str, Any]:
+    if type(value) not in _calibrator_classes():
+        raise ArtifactError(
+            f"the calibrator is a {type(value).__name__}; only crosssell's IsotonicCalibrator "
+            "and PlattCalibrator can be saved (loading never runs code)"
+        )
+    payload = value.to_dict()
+    return dict(payload)
+
+
+def _encode_propensity(rec: Recommender) -> dict[str, Any]:
+    prop = rec.propensity_
+    if rec.calibrator is not None and prop is rec.calibrator:
+        return {"source": "calibrator"}
+    if isinstance(prop, ScoreScale):
+        return {"source": "scale", "scale": _encode_value(prop.scale, "ScoreScale.scale", None)}
+    raise ArtifactError(
+        f"the fitted propensity is a {type(prop).__name__}; expected the calibrator or a ScoreScale"
+    )
+
+
+def _encode_value(value: Any, where: str, w: _Writer | None) -> Any:  # noqa: PLR0911 (one per type)
+    """Encode a parameter value as JSON; tagged objects carry a type JSON lacks."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if np.isfinite(f) else {"float": repr(f)}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode_value(v, where, w) for v in value]}
+    if isinstance(value, list):
+        return [_encode_value(v, where, w) for v in value]
+    if isinstance(value, Mapping):
+        return {
+            "mapping": [
+                [_encode_value(k, where, w), _encode_value(v, where, w)] for k, v in value.items()
+            ]
+        }
+    if isinstance(value, Scorer):
+        return {"scorer": _scorer_spec(value, where, w)}
+    if isinstance(value, Weighting):
+        return {"weighting": _weighting_spec(value, where, w)}
+    if isinstance(value, pd.Timedelta | dt.timedelta | np.timedelta64):
+        td = pd.Timedelta(value)
+        if not pd.isna(td):
+            return {"timedelta_ns": int(td.value)}
+    if isinstance(value, np.random.Generator) and w is not None:
+        # a generator's state is not a parameter a loaded model needs: the fit is done
+        w.notes.append(f"{where} was a numpy Generator; saved as None (the fitted state is kept).")
+        return None
+    raise ArtifactError(
+        f"{where} = {value!r} ({type(value).__name__}) cannot be saved; parameters must be "
+        "numbers, text, booleans, None, tuples, lists, mappings, durations or crosssell objects"
+    )
+
+
+# -- fitted scorers
+def _encode_scorer(scorer: Any, prefix: str, w: _Writer, *, fitted: bool) -> dict[str, Any]:
+    spec = _scorer_spec(scorer, prefix, w)
+    if fitted:
+        state: dict[str, Any] = {}
+        for attr, value in vars(scorer).items():
+            if attr.startswith("_") or not attr.endswith("_"):
+                continue
+            state[attr] = _encode_state(value, f"{prefix}/{attr}", f"{spec['class']}.{attr}", w)
+        spec["state"] = state
+    return spec
+
+
+def _encode_state(value: Any, name: str, where: str, w: _Writer) -> dict[str, Any]:  # noqa: PLR0911
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise ArtifactError(f"fitted attribute {where} is an object array and cannot be saved")
+        return {"kind": "array", "array": w.add(name, value)}
+    if isinstance(value, sp.csr_matrix | sp.csr_array):
+        return {"kind": "csr", "csr": _encode_csr(value, name, w)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return {"kind": "value", "value": _encode_value(value, where, w)}
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return {"kind": "scalar", "dtype": value.dtype.str, "value": _encode_value(value, where, w)}
+    if isinstance(value, pd.Index):
+        try:
+            return {"kind": "index", "index": _encode_index(value, name, w)}
+        except _UnsupportedError as exc:
+            raise ArtifactError(f"fitted attribute {where} cannot be saved: {exc}") from None
+    if isinstance(value, Scorer):
+        return {"kind": "scorer", "scorer": _encode_scorer(value, name, w, fitted=True)}
+    if isinstance(value, list | tuple):
+        items = [_encode_state(v, f"{name}/{i}", f"{where}[{i}]", w) for i, v in enumerate(value)]
+        return {"kind": "list" if isinstance(value, list) else "tuple", "items": items}
+    raise ArtifactError(
+        f"fitted attribute {where} is a {type(value).__name__}, which the model format cannot "
+        "hold (arrays, CSR matrices, scalars, pandas Index, scorers and lists of those)"
+    )
+
+
+def _encode_csr(matrix: Any, name: str, w: _Writer) -> dict[str, Any]:
+    return {
+        "format": "csr_array" if isinstance(matrix, sp.csr_array) else "csr_matrix",
+        "shape": [int(s) for s in matrix.shape],
+        "data": w.add(f"{name}/data", matrix.data),
+        "indices": w.add(f"{name}/indices", matrix.indices),
+        "indptr": w.add(f"{name}/indptr", matrix.indptr),
+    }
+
+
+# -- the Book
+def _encode_book(book: Book, w: _Writer) -> dict[str, Any]:
+    arrays = book.contract_arrays
+    info = book.info
+    try:
+        client_ids = _encode_index(book.client_ids.external, "book/client_ids", w)
+        product_ids = _encode_index(book.product_ids.external, "book/product_ids", w)
+    except _UnsupportedError as exc:
+        raise ArtifactError(f"the Book's ids cannot be saved: {exc}") from None
+    return {
+        "client_ids": {"name": book.client_ids.name, "index": client_ids},
+        "product_ids": {"name": book.product_ids.name, "index": product_ids},
+        "contracts": {
+            f: w.add(f"book/contracts/{f}", getattr(arrays, f)) for f in _CONTRACT_FIELDS
+        },
+        "tables": {
+            "products": _encode_table(book.product_table, "products", w),
+            "clients": _encode_table(book.client_table, "clients", w),
+            "events": _encode_table(book.event_table, "events", w),
+            "contracts": _encode_table(book._contracts, "contracts", w),
+            "rejected": _encode_table(book.rejected, "rejected", w),
+        },
+        "lookback_ns": None if book.lookback is None else int(book.lookback.value),
+        "info": {
+            "source": info.source,
+            "given": [[t, int(n)] for t, n in info.given],
+            "notes": list(info.notes),
+            "other_event_types": [[t, int(n)] for t, n in info.other_event_types],
+            "repeated_lines": int(info.repeated_lines),
+        },
+    }
+
+
+def _encode_table(frame: pd.DataFrame, table: str, w: _Writer) -> dict[str, Any]:
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        raise ArtifactError(f"the Book's {table} table has an index other than 0..n-1")
+    core = _CORE_COLUMNS[table]
+    columns: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    labels: list[Any] = list(frame.columns)
+    for i, label in enumerate(labels):
+        prefix = f"book/{table}/{i}"
+        is_core = label in core
+        problem: str | None = None
+        if not isinstance(label, str):
+            problem = "its name is not text"
+        elif label in seen:
+            problem = "its name repeats another column's"
+        else:
+            try:
+                spec = _encode_column(frame.iloc[:, i], prefix, w)
+            except _UnsupportedError as exc:
+                problem = str(exc)
+        if problem is not None:
+            if is_core:
+                raise ArtifactError(
+                    f"column {label!r} of the Book's {table} table cannot be saved: {problem}. "
+                    "Give it numbers, booleans, dates or text"
+                )
+            w.notes.append(f"{table}: column {label!r} was not saved ({problem}).")
+            continue
+        seen.add(label)
+        spec["name"] = label
+        columns.append(spec)
+    return {"rows": len(frame), "columns": columns}
+
+
+def _encode_index(index: pd.Index, prefix: str, w: _Writer) -> dict[str, Any]:
+    name = index.name
+    if name is not None and not isinstance(name, str):
+        raise _UnsupportedError(f"the index name {name!r} is not text")
+    if index.hasnans:
+        raise _UnsupportedError("the index holds nulls")
+    spec = _encode_column(pd.Series(index, copy=False), prefix, w)
+    spec["name"] = name
+    return spec
+
+
+def _encode_column(series: pd.Series, prefix: str, w: _Writer) -> dict[str, Any]:
+    """Encode one column as arrays; raise _UnsupportedError for what the format cannot hold."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biufmM":
+            return {"codec": "numpy", "values": w.add(f"{prefix}/values", series.to_numpy())}
+        if dtype.kind == "O":
+            return _encode_objects(series.to_numpy(), prefix, w)
+        raise _UnsupportedError(f"dtype {dtype} is not supported")
+    if isinstance(dtype, pd.StringDtype):
+        mask = series.isna().to_numpy(dtype=bool)
+        # pyarrow-backed text hands its buffers over without a Python object per row
+        offsets, data = _encode_text(pa.array(series.array))
+        return {
+            "codec": "string",
+            "storage": str(dtype.storage),
+            "na": "nan" if _is_nan_na(dtype) else "NA",
+            "offsets": w.add(f"{prefix}/offsets", offsets),
+            "data": w.add(f"{prefix}/data", data),
+            "mask": w.add(f"{prefix}/mask", mask),
+        }
+    if str(dtype) in _MASKED_DTYPES:
+        mask = series.isna().to_numpy(dtype=bool)
+        numpy_dtype = np.dtype(getattr(dtype, "numpy_dtype", np.float64))
+        fill = False if numpy_dtype.kind == "b" else 0
+        values = series.to_numpy(dtype=numpy_dtype, na_value=fill)
+        return {
+            "codec": "masked",
+            "dtype": str(dtype),
+            "values": w.add(f"{prefix}/values", values),
+            "mask": w.add(f"{prefix}/mask", mask),
+        }
+    raise _UnsupportedError(f"dtype {dtype} is not supported")
+
+
+def _is_nan_na(dtype: pd.StringDtype) -> bool:
+    na = getattr(dtype, "na_value", pd.NA)
+    return isinstance(na, float) and bool(np.isnan(na))
+
+
+def _encode_text(values: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """UTF-8 bytes of every string, end to end, and ``n + 1`` offsets into them."""
+    try:
+        arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+        arr = arr.cast(pa.large_utf8())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise _UnsupportedError(f"text expected ({exc})") from None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
+    if offsets_buf is None or len(arr) == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.zeros(0, dtype=np.uint8) if data_buf is None else np.frombuffer(data_buf, np.uint8)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    return (offsets - start).astype(np.int64), data[start:stop].copy()
+
+
+def _kind_of(value: Any) -> int:  # noqa: PLR0911 (one answer per type)
+    if value is None:
+        return _K_NONE
+    if value is pd.NA:
+        return _K_NA
+    if value is pd.NaT:
+        return _K_NAT
+    if isinstance(value, str):
+        return _K_STR
+    if isinstance(value, bool | np.bool_):
+        return _K_BOOL
+    if isinstance(value, int | np.integer):
+        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+            raise _UnsupportedError(f"the integer {value} does not fit in 64 bits")
+        return _K_INT
+    if isinstance(value, float | np.floating):
+        return _K_FLOAT
+    if isinstance(value, tuple):
+        return _K_TUPLE
+    raise _UnsupportedError(f"it holds a {type(value).__name__} ({value!r})")
+
+
+def _encode_objects(
+    values: npt.NDArray[Any], prefix: str, w: _Writer, *, nested: bool = False
+) -> dict[str, Any]:
+    """Encode an object column: one kind per row, then each kind's values as typed arrays."""
+    n = values.shape[0]
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        # all text (or empty) with nulls: kinds without a Python loop over the text rows
+        null = pd.isna(values)
+        kinds = np.where(null, _K_NONE, _K_STR).astype(np.int8)
+        is_none = np.asarray(values == None)  # noqa: E711 (an elementwise comparison)
+        odd = np.flatnonzero(null & ~is_none)
+        kinds[odd] = [_kind_of(v) for v in values[odd]]
+    else:
+        kinds = np.fromiter((_kind_of(v) for v in values), dtype=np.int8, count=n)
+    spec: dict[str, Any] = {"codec": "object", "kinds": w.add(f"{prefix}/kinds", kinds)}
+    text = kinds == _K_STR
+    if text.any():
+        offsets, data = _encode_text(values[text])
+        spec["text"] = {
+            "offsets": w.add(f"{prefix}/text_offsets", offsets),
+            "data": w.add(f"{prefix}/text_data", data),
+        }
+    for kind, key, dtype in (
+        (_K_INT, "int", np.int64),
+        (_K_FLOAT, "float", np.float64),
+        (_K_BOOL, "bool", np.bool_),
+    ):
+        sel = kinds == kind
+        if sel.any():
+            spec[key] = w.add(f"{prefix}/{key}", values[sel].astype(dtype))
+    tuples = kinds == _K_TUPLE
+    if tuples.any():
+        if nested:
+            raise _UnsupportedError("it holds tuples inside tuples")
+        items = values[tuples]
+        lengths = np.fromiter((len(t) for t in items), dtype=np.int64, count=items.shape[0])
+        flat = np.empty(int(lengths.sum()), dtype=object)
+        flat[:] = [v for t in items for v in t]
+        spec["tuple"] = {
+            "lengths": w.add(f"{prefix}/tuple_lengths", lengths),
+            "items": _encode_objects(flat, f"{prefix}/tuple_items", w, nested=True),
+        }
+    return spec
+
+
+# -- files
+def _write_atomic(
+    target: Path, manifest: bytes, arrays: Mapping[str, npt.NDArray[Any]], *, compress: bool
+) -> None:
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise ArtifactError(f"the folder {str(parent)!r} does not exist")
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    if target.suffix.lower() in _ZIP_SUFFIXES:
+        if target.is_dir():
+            raise ArtifactError("a folder of that name exists; a zip file is written there")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                with zipfile.ZipFile(handle, "w", compression=method, allowZip64=True) as zf:
+                    with zf.open(_ARRAYS, "w", force_zip64=True) as member:
+                        _write_npz(member, arrays, method)
+                    zf.writestr(_MANIFEST, manifest)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+    else:
+        if target.exists() and not (target.is_dir() and (target / _MANIFEST).is_file()):
+            raise ArtifactError(
+                "something that is not a saved model exists there; it is left alone. Choose "
+                "another path, or a name ending in .crosssell for a single file"
+            )
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        try:
+            with (tmp / _ARRAYS).open("wb") as handle:
+                _write_npz(handle, arrays, method)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with (tmp / _MANIFEST).open("wb") as handle:
+                handle.write(manifest)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _fsync_dir(tmp)
+            _replace_folder(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    _fsync_dir(parent)
+
+
+def _replace_folder(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target``; an old model folder there is moved aside, then removed."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    # a folder cannot be renamed onto a non-empty one: the old one steps aside for a moment
+    old = tmp.with_name(tmp.name + ".old")
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # makes the renames durable on POSIX; other systems cannot open a folder, and need not
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_npz(handle: IO[bytes], arrays: Mapping[str, npt.NDArray[Any]], method: int) -> None:
+    with zipfile.ZipFile(handle, "w", compression=method, allowZip64=True) as npz:
+        for name, arr in arrays.items():
+            with npz.open(name + _NPY, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
+
+
+# ---------------------------------------------------------------------------------- reading
+@contextmanager
+def _open_model(
+    source: Path,
+) -> Iterator[tuple[bytes, Callable[[], Any]]]:
+    """Yield the manifest bytes and a function opening the arrays file, folder or zip alike."""
+    if source.is_dir():
+        manifest_path = source / _MANIFEST
+        arrays_path = source / _ARRAYS
+        missing = [p.name for p in (manifest_path, arrays_path) if not p.is_file()]
+        if missing:
+            raise ArtifactError(
+                f"the folder is not a saved model: {', '.join(missing)} missing (a saved model "
+                f"holds {_MANIFEST} and {_ARRAYS})"
+            )
+        extra = sorted(p.name for p in source.iterdir() if p.name not in (_MANIFEST, _ARRAYS))
+        if extra:
+            raise ArtifactError(f"the folder holds unexpected entries {extra[:5]}")
+        yield manifest_path.read_bytes(), lambda: arrays_path.open("rb")
+        return
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ArtifactError(
+            f"not a saved model: the file is not a readable zip archive ({exc}); it may be "
+            "truncated, damaged or another kind of file"
+        ) from None
+    with zf:
+        names = zf.namelist()
+        if sorted(names) != sorted((_MANIFEST, _ARRAYS)):
+            raise ArtifactError(
+                f"not a saved model: the zip holds {sorted(names)[:5]}, expected exactly "
+                f"{[_ARRAYS, _MANIFEST]}"
+            )
+        try:
+            manifest = zf.read(_MANIFEST)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            raise ArtifactError(f"{_MANIFEST} is damaged ({exc})") from None
+        yield manifest, lambda: zf.open(_ARRAYS)
+
+
+def _parse_manifest(raw: bytes) -> dict[str, Any]:
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{_MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(
+            f"not a saved model: the manifest's format is {found!r}, expected {FORMAT_NAME!r}"
+        )
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ArtifactError(f"the manifest's format_version {version!r} is not a version number")
+    if version > FORMAT_VERSION:
+        made_by = manifest.get("library_version", "an unknown version")
+        raise ArtifactError(
+            f"made by crosssell {made_by} with format {version}; this crosssell "
+            f"({__version__}) reads format {FORMAT_VERSION}: upgrade crosssell"
+        )
+    _fields(manifest, "the manifest", _MANIFEST_KEYS)
+    entries = manifest["arrays"]
+    if not isinstance(entries, list):
+        raise ArtifactError("the manifest's 'arrays' is not a list")
+    for i, entry in enumerate(entries):
+        _fields(entry, f"arrays[{i}] of the manifest", ("name", "dtype", "shape", "sha256"))
+    return manifest
+
+
+def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, npt.NDArray[Any]]:
+    listed = {str(e["name"]): e for e in entries}
+    if len(listed) != len(entries):
+        raise ArtifactError("the manifest lists an array name twice")
+    try:
+        npz = np.load(handle, allow_pickle=False)
+    except ValueError as exc:
+        raise ArtifactError(
+            f"{_ARRAYS} is not a numpy archive, or holds pickled Python objects, which are "
+            f"never loaded ({exc})"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ArtifactError(f"{_ARRAYS} is truncated or damaged ({exc})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ArtifactError(f"{_ARRAYS} holds a single array, not a numpy archive")
+    with npz:
+        present = set(npz.files)
+        unknown = sorted(present - set(listed))
+        missing = sorted(set(listed) - present)
+        if unknown:
+            raise ArtifactError(f"{_ARRAYS} holds arrays the manifest does not list: {unknown[:5]}")
+        if missing:
+            raise ArtifactError(f"{_ARRAYS} lacks arrays the manifest lists: {missing[:5]}")
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name, entry in listed.items():
+            try:
+                arr = npz[name]
+            except ValueError as exc:
+                raise ArtifactError(
+                    f"array {name!r} holds pickled Python objects (or a damaged header), which "
+                    f"are never loaded ({exc})"
+                ) from None
+            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                raise ArtifactError(f"array {name!r} is truncated or damaged ({exc})") from None
+            if arr.dtype.str != entry["dtype"] or list(arr.shape) != entry["shape"]:
+                raise ArtifactError(
+                    f"array {name!r} has dtype {arr.dtype.str} and shape {list(arr.shape)}; "
+                    f"the manifest says dtype {entry['dtype']} and shape {entry['shape']}"
+                )
+            if _sha256(arr) != entry["sha256"]:
+                raise ArtifactError(
+                    f"array {name!r} does not match its checksum: the file is corrupt"
+                )
+            out[name] = arr
+    return out
+
+
+def _fields(
+    value: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] | None = ()
+) -> dict[str, Any]:
+    """Check a JSON object's keys (``optional=None``: any other key is allowed)."""
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{where} is not a JSON object")
+    allowed = set(value) if optional is None else {*required, *optional}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ArtifactError(
+            f"{where} has unknown keys {unknown}; this crosssell ({__version__}) does not know "
+            "them (a newer or modified writer?)"
+        )
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise ArtifactError(f"{where} lacks the keys {missing}")
+    return value
+
+
+class _Reader:
+    """Hands out the verified arrays by name; decoded CSR matrices are shared like on save."""
+
+    def __init__(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.arrays = arrays
+        self._csr: dict[tuple[str, str, str], Any] = {}
+
+    def get(self, name: Any, *, dtype_kind: str | None = None, ndim: int = 1) -> npt.NDArray[Any]:
+        if not isinstance(name, str) or name not in self.arrays:
+            raise ArtifactError(f"the manifest refers to an array {name!r} that is not stored")
+        arr = self.arrays[name]
+        if dtype_kind is not None and arr.dtype.kind not in dtype_kind:
+            raise ArtifactError(f"array {name!r} has dtype {arr.dtype}, not the kind expected")
+        if ndim >= 0 and arr.ndim != ndim:
+            raise ArtifactError(f"array {name!r} has {arr.ndim} dimensions, expected {ndim}")
+        return arr
+
+    def csr(self, spec: Any, where: str) -> Any:
+        s = _fields(spec, where, ("format", "shape", "data", "indices", "indptr"))
+        key = (s["data"], s["indices"], s["indptr"])
+        if key in self._csr:
+            return self._csr[key]
+        shape = s["shape"]
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 2
+            or not all(isinstance(v, int) and v >= 0 for v in shape)
+        ):
+            raise ArtifactError(f"{where}: bad shape {shape!r}")
+        cls = {"csr_matrix": sp.csr_matrix, "csr_array": sp.csr_array}.get(s["format"])
+        if cls is None:
+            raise ArtifactError(f"{where}: unknown sparse format {s['format']!r}")
+        data = self.get(s["data"], dtype_kind="biuf")
+        indices = self.get(s["indices"], dtype_kind="iu")
+        indptr = self.get(s["indptr"], dtype_kind="iu")
+        try:
+            matrix = cls((data, indices, indptr), shape=tuple(shape))
+            matrix.check_format(full_check=True)
+        except ValueError as exc:
+            raise ArtifactError(f"{where}: inconsistent sparse matrix ({exc})") from None
+        self._csr[key] = matrix
+        return matrix
+
+
+def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Recommender:
+    try:
+        book = _decode_book(manifest, r)
+        sizes = _fields(manifest["sizes"], "sizes", _SIZE_KEYS)
+        found = {
+            "clients": len(book.client_ids),
+            "products": len(book.product_ids),
+            "contracts": len(book.contract_arrays),
+            "events": len(book.event_table),
+        }
+        if sizes != found:
+            raise ArtifactError(f"the saved sizes {sizes} disagree with the arrays ({found})")
+        as_of = pd.Timestamp(manifest["as_of"]).as_unit("ns")
+        model = _fields(manifest["model"], "model", ("matrix", "scorer", "fallback", "propensity"))
+        spec = _fields(model["matrix"], "model.matrix", ("client_product", "weighting", "state"))
+        client_product = r.csr(spec["client_product"], "model.matrix.client_product")
+        if client_product.shape != (len(book.client_ids), len(book.product_ids)):
+            raise ArtifactError("the matrix's shape does not match the Book's ids")
+        if spec["state"] not in ("active", "ever") or not isinstance(spec["weighting"], str):
+            raise ArtifactError("model.matrix has a bad 'state' or 'weighting'")
+        matrix = ClientProductMatrix(
+            client_product=client_product,
+            clients=book.client_ids,
+            products=book.product_ids,
+            as_of=as_of,
+            weighting=spec["weighting"],
+            state=spec["state"],
+        )
+        scorer = _decode_scorer(model["scorer"], "model.scorer", r, fitted=True)
+        fallback = _decode_scorer(model["fallback"], "model.fallback", r, fitted=True)
+        params = _decode_parameters(manifest["parameters"])
+        if policy is not None:
+            params["policy"] = policy
+        rec = Recommender(**params)
+        rec._validate_params()
+        rec._prepare(book, matrix, scorer, fallback)
+        rec.propensity_ = _decode_propensity(model["propensity"], rec)
+    except ArtifactError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise ArtifactError(
+            f"the manifest does not describe a consistent model ({type(exc).__name__}: {exc})"
+        ) from None
+    return rec
+
+
+# -- parameters
+def _decode_parameters(spec: Any) -> dict[str, Any]:
+    names = tuple(Recommender._param_names())
+    s = _fields(spec, "parameters", (), names)
+    out: dict[str, Any] = {}
+    for name, value in s.items():
+        where = f"parameters.{name}"
+        if name == "scorer":
+            out[name] = None if value is None else _decode_scorer(value, where, None, fitted=False)
+        elif name == "policy":
+            out[name] = None if value is None else _decode_policy(value)
+        elif name == "weighting":
+            out[name] = _decode_weighting(value, where)
+        elif name == "calibrator":
+            out[name] = None if value is None else _decode_calibrator(value)
+        else:
+            out[name] = _decode_value(value, where)
+    return out
+
+
+def _decode_value(value: Any, where: str) -> Any:  # noqa: PLR0911 (one answer per tag)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return [_decode_value(v, where) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ArtifactError(f"{where}: {value!r} is not an encoded value")
+    tag, inner = next(iter(value.items()))
+    if tag == "float" and inner in ("nan", "inf", "-inf"):
+        return float(inner)
+    if tag == "tuple" and isinstance(inner, list):
+        return tuple(_decode_value(v, where) for v in inner)
+    if tag == "mapping" and isinstance(inner, list):
+        pairs = [_decode_value(v, where) for v in inner]
+        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise ArtifactError(f"{where}: a mapping must be a list of [key, value] pairs")
+        return dict(pairs)
+    if tag == "scorer":
+        return _decode_scorer(inner, where, None, fitted=False)
+    if tag == "weighting":
+        return _decode_weighting(inner, where)
+    if tag == "timedelta_ns" and isinstance(inner, int) and not isinstance(inner, bool):
+        return pd.Timedelta(inner, unit="ns")
+    raise ArtifactError(f"{where}: unknown encoded value {tag!r}")
+
+
+def _decode_policy(spec: Any) -> Policy:
+    s = _fields(spec, "parameters.policy", ("name", "rules"))
+    if not isinstance(s["rules"], list):
+        raise ArtifactError("parameters.policy.rules is not a list")
+    registry = _rule_classes()
+    rules = []
+    for i, item in enumerate(s["rules"]):
+        r = _fields(item, f"parameters.policy.rules[{i}]", ("class", "params"))
+        cls = _registered(registry, r["class"], "rule")
+        params = _fields(r["params"], f"parameters.policy.rules[{i}].params", (), _init_names(cls))
+        rules.append(cls(**{k: _decode_value(v, cls.__name__) for k, v in params.items()}))
+    return Policy(rules, name=_decode_value(s["name"], "policy name"))
+
+
+def _init_names(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+def _decode_weighting(spec: Any, where: str) -> Any:
+    s = _fields(spec, where, (), ("name", "tuple", "class", "params", "factors"))
+    if set(s) == {"name"} and isinstance(s["name"], str):
+        if s["name"] not in WEIGHTING_NAMES:
+            raise ArtifactError(f"{where}: unknown weighting name {s['name']!r}")
+        return s["name"]
+    if set(s) == {"tuple"} and isinstance(s["tuple"], list):
+        return tuple(_decode_weighting(v, where) for v in s["tuple"])
+    cls = _registered(_weighting_classes(), s.get("class"), "weighting")
+    if cls is Combined and set(s) == {"class", "factors"} and isinstance(s["factors"], list):
+        return Combined(factors=tuple(_decode_weighting(f, where) for f in s["factors"]))
+    if set(s) == {"class", "params"}:
+        params = _fields(s["params"], f"{where}.params", (), _init_names(cls))
+        return cls(**{k: _decode_value(v, where) for k, v in params.items()})
+    raise ArtifactError(f"{where}: {spec!r} is not an encoded weighting")
+
+
+def _decode_calibrator(spec: Any) -> Any:
+    from crosssell.evaluation.calibration import calibrator_from_dict
+
+    if not isinstance(spec, dict):
+        raise ArtifactError("parameters.calibrator is not a JSON object")
+    return calibrator_from_dict(spec)
+
+
+def _decode_propensity(spec: Any, rec: Recommender) -> Any:
+    s = _fields(spec, "model.propensity", ("source",), ("scale",))
+    if s["source"] == "calibrator" and rec.calibrator is not None:
+        return rec.calibrator
+    if s["source"] == "scale" and "scale" in s:
+        scale = _decode_value(s["scale"], "model.propensity.scale")
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise ArtifactError("model.propensity.scale is not a number")
+        return ScoreScale(scale=float(scale))
+    raise ArtifactError(f"model.propensity {spec!r} does not match the parameters")
+
+
+# -- scorers
+def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) -> Scorer:
+    keys = ("class", "params", "state") if fitted else ("class", "params")
+    s = _fields(spec, where, keys)
+    cls = _registered(_scorer_classes(), s["class"], "scorer")
+    params = _fields(s["params"], f"{where}.params", (), tuple(cls._param_names()))
+    scorer: Scorer = cls(**{k: _decode_value(v, f"{where}.params.{k}") for k, v in params.items()})
+    if not fitted:
+        return scorer
+    assert r is not None
+    state = _fields(s["state"], f"{where}.state", (), None)
+    for attr, value in state.items():
+        if not attr.isidentifier() or attr.startswith("_") or not attr.endswith("_"):
+            raise ArtifactError(f"{where}.state: {attr!r} is not a fitted attribute name")
+        setattr(scorer, attr, _decode_state(value, f"{where}.state.{attr}", r))
+    needed = ("n_clients_", "n_products_", "client_product_", "fallback_")
+    lacking = [a for a in needed if a not in state]
+    if lacking:
+        raise ArtifactError(f"{where}: the fitted state lacks {lacking}")
+    return scorer
+
+
+def _decode_state(spec: Any, where: str, r: _Reader) -> Any:  # noqa: PLR0911 (one per kind)
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{where} is not a JSON object")
+    kind = spec.get("kind")
+    if kind == "array":
+        s = _fields(spec, where, ("kind", "array"))
+        return r.get(s["array"], ndim=-1)
+    if kind == "csr":
+        return r.csr(_fields(spec, where, ("kind", "csr"))["csr"], where)
+    if kind == "value":
+        value = _decode_value(_fields(spec, where, ("kind", "value"))["value"], where)
+        if not (value is None or isinstance(value, bool | int | float | str)):
+            raise ArtifactError(f"{where}: a plain value was expected")
+        return value
+    if kind == "scalar":
+        s = _fields(spec, where, ("kind", "dtype", "value"))
+        dtype = np.dtype(s["dtype"])
+        if dtype.kind not in "biuf":
+            raise ArtifactError(f"{where}: a numeric scalar was expected")
+        return dtype.type(_decode_value(s["value"], where))
+    if kind == "index":
+        return _decode_index(_fields(spec, where, ("kind", "index"))["index"], where, r)
+    if kind == "scorer":
+        return _decode_scorer(
+            _fields(spec, where, ("kind", "scorer"))["scorer"], where, r, fitted=True
+        )
+    if kind in ("list", "tuple"):
+        items = _fields(spec, where, ("kind", "items"))["items"]
+        if not isinstance(items, list):
+            raise ArtifactError(f"{where}: 'items' is not a list")
+        decoded = [_decode_state(v, f"{where}[{i}]", r) for i, v in enumerate(items)]
+        return decoded if kind == "list" else tuple(decoded)
+    raise ArtifactError(f"{where}: unknown kind of fitted state {kind!r}")
+
+
+# -- the Book
+def _decode_book(manifest: dict[str, Any], r: _Reader) -> Book:
+    spec = _fields(
+        manifest["book"],
+        "book",
+        ("client_ids", "product_ids", "contracts", "tables", "lookback_ns", "info"),
+    )
+    client_ids = _decode_ids(spec["client_ids"], "book.client_ids", r)
+    product_ids = _decode_ids(spec["product_ids"], "book.product_ids", r)
+    n_clients, n_products = len(client_ids), len(product_ids)
+    c = _fields(spec["contracts"], "book.contracts", _CONTRACT_FIELDS)
+    parts: dict[str, npt.NDArray[Any]] = {}
+    for f in _CONTRACT_FIELDS:
+        arr = r.get(c[f])
+        if arr.dtype != _CONTRACT_DTYPES[f]:
+            raise ArtifactError(f"book.contracts.{f} has dtype {arr.dtype}")
+        arr.flags.writeable = False
+        parts[f] = arr
+    n = parts["client"].shape[0]
+    if any(a.shape[0] != n for a in parts.values()):
+        raise ArtifactError("the contract arrays differ in length")
+    for f, bound in (("client", n_clients), ("product", n_products)):
+        idx = parts[f]
+        if n and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+            raise ArtifactError(f"book.contracts.{f} holds indices outside the Book's ids")
+    tables = _fields(
+        spec["tables"], "book.tables", ("products", "clients", "events", "contracts", "rejected")
+    )
+    product_table = _decode_table(tables["products"], "book.tables.products", r, rows=n_products)
+    client_table = _decode_table(tables["clients"], "book.tables.clients", r, rows=n_clients)
+    event_table = _decode_table(tables["events"], "book.tables.events", r)
+    contracts = _decode_table(tables["contracts"], "book.tables.contracts", r, rows=n)
+    rejected = _decode_table(tables["rejected"], "book.tables.rejected", r)
+    info = _fields(
+        spec["info"],
+        "book.info",
+        ("source", "given", "notes", "other_event_types", "repeated_lines"),
+    )
+    lookback_ns = spec["lookback_ns"]
+    return Book(
+        schema=Schema(**_fields(manifest["schema"], "schema", (), _SCHEMA_FIELDS)),
+        client_ids=client_ids,
+        product_ids=product_ids,
+        contract_arrays=ContractArrays(**parts),
+        product_table=product_table,
+        client_table=client_table,
+        event_table=event_table,
+        rejected=rejected,
+        _contracts=contracts,
+        lookback=None if lookback_ns is None else pd.Timedelta(int(lookback_ns), unit="ns"),
+        info=BuildInfo(
+            source=str(info["source"]),
+            given=tuple((str(t), int(k)) for t, k in info["given"]),
+            notes=tuple(str(x) for x in info["notes"]),
+            other_event_types=tuple((str(t), int(k)) for t, k in info["other_event_types"]),
+            repeated_lines=int(info["repeated_lines"]),
+        ),
+    )
+
+
+def _decode_ids(spec: Any, where: str, r: _Reader) -> IdMap:
+    s = _fields(spec, where, ("name", "index"))
+    index = _decode_index(s["index"], where, r)
+    return IdMap._from_unique(index, name=str(s["name"]))
+
+
+def _decode_index(spec: Any, where: str, r: _Reader) -> pd.Index:
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{where} is not a JSON object")
+    name = spec.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ArtifactError(f"{where}: the index name is not text")
+    body = {k: v for k, v in spec.items() if k != "name"}
+    series = _decode_column(body, where, r, rows=None)
+    index: pd.Index = pd.Index(series.array, dtype=series.dtype, name=name, copy=False)
+    return index
+
+
+def _decode_table(spec: Any, where: str, r: _Reader, *, rows: int | None = None) -> pd.DataFrame:
+    s = _fields(spec, where, ("rows", "columns"))
+    n = s["rows"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ArtifactError(f"{where}: bad row count {n!r}")
+    if rows is not None and n != rows:
+        raise ArtifactError(f"{where} has {n} rows, expected {rows}")
+    if not isinstance(s["columns"], list):
+        raise ArtifactError(f"{where}: 'columns' is not a list")
+    data: dict[str, pd.Series] = {}
+    for i, col in enumerate(s["columns"]):
+        if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+            raise ArtifactError(f"{where}: column {i} has no name")
+        label = col["name"]
+        if label in data:
+            raise ArtifactError(f"{where}: column {label!r} appears twice")
+        body = {k: v for k, v in col.items() if k != "name"}
+        data[label] = _decode_column(body, f"{where}.{label}", r, rows=n)
+    if not data:
+        return pd.DataFrame(index=pd.RangeIndex(n))
+    return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+
+
+def _decode_column(spec: dict[str, Any], where: str, r: _Reader, *, rows: int | None) -> pd.Series:
+    codec = spec.get("codec")
+    if codec == "numpy":
+        s = _fields(spec, where, ("codec", "values"))
+        values = r.get(s["values"], dtype_kind="biufmM")
+        out = pd.Series(values, copy=False)
+    elif codec == "string":
+        s = _fields(spec, where, ("codec", "storage", "na", "offsets", "data", "mask"))
+        mask = r.get(s["mask"], dtype_kind="b")
+        text = _text_array(r, s["offsets"], s["data"], where, mask=mask)
+        out = pd.Series(pd.array(text, dtype=_string_dtype(s["storage"], s["na"], where)))
+    elif codec == "masked":
+        s = _fields(spec, where, ("codec", "dtype", "values", "mask"))
+        if s["dtype"] not in _MASKED_DTYPES:
+            raise ArtifactError(f"{where}: unknown nullable dtype {s['dtype']!r}")
+        values = r.get(s["values"], dtype_kind="biuf")
+        mask = r.get(s["mask"], dtype_kind="b")
+        if values.shape != mask.shape:
+            raise ArtifactError(f"{where}: values and mask differ in length")
+        arr = pd.array(values, dtype=s["dtype"])
+        arr[mask] = pd.NA
+        out = pd.Series(arr)
+    elif codec == "object":
+        out = pd.Series(_decode_objects(spec, where, r), dtype=object)
+    else:
+        raise ArtifactError(f"{where}: unknown column codec {codec!r}")
+    if rows is not None and len(out) != rows:
+        raise ArtifactError(f"{where} has {len(out)} rows, expected {rows}")
+    return out
+
+
+def _string_dtype(storage: Any, na: Any, where: str) -> pd.StringDtype:
+    if storage not in ("python", "pyarrow") or na not in ("nan", "NA"):
+        raise ArtifactError(f"{where}: unknown text dtype ({storage!r}, {na!r})")
+    na_value = np.nan if na == "nan" else pd.NA
+    try:
+        return pd.StringDtype(storage=storage, na_value=na_value)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:  # pragma: no cover - pandas before 2.3 has one null for text
+        return pd.StringDtype(storage=storage)
+
+
+def _text_array(
+    r: _Reader,
+    offsets_name: Any,
+    data_name: Any,
+    where: str,
+    *,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> Any:
+    """Rebuild a pyarrow text array from its buffers, checking offsets and UTF-8 fully."""
+    offsets = r.get(offsets_name, dtype_kind="i")
+    data = r.get(data_name, dtype_kind="u")
+    if offsets.dtype != np.int64 or data.dtype != np.uint8 or offsets.size == 0:
+        raise ArtifactError(f"{where}: bad text arrays")
+    n = offsets.size - 1
+    if mask is not None and mask.shape != (n,):
+        raise ArtifactError(f"{where}: text and mask differ in length")
+    validity = None
+    if mask is not None and mask.any():
+        validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
+    try:
+        arr = pa.Array.from_buffers(
+            pa.large_utf8(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        arr.validate(full=True)
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise ArtifactError(f"{where}: damaged text ({exc})") from None
+    return arr
+
+
+def _decode_text(r: _Reader, offsets_name: Any, data_name: Any, where: str) -> npt.NDArray[Any]:
+    arr = _text_array(r, offsets_name, data_name, where)
+    out: npt.NDArray[Any] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    return out
+
+
+def _decode_objects(spec: dict[str, Any], where: str, r: _Reader) -> npt.NDArray[Any]:
+    s = _fields(spec, where, ("codec", "kinds"), ("text", "int", "float", "bool", "tuple"))
+    kinds = r.get(s["kinds"], dtype_kind="i")
+    out = np.empty(kinds.shape[0], dtype=object)
+    filled = np.zeros(kinds.shape[0], dtype=bool)
+
+    def put(kind: int, values: npt.NDArray[Any] | list[Any]) -> None:
+        sel = kinds == kind
+        if int(sel.sum()) != len(values):
+            raise ArtifactError(f"{where}: the counts of stored values do not match the kinds")
+        if isinstance(values, list):
+            for pos, v in zip(np.flatnonzero(sel).tolist(), values, strict=True):
+                out[pos] = v
+        else:
+            out[sel] = values
+        filled[sel] = True
+
+    for kind, constant in ((_K_NONE, None), (_K_NA, pd.NA), (_K_NAT, pd.NaT)):
+        sel = kinds == kind
+        out[sel] = constant
+        filled[sel] = True
+    if "text" in s:
+        t = _fields(s["text"], f"{where}.text", ("offsets", "data"))
+        put(_K_STR, _decode_text(r, t["offsets"], t["data"], where))
+    for kind, key, dtype_kind in (
+        (_K_INT, "int", "i"),
+        (_K_FLOAT, "float", "f"),
+        (_K_BOOL, "bool", "b"),
+    ):
+        if key in s:
+            put(kind, r.get(s[key], dtype_kind=dtype_kind))
+    if "tuple" in s:
+        t = _fields(s["tuple"], f"{where}.tuple", ("lengths", "items"))
+        lengths = r.get(t["lengths"], dtype_kind="i")
+        items = _decode_objects(t["items"], f"{where}.tuple", r)
+        if (lengths < 0).any() or int(lengths.sum()) != items.shape[0]:
+            raise ArtifactError(f"{where}: tuple lengths do not match the stored items")
+        bounds = np.cumsum(lengths)[:-1]
+        put(_K_TUPLE, [tuple(part.tolist()) for part in np.split(items, bounds)])
+    if not filled.all():
+        raise ArtifactError(
+            f"{where}: rows of unknown kind {sorted(set(kinds[~filled].tolist()))[:5]}"
+        )
+    return out

@@ -1,0 +1,578 @@
+"""Tests of crosssell.persist: exact round trips, refusals of bad files, atomic saves."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crosssell as cs
+from crosssell import persist
+from crosssell.evaluation.calibration import IsotonicCalibrator, PlattCalibrator
+from crosssell.exceptions import ArtifactError, NotFittedError
+from crosssell.plan import GroupHeld
+from crosssell.rules import FunctionRule, route_sales
+from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity
+from crosssell.weighting import LogValue, Recency
+
+AS_OF = "2025-06-30"
+
+
+# ------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def book() -> cs.Book:
+    return cs.datasets.demo()
+
+
+@pytest.fixture(scope="module")
+def int_book() -> cs.Book:
+    """The demo book with integer client and product ids, a parent hierarchy and extra columns."""
+    f = cs.datasets.demo_frames()
+    pid = {p: 100 + i for i, p in enumerate(f["products"]["product_id"])}
+
+    def client_int(s: pd.Series) -> pd.Series:
+        return s.str[1:].astype("int64")
+
+    k = f["contracts"]
+    k = k.assign(client_id=client_int(k["client_id"]), product_id=k["product_id"].map(pid))
+    p = f["products"]
+    p = p.assign(
+        product_id=p["product_id"].map(pid),
+        requires=[tuple(pid[x] for x in t) for t in p["requires"]],
+        excludes=[tuple(pid[x] for x in t) for t in p["excludes"]],
+    )
+    c = f["clients"]
+    parent = pd.array([pd.NA] * len(c), dtype="Int64")
+    parent[1:4] = 1
+    c = c.assign(
+        client_id=client_int(c["client_id"]),
+        parent_id=parent,
+        rating=np.linspace(0.0, 1.0, len(c)),
+        grade=pd.Categorical(["a", "b"] * (len(c) // 2)),
+        meta=[{"x": 1}] * len(c),
+    )
+    e = f["events"]
+    # product ids become ints; family names stay text: a column mixing both
+    mixed = pd.Series([pid.get(x, x) for x in e["product_id"]], dtype=object)
+    e = e.assign(client_id=client_int(e["client_id"]), product_id=mixed)
+    return cs.Book.from_frames(contracts=k, products=p, clients=c, events=e)
+
+
+def _fit(book: cs.Book, scorer: Any = None, **params: Any) -> cs.Recommender:
+    params.setdefault("policy", route_sales())
+    params.setdefault("k", 3)
+    return cs.Recommender(scorer=scorer, **params).fit(book, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def rec(book: cs.Book) -> cs.Recommender:
+    return _fit(book)
+
+
+@pytest.fixture
+def saved(rec: cs.Recommender, tmp_path: Path) -> Path:
+    """A model saved as a folder, for tests that damage its files."""
+    return persist.save(rec, tmp_path / "model")
+
+
+def _assert_same_model(a: cs.Recommender, b: cs.Recommender) -> None:
+    pd.testing.assert_frame_equal(a.recommend(), b.recommend())
+    pd.testing.assert_frame_equal(a.suppressed(), b.suppressed())
+    log = a.suppressed()
+    clients = a.book_.client_ids.external[:2].tolist() + log[cs.Columns.client].head(2).tolist()
+    products = a.book_.product_ids.external[:3].tolist()
+    for client in clients:
+        for product in products:
+            assert a.why_not(client, product) == b.why_not(client, product)
+
+
+def _arrays(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "arrays.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads((folder / "manifest.json").read_text("utf-8"))
+    return out
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+# ---------------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize(
+    "scorer",
+    [
+        Popularity(by="segment"),
+        CoOccurrence(measure="lift"),
+        ItemKNN(neighbours=10),
+        ALS(factors=8, iterations=3, random_state=0, num_threads=1),
+        BPR(factors=8, iterations=5, random_state=0, num_threads=1),
+        Blend([(CoOccurrence(), 0.6), (ItemKNN(neighbours=5), 0.4)], method="rank"),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+def test_round_trip_every_scorer(book: cs.Book, scorer: Any, tmp_path: Path) -> None:
+    """Check that a loaded model gives exactly the saved one's offers, log and answers."""
+    rec = _fit(book, scorer)
+    back = persist.load(persist.save(rec, tmp_path / "model.crosssell"))
+    _assert_same_model(rec, back)
+    assert type(back.scorer_) is type(rec.scorer_)
+    assert back.scorer.get_params() == rec.scorer.get_params() or type(scorer) is Blend
+
+
+def test_round_trip_default_scorer_folder_and_zip(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that the folder and the zip forms load into the same model."""
+    folder = persist.save(rec, tmp_path / "model")
+    archive = persist.save(rec, tmp_path / "model.zip")
+    assert folder.is_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["arrays.npz", "manifest.json"]
+    assert zipfile.is_zipfile(archive)
+    for path in (folder, archive):
+        back = persist.load(path)
+        _assert_same_model(rec, back)
+        assert back.propensity_ == rec.propensity_
+
+
+def test_round_trip_keeps_the_book(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that the rebuilt Book holds the same ids, tables and build info."""
+    back = persist.load(persist.save(rec, tmp_path / "model")).book_
+    book = rec.book_
+    assert back.client_ids == book.client_ids
+    assert back.product_ids == book.product_ids
+    assert back.schema == book.schema
+    assert back.info == book.info
+    for table in ("product_table", "client_table", "event_table", "_contracts", "rejected"):
+        pd.testing.assert_frame_equal(getattr(back, table), getattr(book, table))
+    assert not back.contract_arrays.start.flags.writeable
+
+
+def test_int_ids_stay_int(int_book: cs.Book, tmp_path: Path) -> None:
+    """Check that integer ids, nullable parents and mixed event columns come back exactly."""
+    rec = _fit(int_book, policy=route_sales().with_rules(GroupHeld()))
+    back = persist.load(persist.save(rec, tmp_path / "model.crosssell"))
+    _assert_same_model(rec, back)
+    offers = back.recommend()
+    assert offers[cs.Columns.client].dtype == np.int64
+    assert offers[cs.Columns.product].dtype == np.int64
+    assert back.book_.client_ids.dtype == np.int64
+    pd.testing.assert_frame_equal(back.book_.event_table, int_book.event_table)
+    pd.testing.assert_frame_equal(back.book_.product_table, int_book.product_table)
+    assert str(back.book_.client_table[cs.Columns.parent].dtype) == "Int64"
+
+
+def test_str_ids_stay_str(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that text ids come back as text of the same dtype."""
+    back = persist.load(persist.save(rec, tmp_path / "model"))
+    assert back.book_.client_ids.dtype == rec.book_.client_ids.dtype
+    assert back.recommend()[cs.Columns.client].tolist()[:3] == ["C0001"] * 3
+
+
+def test_unsaveable_extra_columns_are_dropped_with_a_note(
+    int_book: cs.Book, tmp_path: Path
+) -> None:
+    """Check that extra columns the format cannot hold are dropped and named in the notes."""
+    path = persist.save(_fit(int_book), tmp_path / "model")
+    notes = persist.read_manifest(path)["notes"]
+    assert any("'grade'" in n for n in notes)
+    assert any("'meta'" in n for n in notes)
+    columns = persist.load(path).book_.client_table.columns
+    assert "rating" in columns
+    assert "grade" not in columns
+
+
+@pytest.mark.parametrize(
+    "calibrator",
+    [
+        PlattCalibrator.from_dict({"method": "platt", "a": 3.0, "b": -2.0}),
+        IsotonicCalibrator.from_dict(
+            {"method": "isotonic", "x": [0.0, 0.5, 2.0], "y": [0.0, 0.3, 0.9]}
+        ),
+    ],
+    ids=["platt", "isotonic"],
+)
+def test_calibrator_round_trip(book: cs.Book, calibrator: Any, tmp_path: Path) -> None:
+    """Check that a fitted calibrator is saved and used again for the propensities."""
+    rec = _fit(book, calibrator=calibrator)
+    back = persist.load(persist.save(rec, tmp_path / "model.crosssell"))
+    assert type(back.calibrator) is type(calibrator)
+    assert back.calibrator.to_dict() == calibrator.to_dict()
+    assert back.propensity_ is back.calibrator
+    _assert_same_model(rec, back)
+
+
+def test_parameters_round_trip(book: cs.Book, tmp_path: Path) -> None:
+    """Check that weightings, levers and other parameters come back equal."""
+    rec = _fit(
+        book,
+        CoOccurrence(),
+        weighting=Recency(half_life="180D") * LogValue(),
+        levers={"CRM": 2.0, "ERP-1": 0.5},
+        max_per_family=1,
+        cold_start="global",
+        batch_size=128,
+    )
+    back = persist.load(persist.save(rec, tmp_path / "model"))
+    got, want = back.get_params(deep=False), rec.get_params(deep=False)
+    for name in ("weighting", "levers", "max_per_family", "cold_start", "batch_size", "k"):
+        assert got[name] == want[name], name
+    assert back.policy == rec.policy
+    _assert_same_model(rec, back)
+
+
+def test_tuple_weighting_round_trip(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a tuple of weighting names comes back as the same tuple."""
+    rec = _fit(book, CoOccurrence(), weighting=("recency", "value"), policy=None)
+    back = persist.load(persist.save(rec, tmp_path / "model"))
+    assert back.weighting == ("recency", "value")
+    assert back.matrix_.weighting == rec.matrix_.weighting
+    _assert_same_model(rec, back)
+
+
+def test_manifest_contents(rec: cs.Recommender, saved: Path) -> None:
+    """Check that the manifest names the format, version, sizes, schema and every array."""
+    m = persist.read_manifest(saved)
+    assert m["format"] == persist.FORMAT_NAME
+    assert m["format_version"] == persist.FORMAT_VERSION
+    assert m["library_version"] == cs.__version__
+    assert m["as_of"] == "2025-06-30T00:00:00"
+    assert m["sizes"] == {
+        "clients": 500,
+        "products": 24,
+        "contracts": len(rec.book_.contract_arrays),
+        "events": len(rec.book_.event_table),
+    }
+    assert m["schema"] == rec.book_.schema.to_dict()
+    assert m["parameters"]["policy"]["rules"][0] == {
+        "class": "AlreadyHeld",
+        "params": {"name": "already_held", "allow_seat_expansion": False},
+    }
+    stored = _arrays(saved)
+    assert {a["name"] for a in m["arrays"]} == set(stored)
+    assert all(a.dtype != object for a in stored.values())
+
+
+def test_policy_given_at_load_replaces_the_saved_one(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that load(policy=...) uses the given policy, user rules included."""
+    mine = route_sales().with_rules(
+        FunctionRule(name="nobody", kind="contact", func=lambda ctx: np.ones(ctx.n_clients, bool))
+    )
+    back = persist.load(persist.save(rec, tmp_path / "model"), policy=mine)
+    assert back.policy is mine
+    assert back.recommend().empty
+
+
+def test_save_then_overwrite(rec: cs.Recommender, book: cs.Book, tmp_path: Path) -> None:
+    """Check that saving again over a model replaces it, in both forms."""
+    other = _fit(book, Popularity(), k=1)
+    for name in ("model", "model.crosssell"):
+        persist.save(rec, tmp_path / name)
+        persist.save(other, tmp_path / name)
+        assert persist.load(tmp_path / name).k == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.crosssell"]
+
+
+def test_save_refuses_a_folder_that_is_not_a_model(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that an existing folder without a manifest is left alone."""
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "letter.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match="not a saved model exists there"):
+        persist.save(rec, folder)
+    assert (folder / "letter.txt").read_text() == "keep me"
+
+
+def test_save_unfitted_raises(tmp_path: Path) -> None:
+    """Check that saving an unfitted Recommender raises NotFittedError."""
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        persist.save(cs.Recommender(), tmp_path / "model")
+
+
+def test_load_missing_path(tmp_path: Path) -> None:
+    """Check that a missing path raises FileNotFoundError."""
+    with pytest.raises(FileNotFoundError, match="No saved model"):
+        persist.load(tmp_path / "nothing.crosssell")
+
+
+# ------------------------------------------------------------------------------------- faults
+def test_function_rule_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a FunctionRule makes save fail up front, naming the rule and the way out."""
+    policy = route_sales().with_rules(
+        FunctionRule(
+            name="vip_only", kind="suitability", func=lambda ctx: np.zeros(ctx.n_clients, bool)
+        )
+    )
+    rec = _fit(book, CoOccurrence(), policy=policy)
+    with pytest.raises(ArtifactError, match=r"'vip_only' \(FunctionRule\).*policy=\.\.\.") as err:
+        persist.save(rec, tmp_path / "model.crosssell")
+    assert "without('vip_only')" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+    rec.set_params(policy=policy.without("vip_only"))
+    back = persist.load(persist.save(rec, tmp_path / "model.crosssell"), policy=policy)
+    rec.set_params(policy=policy)
+    pd.testing.assert_frame_equal(back.recommend(), rec.recommend())
+
+
+def test_truncated_zip(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that a truncated zip file is refused as not a readable zip."""
+    path = persist.save(rec, tmp_path / "model.crosssell")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ArtifactError, match="not a readable zip archive"):
+        persist.load(path)
+
+
+def test_flipped_byte(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that one flipped byte inside the arrays is detected."""
+    path = persist.save(rec, tmp_path / "model.crosssell")
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match=r"damaged|checksum|corrupt"):
+        persist.load(path)
+
+
+def test_checksum_mismatch(saved: Path) -> None:
+    """Check that an array whose bytes differ from its checksum is refused."""
+    arrays = _arrays(saved)
+    name = "book/contracts/value"
+    arrays[name] = arrays[name] + 1.0
+    np.savez(saved / "arrays.npz", **arrays)  # type: ignore[arg-type]
+    with pytest.raises(ArtifactError, match=r"'book/contracts/value' does not match its checksum"):
+        persist.load(saved)
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    """Check that a file of random bytes is refused."""
+    path = tmp_path / "model.crosssell"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ArtifactError, match="not a readable zip archive"):
+        persist.load(path)
+
+
+def test_pickle_file_renamed(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that a pickle renamed to a model name is refused without being unpickled."""
+    path = tmp_path / "model.crosssell"
+    path.write_bytes(pickle.dumps({"model": [1, 2, 3]}))
+    with pytest.raises(ArtifactError, match="not a readable zip archive"):
+        persist.load(path)
+
+
+def test_pickle_as_arrays_file(saved: Path) -> None:
+    """Check that a pickle standing in for arrays.npz is refused."""
+    (saved / "arrays.npz").write_bytes(pickle.dumps({"x": np.arange(3)}))
+    with pytest.raises(ArtifactError, match="pickled Python objects"):
+        persist.load(saved)
+
+
+def test_object_array_in_npz(saved: Path) -> None:
+    """Check that an npz entry holding an object array (pickle inside) is never loaded."""
+    arrays: dict[str, Any] = _arrays(saved)
+    arrays["book/contracts/value"] = np.array([{"evil": True}], dtype=object)
+    np.savez(saved / "arrays.npz", allow_pickle=True, **arrays)
+    with pytest.raises(ArtifactError, match=r"'book/contracts/value' holds pickled Python objects"):
+        persist.load(saved)
+
+
+def test_unknown_npz_entry(saved: Path) -> None:
+    """Check that an array the manifest does not list is refused."""
+    arrays = _arrays(saved)
+    arrays["extra/thing"] = np.arange(3)
+    np.savez(saved / "arrays.npz", **arrays)  # type: ignore[arg-type]
+    with pytest.raises(ArtifactError, match=r"does not list: \['extra/thing'\]"):
+        persist.load(saved)
+
+
+def test_unknown_manifest_key(saved: Path) -> None:
+    """Check that a manifest with a key this version does not know is refused."""
+    manifest = _manifest(saved)
+    manifest["surprise"] = 1
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match=r"unknown keys \['surprise'\]"):
+        persist.load(saved)
+
+
+def test_shape_mismatch(saved: Path) -> None:
+    """Check that an array whose shape disagrees with the manifest is refused."""
+    manifest = _manifest(saved)
+    entry = next(a for a in manifest["arrays"] if a["name"] == "book/contracts/start")
+    entry["shape"] = [entry["shape"][0] + 1]
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match=r"'book/contracts/start' has dtype <i8 and shape"):
+        persist.load(saved)
+
+
+def test_newer_format_version(saved: Path) -> None:
+    """Check that a model of a newer format asks to upgrade crosssell."""
+    manifest = _manifest(saved)
+    manifest["format_version"] = 2
+    manifest["library_version"] = "9.0"
+    manifest["new_section"] = {}
+    _write_manifest(saved, manifest)
+    with pytest.raises(
+        ArtifactError, match=r"made by crosssell 9\.0 with format 2; .* reads format 1: upgrade"
+    ):
+        persist.load(saved)
+
+
+def test_foreign_json(tmp_path: Path) -> None:
+    """Check that a folder with some other JSON manifest is not taken for a model."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "other"}')
+    (folder / "arrays.npz").write_bytes(b"")
+    with pytest.raises(ArtifactError, match="format is 'other'"):
+        persist.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (("model", "scorer"), "unknown scorer class 'Magic'"),
+        (("parameters", "policy", "rules", 0), "unknown rule class 'Magic'"),
+    ],
+)
+def test_unknown_class_name(saved: Path, where: tuple[Any, ...], message: str) -> None:
+    """Check that a class name outside crosssell's registries is refused."""
+    manifest = _manifest(saved)
+    node = manifest
+    for key in where:
+        node = node[key]
+    node["class"] = "Magic"
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match=message):
+        persist.load(saved)
+
+
+def test_custom_scorer_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a scorer class outside crosssell is refused at save time."""
+
+    class MyPopularity(Popularity):
+        pass
+
+    rec = _fit(book, MyPopularity(), policy=None)
+    with pytest.raises(ArtifactError, match="MyPopularity, not one of crosssell's scorers"):
+        persist.save(rec, tmp_path / "model")
+
+
+# ----------------------------------------------------------------------------------- atomicity
+@pytest.mark.parametrize("name", ["model", "model.crosssell"])
+def test_failed_save_leaves_no_partial_target(
+    rec: cs.Recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Check that a failure while writing leaves neither a target nor temporary files."""
+
+    def broken(handle: Any, arrays: Any, method: int) -> None:
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persist, "_write_npz", broken)
+    with pytest.raises(OSError, match="disk full"):
+        persist.save(rec, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["model", "model.crosssell"])
+def test_failed_save_keeps_the_previous_model(
+    rec: cs.Recommender, book: cs.Book, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Check that a failed save over an existing model leaves the old model loadable."""
+    path = persist.save(rec, tmp_path / name)
+
+    def broken(handle: Any, arrays: Any, method: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persist, "_write_npz", broken)
+    with pytest.raises(OSError, match="disk full"):
+        persist.save(_fit(book, Popularity(), k=1), path)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert persist.load(path).k == rec.k
+
+
+# ------------------------------------------------------------------------------- column codec
+_scalars = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+_cells = st.one_of(_scalars, st.tuples(st.text(max_size=4), st.integers(-5, 5)))
+
+
+def _same_cell(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_cells, max_size=12))
+def test_object_columns_round_trip(cells: list[Any]) -> None:
+    """Check that object columns of text, numbers, nulls and tuples come back cell for cell."""
+    values = np.empty(len(cells), dtype=object)
+    for i, cell in enumerate(cells):
+        values[i] = cell
+    writer = persist._Writer()
+    spec = persist._encode_column(pd.Series(values, dtype=object), "c", writer)
+    arrays = {k: np.asarray(v) for k, v in writer.arrays.items()}
+    assert all(a.dtype != object for a in arrays.values())
+    back = persist._decode_column(spec, "c", persist._Reader(arrays), rows=len(cells))
+    assert back.dtype == object
+    assert all(_same_cell(a, b) for a, b in zip(cells, back.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("storage", ["python", "pyarrow"])
+@pytest.mark.parametrize("na", [np.nan, pd.NA], ids=["nan", "NA"])
+def test_text_columns_keep_their_dtype(storage: str, na: Any) -> None:
+    """Check that text columns come back with the same storage, null and values."""
+    column = pd.Series(["a", None, "héllo", ""], dtype=pd.StringDtype(storage, na_value=na))
+    writer = persist._Writer()
+    spec = persist._encode_column(column, "c", writer)
+    back = persist._decode_column(spec, "c", persist._Reader(dict(writer.arrays)), rows=4)
+    pd.testing.assert_series_equal(back, column)
+
+
+def test_transactions_book_and_rejected_rows(tmp_path: Path) -> None:
+    """Check that a transactions Book keeps its look-back and a collected Book its rejected rows."""
+    lines = pd.DataFrame(
+        {
+            "client_id": [7, 7, 8, 9, 9],
+            "product_id": ["A", "B", "A", "A", "C"],
+            "timestamp": ["2024-01-05", "2024-03-01", "2024-02-01", "2024-02-03", "2024-04-01"],
+            "amount": [12.5, 3.0, 4.0, 1.0, 2.0],
+        }
+    )
+    book = cs.Book.from_transactions(lines, lookback="180D")
+    rec = cs.Recommender(CoOccurrence(), k=1).fit(book, "2024-06-01")
+    back = persist.load(persist.save(rec, tmp_path / "lines.crosssell"))
+    assert back.book_.lookback == pd.Timedelta("180D")
+    pd.testing.assert_frame_equal(back.recommend(), rec.recommend())
+
+    contracts = pd.DataFrame(
+        {
+            "client_id": ["C1", "C2", "C3"],
+            "product_id": ["P1", "P1", "P2"],
+            "start_date": ["2024-01-01", "2024-02-01", "2024-03-01"],
+            "end_date": [None, "2023-01-01", None],
+        }
+    )
+    with pytest.warns(cs.DataWarning):
+        book = cs.Book.from_frames(contracts, errors="collect")
+    rec = cs.Recommender(Popularity(), k=1).fit(book, "2024-06-01")
+    back = persist.load(persist.save(rec, tmp_path / "collected"))
+    pd.testing.assert_frame_equal(back.book_.rejected, book.rejected)
+    assert back.book_.validation_report() == book.validation_report()
