@@ -29,7 +29,9 @@ from crosssell.evaluation.metrics import (
     recall_at_k,
     value_captured_at_k,
 )
+from crosssell.evaluation.report import report
 from crosssell.evaluation.truth import additions
+from crosssell.evaluation.tuning import TuneResult, tune
 
 __all__ = [
     "METRICS",
@@ -37,6 +39,7 @@ __all__ = [
     "Calibrator",
     "IsotonicCalibrator",
     "PlattCalibrator",
+    "TuneResult",
     "additions",
     "backtest",
     "calibrate",
@@ -51,5 +54,7 @@ __all__ = [
     "ndcg_at_k",
     "precision_at_k",
     "recall_at_k",
+    "report",
+    "tune",
     "value_captured_at_k",
 ]

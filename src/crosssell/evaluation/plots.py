@@ -120,9 +120,11 @@ def plot_metrics(
         for model in part.index.get_level_values(0).unique():
             line = part.loc[model]
             ks = line.index.to_numpy()
-            panel.plot(ks, line[_Out.value], marker="o", label=str(model))
+            (drawn,) = panel.plot(ks, line[_Out.value], marker="o", label=str(model))
             if line[_Out.ci_low].notna().any():
-                panel.fill_between(ks, line[_Out.ci_low], line[_Out.ci_high], alpha=0.2)
+                panel.fill_between(
+                    ks, line[_Out.ci_low], line[_Out.ci_high], alpha=0.2, color=drawn.get_color()
+                )
         panel.set_xlabel("k (offers per client)")
         panel.set_title(_LABELS.get(name, name))
         panel.set_xticks(sorted(set(rows[_Out.k])))
@@ -219,8 +221,13 @@ def plot_calibration(
     table = calibration_table(propensity, outcome, n_bins)
     fig, (panel,) = _figure_axes(ax)
     observed = table[_Out.observed].to_numpy()
-    errors = np.vstack(
-        [observed - table[_Out.ci_low].to_numpy(), table[_Out.ci_high].to_numpy() - observed]
+    # Rounding can put a Wilson bound a hair on the wrong side of the observed share.
+    errors = np.clip(
+        np.vstack(
+            [observed - table[_Out.ci_low].to_numpy(), table[_Out.ci_high].to_numpy() - observed]
+        ),
+        0.0,
+        None,
     )
     panel.errorbar(table[Columns.propensity], observed, yerr=errors, marker="o", capsize=3)
     panel.plot([0, 1], [0, 1], linestyle="--", color="grey")
