@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import crosssell as cs
 from crosssell.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main, matrix_summary
-from crosssell.datasets import demo, demo_as_of
+from crosssell.datasets import demo, demo_as_of, demo_frames
+from crosssell.persist import load, save
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,6 +64,12 @@ def test_demo_command_runs():
     assert "density" in done.stdout
     assert "top families by holdings" in done.stdout
     assert "CRM" in done.stdout
+    assert "Top offers for 3 demo clients" in done.stdout
+    assert "Why not" in done.stdout
+    assert "Suppressed by the policy" in done.stdout
+    assert "do_not_contact" in done.stdout
+    assert "No offer for" in done.stdout
+    assert "Account plan for AM01 and AM02" in done.stdout
 
 
 def test_validate_bad_csv_exits_1_and_shows_the_row(bad_csv):
@@ -72,13 +81,14 @@ def test_validate_bad_csv_exits_1_and_shows_the_row(bad_csv):
     assert "end_date=2023-01-01" in done.stdout
 
 
-def test_help_lists_commands_and_examples():
+def test_help_lists_commands_and_examples(capsys):
     """Check that '--help' exits 0 and shows the commands and examples."""
-    done = _run("--help")
-    assert done.returncode == 0
-    assert "demo" in done.stdout
-    assert "validate" in done.stdout
-    assert "examples:" in done.stdout
+    assert main(["--help"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for command in ("demo", "validate", "recommend", "fit", "backtest", "tune", "why-not",
+                    "plan", "serve"):  # fmt: skip
+        assert command in out
+    assert "examples:" in out
 
 
 # ------------------------------------------------------------------------------ in process
@@ -169,3 +179,271 @@ def test_matrix_summary_counts():
     counts = list(summary["top_families"].values())
     assert counts == sorted(counts, reverse=True)
     assert len(counts) == 5
+
+
+# ------------------------------------------------------------------- the modelling commands
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory) -> dict[str, Path]:
+    """The demo book as CSV files, list columns joined with '|' as a spreadsheet would hold them."""
+    folder = tmp_path_factory.mktemp("demo")
+    paths = {}
+    for name, frame in demo_frames().items():
+        flat = frame.copy()
+        for column in ("requires", "excludes", "segments"):
+            if column in flat.columns:
+                flat[column] = flat[column].map(
+                    lambda v: "|".join(v) if isinstance(v, tuple) else v
+                )
+        paths[name] = folder / f"{name}.csv"
+        flat.to_csv(paths[name], index=False)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def demo_model(tmp_path_factory) -> Path:
+    """A saved demo model (route-sales policy, k=2)."""
+    rec = cs.Recommender(policy=cs.rules.route_sales(), k=2).fit(demo(), demo_as_of())
+    return save(rec, tmp_path_factory.mktemp("model") / "demo.crosssell")
+
+
+@pytest.fixture
+def tiny_files(tmp_path: Path) -> list[str]:
+    """Two clients who each add a product within 60 days of a mid-2024 cutoff."""
+    contracts = tmp_path / "c.csv"
+    contracts.write_text(
+        "client_id,product_id,start_date,value\n"
+        "C1,CRM-1,2024-01-01,100\nC1,CRM-2,2024-08-01,250\n"
+        "C2,ERP-1,2024-01-01,80\nC2,CRM-1,2024-09-01,100\n",
+        encoding="utf-8",
+    )
+    products = tmp_path / "p.csv"
+    products.write_text("product_id,family,tier\nCRM-1,CRM,1\nCRM-2,CRM,2\nERP-1,ERP,1\n")
+    return ["--contracts", str(contracts), "--products", str(products)]
+
+
+def _inputs(files: dict[str, Path]) -> list[str]:
+    return [arg for name, path in files.items() for arg in (f"--{name}", str(path))]
+
+
+def test_recommend_from_files_subprocess(demo_files, tmp_path):
+    """Check that 'python -m crosssell recommend' fits on CSV files and writes Parquet."""
+    out = tmp_path / "offers.parquet"
+    done = _run("recommend", *_inputs(demo_files), "--as-of", "2025-06-30", "-k", "2",
+                "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    offers = pd.read_parquet(out)
+    assert offers.columns.tolist()[:3] == ["client_id", "product_id", "offer_type"]
+    assert offers.groupby("client_id").size().max() <= 2
+    assert json.loads(offers["evidence"].iloc[0])[0][0] in set(offers["product_id"]) | set(
+        demo().product_ids.external
+    )
+
+
+def test_fit_subprocess_saves_a_loadable_model(demo_files, tmp_path):
+    """Check that 'python -m crosssell fit' saves a model that loads and offers as fitted."""
+    model = tmp_path / "m.crosssell"
+    done = _run("fit", *_inputs(demo_files), "--as-of", "2025-06-30", "--model", str(model))
+    assert done.returncode == 0, done.stderr
+    assert f"saved to {model}" in done.stdout
+    loaded = load(model)
+    assert loaded.as_of_ == pd.Timestamp("2025-06-30")
+    assert len(loaded.recommend(["C0001"])) == 3
+
+
+def test_recommend_to_stdout_matches_the_library(demo_files, capsys):
+    """Check that the CSV on stdout holds the library's offers, and stderr stays quiet."""
+    assert main(["recommend", *_inputs(demo_files), "--as-of", "2025-06-30"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    offers = pd.read_csv(StringIO(captured.out), dtype={"client_id": str, "product_id": str})
+    expected = cs.Recommender(policy=cs.rules.route_sales()).fit(demo(), "2025-06-30").recommend()
+    assert offers["product_id"].tolist() == expected["product_id"].tolist()
+    assert offers["rank"].tolist() == expected["rank"].tolist()
+
+
+def test_recommend_policy_none_offers_to_do_not_contact_clients(demo_files, tmp_path):
+    """Check that --policy none drops the rules (a do-not-contact client gets offers)."""
+    base = ["recommend", *_inputs(demo_files), "--as-of", "2025-06-30", "--client", "C0003"]
+    strict, loose = tmp_path / "strict.csv", tmp_path / "loose.csv"
+    assert main([*base, "--out", str(strict)]) == EXIT_OK
+    assert main([*base, "--policy", "none", "--scorer", "popularity", "--out", str(loose)]) == 0
+    assert len(pd.read_csv(strict)) == 0
+    assert len(pd.read_csv(loose)) == 3
+
+
+def test_recommend_model_with_fresh_events(demo_model, demo_files, tmp_path, capsys):
+    """Check that --model with input tables scores them: a complaint today removes the offers."""
+    contracts = pd.read_csv(demo_files["contracts"])
+    mine = tmp_path / "mine.csv"
+    contracts[contracts["client_id"] == "C0001"].to_csv(mine, index=False)
+    events = tmp_path / "events.csv"
+    events.write_text("client_id,date,type\nC0001,2025-06-30,complaint_opened\n")
+    assert main(["recommend", "--model", str(demo_model), "--contracts", str(mine)]) == EXIT_OK
+    assert capsys.readouterr().out.count("C0001,") == 2
+    argv = ["recommend", "--model", str(demo_model), "--contracts", str(mine), "--events",
+            str(events)]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    assert "C0001," not in capsys.readouterr().out
+
+
+def test_recommend_bad_rows_exit_1_unless_collected(bad_csv, capsys):
+    """Check that invalid rows stop 'recommend' with the report, and --errors collect goes on."""
+    assert main(["recommend", "--contracts", str(bad_csv)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "end_before_start" in err
+    assert "--errors collect" in err
+    assert main(["recommend", "--contracts", str(bad_csv), "--errors", "collect"]) == EXIT_OK
+    assert "1 invalid rows set aside" in capsys.readouterr().err
+
+
+def test_unknown_client_gets_a_warning_line(demo_model, capsys):
+    """Check that library warnings reach stderr as one readable line."""
+    assert main(["recommend", "--model", str(demo_model), "--client", "nobody"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out.strip() == (
+        "client_id,product_id,offer_type,score,propensity,value,expected_value,priority,rank,"
+        "reason,evidence,cold_start"
+    )
+    assert captured.err.startswith("warning: 1 client id(s) are unknown")
+
+
+def test_fit_saves_the_chosen_scorer(demo_files, tmp_path, capsys):
+    """Check that 'fit --scorer popularity --policy none' saves that configuration."""
+    model = tmp_path / "pop.crosssell"
+    argv = ["fit", *_inputs(demo_files), "--scorer", "popularity", "--policy", "none", "-k", "4",
+            "--model", str(model)]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    loaded = load(model)
+    assert type(loaded.scorer_).__name__ == "Popularity"
+    assert (loaded.policy, loaded.k_) == (None, 4)
+    assert "Popularity scorer, no policy, k=4" in capsys.readouterr().out
+
+
+def test_why_not_from_inputs_and_unknown_ids(demo_files, demo_model, capsys):
+    """Check that 'why-not' answers from inputs or a model, and exits 1 for an unknown id."""
+    argv = ["why-not", *_inputs(demo_files), "--client", "C0001", "--product", "ERP-2"]
+    assert main(argv) == EXIT_OK
+    assert "already holds 'ERP-2'" in capsys.readouterr().out
+    argv = ["why-not", "--model", str(demo_model), "--client", "nobody", "--product", "ERP-2"]
+    assert main(argv) == EXIT_BAD_INPUT
+    assert "'nobody' is not in the book" in capsys.readouterr().out
+
+
+def test_plan_writes_csv_and_pages(demo_model, tmp_path, capsys):
+    """Check that 'plan' writes plan.csv and one page per manager, and prints the cut."""
+    out = tmp_path / "plan"
+    assert main(["plan", "--model", str(demo_model), "--capacity", "5", "--out", str(out)]) == 0
+    plan = pd.read_csv(out / "plan.csv")
+    assert {"client_id", "owner", "action"} <= set(plan.columns)
+    owners = sorted(plan["owner"].dropna().unique())
+    assert sorted(p.name for p in out.glob("owner-*.html")) == [f"owner-{o}.html" for o in owners]
+    assert (out / "index.html").is_file()
+    assert "below_cut" in capsys.readouterr().out
+
+
+def test_backtest_prints_writes_and_reports(tiny_files, tmp_path, capsys):
+    """Check that 'backtest' prints the summary, writes the tidy metrics and an HTML report."""
+    metrics, page = tmp_path / "metrics.csv", tmp_path / "bt.html"
+    argv = ["backtest", *tiny_files, "--cutoffs", "2024-06-15,2024-07-03", "--horizon", "60D",
+            "-k", "1,3", "--n-boot", "0", "--out", str(metrics), "--report", str(page)]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "crosssell" in out
+    assert "popularity" in out
+    tidy = pd.read_csv(metrics)
+    assert set(tidy["k"]) == {1, 3}
+    assert set(tidy["fold"]) == {0, 1}
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_backtest_impossible_cutoff_is_a_usage_error(tiny_files, capsys):
+    """Check that a cutoff whose horizon runs past the data exits 2 with the library's advice."""
+    argv = ["backtest", *tiny_files, "--cutoffs", "2024-09-01", "--horizon", "180D"]
+    assert main(argv) == EXIT_USAGE
+    assert "Use a cutoff on or before" in capsys.readouterr().err
+
+
+def test_tune_prints_trials_and_saves_the_best(tiny_files, tmp_path, capsys):
+    """Check that 'tune' searches the named scorers, prints the table and saves the best."""
+    model, trials = tmp_path / "best.crosssell", tmp_path / "trials.csv"
+    argv = ["tune", *tiny_files, "--cutoffs", "2024-06-15,2024-07-03", "--horizon", "60D",
+            "--metric", "recall@1", "--scorers", "popularity,cooccurrence",
+            "--model", str(model), "--out", str(trials)]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "held-out recall@1" in out
+    assert len(pd.read_csv(trials)) == 3
+    assert load(model).as_of_ == pd.Timestamp("2024-09-01")
+
+
+def test_serve_command_hands_the_model_to_the_server(demo_model, monkeypatch):
+    """Check that 'serve' loads the model and starts the server with the given options."""
+    pytest.importorskip("fastapi")
+    import crosssell.serve
+
+    calls = {}
+
+    def fake_run(model, **options):
+        calls.update(options, model=model)
+
+    monkeypatch.setattr(crosssell.serve, "run", fake_run)
+    argv = ["serve", "--model", str(demo_model), "--port", "8123", "--validity-days", "7"]
+    assert main(argv) == EXIT_OK
+    assert calls["model"].k_ == 2
+    assert (calls["host"], calls["port"], calls["validity_days"]) == ("127.0.0.1", 8123, 7)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["recommend"],
+        ["recommend", "--model", "no/such/model.crosssell"],
+        ["recommend", "--contracts", "c.csv", "-k", "0"],
+        ["recommend", "--policy", "strict"],
+        ["why-not", "--client", "C1"],
+        ["backtest", "--contracts", "c.csv", "--cutoffs", "soon"],
+        ["tune", "--contracts", "c.csv", "--cutoffs", "2024-01-01", "--scorers", "magic"],
+        ["fit", "--contracts", "c.csv"],
+        ["plan", "--model", "m.crosssell"],
+    ],
+)
+def test_more_usage_errors_exit_2(argv, capsys):
+    """Check that command-line mistakes of the modelling commands exit 2 with a message."""
+    assert main(argv) == EXIT_USAGE
+    assert capsys.readouterr().err
+
+
+def test_model_at_another_date_is_a_usage_error(demo_model, capsys):
+    """Check that --as-of different from the model's, without inputs, exits 2 and says why."""
+    assert main(["recommend", "--model", str(demo_model), "--as-of", "2025-01-01"]) == EXIT_USAGE
+    assert "fitted at 2025-06-30" in capsys.readouterr().err
+
+
+def test_corrupt_model_exits_1(tmp_path, capsys):
+    """Check that a file that is not a model is bad input (exit 1), named in the message."""
+    junk = tmp_path / "junk.crosssell"
+    junk.write_bytes(b"not a model")
+    assert main(["recommend", "--model", str(junk)]) == EXIT_BAD_INPUT
+    assert "cannot load the model" in capsys.readouterr().err
+
+
+def test_out_needs_a_table_suffix(demo_model, tmp_path, capsys):
+    """Check that --out with an unknown suffix exits 2."""
+    out = tmp_path / "offers.xlsx"
+    assert main(["recommend", "--model", str(demo_model), "--out", str(out)]) == EXIT_USAGE
+    assert ".parquet" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command", ["demo", "validate", "recommend", "fit", "backtest", "tune", "why-not", "plan",
+                "serve"],
+)  # fmt: skip
+def test_every_command_has_help_with_examples(command, capsys):
+    """Check that each subcommand's --help exits 0 and shows examples."""
+    assert main([command, "--help"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "examples:" in out
+    assert f"crosssell {command}" in out

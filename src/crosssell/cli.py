@@ -1,8 +1,9 @@
 """The ``crosssell`` command line.
 
 Each subcommand is one function registered with :func:`_command`; the options that several
-subcommands share (input tables, ``--as-of``, ``-k``, ``--model``, ``--out``) are added by the
-``_*_options`` helpers, so every subcommand spells them the same way.
+subcommands share (input tables, ``--as-of``, ``-k``, ``--model``, ``--out``, ``--policy``,
+``--scorer``, ``--quiet``) are added by the ``_*_option(s)`` helpers, so every subcommand spells
+them the same way.
 
 Exit codes: 0 success, 1 bad input (the report says why), 2 usage error.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
@@ -23,10 +27,13 @@ import pandas as pd
 
 from crosssell._version import __version__
 from crosssell.columns import Columns
-from crosssell.exceptions import SchemaError
+from crosssell.exceptions import ArtifactError, SchemaError, UnknownIdError
 
 if TYPE_CHECKING:
     from crosssell.book import Book, Schema
+    from crosssell.recommender import Recommender
+    from crosssell.rules import Policy
+    from crosssell.scorers import Scorer
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_USAGE", "main", "matrix_summary"]
 
@@ -38,6 +45,14 @@ EXIT_BAD_INPUT: Final = 1
 EXIT_USAGE: Final = 2
 
 _TOP_FAMILIES: Final = 5
+_DEFAULT_K: Final = 3
+_SCORERS: Final = ("default", "als", "itemknn", "cooccurrence", "popularity")
+_POLICIES: Final = ("route_sales", "none")
+_TABLE_SUFFIXES: Final = (".csv", ".csv.gz", ".parquet", ".pq")
+_DEMO_CLIENTS: Final = 3
+_DEMO_OWNERS: Final = 2
+_DEMO_CAPACITY: Final = 5
+_DEMO_HEAD: Final = 5
 
 OptionAdder = Callable[[argparse.ArgumentParser], None]
 Runner = Callable[[argparse.Namespace], int]
@@ -59,6 +74,10 @@ _COMMANDS: dict[str, _Command] = {}
 
 class _UsageError(Exception):
     """A problem with the command line rather than with the data (exit code 2)."""
+
+
+class _BadInputError(Exception):
+    """Input data that cannot be used (exit code 1); the message is the whole report."""
 
 
 def _command(
@@ -94,6 +113,20 @@ def _input_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
     )  # fmt: skip
 
 
+def _optional_input_options(parser: argparse.ArgumentParser) -> None:
+    """Add the input tables, none required (a ``--model`` can stand in for them)."""
+    _input_options(parser, required=False)
+
+
+def _errors_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--errors raise|collect``."""
+    parser.add_argument(
+        "--errors", choices=("raise", "collect"), default="raise",
+        help="on invalid rows: stop with the validation report (raise, the default) or set them "
+        "aside and go on with the rest (collect)",
+    )  # fmt: skip
+
+
 def _schema_json_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--schema-json``."""
     parser.add_argument(
@@ -113,19 +146,166 @@ def _as_of_option(parser: argparse.ArgumentParser) -> None:
 
 def _k_option(parser: argparse.ArgumentParser) -> None:
     """Add ``-k N``."""
-    parser.add_argument("-k", type=_positive_int, default=3, metavar="N", help="offers per client")
+    parser.add_argument(
+        "-k", type=_positive_int, default=None, metavar="N",
+        help=f"offers per client (default {_DEFAULT_K}, or the saved model's)",
+    )  # fmt: skip
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model PATH``."""
-    parser.add_argument("--model", type=Path, metavar="PATH", help="a saved model")
+    """Add ``--model PATH`` (a saved model to read)."""
+    parser.add_argument(
+        "--model", type=Path, metavar="PATH",
+        help="a saved model (from 'crosssell fit'); used instead of fitting on the inputs",
+    )  # fmt: skip
+
+
+def _model_out_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model PATH`` (where to save the model)."""
+    parser.add_argument(
+        "--model", type=Path, metavar="PATH", required=True,
+        help="save the fitted model here (e.g. model.crosssell)",
+    )  # fmt: skip
 
 
 def _out_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--out PATH``."""
     parser.add_argument(
-        "--out", type=Path, metavar="PATH", help="write the result here (CSV or Parquet)"
+        "--out", type=Path, metavar="PATH",
+        help="write the result here (.csv, .csv.gz or .parquet); default: CSV on stdout",
+    )  # fmt: skip
+
+
+def _policy_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--policy route_sales|none``."""
+    parser.add_argument(
+        "--policy", choices=_POLICIES, default=None,
+        help="rules that suppress offers: the built-in route-sales policy (default when "
+        "fitting) or none; a saved model keeps its own policy unless this is given",
+    )  # fmt: skip
+
+
+def _scorer_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--scorer NAME``."""
+    parser.add_argument(
+        "--scorer", choices=_SCORERS, default="default",
+        help="how products are scored: default (co-occurrence blended with popularity), als, "
+        "itemknn, cooccurrence or popularity",
+    )  # fmt: skip
+
+
+def _fit_options(parser: argparse.ArgumentParser) -> None:
+    """Add what fitting needs: ``--as-of -k --policy --scorer --errors``."""
+    _as_of_option(parser)
+    _k_option(parser)
+    _policy_option(parser)
+    _scorer_option(parser)
+    _errors_option(parser)
+
+
+def _quiet_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--quiet``."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar (it is shown on stderr only when stderr is a terminal)",
+    )  # fmt: skip
+
+
+def _backtest_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cutoffs --horizon``."""
+    parser.add_argument(
+        "--cutoffs", type=_date_list, required=True, metavar="DATES",
+        help="comma-separated cutoff dates to fit at, e.g. 2024-06-30,2024-12-31",
+    )  # fmt: skip
+    parser.add_argument(
+        "--horizon", default="180D", metavar="SPAN",
+        help="observation window after each cutoff, e.g. 180D (default)",
+    )  # fmt: skip
+
+
+def _client_filter_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--client ID`` (repeatable) and keep the ids in ``args.client_ids``."""
+    parser.add_argument(
+        "--client", action="append", metavar="ID", dest="client_ids",
+        help="only this client (repeat for several)",
+    )  # fmt: skip
+
+
+def _no_explain_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-explain``."""
+    parser.add_argument(
+        "--no-explain", action="store_true",
+        help="leave reason and evidence empty (faster for large books)",
+    )  # fmt: skip
+
+
+def _ks_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``-k N[,N...]``: the list lengths a backtest evaluates."""
+    parser.add_argument(
+        "-k", type=_int_list, default=(1, 3, 5, 10), metavar="N[,N...]",
+        help="offer list lengths to evaluate (default 1,3,5,10)",
+    )  # fmt: skip
+
+
+def _n_boot_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--n-boot N``."""
+    parser.add_argument(
+        "--n-boot", type=int, default=200, metavar="N",
+        help="bootstrap resamples for the intervals (default 200; 0 skips them)",
+    )  # fmt: skip
+
+
+def _report_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--report HTML``."""
+    parser.add_argument(
+        "--report", type=Path, metavar="HTML", help="write a self-contained HTML report here"
     )
+
+
+def _metric_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--metric NAME@K``."""
+    parser.add_argument(
+        "--metric", default="ndcg@10", metavar="NAME@K",
+        help="what to maximise, e.g. ndcg@10 (default), recall@5, precision@3",
+    )  # fmt: skip
+
+
+def _best_model_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model PATH`` (where to save the best model of a search)."""
+    parser.add_argument("--model", type=Path, metavar="PATH", help="save the best model here")
+
+
+def _pair_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--client ID --product ID``."""
+    parser.add_argument("--client", required=True, metavar="ID", help="client id")
+    parser.add_argument("--product", required=True, metavar="ID", help="product id")
+
+
+def _plan_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--out DIR --capacity --period``."""
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR",
+        help="folder for plan.csv and the pages (created when missing)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity", default=None, metavar="N|COLUMN",
+        help="actions per manager in the period: a number, or a clients column holding it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--period", default="7D", metavar="SPAN", help="the period planned (default 7D)"
+    )
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--host --port --validity-days``."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--validity-days", type=_positive_int, default=30, metavar="N",
+        help="days an offer stays valid in the CRM (default 30)",
+    )  # fmt: skip
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -138,6 +318,13 @@ def _date(text: str) -> pd.Timestamp:
     return stamp
 
 
+def _date_list(text: str) -> list[pd.Timestamp]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected dates like 2024-06-30,2024-12-31")
+    return [_date(p) for p in parts]
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -146,6 +333,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an int in the range [1, inf); got {text!r}")
     return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    return tuple(sorted({_positive_int(p.strip()) for p in text.split(",") if p.strip()}))
 
 
 def _schema(path: Path | None) -> Schema | None:
@@ -178,8 +369,206 @@ def _read_book(args: argparse.Namespace) -> Book:
             raise _UsageError(f"no such file: {path}")
     try:
         return Book.read(*paths, schema=_schema(args.schema), errors="collect")
-    except (OSError, UnicodeDecodeError) as err:
+    except SchemaError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise _UsageError(f"cannot read the input: {err}") from err
+
+
+def _checked_book(args: argparse.Namespace) -> Book:
+    """Read the inputs; with ``--errors raise`` any rejected row stops the command (exit 1)."""
+    book = _read_book(args)
+    if len(book.rejected) and args.errors == "raise":
+        lines = [_report(book), *_rejected_lines(book.rejected)]
+        lines.append("\nFix the rows above, or pass --errors collect to set them aside.")
+        raise _BadInputError("\n".join(lines))
+    if len(book.rejected):
+        _note(args, f"{len(book.rejected):,} invalid rows set aside (see 'crosssell validate').")
+    return book
+
+
+def _has_inputs(args: argparse.Namespace) -> bool:
+    return getattr(args, "contracts", None) is not None
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """Print a progress note on stderr unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+@contextmanager
+def _progress(args: argparse.Namespace, *, total: int, desc: str, unit: str) -> Iterator[Any]:
+    """Show a progress bar on stderr, silent with ``--quiet`` or when stderr is not a terminal."""
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    bar = tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, disable=not _show_progress(args),
+        leave=False, dynamic_ncols=True,
+    )  # fmt: skip
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+# ------------------------------------------------------------------------- models and scorers
+
+
+def _make_scorer(name: str) -> Scorer | None:
+    """Return the scorer called ``name`` on the command line (None: the library's default)."""
+    from crosssell import scorers
+
+    if name == "als":
+        return scorers.ALS(random_state=0)
+    if name == "itemknn":
+        return scorers.ItemKNN()
+    if name == "cooccurrence":
+        return scorers.CoOccurrence()
+    if name == "popularity":
+        return scorers.Popularity()
+    return None
+
+
+def _make_policy(name: str | None) -> Policy | None:
+    from crosssell.rules import route_sales
+
+    return None if name == "none" else route_sales()
+
+
+def _new_recommender(args: argparse.Namespace) -> Recommender:
+    from crosssell.recommender import Recommender
+
+    # backtest's -k lists the lengths to evaluate; the recommender keeps its default there.
+    given = getattr(args, "k", None)
+    k = given if isinstance(given, int) else _DEFAULT_K
+    return Recommender(scorer=_make_scorer(args.scorer), policy=_make_policy(args.policy), k=k)
+
+
+def _load_model(args: argparse.Namespace) -> Recommender:
+    """Load ``--model``; ``--policy`` given on the command line replaces the saved policy."""
+    path: Path = args.model
+    if not path.exists():
+        raise _UsageError(f"no such model: {path}")
+    from crosssell.persist import load
+
+    policy = _make_policy(args.policy) if getattr(args, "policy", None) is not None else None
+    try:
+        model = load(path, policy=policy)
+    except FileNotFoundError as err:
+        raise _UsageError(f"no such model: {path}") from err
+    except ArtifactError as err:
+        raise _BadInputError(f"cannot load the model {path}: {err}") from err
+    if getattr(args, "policy", None) == "none" and model.policy is not None:
+        # A saved policy is part of the fitted state; dropping it means refitting the rest.
+        model = model.set_params(policy=None).fit(model.book_, model.as_of_)
+    return model
+
+
+def _recommender(args: argparse.Namespace, bar: Any | None = None) -> Recommender:
+    """Return the model to work with: ``--model`` when given, else fitted on the inputs."""
+    if args.model is not None:
+        if bar is not None:
+            bar.set_postfix_str("loading the model")
+        rec = _load_model(args)
+        if args.as_of is not None and not _has_inputs(args) and args.as_of != rec.as_of_:
+            raise _UsageError(
+                f"the model was fitted at {rec.as_of_.date()}, not {args.as_of.date()}: "
+                "pass the input tables to score them at another date, or refit"
+            )
+        return rec
+    if not _has_inputs(args):
+        raise _UsageError("give the input tables (--contracts ...) or a saved model (--model)")
+    if bar is not None:
+        bar.set_postfix_str("reading the input")
+    book = _checked_book(args)
+    if bar is not None:
+        bar.update()
+        bar.set_postfix_str("fitting")
+    rec = _new_recommender(args).fit(book, args.as_of)
+    if bar is not None:
+        bar.update()
+    return rec
+
+
+def _fresh_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame | None]:
+    """Return the input tables validated, with crosssell's column names, for a model to score."""
+    book = _checked_book(args)
+    return {
+        "contracts": book.contracts,
+        "clients": book.clients if args.clients is not None else None,
+        "events": book.events if args.events is not None else None,
+    }
+
+
+def _external_id(ids: pd.Index, text: str) -> Any:
+    """Return the id as the book spells it (arguments are text; the book's ids may be ints)."""
+    if text in ids:
+        return text
+    if ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
+
+
+# ----------------------------------------------------------------------------------- outputs
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make a frame writable to CSV and Parquet: tuples (evidence, lists) become JSON text."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype != object:
+            continue
+        nested = values.map(lambda v: isinstance(v, tuple | list)).any()
+        if nested:
+            out[column] = values.map(
+                lambda v: json.dumps(_plain(v)) if isinstance(v, tuple | list) else v
+            )
+        elif not values.map(lambda v: v is None or isinstance(v, str)).all():
+            out[column] = values.map(lambda v: None if v is None else str(v))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Nested tuples of ids and numpy scalars as JSON-ready lists and Python numbers."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
+    """Write to ``path`` (CSV or Parquet by suffix, replaced atomically) or CSV on stdout."""
+    flat = _flat(frame)
+    if path is None:
+        flat.to_csv(sys.stdout, index=False)
+        return
+    name = path.name.lower()
+    if not name.endswith(_TABLE_SUFFIXES):
+        raise _UsageError(f"--out {path}: use a .csv, .csv.gz or .parquet file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        if name.endswith((".parquet", ".pq")):
+            flat.to_parquet(tmp, index=False)
+        else:
+            flat.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
+        # A temporary file is private (0600); an output is meant to be shared like any file.
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # ----------------------------------------------------------------------------------- reporting
@@ -263,19 +652,110 @@ def _report(book: Book) -> str:
 
 @_command(
     "demo",
-    help="load the demo book and summarise it",
-    epilog="examples:\n  crosssell demo\n  crosssell demo --as-of 2024-12-31",
+    help="run the whole pipeline on the demo book and show what it does",
+    epilog=(
+        "Fits the default recommender with the route-sales policy on the demo book, then shows\n"
+        "offers with their reasons, what the policy suppressed, who gets no offer and why, and\n"
+        "the account plan of two managers.\n\n"
+        "examples:\n  crosssell demo\n  crosssell demo --as-of 2024-12-31"
+    ),
     options=(_as_of_option,),
 )
 def _demo(args: argparse.Namespace) -> int:
     from crosssell.datasets import demo, demo_as_of
+    from crosssell.recommender import Recommender
+    from crosssell.rules import route_sales
+    from crosssell.serve import product_names
 
     book = demo()
     as_of = args.as_of if args.as_of is not None else demo_as_of()
-    print("Demo book: a synthetic software vendor (crosssell.datasets.demo()).\n")
-    print(_report(book))
-    _print_matrix_summary(matrix_summary(book, as_of), sys.stdout)
+    out = sys.stdout
+    print("Demo book: a synthetic software vendor (crosssell.datasets.demo()).\n", file=out)
+    print(_report(book), file=out)
+    _print_matrix_summary(matrix_summary(book, as_of), out)
+    rec = Recommender(policy=route_sales(), k=_DEFAULT_K).fit(book, as_of)
+    offers = rec.recommend()
+    names = product_names(rec)
+    _print_demo_offers(rec, offers, names, out)
+    _print_suppression(rec.suppressed(), out)
+    _print_no_offer(rec, rec.no_offer_report(offers), out)
+    _print_demo_plan(rec, out)
     return EXIT_OK
+
+
+def _print_demo_offers(
+    rec: Recommender, offers: pd.DataFrame, names: dict[Any, str], out: TextIO
+) -> None:
+    clients = offers[Columns.client].drop_duplicates().head(_DEMO_CLIENTS).tolist()
+    print(
+        f"\nTop offers for {len(clients)} demo clients at {rec.as_of_.date()} "
+        f"(k={rec.k_}, route-sales policy):",
+        file=out,
+    )
+    table = rec.book_.client_table.set_index(Columns.client)
+    shown = offers[offers[Columns.client].isin(clients)]
+    for client, rows in shown.groupby(Columns.client, sort=False):
+        who = table.loc[client]
+        print(f"  {client} ({who.get(Columns.segment)}, {who.get(Columns.owner)})", file=out)
+        for row in rows.itertuples(index=False):
+            product = getattr(row, Columns.product)
+            print(
+                f"    {getattr(row, Columns.rank)}. {names.get(product, product):<16} "
+                f"{getattr(row, Columns.offer_type):<10} "
+                f"propensity {getattr(row, Columns.propensity):.2f}  "
+                f"value {getattr(row, Columns.value):>9,.0f}  "
+                f"expected {getattr(row, Columns.expected_value):>9,.0f}",
+                file=out,
+            )
+            print(f"       {getattr(row, Columns.reason)}", file=out)
+    log = rec.suppressed()
+    explained = log[log[Columns.product].notna() & (log[Columns.rule] != "already_held")]
+    if len(explained):
+        first = explained.iloc[0]
+        client, product = first[Columns.client], first[Columns.product]
+        print(f"\n  Why not {product} for {client}? {rec.why_not(client, product)}", file=out)
+
+
+def _print_suppression(log: pd.DataFrame, out: TextIO) -> None:
+    counts = (
+        log.groupby([Columns.rule, Columns.kind], sort=False)
+        .size()
+        .sort_values(ascending=False, kind="stable")
+    )
+    print(f"\nSuppressed by the policy ({len(log):,} blocks), per rule:", file=out)
+    for row in counts.rename("n").reset_index().itertuples(index=False):
+        print(f"  {row.rule:<24} {row.kind:<14} {row.n:>7,}", file=out)
+
+
+def _print_no_offer(rec: Recommender, report: pd.DataFrame, out: TextIO) -> None:
+    n_clients = int(rec.eligible_.sum())
+    print(
+        f"\nNo offer for {len(report):,} of {n_clients:,} clients (first {_DEMO_HEAD}):", file=out
+    )
+    for row in report.head(_DEMO_HEAD).itertuples(index=False):
+        print(f"  {getattr(row, Columns.client)}  {getattr(row, Columns.reason)}", file=out)
+
+
+def _print_demo_plan(rec: Recommender, out: TextIO) -> None:
+    from crosssell.plan import plan
+
+    account_plan = plan(rec, capacity=_DEMO_CAPACITY)
+    owners = account_plan.owners[:_DEMO_OWNERS]
+    lists = account_plan.by_owner()
+    print(
+        f"\nAccount plan for {' and '.join(owners)} (period {account_plan.period.days} days, "
+        f"capacity {_DEMO_CAPACITY} actions each):",
+        file=out,
+    )
+    for owner in owners:
+        print(f"  {owner}", file=out)
+        for row in lists.get(owner, pd.DataFrame()).itertuples(index=False):
+            due = str(row.due)[:10]
+            print(
+                f"    {row.rank_in_owner}. {row.action:<18} {getattr(row, Columns.client)}  "
+                f"due {due}  {row.reason}",
+                file=out,
+            )
 
 
 @_command(
@@ -313,24 +793,27 @@ def _validate(args: argparse.Namespace) -> int:
         report = _report(book)
         print(report)
         if not ok:
-            _print_rejected(book.rejected, sys.stdout)
+            print("\n".join(_rejected_lines(book.rejected)))
         for note in notes:
             if note not in report:
                 print(f"warning: {note}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
-def _print_rejected(rejected: pd.DataFrame, out: TextIO, limit: int = 20) -> None:
+def _rejected_lines(rejected: pd.DataFrame, limit: int = 20) -> list[str]:
     shown = rejected.head(limit)
-    print(f"\nRejected rows (showing {len(shown)} of {len(rejected)}; row = 0-based position in "
-          "the file's data rows):", file=out)  # fmt: skip
+    lines = [
+        f"\nRejected rows (showing {len(shown)} of {len(rejected)}; row = 0-based position in "
+        "the file's data rows):"
+    ]
     for rec in shown.to_dict("records"):
         where = f"{rec.get('table')} row {rec.get('row')}"
         column = rec.get("column")
         if isinstance(column, str) and column:
             where += f" column {column!r}"
         detail = rec.get("record")
-        print(f"  {where}: {rec.get('reason')}" + (f" ({detail})" if detail else ""), file=out)
+        lines.append(f"  {where}: {rec.get('reason')}" + (f" ({detail})" if detail else ""))
+    return lines
 
 
 def _validation_failed(
@@ -349,6 +832,361 @@ def _validation_failed(
     return EXIT_BAD_INPUT
 
 
+@_command(
+    "recommend",
+    help="make offers for every client (or some) and write them as CSV or Parquet",
+    epilog=(
+        "Fits on the input tables at --as-of (default: the last date in them), or uses a saved\n"
+        "model. With --model and input tables, the model scores the clients in the tables\n"
+        "(new contracts and events taken into account) without refitting.\n"
+        "Columns: client_id, product_id, offer_type, score, propensity, value, expected_value,\n"
+        "priority, rank, reason, evidence (JSON list of [product_id, weight]), cold_start.\n\n"
+        "examples:\n"
+        "  crosssell recommend --contracts c.csv --products p.csv --as-of 2025-06-30 "
+        "--out offers.parquet\n"
+        "  crosssell recommend --contracts c.csv --scorer als --policy none -k 5 > offers.csv\n"
+        "  crosssell recommend --model model.crosssell --client C0001 --client C0002\n"
+        "  crosssell recommend --model model.crosssell --contracts today.csv "
+        "--events today-events.csv"
+    ),
+    options=(
+        _optional_input_options,
+        _fit_options,
+        _model_option,
+        _out_option,
+        _quiet_option,
+        _client_filter_option,
+        _no_explain_option,
+    ),
+)
+def _recommend(args: argparse.Namespace) -> int:
+    with _progress(args, total=3, desc="recommend", unit="step") as bar:
+        rec = _recommender(args, bar)
+        k = args.k if args.k is not None else rec.k_
+        explain = not args.no_explain
+        bar.set_postfix_str("scoring")
+        if args.model is not None and _has_inputs(args):
+            tables = _fresh_tables(args)
+            offers = rec.recommend_frames(
+                tables["contracts"], clients=tables["clients"], events=tables["events"],
+                as_of=args.as_of, k=k, explain=explain,
+            )  # fmt: skip
+            if args.client_ids:
+                ids = [_external_id(rec.book_.client_ids.external, c) for c in args.client_ids]
+                offers = offers[offers[Columns.client].isin(ids)].reset_index(drop=True)
+        else:
+            offers = _recommend_in_batches(rec, args, k, explain)
+        bar.update(bar.total - bar.n)
+    _write_table(offers, args.out)
+    if args.out is not None:
+        _note(args, f"{len(offers):,} offers for {offers[Columns.client].nunique():,} clients "
+              f"written to {args.out}")  # fmt: skip
+    return EXIT_OK
+
+
+def _recommend_in_batches(
+    rec: Recommender, args: argparse.Namespace, k: int, explain: bool
+) -> pd.DataFrame:
+    """Offers for the chosen clients, a batch at a time so the progress bar can move."""
+    ids = rec.book_.client_ids
+    if args.client_ids:
+        wanted = pd.Index([_external_id(ids.external, c) for c in args.client_ids])
+    else:
+        wanted = ids.to_external(np.flatnonzero(rec.eligible_))
+    step = int(rec.batch_size)
+    parts = []
+    with _progress(args, total=len(wanted), desc="offers", unit="client") as bar:
+        for start in range(0, len(wanted), step):
+            chunk = wanted[start : start + step]
+            parts.append(rec.recommend(chunk, k=k, explain=explain))
+            bar.update(len(chunk))
+    if not parts:
+        return rec.recommend([], k=k, explain=explain)
+    return pd.concat(parts, ignore_index=True)
+
+
+@_command(
+    "fit",
+    help="fit a recommender on the input tables and save it",
+    epilog=(
+        "The saved model holds the fitted state and the validated book; load it with\n"
+        "crosssell.load(path) or use it with 'recommend', 'why-not', 'plan' and 'serve'.\n\n"
+        "examples:\n"
+        "  crosssell fit --contracts c.csv --products p.csv --clients a.csv --events e.csv "
+        "--model model.crosssell\n"
+        "  crosssell fit --contracts c.parquet --as-of 2025-06-30 --scorer als "
+        "--model als.crosssell"
+    ),
+    options=(_input_options, _fit_options, _model_out_option, _quiet_option),
+)
+def _fit(args: argparse.Namespace) -> int:
+    with _progress(args, total=3, desc="fit", unit="step") as bar:
+        bar.set_postfix_str("reading the input")
+        book = _checked_book(args)
+        bar.update()
+        bar.set_postfix_str("fitting")
+        rec = _new_recommender(args).fit(book, args.as_of)
+        bar.update()
+        bar.set_postfix_str("saving")
+        _save(rec, args.model)
+        bar.update()
+    n_clients, n_products = rec.matrix_.shape
+    policy = rec.policy.name if rec.policy is not None else "no policy"
+    print(
+        f"Fitted a recommender ({type(rec.scorer_).__name__} scorer, {policy}, k={rec.k_}) at "
+        f"{rec.as_of_.date()} on {n_clients:,} clients x {n_products:,} products; "
+        f"saved to {args.model}"
+    )
+    return EXIT_OK
+
+
+def _save(rec: Recommender, path: Path) -> None:
+    from crosssell.persist import save
+
+    try:
+        save(rec, path)
+    except ArtifactError as err:
+        raise _UsageError(str(err)) from err
+    except OSError as err:
+        raise _UsageError(f"cannot save the model to {path}: {err}") from err
+
+
+@_command(
+    "backtest",
+    help="measure the recommender on the past: fit at each cutoff, score the next horizon",
+    epilog=(
+        "Prints each metric at each k averaged over the folds, against a popularity baseline.\n"
+        "--out writes the tidy table (one row per fold, model, offer type, metric and k, with\n"
+        "bootstrap intervals); --report writes a self-contained HTML page with charts.\n\n"
+        "examples:\n"
+        "  crosssell backtest --contracts c.csv --cutoffs 2024-06-30,2024-12-31 --horizon 180D\n"
+        "  crosssell backtest --contracts c.csv --events e.csv --cutoffs 2024-12-31 "
+        "--scorer als -k 1,3,10 --report backtest.html --out metrics.csv"
+    ),
+    options=(
+        _input_options,
+        _backtest_options,
+        _policy_option,
+        _scorer_option,
+        _errors_option,
+        _ks_option,
+        _n_boot_option,
+        _report_option,
+        _out_option,
+        _quiet_option,
+    ),
+)
+def _backtest(args: argparse.Namespace) -> int:
+    from crosssell.evaluation import backtest, report
+
+    book = _checked_book(args)
+    rec = _new_recommender(args)
+    try:
+        result = backtest(
+            rec, book, args.cutoffs, args.horizon, k=args.k, n_boot=args.n_boot,
+            progress=_show_progress(args),
+        )  # fmt: skip
+    except SchemaError:
+        raise
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
+    print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.out is not None:
+        _write_table(result.to_frame(), args.out)
+        _note(args, f"metrics written to {args.out}")
+    if args.report is not None:
+        report(result, args.report)
+        _note(args, f"report written to {args.report}")
+    return EXIT_OK
+
+
+def _tune_space(names: Sequence[str]) -> list[dict[str, list[Any]]]:
+    """Return a small search over the named scorers, each with the setting that matters most."""
+    from crosssell import scorers
+    from crosssell.recommender import default_scorer
+
+    space: dict[str, dict[str, list[Any]]] = {
+        "default": {"scorer": [default_scorer()]},
+        "popularity": {"scorer": [scorers.Popularity()]},
+        "cooccurrence": {
+            "scorer": [scorers.CoOccurrence()],
+            "scorer__measure": ["confidence", "lift"],
+        },
+        "itemknn": {"scorer": [scorers.ItemKNN()], "scorer__neighbours": [20, 100]},
+        "als": {"scorer": [scorers.ALS(random_state=0)], "scorer__factors": [16, 64]},
+    }
+    return [space[name] for name in names]
+
+
+def _scorer_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [n for n in names if n not in _SCORERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scorer(s) {', '.join(map(repr, unknown))}; choose from {', '.join(_SCORERS)}"
+        )
+    return names
+
+
+def _scorers_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--scorers NAME[,NAME...]``: the scorers a search tries."""
+    parser.add_argument(
+        "--scorers", type=_scorer_list, default=_SCORERS, metavar="NAME[,NAME...]",
+        help=f"scorers to try (default all: {','.join(_SCORERS)})",
+    )  # fmt: skip
+
+
+@_command(
+    "tune",
+    help="choose a scorer by backtest: pick on the early cutoffs, report on the last",
+    epilog=(
+        "Tries default, popularity, co-occurrence (confidence, lift), item-kNN (20, 100\n"
+        "neighbours) and ALS (16, 64 factors). The choice is made on all cutoffs but the last;\n"
+        "the last one gives the held-out score to quote. --model saves the best configuration\n"
+        "fitted on the whole input (at --as-of when given).\n\n"
+        "examples:\n"
+        "  crosssell tune --contracts c.csv --cutoffs 2024-06-30,2024-12-31 --horizon 180D\n"
+        "  crosssell tune --contracts c.csv --cutoffs 2023-12-31,2024-06-30,2024-12-31 "
+        "--metric recall@5 --model best.crosssell --out trials.csv\n"
+        "  crosssell tune --contracts c.csv --cutoffs 2024-06-30,2024-12-31 "
+        "--scorers cooccurrence,itemknn"
+    ),
+    options=(
+        _input_options,
+        _backtest_options,
+        _as_of_option,
+        _policy_option,
+        _errors_option,
+        _metric_option,
+        _scorers_option,
+        _best_model_option,
+        _out_option,
+        _quiet_option,
+    ),
+)
+def _tune(args: argparse.Namespace) -> int:
+    from crosssell.evaluation import tune
+    from crosssell.recommender import Recommender
+
+    book = _checked_book(args)
+    template = Recommender(policy=_make_policy(args.policy), k=_DEFAULT_K)
+    try:
+        result = tune(
+            template, book, _tune_space(args.scorers), args.cutoffs, horizon=args.horizon,
+            metric=args.metric, search="grid", progress=_show_progress(args),
+        )  # fmt: skip
+    except SchemaError:
+        raise
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
+    columns = ["rank", "params", "selection_score", "held_out_score", "fit_seconds"]
+    table = result.results.sort_values("rank", kind="stable")
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nBest: {result.best_params}; held-out {result.metric} = {result.held_out:.4f}")
+    if args.out is not None:
+        _write_table(result.results, args.out)
+        _note(args, f"trials written to {args.out}")
+    if args.model is not None:
+        best = result.best_recommender
+        if args.as_of is not None:
+            best = best.fit(book, args.as_of)
+        _save(best, args.model)
+        _note(args, f"best model saved to {args.model}")
+    return EXIT_OK
+
+
+@_command(
+    "why-not",
+    help="say why a product is (or is not) offered to a client",
+    epilog=(
+        "examples:\n"
+        "  crosssell why-not --model model.crosssell --client C0042 --product CRM-3\n"
+        "  crosssell why-not --contracts c.csv --events e.csv --as-of 2025-06-30 "
+        "--client C0042 --product CRM-3"
+    ),
+    options=(_optional_input_options, _fit_options, _model_option, _pair_options),
+)
+def _why_not(args: argparse.Namespace) -> int:
+    rec = _recommender(args)
+    client = _external_id(rec.book_.client_ids.external, args.client)
+    product = _external_id(rec.book_.product_ids.external, args.product)
+    print(rec.why_not(client, product))
+    if client not in rec.book_.client_ids or product not in rec.book_.product_ids:
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+@_command(
+    "plan",
+    help="build each account manager's list: plan.csv and one HTML page per manager",
+    epilog=(
+        "Picks one next best action per client (resolve a complaint, renew, propose, check in,\n"
+        "or nothing) and orders each manager's list; --capacity cuts it to what fits in the\n"
+        "period.\n\n"
+        "examples:\n"
+        "  crosssell plan --model model.crosssell --out plan/\n"
+        "  crosssell plan --contracts c.csv --clients a.csv --events e.csv --capacity 20 "
+        "--period 7D --out plan/"
+    ),
+    options=(
+        _optional_input_options,
+        _fit_options,
+        _model_option,
+        _quiet_option,
+        _plan_options,
+    ),
+)
+def _plan(args: argparse.Namespace) -> int:
+    from crosssell.plan import plan, write_plan_csv
+    from crosssell.report import write_plan_pages
+
+    capacity: int | str | None = args.capacity
+    if isinstance(capacity, str) and capacity.isdigit():
+        capacity = int(capacity)
+    with _progress(args, total=4, desc="plan", unit="step") as bar:
+        rec = _recommender(args, bar)
+        bar.set_postfix_str("planning")
+        try:
+            account_plan = plan(rec, period=args.period, capacity=capacity)
+        except SchemaError:
+            raise
+        except ValueError as err:
+            raise _UsageError(str(err)) from err
+        bar.update()
+        bar.set_postfix_str("writing")
+        csv_path = write_plan_csv(account_plan, args.out / "plan.csv")
+        pages = write_plan_pages(account_plan, args.out)
+        bar.update(bar.total - bar.n)
+    print(account_plan.below_cut().to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+    print(f"\nWrote {csv_path} and {len(pages)} pages (open {pages[-1]}).")
+    return EXIT_OK
+
+
+@_command(
+    "serve",
+    help="serve a model over HTTP (needs the 'serve' extra: fastapi, uvicorn)",
+    epilog=(
+        "Endpoints: POST /recommend, GET /why-not, GET /health, and the OpenAPI schema at\n"
+        "/docs and /openapi.json. The model is loaded once and never changes while serving.\n\n"
+        "examples:\n"
+        "  crosssell serve --model model.crosssell\n"
+        "  crosssell serve --model model.crosssell --host 0.0.0.0 --port 8080 --validity-days 14"
+    ),
+    options=(_optional_input_options, _fit_options, _model_option, _server_options),
+)
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from crosssell.serve import run
+    except ImportError as err:  # pragma: no cover - only without the extra
+        raise _UsageError(str(err)) from err
+    rec = _recommender(args)
+    try:
+        run(rec, host=args.host, port=args.port, validity_days=args.validity_days)
+    except ImportError as err:
+        raise _UsageError(str(err)) from err
+    return EXIT_OK
+
+
 # -------------------------------------------------------------------------------------- main
 
 
@@ -361,10 +1199,14 @@ def _parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "examples:\n"
-            "  crosssell demo                                # summarise the shipped demo book\n"
+            "  crosssell demo                                # the whole pipeline on a demo book\n"
             "  crosssell validate --contracts contracts.csv  # check your own data\n"
-            "  crosssell validate --contracts c.csv --products p.csv --clients a.csv "
-            "--events e.csv\n\n"
+            "  crosssell recommend --contracts c.csv --products p.csv --out offers.csv\n"
+            "  crosssell fit --contracts c.csv --events e.csv --model model.crosssell\n"
+            "  crosssell backtest --contracts c.csv --cutoffs 2024-06-30,2024-12-31\n"
+            "  crosssell plan --model model.crosssell --out plan/\n"
+            "  crosssell serve --model model.crosssell --port 8000\n\n"
+            "exit codes: 0 ok, 1 bad input (with the validation report), 2 usage error\n"
             "Run 'crosssell COMMAND --help' for the options of a command."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -383,6 +1225,14 @@ def _parser() -> argparse.ArgumentParser:
             add(child)
         child.set_defaults(run=cmd.run)
     return parser
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -415,9 +1265,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    try:
-        code: int = args.run(args)
-    except _UsageError as err:
-        print(f"crosssell: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    # Library warnings (ids normalised, unknown clients) are for the person at the terminal:
+    # one readable line each on stderr, after the output they concern.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code: int = args.run(args)
+        except _UsageError as err:
+            print(f"crosssell {args.command}: error: {err}", file=sys.stderr)
+            code = EXIT_USAGE
+        except SchemaError as err:
+            print(f"Invalid input: {err}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+        except (_BadInputError, UnknownIdError) as err:
+            print(f"Invalid input: {err}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+        except BrokenPipeError:
+            # The reader (e.g. 'head') has what it wanted; more output would fail again at exit.
+            _silence_stdout()
+            code = EXIT_OK
+    for note in dict.fromkeys(str(w.message) for w in caught):
+        print(f"warning: {note}", file=sys.stderr)
     return code

@@ -1,0 +1,777 @@
+"""An HTTP service for a fitted recommender: next best actions for a CRM, one client at a time.
+
+:func:`create_app` builds a FastAPI application around one fitted
+:class:`~crosssell.Recommender` (or a saved one, loaded once at start-up). The model is only
+read while serving: requests never change it, so one process serves concurrent requests safely.
+
+Endpoints
+---------
+``POST /recommend``
+    Body: ``client_id``, optional ``k``, optional fresh ``contracts`` and ``events`` (lists of
+    records in crosssell's column names; ``client_id`` may be left out of them) and optional
+    ``as_of``. Answers a list of :class:`NextBestAction` records, best first (an empty list
+    when the policy leaves nothing to offer). A client the model does not know, sent without
+    contracts, answers 404 with a ``detail`` naming the id: an empty list would read as "offer
+    nothing", which is a different statement. Invalid bodies answer 422 with the field at fault
+    in ``loc``, as FastAPI does for its own validation.
+``GET /why-not?client_id=...&product_id=...``
+    One sentence on why the product is (or is not) offered (:class:`WhyNot`); 404 for an unknown
+    id.
+``GET /health``
+    Status, the model's ``as_of``, the library version and sizes (:class:`Health`).
+``GET /openapi.json``, ``/docs``
+    FastAPI's OpenAPI schema and its browser, with examples.
+
+The web stack is optional: install it with ``pip install "crosssell[serve]"``. Neither
+``import crosssell`` nor ``import crosssell.serve`` imports FastAPI; :func:`create_app` and
+:func:`run` do, and say which extra is missing when they cannot.
+
+The records are plain frozen dataclasses, so :func:`next_best_actions` also serves a batch
+export to a CRM without the web stack.
+"""
+
+# Annotations are evaluated when the endpoints are defined inside create_app, so FastAPI sees
+# the request model defined there; postponing them (PEP 563) would hide it.
+
+import datetime as dt
+import numbers
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
+
+import pandas as pd
+
+from crosssell._params import check_fitted
+from crosssell._version import __version__
+from crosssell.columns import Columns, OfferType
+from crosssell.exceptions import SchemaError, UnknownIdError
+from crosssell.matrix import to_as_of
+from crosssell.recommender import Offer, Recommender
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = [
+    "ACCEPT_LABEL",
+    "DESCRIPTION_MAX",
+    "NAME_MAX",
+    "REJECT_LABEL",
+    "Evidence",
+    "Health",
+    "NextBestAction",
+    "WhyNot",
+    "create_app",
+    "next_best_actions",
+    "product_names",
+    "run",
+]
+
+#: Longest ``name`` of a record (CRM action names are short).
+NAME_MAX: Final = 80
+#: Longest ``description`` of a record; longer reasons are cut and end with an ellipsis.
+DESCRIPTION_MAX: Final = 255
+#: Label of the button that takes an offer up.
+ACCEPT_LABEL: Final = "Interested"
+#: Label of the button that puts an offer aside.
+REJECT_LABEL: Final = "Not now"
+
+_EXTRA_HINT: Final = 'Install it with: pip install "crosssell[serve]"'
+_ELLIPSIS: Final = "…"
+_TYPE_LABEL: Final = {"upsell": "upsell", "cross_sell": "cross-sell"}
+_MAX_K: Final = 100
+_NOT_FOUND: Final = 404
+_INVALID: Final = 422
+
+
+def _schema_extra(
+    descriptions: Mapping[str, str], example: Mapping[str, Any]
+) -> Callable[[dict[str, Any]], None]:
+    """Return a hook that writes field descriptions and an example into a JSON schema."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for name, text in descriptions.items():
+            schema.get("properties", {}).get(name, {})["description"] = text
+        schema["examples"] = [dict(example)]
+
+    return extra
+
+
+_EXAMPLE_EVIDENCE: Final = {"product_id": "DOCS-3", "weight": 0.7}
+_EXAMPLE_ACTION: Final = {
+    "id": "C0001:BI-2:2025-06-30",
+    "name": "BI Standard (cross-sell)",
+    "description": "Clients holding DOCS Premium, ERP Standard and SEC Premium also tend to hold "
+    "BI Standard.",
+    "reason": "Clients holding DOCS Premium, ERP Standard and SEC Premium also tend to hold "
+    "BI Standard.",
+    "accept_label": ACCEPT_LABEL,
+    "reject_label": REJECT_LABEL,
+    "valid_from": "2025-06-30",
+    "valid_until": "2025-07-30",
+    "score": 0.7,
+    "propensity": 0.7,
+    "value": 615.0,
+    "expected_value": 430.5,
+    "offer_type": "cross_sell",
+    "rank": 1,
+    "product_id": "BI-2",
+    "client_id": "C0001",
+    "evidence": [_EXAMPLE_EVIDENCE, {"product_id": "ERP-2", "weight": 0.675}],
+    "cold_start": False,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    """A product the client holds that speaks for an offer, and how strongly.
+
+    Examples
+    --------
+    >>> Evidence(product_id="P1", weight=0.5)
+    Evidence(product_id='P1', weight=0.5)
+    """
+
+    product_id: str | int
+    weight: float
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "json_schema_extra": _schema_extra(
+            {"product_id": "A product the client holds.", "weight": "Its share of the score."},
+            _EXAMPLE_EVIDENCE,
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NextBestAction:
+    """One offer as a CRM next-best-action record.
+
+    Attributes
+    ----------
+    id : str
+        Stable: ``"{client_id}:{product_id}:{as_of}"``, the same offer on the same day keeps it.
+    name : str
+        Product name and offer type, at most :data:`NAME_MAX` characters.
+    description : str
+        The reason, cut to :data:`DESCRIPTION_MAX` characters (ending with an ellipsis).
+    reason : str
+        The whole reason.
+    accept_label, reject_label : str
+        Button labels: :data:`ACCEPT_LABEL`, :data:`REJECT_LABEL`.
+    valid_from, valid_until : datetime.date
+        ``as_of`` and ``as_of`` plus the validity window.
+    score, propensity, value, expected_value : float
+        As in :meth:`crosssell.Recommender.recommend`.
+    offer_type : {"upsell", "cross_sell"}
+    rank : int
+        1 = best.
+    product_id, client_id : str or int
+        The caller's ids.
+    evidence : tuple of Evidence
+        Held products that speak for the offer.
+    cold_start : bool
+        The client held nothing to learn from; the offer follows its segment.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> a = NextBestAction(id="C1:P2:2025-06-30", name="P2 (cross-sell)", description="Why.",
+    ...     reason="Why.", accept_label=ACCEPT_LABEL, reject_label=REJECT_LABEL,
+    ...     valid_from=datetime.date(2025, 6, 30), valid_until=datetime.date(2025, 7, 30),
+    ...     score=0.5, propensity=0.5, value=100.0, expected_value=50.0,
+    ...     offer_type="cross_sell", rank=1, product_id="P2", client_id="C1", evidence=(),
+    ...     cold_start=False)
+    >>> a.to_dict()["valid_until"]
+    '2025-07-30'
+    """
+
+    id: str
+    name: str
+    description: str
+    reason: str
+    accept_label: str
+    reject_label: str
+    valid_from: dt.date
+    valid_until: dt.date
+    score: float
+    propensity: float
+    value: float
+    expected_value: float
+    offer_type: OfferType
+    rank: int
+    product_id: str | int
+    client_id: str | int
+    evidence: tuple[Evidence, ...]
+    cold_start: bool
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "json_schema_extra": _schema_extra(
+            {
+                "id": "Stable id: client_id:product_id:as_of.",
+                "name": f"Product name and offer type (at most {NAME_MAX} characters).",
+                "description": f"The reason, cut to {DESCRIPTION_MAX} characters.",
+                "reason": "Why this offer, in one sentence.",
+                "accept_label": "Label of the button that takes the offer up.",
+                "reject_label": "Label of the button that puts it aside.",
+                "valid_from": "The date the offer was made for (as_of).",
+                "valid_until": "The last day the offer stands.",
+                "score": "The scorer's raw score.",
+                "propensity": "Chance-like score in [0, 1] that the client takes the offer.",
+                "value": "Annual value of the product to the client (for an upsell, the step).",
+                "expected_value": "propensity x value.",
+                "offer_type": "upsell (a higher tier of a held family) or cross_sell.",
+                "rank": "1 = best.",
+                "product_id": "The product offered.",
+                "client_id": "The client.",
+                "evidence": "Held products that speak for the offer.",
+                "cold_start": "True when the client held nothing to learn from.",
+            },
+            _EXAMPLE_ACTION,
+        )
+    }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data (dates as ISO text).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import datetime
+        >>> day = datetime.date(2025, 6, 30)
+        >>> NextBestAction(id="a", name="n", description="d", reason="d", accept_label="y",
+        ...     reject_label="n", valid_from=day, valid_until=day, score=1.0, propensity=1.0,
+        ...     value=1.0, expected_value=1.0, offer_type="upsell", rank=1, product_id=2,
+        ...     client_id=1, evidence=(Evidence(product_id=1, weight=1.0),),
+        ...     cold_start=False).to_dict()["evidence"]
+        [{'product_id': 1, 'weight': 1.0}]
+        """
+        out = asdict(self)
+        out["evidence"] = [asdict(e) for e in self.evidence]
+        out["valid_from"] = self.valid_from.isoformat()
+        out["valid_until"] = self.valid_until.isoformat()
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """What ``GET /health`` answers.
+
+    Attributes
+    ----------
+    status : str
+        ``"ok"``.
+    version : str
+        The crosssell version serving.
+    model_as_of : datetime.date
+        The date the model was fitted at.
+    clients, products, holdings : int
+        Sizes of the book the model was fitted on (holdings: active client-product pairs).
+    k : int
+        Offers per client by default.
+    scorer : str
+        The scorer's class name.
+    policy : tuple of str
+        The names of the policy's rules (empty without a policy).
+    validity_days : int
+        Days an offer stays valid.
+
+    Examples
+    --------
+    >>> Health(status="ok", version="0", model_as_of=dt.date(2025, 6, 30), clients=1, products=1,
+    ...        holdings=1, k=3, scorer="Blend", policy=(), validity_days=30).status
+    'ok'
+    """
+
+    status: str
+    version: str
+    model_as_of: dt.date
+    clients: int
+    products: int
+    holdings: int
+    k: int
+    scorer: str
+    policy: tuple[str, ...]
+    validity_days: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhyNot:
+    """What ``GET /why-not`` answers: the pair asked about and one sentence.
+
+    Examples
+    --------
+    >>> WhyNot(client_id="C1", product_id="P1", answer="...").answer
+    '...'
+    """
+
+    client_id: str | int
+    product_id: str | int
+    answer: str
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _cut(text: str, limit: int) -> str:
+    """Shorten ``text`` to ``limit`` characters, the last one an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + _ELLIPSIS
+
+
+def _plain(value: Any) -> Any:
+    """Return a numpy scalar as the Python number JSON needs."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def product_names(recommender: Recommender) -> dict[Any, str]:
+    """Return each product's readable name: the catalogue's ``name`` column, else its id.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        A fitted recommender.
+
+    Returns
+    -------
+    dict
+        Product id to name.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> product_names(rec)["CRM-1"]
+    'CRM Basic'
+    """
+    check_fitted(recommender, "scorer_")
+    table = recommender.book_.product_table
+    ids = table[Columns.product]
+    names = table[Columns.name] if Columns.name in table.columns else ids
+    names = names.astype(object).where(names.notna(), ids).astype(str)
+    return dict(zip(ids.tolist(), names.tolist(), strict=True))
+
+
+def next_best_actions(
+    offers: Sequence[Offer] | pd.DataFrame,
+    *,
+    as_of: Any,
+    names: Mapping[Any, str] | None = None,
+    validity_days: int = 30,
+) -> list[NextBestAction]:
+    """Turn offers into CRM next-best-action records.
+
+    Parameters
+    ----------
+    offers : list of Offer or DataFrame
+        What :meth:`~crosssell.Recommender.recommend_one` or
+        :meth:`~crosssell.Recommender.recommend` returned.
+    as_of : date-like
+        The date the offers were made for: the records' ``valid_from`` and part of their ``id``.
+    names : mapping, optional
+        Product id to readable name (see :func:`product_names`); default: the ids.
+    validity_days : int, default 30
+        Days an offer stays valid: ``valid_until = as_of + validity_days``.
+
+    Returns
+    -------
+    list of NextBestAction
+        In the order given.
+
+    Raises
+    ------
+    ValueError
+        If ``validity_days`` is not a positive int.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> actions = next_best_actions(rec.recommend_one("C0001"), as_of=rec.as_of_,
+    ...                             names=product_names(rec))
+    >>> first = actions[0]
+    >>> first.id == f"C0001:{first.product_id}:2025-06-30", str(first.valid_until)
+    (True, '2025-07-30')
+    >>> first.name == f"{product_names(rec)[first.product_id]} ({first.offer_type})".replace(
+    ...     "cross_sell", "cross-sell")
+    True
+    """
+    days = _check_validity(validity_days, "next_best_actions")
+    day = to_as_of(as_of, caller="next_best_actions").date()
+    until = day + dt.timedelta(days=days)
+    records: Iterable[Mapping[Any, Any]]
+    if isinstance(offers, pd.DataFrame):
+        records = offers.to_dict("records")
+    else:
+        records = (o.to_dict() for o in offers)
+    known = names if names is not None else {}
+    out = []
+    for rec in records:
+        client, product = _plain(rec[Columns.client]), _plain(rec[Columns.product])
+        offer_type = rec[Columns.offer_type]
+        label = _TYPE_LABEL.get(offer_type, str(offer_type))
+        title = f"{known.get(product, product)} ({label})"
+        reason = rec.get(Columns.reason)
+        reason = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
+        evidence = rec.get(Columns.evidence) or ()
+        out.append(
+            NextBestAction(
+                id=f"{client}:{product}:{day.isoformat()}",
+                name=_cut(title, NAME_MAX),
+                description=_cut(reason, DESCRIPTION_MAX),
+                reason=reason,
+                accept_label=ACCEPT_LABEL,
+                reject_label=REJECT_LABEL,
+                valid_from=day,
+                valid_until=until,
+                score=float(rec[Columns.score]),
+                propensity=float(rec[Columns.propensity]),
+                value=float(rec[Columns.value]),
+                expected_value=float(rec[Columns.expected_value]),
+                offer_type=offer_type,
+                rank=int(rec[Columns.rank]),
+                product_id=product,
+                client_id=client,
+                evidence=tuple(
+                    Evidence(product_id=_plain(p), weight=float(w)) for p, w in evidence
+                ),
+                cold_start=bool(rec.get(Columns.cold_start, False)),
+            )
+        )
+    return out
+
+
+def _check_validity(validity_days: Any, owner: str) -> int:
+    if (
+        isinstance(validity_days, bool)
+        or not isinstance(validity_days, numbers.Integral)
+        or validity_days < 1
+    ):
+        raise ValueError(
+            f"The 'validity_days' parameter of {owner} must be an int in the range [1, inf). "
+            f"Got {validity_days!r} instead."
+        )
+    return int(validity_days)
+
+
+# ------------------------------------------------------------------------------ the app
+
+
+def _require_web() -> None:
+    """Check that FastAPI and Pydantic can be imported, or say which extra installs them."""
+    try:
+        import fastapi  # noqa: F401
+        import pydantic  # noqa: F401
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            f"crosssell.serve needs FastAPI and Pydantic, which are not installed. {_EXTRA_HINT}"
+        ) from err
+
+
+def _model(model: Recommender | str | os.PathLike[str]) -> Recommender:
+    """Return ``model`` itself, or the saved model at that path, checked to be fitted."""
+    if isinstance(model, Recommender):
+        check_fitted(model, "scorer_")
+        return model
+    if isinstance(model, str | os.PathLike):
+        from crosssell.persist import load
+
+        loaded = load(model)
+        check_fitted(loaded, "scorer_")
+        return loaded
+    raise TypeError(
+        "The 'model' parameter of create_app must be a fitted Recommender or the path of a saved "
+        f"model. Got {type(model).__name__} instead."
+    )
+
+
+def _book_id(ids: pd.Index, value: Any) -> Any:
+    """Return the id as the book spells it: a query string is text, the book's ids may be ints."""
+    if value in ids:
+        return value
+    if ids.dtype.kind in "iu" and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if ids.dtype.kind not in "iu" and isinstance(value, int):
+        return str(value)
+    return value
+
+
+def _error(loc: Sequence[str | int], message: str, kind: str) -> list[dict[str, Any]]:
+    """Return a validation error in FastAPI's shape, so clients parse one format."""
+    return [{"loc": list(loc), "msg": message, "type": kind}]
+
+
+def _schema_error_loc(err: SchemaError) -> list[str | int]:
+    loc: list[str | int] = ["body", err.table]
+    if err.rows:
+        loc.append(err.rows[0])
+    if err.column:
+        loc.append(err.column)
+    return loc
+
+
+class _RecordError(ValueError):
+    """A fresh record that cannot be used; ``loc`` points at it as FastAPI's errors do."""
+
+    def __init__(self, loc: list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _fresh_records(
+    records: Sequence[Mapping[str, Any]] | None, table: str, client: Any
+) -> pd.DataFrame | None:
+    """Return the records as a frame of this client's rows (``client_id`` filled in when left out).
+
+    Raises :class:`_RecordError` when a record names another client.
+    """
+    if not records:
+        return None
+    rows = []
+    for i, record in enumerate(records):
+        row = dict(record)
+        given = row.get(Columns.client)
+        if given is not None and str(given) != str(client):
+            raise _RecordError(
+                ["body", table, i, Columns.client],
+                f"{table}[{i}] is for client {given!r}, not {client!r}; send one client's "
+                "records per request (or leave client_id out).",
+            )
+        row[Columns.client] = client
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def create_app(
+    model: Recommender | str | os.PathLike[str],
+    *,
+    validity_days: int = 30,
+    title: str = "crosssell",
+) -> "FastAPI":
+    """Build the HTTP service around one fitted model.
+
+    Parameters
+    ----------
+    model : Recommender or path
+        A fitted recommender, or the path of a saved one (loaded here, once).
+    validity_days : int, default 30
+        Days an offer stays valid in the CRM (``valid_until``).
+    title : str, default "crosssell"
+        Title of the OpenAPI schema.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application; ``app.state.recommender`` holds the model.
+
+    Raises
+    ------
+    ImportError
+        If FastAPI is not installed (the ``serve`` extra).
+    NotFittedError
+        If the recommender is not fitted.
+    ValueError
+        If ``validity_days`` is not a positive int.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> from fastapi.testclient import TestClient
+    >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> client = TestClient(create_app(rec))
+    >>> body = client.post("/recommend", json={"client_id": "C0001"}).json()
+    >>> [a["product_id"] for a in body] == [o.product_id for o in rec.recommend_one("C0001")]
+    True
+    >>> body[0]["valid_from"], body[0]["valid_until"], body[0]["accept_label"]
+    ('2025-06-30', '2025-07-30', 'Interested')
+    >>> answer = client.get("/why-not", params={"client_id": "C0001", "product_id": "CRM-1"})
+    >>> answer.json()["answer"]
+    "'CRM-1' is allowed for 'C0001' but outranked: ..."
+    >>> client.post("/recommend", json={"client_id": "nobody"}).status_code
+    404
+    """
+    _require_web()
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field
+
+    days = _check_validity(validity_days, "create_app")
+    rec = _model(model)
+    names = product_names(rec)
+    client_ids = rec.book_.client_ids.external
+    product_ids = rec.book_.product_ids.external
+    health = Health(
+        status="ok",
+        version=__version__,
+        model_as_of=rec.as_of_.date(),
+        clients=len(client_ids),
+        products=len(product_ids),
+        holdings=int(rec.matrix_.client_product.nnz),
+        k=int(rec.k_),
+        scorer=type(rec.scorer_).__name__,
+        policy=tuple(rec.policy.names) if rec.policy is not None else (),
+        validity_days=days,
+    )
+
+    class RecommendRequest(BaseModel):
+        """Ask for one client's next best actions, optionally with data the model has not seen."""
+
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {"client_id": "C0001", "k": 2},
+                    {
+                        "client_id": "C0001",
+                        "events": [{"date": "2025-06-30", "type": "complaint_opened"}],
+                    },
+                ]
+            },
+        )
+
+        client_id: str | int = Field(description="The client, as in the model's book.")
+        k: int | None = Field(
+            default=None, ge=1, le=_MAX_K, description="Offers wanted; default the model's k."
+        )
+        contracts: list[dict[str, Any]] | None = Field(
+            default=None,
+            description="New contracts of this client (client_id, product_id, start_date, ...); "
+            "client_id may be left out.",
+        )
+        events: list[dict[str, Any]] | None = Field(
+            default=None,
+            description="New events of this client (date, type, product_id, ...), e.g. a "
+            "complaint opened today.",
+        )
+        as_of: dt.date | None = Field(
+            default=None, description="The date to recommend for; default the model's as_of."
+        )
+
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description="Next best actions (upsell and cross-sell offers) for a CRM, with reasons.",
+    )
+    app.state.recommender = rec
+    app.state.validity_days = days
+    not_found: dict[int | str, dict[str, Any]] = {
+        _NOT_FOUND: {"description": "Unknown client or product id."}
+    }
+
+    @app.get("/health", response_model=Health, summary="Status and model facts")
+    def get_health() -> Health:
+        return health
+
+    @app.post(
+        "/recommend",
+        response_model=list[NextBestAction],
+        summary="Next best actions for one client",
+        responses={
+            **not_found,
+            200: {"content": {"application/json": {"example": [_EXAMPLE_ACTION]}}},
+        },
+    )
+    def post_recommend(request: RecommendRequest) -> Any:
+        client = _book_id(client_ids, request.client_id)
+        if client not in client_ids and not request.contracts:
+            raise HTTPException(
+                _NOT_FOUND,
+                detail=f"Client {client!r} is not in the book this model was fitted on. Send "
+                "its contracts to score it.",
+            )
+        try:
+            contracts = _fresh_records(request.contracts, "contracts", client)
+            events = _fresh_records(request.events, "events", client)
+        except _RecordError as err:
+            detail = _error(err.loc, str(err), "value_error")
+            return JSONResponse(status_code=_INVALID, content={"detail": detail})
+        try:
+            offers = rec.recommend_one(
+                client, contracts=contracts, events=events, as_of=request.as_of, k=request.k
+            )
+        except SchemaError as err:
+            detail = _error(_schema_error_loc(err), str(err), "schema_error")
+            return JSONResponse(status_code=_INVALID, content={"detail": detail})
+        except UnknownIdError as err:
+            detail = _error(["body", "contracts"], str(err), "unknown_id")
+            return JSONResponse(status_code=_INVALID, content={"detail": detail})
+        day = request.as_of if request.as_of is not None else rec.as_of_
+        return next_best_actions(offers, as_of=day, names=names, validity_days=days)
+
+    @app.get(
+        "/why-not",
+        response_model=WhyNot,
+        summary="Why a product is, or is not, offered to a client",
+        responses=not_found,
+    )
+    def get_why_not(
+        client_id: Annotated[str, Query(examples=["C0001"])],
+        product_id: Annotated[str, Query(examples=["CRM-1"])],
+    ) -> WhyNot:
+        client = _book_id(client_ids, client_id)
+        product = _book_id(product_ids, product_id)
+        if client not in client_ids:
+            raise HTTPException(
+                _NOT_FOUND, detail=f"Client {client!r} is not in the book this model was fitted on."
+            )
+        if product not in product_ids:
+            raise HTTPException(
+                _NOT_FOUND, detail=f"Product {product!r} is not in the model's catalogue."
+            )
+        return WhyNot(client_id=client, product_id=product, answer=rec.why_not(client, product))
+
+    return app
+
+
+def run(
+    model: Recommender | str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    validity_days: int = 30,
+    log_level: str = "info",
+) -> None:
+    """Serve ``model`` with uvicorn until interrupted.
+
+    Linear algebra runs on one thread per request: the requests themselves run in parallel, and
+    nested BLAS threads would only compete with them (and stretch the slowest answers).
+
+    Parameters
+    ----------
+    model : Recommender or path
+        As in :func:`create_app`.
+    host : str, default "127.0.0.1"
+        Address to listen on.
+    port : int, default 8000
+        Port to listen on.
+    validity_days : int, default 30
+        As in :func:`create_app`.
+    log_level : str, default "info"
+        uvicorn's log level.
+
+    Raises
+    ------
+    ImportError
+        If FastAPI or uvicorn is not installed (the ``serve`` extra).
+
+    Examples
+    --------
+    >>> run("model.crosssell", port=8080)  # doctest: +SKIP
+    """
+    app = create_app(model, validity_days=validity_days)
+    try:
+        import uvicorn
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            f"crosssell.serve needs uvicorn, which is not installed. {_EXTRA_HINT}"
+        ) from err
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
