@@ -29,6 +29,7 @@ from crosssell.evaluation.metrics import (
     recall_at_k,
     value_captured_at_k,
 )
+from crosssell.evaluation.plots import plot_calibration, plot_gain, plot_metrics, plot_suppression
 from crosssell.evaluation.report import report
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import TuneResult, tune
@@ -52,6 +53,10 @@ __all__ = [
     "lift",
     "map_at_k",
     "ndcg_at_k",
+    "plot_calibration",
+    "plot_gain",
+    "plot_metrics",
+    "plot_suppression",
     "precision_at_k",
     "recall_at_k",
     "report",

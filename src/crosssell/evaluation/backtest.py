@@ -19,7 +19,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
 from crosssell.book import Book
 from crosssell.columns import Columns
@@ -460,6 +459,10 @@ def backtest(
     metric_parts: list[pd.DataFrame] = []
     offer_parts: list[pd.DataFrame] = []
     fold_rows: list[dict[str, Any]] = []
+    # Imported here: tqdm.auto picks the notebook widget, which warns at import when
+    # ipywidgets is missing; only a shown bar should pay for that.
+    from tqdm.auto import tqdm
+
     bar = tqdm(
         total=len(stamps) * len(models),
         desc=owner,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
 from crosssell.book import Book
 from crosssell.evaluation.backtest import (
@@ -488,6 +487,10 @@ def tune(
             order = list(range(grid.size))
         else:
             order = [int(i) for i in np.random.default_rng(seed).choice(grid.size, n, False)]
+        # Imported here: tqdm.auto picks the notebook widget, which warns at import when
+        # ipywidgets is missing; only a shown bar should pay for that.
+        from tqdm.auto import tqdm
+
         bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _show_progress(progress))
         try:
             for index in bar:
