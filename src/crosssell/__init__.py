@@ -7,11 +7,16 @@ Examples
 True
 """
 
-from crosssell import datasets, evaluation, rules, scorers, weighting
+from crosssell import datasets, evaluation, insights, rules, scorers, weighting
+
+# The modules ``plan`` and ``report`` are loaded before the functions of the same names are bound
+# below, so that ``cs.plan(...)`` and ``cs.report(...)`` stay the functions afterwards.
+from crosssell import plan as _plan_module
+from crosssell import report as _report_package
 from crosssell._version import __version__
 from crosssell.book import Book, Schema
 from crosssell.columns import Columns, EventType
-from crosssell.evaluation import backtest
+from crosssell.evaluation import backtest, report, tune
 from crosssell.exceptions import (
     ArtifactError,
     CrossSellError,
@@ -22,8 +27,11 @@ from crosssell.exceptions import (
     UnknownIdError,
 )
 from crosssell.ids import IdMap
+from crosssell.insights import whitespace
 from crosssell.matrix import ClientProductMatrix
-from crosssell.recommender import Recommender
+from crosssell.persist import load
+from crosssell.plan import plan
+from crosssell.recommender import Offer, Recommender
 
 __all__ = [
     "ArtifactError",
@@ -36,6 +44,7 @@ __all__ = [
     "EventType",
     "IdMap",
     "NotFittedError",
+    "Offer",
     "Recommender",
     "Schema",
     "SchemaError",
@@ -44,7 +53,15 @@ __all__ = [
     "backtest",
     "datasets",
     "evaluation",
+    "insights",
+    "load",
+    "plan",
+    "report",
     "rules",
     "scorers",
+    "tune",
     "weighting",
+    "whitespace",
 ]
+
+del _plan_module, _report_package

@@ -189,7 +189,7 @@ def _scorer_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--scorer NAME``."""
     parser.add_argument(
         "--scorer", choices=_SCORERS, default="default",
-        help="how products are scored: default (co-occurrence blended with popularity), als, "
+        help="how products are scored: default (item-kNN, ten neighbours), als, "
         "itemknn, cooccurrence or popularity",
     )  # fmt: skip
 
@@ -404,7 +404,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
 @contextmanager
 def _progress(args: argparse.Namespace, *, total: int, desc: str, unit: str) -> Iterator[Any]:
     """Show a progress bar on stderr, silent with ``--quiet`` or when stderr is not a terminal."""
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     bar = tqdm(
         total=total, desc=desc, unit=unit, file=sys.stderr, disable=not _show_progress(args),
