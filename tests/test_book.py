@@ -769,3 +769,23 @@ def test_ids_round_trip(ids: list[int], texts: list[str]) -> None:
     assert book.client_ids.external.tolist() == ids[:n]
     assert book.product_ids.external.tolist() == texts[:n]
     assert book.contracts["client_id"].tolist() == ids[:n]
+
+
+def test_catalog_written_with_to_csv_reads_back(tmp_path: Path) -> None:
+    """Check that list columns written by pandas' to_csv (tuples as text) read back as tuples."""
+    products = pd.DataFrame(
+        {
+            "product_id": ["A", "B"],
+            "requires": [(), ("A",)],
+            "segments": [None, ("mid", "enterprise")],
+        }
+    )
+    contracts = pd.DataFrame(
+        {"client_id": ["C1"], "product_id": ["A"], "start_date": ["2024-01-01"]}
+    )
+    products.to_csv(tmp_path / "products.csv", index=False)
+    contracts.to_csv(tmp_path / "contracts.csv", index=False)
+    book = Book.read(contracts=tmp_path / "contracts.csv", products=tmp_path / "products.csv")
+    table = book.product_table
+    assert table["requires"].tolist() == [(), ("A",)]
+    assert table["segments"].tolist() == [None, ("mid", "enterprise")]

@@ -1140,10 +1140,18 @@ def _extend(
 
 
 def _split_list(value: Any) -> tuple[Any, ...] | None:
+    """Read a list cell: a list or tuple, or text such as ``"A;B"``, ``"A, B"`` or ``"('A', 'B')"``.
+
+    The bracketed, quoted form is what pandas writes for a tuple or list column with ``to_csv``,
+    so a catalog written that way reads back as it was.
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        parts = [p.strip() for p in _SPLIT.split(value)]
+        text = value.strip()
+        if len(text) >= 2 and text[0] + text[-1] in ("()", "[]", "{}"):
+            text = text[1:-1]
+        parts = [p.strip().strip("'\"").strip() for p in _SPLIT.split(text)]
         return tuple(p for p in parts if p)
     if isinstance(value, list | tuple | np.ndarray | pd.Series | set | frozenset):
         return tuple(value.tolist() if isinstance(value, np.ndarray | pd.Series) else value)
