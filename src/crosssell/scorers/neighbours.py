@@ -20,7 +20,7 @@ from crosssell.scorers.base import (
     _check_option,
     gather_rows_dot,
 )
-from crosssell.scorers.cooccurrence import _lookup
+from crosssell.scorers.cooccurrence import _cached_keys, _lookup
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -43,8 +43,11 @@ class ItemKNN(Scorer):
     ----------
     metric : {"cosine", "bm25", "tfidf"}, default "cosine"
         How holdings are weighted before the similarity dot products.
-    neighbours : int, default 50
-        Similar products kept per product.
+    neighbours : int, default 10
+        Similar products kept per product. Few, strong neighbours rank better than many weak
+        ones: with ``crosssell.backtest`` (NDCG@10), 10 neighbours scored 0.092 on Online Retail II
+        (cutoff 2011-06-01, 90 days) and 0.317 on a 3,000-client synthetic book, against 0.066 and
+        0.233 with 200 (popularity: 0.048 and 0.263).
     num_threads : int, default 0
         Threads for the similarity computation (0: all cores); the result does not depend on it.
 
@@ -71,7 +74,7 @@ class ItemKNN(Scorer):
     similarity_: sp.csr_matrix
 
     def __init__(
-        self, *, metric: Metric = "cosine", neighbours: int = 50, num_threads: int = 0
+        self, *, metric: Metric = "cosine", neighbours: int = 10, num_threads: int = 0
     ) -> None:
         self.metric = metric
         self.neighbours = neighbours
@@ -96,8 +99,9 @@ class ItemKNN(Scorer):
 
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
         sim = self.similarity_
+        keys = _cached_keys(self, sim)
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
-            return _lookup(sim, held, target)
+            return _lookup(sim, held, target, keys)
 
         return weight
