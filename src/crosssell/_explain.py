@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from crosssell.book import Book
 from crosssell.candidates import Candidates
@@ -11,6 +14,11 @@ from crosssell.columns import Columns
 from crosssell.ids import IdMap
 
 __all__ = ["evidence_tuples", "reason_sentences"]
+
+# From this many offers on, sentences are assembled column-wise by Arrow's string kernels; below
+# it (one client in real time) plain Python is cheaper than converting to Arrow and back. Both
+# paths build the same strings.
+_BULK = 256
 
 
 _TEMPLATES = {
@@ -82,15 +90,37 @@ def reason_sentences(
     ...     ev_idx=np.array([[0, -1]]), cold_by="segment")[0]
     'Clients who hold P1 often also hold P2.'
     """
-    names = book.product_table[Columns.name].astype(str).to_numpy(dtype=object)
-    offered = names[products].tolist()
-    family = np.asarray(candidates.families.astype(str))[candidates.family[products]].tolist()
-    evidence = _join_names(names, ev_idx)
+    name_col = book.product_table[Columns.name]
+    if products.shape[0] >= _BULK:
+        return _reasons_bulk(
+            names=name_col.astype(str).to_numpy(dtype=object),
+            families=np.asarray(candidates.families.astype(str), dtype=object),
+            family=candidates.family[products],
+            segments=book.client_table[Columns.segment],
+            kind=kind,
+            clients=clients,
+            products=products,
+            upsell=upsell,
+            cold=cold,
+            ev_idx=ev_idx,
+            cold_by=cold_by,
+        )
+    # Few offers: convert only the names, families and segments they use, not whole columns
+    # (a whole column of a large book costs milliseconds per call).
+    used, inverse = np.unique(np.concatenate([products, ev_idx.ravel()]), return_inverse=True)
+    names = np.empty(used.shape[0] + 1, dtype=object)
+    names[: used.shape[0]] = _take_str(name_col, np.maximum(used, 0))
+    local = inverse.reshape(-1).astype(np.int64)
+    offered = names[local[: products.shape[0]]].tolist()
+    # -1 (no evidence) stays -1 after the remapping
+    local_ev = np.where(ev_idx >= 0, local[products.shape[0] :].reshape(ev_idx.shape), -1)
+    fam_codes = candidates.family[products]
+    family = [str(f) for f in candidates.families[fam_codes].tolist()]
+    evidence = _join_names(names, local_ev)
     has_ev: list[bool] = np.asarray((ev_idx >= 0).any(axis=1)).tolist()
     lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
-    segments = book.client_table[Columns.segment]
-    seg_known = segments.notna().to_numpy()[clients] & (cold_by == "segment")
-    seg = segments.astype(object).to_numpy()[clients]
+    seg, seg_na = _take_objects(book.client_table[Columns.segment], clients)
+    seg_known = ~seg_na & (cold_by == "segment")
     popular_in = [
         f"among {s} clients" if known else "among all clients"
         for s, known in zip(seg.tolist(), seg_known.tolist(), strict=True)
@@ -120,6 +150,117 @@ def reason_sentences(
             strict=True,
         )
     ]
+    return out
+
+
+def _arrow_strings(column: pd.Series) -> pa.Array | None:
+    """Return the column as an Arrow string array when stored that way (no copy), else None."""
+    if not isinstance(column.dtype, pd.StringDtype) or column.dtype.storage != "pyarrow":
+        return None
+    arr = pa.array(column.array)
+    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else None
+
+
+def _take_objects(
+    column: pd.Series, idx: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+    """Values of ``column`` at positions ``idx`` as Python objects, and where they are missing.
+
+    Reads only the rows asked for: one client in real time must not convert a whole column.
+    """
+    arrow = _arrow_strings(column)
+    if arrow is not None:
+        taken = arrow.take(pa.array(idx))
+        values = np.empty(idx.shape[0], dtype=object)
+        values[:] = taken.to_pylist()
+        return values, np.asarray(taken.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    part = column.iloc[idx]
+    return part.astype(object).to_numpy(), part.isna().to_numpy(dtype=bool)
+
+
+def _take_str(column: pd.Series, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """``column.astype(str)`` at positions ``idx``, reading only those rows."""
+    arrow = _arrow_strings(column)
+    if arrow is not None and arrow.null_count == 0:
+        out = np.empty(idx.shape[0], dtype=object)
+        out[:] = arrow.take(pa.array(idx)).to_pylist()
+        return out
+    return column.iloc[idx].astype(str).to_numpy(dtype=object)
+
+
+def _compact(ev_idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Evidence with the -1 pads moved to the end of each row (order kept), and the counts."""
+    valid = ev_idx >= 0
+    counts = valid.sum(axis=1)
+    if ev_idx.shape[1] and not (valid[:, :-1] < valid[:, 1:]).any():
+        return ev_idx, counts
+    order = np.argsort(~valid, axis=1, kind="stable")
+    return np.take_along_axis(ev_idx, order, axis=1), counts
+
+
+def _join_bulk(names: pa.Array, ev_idx: npt.NDArray[np.int64]) -> pa.Array:
+    """Arrow version of :func:`_join_names`: 'A', 'A and B', 'A, B and C', '' for none."""
+    ev, counts = _compact(ev_idx)
+    m, n = ev.shape
+    if n == 0:
+        return pa.array([""] * m, type=pa.string())
+    joined = names.take(pa.array(np.maximum(ev[:, 0], 0)))
+    for j in range(1, n):
+        part = names.take(pa.array(np.maximum(ev[:, j], 0)))
+        sep = pc.if_else(pa.array(counts == j + 1), " and ", ", ")
+        joined = pc.if_else(
+            pa.array(counts > j), pc.binary_join_element_wise(joined, part, sep), joined
+        )
+    return pc.if_else(pa.array(counts > 0), joined, "")
+
+
+def _reasons_bulk(
+    *,
+    names: npt.NDArray[np.object_],
+    families: npt.NDArray[np.object_],
+    family: npt.NDArray[np.int64],
+    segments: pd.Series,
+    kind: str,
+    clients: npt.NDArray[np.int64],
+    products: npt.NDArray[np.int64],
+    upsell: npt.NDArray[np.bool_],
+    cold: npt.NDArray[np.bool_],
+    ev_idx: npt.NDArray[np.int64],
+    cold_by: str,
+) -> npt.NDArray[np.object_]:
+    """Build the sentences of :func:`reason_sentences` column-wise, for many offers."""
+    name_arr = pa.array(names.tolist(), type=pa.string())
+    offered = name_arr.take(pa.array(products))
+    fam = pa.array(families.tolist(), type=pa.string()).take(pa.array(family))
+    evidence = _join_bulk(name_arr, ev_idx)
+    has_ev = pa.array((ev_idx >= 0).any(axis=1))
+    lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
+    seg = segments.take(clients)
+    seg_known = seg.notna().to_numpy(dtype=bool) & (cold_by == "segment")
+    codes, uniques = pd.factorize(seg.astype(object), use_na_sentinel=True)
+    among = pa.array([f"among {s} clients" for s in uniques.tolist()] + ["among all clients"])
+    pick = np.where(seg_known & (codes >= 0), codes, len(uniques))
+    popular_in = among.take(pa.array(pick))
+
+    def cat(*parts: object) -> pa.Array:
+        return pc.binary_join_element_wise(*parts, "")
+
+    if kind == "popularity":
+        fallback = cat(offered, " is one of the products most held ", popular_in, ".")
+    else:
+        fallback = cat(offered, " is widely held by clients with a similar portfolio.")
+    body = pc.if_else(
+        pa.array(cold),
+        cat(
+            offered,
+            " is popular ",
+            popular_in,
+            "; this client has no active contract to learn from yet.",
+        ),
+        pc.if_else(has_ev, cat(lead, evidence, tail, offered, "."), fallback),
+    )
+    text = pc.if_else(pa.array(upsell), cat("Upgrade within ", fam, ": ", body), body)
+    out: npt.NDArray[np.object_] = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     return out
 
 
@@ -157,10 +298,21 @@ def evidence_tuples(
         m, n
     )
     weights = np.round(ev_w.astype(np.float64), 4)
+    if (valid[:, :-1] < valid[:, 1:]).any():
+        # a pad before a real entry: move real entries first, order kept
+        order = np.argsort(~valid, axis=1, kind="stable")
+        ext = np.take_along_axis(ext, order, axis=1)
+        weights = np.take_along_axis(weights, order, axis=1)
     counts = valid.sum(axis=1)
-    # Evidence is sorted by weight with -1 padding last, so the first `count` entries are real.
-    flat = list(zip(ext[valid].tolist(), weights[valid].tolist(), strict=True))
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    out[:] = [tuple(flat[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    # Rows with the same number of entries are zipped column by column: the tuples are made in
+    # C rather than by a Python loop over offers.
+    for c in np.unique(counts).tolist():
+        rows = np.flatnonzero(counts == c)
+        if c == 0:
+            out[rows] = [()] * rows.shape[0]
+            continue
+        pairs = [
+            zip(ext[rows, j].tolist(), weights[rows, j].tolist(), strict=True) for j in range(c)
+        ]
+        out[rows] = np.fromiter(zip(*pairs, strict=True), dtype=object, count=rows.shape[0])
     return out

@@ -14,7 +14,7 @@ an upsell, the difference to what the client pays today in that family (never be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._sparse import rows_dense
+from crosssell._sparse import row_positions, rows_dense
 from crosssell.book import Book
 from crosssell.columns import Columns
 
@@ -112,6 +112,16 @@ class Candidates:
     product_value: npt.NDArray[np.float64]
     value_source: npt.NDArray[np.str_]
     has_upsells: bool
+    _family_order: npt.NDArray[np.int64] = field(init=False, repr=False)
+    _family_ptr: npt.NDArray[np.int64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Derived once: a chunk looks up the products of the families its clients hold.
+        n_fam = self.families.shape[0]
+        ptr = np.zeros(n_fam + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.family, minlength=n_fam), out=ptr[1:])
+        object.__setattr__(self, "_family_order", np.argsort(self.family, kind="stable"))
+        object.__setattr__(self, "_family_ptr", ptr)
 
     @classmethod
     def build(cls, book: Book, as_of: object) -> Candidates:
@@ -225,17 +235,71 @@ class Candidates:
         held = rows_dense(self.holdings, idx)
         if not self.has_upsells:
             return CandidateChunk(is_candidate=~held, is_upsell=None, value=self.product_value)
-        held_tier = rows_dense(self.held_tier, idx)[:, self.family]  # (m, P): 1 + top tier held
-        tier1 = (self.tier + 1).astype(np.float64)
-        in_family = held_tier > 0
-        is_upsell = in_family & (held_tier < tier1)
-        is_candidate = ~held & (~in_family | is_upsell)
-        is_upsell &= is_candidate
-        paid = rows_dense(self.paid, idx)[:, self.family]
-        value = np.broadcast_to(self.product_value, held.shape).copy()
-        np.subtract(value, paid, out=value, where=is_upsell)
-        np.maximum(value, 0.0, out=value)
+        owner, product, upsell, up_value = self._in_family(idx, held)
+        # Outside the families a client holds every product not held is a cross-sell; inside
+        # them only the (sparse) pairs computed above differ, so the dense work is one pass.
+        is_candidate = np.logical_not(held, out=held)
+        is_candidate[owner, product] = upsell
+        is_upsell = np.zeros(held.shape, dtype=bool)
+        is_upsell[owner[upsell], product[upsell]] = True
+        value = np.empty(held.shape, dtype=np.float64)
+        value[...] = np.maximum(self.product_value, 0.0)
+        value[owner[upsell], product[upsell]] = up_value
         return CandidateChunk(is_candidate=is_candidate, is_upsell=is_upsell, value=value)
+
+    def _in_family(
+        self, idx: npt.NDArray[np.int64], held: npt.NDArray[np.bool_]
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.float64]
+    ]:
+        """Find the (chunk row, product) pairs in a family the client holds.
+
+        Returns the pairs, whether each is an upsell, and the value of the upsells (price minus
+        what the client pays in the family, never below zero).
+
+        A client holds a few families, so these pairs are few: working on them rather than on
+        dense (clients x products) arrays is what keeps a chunk cheap.
+        """
+        ht = self.held_tier
+        pos, owner_f = row_positions(ht.indptr, idx)
+        fam = ht.indices[pos].astype(np.int64)
+        top1 = ht.data[pos]
+        # rows_dense semantics: duplicate (client, family) entries add up
+        key = owner_f * self.families.shape[0] + fam
+        key, top1 = _sum_by_key(key, top1)
+        owner_f, fam = np.divmod(key, max(self.families.shape[0], 1))
+        in_family = top1 > 0
+        owner_f, fam, top1, key = (
+            owner_f[in_family],
+            fam[in_family],
+            top1[in_family],
+            key[in_family],
+        )
+        order, fam_ptr = self._family_index()
+        lengths = fam_ptr[fam + 1] - fam_ptr[fam]
+        entry = np.repeat(np.arange(fam.shape[0], dtype=np.int64), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        product = order[
+            np.arange(entry.shape[0], dtype=np.int64) - offsets[entry] + fam_ptr[fam][entry]
+        ]
+        owner = owner_f[entry]
+        tier1 = (self.tier[product] + 1).astype(np.float64)
+        upsell = (top1[entry] < tier1) & ~held[owner, product]
+        pp, po = row_positions(self.paid.indptr, idx)
+        paid_key, paid_val = _sum_by_key(
+            po * self.families.shape[0] + self.paid.indices[pp].astype(np.int64), self.paid.data[pp]
+        )
+        up_key = key[entry[upsell]]
+        at = np.searchsorted(paid_key, up_key)
+        at_c = np.minimum(at, max(paid_key.shape[0] - 1, 0))
+        found = (at < paid_key.shape[0]) & (paid_key[at_c] == up_key) if paid_key.size else at < 0
+        paid = np.where(found, paid_val[at_c] if paid_key.size else 0.0, 0.0)
+        up_value = np.maximum(self.product_value[product[upsell]] - paid, 0.0)
+        return owner, product, upsell, up_value
+
+    def _family_index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Products ordered by family, and where each family starts in that order."""
+        return self._family_order, self._family_ptr
 
     def pairs(
         self, clients: npt.ArrayLike, products: npt.ArrayLike
@@ -273,6 +337,22 @@ class Candidates:
         paid = np.asarray(self.paid[ci, fam]).ravel()
         value = self.product_value[pi] - np.where(is_upsell, paid, 0.0)
         return is_candidate, is_upsell, np.maximum(value, 0.0)
+
+
+def _sum_by_key(
+    key: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Sorted distinct keys and the sum of the values of each (sparse duplicates add up)."""
+    if key.shape[0] < 2:
+        return key, values
+    order = np.argsort(key, kind="stable")
+    key, values = key[order], values[order]
+    first = np.ones(key.shape[0], dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    if first.all():
+        return key, values
+    starts = np.flatnonzero(first)
+    return key[starts], np.add.reduceat(values, starts)
 
 
 def _group_max(

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._sparse import rows_dense
+from crosssell._sparse import row_positions, rows_dense
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, RuleKind
 
@@ -2045,44 +2045,38 @@ class Suppression:
         """
         idx = np.asarray(rows, dtype=np.int64).reshape(-1)
         n_products = self.shape[1]
-        out = rows_dense(self.pairs, idx, dtype=bool)
-        out |= self.client_any[idx][:, None]
-        out |= self.product_any[None, :]
-        cross = self._scoped(
-            idx, self.client_cross_sell, self.product_cross_sell, self.pairs_cross_sell
-        )
-        upsell = self._scoped(idx, self.client_upsell, self.product_upsell, self.pairs_upsell)
-        if is_upsell is None:
-            for part in (cross, upsell):
-                if part is not None:
-                    out |= part
-        else:
+        up: BoolArray | None = None
+        if is_upsell is not None:
             up = np.asarray(is_upsell, dtype=bool)
             if up.shape != (idx.shape[0], n_products):
                 raise ValueError(
                     f"Suppression.mask: 'is_upsell' has shape {up.shape}; expected "
                     f"{(idx.shape[0], n_products)} (one row per client of the chunk)."
                 )
-            if cross is not None:
-                out |= cross & ~up
-            if upsell is not None:
-                out |= upsell & up
+        out = rows_dense(self.pairs, idx, dtype=bool)
+        _or_rows(out, self.client_any[idx], None)
+        if self.product_any.any():
+            out |= self.product_any[None, :]
+        # Scoped blocks touch few clients, few products or few pairs: apply them where they are
+        # rather than through dense (clients x products) temporaries.
+        for clients, products, pairs, offer_up in (
+            (self.client_cross_sell, self.product_cross_sell, self.pairs_cross_sell, False),
+            (self.client_upsell, self.product_upsell, self.pairs_upsell, True),
+        ):
+            # A scope applies where the offer has its type; unknown types count as both.
+            scope = None if up is None else (up if offer_up else ~up)
+            _or_rows(out, clients[idx], scope)
+            cols = np.flatnonzero(products)
+            if cols.size:
+                out[:, cols] |= True if scope is None else scope[:, cols]
+            if pairs.nnz:
+                pos, owner = row_positions(pairs.indptr, idx)
+                hit = pairs.data[pos].astype(bool)
+                r, c = owner[hit], pairs.indices[pos][hit]
+                out[r, c] |= True if scope is None else scope[r, c]
         if is_candidate is not None:
             out |= ~np.asarray(is_candidate, dtype=bool)
         return out
-
-    @staticmethod
-    def _scoped(
-        idx: IntArray, clients: BoolArray, products: BoolArray, pairs: sp.csr_matrix
-    ) -> BoolArray | None:
-        # A scope nobody is blocked in costs nothing; checked on the chunk, not the whole book.
-        if not (pairs.nnz or products.any() or clients[idx].any()):
-            return None
-        part = rows_dense(pairs, idx, dtype=bool) if pairs.nnz else None
-        dense = np.zeros((idx.shape[0], products.shape[0]), dtype=bool) if part is None else part
-        dense |= clients[idx][:, None]
-        dense |= products[None, :]
-        return dense
 
     def reasons(
         self, client_idx: int, product_idx: int, is_upsell: bool = False
@@ -2198,6 +2192,17 @@ class Suppression:
             if not same:
                 return False
         return True
+
+
+def _or_rows(out: BoolArray, rows: BoolArray, scope: BoolArray | None) -> None:
+    """OR ``scope`` (or True when None) into the rows of ``out`` flagged in ``rows``."""
+    hit = np.flatnonzero(rows)
+    if hit.size == 0:
+        return
+    if scope is None:
+        out[hit] = True
+    else:
+        out[hit] |= scope[hit]
 
 
 def _external(ids: pd.Index, idx: IntArray) -> pd.Series:
