@@ -121,3 +121,17 @@ def test_masked_fill_requires_csr() -> None:
     """Check that a dense mask is refused with a hint to convert."""
     with pytest.raises(ValueError, match="tocsr"):
         masked_fill(np.zeros((1, 2), dtype=np.float32), np.zeros((1, 2)))  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(score_cases())
+def test_one_row_path_equals_the_chunk_path(
+    case: tuple[np.ndarray, int, sp.csr_matrix | None],
+) -> None:
+    """Check that scoring a client alone (the real-time path) picks what its chunk picks."""
+    scores, k, _ = case
+    idx, val = top_k(scores, k)
+    for r in range(scores.shape[0]):
+        one_idx, one_val = top_k(scores[r : r + 1], k)
+        np.testing.assert_array_equal(one_idx[0], idx[r])
+        np.testing.assert_array_equal(one_val[0], val[r])

@@ -158,6 +158,10 @@ def top_k(
     val = np.full((m, k), -np.inf, dtype=np.float32)
     if kk == 0 or m == 0:
         return idx, val
+    if m == 1 and kk < n_products:
+        # One client (the real-time path): a few vector operations beat the general machinery.
+        idx[0, :kk], val[0, :kk] = _one_row(work[0], kk)
+        return idx, val
     # whole row wanted: a stable sort of the negated scores puts ties in index order
     sel = np.argsort(-work, axis=1, kind="stable") if kk == n_products else _select(work, kk)
     chosen = np.take_along_axis(work, np.maximum(sel, 0), axis=1)
@@ -168,6 +172,26 @@ def top_k(
     order = np.lexsort((np.where(valid, sel, n_products), -chosen), axis=1)
     idx[:, :kk] = np.take_along_axis(sel, order, axis=1)
     val[:, :kk] = np.take_along_axis(chosen, order, axis=1)
+    return idx, val
+
+
+def _one_row(
+    row: npt.NDArray[np.floating[Any]], kk: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Top ``kk`` of one row: best first, ties by index, -inf never chosen (padded -1/-inf)."""
+    kth = -np.partition(-row, kk - 1)[kk - 1]
+    above = np.flatnonzero(row > kth)
+    if kth > -np.inf:
+        ties = np.flatnonzero(row == kth)[: kk - above.shape[0]]
+        chosen = np.concatenate([above, ties])
+    else:
+        chosen = above
+    order = np.lexsort((chosen, -row[chosen]))
+    chosen = chosen[order]
+    idx = np.full(kk, -1, dtype=np.int64)
+    val = np.full(kk, -np.inf, dtype=np.float32)
+    idx[: chosen.shape[0]] = chosen
+    val[: chosen.shape[0]] = row[chosen]
     return idx, val
 
 

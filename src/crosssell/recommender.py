@@ -308,6 +308,9 @@ class Recommender(Estimator):
             cold=self.cold_,
             eligible=self.eligible_,
         )
+        # Python objects of the product ids, for building one client's offers without pandas
+        # (the trailing None keeps numpy from turning a list of tuples or ints into a 2-D array).
+        self.product_objects_ = np.asarray([*book.product_ids.external.tolist(), None])[:-1]
         self.levers_ = lever_weights(self.levers, book)
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
         self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
@@ -747,7 +750,7 @@ class Recommender(Estimator):
             if row < 0 or not self.eligible_[row]:
                 return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
             cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
-            return _offers_from_columns(cols, self.book_, client)
+            return _offers_from_columns(cols, self.product_objects_, client)
         stored_c, stored_e, stored_cl = self._stored_frames(row)
         fresh_c, fresh_e = (
             _with_client(_as_frame(contracts), client),
@@ -1087,9 +1090,11 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _offers_from_columns(cols: dict[str, Any], book: Book, client: Any) -> list[Offer]:
+def _offers_from_columns(
+    cols: dict[str, Any], product_objects: npt.NDArray[np.object_], client: Any
+) -> list[Offer]:
     """Offer objects from one client's selected columns, without building a DataFrame."""
-    products = book.product_ids.external[cols[Columns.product]].tolist()
+    products = product_objects[cols[Columns.product]].tolist()
     return [
         Offer(
             client_id=client,

@@ -1,0 +1,646 @@
+"""Batch scoring on Apache Spark: offers and the suppression log for every client of a warehouse.
+
+Fitting stays on one machine (the driver); scoring is spread over the cluster. The client ids are
+hashed into ``buckets``; each bucket's contracts, clients and events travel together to one
+worker, which calls :meth:`crosssell.Recommender.recommend_frames` (or
+:meth:`~crosssell.Recommender.suppressed_frames`) once on the whole bucket. The fitted model is
+pickled once on the driver and unpickled once per worker process.
+
+Only the DataFrame API is used (no ``SparkContext``, no RDD), so the same code runs on a classic
+cluster and on Spark Connect. pyspark is optional: install it with ``pip install
+"crosssell[spark]"``; ``import crosssell`` never imports it.
+
+Output schema of :func:`recommend` (see :func:`offers_schema`): ``client_id`` (string or long, as
+the fitted client ids), ``product_id`` (string or long, as the fitted catalogue), ``offer_type``
+string, ``score``, ``propensity``, ``value``, ``expected_value``, ``priority`` double, ``rank``
+long (from 1), ``reason`` string, ``evidence`` array of struct ``<product_id, weight double>``,
+``cold_start`` boolean.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import numbers
+import pickle
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from crosssell._params import check_fitted, check_number
+from crosssell.columns import Columns
+from crosssell.exceptions import SchemaError
+from crosssell.matrix import to_as_of
+from crosssell.recommender import OFFER_COLUMNS, Recommender
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import DataType, StructType
+
+__all__ = ["offers_schema", "recommend", "suppressed", "suppressed_schema"]
+
+_EXTRA_HINT = 'Install it with: pip install "crosssell[spark]"'
+_TAG = "__crosssell_table"
+_BUCKET = "__crosssell_bucket"
+_SCOPE = "scope"
+_LOG_COLUMNS: tuple[str, ...] = (
+    Columns.client,
+    Columns.product,
+    Columns.rule,
+    Columns.kind,
+    Columns.detail,
+    _SCOPE,
+)
+#: Fitted models already unpickled in this worker process, by token; a few at most.
+_MODELS: OrderedDict[str, Recommender] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+_MODELS_KEPT = 4
+# datetime64[ns] ends in 2262; warehouse sentinels such as 9999-12-31 need a coarser unit.
+_NS_LIMIT = np.datetime64("2262-04-01", "D")
+
+IdKind = Literal["long", "string"]
+
+
+def _require_pyspark() -> None:
+    """Check that pyspark can be imported, or say how to install it."""
+    try:
+        import pyspark.sql  # noqa: F401
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            f"crosssell.spark needs pyspark (>= 3.5), which is not installed. {_EXTRA_HINT}"
+        ) from err
+
+
+# ---------------------------------------------------------------------- schemas
+def _id_kind(ids: pd.Index) -> IdKind:
+    return "long" if pd.api.types.is_integer_dtype(ids.dtype) else "string"
+
+
+def _id_type(kind: IdKind) -> DataType:
+    _require_pyspark()
+    from pyspark.sql import types
+
+    return types.LongType() if kind == "long" else types.StringType()
+
+
+def _fitted(recommender: Recommender) -> Recommender:
+    if not isinstance(recommender, Recommender):
+        raise TypeError(
+            "crosssell.spark expects a fitted crosssell.Recommender. "
+            f"Got {type(recommender).__name__} instead."
+        )
+    check_fitted(recommender, "scorer_")
+    return recommender
+
+
+def offers_schema(recommender: Recommender) -> StructType:
+    """Return the Spark schema of the offers that :func:`recommend` gives for ``recommender``.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        A fitted recommender; its client and product ids decide whether the id columns are
+        ``string`` or ``long``.
+
+    Returns
+    -------
+    pyspark.sql.types.StructType
+        The columns of :meth:`crosssell.Recommender.recommend`, in order: ids, ``offer_type``,
+        five doubles (``score`` .. ``priority``), ``rank`` long, ``reason`` string, ``evidence``
+        ``array<struct<product_id, weight: double>>`` and ``cold_start`` boolean.
+
+    Raises
+    ------
+    ImportError
+        If pyspark is not installed.
+    NotFittedError
+        If ``recommender`` is not fitted.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> from crosssell.spark import offers_schema
+    >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), "2025-06-30")
+    >>> schema = offers_schema(rec)
+    >>> schema.fieldNames()[:3]
+    ['client_id', 'product_id', 'offer_type']
+    >>> schema["evidence"].dataType.simpleString()
+    'array<struct<product_id:string,weight:double>>'
+    """
+    _require_pyspark()
+    from pyspark.sql import types
+
+    rec = _fitted(recommender)
+    client = _id_type(_id_kind(rec.book_.client_ids.external))
+    product = _id_type(_id_kind(rec.book_.product_ids.external))
+    double = types.DoubleType()
+    evidence = types.ArrayType(
+        types.StructType(
+            [
+                types.StructField(Columns.product, product, nullable=True),
+                types.StructField("weight", double, nullable=True),
+            ]
+        ),
+        containsNull=True,
+    )
+    kinds: dict[str, DataType] = {
+        Columns.client: client,
+        Columns.product: product,
+        Columns.offer_type: types.StringType(),
+        Columns.score: double,
+        Columns.propensity: double,
+        Columns.value: double,
+        Columns.expected_value: double,
+        Columns.priority: double,
+        Columns.rank: types.LongType(),
+        Columns.reason: types.StringType(),
+        Columns.evidence: evidence,
+        Columns.cold_start: types.BooleanType(),
+    }
+    return types.StructType([types.StructField(c, kinds[c], nullable=True) for c in OFFER_COLUMNS])
+
+
+def suppressed_schema(recommender: Recommender) -> StructType:
+    """Return the Spark schema of the suppression log that :func:`suppressed` gives.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        A fitted recommender (decides ``string`` or ``long`` ids).
+
+    Returns
+    -------
+    pyspark.sql.types.StructType
+        ``client_id``, ``product_id`` (null where a rule blocks every product), ``rule``,
+        ``kind``, ``detail``, ``scope``.
+
+    Raises
+    ------
+    ImportError
+        If pyspark is not installed.
+    NotFittedError
+        If ``recommender`` is not fitted.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> from crosssell.spark import suppressed_schema
+    >>> rec = cs.Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
+    >>> suppressed_schema(rec).fieldNames()
+    ['client_id', 'product_id', 'rule', 'kind', 'detail', 'scope']
+    """
+    _require_pyspark()
+    from pyspark.sql import types
+
+    rec = _fitted(recommender)
+    kinds: dict[str, DataType] = {
+        Columns.client: _id_type(_id_kind(rec.book_.client_ids.external)),
+        Columns.product: _id_type(_id_kind(rec.book_.product_ids.external)),
+    }
+    return types.StructType(
+        [
+            types.StructField(c, kinds.get(c, types.StringType()), nullable=True)
+            for c in _LOG_COLUMNS
+        ]
+    )
+
+
+# ------------------------------------------------------- shipping the model
+def _model(token: str, payload: bytes) -> Recommender:
+    """Return the fitted model of ``token``, unpickled at most once per worker process."""
+    with _MODELS_LOCK:
+        hit = _MODELS.get(token)
+        if hit is None:
+            # The payload was pickled by this library on the driver from a fitted Recommender.
+            hit = pickle.loads(payload)
+            _MODELS[token] = hit
+            while len(_MODELS) > _MODELS_KEPT:
+                _MODELS.popitem(last=False)
+        else:
+            _MODELS.move_to_end(token)
+        return hit
+
+
+def _slim(recommender: Recommender) -> Recommender:
+    """Return a shallow copy without the state that only whole-book methods read.
+
+    Batch scoring validates each bucket into its own small Book, so the fitted Book's events and
+    contract rows, the whole-book suppression log and view are dead weight on the wire (about 8x
+    the rest on the synthetic books). The copy answers ``recommend_frames`` and
+    ``suppressed_frames`` exactly as the original does.
+    """
+    slim = copy.copy(recommender)
+    book = recommender.book_
+    slim.book_ = dataclasses.replace(
+        book, event_table=book.event_table.iloc[:0], _contracts=book._contracts.iloc[:0]
+    )
+    for name in ("view_", "suppression_"):
+        if hasattr(slim, name):
+            setattr(slim, name, None)
+    return slim
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Shipped:
+    """A fitted recommender as bytes pickled once on the driver, with a cache key."""
+
+    token: str
+    payload: bytes
+
+    @classmethod
+    def of(cls, recommender: Recommender) -> _Shipped:
+        payload = pickle.dumps(_slim(recommender), protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(token=uuid.uuid4().hex, payload=payload)
+
+    def get(self) -> Recommender:
+        return _model(self.token, self.payload)
+
+
+# ------------------------------------------------------ packing the tables
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Packed:
+    """Where each input table's columns sit in the one frame that travels to the workers."""
+
+    #: ``(table, ((packed name, caller's name), ...))`` in tag order.
+    tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    #: Packed names of DATE columns, turned into datetimes on the worker.
+    dates: frozenset[str]
+
+
+def _filler(dtype: DataType) -> Any:
+    """Fill another table's rows with a typed literal, never null where pandas would recast."""
+    from pyspark.sql import functions, types
+
+    if isinstance(dtype, types.BooleanType):
+        return functions.lit(False)
+    if isinstance(dtype, types.NumericType):
+        # A null in an integer column would turn it into float64 on the pandas side.
+        return functions.lit(0).cast(dtype)
+    return functions.lit(None).cast(dtype)
+
+
+def _pack(
+    frames: tuple[tuple[str, DataFrame], ...],
+    *,
+    client: str,
+    product: str,
+    client_type: DataType,
+    product_type: DataType,
+    buckets: int,
+) -> tuple[DataFrame, _Packed]:
+    """Union the tables into one frame with a table tag and a client hash bucket."""
+    from pyspark.sql import functions, types
+
+    columns: list[tuple[int, str, str, DataType]] = []
+    dates: set[str] = set()
+    for tag, (table, df) in enumerate(frames):
+        if client not in df.columns:
+            raise _missing_column(table, client, df.columns)
+        for i, field in enumerate(df.schema.fields):
+            dtype = field.dataType
+            if field.name == client:
+                dtype = client_type
+            elif field.name == product:
+                dtype = product_type
+            elif isinstance(dtype, types.DecimalType):
+                dtype = types.DoubleType()
+            packed = f"t{tag}_{i}"
+            if isinstance(dtype, types.DateType):
+                dates.add(packed)
+            columns.append((tag, packed, field.name, dtype))
+    parts = []
+    for tag, (_, df) in enumerate(frames):
+        key = functions.col(client).cast(client_type)
+        # pmod, not abs(hash) % n: abs overflows for the smallest int and goes negative.
+        bucket = functions.pmod(functions.hash(key), functions.lit(buckets))
+        cols = [functions.lit(tag).alias(_TAG), bucket.alias(_BUCKET)]
+        for owner, packed, name, dtype in columns:
+            value = functions.col(name).cast(dtype) if owner == tag else _filler(dtype)
+            cols.append(value.alias(packed))
+        parts.append(df.select(*cols))
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    layout = tuple(
+        (table, tuple((packed, name) for owner, packed, name, _ in columns if owner == tag))
+        for tag, (table, _) in enumerate(frames)
+    )
+    return union, _Packed(tables=layout, dates=frozenset(dates))
+
+
+def _missing_column(table: str, column: str, present: list[str]) -> SchemaError:
+    shown = ", ".join(repr(c) for c in present[:12])
+    return SchemaError(
+        f"{table}: the client column {column!r} is missing (columns: {shown}). Rename it, or fit "
+        "the model with a Schema that names your client column.",
+        table=table,
+        column=column,
+        rule="missing_column",
+    )
+
+
+def _as_datetimes(values: pd.Series) -> pd.Series:
+    """Turn DATE values (Python dates) into datetime64, ns when every date fits, else seconds."""
+    days = np.asarray(values.to_numpy(dtype=object), dtype="datetime64[D]")
+    valid = days[~np.isnat(days)]
+    unit = "ns" if valid.size == 0 or bool((valid < _NS_LIMIT).all()) else "s"
+    return pd.Series(days.astype(f"datetime64[{unit}]"), index=values.index, name=values.name)
+
+
+# ----------------------------------------------------------- the worker side
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bucket:
+    """What a worker runs on one bucket of clients: unpack, score, hand back a frame."""
+
+    shipped: _Shipped
+    packed: _Packed
+    what: Literal["offers", "suppressed"]
+    columns: tuple[str, ...]
+    client_kind: IdKind
+    product_kind: IdKind
+    as_of: Any
+    k: int | None
+    explain: bool
+
+    def run(self, bucket: pd.DataFrame) -> pd.DataFrame:
+        """Score one bucket of clients."""
+        rec = self.shipped.get()
+        tags = bucket[_TAG].to_numpy()
+        tables: dict[str, pd.DataFrame | None] = {}
+        for tag, (table, cols) in enumerate(self.packed.tables):
+            mine = bucket.loc[tags == tag, [packed for packed, _ in cols]]
+            for packed, _ in cols:
+                if packed in self.packed.dates:
+                    mine[packed] = _as_datetimes(mine[packed])
+            mine.columns = pd.Index([name for _, name in cols])
+            tables[table] = mine.reset_index(drop=True)
+        contracts = tables.pop("contracts")
+        if contracts is None or not len(contracts):
+            # A Book needs a contract: clients known only from their client row or events in a
+            # bucket of their own get no offer (see the limits in the Spark guide).
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+        clients, events = (
+            t if t is not None and len(t) else None
+            for t in (tables.get("clients"), tables.get("events"))
+        )
+        schema = rec.book_.schema
+        if self.what == "offers":
+            out = rec.recommend_frames(
+                contracts,
+                clients=clients,
+                events=events,
+                as_of=self.as_of,
+                k=self.k,
+                explain=self.explain,
+                schema=schema,
+            )
+        else:
+            out = rec.suppressed_frames(
+                contracts, clients=clients, events=events, as_of=self.as_of, schema=schema
+            )
+            # Catalogue-wide rows (every client) would repeat in each bucket: the driver adds
+            # them once.
+            out = out[out[Columns.client].notna()]
+        return _spark_ready(out, self.columns, self.client_kind, self.product_kind)
+
+
+def _spark_ready(
+    out: pd.DataFrame, columns: tuple[str, ...], client_kind: IdKind, product_kind: IdKind
+) -> pd.DataFrame:
+    """Columns in schema order, ids in the declared Spark type, nulls Arrow understands."""
+    out = out.loc[:, list(columns)]
+    for column, kind in ((Columns.client, client_kind), (Columns.product, product_kind)):
+        ids = out[column]
+        if kind == "long":
+            # The "every product" rows of the log carry a missing product id.
+            out[column] = ids.astype("Int64")
+        elif not pd.api.types.is_string_dtype(ids.dtype):
+            out[column] = ids.astype("str").where(ids.notna(), None)
+    for column in out.columns:
+        if pd.api.types.is_string_dtype(out[column].dtype) and out[column].dtype != object:
+            # pyspark cannot yet read pandas 3's Arrow-backed text columns (chunked arrays).
+            out[column] = out[column].astype(object)
+    return out
+
+
+# ----------------------------------------------------------------- public
+def _run(
+    what: Literal["offers", "suppressed"],
+    recommender: Recommender,
+    contracts_df: DataFrame,
+    events_df: DataFrame | None,
+    clients_df: DataFrame | None,
+    *,
+    as_of: Any,
+    k: int | None,
+    explain: bool,
+    buckets: int | None,
+) -> DataFrame:
+    rec = _fitted(recommender)
+    check_number(rec, "k", k, kind=numbers.Integral, low=1, none_ok=True)
+    if buckets is None:
+        spark = contracts_df.sparkSession
+        buckets = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    else:
+        check_number(rec, "buckets", buckets, kind=numbers.Integral, low=1)
+    if as_of is not None:
+        # Fail on the driver, not in every task, when as_of cannot be read.
+        to_as_of(as_of, caller=f"crosssell.spark.{'recommend' if what == 'offers' else what}")
+    schema = rec.book_.schema
+    client_kind = _id_kind(rec.book_.client_ids.external)
+    product_kind = _id_kind(rec.book_.product_ids.external)
+    frames: list[tuple[str, DataFrame]] = [("contracts", contracts_df)]
+    if clients_df is not None:
+        frames.append(("clients", clients_df))
+    if events_df is not None:
+        frames.append(("events", events_df))
+    union, packed = _pack(
+        tuple(frames),
+        client=schema.client,
+        product=schema.product,
+        client_type=_id_type(client_kind),
+        product_type=_id_type(product_kind),
+        buckets=int(buckets),
+    )
+    if what == "offers":
+        out_schema, columns = offers_schema(rec), OFFER_COLUMNS
+    else:
+        out_schema, columns = suppressed_schema(rec), _LOG_COLUMNS
+    task = _Bucket(
+        shipped=_Shipped.of(rec),
+        packed=packed,
+        what=what,
+        columns=columns,
+        client_kind=client_kind,
+        product_kind=product_kind,
+        as_of=as_of,
+        k=None if k is None else int(k),
+        explain=bool(explain),
+    )
+
+    def score(bucket: pd.DataFrame) -> pd.DataFrame:
+        # pyspark counts a callable's arguments to tell (frame) from (key, frame); a plain
+        # function keeps that count right where a bound method or __call__ would not.
+        return task.run(bucket)
+
+    scored = union.groupBy(_BUCKET).applyInPandas(score, schema=out_schema)
+    if what == "offers":
+        return scored
+    log = rec.suppressed()
+    catalogue = log[log[Columns.client].isna()]
+    if catalogue.empty:
+        return scored
+    rows = _spark_ready(catalogue, columns, client_kind, product_kind)
+    return contracts_df.sparkSession.createDataFrame(rows, schema=out_schema).unionByName(scored)
+
+
+def recommend(
+    recommender: Recommender,
+    contracts_df: DataFrame,
+    events_df: DataFrame | None = None,
+    clients_df: DataFrame | None = None,
+    *,
+    k: int | None = None,
+    as_of: Any = None,
+    explain: bool = True,
+    buckets: int | None = None,
+) -> DataFrame:
+    """Offers for every client in Spark DataFrames, scored on the cluster with a fitted model.
+
+    The result equals :meth:`crosssell.Recommender.recommend_frames` on the same rows collected
+    to one machine, whatever ``buckets`` is: for clients known at fit whose holdings are
+    unchanged, it equals :meth:`~crosssell.Recommender.recommend`. Nothing is computed until an
+    action (``write``, ``count``, ``collect``) runs.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        Fitted on the driver. It is pickled once here and unpickled once per worker process.
+    contracts_df : pyspark.sql.DataFrame
+        Every contract of the clients to score, with the columns the model was fitted on (the
+        fitted Book's :class:`~crosssell.Schema`). DATE columns are fine; so are TIMESTAMP ones.
+    events_df, clients_df : pyspark.sql.DataFrame, optional
+        Their events and client rows; without them, rules that read events or client attributes
+        see none.
+    k : int, optional
+        Offers per client; default the recommender's ``k``.
+    as_of : datetime-like, optional
+        Scoring date; default the fitted ``as_of`` (clients scored at another date are folded in).
+    explain : bool, default True
+        Fill ``reason`` and ``evidence``.
+    buckets : int, optional
+        Number of client hash buckets, i.e. of pandas batches; default
+        ``spark.sql.shuffle.partitions``. Two to four times the executor cores is a good start;
+        more when one bucket's rows do not fit a worker's memory.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per offer with the schema of :func:`offers_schema`, in no particular order.
+
+    Raises
+    ------
+    ImportError
+        If pyspark is not installed.
+    NotFittedError
+        If ``recommender`` is not fitted.
+    SchemaError
+        If a table lacks the client column (the tables themselves are validated on the workers,
+        with the same errors as :meth:`crosssell.Book.from_frames`).
+    ValueError
+        If ``k`` or ``buckets`` is not a positive int, or ``as_of`` is not a date.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> from crosssell import spark as cs_spark
+    >>> frames = cs.datasets.synthetic_frames(200, seed=0)
+    >>> rec = cs.Recommender(policy=cs.rules.route_sales()).fit(cs.Book.from_frames(**frames))
+    >>> contracts = spark.createDataFrame(frames["contracts"])  # doctest: +SKIP
+    >>> offers = cs_spark.recommend(rec, contracts, buckets=8)  # doctest: +SKIP
+    >>> offers.write.mode("overwrite").saveAsTable("crm.offers")  # doctest: +SKIP
+    """
+    return _run(
+        "offers",
+        recommender,
+        contracts_df,
+        events_df,
+        clients_df,
+        as_of=as_of,
+        k=k,
+        explain=explain,
+        buckets=buckets,
+    )
+
+
+def suppressed(
+    recommender: Recommender,
+    contracts_df: DataFrame,
+    events_df: DataFrame | None = None,
+    clients_df: DataFrame | None = None,
+    *,
+    as_of: Any = None,
+    buckets: int | None = None,
+) -> DataFrame:
+    """Compute the policy's audit log for every client in Spark DataFrames, computed on the cluster.
+
+    The rows equal :meth:`crosssell.Recommender.suppressed_frames` on the same data collected to
+    one machine (for unchanged clients, :meth:`~crosssell.Recommender.suppressed`), whatever
+    ``buckets`` is.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        Fitted on the driver.
+    contracts_df : pyspark.sql.DataFrame
+        Every contract of the clients.
+    events_df, clients_df : pyspark.sql.DataFrame, optional
+        Their events and client rows.
+    as_of : datetime-like, optional
+        Default: the fitted ``as_of``.
+    buckets : int, optional
+        Number of client hash buckets; default ``spark.sql.shuffle.partitions``.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        Schema of :func:`suppressed_schema`: ``client_id, product_id`` (null: every product),
+        ``rule, kind, detail, scope``.
+
+    Raises
+    ------
+    ImportError
+        If pyspark is not installed.
+    NotFittedError
+        If ``recommender`` is not fitted.
+    SchemaError
+        If a table lacks the client column.
+    ValueError
+        If ``buckets`` is not a positive int, or ``as_of`` is not a date.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> from crosssell import spark as cs_spark
+    >>> frames = cs.datasets.synthetic_frames(200, seed=0)
+    >>> rec = cs.Recommender(policy=cs.rules.route_sales()).fit(cs.Book.from_frames(**frames))
+    >>> contracts = spark.createDataFrame(frames["contracts"])  # doctest: +SKIP
+    >>> log = cs_spark.suppressed(rec, contracts, buckets=8)  # doctest: +SKIP
+    >>> log.groupBy("rule").count().show()  # doctest: +SKIP
+    """
+    return _run(
+        "suppressed",
+        recommender,
+        contracts_df,
+        events_df,
+        clients_df,
+        as_of=as_of,
+        k=None,
+        explain=False,
+        buckets=buckets,
+    )

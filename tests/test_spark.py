@@ -1,0 +1,306 @@
+"""Tests of crosssell.spark: scoring on local Spark equals scoring on one machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crosssell as cs
+from crosssell.columns import Columns
+
+pytestmark = [
+    pytest.mark.spark,
+    # pyspark announces on every conversion that it has not certified pandas 3 yet.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
+
+N_CLIENTS = 10_000
+LOG_ORDER = [Columns.client, Columns.product, Columns.rule, Columns.kind, Columns.detail, "scope"]
+
+
+def _needs_spark() -> Any:
+    pyspark = pytest.importorskip("pyspark")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs a Java runtime (java on PATH or JAVA_HOME)")
+    return pyspark
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local two-core Spark session bound to the loopback interface."""
+    _needs_spark()
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("crosssell-tests")
+        .config("spark.ui.enabled", "false")
+        # The default 1 GiB driver heap ran out while shuffling the 10k-client book: tasks
+        # then stalled without failing.
+        .config("spark.driver.memory", "3g")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    """A synthetic book of 10,000 clients with complaints, declines and renewals."""
+    return cs.datasets.synthetic_frames(n_clients=N_CLIENTS, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fitted(frames: dict[str, pd.DataFrame]) -> cs.Recommender:
+    """The route-sales recommender fitted on one machine."""
+    book = cs.Book.from_frames(**frames)
+    return cs.Recommender(policy=cs.rules.route_sales(), k=3).fit(book)
+
+
+@pytest.fixture(scope="module")
+def tables(spark: Any, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The same frames as Spark tables; contract dates as DATE, as a warehouse stores them."""
+    from pyspark.sql import functions as sf
+
+    contracts = spark.createDataFrame(frames["contracts"])
+    for column in (Columns.start, Columns.end):
+        contracts = contracts.withColumn(column, sf.to_date(column))
+    return {
+        "contracts": contracts,
+        "clients": spark.createDataFrame(frames["clients"]),
+        "events": spark.createDataFrame(frames["events"]),
+    }
+
+
+def _offers_frame(rows: list[Any]) -> pd.DataFrame:
+    out = pd.DataFrame([r.asDict(recursive=True) for r in rows])
+    out[Columns.evidence] = [
+        None if e is None else tuple((d[Columns.product], d["weight"]) for d in e)
+        for e in out[Columns.evidence]
+    ]
+    return out
+
+
+def _sorted(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return df.sort_values(by, kind="stable").reset_index(drop=True)
+
+
+def _assert_same_offers(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    got = _sorted(got, [Columns.client, Columns.rank])
+    want = _sorted(want, [Columns.client, Columns.rank])
+    assert len(got) == len(want)
+    for column in (Columns.client, Columns.product, Columns.offer_type, Columns.reason):
+        assert got[column].astype(object).tolist() == want[column].astype(object).tolist(), column
+    assert got[Columns.rank].tolist() == want[Columns.rank].tolist()
+    assert got[Columns.cold_start].tolist() == want[Columns.cold_start].tolist()
+    for column in (
+        Columns.score,
+        Columns.propensity,
+        Columns.value,
+        Columns.expected_value,
+        Columns.priority,
+    ):
+        np.testing.assert_allclose(got[column], want[column], rtol=0, atol=1e-6, err_msg=column)
+    for g, w in zip(got[Columns.evidence], want[Columns.evidence], strict=True):
+        assert [p for p, _ in g] == [p for p, _ in w]
+        np.testing.assert_allclose([x for _, x in g], [x for _, x in w], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def spark_offers(tables: dict[str, Any], fitted: cs.Recommender) -> dict[int, pd.DataFrame]:
+    """Offers scored on Spark with 2 and with 7 client buckets, collected once."""
+    from crosssell import spark as cs_spark
+
+    out = {}
+    for buckets in (2, 7):
+        offers = cs_spark.recommend(
+            fitted, tables["contracts"], tables["events"], tables["clients"], buckets=buckets
+        )
+        assert offers.schema == cs_spark.offers_schema(fitted)
+        out[buckets] = _offers_frame(offers.collect())
+    return out
+
+
+@pytest.mark.parametrize("buckets", [2, 7])
+def test_offers_equal_single_machine(
+    spark_offers: dict[int, pd.DataFrame], fitted: cs.Recommender, buckets: int
+) -> None:
+    """Check that offers scored on Spark equal recommend() for every client, for any bucketing."""
+    got = spark_offers[buckets]
+    want = fitted.recommend()
+    assert got[Columns.client].nunique() > 0.5 * N_CLIENTS
+    assert got[Columns.cold_start].any()
+    _assert_same_offers(got, want)
+
+
+def test_fresh_date_equals_recommend_frames(
+    tables: dict[str, Any], frames: dict[str, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that scoring at another date (every client folded in) matches one machine."""
+    from crosssell import spark as cs_spark
+
+    as_of = "2025-03-31"
+    offers = cs_spark.recommend(
+        fitted,
+        tables["contracts"],
+        tables["events"],
+        tables["clients"],
+        as_of=as_of,
+        k=2,
+        buckets=5,
+    )
+    want = fitted.recommend_frames(
+        frames["contracts"],
+        clients=frames["clients"],
+        events=frames["events"],
+        as_of=as_of,
+        k=2,
+    )
+    _assert_same_offers(_offers_frame(offers.collect()), want)
+
+
+@pytest.mark.parametrize("buckets", [2, 7])
+def test_suppressed_equal_single_machine(
+    tables: dict[str, Any], fitted: cs.Recommender, buckets: int
+) -> None:
+    """Check that the suppression log from Spark has exactly the rows of suppressed()."""
+    from crosssell import spark as cs_spark
+
+    log = cs_spark.suppressed(
+        fitted, tables["contracts"], tables["events"], tables["clients"], buckets=buckets
+    )
+    got = pd.DataFrame([r.asDict() for r in log.collect()], columns=LOG_ORDER)
+    want = fitted.suppressed()
+    # Client-level blocks (complaint, churn, do-not-contact) must travel too, not only pairs.
+    assert want[Columns.product].isna().any()
+    # A catalogue-wide row (every client) must come once, not once per bucket.
+    assert want[Columns.client].isna().sum() == 1
+    assert log.schema == cs_spark.suppressed_schema(fitted)
+    key = LOG_ORDER
+
+    def norm(df: pd.DataFrame) -> pd.DataFrame:
+        df = df[key].astype(object).where(df[key].notna(), None)
+        return _sorted(df.astype(str), key)
+
+    pd.testing.assert_frame_equal(norm(got), norm(want))
+
+
+def test_suppressed_clients_get_no_offers(
+    spark_offers: dict[int, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that a client blocked as a whole by a rule gets no offer from Spark either."""
+    log = fitted.suppressed()
+    blocked = set(log.loc[log[Columns.product].isna() & (log["scope"] == "any"), Columns.client])
+    assert blocked
+    assert not blocked & set(spark_offers[7][Columns.client])
+
+
+def test_integer_ids_stay_long(spark: Any) -> None:
+    """Check that integer client and product ids come back as long, with the same offers."""
+    frames = cs.datasets.synthetic_frames(n_clients=300, seed=2)
+    products = frames["products"][Columns.product]
+    code = pd.Series(np.arange(1, len(products) + 1) * 1_000_000_007, index=products.to_numpy())
+    contracts = frames["contracts"].copy()
+    contracts[Columns.client] = contracts[Columns.client].str[1:].astype("int64")
+    contracts[Columns.product] = code[contracts[Columns.product]].to_numpy()
+    catalog = frames["products"].copy()
+    catalog[Columns.product] = code.to_numpy()
+    catalog[Columns.requires] = [tuple(code[list(r)].tolist()) for r in catalog[Columns.requires]]
+    catalog[Columns.excludes] = [tuple(code[list(r)].tolist()) for r in catalog[Columns.excludes]]
+    rec = cs.Recommender(k=2).fit(cs.Book.from_frames(contracts, products=catalog))
+    from crosssell import spark as cs_spark
+
+    offers = cs_spark.recommend(rec, spark.createDataFrame(contracts), buckets=3)
+    schema = offers.schema
+    assert schema[Columns.client].dataType.simpleString() == "bigint"
+    assert schema[Columns.product].dataType.simpleString() == "bigint"
+    _assert_same_offers(_offers_frame(offers.collect()), rec.recommend())
+
+
+def test_missing_client_column(spark: Any, fitted: cs.Recommender) -> None:
+    """Check that a table without the client column is refused on the driver, by name."""
+    from crosssell import spark as cs_spark
+
+    df = spark.createDataFrame(pd.DataFrame({"customer": ["C1"], "product_id": ["CRM-1"]}))
+    with pytest.raises(cs.SchemaError, match="contracts: the client column 'client_id' is missing"):
+        cs_spark.recommend(fitted, df)
+
+
+def test_bad_buckets(spark: Any, fitted: cs.Recommender, tables: dict[str, Any]) -> None:
+    """Check that a bucket count below one gets scikit-learn's parameter message."""
+    from crosssell import spark as cs_spark
+
+    with pytest.raises(ValueError, match=r"The 'buckets' parameter of Recommender must be an int"):
+        cs_spark.recommend(fitted, tables["contracts"], buckets=0)
+
+
+def test_unfitted_model_refused() -> None:
+    """Check that an unfitted recommender is refused before any Spark work."""
+    _needs_spark()
+    from crosssell import spark as cs_spark
+
+    with pytest.raises(cs.NotFittedError):
+        cs_spark.offers_schema(cs.Recommender())
+
+
+def test_warehouse_dates_become_datetimes() -> None:
+    """Check that Python dates, nulls and 9999-12-31 sentinels become datetime64 values."""
+    from crosssell.spark import _as_datetimes
+
+    near = _as_datetimes(pd.Series([dt.date(2024, 1, 31), None], dtype=object))
+    assert near.dtype == np.dtype("datetime64[ns]")
+    assert near.iloc[0] == pd.Timestamp("2024-01-31")
+    assert pd.isna(near.iloc[1])
+    far = _as_datetimes(pd.Series([dt.date(2024, 1, 31), dt.date(9999, 12, 31)], dtype=object))
+    assert far.iloc[1] == pd.Timestamp("9999-12-31")
+
+
+def test_model_unpickled_once_per_process(fitted: cs.Recommender) -> None:
+    """Check that the shipped model is unpickled once and then served from the process cache."""
+    from crosssell.spark import _Shipped
+
+    shipped = _Shipped.of(fitted)
+    first = shipped.get()
+    assert first is not fitted
+    assert shipped.get() is first
+
+
+def test_shipped_model_is_slim_and_scores_the_same(
+    frames: dict[str, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that the copy sent to workers is much smaller and scores fresh frames identically."""
+    import pickle
+
+    from crosssell.spark import _slim
+
+    slim = _slim(fitted)
+    assert len(pickle.dumps(slim)) * 4 < len(pickle.dumps(fitted))
+    mine = frames["contracts"][frames["contracts"][Columns.client].isin(["C00002", "C00003"])]
+    pd.testing.assert_frame_equal(slim.recommend_frames(mine), fitted.recommend_frames(mine))
+    pd.testing.assert_frame_equal(slim.suppressed_frames(mine), fitted.suppressed_frames(mine))
+
+
+def test_import_crosssell_leaves_pyspark_alone() -> None:
+    """Check that importing crosssell and crosssell.spark does not import pyspark."""
+    code = "import sys, crosssell, crosssell.spark; print('pyspark' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
