@@ -104,7 +104,13 @@ class Estimator:
                     f"Valid parameters are: {sorted(valid)!r}."
                 )
             if rest:
-                getattr(self, head).set_params(**{rest: value})
+                inner = getattr(self, head)
+                if not callable(getattr(inner, "set_params", None)):
+                    raise ValueError(
+                        f"Parameter {head!r} of {type(self).__name__} is not an estimator, so "
+                        f"{key!r} cannot be set."
+                    )
+                inner.set_params(**{rest: value})
             else:
                 setattr(self, head, value)
         return self

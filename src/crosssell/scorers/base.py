@@ -7,8 +7,6 @@ are products) and then scores any chunk of clients against every product. Every 
 
 from __future__ import annotations
 
-import copy
-import inspect
 import numbers
 import operator
 from abc import ABC, abstractmethod
@@ -19,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._params import Estimator
 from crosssell._sparse import take_rows
 from crosssell.exceptions import NotFittedError
 
@@ -252,7 +251,7 @@ def top_contributions(
     return out_p, out_w
 
 
-class Scorer(ABC):
+class Scorer(Estimator, ABC):
     """Base class of crosssell's scorers, with scikit-learn's estimator contract.
 
     ``__init__`` stores keyword parameters unchanged; :meth:`fit` validates them and learns
@@ -296,120 +295,6 @@ class Scorer(ABC):
     fallback_: FloatArray
 
     # ----------------------------------------------------------------- estimator manners
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    @classmethod
-    def _param_defaults(cls) -> dict[str, Any]:
-        sig = inspect.signature(cls.__init__)
-        return {
-            p.name: p.default
-            for p in sig.parameters.values()
-            if p.name != "self" and p.default is not p.empty
-        }
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Return the parameters given to ``__init__``.
-
-        Parameters
-        ----------
-        deep : bool, default True
-            Also return the parameters of nested scorers, as ``name__param``.
-
-        Returns
-        -------
-        dict
-
-        Examples
-        --------
-        >>> from crosssell.scorers import ItemKNN
-        >>> ItemKNN(neighbours=10).get_params()
-        {'metric': 'cosine', 'neighbours': 10, 'num_threads': 0}
-        """
-        out: dict[str, Any] = {}
-        for name in self._param_names():
-            value = getattr(self, name)
-            out[name] = value
-            if deep and isinstance(value, Scorer):
-                for sub, sub_value in value.get_params(deep=True).items():
-                    out[f"{name}__{sub}"] = sub_value
-        return out
-
-    def set_params(self, **params: Any) -> Self:
-        """Set parameters (``name__param`` reaches into a nested scorer); returns ``self``.
-
-        Parameters
-        ----------
-        **params
-            New parameter values. They are validated at the next :meth:`fit`.
-
-        Returns
-        -------
-        Scorer
-            ``self``.
-
-        Raises
-        ------
-        ValueError
-            If a name is not a parameter of this scorer.
-
-        Examples
-        --------
-        >>> from crosssell.scorers import CoOccurrence
-        >>> CoOccurrence().set_params(measure="lift")
-        CoOccurrence(measure='lift')
-        """
-        valid = self._param_names()
-        nested: dict[str, dict[str, Any]] = {}
-        for key, value in params.items():
-            name, sep, sub = key.partition("__")
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {self!r}. "
-                    f"Valid parameters are: {sorted(valid)!r}."
-                )
-            if sep:
-                nested.setdefault(name, {})[sub] = value
-            else:
-                setattr(self, name, value)
-        for name, sub_params in nested.items():
-            inner = getattr(self, name)
-            if not isinstance(inner, Scorer):
-                raise ValueError(f"Parameter {name!r} of {type(self).__name__} is not a scorer.")
-            inner.set_params(**sub_params)
-        return self
-
-    def clone(self) -> Self:
-        """Return an unfitted copy with the same parameters (nested scorers cloned too).
-
-        Returns
-        -------
-        Scorer
-
-        Examples
-        --------
-        >>> from crosssell.scorers import ALS
-        >>> ALS(factors=8).clone()
-        ALS(factors=8)
-        """
-        return type(self)(**{k: _clone_param(v) for k, v in self.get_params(deep=False).items()})
-
-    def __repr__(self) -> str:
-        defaults = self._param_defaults()
-        shown = []
-        for name in self._param_names():
-            value = getattr(self, name)
-            if name in defaults and _same(value, defaults[name]):
-                continue
-            shown.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_products_"):
             raise NotFittedError(
@@ -736,31 +621,6 @@ class Scorer(ABC):
         """
         p, w = self.evidence(np.array([client_row]), np.array([product]), n=n)
         return p[0], w[0]
-
-
-def _same(a: object, b: object) -> bool:
-    """Tell whether a parameter equals its default (for the repr)."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
-def _clone_param(value: Any) -> Any:
-    if isinstance(value, Scorer):
-        return value.clone()
-    if isinstance(value, list):
-        return [_clone_param(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_clone_param(v) for v in value)
-    if isinstance(value, np.random.Generator):
-        # a generator is shared state, as in scikit-learn's clone
-        return value
-    return copy.deepcopy(value)
 
 
 def _as_float32_csr(x: Any) -> sp.csr_matrix:
