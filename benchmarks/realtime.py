@@ -92,7 +92,7 @@ def main() -> None:
     recs = {}
     for label, scorer in (
         ("ALS", ALS(factors=args.factors, iterations=15, random_state=0)),
-        ("default (co-occurrence + popularity)", None),
+        ("default (item-kNN)", None),
     ):
         rec = Recommender(scorer=scorer, policy=route_sales(), k=10).fit(book, AS_OF)
         recs[label] = rec

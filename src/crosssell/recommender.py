@@ -6,6 +6,7 @@ Book → matrix → scorer → candidates → policy → arbitration → offers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import os
 import warnings
@@ -18,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
 from crosssell._params import Estimator, check_fitted, check_number
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
@@ -749,7 +751,10 @@ class Recommender(Estimator):
         if contracts is None and events is None and same_time:
             if row < 0 or not self.eligible_[row]:
                 return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
-            cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
+            # One client must not fan out to BLAS threads: thread start-up costs more than the
+            # whole product, and under load it turns into millisecond tails.
+            with _one_thread():
+                cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
             return _offers_from_columns(cols, self.product_objects_, client)
         stored_c, stored_e, stored_cl = self._stored_frames(row)
         fresh_c, fresh_e = (
@@ -1083,6 +1088,17 @@ def _as_frame(data: Any) -> pd.DataFrame | None:
     if isinstance(data, Mapping):
         return pd.DataFrame(dict(data))
     return pd.DataFrame(list(data))
+
+
+@functools.cache
+def _thread_controller() -> ThreadpoolController:
+    """One controller per process: inspecting the loaded thread pools costs milliseconds."""
+    return ThreadpoolController()
+
+
+def _one_thread() -> Any:
+    """Context that limits BLAS and OpenMP pools to one thread (about 30 microseconds)."""
+    return _thread_controller().limit(limits=1)
 
 
 def _python(value: Any) -> Any:
