@@ -354,7 +354,7 @@ def test_no_offer_report_names_not_worth_proposing() -> None:
     assert rec.recommend().empty
     report = rec.no_offer_report().set_index("client_id")
     assert report.loc["F", "rules"] == ("not_worth_proposing",)
-    assert "not-worth-proposing threshold" in report.loc["F", "reason"]
+    assert "worth proposing: the expected value must exceed 1e+09" in report.loc["F", "reason"]
 
 
 def test_recommend_one_fills_the_client_of_fresh_rows(book: Book) -> None:

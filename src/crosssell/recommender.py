@@ -1056,10 +1056,15 @@ class Recommender(Estimator):
         if self.not_worth_ is None:
             return
         open_ = np.flatnonzero(np.array([r == () for r in rules], dtype=bool))
+        floor = self.not_worth_
         text = (
-            "every candidate left by the policy was below the not-worth-proposing threshold "
-            f"(expected value > {self.not_worth_.min_expected_value:g}, "
-            f"propensity >= {self.not_worth_.min_propensity:g})"
+            "no candidate left by the policy was worth proposing: the expected value must exceed "
+            f"{floor.min_expected_value:g}"
+            + (
+                f" and the propensity reach {floor.min_propensity:g}"
+                if floor.min_propensity
+                else ""
+            )
         )
         for i in range(0, open_.shape[0], self.batch_size):
             part = open_[i : i + self.batch_size]
