@@ -505,18 +505,6 @@ def _fresh_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame | None]:
     }
 
 
-def _external_id(ids: pd.Index, text: str) -> Any:
-    """Return the id as the book spells it (arguments are text; the book's ids may be ints)."""
-    if text in ids:
-        return text
-    if ids.dtype.kind in "iu":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    return text
-
-
 # ----------------------------------------------------------------------------------- outputs
 
 
@@ -872,7 +860,7 @@ def _recommend(args: argparse.Namespace) -> int:
                 as_of=args.as_of, k=k, explain=explain,
             )  # fmt: skip
             if args.client_ids:
-                ids = [_external_id(rec.book_.client_ids.external, c) for c in args.client_ids]
+                ids = [rec.book_.client_ids.coerce(c) for c in args.client_ids]
                 offers = offers[offers[Columns.client].isin(ids)].reset_index(drop=True)
         else:
             offers = _recommend_in_batches(rec, args, k, explain)
@@ -890,7 +878,7 @@ def _recommend_in_batches(
     """Offers for the chosen clients, a batch at a time so the progress bar can move."""
     ids = rec.book_.client_ids
     if args.client_ids:
-        wanted = pd.Index([_external_id(ids.external, c) for c in args.client_ids])
+        wanted = pd.Index([ids.coerce(c) for c in args.client_ids])
     else:
         wanted = ids.to_external(np.flatnonzero(rec.eligible_))
     step = int(rec.batch_size)
@@ -1108,8 +1096,8 @@ def _tune(args: argparse.Namespace) -> int:
 )
 def _why_not(args: argparse.Namespace) -> int:
     rec = _recommender(args)
-    client = _external_id(rec.book_.client_ids.external, args.client)
-    product = _external_id(rec.book_.product_ids.external, args.product)
+    client = rec.book_.client_ids.coerce(args.client)
+    product = rec.book_.product_ids.coerce(args.product)
     print(rec.why_not(client, product))
     if client not in rec.book_.client_ids or product not in rec.book_.product_ids:
         return EXIT_BAD_INPUT

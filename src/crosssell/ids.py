@@ -139,6 +139,43 @@ class IdMap:
     def __hash__(self) -> int:
         return hash((self.name, len(self)))
 
+    def coerce(self, value: Any) -> Any:
+        """Spell an id the way this map does, e.g. text from a command line or a URL query.
+
+        An id the map knows is returned as is; text that reads as an integer becomes an int when
+        the ids are integers, and an int becomes text when they are text. Anything else is
+        returned unchanged (and is then simply unknown).
+
+        Parameters
+        ----------
+        value : object
+            An id as the caller has it.
+
+        Returns
+        -------
+        object
+
+        Examples
+        --------
+        >>> IdMap([7, 42]).coerce("42")
+        42
+        >>> IdMap(["007"]).coerce("007")
+        '007'
+        >>> IdMap(["7"]).coerce(7)
+        '7'
+        """
+        if value in self:
+            return value
+        integer_ids = self._index.dtype.kind in "iu"
+        if integer_ids and isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                return value
+        if not integer_ids and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
     def index_of(self, id_: Any) -> int:
         """Index of one external id, or -1 when unknown (the cheap path for single lookups).
 

@@ -287,14 +287,7 @@ class Recommender(Estimator):
             ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
             suppression = self.policy.evaluate(ctx)
 
-        arr = book.contract_arrays
-        started = arr.start <= as_of_ts.value
-        n_clients = len(book.client_ids)
-        has_history = np.bincount(arr.client[started], minlength=n_clients) > 0
-        has_any = np.bincount(arr.client, minlength=n_clients) > 0
-        # A client whose first contract starts after as_of was not a client yet; one with no
-        # contract at all comes from the clients table and is a cold start.
-        self.eligible_ = has_history | ~has_any
+        self.eligible_ = _eligible(book, as_of_ts)
         self.cold_ = np.diff(candidates.holdings.indptr) == 0
         self.book_ = book
         self.as_of_ = as_of_ts
@@ -568,17 +561,12 @@ class Recommender(Estimator):
             stored = self.matrix_.client_product[fitted_rows[known]]
             diff = abs(stored - holdings[known])
             fresh[known] = np.asarray(diff.sum(axis=1)).ravel() > 0
-        arr = book.contract_arrays
-        started = arr.start <= as_of_ts.value
-        n = len(book.client_ids)
-        has_history = np.bincount(arr.client[started], minlength=n) > 0
-        has_any = np.bincount(arr.client, minlength=n) > 0
         return _View(
             book=book,
             candidates=candidates,
             suppression=suppression,
             cold=np.diff(holdings.indptr) == 0,
-            eligible=has_history | ~has_any,
+            eligible=_eligible(book, as_of_ts),
             fitted_rows=fitted_rows,
             fresh=fresh,
             holdings=holdings,
@@ -1093,6 +1081,19 @@ def _as_frame(data: Any) -> pd.DataFrame | None:
     if isinstance(data, Mapping):
         return pd.DataFrame(dict(data))
     return pd.DataFrame(list(data))
+
+
+def _eligible(book: Book, as_of: pd.Timestamp) -> npt.NDArray[np.bool_]:
+    """Clients to recommend to at ``as_of``: every client of the book who is a client by then.
+
+    A client whose first contract starts after ``as_of`` was not a client yet; one with no
+    contract at all comes from the clients table and is a cold start.
+    """
+    arr = book.contract_arrays
+    n = len(book.client_ids)
+    has_history = np.bincount(arr.client[arr.start <= as_of.value], minlength=n) > 0
+    has_any = np.bincount(arr.client, minlength=n) > 0
+    return np.asarray(has_history | ~has_any)
 
 
 @functools.cache

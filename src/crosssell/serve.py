@@ -488,20 +488,6 @@ def _model(model: Recommender | str | os.PathLike[str]) -> Recommender:
     )
 
 
-def _book_id(ids: pd.Index, value: Any) -> Any:
-    """Return the id as the book spells it: a query string is text, the book's ids may be ints."""
-    if value in ids:
-        return value
-    if ids.dtype.kind in "iu" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if ids.dtype.kind not in "iu" and isinstance(value, int):
-        return str(value)
-    return value
-
-
 def _error(loc: Sequence[str | int], message: str, kind: str) -> list[dict[str, Any]]:
     """Return a validation error in FastAPI's shape, so clients parse one format."""
     return [{"loc": list(loc), "msg": message, "type": kind}]
@@ -678,7 +664,7 @@ def create_app(
         },
     )
     def post_recommend(request: RecommendRequest) -> Any:
-        client = _book_id(client_ids, request.client_id)
+        client = rec.book_.client_ids.coerce(request.client_id)
         if client not in client_ids and not request.contracts:
             raise HTTPException(
                 _NOT_FOUND,
@@ -714,8 +700,8 @@ def create_app(
         client_id: Annotated[str, Query(examples=["C0001"])],
         product_id: Annotated[str, Query(examples=["CRM-1"])],
     ) -> WhyNot:
-        client = _book_id(client_ids, client_id)
-        product = _book_id(product_ids, product_id)
+        client = rec.book_.client_ids.coerce(client_id)
+        product = rec.book_.product_ids.coerce(product_id)
         if client not in client_ids:
             raise HTTPException(
                 _NOT_FOUND, detail=f"Client {client!r} is not in the book this model was fitted on."
