@@ -86,6 +86,8 @@ def test_not_fitted_error_names_the_class() -> None:
         ({"batch_size": -5}, "The 'batch_size' parameter of Recommender must be an int"),
         ({"cold_start": "nearest"}, "The 'cold_start' parameter of Recommender must be one of"),
         ({"scorer": "als"}, "The 'scorer' parameter of Recommender must be a crosssell scorer"),
+        ({"n_jobs": 0}, "The 'n_jobs' parameter of Recommender must be a non-zero int"),
+        ({"n_jobs": 1.5}, "The 'n_jobs' parameter of Recommender must be an int"),
     ],
 )
 def test_bad_parameters_raise_at_fit(book: Book, params: dict[str, object], message: str) -> None:
@@ -132,7 +134,7 @@ def test_learned_rule_ranks_first(book: Book) -> None:
     offers = Recommender(scorer=CoOccurrence(), k=1).fit(book, AS_OF).recommend(["E"])
     assert offers["product_id"].tolist() == ["HR-1"]
     assert "CRM Standard" not in offers["reason"].iloc[0] or "hold" in offers["reason"].iloc[0]
-    assert {p for p, _ in offers["evidence"].iloc[0]} <= {"CRM-1", "ERP-1"}
+    assert {e["product_id"] for e in offers["evidence"].iloc[0]} <= {"CRM-1", "ERP-1"}
 
 
 def test_exactly_k_or_fewer_never_duplicates(book: Book) -> None:
@@ -216,6 +218,31 @@ def test_batch_size_does_not_change_offers(book: Book) -> None:
     a = Recommender(k=3).fit(book, AS_OF).recommend()
     b = Recommender(k=3, batch_size=2).fit(book, AS_OF).recommend()
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3, -1])
+def test_threads_do_not_change_offers(n_jobs: int) -> None:
+    """Check that blocks scored on several threads give the offers of one thread, in order."""
+    book = cs.datasets.demo()
+    one = Recommender(policy=route_sales(), k=3, batch_size=7, n_jobs=1).fit(book, "2025-06-30")
+    many = one.clone().set_params(n_jobs=n_jobs).fit(book, "2025-06-30")
+    pd.testing.assert_frame_equal(many.recommend(), one.recommend())
+
+
+def test_evidence_and_reason_columns_have_one_type_for_any_number_of_offers(book: Book) -> None:
+    """Check that evidence is a list of {product_id, weight} and reason text, for 1 or many."""
+    rec = Recommender(k=3).fit(book, AS_OF)
+    few, many, bare = rec.recommend(["E"]), rec.recommend(), rec.recommend(explain=False)
+    assert few["evidence"].dtype == many["evidence"].dtype == bare["evidence"].dtype
+    assert few["reason"].dtype == many["reason"].dtype == "str"
+    assert str(many["evidence"].dtype).startswith("list<item: struct<product_id: string")
+    entry = many["evidence"].iloc[0]
+    assert set(entry[0]) == {"product_id", "weight"}
+    assert bare["evidence"].isna().all()
+    assert bare["reason"].isna().all()
+    one = rec.recommend_one("E")[0]
+    assert one.evidence == tuple((e["product_id"], e["weight"]) for e in few["evidence"].iloc[0])
+    assert one.to_dict()["evidence"] == list(few["evidence"].iloc[0])
 
 
 @pytest.mark.parametrize(

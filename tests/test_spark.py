@@ -90,12 +90,7 @@ def tables(spark: Any, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 
 def _offers_frame(rows: list[Any]) -> pd.DataFrame:
-    out = pd.DataFrame([r.asDict(recursive=True) for r in rows])
-    out[Columns.evidence] = [
-        None if e is None else tuple((d[Columns.product], d["weight"]) for d in e)
-        for e in out[Columns.evidence]
-    ]
-    return out
+    return pd.DataFrame([r.asDict(recursive=True) for r in rows])
 
 
 def _sorted(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -119,8 +114,8 @@ def _assert_same_offers(got: pd.DataFrame, want: pd.DataFrame) -> None:
     ):
         np.testing.assert_allclose(got[column], want[column], rtol=0, atol=1e-6, err_msg=column)
     for g, w in zip(got[Columns.evidence], want[Columns.evidence], strict=True):
-        assert [p for p, _ in g] == [p for p, _ in w]
-        np.testing.assert_allclose([x for _, x in g], [x for _, x in w], atol=1e-6)
+        assert [e[Columns.product] for e in g] == [e[Columns.product] for e in w]
+        np.testing.assert_allclose([e["weight"] for e in g], [e["weight"] for e in w], atol=1e-6)
 
 
 @pytest.fixture(scope="module")

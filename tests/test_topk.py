@@ -135,3 +135,36 @@ def test_one_row_path_equals_the_chunk_path(
         one_idx, one_val = top_k(scores[r : r + 1], k)
         np.testing.assert_array_equal(one_idx[0], idx[r])
         np.testing.assert_array_equal(one_val[0], val[r])
+
+
+@settings(max_examples=300, deadline=None)
+@given(score_cases(), st.integers(1, 12), st.booleans())
+def test_threshold_path_matches_brute_force(
+    case: tuple[np.ndarray, int, sp.csr_matrix | None], groups: int, wide: bool
+) -> None:
+    """Check that the group-maximum bound selects exactly what a full sort selects."""
+    from crosssell._topk import _by_threshold
+
+    scores, k, _ = case
+    k = min(k, scores.shape[1])
+    groups = min(max(groups, k), scores.shape[1])
+    work = scores.astype(np.float64 if wide else np.float32)
+    work[np.isnan(work)] = -np.inf
+    idx, val = _by_threshold(work, k, groups)
+    ref_idx, ref_val = brute_force(work, k, None)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val)
+
+
+def test_wide_catalogue_takes_the_threshold_path_and_stays_exact() -> None:
+    """Check that a 1,000-product chunk with ties, -inf rows and NaN equals the reference."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 50, size=(64, 1000)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    scores[:3] = -np.inf
+    scores[3, :995] = -np.inf
+    scores[4, 7] = np.nan
+    idx, val = top_k(scores, 10)
+    ref_idx, ref_val = brute_force(scores, 10, None)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val)

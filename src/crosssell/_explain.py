@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -13,7 +15,7 @@ from crosssell.candidates import Candidates
 from crosssell.columns import Columns
 from crosssell.ids import IdMap
 
-__all__ = ["evidence_tuples", "reason_sentences"]
+__all__ = ["evidence_arrow", "evidence_tuples", "evidence_type", "reason_sentences"]
 
 # From this many offers on, sentences are assembled column-wise by Arrow's string kernels; below
 # it (one client in real time) plain Python is cheaper than converting to Arrow and back. Both
@@ -52,7 +54,8 @@ def reason_sentences(
     cold: npt.NDArray[np.bool_],
     ev_idx: npt.NDArray[np.int64],
     cold_by: str,
-) -> npt.NDArray[np.object_]:
+    arrow: bool = False,
+) -> Any:
     """One sentence per offer that an account manager can say aloud.
 
     Parameters
@@ -72,10 +75,12 @@ def reason_sentences(
         Evidence products per offer (-1 = none).
     cold_by : str
         ``"segment"`` or ``"global"``: the cold-start fallback.
+    arrow : bool, default False
+        Return many sentences as an Arrow string array, built without a Python string each.
 
     Returns
     -------
-    ndarray of object (str)
+    ndarray of object (str), or pyarrow.Array when ``arrow`` and there are many offers
 
     Examples
     --------
@@ -92,7 +97,7 @@ def reason_sentences(
     """
     name_col = book.product_table[Columns.name]
     if products.shape[0] >= _BULK:
-        return _reasons_bulk(
+        text = _reasons_bulk(
             names=name_col.astype(str).to_numpy(dtype=object),
             families=np.asarray(candidates.families.astype(str), dtype=object),
             family=candidates.family[products],
@@ -105,6 +110,7 @@ def reason_sentences(
             ev_idx=ev_idx,
             cold_by=cold_by,
         )
+        return text if arrow else np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     # Few offers: convert only the names, families and segments they use, not whole columns
     # (a whole column of a large book costs milliseconds per call).
     used, inverse = np.unique(np.concatenate([products, ev_idx.ravel()]), return_inverse=True)
@@ -131,7 +137,7 @@ def reason_sentences(
     out[:] = [
         ("Upgrade within " + fam + ": " if up else "")
         + (
-            f"{name} is popular {pop}; this client has no active contract to learn from yet."
+            f"{name} is popular {pop}{_COLD_TAIL}"
             if is_cold
             else f"{lead}{ev}{tail}{name}."
             if any_ev
@@ -198,22 +204,6 @@ def _compact(ev_idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.
     return np.take_along_axis(ev_idx, order, axis=1), counts
 
 
-def _join_bulk(names: pa.Array, ev_idx: npt.NDArray[np.int64]) -> pa.Array:
-    """Arrow version of :func:`_join_names`: 'A', 'A and B', 'A, B and C', '' for none."""
-    ev, counts = _compact(ev_idx)
-    m, n = ev.shape
-    if n == 0:
-        return pa.array([""] * m, type=pa.string())
-    joined = names.take(pa.array(np.maximum(ev[:, 0], 0)))
-    for j in range(1, n):
-        part = names.take(pa.array(np.maximum(ev[:, j], 0)))
-        sep = pc.if_else(pa.array(counts == j + 1), " and ", ", ")
-        joined = pc.if_else(
-            pa.array(counts > j), pc.binary_join_element_wise(joined, part, sep), joined
-        )
-    return pc.if_else(pa.array(counts > 0), joined, "")
-
-
 def _reasons_bulk(
     *,
     names: npt.NDArray[np.object_],
@@ -227,41 +217,63 @@ def _reasons_bulk(
     cold: npt.NDArray[np.bool_],
     ev_idx: npt.NDArray[np.int64],
     cold_by: str,
-) -> npt.NDArray[np.object_]:
-    """Build the sentences of :func:`reason_sentences` column-wise, for many offers."""
+) -> pa.Array:
+    """Build the sentences of :func:`reason_sentences` column-wise, for many offers.
+
+    Offers are grouped by the shape of their sentence (cold start, number of evidence products,
+    upsell or not); each group is one Arrow join over its own rows, and a final take restores
+    the order. Every sentence is thus written once, not once per alternative.
+    """
     name_arr = pa.array(names.tolist(), type=pa.string())
-    offered = name_arr.take(pa.array(products))
-    fam = pa.array(families.tolist(), type=pa.string()).take(pa.array(family))
-    evidence = _join_bulk(name_arr, ev_idx)
-    has_ev = pa.array((ev_idx >= 0).any(axis=1))
+    fam_arr = pa.array(families.tolist(), type=pa.string())
+    ev, counts = _compact(ev_idx)
     lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
+    shape = np.where(cold, -1, counts).astype(np.int64)
+    group = (shape + 1) * 2 + upsell.astype(np.int64)
+    order = np.argsort(group, kind="stable")
+    sorted_group = group[order]
+    present = np.unique(sorted_group)
+    starts = np.searchsorted(sorted_group, present, side="left")
+    stops = np.searchsorted(sorted_group, present, side="right")
+    pieces = []
+    for g, start, stop in zip(present.tolist(), starts.tolist(), stops.tolist(), strict=True):
+        sel = order[start:stop]
+        n_ev, is_up = g // 2 - 1, bool(g % 2)
+        offered = name_arr.take(pa.array(products[sel]))
+        parts: list[object] = []
+        if is_up:
+            parts += ["Upgrade within ", fam_arr.take(pa.array(family[sel])), ": "]
+        if n_ev < 0:
+            among = _among(segments, clients[sel], cold_by)
+            parts += [offered, " is popular ", among, _COLD_TAIL]
+        elif n_ev == 0 and kind == "popularity":
+            among = _among(segments, clients[sel], cold_by)
+            parts += [offered, " is one of the products most held ", among, "."]
+        elif n_ev == 0:
+            parts += [offered, " is widely held by clients with a similar portfolio."]
+        else:
+            parts.append(lead)
+            for j in range(n_ev):
+                if j:
+                    parts.append(" and " if j == n_ev - 1 else ", ")
+                parts.append(name_arr.take(pa.array(ev[sel, j])))
+            parts += [tail, offered, "."]
+        pieces.append(pc.binary_join_element_wise(*parts, ""))
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.shape[0])
+    return pa.concat_arrays(pieces).take(pa.array(inverse))
+
+
+_COLD_TAIL = "; this client has no active contract to learn from yet."
+
+
+def _among(segments: pd.Series, clients: npt.NDArray[np.int64], cold_by: str) -> pa.Array:
+    """'among <segment> clients' per offer, or 'among all clients' (no segment, or global)."""
     seg = segments.take(clients)
     seg_known = seg.notna().to_numpy(dtype=bool) & (cold_by == "segment")
     codes, uniques = pd.factorize(seg.astype(object), use_na_sentinel=True)
     among = pa.array([f"among {s} clients" for s in uniques.tolist()] + ["among all clients"])
-    pick = np.where(seg_known & (codes >= 0), codes, len(uniques))
-    popular_in = among.take(pa.array(pick))
-
-    def cat(*parts: object) -> pa.Array:
-        return pc.binary_join_element_wise(*parts, "")
-
-    if kind == "popularity":
-        fallback = cat(offered, " is one of the products most held ", popular_in, ".")
-    else:
-        fallback = cat(offered, " is widely held by clients with a similar portfolio.")
-    body = pc.if_else(
-        pa.array(cold),
-        cat(
-            offered,
-            " is popular ",
-            popular_in,
-            "; this client has no active contract to learn from yet.",
-        ),
-        pc.if_else(has_ev, cat(lead, evidence, tail, offered, "."), fallback),
-    )
-    text = pc.if_else(pa.array(upsell), cat("Upgrade within ", fam, ": ", body), body)
-    out: npt.NDArray[np.object_] = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    return out
+    return among.take(pa.array(np.where(seg_known & (codes >= 0), codes, len(uniques))))
 
 
 def evidence_tuples(
@@ -316,3 +328,73 @@ def evidence_tuples(
         ]
         out[rows] = np.fromiter(zip(*pairs, strict=True), dtype=object, count=rows.shape[0])
     return out
+
+
+def evidence_type(product_ids: pa.Array) -> pa.DataType:
+    """Arrow type of the evidence column: a list of ``{product_id, weight}`` per offer.
+
+    Parameters
+    ----------
+    product_ids : pyarrow.Array
+        The catalogue's product ids, as Arrow stores them.
+
+    Returns
+    -------
+    pyarrow.DataType
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> str(evidence_type(pa.array(["P1"])))
+    'list<item: struct<product_id: string, weight: double>>'
+    """
+    return pa.list_(pa.struct([(Columns.product, product_ids.type), ("weight", pa.float64())]))
+
+
+def evidence_arrow(
+    product_ids: pa.Array, ev_idx: npt.NDArray[np.int64], ev_w: npt.NDArray[np.float32]
+) -> pa.Array:
+    """Evidence of many offers as one Arrow list column, without a Python object per offer.
+
+    Each entry lists the held products that contributed most, strongest first, as
+    ``{"product_id": ..., "weight": ...}`` (weights rounded to 4 decimals), the same pairs
+    :func:`evidence_tuples` gives.
+
+    Parameters
+    ----------
+    product_ids : pyarrow.Array
+        The catalogue's product ids.
+    ev_idx : ndarray of int, shape (m, n)
+        Evidence product indices (-1 = none).
+    ev_w : ndarray of float, shape (m, n)
+        Their weights.
+
+    Returns
+    -------
+    pyarrow.ListArray
+        Of type :func:`evidence_type`.
+
+    Examples
+    --------
+    >>> import numpy as np, pyarrow as pa
+    >>> out = evidence_arrow(pa.array(["P1", "P2"]), np.array([[1, -1]]),
+    ...                      np.array([[0.5, 0.0]], np.float32))
+    >>> out.to_pylist()
+    [[{'product_id': 'P2', 'weight': 0.5}]]
+    """
+    ev, counts = _compact(ev_idx)
+    valid = ev >= 0
+    weights = ev_w
+    if ev is not ev_idx:
+        order = np.argsort(~(ev_idx >= 0), axis=1, kind="stable")
+        weights = np.take_along_axis(ev_w, order, axis=1)
+    offsets = np.zeros(ev.shape[0] + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    items = pa.StructArray.from_arrays(
+        [
+            product_ids.take(pa.array(ev[valid])),
+            pa.array(np.round(weights[valid].astype(np.float64), 4)),
+        ],
+        fields=list(evidence_type(product_ids).value_type),
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets), items)

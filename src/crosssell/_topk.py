@@ -147,12 +147,11 @@ def top_k(
     if exclude is not None:
         work = s.copy()
         masked_fill(work, exclude)
-    nan = np.isnan(work)
-    if nan.any():
+    # One reduction finds a NaN (max propagates it) without a boolean temporary per chunk.
+    if work.size and np.isnan(work.max()):
         if work is s:
             work = s.copy()
-        work[nan] = -np.inf
-    del nan
+        work[np.isnan(work)] = -np.inf
     kk = min(k, n_products)
     idx = np.full((m, k), -1, dtype=np.int64)
     val = np.full((m, k), -np.inf, dtype=np.float32)
@@ -161,6 +160,10 @@ def top_k(
     if m == 1 and kk < n_products:
         # One client (the real-time path): a few vector operations beat the general machinery.
         idx[0, :kk], val[0, :kk] = _one_row(work[0], kk)
+        return idx, val
+    groups = _groups(kk, n_products)
+    if groups:
+        idx[:, :kk], val[:, :kk] = _by_threshold(work, kk, groups)
         return idx, val
     # whole row wanted: a stable sort of the negated scores puts ties in index order
     sel = np.argsort(-work, axis=1, kind="stable") if kk == n_products else _select(work, kk)
@@ -220,3 +223,56 @@ def _select(work: npt.NDArray[np.floating[Any]], kk: int) -> npt.NDArray[np.int6
     fixed[rows, pos] = cols
     sel[ambiguous] = fixed
     return sel
+
+
+def _groups(kk: int, n_products: int) -> int:
+    """Column groups for :func:`_by_threshold`, or 0 where the catalogue is too narrow for it."""
+    groups = max(8 * kk, 64)
+    return groups if n_products >= 4 * groups else 0
+
+
+def _by_threshold(
+    work: npt.NDArray[np.floating[Any]], kk: int, groups: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Exact top ``kk`` of each row, best first, ties by index, through a cheap lower bound.
+
+    The columns are cut into ``groups`` disjoint groups (column ``j`` in group ``j % groups``).
+    The ``kk``-th largest group maximum is reached by ``kk`` distinct entries, so it bounds the
+    ``kk``-th best score from below: only entries at or above it can be chosen. On scores these
+    are a few more than ``kk`` per row, so one boolean pass and a sort of the survivors replace
+    a partition of every row (about twice as fast at 1,000 products). Rows with many equal
+    scores keep more survivors; the result stays exact.
+    """
+    m, n = work.shape
+    full = n - n % groups
+    best = work[:, :full].reshape(m, full // groups, groups).max(axis=1)
+    if full < n:
+        np.maximum(best[:, : n - full], work[:, full:], out=best[:, : n - full])
+    bound = -np.partition(-best, kk - 1, axis=1)[:, kk - 1]
+    keep = work >= bound[:, None]
+    if bound.size and not bound.min() > -np.inf:
+        keep &= work > -np.inf
+    flat = np.flatnonzero(keep)
+    del keep
+    r, c = np.divmod(flat, n)
+    v = work.reshape(-1)[flat]
+    if v.dtype == np.float32:
+        # One sort on a 64-bit key (row, then score descending): the float32 bits mapped to an
+        # order-preserving unsigned integer; the stable sort keeps columns ascending on ties.
+        bits = v.view(np.uint32)
+        ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+        key = (r.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - ordered).astype(
+            np.uint64
+        )
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((c, -v, r))
+    r, c, v = r[order], c[order], v[order]
+    counts = np.bincount(r, minlength=m)
+    pos = np.arange(r.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    take = pos < kk
+    idx = np.full((m, kk), -1, dtype=np.int64)
+    val = np.full((m, kk), -np.inf, dtype=np.float32)
+    idx[r[take], pos[take]] = c[take]
+    val[r[take], pos[take]] = v[take]
+    return idx, val

@@ -107,8 +107,9 @@ class ScoreScale:
         [0.5]
         """
         out = np.multiply(scores, np.float32(1.0 / self.scale), dtype=np.float32)
-        np.clip(out, 0.0, 1.0, out=out)
-        out[np.isnan(out)] = 0.0
+        # fmax maps NaN to 0 (clip would keep it), then minimum caps at 1: two passes
+        np.fmax(out, np.float32(0.0), out=out)
+        np.minimum(out, np.float32(1.0), out=out)
         return out
 
 

@@ -26,7 +26,7 @@ from crosssell._sparse import row_positions, rows_dense
 from crosssell.book import Book
 from crosssell.columns import Columns
 
-__all__ = ["CandidateChunk", "Candidates", "ValueSource"]
+__all__ = ["CandidateChunk", "Candidates", "FamilyPairs", "ValueSource"]
 
 ValueSource = Literal["price", "median_contract", "default"]
 
@@ -56,6 +56,72 @@ class CandidateChunk:
     is_candidate: npt.NDArray[np.bool_]
     is_upsell: npt.NDArray[np.bool_] | None
     value: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FamilyPairs:
+    """The few (client, product) pairs of a block of clients that are not plain cross-sells.
+
+    Every other pair is a cross-sell valued at the product's value, so a block of clients is
+    typed by a dense row of values and these sparse exceptions.
+
+    Attributes
+    ----------
+    blocked_rows, blocked_cols : ndarray of int64
+        Pairs that are no candidate at all: held products, and lower or equal tiers of a held
+        family (rows are positions in the block).
+    upsell_rows, upsell_cols : ndarray of int64
+        Upsell candidates, sorted by row then column.
+    upsell_value : ndarray of float64
+        Their value: price minus what the client pays in the family, never below zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.array([], dtype=np.int64)
+    >>> FamilyPairs(blocked_rows=e, blocked_cols=e, upsell_rows=e, upsell_cols=e,
+    ...             upsell_value=np.array([])).upsell_value.size
+    0
+    """
+
+    blocked_rows: npt.NDArray[np.int64]
+    blocked_cols: npt.NDArray[np.int64]
+    upsell_rows: npt.NDArray[np.int64]
+    upsell_cols: npt.NDArray[np.int64]
+    upsell_value: npt.NDArray[np.float64]
+
+    def lookup(
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], n_products: int
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Whether each (row, col) pair is an upsell, and its upsell value (0 where not).
+
+        Parameters
+        ----------
+        rows, cols : ndarray of int64
+            Pairs, rows as positions in the block.
+        n_products : int
+            Number of products.
+
+        Returns
+        -------
+        is_upsell : ndarray of bool
+        value : ndarray of float64
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> one = np.array([0])
+        >>> f = FamilyPairs(blocked_rows=one, blocked_cols=one, upsell_rows=one,
+        ...                 upsell_cols=np.array([1]), upsell_value=np.array([5.0]))
+        >>> f.lookup(np.array([0, 0]), np.array([1, 2]), 3)[0].tolist()
+        [True, False]
+        """
+        keys = self.upsell_rows * n_products + self.upsell_cols
+        want = rows * n_products + cols
+        at = np.minimum(np.searchsorted(keys, want), max(keys.shape[0] - 1, 0))
+        found = keys[at] == want if keys.size else np.zeros(want.shape[0], dtype=bool)
+        value = np.where(found, self.upsell_value[at] if keys.size else 0.0, 0.0)
+        return found, value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -247,8 +313,62 @@ class Candidates:
         value[owner[upsell], product[upsell]] = up_value
         return CandidateChunk(is_candidate=is_candidate, is_upsell=is_upsell, value=value)
 
+    def family_pairs(self, rows: npt.ArrayLike) -> FamilyPairs:
+        """Type a block of clients sparsely: the pairs that are not plain cross-sells.
+
+        The dense equivalent is :meth:`chunk`; this is what batch scoring uses, since a client
+        holds a few products of a few families and everything else is a cross-sell.
+
+        Parameters
+        ----------
+        rows : array-like of int
+            Client row indices.
+
+        Returns
+        -------
+        FamilyPairs
+            Rows as positions in ``rows``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> products = pd.DataFrame({"product_id": ["CRM-1", "CRM-2", "ERP-1"],
+        ...                          "family": ["CRM", "CRM", "ERP"], "tier": [1, 2, 1],
+        ...                          "price": [100.0, 250.0, 400.0]})
+        >>> contracts = pd.DataFrame({"client_id": ["C1"], "product_id": ["CRM-1"],
+        ...                           "start_date": ["2024-01-01"], "value": [100.0]})
+        >>> cand = Candidates.build(Book.from_frames(contracts=contracts, products=products),
+        ...                         "2024-06-30")
+        >>> pairs = cand.family_pairs([0])
+        >>> pairs.blocked_cols.tolist(), pairs.upsell_cols.tolist(), pairs.upsell_value.tolist()
+        ([0], [1], [150.0])
+        """
+        idx = np.asarray(rows, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        if not self.has_upsells:
+            pos, owner = row_positions(self.holdings.indptr, idx)
+            hit = self.holdings.data[pos].astype(bool)
+            return FamilyPairs(
+                blocked_rows=owner[hit],
+                blocked_cols=self.holdings.indices[pos][hit].astype(np.int64),
+                upsell_rows=empty,
+                upsell_cols=empty,
+                upsell_value=np.zeros(0, dtype=np.float64),
+            )
+        owner, product, upsell, up_value = self._in_family(idx, None)
+        up_owner, up_product = owner[upsell], product[upsell]
+        order = np.lexsort((up_product, up_owner))
+        return FamilyPairs(
+            blocked_rows=owner[~upsell],
+            blocked_cols=product[~upsell],
+            upsell_rows=up_owner[order],
+            upsell_cols=up_product[order],
+            upsell_value=up_value[order],
+        )
+
     def _in_family(
-        self, idx: npt.NDArray[np.int64], held: npt.NDArray[np.bool_]
+        self, idx: npt.NDArray[np.int64], held: npt.NDArray[np.bool_] | None
     ) -> tuple[
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.float64]
     ]:
@@ -284,7 +404,11 @@ class Candidates:
         ]
         owner = owner_f[entry]
         tier1 = (self.tier[product] + 1).astype(np.float64)
-        upsell = (top1[entry] < tier1) & ~held[owner, product]
+        # A held product's tier is at most the top tier held, so it is never an upsell; the
+        # dense check only matters for holdings that disagree with held_tier.
+        upsell = top1[entry] < tier1
+        if held is not None:
+            upsell &= ~held[owner, product]
         pp, po = row_positions(self.paid.indptr, idx)
         paid_key, paid_val = _sum_by_key(
             po * self.families.shape[0] + self.paid.indices[pp].astype(np.int64), self.paid.data[pp]

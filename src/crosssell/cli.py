@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from crosssell._version import __version__
 from crosssell.columns import Columns
@@ -513,6 +514,12 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         values = out[column]
+        if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_list(values.dtype.pyarrow_dtype):
+            # evidence: a list of {product_id, weight} per offer, written as [[id, weight], ...]
+            out[column] = values.map(
+                lambda v: None if v is None else json.dumps(_plain([tuple(e.values()) for e in v]))
+            )
+            continue
         if values.dtype != object:
             continue
         nested = values.map(lambda v: isinstance(v, tuple | list)).any()

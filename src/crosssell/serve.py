@@ -435,9 +435,7 @@ def next_best_actions(
                 rank=int(rec[Columns.rank]),
                 product_id=product,
                 client_id=client,
-                evidence=tuple(
-                    Evidence(product_id=_plain(p), weight=float(w)) for p, w in evidence
-                ),
+                evidence=tuple(_evidence(e) for e in evidence),
                 cold_start=bool(rec.get(Columns.cold_start, False)),
             )
         )
@@ -761,3 +759,11 @@ def run(
 
     with threadpool_limits(limits=1):
         uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _evidence(entry: Any) -> Evidence:
+    """One evidence entry of a frame ({product_id, weight}) or of an Offer ((id, weight))."""
+    if isinstance(entry, Mapping):
+        return Evidence(product_id=_plain(entry[Columns.product]), weight=float(entry["weight"]))
+    product, weight = entry
+    return Evidence(product_id=_plain(product), weight=float(weight))

@@ -425,6 +425,17 @@ def _spark_ready(
         if pd.api.types.is_string_dtype(out[column].dtype) and out[column].dtype != object:
             # pyspark cannot yet read pandas 3's Arrow-backed text columns (chunked arrays).
             out[column] = out[column].astype(object)
+    if Columns.evidence in out.columns:
+        # nor nested Arrow columns: hand it plain lists of structs, ids in the declared type
+        as_id = int if product_kind == "long" else str
+        plain = np.empty(len(out), dtype=object)
+        plain[:] = [
+            None
+            if e is None
+            else [{Columns.product: as_id(d[Columns.product]), "weight": d["weight"]} for d in e]
+            for e in out[Columns.evidence].tolist()
+        ]
+        out[Columns.evidence] = plain
     return out
 
 

@@ -240,15 +240,32 @@ def top_contributions(
     if not keep.any():
         return out_p, out_w
     rows, prods, w = owner_rows[keep], held[keep], weights[keep]
-    # strongest first; equal weights in product order, so the result is deterministic
-    order = np.lexsort((prods, -w, rows))
+    if rows.size > 1 and not _grouped_in_order(rows, prods):
+        first = np.lexsort((prods, rows))
+        rows, prods, w = rows[first], prods[first], w[first]
+    # Strongest first, equal weights in product order: one stable sort on a 64-bit key (the
+    # offer, then the weight's float32 bits mapped to an order-preserving integer) is several
+    # times cheaper than a lexsort of three keys; weights closer than float32 can tell apart
+    # count as equal.
+    bits = w.astype(np.float32).view(np.uint32)
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+    key = (rows.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - ordered).astype(
+        np.uint64
+    )
+    order = np.argsort(key, kind="stable")
     rows, prods, w = rows[order], prods[order], w[order]
-    first = np.searchsorted(rows, rows, side="left")
-    pos = np.arange(rows.size) - first
+    counts = np.bincount(rows, minlength=m)
+    pos = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
     sel = pos < n
     out_p[rows[sel], pos[sel]] = prods[sel]
     out_w[rows[sel], pos[sel]] = w[sel]
     return out_p, out_w
+
+
+def _grouped_in_order(rows: IntArray, prods: IntArray) -> bool:
+    """Whether entries are sorted by offer, then by product (what the stable sort relies on)."""
+    step = np.diff(rows)
+    return bool(((step > 0) | ((step == 0) & (np.diff(prods) >= 0))).all())
 
 
 class Scorer(Estimator, ABC):
@@ -420,6 +437,9 @@ class Scorer(Estimator, ABC):
         self._check_fitted()
         rows = _as_rows(clients, name="clients")
         cold = self.cold(rows)
+        if rows.size and not cold.any():
+            # the common chunk: no copy of the scores through a mask
+            return np.asarray(self._score_rows(rows), dtype=np.float32)
         out = np.empty((rows.size, self.n_products_), dtype=np.float32)
         warm = ~cold
         if warm.any():

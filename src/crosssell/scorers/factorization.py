@@ -69,6 +69,11 @@ def auto_regularization(nnz: int, n_products: int) -> float:
     return float(np.clip(raw, low, high))
 
 
+# Up to this many products, factor evidence reads a (products x products) table (32 MiB at
+# 2,048 products) instead of computing a dot product per (offer, held product).
+_DENSE_PAIRS = 2048
+
+
 class _FactorScorer(Scorer):
     """Shared scoring, fold-in and evidence of factor models."""
 
@@ -78,6 +83,8 @@ class _FactorScorer(Scorer):
     product_factors_: FloatArray
     gram_: npt.NDArray[np.float64]
     explain_basis_: FloatArray
+    # derived from explain_basis_ on first use; private, so never saved
+    _pair_table: npt.NDArray[np.float64] | None = None
 
     def _confidence_scale(self) -> float:
         return 1.0
@@ -87,6 +94,7 @@ class _FactorScorer(Scorer):
         return self.product_factors_, np.zeros(self.n_products_, dtype=np.float32)
 
     def _set_gram(self, ridge: float) -> None:
+        self._pair_table = None
         v, _ = self._fold_in_part()
         v64 = v.astype(np.float64)
         self.gram_ = v64.T @ v64 + ridge * np.eye(v.shape[1])
@@ -110,6 +118,19 @@ class _FactorScorer(Scorer):
         v, _ = self._fold_in_part()
         basis = self.explain_basis_
         scale = self._confidence_scale()
+        if self.n_products_ <= _DENSE_PAIRS:
+            # Every (offer, held) weight is an entry of basis · Vᵀ: for catalogues of a few
+            # thousand products that table is small, and a gather replaces a dot product of
+            # `factors` numbers per entry (about ten times faster for a batch).
+            table = self._pair_table
+            if table is None or table.shape[0] != self.n_products_:
+                table = basis.astype(np.float64) @ v.T.astype(np.float64)
+                self._pair_table = table
+
+            def lookup(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
+                return scale * table[target, held]
+
+            return lookup
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
             dots: npt.NDArray[np.float64] = np.einsum(

@@ -1,0 +1,115 @@
+"""Tests of block priorities: the sparse path equals the dense definition, rule by rule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crosssell as cs
+from crosssell._priority import cross_sell_floor, score_block
+from crosssell.candidates import Candidates
+from crosssell.rules import NotWorthProposing, RuleContext, route_sales
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[cs.Book, Candidates, object]:
+    book = cs.datasets.demo()
+    as_of = pd.Timestamp(cs.datasets.demo_as_of())
+    cand = Candidates.build(book, as_of)
+    ctx = RuleContext(book=book, as_of=as_of, holdings=cand.holdings)
+    return book, cand, route_sales().evaluate(ctx)
+
+
+def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
+    """The definition: dense typing, dense policy mask, not-worth on every pair."""
+    chunk = cand.chunk(rows)
+    value = np.broadcast_to(chunk.value, propensity.shape)
+    priority = np.multiply(propensity, value * levers, dtype=np.float32)
+    blocked = ~chunk.is_candidate
+    is_up = chunk.is_upsell if chunk.is_upsell is not None else np.zeros_like(blocked)
+    blocked |= suppression.mask(rows, is_up)
+    if floor is not None:
+        blocked |= floor.blocked(propensity, propensity * value)
+    blocked |= np.isnan(priority)
+    priority[blocked] = -np.inf
+    return priority, is_up, value
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "seed": st.integers(0, 2**32 - 1),
+            "min_ev": st.sampled_from([0.0, 50.0, 400.0]),
+            "min_p": st.sampled_from([0.0, 0.3, 0.7]),
+            "levers": st.booleans(),
+            "scoped": st.booleans(),
+        }
+    )
+)
+def test_sparse_block_equals_dense_definition(demo, case) -> None:
+    """Check that score_block blocks, types and values every pair as the dense formulas do."""
+    book, cand, suppression = demo
+    rng = np.random.default_rng(case["seed"])
+    if case["scoped"]:
+        # blocks limited to one offer type, which the demo policy does not produce everywhere
+        shape = suppression.shape
+        suppression = dataclasses.replace(
+            suppression,
+            client_upsell=rng.random(shape[0]) < 0.1,
+            product_cross_sell=rng.random(shape[1]) < 0.05,
+            product_upsell=rng.random(shape[1]) < 0.05,
+            pairs_cross_sell=sp.csr_matrix(rng.random(shape) < 0.02),
+            pairs_upsell=sp.csr_matrix(rng.random(shape) < 0.02),
+        )
+    rows = np.sort(rng.choice(len(book.client_ids), size=64, replace=False)).astype(np.int64)
+    n = cand.n_products
+    # propensities on a coarse grid, so the not-worth floor is met exactly and often
+    propensity = rng.choice(np.linspace(0, 1, 11), size=(rows.size, n)).astype(np.float32)
+    levers = rng.choice([0.5, 1.0, 2.0], size=n) if case["levers"] else np.ones(n)
+    floor = NotWorthProposing(min_expected_value=case["min_ev"], min_propensity=case["min_p"])
+    cross = cand.product_value.clip(min=0.0)
+    got = score_block(
+        rows=rows,
+        scores=propensity,
+        propensity=propensity,
+        candidates=cand,
+        suppression=suppression,
+        levers=levers,
+        floor=floor,
+        bound=cross_sell_floor(floor, cross),
+        weight=(cross * levers).astype(np.float32),
+    )
+    want, is_up, value = _dense_reference(
+        cand, suppression, rows, propensity, levers=levers, floor=floor
+    )
+    np.testing.assert_array_equal(np.isfinite(got.priority), np.isfinite(want))
+    np.testing.assert_allclose(got.priority[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-6)
+    r, c = np.nonzero(np.isfinite(want))
+    up, val = got.typed(r, c)
+    np.testing.assert_array_equal(up, is_up[r, c])
+    np.testing.assert_allclose(val, value[r, c])
+
+
+def test_cross_sell_floor_is_exact_at_the_boundary() -> None:
+    """Check that p * value > min_ev and p >= min_p hold exactly where p exceeds the bound."""
+    p = np.linspace(0, 1, 10_001, dtype=np.float32)
+    value = np.array([0.0, 1.0, 3.0, 7.0, 1e6])
+    floor = NotWorthProposing(min_expected_value=0.7, min_propensity=0.25)
+    bound = cross_sell_floor(floor, value)
+    for j, v in enumerate(value):
+        allowed = ~floor.blocked(p, p * v)
+        np.testing.assert_array_equal(p > bound[j], allowed)
+
+
+def test_no_floor_blocks_only_nan() -> None:
+    """Check that without a floor every real propensity passes and NaN does not."""
+    bound = cross_sell_floor(None, np.array([0.0, 5.0]))
+    p = np.array([0.0, np.nan], dtype=np.float32)
+    assert (p[:, None] > bound[None, :]).tolist() == [[True, True], [False, False]]
