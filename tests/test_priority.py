@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
-from crosssell._priority import cross_sell_floor, score_block
+from crosssell._priority import OfferMap, cross_sell_floor, score_block
 from crosssell.candidates import Candidates
 from crosssell.rules import NotWorthProposing, RuleContext, route_sales
 
@@ -33,7 +33,8 @@ def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
     priority = np.multiply(propensity, value * levers, dtype=np.float32)
     blocked = ~chunk.is_candidate
     is_up = chunk.is_upsell if chunk.is_upsell is not None else np.zeros_like(blocked)
-    blocked |= suppression.mask(rows, is_up)
+    if suppression is not None:
+        blocked |= suppression.mask(rows, is_up)
     if floor is not None:
         blocked |= floor.blocked(propensity, propensity * value)
     blocked |= np.isnan(priority)
@@ -50,6 +51,7 @@ def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
             "min_p": st.sampled_from([0.0, 0.3, 0.7]),
             "levers": st.booleans(),
             "scoped": st.booleans(),
+            "policy": st.booleans(),
         }
     )
 )
@@ -57,7 +59,7 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
     """Check that score_block blocks, types and values every pair as the dense formulas do."""
     book, cand, suppression = demo
     rng = np.random.default_rng(case["seed"])
-    if case["scoped"]:
+    if case["scoped"] and case["policy"]:
         # blocks limited to one offer type, which the demo policy does not produce everywhere
         shape = suppression.shape
         suppression = dataclasses.replace(
@@ -68,6 +70,8 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
             pairs_cross_sell=sp.csr_matrix(rng.random(shape) < 0.02),
             pairs_upsell=sp.csr_matrix(rng.random(shape) < 0.02),
         )
+    if not case["policy"]:
+        suppression = None
     rows = np.sort(rng.choice(len(book.client_ids), size=64, replace=False)).astype(np.int64)
     n = cand.n_products
     # propensities on a coarse grid, so the not-worth floor is met exactly and often
@@ -79,12 +83,13 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
         rows=rows,
         scores=propensity,
         propensity=propensity,
-        candidates=cand,
-        suppression=suppression,
+        offers=OfferMap.build(cand, suppression, block=97),
         levers=levers,
         floor=floor,
         bound=cross_sell_floor(floor, cross),
         weight=(cross * levers).astype(np.float32),
+        cross_value=cross,
+        finite=True,
     )
     want, is_up, value = _dense_reference(
         cand, suppression, rows, propensity, levers=levers, floor=floor

@@ -11,7 +11,6 @@ of dense masks and value matrices per rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +20,7 @@ from crosssell._sparse import row_positions
 from crosssell.candidates import Candidates, FamilyPairs
 from crosssell.rules import NotWorthProposing, Suppression
 
-__all__ = ["Scored", "cross_sell_floor", "score_block"]
+__all__ = ["OfferMap", "Scored", "cross_sell_floor", "score_block"]
 
 _NEG_INF = np.float32(-np.inf)
 
@@ -78,11 +77,92 @@ def cross_sell_floor(
     return out
 
 
-def _hits(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64]) -> tuple[Any, Any]:
-    """Return the stored (block row, column) entries of ``rows`` in a boolean CSR."""
-    pos, owner = row_positions(matrix.indptr, rows)
-    hit = matrix.data[pos].astype(bool)
-    return owner[hit], matrix.indices[pos][hit]
+@dataclass(frozen=True, slots=True, eq=False)
+class OfferMap:
+    """Per client, the pairs that are not plain cross-sells, with the policy's blocks folded in.
+
+    Built once per fitted model (and per fresh view), so that scoring a block of clients, or
+    one client in real time, reads a few CSR rows instead of typing families and looking up
+    rule tables again.
+
+    Attributes
+    ----------
+    off : scipy.sparse.csr_matrix of bool, shape (n_clients, n_products)
+        Pairs never offered: held products, lower or equal tiers of a held family, pairs the
+        policy blocks, upsells blocked by upsell rules, cross-sell-only blocks of cross-sells.
+    up : scipy.sparse.csr_matrix of float64, same shape
+        Upsells the policy allows, holding their value (explicit zeros are kept).
+    cross_cols : ndarray of int64
+        Products blocked as cross-sells for every client.
+    cross_rows : ndarray of bool, shape (n_clients,)
+        Clients for whom every cross-sell is blocked (their upsells may stay).
+    all_rows : ndarray of bool, shape (n_clients,)
+        Clients for whom every offer is blocked.
+    """
+
+    off: sp.csr_matrix
+    up: sp.csr_matrix
+    cross_cols: npt.NDArray[np.int64]
+    cross_rows: npt.NDArray[np.bool_]
+    all_rows: npt.NDArray[np.bool_]
+
+    @classmethod
+    def build(
+        cls, candidates: Candidates, suppression: Suppression | None, *, block: int = 65_536
+    ) -> OfferMap:
+        """Type every client's family pairs and fold in the policy (blocks of ``block`` clients)."""
+        n_clients = candidates.holdings.shape[0]
+        n = candidates.n_products
+        s = suppression
+        off_r, off_c, up_r, up_c, up_v = [], [], [], [], []
+        for start in range(0, n_clients, block):
+            rows = np.arange(start, min(start + block, n_clients), dtype=np.int64)
+            pairs = candidates.family_pairs(rows)
+            off_r.append(rows[pairs.blocked_rows])
+            off_c.append(pairs.blocked_cols)
+            r, c, v = rows[pairs.upsell_rows], pairs.upsell_cols, pairs.upsell_value
+            if s is not None and r.size:
+                blocked = s.client_any[r] | s.client_upsell[r] | s.product_any[c]
+                blocked |= s.product_upsell[c]
+                blocked |= _pair_lookup(s.pairs_upsell, r, c) | _pair_lookup(s.pairs, r, c)
+                off_r.append(r[blocked])
+                off_c.append(c[blocked])
+                r, c, v = r[~blocked], c[~blocked], v[~blocked]
+            up_r.append(r)
+            up_c.append(c)
+            up_v.append(v)
+        ur, uc = np.concatenate(up_r), np.concatenate(up_c)
+        if s is not None:
+            for matrix, keep_upsells in ((s.pairs, False), (s.pairs_cross_sell, True)):
+                coo = matrix.tocoo()
+                hit = coo.data.astype(bool)
+                r, c = coo.row[hit].astype(np.int64), coo.col[hit].astype(np.int64)
+                if keep_upsells and ur.size and r.size:
+                    # a cross-sell-only block does not touch the pair when it is an upsell
+                    c_is_up = np.isin(r * n + c, ur * n + uc)
+                    r, c = r[~c_is_up], c[~c_is_up]
+                off_r.append(r)
+                off_c.append(c)
+        rr, cc = np.concatenate(off_r), np.concatenate(off_c)
+        off = sp.csr_matrix(
+            (np.ones(rr.shape[0], dtype=bool), (rr, cc)), shape=(n_clients, n), dtype=bool
+        )
+        off.sum_duplicates()
+        # Built from its parts, so that zero-value upsells stay entries (they are still
+        # upsells); blocks come in client order, each sorted by client then product.
+        indptr = np.zeros(n_clients + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ur, minlength=n_clients), out=indptr[1:])
+        up = sp.csr_matrix((np.concatenate(up_v), uc, indptr), shape=(n_clients, n))
+        if s is None:
+            no = np.zeros(n_clients, dtype=bool)
+            return cls(off=off, up=up, cross_cols=np.zeros(0, np.int64), cross_rows=no, all_rows=no)
+        return cls(
+            off=off,
+            up=up,
+            cross_cols=np.flatnonzero(s.product_any | s.product_cross_sell).astype(np.int64),
+            cross_rows=s.client_cross_sell | s.client_any,
+            all_rows=s.client_any.copy(),
+        )
 
 
 def _pair_lookup(
@@ -99,57 +179,51 @@ def score_block(
     rows: npt.NDArray[np.int64],
     scores: npt.NDArray[np.float32],
     propensity: npt.NDArray[np.float32],
-    candidates: Candidates,
-    suppression: Suppression | None,
+    offers: OfferMap,
     levers: npt.NDArray[np.float64],
     floor: NotWorthProposing | None,
     bound: npt.NDArray[np.float32],
     weight: npt.NDArray[np.float32],
+    cross_value: npt.NDArray[np.float64],
+    finite: bool = False,
 ) -> Scored:
     """Priorities of a block of clients (rows of the book) from their scores and propensities.
 
     ``weight`` is the cross-sell value times the levers per product, and ``bound`` the
     :func:`cross_sell_floor` of the cross-sell values; both depend on the model only, so the
-    caller computes them once.
+    caller computes them once. ``finite`` says the propensities cannot be NaN (a NaN is never
+    offered; checking for one costs a pass over the block).
     """
-    if floor is not None or np.isnan(propensity.max(initial=0.0)):
-        priority = np.full(propensity.shape, _NEG_INF, dtype=np.float32)
-        np.multiply(propensity, weight, out=priority, where=propensity > bound)
-    else:
-        priority = np.multiply(propensity, weight, dtype=np.float32)
-    pairs = candidates.family_pairs(rows)
-    s = suppression
-    if s is not None:
-        # Blocks of every offer, and of cross-sells only; upsells are re-decided below.
-        cols = np.flatnonzero(s.product_any | s.product_cross_sell)
-        if cols.size:
-            priority[:, cols] = _NEG_INF
-        whole = np.flatnonzero(s.client_any[rows] | s.client_cross_sell[rows])
-        if whole.size:
-            priority[whole] = _NEG_INF
-        if s.pairs_cross_sell.nnz:
-            priority[_hits(s.pairs_cross_sell, rows)] = _NEG_INF
-    ur, uc = pairs.upsell_rows, pairs.upsell_cols
+    priority = np.multiply(propensity, weight, dtype=np.float32)
+    if floor is not None:
+        np.copyto(priority, _NEG_INF, where=propensity <= bound)
+    if not finite and np.isnan(propensity.max(initial=0.0)):
+        np.copyto(priority, _NEG_INF, where=np.isnan(propensity))
+    if offers.cross_cols.size:
+        priority[:, offers.cross_cols] = _NEG_INF
+    whole = np.flatnonzero(offers.cross_rows[rows])
+    if whole.size:
+        priority[whole] = _NEG_INF
+    pos, ur = row_positions(offers.up.indptr, rows)
+    uc = offers.up.indices[pos].astype(np.int64)
+    uv = offers.up.data[pos]
     if ur.size:
         p = propensity[ur, uc]
-        up_priority = np.multiply(p, pairs.upsell_value * levers[uc], dtype=np.float32)
+        up_priority = np.multiply(p, uv * levers[uc], dtype=np.float32)
         blocked = np.isnan(up_priority)
         if floor is not None:
-            blocked |= floor.blocked(p, p * pairs.upsell_value)
-        if s is not None:
-            client = rows[ur]
-            blocked |= s.client_any[client] | s.client_upsell[client]
-            blocked |= s.product_any[uc] | s.product_upsell[uc]
-            blocked |= _pair_lookup(s.pairs_upsell, client, uc)
+            blocked |= floor.blocked(p, p * uv)
         up_priority[blocked] = _NEG_INF
         priority[ur, uc] = up_priority
-    priority[pairs.blocked_rows, pairs.blocked_cols] = _NEG_INF
-    if s is not None and s.pairs.nnz:
-        priority[_hits(s.pairs, rows)] = _NEG_INF
+    pos, owner = row_positions(offers.off.indptr, rows)
+    priority[owner, offers.off.indices[pos]] = _NEG_INF
+    empty = np.zeros(0, dtype=np.int64)
     return Scored(
         scores=scores,
         propensity=propensity,
         priority=priority,
-        pairs=pairs,
-        cross_value=candidates.product_value.clip(min=0.0),
+        pairs=FamilyPairs(
+            blocked_rows=empty, blocked_cols=empty, upsell_rows=ur, upsell_cols=uc, upsell_value=uv
+        ),
+        cross_value=cross_value,
     )

@@ -358,7 +358,9 @@ class Candidates:
             )
         owner, product, upsell, up_value = self._in_family(idx, None)
         up_owner, up_product = owner[upsell], product[upsell]
-        order = np.lexsort((up_product, up_owner))
+        # owners come sorted, products only within a family: a stable sort of one key, nearly
+        # in order already, is cheap
+        order = np.argsort(up_owner * self.n_products + up_product, kind="stable")
         return FamilyPairs(
             blocked_rows=owner[~upsell],
             blocked_cols=product[~upsell],

@@ -25,7 +25,7 @@ from threadpoolctl import ThreadpoolController
 
 from crosssell._explain import evidence_arrow, evidence_type, reason_sentences
 from crosssell._params import Estimator, check_fitted, check_number
-from crosssell._priority import Scored, cross_sell_floor, score_block
+from crosssell._priority import OfferMap, Scored, cross_sell_floor, score_block
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
@@ -154,6 +154,7 @@ class _View:
     book: Book
     candidates: Candidates
     suppression: Suppression | None
+    offers: OfferMap
     cold: npt.NDArray[np.bool_]
     eligible: npt.NDArray[np.bool_]
     fitted_rows: npt.NDArray[np.int64] | None = None
@@ -329,6 +330,7 @@ class Recommender(Estimator):
             book=book,
             candidates=candidates,
             suppression=suppression,
+            offers=OfferMap.build(candidates, suppression),
             cold=self.cold_,
             eligible=self.eligible_,
         )
@@ -338,10 +340,9 @@ class Recommender(Estimator):
         self.product_arrow_ = _arrow_ids(book.product_ids.external)
         self.levers_ = lever_weights(self.levers, book)
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
-        cross_value = candidates.product_value.clip(min=0.0)
-        self.cross_weight_ = (cross_value * self.levers_).astype(np.float32)
-        self.cross_bound_ = cross_sell_floor(self.not_worth_, cross_value)
-        self.no_bound_ = cross_sell_floor(None, cross_value)
+        self.cross_value_ = candidates.product_value.clip(min=0.0)
+        self.cross_weight_ = (self.cross_value_ * self.levers_).astype(np.float32)
+        self.cross_bound_ = cross_sell_floor(self.not_worth_, self.cross_value_)
         self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
         self.k_ = int(self.k)
         return self
@@ -420,12 +421,13 @@ class Recommender(Estimator):
             rows=rows,
             scores=scores,
             propensity=self.propensity_.predict(scores),
-            candidates=view.candidates,
-            suppression=view.suppression,
+            offers=view.offers,
             levers=self.levers_,
             floor=floor,
-            bound=self.cross_bound_ if floor is not None else self.no_bound_,
+            bound=self.cross_bound_,
             weight=self.cross_weight_,
+            cross_value=self.cross_value_,
+            finite=isinstance(self.propensity_, ScoreScale),
         )
 
     def recommend(
@@ -613,6 +615,7 @@ class Recommender(Estimator):
             book=book,
             candidates=candidates,
             suppression=suppression,
+            offers=OfferMap.build(candidates, suppression),
             cold=np.diff(holdings.indptr) == 0,
             eligible=_eligible(book, as_of_ts),
             fitted_rows=fitted_rows,
@@ -1144,9 +1147,7 @@ def _arrow_ids(ids: pd.Index) -> pa.Array:
 
 def _offerable(rows: npt.NDArray[np.int64], view: _View) -> npt.NDArray[np.int64]:
     """Drop clients for whom the policy blocks every offer: scoring them would be wasted."""
-    if view.suppression is None:
-        return rows
-    return rows[~view.suppression.client_any[rows]]
+    return rows[~view.offers.all_rows[rows]]
 
 
 def _eligible(book: Book, as_of: pd.Timestamp) -> npt.NDArray[np.bool_]:
