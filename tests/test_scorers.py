@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crosssell import ClientProductMatrix, Columns, IdMap, NotFittedError, SchemaError
 from crosssell._topk import top_k
@@ -515,3 +517,29 @@ def test_blend_evidence_merges_members(matrix: ClientProductMatrix) -> None:
     ev, w = blend.evidence([0], [2], n=3)
     assert set(ev[0][ev[0] >= 0].tolist()) <= {0, 1}
     assert w[0, 0] <= 1.0 + 1e-6
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5), st.integers(0, 9), st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0])
+        ),
+        max_size=40,
+    ),
+    st.integers(1, 4),
+)
+def test_top_contributions_equals_a_full_sort(
+    entries: list[tuple[int, int, float]], n: int
+) -> None:
+    """Check the n strongest positive weights per offer, ties by product, whatever the order."""
+    from crosssell.scorers.base import top_contributions
+
+    owner = np.array([e[0] for e in entries], dtype=np.int64)
+    held = np.array([e[1] for e in entries], dtype=np.int64)
+    weight = np.array([e[2] for e in entries], dtype=np.float64)
+    got_p, got_w = top_contributions(owner, held, weight, 6, n)
+    for offer in range(6):
+        mine = sorted((-w, p) for o, p, w in entries if o == offer and w > 0)[:n]
+        assert got_p[offer].tolist() == [p for _, p in mine] + [-1] * (n - len(mine))
+        assert got_w[offer].tolist() == [-w for w, _ in mine] + [0.0] * (n - len(mine))

@@ -203,6 +203,8 @@ def top_contributions(
     weights: npt.NDArray[np.floating[Any]],
     m: int,
     n: int,
+    *,
+    ordered: bool = False,
 ) -> tuple[IntArray, FloatArray]:
     """Keep, for each of ``m`` offers, the ``n`` held products with the largest positive weight.
 
@@ -218,6 +220,8 @@ def top_contributions(
         Number of offers.
     n : int
         Number of contributions kept per offer.
+    ordered : bool, default False
+        The entries are known to run offer by offer with products ascending (skips a check).
 
     Returns
     -------
@@ -236,29 +240,31 @@ def top_contributions(
     """
     out_p = np.full((m, n), -1, dtype=np.int64)
     out_w = np.zeros((m, n), dtype=np.float32)
-    keep = weights > 0
-    if not keep.any():
+    if owner_rows.size == 0:
         return out_p, out_w
-    rows, prods, w = owner_rows[keep], held[keep], weights[keep]
-    if rows.size > 1 and not _grouped_in_order(rows, prods):
+    rows, prods = owner_rows, held
+    w = np.where(weights > 0, weights, -np.inf).astype(np.float64)
+    if not ordered and not _grouped_in_order(rows, prods):
         first = np.lexsort((prods, rows))
         rows, prods, w = rows[first], prods[first], w[first]
-    # Strongest first, equal weights in product order: one stable sort on a 64-bit key (the
-    # offer, then the weight's float32 bits mapped to an order-preserving integer) is several
-    # times cheaper than a lexsort of three keys; weights closer than float32 can tell apart
-    # count as equal.
-    bits = w.astype(np.float32).view(np.uint32)
-    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
-    key = (rows.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - ordered).astype(
-        np.uint64
-    )
-    order = np.argsort(key, kind="stable")
-    rows, prods, w = rows[order], prods[order], w[order]
-    counts = np.bincount(rows, minlength=m)
-    pos = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    sel = pos < n
-    out_p[rows[sel], pos[sel]] = prods[sel]
-    out_w[rows[sel], pos[sel]] = w[sel]
+    # Entries now run offer by offer, products ascending. n rounds of "largest weight of each
+    # offer, first one on ties" (reductions over contiguous runs) replace a sort of every entry.
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    offer = rows[starts]
+    position = np.arange(rows.shape[0])
+    big = rows.shape[0]
+    for j in range(n):
+        best = np.maximum.reduceat(w, starts)
+        has = best > 0
+        if not has.any():
+            break
+        lengths = np.diff(np.r_[starts, rows.shape[0]])
+        at_best = w == np.repeat(best, lengths)
+        pick = np.minimum.reduceat(np.where(at_best, position, big), starts)
+        pick, who = pick[has], offer[has]
+        out_p[who, j] = prods[pick]
+        out_w[who, j] = w[pick]
+        w[pick] = -np.inf
     return out_p, out_w
 
 
@@ -595,7 +601,7 @@ class Scorer(Estimator, ABC):
         target = prods[owner]
         w = sub.data.astype(np.float64) * pair_weight(held, target)
         w[held == target] = 0.0
-        return top_contributions(owner, held, w, m, n)
+        return top_contributions(owner, held, w, m, n, ordered=bool(source.has_sorted_indices))
 
     def _pair_weight(
         self,
