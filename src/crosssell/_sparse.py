@@ -41,6 +41,10 @@ def row_positions(
     >>> pos.tolist(), owner.tolist()
     ([2, 0, 1], [0, 1, 1])
     """
+    if rows.shape[0] == 1:
+        # one client in real time: a slice, not the general machinery
+        start, stop = int(indptr[rows[0]]), int(indptr[rows[0] + 1])
+        return np.arange(start, stop, dtype=np.int64), np.zeros(stop - start, dtype=np.int64)
     starts = indptr[rows].astype(np.int64)
     lengths = indptr[rows + 1].astype(np.int64) - starts
     owner = np.repeat(np.arange(rows.shape[0], dtype=np.int64), lengths)

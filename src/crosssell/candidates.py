@@ -490,11 +490,15 @@ def _group_max(
     """Sparse matrix holding the maximum of ``values`` per (row, col) cell."""
     if rows.shape[0] == 0:
         return sp.csr_matrix(shape, dtype=np.float64)
-    order = np.lexsort((values, cols, rows))
-    r, c, v = rows[order], cols[order], values[order]
-    last = np.ones(r.shape[0], dtype=bool)
-    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    return sp.csr_matrix((v[last], (r[last], c[last])), shape=shape)
+    # one stable sort of a single cell key (contracts usually come grouped by client, which the
+    # sort exploits) and a maximum per run: several times cheaper than a lexsort of three keys
+    cell = rows.astype(np.int64) * shape[1] + cols
+    order = np.argsort(cell, kind="stable")
+    cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    top = np.maximum.reduceat(values[order], starts)
+    r, c = np.divmod(cell[starts], shape[1])
+    return sp.csr_matrix((top, (r, c)), shape=shape)
 
 
 def _product_values(

@@ -5,12 +5,13 @@ Book → matrix → scorer → candidates → policy → arbitration → offers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import numbers
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from threadpoolctl import ThreadpoolController
 from crosssell._explain import evidence_arrow, evidence_type, reason_sentences
 from crosssell._params import Estimator, check_fitted, check_number
 from crosssell._priority import OfferMap, Scored, cross_sell_floor, score_block
+from crosssell._topk import _one_row
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
@@ -375,10 +377,12 @@ class Recommender(Estimator):
     def _scores(self, view: _View, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Raw scores of view rows: stored model rows, folded-in rows, or the cold fallback."""
         if view.fitted_rows is None:
-            scores = self.scorer_.score(rows)
             cold = view.cold[rows]
-            if cold.any():
-                scores[cold] = self.fallback_.score(rows[cold])
+            if not cold.any():
+                # known rows with holdings (what cold says): the scorer's checks are done
+                return np.asarray(self.scorer_._score_rows(rows), dtype=np.float32)
+            scores = self.scorer_.score(rows)
+            scores[cold] = self.fallback_.score(rows[cold])
             return scores
         assert view.fresh is not None
         assert view.holdings is not None
@@ -491,10 +495,16 @@ class Recommender(Estimator):
         """Pick the offers of a chunk of clients; columns as arrays, in output order."""
         block = self._priority_chunk(rows, view)
         priority = block.priority
-        family = view.candidates.family if self.max_per_family is not None else None
-        idx, prio = diverse_top_k(
-            priority, min(k, priority.shape[1]), family=family, max_per_family=self.max_per_family
-        )
+        kk = min(k, priority.shape[1])
+        if rows.shape[0] == 1 and self.max_per_family is None:
+            # one client: the selection without the checks and padding of the general path
+            idx, prio = _one_row(priority[0], kk)
+            idx, prio = idx[None, :], prio[None, :]
+        else:
+            family = view.candidates.family if self.max_per_family is not None else None
+            idx, prio = diverse_top_k(
+                priority, kk, family=family, max_per_family=self.max_per_family
+            )
         r_local, rank0 = np.nonzero(idx >= 0)
         products = idx[r_local, rank0]
         client_rows = rows[r_local]
@@ -1169,9 +1179,24 @@ def _thread_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _one_thread() -> Any:
-    """Context that limits BLAS and OpenMP pools to one thread (about 30 microseconds)."""
-    return _thread_controller().limit(limits=1)
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Limit BLAS and OpenMP pools to one thread, and restore them (a few microseconds).
+
+    Only pools running more than one thread are touched, through threadpoolctl's per-library
+    controllers, which skips the bookkeeping of a full ``limit`` context on every call.
+    """
+    changed = []
+    for lib in _thread_controller().lib_controllers:
+        threads = lib.num_threads
+        if threads > 1:
+            lib.set_num_threads(1)
+            changed.append((lib, threads))
+    try:
+        yield
+    finally:
+        for lib, threads in changed:
+            lib.set_num_threads(threads)
 
 
 def _jobs(n_jobs: int) -> int:
