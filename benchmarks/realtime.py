@@ -5,7 +5,7 @@ Run by hand::
     python benchmarks/realtime.py                      # 50k clients x 2k products
     python benchmarks/realtime.py --clients 200000 --calls 1000
 
-For the ALS scorer and the default scorer (co-occurrence blended with popularity), both with the
+For the ALS scorer and the default scorer (item-kNN), both with the
 route-sales policy, it times ``--calls`` calls of ``recommend_one(client, k=10)`` on clients
 drawn at random (seeded), with ``explain=False`` and ``explain=True``, and reports p50 and p99 in
 milliseconds. The comparison is implicit's public one-client path with one thread:
@@ -99,6 +99,18 @@ def main() -> None:
         for explain in (False, True):
             t = latencies(lambda c, r=rec, e=explain: r.recommend_one(c, explain=e), picked)
             row(f"{label}: recommend_one, explain={explain}", t)
+        # fresh data: a complaint opened today goes through the policy (fewer calls: slow path)
+        day = str(rec.as_of_.date())
+        t = latencies(
+            lambda c, r=rec, d=day: r.recommend_one(
+                c,
+                events={"client_id": [c], "date": [d], "type": ["complaint_opened"]},
+                explain=False,
+            ),
+            picked[:200],
+            warmup=5,
+        )
+        row(f"{label}: recommend_one(events=a complaint), explain=False", t, "200 calls")
         # what a one-thread guard per call costs
         t = latencies(
             lambda c, r=rec: _with(threadpool_limits(limits=1, user_api="blas"), r, c), picked

@@ -22,7 +22,9 @@ declined, churn signals, renewals due) touching a few percent of clients each. S
 crosssell scores blocks of clients on ``n_jobs`` threads (default: every core), as implicit's
 batch recommend does; the ``n_jobs=1`` row shows the single-thread figure beside it.
 
-Times are medians of ``--repeats`` runs; ratios are computed within the run. With ``--memory``
+Times are medians of ``--repeats`` runs; ratios are computed within the run, and the two sides
+of the fit and recommend ratios run in turns (crosssell, implicit, crosssell, ...) so that a
+change of load on a shared machine does not fall on one side only. With ``--memory``
 one more run per step is traced with ``tracemalloc`` (numpy and Python allocations; BLAS and
 implicit's C++ buffers are not seen) and the size of the offers frame is shown beside it: what
 is above the frame is the working set, bounded by ``batch_size x n_products``."""
@@ -44,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from crosssell._topk import masked_fill, top_k
 from crosssell.scorers import ALS
+from crosssell.scorers.factorization import auto_regularization
 
 # the shared synthetic Book builder sits beside this script
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +95,31 @@ def measure(fn: Callable[[], Any], repeats: int, *, memory: bool) -> tuple[float
     return statistics.median(times), peak, result
 
 
+def measure_pair(
+    first: Callable[[], Any], second: Callable[[], Any], repeats: int, *, memory: bool
+) -> tuple[tuple[float, float, Any], tuple[float, float, Any]]:
+    """:func:`measure` for two steps run in turns (a, b, a, b, ...), so that a change of load
+    on a shared machine falls on both sides of a ratio rather than on one."""
+    times: tuple[list[float], list[float]] = ([], [])
+    results: list[Any] = [None, None]
+    for _ in range(repeats):
+        for i, fn in enumerate((first, second)):
+            t0 = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    peaks = [float("nan"), float("nan")]
+    if memory:
+        for i, fn in enumerate((first, second)):
+            tracemalloc.start()
+            fn()
+            peaks[i] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return (
+        (statistics.median(times[0]), peaks[0], results[0]),
+        (statistics.median(times[1]), peaks[1], results[1]),
+    )
+
+
 def bench(
     n_clients: int,
     n_products: int,
@@ -121,8 +149,8 @@ def bench(
     def cs_fit() -> Recommender:
         return Recommender(scorer=als, k=10, batch_size=batch_size).fit(book, AS_OF)
 
-    cs_fit_t, cs_fit_mem, rec = measure(cs_fit, repeats, memory=memory)
-    reg = rec.scorer_.regularization_
+    # the regularisation "auto" resolves to, so that implicit fits the same model
+    reg = auto_regularization(int(x.nnz), int(x.shape[1]))
 
     def raw_fit() -> Any:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -136,7 +164,9 @@ def bench(
             model.fit(x, show_progress=False)
         return model
 
-    raw_fit_t, raw_fit_mem, model = measure(raw_fit, repeats, memory=memory)
+    (cs_fit_t, cs_fit_mem, rec), (raw_fit_t, raw_fit_mem, model) = measure_pair(
+        cs_fit, raw_fit, repeats, memory=memory
+    )
     policy = route_sales()
     ctx = RuleContext(book=book, as_of=rec.as_of_, holdings=rec.candidates_.holdings)
     eval_t, eval_mem, suppression = measure(lambda: policy.evaluate(ctx), repeats, memory=memory)
@@ -148,12 +178,12 @@ def bench(
     )
 
     userids = np.arange(n_clients)
-    raw_rec_t, raw_rec_mem, (raw_idx, _) = measure(
+    (raw_rec_t, raw_rec_mem, (raw_idx, _)), (pol_t, pol_mem, offers) = measure_pair(
         lambda: model.recommend(userids, x, N=10, filter_already_liked_items=True),
+        rec_pol.recommend,
         repeats,
         memory=memory,
     )
-    pol_t, pol_mem, offers = measure(rec_pol.recommend, repeats, memory=memory)
     pol_ne_t, pol_ne_mem, offers_ne = measure(
         lambda: rec_pol.recommend(explain=False), repeats, memory=memory
     )

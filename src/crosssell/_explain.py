@@ -13,9 +13,8 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from crosssell.book import Book
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns
-from crosssell.ids import IdMap
 
-__all__ = ["evidence_arrow", "evidence_tuples", "evidence_type", "reason_sentences"]
+__all__ = ["evidence_arrow", "evidence_type", "reason_sentences"]
 
 # From this many offers on, sentences are assembled column-wise by Arrow's string kernels; below
 # it (one client in real time) plain Python is cheaper than converting to Arrow and back. Both
@@ -274,60 +273,6 @@ def _among(segments: pd.Series, clients: npt.NDArray[np.int64], cold_by: str) ->
     codes, uniques = pd.factorize(seg.astype(object), use_na_sentinel=True)
     among = pa.array([f"among {s} clients" for s in uniques.tolist()] + ["among all clients"])
     return among.take(pa.array(np.where(seg_known & (codes >= 0), codes, len(uniques))))
-
-
-def evidence_tuples(
-    products: IdMap, ev_idx: npt.NDArray[np.int64], ev_w: npt.NDArray[np.float32]
-) -> npt.NDArray[np.object_]:
-    """Per offer, a tuple of ``(product_id, weight)`` for the held products that contributed most.
-
-    Parameters
-    ----------
-    products : IdMap
-        Product ids.
-    ev_idx : ndarray of int, shape (m, n)
-        Evidence product indices (-1 = none).
-    ev_w : ndarray of float, shape (m, n)
-        Their weights.
-
-    Returns
-    -------
-    ndarray of object (tuples)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ids = IdMap(["P1", "P2"])
-    >>> evidence_tuples(ids, np.array([[1, -1]]), np.array([[0.5, 0.0]], np.float32))[0]
-    (('P2', 0.5),)
-    """
-    m, n = ev_idx.shape
-    out = np.empty(m, dtype=object)
-    if m == 0:
-        return out
-    valid = ev_idx >= 0
-    ext = np.asarray(products.to_external(np.maximum(ev_idx, 0).ravel()), dtype=object).reshape(
-        m, n
-    )
-    weights = np.round(ev_w.astype(np.float64), 4)
-    if (valid[:, :-1] < valid[:, 1:]).any():
-        # a pad before a real entry: move real entries first, order kept
-        order = np.argsort(~valid, axis=1, kind="stable")
-        ext = np.take_along_axis(ext, order, axis=1)
-        weights = np.take_along_axis(weights, order, axis=1)
-    counts = valid.sum(axis=1)
-    # Rows with the same number of entries are zipped column by column: the tuples are made in
-    # C rather than by a Python loop over offers.
-    for c in np.unique(counts).tolist():
-        rows = np.flatnonzero(counts == c)
-        if c == 0:
-            out[rows] = [()] * rows.shape[0]
-            continue
-        pairs = [
-            zip(ext[rows, j].tolist(), weights[rows, j].tolist(), strict=True) for j in range(c)
-        ]
-        out[rows] = np.fromiter(zip(*pairs, strict=True), dtype=object, count=rows.shape[0])
-    return out
 
 
 def evidence_type(product_ids: pa.Array) -> pa.DataType:

@@ -751,7 +751,8 @@ class Recommender(Estimator):
         Without fresh data this reads the fitted state only and answers in well under a
         millisecond (see ``benchmarks/realtime.py``). With ``contracts`` or ``events`` the
         client's stored rows and the fresh ones are validated together, new holdings are folded
-        in and the policy sees the new events (a few milliseconds).
+        in and the policy sees the new events (tens of milliseconds: the rows are validated
+        with the catalogue and every rule runs again).
 
         Parameters
         ----------
