@@ -82,13 +82,14 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
     got = score_block(
         rows=rows,
         scores=propensity,
-        propensity=propensity,
+        propensity=propensity.copy(),
         offers=OfferMap.build(cand, suppression, block=97),
         levers=levers,
         floor=floor,
         bound=cross_sell_floor(floor, cross),
         weight=(cross * levers).astype(np.float32),
         cross_value=cross,
+        predict=lambda s: s,
         finite=True,
     )
     want, is_up, value = _dense_reference(

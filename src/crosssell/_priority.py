@@ -10,6 +10,7 @@ of dense masks and value matrices per rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,10 +35,16 @@ class Scored:
     """
 
     scores: npt.NDArray[np.float32]
-    propensity: npt.NDArray[np.float32]
     priority: npt.NDArray[np.float32]
     pairs: FamilyPairs
     cross_value: npt.NDArray[np.float64]
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+    def propensity(
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """Propensities of chosen pairs (the mapping is elementwise: recomputed, not stored)."""
+        return self.predict(self.scores[rows, cols])
 
     def typed(
         self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
@@ -185,30 +192,36 @@ def score_block(
     bound: npt.NDArray[np.float32],
     weight: npt.NDArray[np.float32],
     cross_value: npt.NDArray[np.float64],
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
     finite: bool = False,
 ) -> Scored:
     """Priorities of a block of clients (rows of the book) from their scores and propensities.
 
     ``weight`` is the cross-sell value times the levers per product, and ``bound`` the
     :func:`cross_sell_floor` of the cross-sell values; both depend on the model only, so the
-    caller computes them once. ``finite`` says the propensities cannot be NaN (a NaN is never
-    offered; checking for one costs a pass over the block).
+    caller computes them once. ``propensity`` is ``predict(scores)`` and is overwritten with
+    the priorities. ``finite`` says the propensities cannot be NaN (a NaN is never offered;
+    checking for one costs a pass over the block).
     """
-    priority = np.multiply(propensity, weight, dtype=np.float32)
-    if floor is not None:
-        np.copyto(priority, _NEG_INF, where=propensity <= bound)
+    # The propensity array becomes the priority array in place: a block is tens of megabytes,
+    # and a fresh one costs page faults as well as a pass.
+    blocked = propensity <= bound if floor is not None else None
     if not finite and np.isnan(propensity.max(initial=0.0)):
-        np.copyto(priority, _NEG_INF, where=np.isnan(propensity))
+        nan = np.isnan(propensity)
+        blocked = nan if blocked is None else blocked | nan
+    pos, ur = row_positions(offers.up.indptr, rows)
+    uc = offers.up.indices[pos].astype(np.int64)
+    uv = offers.up.data[pos]
+    p = propensity[ur, uc]
+    priority = np.multiply(propensity, weight, out=propensity)
+    if blocked is not None:
+        np.putmask(priority, blocked, _NEG_INF)
     if offers.cross_cols.size:
         priority[:, offers.cross_cols] = _NEG_INF
     whole = np.flatnonzero(offers.cross_rows[rows])
     if whole.size:
         priority[whole] = _NEG_INF
-    pos, ur = row_positions(offers.up.indptr, rows)
-    uc = offers.up.indices[pos].astype(np.int64)
-    uv = offers.up.data[pos]
     if ur.size:
-        p = propensity[ur, uc]
         up_priority = np.multiply(p, uv * levers[uc], dtype=np.float32)
         blocked = np.isnan(up_priority)
         if floor is not None:
@@ -220,10 +233,10 @@ def score_block(
     empty = np.zeros(0, dtype=np.int64)
     return Scored(
         scores=scores,
-        propensity=propensity,
         priority=priority,
         pairs=FamilyPairs(
             blocked_rows=empty, blocked_cols=empty, upsell_rows=ur, upsell_cols=uc, upsell_value=uv
         ),
         cross_value=cross_value,
+        predict=predict,
     )

@@ -117,3 +117,43 @@ def take_rows(matrix: sp.csr_matrix, rows: npt.ArrayLike) -> sp.csr_matrix:
         (matrix.data[pos], matrix.indices[pos], indptr),
         shape=(idx.shape[0], matrix.shape[1]),
     )
+
+
+def rows_times(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], other: sp.csr_matrix) -> Any:
+    """Return ``matrix[rows] @ other`` as a dense float32 array, the same numbers as scipy's.
+
+    For one row (a client in real time) the product is summed with numpy in scipy's own order
+    (each stored entry of the row in turn, each of its entries in ``other`` in turn, in the
+    result dtype), so it equals the sparse product bit for bit at a fraction of its fixed cost;
+    for more rows it is the sparse product.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix, shape (n, m)
+    rows : ndarray of int64
+        Row indices.
+    other : scipy.sparse.csr_matrix, shape (m, p)
+
+    Returns
+    -------
+    ndarray of float32, shape (len(rows), p)
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> a = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]], np.float32))
+    >>> b = sp.csr_matrix(np.array([[1.0, 0.0, 4.0], [0.5, 1.0, 0.0]], np.float32))
+    >>> rows_times(a, np.array([0]), b).tolist()
+    [[2.0, 2.0, 4.0]]
+    """
+    if rows.shape[0] != 1:
+        chunk = take_rows(matrix, rows)
+        return np.asarray((chunk @ other).toarray(), dtype=np.float32)
+    dtype = np.result_type(matrix.dtype, other.dtype)
+    start, stop = int(matrix.indptr[rows[0]]), int(matrix.indptr[rows[0] + 1])
+    held = matrix.indices[start:stop].astype(np.int64)
+    pos, owner = row_positions(other.indptr, held)
+    weights = matrix.data[start:stop].astype(dtype)[owner]
+    out = np.zeros(other.shape[1], dtype=dtype)
+    np.add.at(out, other.indices[pos], weights * other.data[pos].astype(dtype))
+    return out.astype(np.float32)[None, :]

@@ -431,6 +431,7 @@ class Recommender(Estimator):
             bound=self.cross_bound_,
             weight=self.cross_weight_,
             cross_value=self.cross_value_,
+            predict=self.propensity_.predict,
             finite=isinstance(self.propensity_, ScoreScale),
         )
 
@@ -510,7 +511,7 @@ class Recommender(Estimator):
         client_rows = rows[r_local]
         pick = (r_local, products)
         upsell, val = block.typed(r_local, products)
-        prop = block.propensity[pick].astype(np.float64)
+        prop = block.propensity(r_local, products).astype(np.float64)
         offer_cold = view.cold[client_rows]
         reasons: Any = None
         evidence: _Evidence | None = None
@@ -1012,7 +1013,7 @@ class Recommender(Estimator):
         rows = np.array([row], dtype=np.int64)
         block = self._priority_chunk(rows)
         priority = block.priority
-        p = float(block.propensity[0, col])
+        p = float(block.propensity(np.zeros(1, dtype=np.int64), np.array([col]))[0])
         v = float(block.typed(np.zeros(1, dtype=np.int64), np.array([col]))[1][0])
         if self.not_worth_ is not None and not np.isfinite(priority[0, col]):
             detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]

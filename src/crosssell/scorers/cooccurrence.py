@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from crosssell._sparse import take_rows
+from crosssell._sparse import rows_times
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -103,8 +103,8 @@ class CoOccurrence(Scorer):
         self.support_ = support.astype(np.int64)
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        chunk = take_rows(self.client_product_, rows)
-        return np.asarray((chunk @ self.rules_).toarray(), dtype=np.float32)
+        scores: FloatArray = rows_times(self.client_product_, rows, self.rules_)
+        return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
         return gather_rows_dot(self.rules_, held, weights, self.n_products_)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from crosssell._sparse import take_rows
+from crosssell._sparse import rows_times
 from crosssell.scorers import _implicit
 from crosssell.scorers.base import (
     ExplainKind,
@@ -91,8 +91,8 @@ class ItemKNN(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        chunk = take_rows(self.client_product_, rows)
-        return np.asarray((chunk @ self.similarity_).toarray(), dtype=np.float32)
+        scores: FloatArray = rows_times(self.client_product_, rows, self.similarity_)
+        return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
         return gather_rows_dot(self.similarity_, held, weights, self.n_products_)
