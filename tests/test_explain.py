@@ -25,8 +25,11 @@ def test_bulk_and_small_paths_give_identical_reasons(
     bulk = rec.recommend()
     monkeypatch.setattr(_explain, "_BULK", 10**9)
     small = rec.recommend()
+    rec.texts_ = None  # the small path reading the book's columns instead of prepared words
+    unprepared = rec.recommend()
     assert len(bulk) > 100
     pd.testing.assert_frame_equal(bulk, small)
+    pd.testing.assert_frame_equal(bulk, unprepared)
 
 
 def test_cold_client_reason_names_its_segment() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from crosssell.book import Book
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns
 
-__all__ = ["evidence_arrow", "evidence_type", "reason_sentences"]
+__all__ = ["Texts", "evidence_arrow", "evidence_type", "reason_sentences"]
 
 # From this many offers on, sentences are assembled column-wise by Arrow's string kernels; below
 # it (one client in real time) plain Python is cheaper than converting to Arrow and back. Both
@@ -42,6 +43,30 @@ def _join_names(names: npt.NDArray[np.object_], ev_idx: npt.NDArray[np.int64]) -
     ]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Texts:
+    """The words reasons are made of, as Python objects, read once per model.
+
+    One client in real time then indexes arrays instead of converting table columns per call.
+    """
+
+    names: npt.NDArray[np.object_]
+    families: npt.NDArray[np.object_]
+    segments: npt.NDArray[np.object_]
+
+    @classmethod
+    def of(cls, book: Book, candidates: Candidates) -> Texts:
+        """Read product names, family names and client segments (None where missing)."""
+        seg = book.client_table[Columns.segment]
+        segments = np.array(seg.astype(object).to_numpy(), dtype=object)
+        segments[seg.isna().to_numpy(dtype=bool)] = None
+        return cls(
+            names=book.product_table[Columns.name].astype(str).to_numpy(dtype=object),
+            families=np.asarray(candidates.families.astype(str), dtype=object),
+            segments=segments,
+        )
+
+
 def reason_sentences(
     *,
     book: Book,
@@ -54,6 +79,7 @@ def reason_sentences(
     ev_idx: npt.NDArray[np.int64],
     cold_by: str,
     arrow: bool = False,
+    texts: Texts | None = None,
 ) -> Any:
     """One sentence per offer that an account manager can say aloud.
 
@@ -76,6 +102,8 @@ def reason_sentences(
         ``"segment"`` or ``"global"``: the cold-start fallback.
     arrow : bool, default False
         Return many sentences as an Arrow string array, built without a Python string each.
+    texts : Texts, optional
+        The book's words read beforehand (:meth:`Texts.of`); read from ``book`` when omitted.
 
     Returns
     -------
@@ -110,21 +138,29 @@ def reason_sentences(
             cold_by=cold_by,
         )
         return text if arrow else np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    # Few offers: convert only the names, families and segments they use, not whole columns
-    # (a whole column of a large book costs milliseconds per call).
-    used, inverse = np.unique(np.concatenate([products, ev_idx.ravel()]), return_inverse=True)
-    names = np.empty(used.shape[0] + 1, dtype=object)
-    names[: used.shape[0]] = _take_str(name_col, np.maximum(used, 0))
-    local = inverse.reshape(-1).astype(np.int64)
-    offered = names[local[: products.shape[0]]].tolist()
-    # -1 (no evidence) stays -1 after the remapping
-    local_ev = np.where(ev_idx >= 0, local[products.shape[0] :].reshape(ev_idx.shape), -1)
     fam_codes = candidates.family[products]
-    family = [str(f) for f in candidates.families[fam_codes].tolist()]
+    if texts is not None:
+        names = texts.names
+        offered = names[products].tolist()
+        local_ev = ev_idx
+        family = texts.families[fam_codes].tolist()
+        seg = texts.segments[clients]
+        seg_na = np.array([v is None for v in seg.tolist()], dtype=bool)
+    else:
+        # Few offers: convert only the names, families and segments they use, not whole
+        # columns (a whole column of a large book costs milliseconds per call).
+        used, inverse = np.unique(np.concatenate([products, ev_idx.ravel()]), return_inverse=True)
+        names = np.empty(used.shape[0] + 1, dtype=object)
+        names[: used.shape[0]] = _take_str(name_col, np.maximum(used, 0))
+        local = inverse.reshape(-1).astype(np.int64)
+        offered = names[local[: products.shape[0]]].tolist()
+        # -1 (no evidence) stays -1 after the remapping
+        local_ev = np.where(ev_idx >= 0, local[products.shape[0] :].reshape(ev_idx.shape), -1)
+        family = [str(f) for f in candidates.families[fam_codes].tolist()]
+        seg, seg_na = _take_objects(book.client_table[Columns.segment], clients)
     evidence = _join_names(names, local_ev)
     has_ev: list[bool] = np.asarray((ev_idx >= 0).any(axis=1)).tolist()
     lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
-    seg, seg_na = _take_objects(book.client_table[Columns.segment], clients)
     seg_known = ~seg_na & (cold_by == "segment")
     popular_in = [
         f"among {s} clients" if known else "among all clients"

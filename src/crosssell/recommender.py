@@ -24,7 +24,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from crosssell._explain import evidence_arrow, evidence_type, reason_sentences
+from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
 from crosssell._params import Estimator, check_fitted, check_number
 from crosssell._priority import OfferMap, Scored, cross_sell_floor, score_block
 from crosssell._topk import _one_row
@@ -340,6 +340,7 @@ class Recommender(Estimator):
         # (the trailing None keeps numpy from turning a list of tuples or ints into a 2-D array).
         self.product_objects_ = np.asarray([*book.product_ids.external.tolist(), None])[:-1]
         self.product_arrow_ = _arrow_ids(book.product_ids.external)
+        self.texts_ = Texts.of(book, candidates)
         self.levers_ = lever_weights(self.levers, book)
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
         self.cross_value_ = candidates.product_value.clip(min=0.0)
@@ -869,6 +870,7 @@ class Recommender(Estimator):
             ev_idx=ev_idx,
             cold_by=self.cold_start,
             arrow=True,
+            texts=self.texts_ if view is self.view_ else None,
         )
         return reasons, _Evidence(products=ev_idx, weights=ev_w)
 
