@@ -699,3 +699,25 @@ def test_holdings_shape_is_checked() -> None:
         RuleContext(
             book=book, as_of=pd.Timestamp(AS_OF), holdings=sp.csr_matrix((2, 2), dtype=bool)
         )
+
+
+def test_share_catalogue_refuses_another_catalogue_and_keeps_results() -> None:
+    """Check that a shared catalogue gives the same blocks, and a different one is refused."""
+    import crosssell as cs
+
+    book = cs.datasets.demo()
+    as_of = cs.datasets.demo_as_of()
+    policy = cs.rules.route_sales()
+    fitted = RuleContext.at(book, as_of)
+    alone = policy.evaluate(RuleContext.at(book, as_of))
+    policy.evaluate(fitted)
+    shared = RuleContext.at(book, as_of)
+    shared.share_catalogue(fitted)
+    assert policy.evaluate(shared).equals(alone)
+    other = cs.Book.from_frames(
+        contracts=pd.DataFrame(
+            {"client_id": ["C1"], "product_id": ["X"], "start_date": ["2024-01-01"]}
+        )
+    )
+    with pytest.raises(ValueError, match="different product ids"):
+        RuleContext.at(other, "2024-06-30").share_catalogue(fitted)

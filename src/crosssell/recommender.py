@@ -315,9 +315,11 @@ class Recommender(Estimator):
         as_of_ts = matrix.as_of
         candidates = Candidates.build(book, as_of_ts)
         suppression: Suppression | None = None
+        self.rule_context_: RuleContext | None = None
         if self.policy is not None:
             ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
             suppression = self.policy.evaluate(ctx)
+            self.rule_context_ = ctx
 
         self.eligible_ = _eligible(book, as_of_ts)
         self.cold_ = np.diff(candidates.holdings.indptr) == 0
@@ -612,6 +614,10 @@ class Recommender(Estimator):
         suppression = None
         if self.policy is not None:
             ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
+            fitted_ctx = getattr(self, "rule_context_", None)
+            if fitted_ctx is not None:
+                # same catalogue (checked above): its families and lists are parsed already
+                ctx.share_catalogue(fitted_ctx)
             suppression = self.policy.evaluate(ctx)
         fitted_rows = self.book_.client_ids.to_index(book.client_ids.external, missing="ignore")
         holdings = matrix.client_product

@@ -406,6 +406,46 @@ class RuleContext:
         object.__setattr__(self, "as_of", as_of)
         object.__setattr__(self, "holdings", holdings)
 
+    def share_catalogue(self, other: RuleContext) -> None:
+        """Reuse what ``other`` derived from the catalogue (families, requires/excludes lists).
+
+        For a small Book built on the same catalogue, e.g. one client's fresh data scored
+        with a fitted model: the catalogue is parsed once per model, not once per call.
+
+        Parameters
+        ----------
+        other : RuleContext
+            A context over a Book with the same product ids, in the same order.
+
+        Raises
+        ------
+        ValueError
+            If the two Books' product ids differ.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> book = Book.from_frames(contracts=c)
+        >>> fitted = RuleContext.at(book, "2024-06-30")
+        >>> fitted.family_labels.tolist()
+        ['P1']
+        >>> fresh = RuleContext.at(book, "2024-07-31")
+        >>> fresh.share_catalogue(fitted)
+        >>> fresh.family_labels.tolist()
+        ['P1']
+        """
+        if not self.book.product_ids.external.equals(other.book.product_ids.external):
+            raise ValueError(
+                "RuleContext.share_catalogue: the two Books have different product ids; "
+                "only a context over the same catalogue can be shared."
+            )
+        for key, value in other._cache.items():
+            if key in _CATALOGUE_KEYS or key.startswith("list:"):
+                self._cache.setdefault(key, value)
+
     @classmethod
     def at(cls, book: Book, as_of: Any, *, holdings: sp.spmatrix | None = None) -> RuleContext:
         """Build a context, computing the active holdings at ``as_of`` when not given.
@@ -625,6 +665,10 @@ class RuleContext:
             readable = lists.map(lambda t: ", ".join(str(x) for x in t))
             self._cache[key] = (matrix, lengths, readable)
         return cast(tuple[sp.csr_matrix, IntArray, pd.Series], self._cache[key])
+
+
+# RuleContext cache entries that depend on the catalogue only (plus "list:<column>")
+_CATALOGUE_KEYS = frozenset({"families", "product_text", "family_matrix"})
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:

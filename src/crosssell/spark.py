@@ -239,7 +239,7 @@ def _slim(recommender: Recommender) -> Recommender:
     slim.book_ = dataclasses.replace(
         book, event_table=book.event_table.iloc[:0], _contracts=book._contracts.iloc[:0]
     )
-    for name in ("view_", "suppression_"):
+    for name in ("view_", "suppression_", "rule_context_"):
         if hasattr(slim, name):
             setattr(slim, name, None)
     return slim
