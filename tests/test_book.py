@@ -789,3 +789,29 @@ def test_catalog_written_with_to_csv_reads_back(tmp_path: Path) -> None:
     table = book.product_table
     assert table["requires"].tolist() == [(), ("A",)]
     assert table["segments"].tolist() == [None, ("mid", "enterprise")]
+
+
+def test_a_book_as_products_lends_its_catalogue_unchanged() -> None:
+    """Check that a Book given as products builds what its catalogue frame builds."""
+    import crosssell as cs
+
+    book = cs.datasets.demo()
+    mine = book.contracts[book.contracts["client_id"].isin(["C0001", "C0002"])]
+    events = book.events[book.events["client_id"].isin(["C0001", "C0002"])]
+    by_frame = Book.from_frames(contracts=mine, products=book.products, events=events)
+    by_book = Book.from_frames(contracts=mine, products=book, events=events)
+    assert by_book.product_ids.external.equals(by_frame.product_ids.external)
+    pd.testing.assert_frame_equal(by_book.product_table, by_frame.product_table)
+    pd.testing.assert_frame_equal(by_book.contracts, by_frame.contracts)
+    pd.testing.assert_frame_equal(by_book.events, by_frame.events)
+    assert dict(by_book.info.given) == dict(by_frame.info.given)
+
+
+def test_a_book_as_products_still_rejects_unknown_products() -> None:
+    """Check that a contract for a product outside the lent catalogue is named and refused."""
+    import crosssell as cs
+
+    book = cs.datasets.demo()
+    bad = pd.DataFrame({"client_id": ["C1"], "product_id": ["NOPE"], "start_date": ["2025-01-01"]})
+    with pytest.raises(SchemaError, match="not in the products table"):
+        Book.from_frames(contracts=bad, products=book)

@@ -270,9 +270,11 @@ class Book:
         contracts : DataFrame
             One row per contract: ``client_id``, ``product_id``, ``start_date`` and optionally
             ``end_date``, ``value``, ``quantity``, ``contract_id``; extra columns are kept.
-        products : DataFrame, optional
+        products : DataFrame or Book, optional
             The catalog: ``product_id`` and optionally ``family``, ``tier``, ``price``,
-            ``requires``, ``excludes``, ``sellable``, ``segments``, ``name``.
+            ``requires``, ``excludes``, ``sellable``, ``segments``, ``name``. A Book lends its
+            catalog as validated, without validating it again (fast for a few new rows against
+            a known catalog; contract and event products must be in it).
         clients : DataFrame, optional
             ``client_id`` and optionally ``segment``, ``region``, ``owner``, ``parent_id``,
             ``do_not_contact``, ``satisfaction``.
@@ -1404,6 +1406,10 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
     owner: str,
 ) -> Book:
     start_col = Columns.timestamp if source == _TRANSACTIONS else Columns.start
+    # A Book as products lends its validated catalog: its ids stand in for an encoded table.
+    trusted: Book | None = products if isinstance(products, Book) else None
+    if trusted is not None:
+        products = None
     kt = _prepare(
         contracts,
         name=source,
@@ -1457,10 +1463,19 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
             rule="empty",
         )
     given = tuple((t.name, len(t.raw)) for t in (kt, pt, ct, et) if t is not None)
+    if trusted is not None:
+        given += ((_PRODUCTS, len(trusted.product_ids)),)
 
     # -- each table on its own
     parts = _contract_rows(col, kt, lookback=lookback)
     p_ids = None if pt is None else _ids(col, pt, Columns.product, show=(Columns.product,))
+    if trusted is not None:
+        n_trusted = len(trusted.product_ids)
+        p_ids = _val.IdColumn(
+            codes=np.arange(n_trusted, dtype=np.int64),
+            uniques=trusted.product_ids.external,
+            bad=np.zeros(n_trusted, dtype=bool),
+        )
     catalog = {} if pt is None or p_ids is None else _catalog(col, pt, p_ids)
     c_ids = None if ct is None else _ids(col, ct, Columns.client, show=(Columns.client,))
     parent = satisfaction = dnc = None
@@ -1489,8 +1504,9 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
     p_ids = unified_p.get(_PRODUCTS)
 
     # -- products: catalog first; contract products must be in it when it is given
-    if pt is not None and p_ids is not None:
-        cat_rows = np.flatnonzero(pt.ok)
+    has_catalog = (pt is not None or trusted is not None) and p_ids is not None
+    if has_catalog and p_ids is not None:
+        cat_rows = np.flatnonzero(pt.ok) if pt is not None else np.arange(len(p_ids.uniques))
         product_index = p_ids.uniques.take(p_ids.codes[cat_rows])
         pos = product_index.get_indexer(parts.product.uniques)
         unknown_u = np.append(pos < 0, False)
@@ -1572,7 +1588,7 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
             pos = client_index.get_indexer(e_ids.uniques.take(e_used))
             e_lookup = np.full(len(e_ids.uniques) + 1, -1, dtype=np.int64)
             e_lookup[e_used] = pos
-    if pt is not None:
+    if has_catalog:
         used_p = np.unique(parts.product.codes[kt.ok])
         pos = product_index.get_indexer(parts.product.uniques.take(used_p))
         product_lookup = np.full(len(parts.product.uniques) + 1, -1, dtype=np.int64)
@@ -1609,7 +1625,18 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
     extras = extras if all_kept else extras.iloc[keep]
     extras = extras.reset_index(drop=True)
 
-    product_table = _product_table(product_ids, pt, cat_rows, catalog, lists)
+    if trusted is None:
+        product_table = _product_table(product_ids, pt, cat_rows, catalog, lists)
+    elif product_ids.external.equals(trusted.product_ids.external):
+        product_table = trusted.product_table
+    else:
+        raise SchemaError(
+            f"{source}: the product ids are text while the catalog of the Book given as "
+            "products has integer ids; give the product ids in the catalog's form.",
+            table=source,
+            column=Columns.product,
+            rule="id_kind",
+        )
     client_table = _client_table(
         client_ids, t=ct, c_ids=c_ids, parent=parent, satisfaction=satisfaction, dnc=dnc
     )

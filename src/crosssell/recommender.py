@@ -590,7 +590,8 @@ class Recommender(Estimator):
         as_of_ts = self.as_of_ if as_of is None else to_as_of(as_of, caller="recommend_frames")
         book = Book.from_frames(
             contracts=contracts,
-            products=self.book_.products,
+            # the fitted Book lends its validated catalogue: not parsed again per call
+            products=self.book_,
             clients=clients,
             events=events,
             schema=schema,

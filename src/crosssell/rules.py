@@ -54,6 +54,9 @@ Scope = Literal["any", "cross_sell", "upsell"]
 """Which offer types a block applies to."""
 
 _SCOPES: Final = ("any", "cross_sell", "upsell")
+_SCOPE_CODE = {name: i for i, name in enumerate(_SCOPES)}
+# Up to this many rows, Blocks checks scopes with a dict rather than pandas
+_SMALL = 64
 _KINDS: Final = get_args(RuleKind)
 _CLIENT_IDX: Final = Columns.client_idx
 _PRODUCT_IDX: Final = Columns.product_idx
@@ -198,16 +201,20 @@ class Blocks:
             )
         detail = _filled(self.detail, n, "detail")
         scope = _filled(self.scope, n, "scope")
-        codes, uniques = pd.factorize(scope)
-        known = pd.Index(_SCOPES).get_indexer(pd.Index(uniques, dtype=object))
-        if (known < 0).any():
-            bad = known[codes] < 0
+        if n <= _SMALL:
+            # few rows (one client in real time, or an empty rule): a dict beats factorize
+            code = np.array([_SCOPE_CODE.get(v, -1) for v in scope.tolist()], dtype=np.int64)
+        else:
+            codes, uniques = pd.factorize(scope)
+            code = pd.Index(_SCOPES).get_indexer(pd.Index(uniques, dtype=object))[codes]
+        if (code < 0).any():
+            bad = code < 0
             shown = pd.unique(scope[bad])[:5].tolist()
             raise ValueError(
                 f"Blocks: 'scope' must be one of {list(_SCOPES)}; got {shown} in "
                 f"{int(bad.sum())} rows."
             )
-        object.__setattr__(self, "_scope_code", known[codes].astype(np.int8))
+        object.__setattr__(self, "_scope_code", code.astype(np.int8))
         object.__setattr__(self, "client", client)
         object.__setattr__(self, "product", product)
         object.__setattr__(self, "detail", detail)
