@@ -721,3 +721,16 @@ def test_share_catalogue_refuses_another_catalogue_and_keeps_results() -> None:
     )
     with pytest.raises(ValueError, match="different product ids"):
         RuleContext.at(other, "2024-06-30").share_catalogue(fitted)
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_blocks_refuse_an_unknown_scope_for_few_and_many_rows(n: int) -> None:
+    """Check that a scope outside any/cross_sell/upsell is named, whatever the row count."""
+    from crosssell.rules import Blocks
+
+    scope = np.array(["any"] * (n - 1) + ["everything"], dtype=object)
+    with pytest.raises(ValueError, match=r"'scope' must be one of .*'everything'.* in 1 rows"):
+        Blocks(client=np.zeros(n), product=np.zeros(n), detail=np.full(n, "x"), scope=scope)
+    m = n - 1
+    ok = Blocks(client=np.zeros(m), product=np.zeros(m), detail=np.full(m, "x"), scope=scope[:m])
+    assert ok.scope.tolist() == ["any"] * m
