@@ -119,3 +119,34 @@ def test_no_floor_blocks_only_nan() -> None:
     bound = cross_sell_floor(None, np.array([0.0, 5.0]))
     p = np.array([0.0, np.nan], dtype=np.float32)
     assert (p[:, None] > bound[None, :]).tolist() == [[True, True], [False, False]]
+
+
+def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
+    """Check the float32 boundary: a propensity equal to the bound is blocked, the next one not."""
+    _, cand, _ = demo
+    rows = np.arange(8, dtype=np.int64)
+    cross = cand.product_value.clip(min=0.0)
+    floor = NotWorthProposing(min_expected_value=50.0, min_propensity=0.25)
+    bound = cross_sell_floor(floor, cross)
+    at = np.where(np.isfinite(bound), bound, np.float32(0.5)).astype(np.float32)
+    above = np.nextafter(at, np.float32(np.inf))
+    propensity = np.vstack([at] * 4 + [above] * 4).astype(np.float32)
+    got = score_block(
+        rows=rows,
+        scores=propensity,
+        propensity=propensity.copy(),
+        offers=OfferMap.build(cand, None),
+        levers=np.ones(cand.n_products),
+        floor=floor,
+        bound=bound,
+        weight=cross.astype(np.float32),
+        cross_value=cross,
+        predict=lambda s: s,
+        finite=True,
+    )
+    want, _, _ = _dense_reference(
+        cand, None, rows, propensity, levers=np.ones(cand.n_products), floor=floor
+    )
+    np.testing.assert_array_equal(np.isfinite(got.priority), np.isfinite(want))
+    finite_bound = np.isfinite(bound) & (bound >= 0)
+    assert not np.isfinite(got.priority[:4][:, finite_bound]).any()

@@ -203,19 +203,29 @@ def score_block(
     the priorities. ``finite`` says the propensities cannot be NaN (a NaN is never offered;
     checking for one costs a pass over the block).
     """
-    # The propensity array becomes the priority array in place: a block is tens of megabytes,
-    # and a fresh one costs page faults as well as a pass.
-    blocked = propensity <= bound if floor is not None else None
+    # The floor without a boolean mask: a masked write costs about 3 ns per entry, several
+    # times an arithmetic pass. p > bound exactly when p - nextafter(bound, +inf) >= 0, whose
+    # sign copied onto infinity gives +inf (allowed) or -inf (blocked); the minimum with the
+    # priority then keeps it or blocks it. (The sign of a float32 difference is always exact.)
+    gate = None
+    if floor is not None:
+        gate = np.subtract(propensity, np.nextafter(bound, np.float32(np.inf)))
+        np.copysign(np.float32(np.inf), gate, out=gate)
+    nan = None
     if not finite and np.isnan(propensity.max(initial=0.0)):
         nan = np.isnan(propensity)
-        blocked = nan if blocked is None else blocked | nan
     pos, ur = row_positions(offers.up.indptr, rows)
     uc = offers.up.indices[pos].astype(np.int64)
     uv = offers.up.data[pos]
     p = propensity[ur, uc]
+    # The propensity array becomes the priority array in place: a block is tens of megabytes,
+    # and a fresh one costs page faults as well as a pass.
     priority = np.multiply(propensity, weight, out=propensity)
-    if blocked is not None:
-        np.putmask(priority, blocked, _NEG_INF)
+    if gate is not None:
+        np.minimum(priority, gate, out=priority)
+        del gate
+    if nan is not None:
+        np.putmask(priority, nan, _NEG_INF)
     if offers.cross_cols.size:
         priority[:, offers.cross_cols] = _NEG_INF
     whole = np.flatnonzero(offers.cross_rows[rows])
