@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
-from crosssell._priority import OfferMap, cross_sell_floor, score_block
+from crosssell._priority import OfferMap, Pricing, cross_sell_floor, score_block
 from crosssell.candidates import Candidates
 from crosssell.rules import NotWorthProposing, RuleContext, route_sales
 
@@ -78,17 +78,12 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
     propensity = rng.choice(np.linspace(0, 1, 11), size=(rows.size, n)).astype(np.float32)
     levers = rng.choice([0.5, 1.0, 2.0], size=n) if case["levers"] else np.ones(n)
     floor = NotWorthProposing(min_expected_value=case["min_ev"], min_propensity=case["min_p"])
-    cross = cand.product_value.clip(min=0.0)
     got = score_block(
         rows=rows,
         scores=propensity,
         propensity=propensity.copy(),
         offers=OfferMap.build(cand, suppression, block=97),
-        levers=levers,
-        floor=floor,
-        bound=cross_sell_floor(floor, cross),
-        weight=(cross * levers).astype(np.float32),
-        cross_value=cross,
+        pricing=Pricing.of(cand.product_value, levers, floor),
         predict=lambda s: s,
         finite=True,
     )
@@ -136,11 +131,7 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
         scores=propensity,
         propensity=propensity.copy(),
         offers=OfferMap.build(cand, None),
-        levers=np.ones(cand.n_products),
-        floor=floor,
-        bound=bound,
-        weight=cross.astype(np.float32),
-        cross_value=cross,
+        pricing=Pricing.of(cand.product_value, np.ones(cand.n_products), floor),
         predict=lambda s: s,
         finite=True,
     )

@@ -53,6 +53,8 @@ class Texts:
     names: npt.NDArray[np.object_]
     families: npt.NDArray[np.object_]
     segments: npt.NDArray[np.object_]
+    names_arrow: pa.Array
+    families_arrow: pa.Array
 
     @classmethod
     def of(cls, book: Book, candidates: Candidates) -> Texts:
@@ -60,10 +62,14 @@ class Texts:
         seg = book.client_table[Columns.segment]
         segments = np.array(seg.astype(object).to_numpy(), dtype=object)
         segments[seg.isna().to_numpy(dtype=bool)] = None
+        names = book.product_table[Columns.name].astype(str).to_numpy(dtype=object)
+        families = np.asarray(candidates.families.astype(str), dtype=object)
         return cls(
-            names=book.product_table[Columns.name].astype(str).to_numpy(dtype=object),
-            families=np.asarray(candidates.families.astype(str), dtype=object),
+            names=names,
+            families=families,
             segments=segments,
+            names_arrow=pa.array(names.tolist(), type=pa.string()),
+            families_arrow=pa.array(families.tolist(), type=pa.string()),
         )
 
 
@@ -103,7 +109,8 @@ def reason_sentences(
     arrow : bool, default False
         Return many sentences as an Arrow string array, built without a Python string each.
     texts : Texts, optional
-        The book's words read beforehand (:meth:`Texts.of`); read from ``book`` when omitted.
+        The book's words read beforehand (:meth:`Texts.of`), so that a model reads them once;
+        read from ``book`` when omitted.
 
     Returns
     -------
@@ -122,13 +129,11 @@ def reason_sentences(
     ...     ev_idx=np.array([[0, -1]]), cold_by="segment")[0]
     'Clients who hold P1 often also hold P2.'
     """
-    name_col = book.product_table[Columns.name]
+    texts = texts if texts is not None else Texts.of(book, candidates)
     if products.shape[0] >= _BULK:
         text = _reasons_bulk(
-            names=name_col.astype(str).to_numpy(dtype=object),
-            families=np.asarray(candidates.families.astype(str), dtype=object),
+            texts=texts,
             family=candidates.family[products],
-            segments=book.client_table[Columns.segment],
             kind=kind,
             clients=clients,
             products=products,
@@ -138,27 +143,12 @@ def reason_sentences(
             cold_by=cold_by,
         )
         return text if arrow else np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    fam_codes = candidates.family[products]
-    if texts is not None:
-        names = texts.names
-        offered = names[products].tolist()
-        local_ev = ev_idx
-        family = texts.families[fam_codes].tolist()
-        seg = texts.segments[clients]
-        seg_na = np.array([v is None for v in seg.tolist()], dtype=bool)
-    else:
-        # Few offers: convert only the names, families and segments they use, not whole
-        # columns (a whole column of a large book costs milliseconds per call).
-        used, inverse = np.unique(np.concatenate([products, ev_idx.ravel()]), return_inverse=True)
-        names = np.empty(used.shape[0] + 1, dtype=object)
-        names[: used.shape[0]] = _take_str(name_col, np.maximum(used, 0))
-        local = inverse.reshape(-1).astype(np.int64)
-        offered = names[local[: products.shape[0]]].tolist()
-        # -1 (no evidence) stays -1 after the remapping
-        local_ev = np.where(ev_idx >= 0, local[products.shape[0] :].reshape(ev_idx.shape), -1)
-        family = [str(f) for f in candidates.families[fam_codes].tolist()]
-        seg, seg_na = _take_objects(book.client_table[Columns.segment], clients)
-    evidence = _join_names(names, local_ev)
+    names = texts.names
+    offered = names[products].tolist()
+    family = texts.families[candidates.family[products]].tolist()
+    seg = texts.segments[clients]
+    seg_na = np.array([v is None for v in seg.tolist()], dtype=bool)
+    evidence = _join_names(names, ev_idx)
     has_ev: list[bool] = np.asarray((ev_idx >= 0).any(axis=1)).tolist()
     lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
     seg_known = ~seg_na & (cold_by == "segment")
@@ -194,57 +184,26 @@ def reason_sentences(
     return out
 
 
-def _arrow_strings(column: pd.Series) -> pa.Array | None:
-    """Return the column as an Arrow string array when stored that way (no copy), else None."""
-    if not isinstance(column.dtype, pd.StringDtype) or column.dtype.storage != "pyarrow":
-        return None
-    arr = pa.array(column.array)
-    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else None
+def _compact(
+    ev_idx: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+    """Move the -1 pads of evidence to the end of each row, keeping the order of the rest.
 
-
-def _take_objects(
-    column: pd.Series, idx: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
-    """Values of ``column`` at positions ``idx`` as Python objects, and where they are missing.
-
-    Reads only the rows asked for: one client in real time must not convert a whole column.
+    Returns the moved evidence, the counts per row, and the column order that moved it (None
+    when nothing moved), to apply to arrays aligned with the evidence.
     """
-    arrow = _arrow_strings(column)
-    if arrow is not None:
-        taken = arrow.take(pa.array(idx))
-        values = np.empty(idx.shape[0], dtype=object)
-        values[:] = taken.to_pylist()
-        return values, np.asarray(taken.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    part = column.iloc[idx]
-    return part.astype(object).to_numpy(), part.isna().to_numpy(dtype=bool)
-
-
-def _take_str(column: pd.Series, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
-    """``column.astype(str)`` at positions ``idx``, reading only those rows."""
-    arrow = _arrow_strings(column)
-    if arrow is not None and arrow.null_count == 0:
-        out = np.empty(idx.shape[0], dtype=object)
-        out[:] = arrow.take(pa.array(idx)).to_pylist()
-        return out
-    return column.iloc[idx].astype(str).to_numpy(dtype=object)
-
-
-def _compact(ev_idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Evidence with the -1 pads moved to the end of each row (order kept), and the counts."""
     valid = ev_idx >= 0
     counts = valid.sum(axis=1)
     if ev_idx.shape[1] and not (valid[:, :-1] < valid[:, 1:]).any():
-        return ev_idx, counts
+        return ev_idx, counts, None
     order = np.argsort(~valid, axis=1, kind="stable")
-    return np.take_along_axis(ev_idx, order, axis=1), counts
+    return np.take_along_axis(ev_idx, order, axis=1), counts, order
 
 
 def _reasons_bulk(
     *,
-    names: npt.NDArray[np.object_],
-    families: npt.NDArray[np.object_],
+    texts: Texts,
     family: npt.NDArray[np.int64],
-    segments: pd.Series,
     kind: str,
     clients: npt.NDArray[np.int64],
     products: npt.NDArray[np.int64],
@@ -259,9 +218,8 @@ def _reasons_bulk(
     upsell or not); each group is one Arrow join over its own rows, and a final take restores
     the order. Every sentence is thus written once, not once per alternative.
     """
-    name_arr = pa.array(names.tolist(), type=pa.string())
-    fam_arr = pa.array(families.tolist(), type=pa.string())
-    ev, counts = _compact(ev_idx)
+    name_arr, fam_arr, segments = texts.names_arrow, texts.families_arrow, texts.segments
+    ev, counts, _ = _compact(ev_idx)
     lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
     shape = np.where(cold, -1, counts).astype(np.int64)
     group = (shape + 1) * 2 + upsell.astype(np.int64)
@@ -302,13 +260,14 @@ def _reasons_bulk(
 _COLD_TAIL = "; this client has no active contract to learn from yet."
 
 
-def _among(segments: pd.Series, clients: npt.NDArray[np.int64], cold_by: str) -> pa.Array:
+def _among(
+    segments: npt.NDArray[np.object_], clients: npt.NDArray[np.int64], cold_by: str
+) -> pa.Array:
     """'among <segment> clients' per offer, or 'among all clients' (no segment, or global)."""
-    seg = segments.take(clients)
-    seg_known = seg.notna().to_numpy(dtype=bool) & (cold_by == "segment")
-    codes, uniques = pd.factorize(seg.astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(segments[clients], use_na_sentinel=True)
+    seg_known = (codes >= 0) & (cold_by == "segment")
     among = pa.array([f"among {s} clients" for s in uniques.tolist()] + ["among all clients"])
-    return among.take(pa.array(np.where(seg_known & (codes >= 0), codes, len(uniques))))
+    return among.take(pa.array(np.where(seg_known, codes, len(uniques))))
 
 
 def evidence_type(product_ids: pa.Array) -> pa.DataType:
@@ -363,12 +322,9 @@ def evidence_arrow(
     >>> out.to_pylist()
     [[{'product_id': 'P2', 'weight': 0.5}]]
     """
-    ev, counts = _compact(ev_idx)
+    ev, counts, order = _compact(ev_idx)
     valid = ev >= 0
-    weights = ev_w
-    if ev is not ev_idx:
-        order = np.argsort(~(ev_idx >= 0), axis=1, kind="stable")
-        weights = np.take_along_axis(ev_w, order, axis=1)
+    weights = ev_w if order is None else np.take_along_axis(ev_w, order, axis=1)
     offsets = np.zeros(ev.shape[0] + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     items = pa.StructArray.from_arrays(

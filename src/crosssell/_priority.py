@@ -21,7 +21,7 @@ from crosssell._sparse import row_positions
 from crosssell.candidates import Candidates, FamilyPairs
 from crosssell.rules import NotWorthProposing, Suppression
 
-__all__ = ["OfferMap", "Scored", "cross_sell_floor", "score_block"]
+__all__ = ["OfferMap", "Pricing", "Scored", "cross_sell_floor", "score_block"]
 
 _NEG_INF = np.float32(-np.inf)
 
@@ -172,6 +172,38 @@ class OfferMap:
         )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Pricing:
+    """What turns a propensity into a priority, per product; fixed for a fitted model.
+
+    ``weight`` is the cross-sell value times the levers, and ``bound`` the
+    :func:`cross_sell_floor` of the cross-sell values under ``floor``.
+    """
+
+    cross_value: npt.NDArray[np.float64]
+    levers: npt.NDArray[np.float64]
+    floor: NotWorthProposing | None
+    weight: npt.NDArray[np.float32]
+    bound: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(
+        cls,
+        product_value: npt.NDArray[np.float64],
+        levers: npt.NDArray[np.float64],
+        floor: NotWorthProposing | None,
+    ) -> Pricing:
+        """Derive the per-product weights and floor bounds from values, levers and a floor."""
+        cross_value = product_value.clip(min=0.0)
+        return cls(
+            cross_value=cross_value,
+            levers=levers,
+            floor=floor,
+            weight=(cross_value * levers).astype(np.float32),
+            bound=cross_sell_floor(floor, cross_value),
+        )
+
+
 def _pair_lookup(
     matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
@@ -187,29 +219,26 @@ def score_block(
     scores: npt.NDArray[np.float32],
     propensity: npt.NDArray[np.float32],
     offers: OfferMap,
-    levers: npt.NDArray[np.float64],
-    floor: NotWorthProposing | None,
-    bound: npt.NDArray[np.float32],
-    weight: npt.NDArray[np.float32],
-    cross_value: npt.NDArray[np.float64],
+    pricing: Pricing,
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
     finite: bool = False,
+    not_worth: bool = True,
 ) -> Scored:
     """Priorities of a block of clients (rows of the book) from their scores and propensities.
 
-    ``weight`` is the cross-sell value times the levers per product, and ``bound`` the
-    :func:`cross_sell_floor` of the cross-sell values; both depend on the model only, so the
-    caller computes them once. ``propensity`` is ``predict(scores)`` and is overwritten with
-    the priorities. ``finite`` says the propensities cannot be NaN (a NaN is never offered;
-    checking for one costs a pass over the block).
+    ``propensity`` is ``predict(scores)`` and is overwritten with the priorities. ``finite``
+    says the propensities cannot be NaN (a NaN is never offered; checking for one costs a pass
+    over the block). ``not_worth=False`` leaves the pricing's floor out.
     """
+    floor = pricing.floor if not_worth else None
+    levers, weight = pricing.levers, pricing.weight
     # The floor without a boolean mask: a masked write costs about 3 ns per entry, several
     # times an arithmetic pass. p > bound exactly when p - nextafter(bound, +inf) >= 0, whose
     # sign copied onto infinity gives +inf (allowed) or -inf (blocked); the minimum with the
     # priority then keeps it or blocks it. (The sign of a float32 difference is always exact.)
     gate = None
     if floor is not None:
-        gate = np.subtract(propensity, np.nextafter(bound, np.float32(np.inf)))
+        gate = np.subtract(propensity, np.nextafter(pricing.bound, np.float32(np.inf)))
         np.copysign(np.float32(np.inf), gate, out=gate)
     nan = None
     if not finite and np.isnan(propensity.max(initial=0.0)):
@@ -247,6 +276,6 @@ def score_block(
         pairs=FamilyPairs(
             blocked_rows=empty, blocked_cols=empty, upsell_rows=ur, upsell_cols=uc, upsell_value=uv
         ),
-        cross_value=cross_value,
+        cross_value=pricing.cross_value,
         predict=predict,
     )

@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
 from crosssell._params import Estimator, check_fitted, check_number
-from crosssell._priority import OfferMap, Scored, cross_sell_floor, score_block
+from crosssell._priority import OfferMap, Pricing, Scored, score_block
 from crosssell._topk import _one_row
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
 from crosssell.book import OPEN_END, Book, Schema
@@ -345,9 +345,7 @@ class Recommender(Estimator):
         self.texts_ = Texts.of(book, candidates)
         self.levers_ = lever_weights(self.levers, book)
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
-        self.cross_value_ = candidates.product_value.clip(min=0.0)
-        self.cross_weight_ = (self.cross_value_ * self.levers_).astype(np.float32)
-        self.cross_bound_ = cross_sell_floor(self.not_worth_, self.cross_value_)
+        self.pricing_ = Pricing.of(candidates.product_value, self.levers_, self.not_worth_)
         self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
         self.k_ = int(self.k)
         return self
@@ -423,19 +421,15 @@ class Recommender(Estimator):
         """Scores, propensities and priorities (-inf = not offerable) of a block of clients."""
         view = self.view_ if view is None else view
         scores = self._scores(view, rows)
-        floor = self.not_worth_ if not_worth else None
         return score_block(
             rows=rows,
             scores=scores,
             propensity=self.propensity_.predict(scores),
             offers=view.offers,
-            levers=self.levers_,
-            floor=floor,
-            bound=self.cross_bound_,
-            weight=self.cross_weight_,
-            cross_value=self.cross_value_,
+            pricing=self.pricing_,
             predict=self.propensity_.predict,
             finite=isinstance(self.propensity_, ScoreScale),
+            not_worth=not_worth,
         )
 
     def recommend(

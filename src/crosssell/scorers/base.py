@@ -253,12 +253,12 @@ def top_contributions(
     offer = rows[starts]
     position = np.arange(rows.shape[0])
     big = rows.shape[0]
+    lengths = np.diff(np.r_[starts, rows.shape[0]])
     for j in range(n):
         best = np.maximum.reduceat(w, starts)
         has = best > 0
         if not has.any():
             break
-        lengths = np.diff(np.r_[starts, rows.shape[0]])
         at_best = w == np.repeat(best, lengths)
         pick = np.minimum.reduceat(np.where(at_best, position, big), starts)
         pick, who = pick[has], offer[has]
