@@ -12,7 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
-from crosssell._priority import OfferMap, Pricing, cross_sell_floor, score_block
+from crosssell._kernels import MAX_K
+from crosssell._priority import OfferMap, Pricing, cross_sell_floor, score_block, select_block
+from crosssell._topk import top_k
+from crosssell.arbitration import ScoreScale
 from crosssell.candidates import Candidates
 from crosssell.rules import NotWorthProposing, RuleContext, route_sales
 
@@ -141,3 +144,107 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
     np.testing.assert_array_equal(np.isfinite(got.priority), np.isfinite(want))
     finite_bound = np.isfinite(bound) & (bound >= 0)
     assert not np.isfinite(got.priority[:4][:, finite_bound]).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "seed": st.integers(0, 2**32 - 1),
+            "k": st.sampled_from([1, 3, 10, MAX_K]),
+            "floor": st.sampled_from(
+                [None, (0.0, 0.0), (50.0, 0.25), (400.0, 0.5), (0.0, 0.25), (0.0, 0.3)]
+            ),
+            "levers": st.booleans(),
+            "policy": st.sampled_from(["none", "demo", "scoped"]),
+            "scale": st.sampled_from([None, 0.8]),
+            "nan": st.booleans(),
+        }
+    )
+)
+def test_compiled_selection_equals_numpy_path(demo, case) -> None:
+    """Check that select_block picks, orders, prices and types offers as score_block + top_k."""
+    book, cand, suppression = demo
+    rng = np.random.default_rng(case["seed"])
+    shape = suppression.shape
+    if case["policy"] == "scoped":
+        suppression = dataclasses.replace(
+            suppression,
+            client_cross_sell=rng.random(shape[0]) < 0.1,
+            client_upsell=rng.random(shape[0]) < 0.1,
+            product_any=rng.random(shape[1]) < 0.05,
+            product_cross_sell=rng.random(shape[1]) < 0.05,
+            product_upsell=rng.random(shape[1]) < 0.05,
+            pairs_cross_sell=sp.csr_matrix(rng.random(shape) < 0.02),
+            pairs_upsell=sp.csr_matrix(rng.random(shape) < 0.02),
+        )
+    elif case["policy"] == "none":
+        suppression = None
+    rows = np.sort(rng.choice(len(book.client_ids), size=48, replace=False)).astype(np.int64)
+    n = cand.n_products
+    # a coarse grid: many equal priorities (ties) and propensities exactly at the floor
+    scores = rng.choice(np.linspace(-0.2, 1.2, 15), size=(rows.size, n)).astype(np.float32)
+    if case["nan"]:
+        scores[rng.random(scores.shape) < 0.05] = np.nan
+    if case["scale"] is None:
+        # a calibrated model: any elementwise mapping, NaN kept
+        def predict(s):
+            return np.asarray(s, dtype=np.float32) * np.float32(0.5)
+    else:
+        predict = ScoreScale(scale=case["scale"]).predict
+    levers = rng.choice([0.0, 0.5, 1.0, 2.0], size=n) if case["levers"] else np.ones(n)
+    floor = None
+    if case["floor"] is not None:
+        floor = NotWorthProposing(
+            min_expected_value=case["floor"][0], min_propensity=case["floor"][1]
+        )
+    offers = OfferMap.build(cand, suppression, block=31)
+    pricing = Pricing.of(cand.product_value, levers, floor)
+    block = score_block(
+        rows=rows,
+        scores=scores,
+        propensity=predict(scores),
+        offers=offers,
+        pricing=pricing,
+        predict=predict,
+        finite=False,
+    )
+    want_idx, want_val = top_k(block.priority, case["k"])
+    got = select_block(
+        rows=rows,
+        scores=scores,
+        k=case["k"],
+        offers=offers,
+        pricing=pricing,
+        predict=predict,
+        scale=case["scale"],
+    )
+    np.testing.assert_array_equal(got.index, want_idx)
+    np.testing.assert_array_equal(got.priority, want_val)
+    r, rank = np.nonzero(want_idx >= 0)
+    up, val = got.typed(r, rank)
+    want_up, want_value = block.typed(r, want_idx[r, rank])
+    np.testing.assert_array_equal(up, want_up)
+    np.testing.assert_array_equal(val, want_value)
+    np.testing.assert_array_equal(got.slot[want_idx < 0], -1)
+
+
+def test_compiled_selection_never_offers_a_blocked_pair(demo) -> None:
+    """Check that pairs the offer map blocks, and -inf priorities, are never chosen."""
+    book, cand, suppression = demo
+    rows = np.arange(len(book.client_ids), dtype=np.int64)
+    offers = OfferMap.build(cand, suppression)
+    scores = np.ones((rows.size, cand.n_products), dtype=np.float32)
+    got = select_block(
+        rows=rows,
+        scores=scores,
+        k=MAX_K,
+        offers=offers,
+        pricing=Pricing.of(cand.product_value, np.ones(cand.n_products), None),
+        predict=lambda s: s,
+    )
+    r, rank = np.nonzero(got.index >= 0)
+    c = got.index[r, rank]
+    assert not np.asarray(offers.off[rows[r], c]).ravel().any()
+    assert np.isfinite(got.priority[r, rank]).all()
+    assert not offers.cross_rows[rows[r]][~got.typed(r, rank)[0]].any()

@@ -17,11 +17,20 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._kernels import select_rows
 from crosssell._sparse import row_positions
 from crosssell.candidates import Candidates, FamilyPairs
 from crosssell.rules import NotWorthProposing, Suppression
 
-__all__ = ["OfferMap", "Pricing", "Scored", "cross_sell_floor", "score_block"]
+__all__ = [
+    "OfferMap",
+    "Pricing",
+    "Scored",
+    "Selected",
+    "cross_sell_floor",
+    "score_block",
+    "select_block",
+]
 
 _NEG_INF = np.float32(-np.inf)
 
@@ -276,6 +285,116 @@ def score_block(
         pairs=FamilyPairs(
             blocked_rows=empty, blocked_cols=empty, upsell_rows=ur, upsell_cols=uc, upsell_value=uv
         ),
+        cross_value=pricing.cross_value,
+        predict=predict,
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Selected:
+    """The best offers of a block of clients, chosen without a dense priority array.
+
+    ``index`` and ``priority`` are what :func:`crosssell._topk.top_k` gives on the priorities of
+    :func:`score_block` (best first, ties by product index, ``-1``/``-inf`` pads); ``slot``
+    holds, per chosen pair, its position among the offer map's upsells, or -1 for a
+    cross-sell.
+    """
+
+    scores: npt.NDArray[np.float32]
+    index: npt.NDArray[np.int64]
+    priority: npt.NDArray[np.float32]
+    slot: npt.NDArray[np.int64]
+    up_value: npt.NDArray[np.float64]
+    cross_value: npt.NDArray[np.float64]
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+    def propensity(
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """Propensities of chosen pairs (the mapping is elementwise: recomputed, not stored)."""
+        return self.predict(self.scores[rows, cols])
+
+    def typed(
+        self, rows: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Whether the offer at (block row, rank from 0) is an upsell, and its value."""
+        slot = self.slot[rows, ranks]
+        upsell = slot >= 0
+        value = self.cross_value[self.index[rows, ranks]]
+        value[upsell] = self.up_value[slot[upsell]]
+        return upsell, value
+
+
+def select_block(
+    *,
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    k: int,
+    offers: OfferMap,
+    pricing: Pricing,
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+    scale: float | None = None,
+) -> Selected:
+    """Choose the best ``k`` offers of a block of clients (rows of the book) in one compiled pass.
+
+    The same offers, priorities and order as :func:`score_block` followed by
+    :func:`crosssell._topk.top_k`, for ``k <= MAX_K`` (see :mod:`crosssell._kernels`).
+    ``scale`` says that ``predict`` is a :class:`~crosssell.arbitration.ScoreScale` of that
+    scale, whose arithmetic the loop then does itself; otherwise the propensities are computed
+    by ``predict`` first.
+    """
+    m, n = scores.shape
+    if scale is None:
+        src = np.ascontiguousarray(predict(scores), dtype=np.float32)
+        inv = np.float32(1.0)
+    else:
+        src = np.ascontiguousarray(scores, dtype=np.float32)
+        inv = np.float32(1.0 / scale)
+    floor = pricing.floor
+    # one bound per product: the floor's, or none; a product blocked for cross-sells can't pass
+    bound = pricing.bound if floor is not None else np.full(n, _NEG_INF, dtype=np.float32)
+    if offers.cross_cols.size:
+        bound = bound.copy()
+        bound[offers.cross_cols] = np.inf
+    up = offers.up
+    pos, _ = row_positions(up.indptr, rows)
+    up_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(up.indptr[rows + 1] - up.indptr[rows], out=up_ptr[1:])
+    up_col = up.indices[pos].astype(np.int64)
+    up_v = np.ascontiguousarray(up.data[pos], dtype=np.float64)
+    # as score_block: the value times the lever, rounded to float32, then times the propensity
+    up_w = (up_v * pricing.levers[up_col]).astype(np.float32)
+    index = np.empty((m, k), dtype=np.int64)
+    priority = np.empty((m, k), dtype=np.float32)
+    slot = np.empty((m, k), dtype=np.int64)
+    select_rows(
+        src,
+        scale is not None,
+        inv,
+        pricing.weight,
+        bound,
+        floor is not None,
+        float(floor.min_expected_value) if floor is not None else 0.0,
+        float(floor.min_propensity) if floor is not None else 0.0,
+        np.ascontiguousarray(offers.cross_rows[rows]),
+        up_ptr,
+        up_col,
+        up_w,
+        up_v,
+        pos.astype(np.int64),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        offers.off.indptr,
+        offers.off.indices,
+        index,
+        priority,
+        slot,
+    )
+    return Selected(
+        scores=scores,
+        index=index,
+        priority=priority,
+        slot=slot,
+        up_value=np.asarray(up.data, dtype=np.float64),
         cross_value=pricing.cross_value,
         predict=predict,
     )

@@ -25,9 +25,9 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
+from crosssell._kernels import MAX_K
 from crosssell._params import Estimator, check_fitted, check_number
-from crosssell._priority import OfferMap, Pricing, Scored, score_block
-from crosssell._topk import _one_row
+from crosssell._priority import OfferMap, Pricing, Scored, Selected, score_block, select_block
 from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
@@ -491,23 +491,36 @@ class Recommender(Estimator):
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
     ) -> dict[str, Any]:
         """Pick the offers of a chunk of clients; columns as arrays, in output order."""
-        block = self._priority_chunk(rows, view)
-        priority = block.priority
-        kk = min(k, priority.shape[1])
-        if rows.shape[0] == 1 and self.max_per_family is None:
-            # one client: the selection without the checks and padding of the general path
-            idx, prio = _one_row(priority[0], kk)
-            idx, prio = idx[None, :], prio[None, :]
+        n_products = len(view.book.product_ids)
+        kk = min(k, n_products)
+        block: Scored | Selected
+        if self.max_per_family is None and kk <= MAX_K:
+            # the compiled pass: same offers and order, without a dense priority array
+            scale = self.propensity_
+            block = select_block(
+                rows=rows,
+                scores=self._scores(view, rows),
+                k=kk,
+                offers=view.offers,
+                pricing=self.pricing_,
+                predict=scale.predict,
+                scale=scale.scale if isinstance(scale, ScoreScale) else None,
+            )
+            idx, prio = block.index, block.priority
         else:
+            block = self._priority_chunk(rows, view)
             family = view.candidates.family if self.max_per_family is not None else None
             idx, prio = diverse_top_k(
-                priority, kk, family=family, max_per_family=self.max_per_family
+                block.priority, kk, family=family, max_per_family=self.max_per_family
             )
         r_local, rank0 = np.nonzero(idx >= 0)
         products = idx[r_local, rank0]
         client_rows = rows[r_local]
         pick = (r_local, products)
-        upsell, val = block.typed(r_local, products)
+        if isinstance(block, Selected):
+            upsell, val = block.typed(r_local, rank0)
+        else:
+            upsell, val = block.typed(r_local, products)
         prop = block.propensity(r_local, products).astype(np.float64)
         offer_cold = view.cold[client_rows]
         reasons: Any = None
