@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell import _explain
+from crosssell.candidates import Candidates
 from crosssell.scorers import ALS, CoOccurrence, Popularity
 
 
@@ -47,3 +51,62 @@ def test_cold_client_reason_names_its_segment() -> None:
     assert offers["reason"].iloc[0] == (
         "P1 is popular among mid clients; this client has no active contract to learn from yet."
     )
+
+
+_WORDS = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), max_codepoint=0x1F600), max_size=12
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(_WORDS, min_size=4, max_size=4),
+    segments=st.lists(st.one_of(st.none(), _WORDS), min_size=3, max_size=3),
+    kind=st.sampled_from(["rules", "neighbours", "factors", "popularity", "unknown"]),
+    cold_by=st.sampled_from(["segment", "global"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_compiled_reasons_equal_python_reasons(
+    names: list[str], segments: list[str | None], kind: str, cold_by: str, seed: int
+) -> None:
+    """Check that the compiled sentences equal the per-offer ones, for any words and shapes."""
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P2", "P3", "P4"],
+            "family": ["A", "A", "Bé", "Bé"],
+            "tier": [1, 2, 1, 2],
+            "name": names,
+        }
+    )
+    contracts = pd.DataFrame(
+        {
+            "client_id": ["C1", "C2", "C3"],
+            "product_id": ["P1", "P2", "P3"],
+            "start_date": ["2024-01-01"] * 3,
+        }
+    )
+    clients = pd.DataFrame({"client_id": ["C1", "C2", "C3"], "segment": segments})
+    book = cs.Book.from_frames(contracts=contracts, products=products, clients=clients)
+    cand = Candidates.build(book, "2024-06-30")
+    texts = _explain.Texts.of(book, cand)
+    rng = np.random.default_rng(seed)
+    m = 40
+    ev = rng.integers(-1, 4, size=(m, 3))
+    args = {
+        "book": book,
+        "candidates": cand,
+        "kind": kind,
+        "clients": rng.integers(0, 3, size=m),
+        "products": rng.integers(0, 4, size=m),
+        "upsell": rng.random(m) < 0.3,
+        "cold": rng.random(m) < 0.2,
+        "ev_idx": ev,
+        "cold_by": cold_by,
+        "texts": texts,
+    }
+    bulk = texts._sentences(
+        family=cand.family[args["products"]],
+        **{k: v for k, v in args.items() if k not in ("book", "candidates", "texts")},
+    )
+    one_by_one = _explain.reason_sentences(**args)
+    assert bulk.to_pylist() == one_by_one.tolist()

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from crosssell._kernels import reasons_into
 from crosssell.book import Book
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns
@@ -43,18 +43,41 @@ def _join_names(names: npt.NDArray[np.object_], ev_idx: npt.NDArray[np.int64]) -
     ]
 
 
+_COLD_TAIL = "; this client has no active contract to learn from yet."
+
+# The fixed words of every sentence, in the order of crosssell._kernels' constants, then each
+# template's lead and tail.
+_FIXED = (
+    "Upgrade within ",
+    ": ",
+    " is popular ",
+    _COLD_TAIL,
+    " is one of the products most held ",
+    ".",
+    " is widely held by clients with a similar portfolio.",
+    ", ",
+    " and ",
+)
+_KINDS = tuple(_TEMPLATES)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Texts:
-    """The words reasons are made of, as Python objects, read once per model.
+    """The words reasons are made of, read once per model.
 
-    One client in real time then indexes arrays instead of converting table columns per call.
+    One client in real time indexes the Python objects instead of converting table columns per
+    call; many offers are written by a compiled loop from one table of UTF-8 words: product
+    names, then family names, then "among <segment> clients" per segment and "among all
+    clients", then the fixed words (:data:`_FIXED`) and each template's lead and tail.
     """
 
     names: npt.NDArray[np.object_]
     families: npt.NDArray[np.object_]
     segments: npt.NDArray[np.object_]
-    names_arrow: pa.Array
-    families_arrow: pa.Array
+    segment_codes: npt.NDArray[np.int64]
+    n_segments: int
+    word_data: npt.NDArray[np.uint8]
+    word_offsets: npt.NDArray[np.int64]
 
     @classmethod
     def of(cls, book: Book, candidates: Candidates) -> Texts:
@@ -64,13 +87,68 @@ class Texts:
         segments[seg.isna().to_numpy(dtype=bool)] = None
         names = book.product_table[Columns.name].astype(str).to_numpy(dtype=object)
         families = np.asarray(candidates.families.astype(str), dtype=object)
+        codes, uniques = pd.factorize(segments, use_na_sentinel=True)
+        among = [f"among {s} clients" for s in uniques.tolist()] + ["among all clients"]
+        templates = [part for kind in _KINDS for part in _TEMPLATES[kind]]
+        encoded = [
+            str(w).encode("utf-8")
+            for w in [*names.tolist(), *families.tolist(), *among, *_FIXED, *templates]
+        ]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(w) for w in encoded], out=offsets[1:])
         return cls(
             names=names,
             families=families,
             segments=segments,
-            names_arrow=pa.array(names.tolist(), type=pa.string()),
-            families_arrow=pa.array(families.tolist(), type=pa.string()),
+            segment_codes=codes.astype(np.int64),
+            n_segments=len(uniques),
+            word_data=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            word_offsets=offsets,
         )
+
+    def _sentences(
+        self,
+        *,
+        family: npt.NDArray[np.int64],
+        kind: str,
+        clients: npt.NDArray[np.int64],
+        products: npt.NDArray[np.int64],
+        upsell: npt.NDArray[np.bool_],
+        cold: npt.NDArray[np.bool_],
+        ev_idx: npt.NDArray[np.int64],
+        cold_by: str,
+    ) -> pa.Array:
+        """Write the sentences of :func:`reason_sentences` for many offers, as Arrow strings."""
+        n_names, n_fam = self.names.shape[0], self.families.shape[0]
+        first_among = n_names + n_fam
+        base = first_among + self.n_segments + 1
+        template = _KINDS.index(kind) if kind in _TEMPLATES else _KINDS.index("rules")
+        lead = base + len(_FIXED) + 2 * template
+        seg = self.segment_codes[clients]
+        known = (seg >= 0) & (cold_by == "segment")
+        among = first_among + np.where(known, seg, self.n_segments)
+        m = products.shape[0]
+        offsets = np.zeros(m + 1, dtype=np.int64)
+        data = reasons_into(
+            np.ascontiguousarray(products, dtype=np.int64),
+            (n_names + family).astype(np.int64),
+            np.ascontiguousarray(upsell, dtype=np.bool_),
+            np.ascontiguousarray(cold, dtype=np.bool_),
+            np.ascontiguousarray(ev_idx, dtype=np.int64),
+            among.astype(np.int64),
+            lead,
+            lead + 1,
+            kind == "popularity",
+            base,
+            self.word_data,
+            self.word_offsets,
+            offsets,
+        )
+        if offsets[-1] < 2**31:
+            return pa.StringArray.from_buffers(
+                m, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+            )
+        return pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def reason_sentences(
@@ -131,8 +209,7 @@ def reason_sentences(
     """
     texts = texts if texts is not None else Texts.of(book, candidates)
     if products.shape[0] >= _BULK:
-        text = _reasons_bulk(
-            texts=texts,
+        text = texts._sentences(
             family=candidates.family[products],
             kind=kind,
             clients=clients,
@@ -198,76 +275,6 @@ def _compact(
         return ev_idx, counts, None
     order = np.argsort(~valid, axis=1, kind="stable")
     return np.take_along_axis(ev_idx, order, axis=1), counts, order
-
-
-def _reasons_bulk(
-    *,
-    texts: Texts,
-    family: npt.NDArray[np.int64],
-    kind: str,
-    clients: npt.NDArray[np.int64],
-    products: npt.NDArray[np.int64],
-    upsell: npt.NDArray[np.bool_],
-    cold: npt.NDArray[np.bool_],
-    ev_idx: npt.NDArray[np.int64],
-    cold_by: str,
-) -> pa.Array:
-    """Build the sentences of :func:`reason_sentences` column-wise, for many offers.
-
-    Offers are grouped by the shape of their sentence (cold start, number of evidence products,
-    upsell or not); each group is one Arrow join over its own rows, and a final take restores
-    the order. Every sentence is thus written once, not once per alternative.
-    """
-    name_arr, fam_arr, segments = texts.names_arrow, texts.families_arrow, texts.segments
-    ev, counts, _ = _compact(ev_idx)
-    lead, tail = _TEMPLATES.get(kind, _TEMPLATES["rules"])
-    shape = np.where(cold, -1, counts).astype(np.int64)
-    group = (shape + 1) * 2 + upsell.astype(np.int64)
-    order = np.argsort(group, kind="stable")
-    sorted_group = group[order]
-    present = np.unique(sorted_group)
-    starts = np.searchsorted(sorted_group, present, side="left")
-    stops = np.searchsorted(sorted_group, present, side="right")
-    pieces = []
-    for g, start, stop in zip(present.tolist(), starts.tolist(), stops.tolist(), strict=True):
-        sel = order[start:stop]
-        n_ev, is_up = g // 2 - 1, bool(g % 2)
-        offered = name_arr.take(pa.array(products[sel]))
-        parts: list[object] = []
-        if is_up:
-            parts += ["Upgrade within ", fam_arr.take(pa.array(family[sel])), ": "]
-        if n_ev < 0:
-            among = _among(segments, clients[sel], cold_by)
-            parts += [offered, " is popular ", among, _COLD_TAIL]
-        elif n_ev == 0 and kind == "popularity":
-            among = _among(segments, clients[sel], cold_by)
-            parts += [offered, " is one of the products most held ", among, "."]
-        elif n_ev == 0:
-            parts += [offered, " is widely held by clients with a similar portfolio."]
-        else:
-            parts.append(lead)
-            for j in range(n_ev):
-                if j:
-                    parts.append(" and " if j == n_ev - 1 else ", ")
-                parts.append(name_arr.take(pa.array(ev[sel, j])))
-            parts += [tail, offered, "."]
-        pieces.append(pc.binary_join_element_wise(*parts, ""))
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.shape[0])
-    return pa.concat_arrays(pieces).take(pa.array(inverse))
-
-
-_COLD_TAIL = "; this client has no active contract to learn from yet."
-
-
-def _among(
-    segments: npt.NDArray[np.object_], clients: npt.NDArray[np.int64], cold_by: str
-) -> pa.Array:
-    """'among <segment> clients' per offer, or 'among all clients' (no segment, or global)."""
-    codes, uniques = pd.factorize(segments[clients], use_na_sentinel=True)
-    seg_known = (codes >= 0) & (cold_by == "segment")
-    among = pa.array([f"among {s} clients" for s in uniques.tolist()] + ["among all clients"])
-    return among.take(pa.array(np.where(seg_known, codes, len(uniques))))
 
 
 def evidence_type(product_ids: pa.Array) -> pa.DataType:

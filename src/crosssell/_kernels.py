@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_K", "select_rows"]
+__all__ = ["MAX_K", "reasons_into", "select_rows", "top_contributions_into"]
 
 MAX_K = 64
 """Largest ``k`` the loop serves; it keeps the best ``k`` by insertion, which suits small ``k``."""
 
 _lock = threading.Lock()
-_compiled: Callable[..., None] | None = None
+_compiled: dict[str, Callable[..., Any]] = {}
 
 
 def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its inputs are its state
@@ -137,25 +137,174 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
             mark[up_col[e]] = -1
 
 
-def _kernel() -> Callable[..., None]:
-    """Return the compiled loop, compiling it (or loading it from numba's cache) on first call."""
-    global _compiled  # noqa: PLW0603 - compiled once per process, on demand
+def _top_contributions_py(
+    owner: npt.NDArray[np.int64],
+    held: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    out_p: npt.NDArray[np.int64],
+    out_w: npt.NDArray[np.float32],
+) -> None:
+    m, n = out_p.shape
+    best = np.full((m, n), -np.inf, dtype=np.float64)
+    count = np.zeros(m, dtype=np.int64)
+    for e in range(owner.shape[0]):
+        w = weights[e]
+        if not w > 0.0:
+            continue
+        o = owner[e]
+        p = held[e]
+        c = count[o]
+        if c < n:
+            pos = c
+            count[o] = c + 1
+        elif w > best[o, n - 1] or (w == best[o, n - 1] and p < out_p[o, n - 1]):
+            pos = n - 1
+        else:
+            continue
+        # strongest first; on equal weights the lower product first, whatever the entry order
+        while pos > 0 and (
+            best[o, pos - 1] < w or (best[o, pos - 1] == w and out_p[o, pos - 1] > p)
+        ):
+            best[o, pos] = best[o, pos - 1]
+            out_p[o, pos] = out_p[o, pos - 1]
+            pos -= 1
+        best[o, pos] = w
+        out_p[o, pos] = p
+    for o in range(m):
+        for t in range(count[o]):
+            out_w[o, t] = best[o, t]
+
+
+# The fixed words of a reason, in the order the loop below refers to them (see _explain.py).
+UPGRADE, COLON, POPULAR, COLD_TAIL, MOST_HELD, STOP, WIDELY_HELD, COMMA, AND = range(9)
+
+
+def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sentences
+    offered: npt.NDArray[np.int64],
+    family: npt.NDArray[np.int64],
+    upsell: npt.NDArray[np.bool_],
+    cold: npt.NDArray[np.bool_],
+    ev: npt.NDArray[np.int64],
+    among: npt.NDArray[np.int64],
+    lead: int,
+    tail: int,
+    popularity: bool,
+    base: int,
+    tok_data: npt.NDArray[np.uint8],
+    tok_off: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+) -> npt.NDArray[np.uint8]:
+    m = offered.shape[0]
+    n = ev.shape[1]
+    words = np.empty(n * 2 + 8, dtype=np.int64)
+    data = np.empty(0, dtype=np.uint8)
+    # two rounds: sizes first, then the bytes, so that the buffer is allocated once
+    for fill in range(2):
+        at = 0
+        for i in range(m):
+            w = 0
+            if upsell[i]:
+                words[0] = base + UPGRADE
+                words[1] = family[i]
+                words[2] = base + COLON
+                w = 3
+            n_ev = 0
+            for j in range(n):
+                if ev[i, j] >= 0:
+                    n_ev += 1
+            if cold[i]:
+                words[w] = offered[i]
+                words[w + 1] = base + POPULAR
+                words[w + 2] = among[i]
+                words[w + 3] = base + COLD_TAIL
+                w += 4
+            elif n_ev == 0 and popularity:
+                words[w] = offered[i]
+                words[w + 1] = base + MOST_HELD
+                words[w + 2] = among[i]
+                words[w + 3] = base + STOP
+                w += 4
+            elif n_ev == 0:
+                words[w] = offered[i]
+                words[w + 1] = base + WIDELY_HELD
+                w += 2
+            else:
+                words[w] = lead
+                w += 1
+                seen = 0
+                for j in range(n):
+                    if ev[i, j] < 0:
+                        continue
+                    if seen:
+                        words[w] = base + (AND if seen == n_ev - 1 else COMMA)
+                        w += 1
+                    words[w] = ev[i, j]
+                    w += 1
+                    seen += 1
+                words[w] = tail
+                words[w + 1] = offered[i]
+                words[w + 2] = base + STOP
+                w += 3
+            if fill:
+                for t in range(w):
+                    for b in range(tok_off[words[t]], tok_off[words[t] + 1]):
+                        data[at] = tok_data[b]
+                        at += 1
+            else:
+                for t in range(w):
+                    at += tok_off[words[t] + 1] - tok_off[words[t]]
+            offsets[i + 1] = at
+        if not fill:
+            data = np.empty(at, dtype=np.uint8)
+    return data
+
+
+def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``func`` compiled, compiling it (or loading it from numba's cache) on first call."""
+    done = _compiled.get(func.__name__)
+    if done is not None:
+        return done
     with _lock:
-        if _compiled is None:
+        done = _compiled.get(func.__name__)
+        if done is None:
             import numba
 
             options: dict[str, Any] = {"nogil": True, "error_model": "numpy"}
             try:
-                _compiled = numba.njit(cache=True, **options)(_select_rows_py)
+                done = numba.njit(cache=True, **options)(func)
             except RuntimeError:
                 # no writable cache location: compile in memory, once per process
-                _compiled = numba.njit(**options)(_select_rows_py)
-        return _compiled
+                done = numba.njit(**options)(func)
+            _compiled[func.__name__] = done
+        return done
 
 
 def select_rows(*args: Any) -> None:
-    """Run the compiled loop on positional arguments, in the order of its definition.
+    """Run the fused selection loop on positional arguments, in the order of its definition.
 
     :func:`crosssell._priority.select_block` is the one caller; it documents the arguments.
     """
-    _kernel()(*args)
+    _jit(_select_rows_py)(*args)
+
+
+def reasons_into(*args: Any) -> npt.NDArray[np.uint8]:
+    """Write reason sentences as UTF-8 bytes; fill the offsets (first preset to 0).
+
+    :func:`crosssell._explain.reason_sentences` is the caller; it documents the sentences.
+    """
+    data: npt.NDArray[np.uint8] = _jit(_reasons_py)(*args)
+    return data
+
+
+def top_contributions_into(
+    owner: npt.NDArray[np.int64],
+    held: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    out_p: npt.NDArray[np.int64],
+    out_w: npt.NDArray[np.float32],
+) -> None:
+    """Fill ``out_p``/``out_w`` (preset to -1 and 0) with each offer's strongest contributions.
+
+    :func:`crosssell.scorers.base.top_contributions` is the caller; it documents the rule.
+    """
+    _jit(_top_contributions_py)(owner, held, weights, out_p, out_w)

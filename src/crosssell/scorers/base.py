@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._kernels import top_contributions_into
 from crosssell._params import Estimator
 from crosssell._sparse import take_rows
 from crosssell.exceptions import NotFittedError
@@ -203,10 +204,10 @@ def top_contributions(
     weights: npt.NDArray[np.floating[Any]],
     m: int,
     n: int,
-    *,
-    ordered: bool = False,
 ) -> tuple[IntArray, FloatArray]:
     """Keep, for each of ``m`` offers, the ``n`` held products with the largest positive weight.
+
+    Entries may come in any order; on equal weights the lower product index comes first.
 
     Parameters
     ----------
@@ -220,8 +221,6 @@ def top_contributions(
         Number of offers.
     n : int
         Number of contributions kept per offer.
-    ordered : bool, default False
-        The entries are known to run offer by offer with products ascending (skips a check).
 
     Returns
     -------
@@ -242,36 +241,15 @@ def top_contributions(
     out_w = np.zeros((m, n), dtype=np.float32)
     if owner_rows.size == 0:
         return out_p, out_w
-    rows, prods = owner_rows, held
-    w = np.where(weights > 0, weights, -np.inf).astype(np.float64)
-    if not ordered and not _grouped_in_order(rows, prods):
-        first = np.lexsort((prods, rows))
-        rows, prods, w = rows[first], prods[first], w[first]
-    # Entries now run offer by offer, products ascending. n rounds of "largest weight of each
-    # offer, first one on ties" (reductions over contiguous runs) replace a sort of every entry.
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    offer = rows[starts]
-    position = np.arange(rows.shape[0])
-    big = rows.shape[0]
-    lengths = np.diff(np.r_[starts, rows.shape[0]])
-    for j in range(n):
-        best = np.maximum.reduceat(w, starts)
-        has = best > 0
-        if not has.any():
-            break
-        at_best = w == np.repeat(best, lengths)
-        pick = np.minimum.reduceat(np.where(at_best, position, big), starts)
-        pick, who = pick[has], offer[has]
-        out_p[who, j] = prods[pick]
-        out_w[who, j] = w[pick]
-        w[pick] = -np.inf
+    # one compiled pass keeps a short ranked list per offer: no sort of the entries
+    top_contributions_into(
+        np.ascontiguousarray(owner_rows, dtype=np.int64),
+        np.ascontiguousarray(held, dtype=np.int64),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        out_p,
+        out_w,
+    )
     return out_p, out_w
-
-
-def _grouped_in_order(rows: IntArray, prods: IntArray) -> bool:
-    """Whether entries are sorted by offer, then by product (what the stable sort relies on)."""
-    step = np.diff(rows)
-    return bool(((step > 0) | ((step == 0) & (np.diff(prods) >= 0))).all())
 
 
 class Scorer(Estimator, ABC):
@@ -601,7 +579,7 @@ class Scorer(Estimator, ABC):
         target = prods[owner]
         w = sub.data.astype(np.float64) * pair_weight(held, target)
         w[held == target] = 0.0
-        return top_contributions(owner, held, w, m, n, ordered=bool(source.has_sorted_indices))
+        return top_contributions(owner, held, w, m, n)
 
     def _pair_weight(
         self,
