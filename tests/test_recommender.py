@@ -392,3 +392,47 @@ def test_recommend_one_fills_the_client_of_fresh_rows(book: Book) -> None:
     after = {o.product_id for o in rec.recommend_one("F", contracts=fresh)}
     assert "HR-1" in before
     assert "HR-1" not in after
+
+
+class _Halving:
+    """A calibrator the compiled pass cannot inline: propensities come from predict()."""
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(scores, dtype=np.float32) * np.float32(0.5), 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("scorer", "calibrator"),
+    [(None, None), (ALS(factors=8, random_state=0), None), (CoOccurrence(), _Halving())],
+)
+def test_compiled_pass_gives_the_numpy_offers(
+    monkeypatch: pytest.MonkeyPatch, scorer: object, calibrator: object
+) -> None:
+    """Check that recommend's compiled selection equals the numpy definition, frame for frame."""
+    from crosssell import recommender
+
+    book = cs.datasets.demo()
+    rec = Recommender(
+        scorer=scorer, calibrator=calibrator, policy=route_sales(), k=5, batch_size=64
+    )
+    rec.fit(book, "2025-06-30")
+    compiled = rec.recommend()
+    monkeypatch.setattr(recommender, "MAX_K", 0)
+    numpy_path = rec.recommend()
+    assert len(compiled) > 100
+    pd.testing.assert_frame_equal(compiled, numpy_path)
+    one = rec.recommend_one(book.client_ids.external[0])
+    monkeypatch.undo()
+    assert [o.product_id for o in one] == [
+        o.product_id for o in rec.recommend_one(book.client_ids.external[0])
+    ]
+
+
+def test_warm_up_compiles_without_changing_offers(book: Book) -> None:
+    """Check that warming a fitted model up leaves its offers as they were, and needs a fit."""
+    rec = Recommender(k=3).fit(book, AS_OF)
+    before = rec.recommend()
+    rec._warm_up()
+    pd.testing.assert_frame_equal(rec.recommend(), before)
+    with pytest.raises(NotFittedError):
+        Recommender()._warm_up()

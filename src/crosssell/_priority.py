@@ -6,6 +6,10 @@ client-wide rule says otherwise. What differs is sparse: held products and lower
 with their own value, and pair-level blocks. So a block costs one dense product with a row of
 weights, one comparison for the not-worth floor, and writes at a few scattered pairs, instead
 of dense masks and value matrices per rule.
+
+:func:`score_block` is the definition, in numpy, and serves every caller that needs the whole
+priority array. :func:`select_block` is what a batch of offers uses: the same arithmetic in one
+compiled pass (:mod:`crosssell._kernels`) that keeps only the best ``k`` of each client.
 """
 
 from __future__ import annotations

@@ -542,6 +542,29 @@ class Recommender(Estimator):
             Columns.cold_start: offer_cold,
         }
 
+    def _warm_up(self) -> None:
+        """Compile the loops of recommend and recommend_one now, for this model's array types.
+
+        numba compiles each loop on first use (about a second each), or loads it from its disk
+        cache; a service calls this at start so that no request pays for it.
+        """
+        check_fitted(self, "scorer_")
+        view = self.view_
+        warm = np.flatnonzero(~view.cold)[:1]
+        rows = warm if warm.size else np.zeros(1, dtype=np.int64)
+        self._select(rows, int(self.k_), True, view)
+        one = np.zeros(1, dtype=np.int64)
+        self.texts_._sentences(
+            family=view.candidates.family[one],
+            kind=self.scorer_.explain_kind,
+            clients=rows[:1],
+            products=one,
+            upsell=np.zeros(1, dtype=bool),
+            cold=np.zeros(1, dtype=bool),
+            ev_idx=np.full((1, _EVIDENCE_N), -1, dtype=np.int64),
+            cold_by=self.cold_start,
+        )
+
     def _recommend_rows(
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View | None = None
     ) -> pd.DataFrame:

@@ -587,6 +587,8 @@ def create_app(
 
     days = _check_validity(validity_days, "create_app")
     rec = _model(model)
+    # compiled loops are built (or loaded from disk) now, not on the first request
+    rec._warm_up()
     names = product_names(rec)
     client_ids = rec.book_.client_ids.external
     product_ids = rec.book_.product_ids.external
