@@ -52,6 +52,10 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     val: npt.NDArray[np.float32],
     slot: npt.NDArray[np.int64],
 ) -> None:
+    """Choose each client's best ``k`` offers into ``idx``/``val``/``slot`` (one row per client).
+
+    :func:`crosssell._priority.select_block` is the caller; it documents the arguments.
+    """
     m, n = src.shape
     k = idx.shape[1]
     ninf = np.float32(-np.inf)
@@ -144,6 +148,10 @@ def _top_contributions_py(
     out_p: npt.NDArray[np.int64],
     out_w: npt.NDArray[np.float32],
 ) -> None:
+    """Fill ``out_p``/``out_w`` (preset to -1 and 0) with each offer's strongest contributions.
+
+    :func:`crosssell.scorers.base.top_contributions` is the caller; it documents the rule.
+    """
     m, n = out_p.shape
     best = np.full((m, n), -np.inf, dtype=np.float64)
     count = np.zeros(m, dtype=np.int64)
@@ -194,6 +202,10 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
     tok_off: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.uint8]:
+    """Write reason sentences as UTF-8 bytes and fill their ``offsets`` (preset to 0).
+
+    :meth:`crosssell._explain.Texts._sentences` is the caller; it documents the sentences.
+    """
     m = offered.shape[0]
     n = ev.shape[1]
     words = np.empty(n * 2 + 8, dtype=np.int64)
@@ -279,32 +291,17 @@ def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
         return done
 
 
-def select_rows(*args: Any) -> None:
-    """Run the fused selection loop on positional arguments, in the order of its definition.
+def _lazy(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a loop so that it is compiled on its first call, not when this module is imported."""
 
-    :func:`crosssell._priority.select_block` is the one caller; it documents the arguments.
-    """
-    _jit(_select_rows_py)(*args)
+    def run(*args: Any) -> Any:
+        return _jit(func)(*args)
 
-
-def reasons_into(*args: Any) -> npt.NDArray[np.uint8]:
-    """Write reason sentences as UTF-8 bytes; fill the offsets (first preset to 0).
-
-    :func:`crosssell._explain.reason_sentences` is the caller; it documents the sentences.
-    """
-    data: npt.NDArray[np.uint8] = _jit(_reasons_py)(*args)
-    return data
+    run.__name__ = func.__name__.removesuffix("_py").lstrip("_")
+    run.__doc__ = func.__doc__
+    return run
 
 
-def top_contributions_into(
-    owner: npt.NDArray[np.int64],
-    held: npt.NDArray[np.int64],
-    weights: npt.NDArray[np.float64],
-    out_p: npt.NDArray[np.int64],
-    out_w: npt.NDArray[np.float32],
-) -> None:
-    """Fill ``out_p``/``out_w`` (preset to -1 and 0) with each offer's strongest contributions.
-
-    :func:`crosssell.scorers.base.top_contributions` is the caller; it documents the rule.
-    """
-    _jit(_top_contributions_py)(owner, held, weights, out_p, out_w)
+select_rows = _lazy(_select_rows_py)
+reasons_into = _lazy(_reasons_py)
+top_contributions_into = _lazy(_top_contributions_py)

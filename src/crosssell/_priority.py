@@ -39,8 +39,22 @@ __all__ = [
 _NEG_INF = np.float32(-np.inf)
 
 
+class _Propensities:
+    """Propensities of chosen pairs of a block, from its raw scores."""
+
+    __slots__ = ()
+    scores: npt.NDArray[np.float32]
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+    def propensity(
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """Propensities of chosen pairs (the mapping is elementwise: recomputed, not stored)."""
+        return self.predict(self.scores[rows, cols])
+
+
 @dataclass(frozen=True, slots=True, eq=False)
-class Scored:
+class Scored(_Propensities):
     """A block of clients after scoring and filtering.
 
     ``priority`` is ``-inf`` where the pair may not be offered. Offer types and values of
@@ -52,12 +66,6 @@ class Scored:
     pairs: FamilyPairs
     cross_value: npt.NDArray[np.float64]
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
-
-    def propensity(
-        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.float32]:
-        """Propensities of chosen pairs (the mapping is elementwise: recomputed, not stored)."""
-        return self.predict(self.scores[rows, cols])
 
     def typed(
         self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
@@ -295,7 +303,7 @@ def score_block(
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Selected:
+class Selected(_Propensities):
     """The best offers of a block of clients, chosen without a dense priority array.
 
     ``index`` and ``priority`` are what :func:`crosssell._topk.top_k` gives on the priorities of
@@ -311,12 +319,6 @@ class Selected:
     up_value: npt.NDArray[np.float64]
     cross_value: npt.NDArray[np.float64]
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
-
-    def propensity(
-        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.float32]:
-        """Propensities of chosen pairs (the mapping is elementwise: recomputed, not stored)."""
-        return self.predict(self.scores[rows, cols])
 
     def typed(
         self, rows: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
