@@ -25,16 +25,22 @@ batch recommend does; the ``n_jobs=1`` row shows the single-thread figure beside
 Times are medians of ``--repeats`` runs; ratios are computed within the run, and the two sides
 of the fit and recommend ratios run in turns (crosssell, implicit, crosssell, ...) so that a
 change of load on a shared machine does not fall on one side only. With ``--memory``
-one more run per step is traced with ``tracemalloc`` (numpy and Python allocations; BLAS and
-implicit's C++ buffers are not seen) and the size of the offers frame is shown beside it: what
-is above the frame is the working set, bounded by ``batch_size x n_products``."""
+two more runs per step measure memory: one traced by ``tracemalloc`` (numpy and Python
+allocations only), one watched for the growth of the resident set (everything: Arrow's
+buffers, BLAS, implicit's C++, and the result the step returns). The size of the offers frame
+is shown beside them: what is above the frame is the working set, bounded by
+``n_jobs x batch_size x n_products``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import os
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -42,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
 from crosssell._topk import masked_fill, top_k
@@ -74,11 +81,69 @@ def run_floor(
     return idx, val
 
 
-def measure(fn: Callable[[], Any], repeats: int, *, memory: bool) -> tuple[float, float, Any]:
-    """Median seconds over ``repeats`` runs, peak traced MiB of one more run, and a result.
+class PeakRSS:
+    """Highest resident set size while the block runs, above its level at the start (MiB).
 
-    Tracing slows Python-level allocation badly, so memory is measured in a separate run and
-    only when asked (``nan`` otherwise).
+    A thread reads ``/proc/self/statm`` every millisecond, so that what tracemalloc cannot see
+    (Arrow's buffers, BLAS, implicit's C++) is counted too. ``nan`` where there is no /proc.
+    """
+
+    def __init__(self) -> None:
+        self.mib = float("nan")
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._stop = threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def __enter__(self) -> PeakRSS:
+        if not os.path.exists("/proc/self/statm"):
+            return self
+        # hand freed memory back first, so that the step's growth is not hidden in it
+        gc.collect()
+        pa.default_memory_pool().release_unused()
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        self._start = self._peak = self._rss()
+
+        def sample() -> None:
+            while not self._stop.wait(0.001):
+                self._peak = max(self._peak, self._rss())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not hasattr(self, "_thread"):
+            return
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._rss())
+        self.mib = (self._peak - self._start) / 2**20
+
+
+def _memory_run(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Peak traced MiB and peak RSS growth MiB of one run of ``fn``."""
+    tracemalloc.start()
+    fn()
+    traced = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    with PeakRSS() as rss:
+        result = fn()
+    del result
+    return traced, rss.mib
+
+
+def measure(
+    fn: Callable[[], Any], repeats: int, *, memory: bool
+) -> tuple[float, tuple[float, float], Any]:
+    """Median seconds over ``repeats`` runs, memory of more runs (see below), and a result.
+
+    Tracing slows Python-level allocation badly, so memory is measured in separate runs and
+    only when asked (``nan`` otherwise): one traced by tracemalloc (numpy and Python), one
+    watched by :class:`PeakRSS` (everything the process holds).
     """
     times = []
     result = None
@@ -86,18 +151,13 @@ def measure(fn: Callable[[], Any], repeats: int, *, memory: bool) -> tuple[float
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    peak = float("nan")
-    if memory:
-        tracemalloc.start()
-        fn()
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+    peak = _memory_run(fn) if memory else (float("nan"), float("nan"))
     return statistics.median(times), peak, result
 
 
 def measure_pair(
     first: Callable[[], Any], second: Callable[[], Any], repeats: int, *, memory: bool
-) -> tuple[tuple[float, float, Any], tuple[float, float, Any]]:
+) -> tuple[tuple[float, tuple[float, float], Any], tuple[float, tuple[float, float], Any]]:
     """:func:`measure` for two steps run in turns (a, b, a, b, ...), so that a change of load
     on a shared machine falls on both sides of a ratio rather than on one."""
     times: tuple[list[float], list[float]] = ([], [])
@@ -107,13 +167,8 @@ def measure_pair(
             t0 = time.perf_counter()
             results[i] = fn()
             times[i].append(time.perf_counter() - t0)
-    peaks = [float("nan"), float("nan")]
-    if memory:
-        for i, fn in enumerate((first, second)):
-            tracemalloc.start()
-            fn()
-            peaks[i] = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
+    nan = (float("nan"), float("nan"))
+    peaks = [_memory_run(first), _memory_run(second)] if memory else [nan, nan]
     return (
         (statistics.median(times[0]), peaks[0], results[0]),
         (statistics.median(times[1]), peaks[1], results[1]),
@@ -176,6 +231,9 @@ def bench(
     prep_t, _, _ = measure(
         lambda: rec_pol._prepare(book, rec.matrix_, rec.scorer_, rec.fallback_), 1, memory=False
     )
+    # numba compiles the loops on first use (or loads them from its cache): not timed here
+    rec_pol._warm_up()
+    rec.recommend(book.client_ids.external[:1000])
 
     userids = np.arange(n_clients)
     (raw_rec_t, raw_rec_mem, (raw_idx, _)), (pol_t, pol_mem, offers) = measure_pair(
@@ -218,7 +276,7 @@ def bench(
             f"{cs_fit_t / raw_fit_t:.2f}x raw (<= 1.1)",
         ),
         ("route_sales().evaluate (at fit)", eval_t, eval_mem, f"{len(suppression.log):,} blocks"),
-        ("  fit's non-learned part with the policy", prep_t, float("nan"), ""),
+        ("  fit's non-learned part with the policy", prep_t, (float("nan"),) * 2, ""),
         ("implicit recommend(all, N=10, filtered)", raw_rec_t, raw_rec_mem, ""),
         ("floor: chunked U·Vᵀ + top_k", floor_t, floor_mem, ""),
         (
@@ -238,7 +296,7 @@ def bench(
         (
             "  n_jobs=1 (blocks on one thread)",
             one_t,
-            float("nan"),
+            (float("nan"),) * 2,
             f"{one_t / raw_rec_t:.2f}x raw, {one_t / floor_t:.2f}x floor",
         ),
         ("  policy=None", none_t, none_mem, f"policy adds {pol_t / none_t - 1:+.0%} (<= +15%)"),
@@ -249,9 +307,9 @@ def bench(
             f"policy adds {pol_ne_t / none_ne_t - 1:+.0%} (<= +15%)",
         ),
     ]
-    print(f"{'step':<44} {'median s':>9} {'peak MiB':>9}  note")
-    for name, t, mem, note in rows:
-        print(f"{name:<44} {t:>9.2f} {mem:>9.0f}  {note}")
+    print(f"{'step':<44} {'median s':>9} {'traced':>7} {'RSS+':>7}  note")
+    for name, t, (traced, rss), note in rows:
+        print(f"{name:<44} {t:>9.2f} {traced:>7.0f} {rss:>7.0f}  {note}")
     print(
         f"regularization_={reg:.1f}; batch_size={batch_size}; {len(offers):,} offers; on "
         f"{n_check:,} clients the same factors give the same top-10 as implicit for {same:.3f} "
