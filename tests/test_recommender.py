@@ -395,10 +395,10 @@ def test_recommend_one_fills_the_client_of_fresh_rows(book: Book) -> None:
 
 
 class _Halving:
-    """A calibrator the compiled pass cannot inline: propensities come from predict()."""
+    """A calibrator the compiled pass cannot inline, returning float64 as crosssell's own do."""
 
     def predict(self, scores: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(scores, dtype=np.float32) * np.float32(0.5), 0, 1)
+        return np.clip(np.asarray(scores, dtype=np.float64) * 0.5, 0, 1)
 
 
 @pytest.mark.parametrize(

@@ -424,7 +424,9 @@ class Recommender(Estimator):
         return score_block(
             rows=rows,
             scores=scores,
-            propensity=self.propensity_.predict(scores),
+            # float32, the working precision of scores, whatever a calibrator returns: the
+            # compiled selection (select_block) compares in float32 too
+            propensity=np.asarray(self.propensity_.predict(scores), dtype=np.float32),
             offers=view.offers,
             pricing=self.pricing_,
             predict=self.propensity_.predict,
