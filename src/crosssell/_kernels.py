@@ -1,13 +1,15 @@
-"""Compiled loops for the batch path: a block's priorities, policy and top-k in one pass.
+"""Compiled loops (numba) of the batch path: selection, evidence and reasons.
 
-The numpy path (:func:`crosssell._priority.score_block` then :func:`crosssell._topk.top_k`)
-writes a dense priority array and reads it several times: about ten passes over
-``batch_size x n_products`` floats per block. The loop below does the same arithmetic on one
-client at a time, in a row buffer that stays in the CPU cache, and keeps the best ``k`` as it
-goes, so a block costs one read of its scores. Results are identical to the numpy path (the
-same float32 operations in the same order; property-tested).
+- ``select_rows``: a block's priorities, policy and top-k in one pass. The numpy path
+  (:func:`crosssell._priority.score_block` then :func:`crosssell._topk.top_k`) writes a dense
+  priority array and reads it several times: about ten passes over ``batch_size x n_products``
+  floats per block. The loop does the same arithmetic on one client at a time, in a row buffer
+  that stays in the CPU cache, and keeps the best ``k`` as it goes. Results are identical to
+  the numpy path (the same float32 operations in the same order; property-tested).
+- ``top_contributions_into``: the strongest held products behind each offer, in one pass.
+- ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
 
-numba is imported, and the loop compiled, on first use: ``import crosssell`` stays light. The
+numba is imported, and each loop compiled, on first use: ``import crosssell`` stays light. The
 compiled code is cached on disk beside the module (or in numba's user cache) when either is
 writable, so later processes load it instead of compiling it again.
 """
