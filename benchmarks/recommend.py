@@ -231,6 +231,16 @@ def bench(
     prep_t, _, _ = measure(
         lambda: rec_pol._prepare(book, rec.matrix_, rec.scorer_, rec.fallback_), 1, memory=False
     )
+    # what fit adds to the learning itself, without the noise of a second ALS fit: the Book's
+    # matrix, candidates, offer map, reason words and propensity scale
+    bare_t, _, _ = measure(
+        lambda: (
+            book.matrix(AS_OF),
+            rec._prepare(book, rec.matrix_, rec.scorer_, rec.fallback_),
+        ),
+        repeats,
+        memory=False,
+    )
     # numba compiles the loops on first use (or loads them from its cache): not timed here
     rec_pol._warm_up()
     rec.recommend(book.client_ids.external[:1000])
@@ -274,6 +284,12 @@ def bench(
             cs_fit_t,
             cs_fit_mem,
             f"{cs_fit_t / raw_fit_t:.2f}x raw (<= 1.1)",
+        ),
+        (
+            "  fit's non-learned part, no policy",
+            bare_t,
+            (float("nan"),) * 2,
+            f"{bare_t / raw_fit_t:.0%} of implicit's fit",
         ),
         ("route_sales().evaluate (at fit)", eval_t, eval_mem, f"{len(suppression.log):,} blocks"),
         ("  fit's non-learned part with the policy", prep_t, (float("nan"),) * 2, ""),
