@@ -42,11 +42,10 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     min_ev: float,
     min_p: float,
     row_off: npt.NDArray[np.bool_],
-    up_ptr: npt.NDArray[np.int64],
-    up_col: npt.NDArray[np.int64],
-    up_w: npt.NDArray[np.float32],
+    levers: npt.NDArray[np.float64],
+    up_ptr: npt.NDArray[Any],
+    up_col: npt.NDArray[Any],
     up_v: npt.NDArray[np.float64],
-    up_slot: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
     off_ptr: npt.NDArray[Any],
     off_col: npt.NDArray[Any],
@@ -88,14 +87,16 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 pr = p * weight[j]
                 buf[j] = pr if (p > bound[j]) & (pr == pr) else ninf  # noqa: PLR0124 - NaN test
         # upsells: their own value, the floor tested on propensity and expected value
-        for e in range(up_ptr[i], up_ptr[i + 1]):
+        r = rows[i]
+        for e in range(up_ptr[r], up_ptr[r + 1]):
             c = up_col[e]
             p = src[i, c]
             if scale_mode:
                 p = p * inv
                 p = p if p > zero else zero
                 p = p if p < one else one
-            pr = p * up_w[e]
+            # as score_block: the value times the lever, rounded to float32, times the propensity
+            pr = p * np.float32(up_v[e] * levers[c])
             if np.isnan(pr):
                 pr = ninf
             elif gated:
@@ -103,8 +104,7 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 if not (pf * up_v[e] > min_ev and pf >= min_p):
                     pr = ninf
             buf[c] = pr
-            mark[c] = up_slot[e]
-        r = rows[i]
+            mark[c] = e
         for e in range(off_ptr[r], off_ptr[r + 1]):
             buf[off_col[e]] = ninf
         # The best k, best first. An equal value never passes one already kept, which has the
@@ -139,7 +139,7 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 val[i, t] = ninf
                 idx[i, t] = -1
                 slot[i, t] = -1
-        for e in range(up_ptr[i], up_ptr[i + 1]):
+        for e in range(up_ptr[r], up_ptr[r + 1]):
             mark[up_col[e]] = -1
 
 

@@ -363,13 +363,6 @@ def select_block(
         bound = bound.copy()
         bound[offers.cross_cols] = np.inf
     up = offers.up
-    pos, _ = row_positions(up.indptr, rows)
-    up_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(up.indptr[rows + 1] - up.indptr[rows], out=up_ptr[1:])
-    up_col = up.indices[pos].astype(np.int64)
-    up_v = np.ascontiguousarray(up.data[pos], dtype=np.float64)
-    # as score_block: the value times the lever, rounded to float32, then times the propensity
-    up_w = (up_v * pricing.levers[up_col]).astype(np.float32)
     index = np.empty((m, k), dtype=np.int64)
     priority = np.empty((m, k), dtype=np.float32)
     slot = np.empty((m, k), dtype=np.int64)
@@ -383,11 +376,10 @@ def select_block(
         float(floor.min_expected_value) if floor is not None else 0.0,
         float(floor.min_propensity) if floor is not None else 0.0,
         np.ascontiguousarray(offers.cross_rows[rows]),
-        up_ptr,
-        up_col,
-        up_w,
-        up_v,
-        pos.astype(np.int64),
+        np.asarray(pricing.levers, dtype=np.float64),
+        up.indptr,
+        up.indices,
+        np.asarray(up.data, dtype=np.float64),
         np.ascontiguousarray(rows, dtype=np.int64),
         offers.off.indptr,
         offers.off.indices,
