@@ -13,6 +13,7 @@ __all__ = [
     "CrossSellError",
     "CrossSellWarning",
     "DataWarning",
+    "InvalidParameterError",
     "NotFittedError",
     "SchemaError",
     "UnknownIdError",
@@ -70,6 +71,34 @@ class SchemaError(CrossSellError, ValueError):
         self.column = column
         self.rule = rule
         self.rows = tuple(int(r) for r in rows)
+
+
+class InvalidParameterError(CrossSellError, ValueError, TypeError):
+    """A parameter of an estimator, rule or builder that it does not admit.
+
+    A ``ValueError`` and a ``TypeError`` both, as scikit-learn's, so callers catching either keep
+    working.
+
+    Parameters
+    ----------
+    message : str
+        ``The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0 instead.``
+    owner : str
+        The class whose parameter it is.
+    parameter : str
+        The parameter's name.
+
+    Examples
+    --------
+    >>> err = InvalidParameterError("The 'k' parameter ...", owner="Recommender", parameter="k")
+    >>> err.owner, err.parameter, isinstance(err, ValueError)
+    ('Recommender', 'k', True)
+    """
+
+    def __init__(self, message: str, *, owner: str = "", parameter: str = "") -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.parameter = parameter
 
 
 class NotFittedError(CrossSellError, ValueError, AttributeError):
