@@ -25,10 +25,10 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
-from crosssell._kernels import MAX_K
 from crosssell._params import Estimator, check_fitted, check_number
-from crosssell._priority import OfferMap, Pricing, Scored, Selected, score_block, select_block
-from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
+from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
+from crosssell.arbitration._priority import OfferMap, Pricing, Scored
+from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
@@ -420,17 +420,12 @@ class Recommender(Estimator):
     ) -> Scored:
         """Scores, propensities and priorities (-inf = not offerable) of a block of clients."""
         view = self.view_ if view is None else view
-        scores = self._scores(view, rows)
-        return score_block(
+        return priorities(
             rows=rows,
-            scores=scores,
-            # float32, the working precision of scores, whatever a calibrator returns: the
-            # compiled selection (select_block) compares in float32 too
-            propensity=np.asarray(self.propensity_.predict(scores), dtype=np.float32),
+            scores=self._scores(view, rows),
             offers=view.offers,
             pricing=self.pricing_,
-            predict=self.propensity_.predict,
-            finite=isinstance(self.propensity_, ScoreScale),
+            propensity=self.propensity_,
             not_worth=not_worth,
         )
 
@@ -493,52 +488,35 @@ class Recommender(Estimator):
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
     ) -> dict[str, Any]:
         """Pick the offers of a chunk of clients; columns as arrays, in output order."""
-        n_products = len(view.book.product_ids)
-        kk = min(k, n_products)
-        block: Scored | Selected
-        if self.max_per_family is None and kk <= MAX_K:
-            # the compiled pass: same offers and order, without a dense priority array
-            scale = self.propensity_
-            block = select_block(
-                rows=rows,
-                scores=self._scores(view, rows),
-                k=kk,
-                offers=view.offers,
-                pricing=self.pricing_,
-                predict=scale.predict,
-                scale=scale.scale if isinstance(scale, ScoreScale) else None,
-            )
-            idx, prio = block.index, block.priority
-        else:
-            block = self._priority_chunk(rows, view)
-            family = view.candidates.family if self.max_per_family is not None else None
-            idx, prio = diverse_top_k(
-                block.priority, kk, family=family, max_per_family=self.max_per_family
-            )
-        r_local, rank0 = np.nonzero(idx >= 0)
-        products = idx[r_local, rank0]
-        client_rows = rows[r_local]
-        pick = (r_local, products)
-        if isinstance(block, Selected):
-            upsell, val = block.typed(r_local, rank0)
-        else:
-            upsell, val = block.typed(r_local, products)
-        prop = block.propensity(r_local, products).astype(np.float64)
+        choice = select_offers(
+            rows=rows,
+            scores=self._scores(view, rows),
+            k=k,
+            offers=view.offers,
+            pricing=self.pricing_,
+            propensity=self.propensity_,
+            family=view.candidates.family,
+            max_per_family=self.max_per_family,
+        )
+        client_rows = rows[choice.row]
+        products = choice.product
         offer_cold = view.cold[client_rows]
         reasons: Any = None
         evidence: _Evidence | None = None
         if explain:
-            reasons, evidence = self._explain(view, client_rows, products, upsell, offer_cold)
+            reasons, evidence = self._explain(
+                view, client_rows, products, choice.upsell, offer_cold
+            )
         return {
             Columns.client: client_rows,
             Columns.product: products,
-            Columns.offer_type: _offer_types(upsell),
-            Columns.score: block.scores[pick].astype(np.float64),
-            Columns.propensity: prop,
-            Columns.value: val,
-            Columns.expected_value: prop * val,
-            Columns.priority: prio[r_local, rank0].astype(np.float64),
-            Columns.rank: (rank0 + 1).astype(np.int64),
+            Columns.offer_type: _offer_types(choice.upsell),
+            Columns.score: choice.score,
+            Columns.propensity: choice.propensity,
+            Columns.value: choice.value,
+            Columns.expected_value: choice.propensity * choice.value,
+            Columns.priority: choice.priority,
+            Columns.rank: choice.rank,
             Columns.reason: reasons,
             Columns.evidence: evidence,
             Columns.cold_start: offer_cold,
