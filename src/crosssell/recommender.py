@@ -381,7 +381,7 @@ class Recommender(Estimator):
             cold = view.cold[rows]
             if not cold.any():
                 # known rows with holdings (what cold says): the scorer's checks are done
-                return np.asarray(self.scorer_._score_rows(rows), dtype=np.float32)
+                return self.scorer_.score_rows(rows)
             scores = self.scorer_.score(rows)
             scores[cold] = self.fallback_.score(rows[cold])
             return scores
@@ -404,16 +404,10 @@ class Recommender(Estimator):
     def _cold_scores(self, view: _View, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Popularity within the client's segment (or overall) for clients of a fresh view."""
         fallback = self.fallback_
-        out = np.broadcast_to(fallback.fallback_, (rows.shape[0], fallback.n_products_)).copy()
-        groups: pd.Index = getattr(fallback, "groups_", pd.Index([]))
-        shares: npt.NDArray[np.float32] | None = getattr(fallback, "group_shares_", None)
         table = view.book.client_table
-        if shares is not None and len(groups) and Columns.segment in table.columns:
-            seg = table[Columns.segment].to_numpy(dtype=object)[rows]
-            code = groups.get_indexer(pd.Index(seg))
-            has = code >= 0
-            out[has] = shares[code[has]]
-        return out
+        if isinstance(fallback, Popularity) and Columns.segment in table.columns:
+            return fallback.score_groups(table[Columns.segment].to_numpy(dtype=object)[rows])
+        return np.broadcast_to(fallback.fallback_, (rows.shape[0], fallback.n_products_)).copy()
 
     def _priority_chunk(
         self, rows: npt.NDArray[np.int64], view: _View | None = None, *, not_worth: bool = True
