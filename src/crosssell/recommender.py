@@ -24,7 +24,18 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
+from crosssell._explain import (
+    NO_CANDIDATE_LEFT,
+    PairFacts,
+    Texts,
+    client_block_reasons,
+    evidence_arrow,
+    evidence_type,
+    no_offer_frame,
+    not_worth_reason,
+    reason_sentences,
+    why_not_sentence,
+)
 from crosssell._params import Estimator, check_fitted, check_number
 from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
@@ -998,31 +1009,23 @@ class Recommender(Estimator):
         check_fitted(self, "scorer_")
         row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
         col = int(self.book_.product_ids.to_index([product], missing="ignore")[0])
-        if row < 0:
-            return f"Client {client!r} is not in the book this model was fitted on."
-        if col < 0:
-            return f"Product {product!r} is not in the catalogue this model was fitted on."
+        facts = functools.partial(
+            PairFacts, client=client, product=product, as_of=self.as_of_, k=self.k_
+        )
+        if row < 0 or col < 0:
+            return why_not_sentence(facts(known_client=row >= 0, known_product=col >= 0))
         if not self.eligible_[row]:
-            return (
-                f"Client {client!r} had no contract on or before "
-                f"{self.as_of_.date()} and is not yet a client at that date."
-            )
+            return why_not_sentence(facts(eligible=False))
         is_cand, is_up, _ = self.candidates_.pairs([row], [col])
         if bool(self.candidates_.holdings[row, col]):
-            return f"Client {client!r} already holds {product!r} (an active contract)."
+            return why_not_sentence(facts(held=True))
         if not is_cand[0]:
-            fam = self.candidates_.families[self.candidates_.family[col]]
-            return (
-                f"{product!r} is not an upgrade: client {client!r} already holds family "
-                f"{fam!r} at the same or a higher tier."
-            )
+            family = self.candidates_.families[self.candidates_.family[col]]
+            return why_not_sentence(facts(upgrade=False, family=family))
         if self.suppression_ is not None:
             hits = self.suppression_.reasons(row, col, bool(is_up[0]))
             if hits:
-                parts = [f"{rule} ({kind}): {detail}" for rule, kind, detail in hits]
-                return f"{product!r} is not offered to {client!r}: blocked by " + "; and by ".join(
-                    parts
-                )
+                return why_not_sentence(facts(blocked_by=tuple(hits)))
         rows = np.array([row], dtype=np.int64)
         block = self._priority_chunk(rows)
         priority = block.priority
@@ -1030,20 +1033,12 @@ class Recommender(Estimator):
         v = float(block.typed(np.zeros(1, dtype=np.int64), np.array([col]))[1][0])
         if self.not_worth_ is not None and not np.isfinite(priority[0, col]):
             detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]
-            return f"{product!r} is not offered to {client!r}: not worth proposing: {detail}"
+            return why_not_sentence(facts(not_worth=detail))
         finite = priority[0][np.isfinite(priority[0])]
         mine = float(priority[0, col])
-        better = int((finite > mine).sum()) + int(
-            (priority[0, :col] == mine).sum()
-        )  # ties broken by catalogue order
-        if better < self.k_:
-            return (
-                f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
-            )
-        return (
-            f"{product!r} is allowed for {client!r} but outranked: its priority {mine:.4g} ranks "
-            f"{better + 1} of {finite.size} candidates, and only the top {self.k_} are offered."
-        )
+        # ties are broken by catalogue order
+        better = int((finite > mine).sum()) + int((priority[0, :col] == mine).sum())
+        return why_not_sentence(facts(priority=mine, better=better, n_candidates=int(finite.size)))
 
     def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.
@@ -1074,9 +1069,7 @@ class Recommender(Estimator):
         rows = np.flatnonzero(self.eligible_)
         offered = self.book_.client_ids.to_index(offers[Columns.client].unique(), missing="ignore")
         without = np.setdiff1d(rows, offered)
-        reason = np.full(
-            without.shape[0], "no eligible candidate left after the policy", dtype=object
-        )
+        reason = np.full(without.shape[0], NO_CANDIDATE_LEFT, dtype=object)
         rules = np.empty(without.shape[0], dtype=object)
         rules[:] = [()] * without.shape[0]
         if self.suppression_ is not None and without.size:
@@ -1088,20 +1081,12 @@ class Recommender(Estimator):
                 & log[Columns.client_idx].isin(without)
             ]
             if not client_level.empty:
-                grouped = client_level.groupby(Columns.client_idx, sort=False)
-                names = grouped[Columns.rule].agg(_distinct_tuple)
-                details = grouped[Columns.detail].agg(lambda s: "; ".join(dict.fromkeys(s)))
-                pos = pd.Index(without).get_indexer(names.index)
-                rules[pos] = names.to_numpy()
-                reason[pos] = details.to_numpy()
+                blocked, names, details = client_block_reasons(client_level)
+                pos = pd.Index(without).get_indexer(pd.Index(blocked))
+                rules[pos] = names
+                reason[pos] = details
         self._explain_not_worth(without, reason, rules)
-        return pd.DataFrame(
-            {
-                Columns.client: self.book_.client_ids.to_external(without),
-                Columns.reason: reason,
-                "rules": rules,
-            }
-        )
+        return no_offer_frame(self.book_.client_ids.to_external(without), reason, rules)
 
     def _explain_not_worth(
         self,
@@ -1114,21 +1099,13 @@ class Recommender(Estimator):
             return
         open_ = np.flatnonzero(np.array([r == () for r in rules], dtype=bool))
         floor = self.not_worth_
-        text = (
-            "no candidate left by the policy was worth proposing: the expected value must exceed "
-            f"{floor.min_expected_value:g}"
-            + (
-                f" and the propensity reach {floor.min_propensity:g}"
-                if floor.min_propensity
-                else ""
-            )
-        )
+        text = not_worth_reason(floor.min_expected_value, floor.min_propensity)
         for i in range(0, open_.shape[0], self.batch_size):
             part = open_[i : i + self.batch_size]
             priority = self._priority_chunk(without[part], not_worth=False).priority
             weak = part[np.isfinite(priority).any(axis=1)]
             reason[weak] = text
-            rules[weak] = [(self.not_worth_.name,)] * weak.shape[0]
+            rules[weak] = [(floor.name,)] * weak.shape[0]
 
 
 _OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
@@ -1139,11 +1116,6 @@ def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:
     if upsell.shape[0] < 64:
         return np.where(upsell, "upsell", "cross_sell")
     return pd.array(_OFFER_TYPES.take(pa.array(upsell.view(np.int8))), dtype="str")
-
-
-def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
-    """Distinct values in order of appearance."""
-    return tuple(dict.fromkeys(values.tolist()))
 
 
 def _with_client(frame: pd.DataFrame | None, client: Any) -> pd.DataFrame | None:
