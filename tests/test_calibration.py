@@ -220,3 +220,14 @@ def test_calibrate_refuses_unknown_method() -> None:
         r"\{'isotonic', 'platt'\}\. Got 'beta' instead\.$",
     ):
         calibrate(Recommender(), _small_book(), ["2023-12-31"], method="beta")  # type: ignore[arg-type]
+
+
+def test_calibrators_are_arbitrations_own() -> None:
+    """Check that evaluation re-exports arbitration's calibrators and its one Calibrator."""
+    from crosssell import arbitration, evaluation
+
+    assert evaluation.IsotonicCalibrator is arbitration.IsotonicCalibrator
+    assert evaluation.PlattCalibrator is arbitration.PlattCalibrator
+    assert evaluation.calibrator_from_dict is arbitration.calibrator_from_dict
+    assert evaluation.Calibrator is arbitration.Calibrator
+    assert isinstance(arbitration.PlattCalibrator(), evaluation.Calibrator)

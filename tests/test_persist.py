@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell import persist
-from crosssell.evaluation.calibration import IsotonicCalibrator, PlattCalibrator
+from crosssell.arbitration import IsotonicCalibrator, PlattCalibrator
 from crosssell.exceptions import ArtifactError, NotFittedError
 from crosssell.plan import GroupHeld
 from crosssell.rules import FunctionRule, route_sales

@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell._kernels import MAX_K
-from crosssell._priority import OfferMap, Pricing, cross_sell_floor, score_block, select_block
 from crosssell._topk import top_k
 from crosssell.arbitration import ScoreScale
+from crosssell.arbitration._priority import (
+    OfferMap,
+    Pricing,
+    cross_sell_floor,
+    score_block,
+    select_block,
+)
 from crosssell.candidates import Candidates
 from crosssell.rules import NotWorthProposing, RuleContext, route_sales
 

@@ -410,7 +410,7 @@ def test_compiled_pass_gives_the_numpy_offers(
     monkeypatch: pytest.MonkeyPatch, scorer: object, calibrator: object
 ) -> None:
     """Check that recommend's compiled selection equals the numpy definition, frame for frame."""
-    from crosssell import recommender
+    from crosssell.arbitration import _select
 
     book = cs.datasets.demo()
     rec = Recommender(
@@ -418,7 +418,7 @@ def test_compiled_pass_gives_the_numpy_offers(
     )
     rec.fit(book, "2025-06-30")
     compiled = rec.recommend()
-    monkeypatch.setattr(recommender, "MAX_K", 0)
+    monkeypatch.setattr(_select, "MAX_K", 0)
     numpy_path = rec.recommend()
     assert len(compiled) > 100
     pd.testing.assert_frame_equal(compiled, numpy_path)

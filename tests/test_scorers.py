@@ -172,6 +172,19 @@ def test_chunking_does_not_change_scores(
     np.testing.assert_allclose(scorer.score([4, 1])[0], whole[4], rtol=1e-6)
 
 
+def test_score_rows_equals_score_on_warm_clients(
+    factory: Callable[[], Scorer], matrix: ClientProductMatrix
+) -> None:
+    """Check that score_rows, the unchecked path, gives score's rows for clients with holdings."""
+    scorer = factory().fit(matrix)
+    warm = np.flatnonzero(~scorer.cold(np.arange(N_CLIENTS))).astype(np.int64)
+    got = scorer.score_rows(warm)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, scorer.score(warm))
+    with pytest.raises(NotFittedError):
+        factory().score_rows(warm)
+
+
 def test_unknown_and_cold_clients_get_the_fallback(
     factory: Callable[[], Scorer], matrix: ClientProductMatrix
 ) -> None:
@@ -384,6 +397,24 @@ def test_popularity_by_segment_with_unknown_group_fallback(matrix: ClientProduct
     np.testing.assert_allclose(scores[2], HOLDINGS.mean(axis=0))
     np.testing.assert_allclose(scores[3], scores[0])
     np.testing.assert_allclose(scores[4], HOLDINGS.mean(axis=0))
+
+
+def test_popularity_scores_groups_by_value(matrix: ClientProductMatrix) -> None:
+    """Check that score_groups gives a group's shares by value, and global shares otherwise."""
+    segment = ["a"] * 5 + ["b"] * 3 + [None, "a"]
+    book = SimpleNamespace(
+        client_ids=matrix.clients,
+        client_table=pd.DataFrame(
+            {Columns.client: matrix.clients.external, Columns.segment: segment}
+        ),
+    )
+    scorer = Popularity(by=Columns.segment).fit(matrix, book)  # type: ignore[arg-type]
+    assert scorer.groups_.tolist() == ["a", "b"]
+    scores = scorer.score_groups(["b", "new", None])
+    np.testing.assert_array_equal(scores[0], scorer.score([5])[0])
+    np.testing.assert_allclose(scores[1], HOLDINGS.mean(axis=0))
+    np.testing.assert_allclose(scores[2], HOLDINGS.mean(axis=0))
+    np.testing.assert_array_equal(Popularity().fit(matrix).score_groups(["a"])[0], scores[1])
 
 
 def test_popularity_by_needs_book_and_column(matrix: ClientProductMatrix) -> None:

@@ -15,7 +15,18 @@ from crosssell.book import Book
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns
 
-__all__ = ["Texts", "evidence_arrow", "evidence_type", "reason_sentences"]
+__all__ = [
+    "NO_CANDIDATE_LEFT",
+    "PairFacts",
+    "Texts",
+    "client_block_reasons",
+    "evidence_arrow",
+    "evidence_type",
+    "no_offer_frame",
+    "not_worth_reason",
+    "reason_sentences",
+    "why_not_sentence",
+]
 
 # From this many offers on, sentences are assembled column-wise by Arrow's string kernels; below
 # it (one client in real time) plain Python is cheaper than converting to Arrow and back. Both
@@ -342,3 +353,187 @@ def evidence_arrow(
         fields=list(evidence_type(product_ids).value_type),
     )
     return pa.ListArray.from_arrays(pa.array(offsets), items)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairFacts:
+    """What decides whether one product is offered to one client, as far as it was looked up.
+
+    The checks run in this order and the first that fails is the answer, so fields after it
+    keep their defaults: the client and the product are known, the client is a client at
+    ``as_of``, does not hold the product, the product is an upgrade (when it is not,
+    ``family`` names the family the client holds at the same or a higher tier), no rule blocks
+    the pair (``blocked_by``: rule, kind, detail), it is worth proposing (``not_worth``: the
+    floor's detail when it is not), and it ranks within the top ``k`` (``better`` candidates
+    rank above it, out of ``n_candidates``).
+    """
+
+    client: Any
+    product: Any
+    as_of: pd.Timestamp
+    k: int
+    known_client: bool = True
+    known_product: bool = True
+    eligible: bool = True
+    held: bool = False
+    upgrade: bool = True
+    family: Any = None
+    blocked_by: tuple[tuple[str, str, str], ...] = ()
+    not_worth: str | None = None
+    priority: float = float("nan")
+    better: int = 0
+    n_candidates: int = 0
+
+
+def why_not_sentence(facts: PairFacts) -> str:  # noqa: PLR0911 (one answer per case)
+    """Say in one sentence why a product is (or is not) offered to a client.
+
+    Parameters
+    ----------
+    facts : PairFacts
+        What the recommender found, up to the first check that failed.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> facts = PairFacts(client="C1", product="P1", as_of=pd.Timestamp("2024-06-30"), k=3,
+    ...                   priority=12.5, better=1, n_candidates=4)
+    >>> why_not_sentence(facts)
+    "'P1' is offered to 'C1' at rank 2 (priority 12.5)."
+    >>> why_not_sentence(PairFacts(client="C1", product="P1", as_of=facts.as_of, k=3,
+    ...                            known_client=False))
+    "Client 'C1' is not in the book this model was fitted on."
+    """
+    client, product = facts.client, facts.product
+    if not facts.known_client:
+        return f"Client {client!r} is not in the book this model was fitted on."
+    if not facts.known_product:
+        return f"Product {product!r} is not in the catalogue this model was fitted on."
+    if not facts.eligible:
+        return (
+            f"Client {client!r} had no contract on or before "
+            f"{facts.as_of.date()} and is not yet a client at that date."
+        )
+    if facts.held:
+        return f"Client {client!r} already holds {product!r} (an active contract)."
+    if not facts.upgrade:
+        return (
+            f"{product!r} is not an upgrade: client {client!r} already holds family "
+            f"{facts.family!r} at the same or a higher tier."
+        )
+    if facts.blocked_by:
+        parts = [f"{rule} ({kind}): {detail}" for rule, kind, detail in facts.blocked_by]
+        return f"{product!r} is not offered to {client!r}: blocked by " + "; and by ".join(parts)
+    if facts.not_worth is not None:
+        return f"{product!r} is not offered to {client!r}: not worth proposing: {facts.not_worth}"
+    mine, better = facts.priority, facts.better
+    if better < facts.k:
+        return f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
+    return (
+        f"{product!r} is allowed for {client!r} but outranked: its priority {mine:.4g} ranks "
+        f"{better + 1} of {facts.n_candidates} candidates, and only the top {facts.k} are offered."
+    )
+
+
+#: The reason of a client left without offers when no rule blocked it as a whole.
+NO_CANDIDATE_LEFT = "no eligible candidate left after the policy"
+
+
+def client_block_reasons(
+    log: pd.DataFrame,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+    """Per client of a suppression log, the rules that blocked it and their details in one text.
+
+    Parameters
+    ----------
+    log : pandas.DataFrame
+        Rows of a suppression log (columns ``client_idx``, ``rule``, ``detail``), each a block
+        of every offer of a client.
+
+    Returns
+    -------
+    clients : ndarray of int64
+        Client rows, in order of first appearance.
+    rules : ndarray of tuple
+        The distinct rule names of each client, in order of appearance.
+    reasons : ndarray of str
+        The distinct details of each client, joined with ``"; "``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"client_idx": [4, 4, 2], "rule": ["a", "b", "a"],
+    ...                     "detail": ["x", "x", "y"]})
+    >>> clients, rules, reasons = client_block_reasons(log)
+    >>> clients.tolist(), rules.tolist(), reasons.tolist()
+    ([4, 2], [('a', 'b'), ('a',)], ['x', 'y'])
+    """
+    grouped = log.groupby(Columns.client_idx, sort=False)
+    names = grouped[Columns.rule].agg(_distinct_tuple)
+    details = grouped[Columns.detail].agg(lambda s: "; ".join(dict.fromkeys(s)))
+    return names.index.to_numpy(dtype=np.int64), names.to_numpy(), details.to_numpy()
+
+
+def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
+    """Distinct values in order of appearance."""
+    return tuple(dict.fromkeys(values.tolist()))
+
+
+def not_worth_reason(min_expected_value: float, min_propensity: float) -> str:
+    """Say why a client's every candidate fell under the not-worth-proposing floor.
+
+    Parameters
+    ----------
+    min_expected_value : float
+        The expected value an offer must exceed.
+    min_propensity : float
+        The propensity an offer must reach (0: none).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> not_worth_reason(10.0, 0.05).split(": ")[1]
+    'the expected value must exceed 10 and the propensity reach 0.05'
+    """
+    return (
+        "no candidate left by the policy was worth proposing: the expected value must exceed "
+        f"{min_expected_value:g}"
+        + (f" and the propensity reach {min_propensity:g}" if min_propensity else "")
+    )
+
+
+def no_offer_frame(
+    clients: pd.Index, reasons: npt.NDArray[np.object_], rules: npt.NDArray[np.object_]
+) -> pd.DataFrame:
+    """Build the frame of clients left without offers: ``client_id``, ``reason``, ``rules``.
+
+    Parameters
+    ----------
+    clients : pandas.Index
+        Client ids.
+    reasons : ndarray of str
+        Why each got nothing.
+    rules : ndarray of tuple
+        The rules behind each reason (empty when none).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rules = np.empty(1, dtype=object)
+    >>> rules[:] = [()]
+    >>> no_offer_frame(pd.Index(["C1"]), np.array([NO_CANDIDATE_LEFT], dtype=object),
+    ...                rules).columns.tolist()
+    ['client_id', 'reason', 'rules']
+    """
+    return pd.DataFrame({Columns.client: clients, Columns.reason: reasons, "rules": rules})

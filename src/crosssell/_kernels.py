@@ -1,11 +1,12 @@
 """Compiled loops (numba) of the batch path: selection, evidence and reasons.
 
 - ``select_rows``: a block's priorities, policy and top-k in one pass. The numpy path
-  (:func:`crosssell._priority.score_block` then :func:`crosssell._topk.top_k`) writes a dense
-  priority array and reads it several times: about ten passes over ``batch_size x n_products``
-  floats per block. The loop does the same arithmetic on one client at a time, in a row buffer
-  that stays in the CPU cache, and keeps the best ``k`` as it goes. Results are identical to
-  the numpy path (the same float32 operations in the same order; property-tested).
+  (:func:`crosssell.arbitration._priority.score_block` then :func:`crosssell._topk.top_k`)
+  writes a dense priority array and reads it several times: about ten passes over
+  ``batch_size x n_products`` floats per block. The loop does the same arithmetic on one
+  client at a time, in a row buffer that stays in the CPU cache, and keeps the best ``k`` as
+  it goes. Results are identical to the numpy path (the same float32 operations in the same
+  order; property-tested).
 - ``top_contributions_into``: the strongest held products behind each offer, in one pass.
 - ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
 
@@ -55,7 +56,7 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
 ) -> None:
     """Choose each client's best ``k`` offers into ``idx``/``val``/``slot`` (one row per client).
 
-    :func:`crosssell._priority.select_block` is the caller; it documents the arguments.
+    :func:`crosssell.arbitration._priority.select_block` is the caller; it documents the arguments.
     """
     m, n = src.shape
     k = idx.shape[1]

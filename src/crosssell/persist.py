@@ -50,7 +50,12 @@ import scipy.sparse as sp
 
 from crosssell._params import check_fitted
 from crosssell._version import __version__
-from crosssell.arbitration import ScoreScale
+from crosssell.arbitration import (
+    IsotonicCalibrator,
+    PlattCalibrator,
+    ScoreScale,
+    calibrator_from_dict,
+)
 from crosssell.book import Book, BuildInfo, ContractArrays, Schema
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError
@@ -206,8 +211,6 @@ def _weighting_classes() -> dict[str, type[Weighting]]:
 
 
 def _calibrator_classes() -> tuple[type[Any], ...]:
-    from crosssell.evaluation.calibration import IsotonicCalibrator, PlattCalibrator
-
     return (IsotonicCalibrator, PlattCalibrator)
 
 
@@ -1261,8 +1264,6 @@ def _decode_weighting(spec: Any, where: str) -> Any:
 
 
 def _decode_calibrator(spec: Any) -> Any:
-    from crosssell.evaluation.calibration import calibrator_from_dict
-
     if not isinstance(spec, dict):
         raise ArtifactError("parameters.calibrator is not a JSON object")
     return calibrator_from_dict(spec)

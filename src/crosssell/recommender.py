@@ -24,11 +24,22 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from crosssell._explain import Texts, evidence_arrow, evidence_type, reason_sentences
-from crosssell._kernels import MAX_K
+from crosssell._explain import (
+    NO_CANDIDATE_LEFT,
+    PairFacts,
+    Texts,
+    client_block_reasons,
+    evidence_arrow,
+    evidence_type,
+    no_offer_frame,
+    not_worth_reason,
+    reason_sentences,
+    why_not_sentence,
+)
 from crosssell._params import Estimator, check_fitted, check_number
-from crosssell._priority import OfferMap, Pricing, Scored, Selected, score_block, select_block
-from crosssell.arbitration import Calibrator, ScoreScale, diverse_top_k, lever_weights
+from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
+from crosssell.arbitration._priority import OfferMap, Pricing, Scored
+from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
@@ -381,7 +392,7 @@ class Recommender(Estimator):
             cold = view.cold[rows]
             if not cold.any():
                 # known rows with holdings (what cold says): the scorer's checks are done
-                return np.asarray(self.scorer_._score_rows(rows), dtype=np.float32)
+                return self.scorer_.score_rows(rows)
             scores = self.scorer_.score(rows)
             scores[cold] = self.fallback_.score(rows[cold])
             return scores
@@ -404,33 +415,22 @@ class Recommender(Estimator):
     def _cold_scores(self, view: _View, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Popularity within the client's segment (or overall) for clients of a fresh view."""
         fallback = self.fallback_
-        out = np.broadcast_to(fallback.fallback_, (rows.shape[0], fallback.n_products_)).copy()
-        groups: pd.Index = getattr(fallback, "groups_", pd.Index([]))
-        shares: npt.NDArray[np.float32] | None = getattr(fallback, "group_shares_", None)
         table = view.book.client_table
-        if shares is not None and len(groups) and Columns.segment in table.columns:
-            seg = table[Columns.segment].to_numpy(dtype=object)[rows]
-            code = groups.get_indexer(pd.Index(seg))
-            has = code >= 0
-            out[has] = shares[code[has]]
-        return out
+        if isinstance(fallback, Popularity) and Columns.segment in table.columns:
+            return fallback.score_groups(table[Columns.segment].to_numpy(dtype=object)[rows])
+        return np.broadcast_to(fallback.fallback_, (rows.shape[0], fallback.n_products_)).copy()
 
     def _priority_chunk(
         self, rows: npt.NDArray[np.int64], view: _View | None = None, *, not_worth: bool = True
     ) -> Scored:
         """Scores, propensities and priorities (-inf = not offerable) of a block of clients."""
         view = self.view_ if view is None else view
-        scores = self._scores(view, rows)
-        return score_block(
+        return priorities(
             rows=rows,
-            scores=scores,
-            # float32, the working precision of scores, whatever a calibrator returns: the
-            # compiled selection (select_block) compares in float32 too
-            propensity=np.asarray(self.propensity_.predict(scores), dtype=np.float32),
+            scores=self._scores(view, rows),
             offers=view.offers,
             pricing=self.pricing_,
-            predict=self.propensity_.predict,
-            finite=isinstance(self.propensity_, ScoreScale),
+            propensity=self.propensity_,
             not_worth=not_worth,
         )
 
@@ -493,52 +493,35 @@ class Recommender(Estimator):
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
     ) -> dict[str, Any]:
         """Pick the offers of a chunk of clients; columns as arrays, in output order."""
-        n_products = len(view.book.product_ids)
-        kk = min(k, n_products)
-        block: Scored | Selected
-        if self.max_per_family is None and kk <= MAX_K:
-            # the compiled pass: same offers and order, without a dense priority array
-            scale = self.propensity_
-            block = select_block(
-                rows=rows,
-                scores=self._scores(view, rows),
-                k=kk,
-                offers=view.offers,
-                pricing=self.pricing_,
-                predict=scale.predict,
-                scale=scale.scale if isinstance(scale, ScoreScale) else None,
-            )
-            idx, prio = block.index, block.priority
-        else:
-            block = self._priority_chunk(rows, view)
-            family = view.candidates.family if self.max_per_family is not None else None
-            idx, prio = diverse_top_k(
-                block.priority, kk, family=family, max_per_family=self.max_per_family
-            )
-        r_local, rank0 = np.nonzero(idx >= 0)
-        products = idx[r_local, rank0]
-        client_rows = rows[r_local]
-        pick = (r_local, products)
-        if isinstance(block, Selected):
-            upsell, val = block.typed(r_local, rank0)
-        else:
-            upsell, val = block.typed(r_local, products)
-        prop = block.propensity(r_local, products).astype(np.float64)
+        choice = select_offers(
+            rows=rows,
+            scores=self._scores(view, rows),
+            k=k,
+            offers=view.offers,
+            pricing=self.pricing_,
+            propensity=self.propensity_,
+            family=view.candidates.family,
+            max_per_family=self.max_per_family,
+        )
+        client_rows = rows[choice.row]
+        products = choice.product
         offer_cold = view.cold[client_rows]
         reasons: Any = None
         evidence: _Evidence | None = None
         if explain:
-            reasons, evidence = self._explain(view, client_rows, products, upsell, offer_cold)
+            reasons, evidence = self._explain(
+                view, client_rows, products, choice.upsell, offer_cold
+            )
         return {
             Columns.client: client_rows,
             Columns.product: products,
-            Columns.offer_type: _offer_types(upsell),
-            Columns.score: block.scores[pick].astype(np.float64),
-            Columns.propensity: prop,
-            Columns.value: val,
-            Columns.expected_value: prop * val,
-            Columns.priority: prio[r_local, rank0].astype(np.float64),
-            Columns.rank: (rank0 + 1).astype(np.int64),
+            Columns.offer_type: _offer_types(choice.upsell),
+            Columns.score: choice.score,
+            Columns.propensity: choice.propensity,
+            Columns.value: choice.value,
+            Columns.expected_value: choice.propensity * choice.value,
+            Columns.priority: choice.priority,
+            Columns.rank: choice.rank,
             Columns.reason: reasons,
             Columns.evidence: evidence,
             Columns.cold_start: offer_cold,
@@ -1026,31 +1009,23 @@ class Recommender(Estimator):
         check_fitted(self, "scorer_")
         row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
         col = int(self.book_.product_ids.to_index([product], missing="ignore")[0])
-        if row < 0:
-            return f"Client {client!r} is not in the book this model was fitted on."
-        if col < 0:
-            return f"Product {product!r} is not in the catalogue this model was fitted on."
+        facts = functools.partial(
+            PairFacts, client=client, product=product, as_of=self.as_of_, k=self.k_
+        )
+        if row < 0 or col < 0:
+            return why_not_sentence(facts(known_client=row >= 0, known_product=col >= 0))
         if not self.eligible_[row]:
-            return (
-                f"Client {client!r} had no contract on or before "
-                f"{self.as_of_.date()} and is not yet a client at that date."
-            )
+            return why_not_sentence(facts(eligible=False))
         is_cand, is_up, _ = self.candidates_.pairs([row], [col])
         if bool(self.candidates_.holdings[row, col]):
-            return f"Client {client!r} already holds {product!r} (an active contract)."
+            return why_not_sentence(facts(held=True))
         if not is_cand[0]:
-            fam = self.candidates_.families[self.candidates_.family[col]]
-            return (
-                f"{product!r} is not an upgrade: client {client!r} already holds family "
-                f"{fam!r} at the same or a higher tier."
-            )
+            family = self.candidates_.families[self.candidates_.family[col]]
+            return why_not_sentence(facts(upgrade=False, family=family))
         if self.suppression_ is not None:
             hits = self.suppression_.reasons(row, col, bool(is_up[0]))
             if hits:
-                parts = [f"{rule} ({kind}): {detail}" for rule, kind, detail in hits]
-                return f"{product!r} is not offered to {client!r}: blocked by " + "; and by ".join(
-                    parts
-                )
+                return why_not_sentence(facts(blocked_by=tuple(hits)))
         rows = np.array([row], dtype=np.int64)
         block = self._priority_chunk(rows)
         priority = block.priority
@@ -1058,20 +1033,12 @@ class Recommender(Estimator):
         v = float(block.typed(np.zeros(1, dtype=np.int64), np.array([col]))[1][0])
         if self.not_worth_ is not None and not np.isfinite(priority[0, col]):
             detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]
-            return f"{product!r} is not offered to {client!r}: not worth proposing: {detail}"
+            return why_not_sentence(facts(not_worth=detail))
         finite = priority[0][np.isfinite(priority[0])]
         mine = float(priority[0, col])
-        better = int((finite > mine).sum()) + int(
-            (priority[0, :col] == mine).sum()
-        )  # ties broken by catalogue order
-        if better < self.k_:
-            return (
-                f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
-            )
-        return (
-            f"{product!r} is allowed for {client!r} but outranked: its priority {mine:.4g} ranks "
-            f"{better + 1} of {finite.size} candidates, and only the top {self.k_} are offered."
-        )
+        # ties are broken by catalogue order
+        better = int((finite > mine).sum()) + int((priority[0, :col] == mine).sum())
+        return why_not_sentence(facts(priority=mine, better=better, n_candidates=int(finite.size)))
 
     def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.
@@ -1102,9 +1069,7 @@ class Recommender(Estimator):
         rows = np.flatnonzero(self.eligible_)
         offered = self.book_.client_ids.to_index(offers[Columns.client].unique(), missing="ignore")
         without = np.setdiff1d(rows, offered)
-        reason = np.full(
-            without.shape[0], "no eligible candidate left after the policy", dtype=object
-        )
+        reason = np.full(without.shape[0], NO_CANDIDATE_LEFT, dtype=object)
         rules = np.empty(without.shape[0], dtype=object)
         rules[:] = [()] * without.shape[0]
         if self.suppression_ is not None and without.size:
@@ -1116,20 +1081,12 @@ class Recommender(Estimator):
                 & log[Columns.client_idx].isin(without)
             ]
             if not client_level.empty:
-                grouped = client_level.groupby(Columns.client_idx, sort=False)
-                names = grouped[Columns.rule].agg(_distinct_tuple)
-                details = grouped[Columns.detail].agg(lambda s: "; ".join(dict.fromkeys(s)))
-                pos = pd.Index(without).get_indexer(names.index)
-                rules[pos] = names.to_numpy()
-                reason[pos] = details.to_numpy()
+                blocked, names, details = client_block_reasons(client_level)
+                pos = pd.Index(without).get_indexer(pd.Index(blocked))
+                rules[pos] = names
+                reason[pos] = details
         self._explain_not_worth(without, reason, rules)
-        return pd.DataFrame(
-            {
-                Columns.client: self.book_.client_ids.to_external(without),
-                Columns.reason: reason,
-                "rules": rules,
-            }
-        )
+        return no_offer_frame(self.book_.client_ids.to_external(without), reason, rules)
 
     def _explain_not_worth(
         self,
@@ -1142,21 +1099,13 @@ class Recommender(Estimator):
             return
         open_ = np.flatnonzero(np.array([r == () for r in rules], dtype=bool))
         floor = self.not_worth_
-        text = (
-            "no candidate left by the policy was worth proposing: the expected value must exceed "
-            f"{floor.min_expected_value:g}"
-            + (
-                f" and the propensity reach {floor.min_propensity:g}"
-                if floor.min_propensity
-                else ""
-            )
-        )
+        text = not_worth_reason(floor.min_expected_value, floor.min_propensity)
         for i in range(0, open_.shape[0], self.batch_size):
             part = open_[i : i + self.batch_size]
             priority = self._priority_chunk(without[part], not_worth=False).priority
             weak = part[np.isfinite(priority).any(axis=1)]
             reason[weak] = text
-            rules[weak] = [(self.not_worth_.name,)] * weak.shape[0]
+            rules[weak] = [(floor.name,)] * weak.shape[0]
 
 
 _OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
@@ -1167,11 +1116,6 @@ def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:
     if upsell.shape[0] < 64:
         return np.where(upsell, "upsell", "cross_sell")
     return pd.array(_OFFER_TYPES.take(pa.array(upsell.view(np.int8))), dtype="str")
-
-
-def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
-    """Distinct values in order of appearance."""
-    return tuple(dict.fromkeys(values.tolist()))
 
 
 def _with_client(frame: pd.DataFrame | None, client: Any) -> pd.DataFrame | None:

@@ -114,6 +114,46 @@ class Popularity(Scorer):
         self.group_shares_ = shares.astype(np.float32)
         self.groups_ = pd.Index(groups)
 
+    def score_groups(self, groups: npt.ArrayLike) -> FloatArray:
+        """Score clients by their group value alone, e.g. clients the fitted matrix never saw.
+
+        Parameters
+        ----------
+        groups : array-like
+            One value of the ``by`` column per client. A value not among :attr:`groups_` (a
+            new or missing group, or any value when ``by`` is None) gets the global shares.
+
+        Returns
+        -------
+        ndarray of float32, shape (len(groups), n_products_)
+            The shares of clients holding each product within each client's group.
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, scipy.sparse as sp
+        >>> from crosssell import Book, ClientProductMatrix, IdMap
+        >>> contracts = pd.DataFrame({"client_id": ["a", "b", "c"],
+        ...     "product_id": ["P1", "P2", "P2"], "start_date": ["2024-01-01"] * 3})
+        >>> clients = pd.DataFrame({"client_id": ["a", "b", "c"], "segment": ["x", "y", "y"]})
+        >>> book = Book.from_frames(contracts=contracts, clients=clients)
+        >>> pop = Popularity(by="segment").fit(book.matrix("2024-06-30"), book)
+        >>> pop.score_groups(["y", "z"]).round(2).tolist()
+        [[0.0, 1.0], [0.33, 0.67]]
+        """
+        self._check_fitted()
+        values = np.asarray(groups, dtype=object).ravel()
+        out = np.broadcast_to(self.fallback_, (values.shape[0], self.n_products_)).copy()
+        if len(self.groups_):
+            code = self.groups_.get_indexer(pd.Index(values))
+            has = code >= 0
+            out[has] = self.group_shares_[code[has]]
+        return out
+
     def _group_scores(self, rows: IntArray) -> FloatArray:
         known = (rows >= 0) & (rows < self.n_clients_)
         group = np.full(rows.size, -1, dtype=np.int64)

@@ -1,16 +1,15 @@
-"""Arbitration: turn scored, typed, policy-filtered candidates into at most ``k`` offers per client.
+"""Priority parts that are not learned: the uncalibrated propensity, levers, diversity.
 
-``priority = propensity x value x lever``. Propensity is the chance the client takes the product;
-until a calibrator is fitted (see :mod:`crosssell.evaluation.calibration`) it is the scorer's score
-divided by a scale fitted on the training clients and clipped into ``[0, 1]``. This module is
-the one place where calibration plugs in: pass any object with ``predict(scores) -> propensity``.
+``priority = propensity x value x lever``. Until a calibrator is given, the propensity is the
+scorer's score divided by a scale fitted on the training clients and clipped into ``[0, 1]``
+(:class:`ScoreScale`). Levers are per-product business weights; :func:`diverse_top_k` picks the
+best offers of each client under a cap per product family.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -21,27 +20,10 @@ from crosssell.book import Book
 from crosssell.columns import Columns
 
 __all__ = [
-    "Calibrator",
     "ScoreScale",
     "diverse_top_k",
     "lever_weights",
 ]
-
-
-@runtime_checkable
-class Calibrator(Protocol):
-    """Anything that maps raw scores to propensities in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> isinstance(ScoreScale(scale=2.0), Calibrator)
-    True
-    """
-
-    def predict(self, scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Return propensities for ``scores`` (same shape)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ of dense masks and value matrices per rule.
 :func:`score_block` is the definition, in numpy, and serves every caller that needs the whole
 priority array. :func:`select_block` is what a batch of offers uses: the same arithmetic in one
 compiled pass (:mod:`crosssell._kernels`) that keeps only the best ``k`` of each client.
+:func:`~crosssell.arbitration._select.select_offers` chooses between them.
 """
 
 from __future__ import annotations

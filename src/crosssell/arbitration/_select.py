@@ -1,0 +1,175 @@
+"""Choose the offers of a block of clients: the compiled pass when it applies, numpy otherwise.
+
+Both paths give the same offers, priorities and order (``tests/test_priority.py`` checks it).
+The compiled one (:func:`~crosssell.arbitration._priority.select_block`) never builds the dense
+priority array, but it knows neither family caps nor more than ``MAX_K`` offers per client; the
+numpy one (:func:`~crosssell.arbitration._priority.score_block` then :func:`diverse_top_k`)
+handles everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from crosssell._kernels import MAX_K
+from crosssell.arbitration._calibrators import Calibrator
+from crosssell.arbitration._levers import ScoreScale, diverse_top_k
+from crosssell.arbitration._priority import OfferMap, Pricing, Scored, score_block, select_block
+
+__all__ = ["Choice", "priorities", "select_offers"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Choice:
+    """The offers chosen for a block of clients: one entry per offer, by client then rank.
+
+    Attributes
+    ----------
+    row : ndarray of int64
+        Position of the offer's client in the block.
+    rank : ndarray of int64
+        Rank of the offer within its client's list, from 1.
+    product : ndarray of int64
+        Product index.
+    score, propensity, value, priority : ndarray of float64
+        The raw score, the propensity, the value (cross-sell or upsell) and the priority.
+    upsell : ndarray of bool
+        Whether the offer is an upsell.
+    """
+
+    row: npt.NDArray[np.int64]
+    rank: npt.NDArray[np.int64]
+    product: npt.NDArray[np.int64]
+    score: npt.NDArray[np.float64]
+    propensity: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    priority: npt.NDArray[np.float64]
+    upsell: npt.NDArray[np.bool_]
+
+
+def priorities(
+    *,
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    offers: OfferMap,
+    pricing: Pricing,
+    propensity: Calibrator | ScoreScale,
+    not_worth: bool = True,
+) -> Scored:
+    """Propensities and priorities (``-inf``: not offerable) of a block of clients, in numpy.
+
+    Parameters
+    ----------
+    rows : ndarray of int64
+        Rows of the book (or of a fresh view) in the block.
+    scores : ndarray of float32, shape (len(rows), n_products)
+        Their raw scores.
+    offers : OfferMap
+        Upsells and blocked pairs of every client.
+    pricing : Pricing
+        Values, levers and the not-worth floor.
+    propensity : Calibrator or ScoreScale
+        What maps scores to propensities.
+    not_worth : bool, default True
+        Apply the pricing's not-worth floor.
+
+    Returns
+    -------
+    Scored
+    """
+    return score_block(
+        rows=rows,
+        scores=scores,
+        # float32, the working precision of scores, whatever a calibrator returns: the
+        # compiled selection (select_block) compares in float32 too
+        propensity=np.asarray(propensity.predict(scores), dtype=np.float32),
+        offers=offers,
+        pricing=pricing,
+        predict=propensity.predict,
+        finite=isinstance(propensity, ScoreScale),
+        not_worth=not_worth,
+    )
+
+
+def select_offers(
+    *,
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    k: int,
+    offers: OfferMap,
+    pricing: Pricing,
+    propensity: Calibrator | ScoreScale,
+    family: npt.NDArray[np.int64],
+    max_per_family: int | None = None,
+) -> Choice:
+    """Choose the best ``k`` offers of each client of a block, best first.
+
+    Parameters
+    ----------
+    rows : ndarray of int64
+        Rows of the book (or of a fresh view) in the block.
+    scores : ndarray of float32, shape (len(rows), n_products)
+        Their raw scores.
+    k : int
+        Offers per client at most.
+    offers : OfferMap
+        Upsells and blocked pairs of every client.
+    pricing : Pricing
+        Values, levers and the not-worth floor.
+    propensity : Calibrator or ScoreScale
+        What maps scores to propensities.
+    family : ndarray of int64, shape (n_products,)
+        Family code of each product, read only with ``max_per_family``.
+    max_per_family : int, optional
+        At most this many offers per family per client.
+
+    Returns
+    -------
+    Choice
+    """
+    kk = min(k, scores.shape[1])
+    if max_per_family is None and kk <= MAX_K:
+        # the compiled pass: same offers and order, without a dense priority array
+        selected = select_block(
+            rows=rows,
+            scores=scores,
+            k=kk,
+            offers=offers,
+            pricing=pricing,
+            predict=propensity.predict,
+            scale=propensity.scale if isinstance(propensity, ScoreScale) else None,
+        )
+        idx, prio = selected.index, selected.priority
+        r_local, rank0 = np.nonzero(idx >= 0)
+        products = idx[r_local, rank0]
+        upsell, value = selected.typed(r_local, rank0)
+        chosen_scores = selected.scores
+        prop = selected.propensity(r_local, products)
+    else:
+        scored = priorities(
+            rows=rows, scores=scores, offers=offers, pricing=pricing, propensity=propensity
+        )
+        idx, prio = diverse_top_k(
+            scored.priority,
+            kk,
+            family=family if max_per_family is not None else None,
+            max_per_family=max_per_family,
+        )
+        r_local, rank0 = np.nonzero(idx >= 0)
+        products = idx[r_local, rank0]
+        upsell, value = scored.typed(r_local, products)
+        chosen_scores = scored.scores
+        prop = scored.propensity(r_local, products)
+    return Choice(
+        row=r_local.astype(np.int64, copy=False),
+        rank=(rank0 + 1).astype(np.int64),
+        product=products,
+        score=chosen_scores[r_local, products].astype(np.float64),
+        propensity=prop.astype(np.float64),
+        value=value,
+        priority=prio[r_local, rank0].astype(np.float64),
+        upsell=upsell,
+    )
