@@ -14,9 +14,9 @@ from typing import Any, Final
 import pandas as pd
 
 from crosssell._version import __version__
+from crosssell.account_plan import ACTIONS, AccountPlan, PlanColumns
 from crosssell.columns import Columns
-from crosssell.plan import ACTIONS, AccountPlan, PlanColumns
-from crosssell.report._html import badge, esc, page, slug, table, write_page
+from crosssell.html._html import badge, esc, page, slug, table, write_page
 
 __all__ = ["write_plan_pages"]
 
@@ -39,7 +39,7 @@ def write_plan_pages(
     Parameters
     ----------
     account_plan : AccountPlan
-        The result of :func:`crosssell.plan.plan`.
+        The result of :func:`crosssell.account_plan.plan`.
     out_dir : str or path-like
         Folder to write into (created when missing). Pages are named ``owner-<owner>.html``,
         ``unowned.html`` and ``index.html``.
@@ -55,7 +55,7 @@ def write_plan_pages(
     --------
     >>> import tempfile
     >>> import crosssell as cs
-    >>> from crosssell.plan import plan
+    >>> from crosssell.account_plan import plan
     >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
     >>> with tempfile.TemporaryDirectory() as d:
     ...     pages = write_plan_pages(plan(rec, capacity=5), d)

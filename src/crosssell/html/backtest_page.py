@@ -21,6 +21,7 @@ from crosssell.evaluation.backtest import BacktestResult, _day, _span
 from crosssell.evaluation.calibration import calibration_error, calibration_table
 from crosssell.evaluation.metrics import _Out
 from crosssell.evaluation.tuning import TuneResult, _Col
+from crosssell.html import _html
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -85,21 +86,13 @@ def _metric_label(name: str, k: int | None = None) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _html() -> Any:
-    from crosssell.report import _html
-
-    return _html
-
-
 def _section(anchor: str, heading: str, body: str) -> str:
-    h = _html()
-    return f'<section id="{h.esc(anchor)}">\n<h2>{h.esc(heading)}</h2>\n{body}\n</section>'
+    return f'<section id="{_html.esc(anchor)}">\n<h2>{_html.esc(heading)}</h2>\n{body}\n</section>'
 
 
 def _para(text: str, cls: str = "") -> str:
-    h = _html()
-    attr = f' class="{h.esc(cls)}"' if cls else ""
-    return f"<p{attr}>{h.esc(text)}</p>"
+    attr = f' class="{_html.esc(cls)}"' if cls else ""
+    return f"<p{attr}>{_html.esc(text)}</p>"
 
 
 def _models(result: BacktestResult) -> list[str]:
@@ -145,7 +138,7 @@ def _summary_table(result: BacktestResult) -> str:
             if has_lift:
                 row.append(_ratio(record[_Out.lift]))
             rows.append(row)
-        return str(_html().table(rows, header, numeric=numeric))
+        return str(_html.table(rows, header, numeric=numeric))
 
     main = summary[_Out.metric].isin(_HEADLINE)
     out = render(summary[main])
@@ -176,7 +169,7 @@ def _type_table(result: BacktestResult) -> str:
     rows = m[(m[_Out.segment] == _ALL) & (m[_Out.k] == k) & m[_Out.metric].isin(_HEADLINE)]
     header = ["offer type", "model", *[_metric_label(n, k) for n in _HEADLINE]]
     numeric = [False, False, *([True] * len(_HEADLINE))]
-    return str(_html().table(_wide_rows(rows, _Out.offer_type), header, numeric=numeric))
+    return str(_html.table(_wide_rows(rows, _Out.offer_type), header, numeric=numeric))
 
 
 def _segment_tables(result: BacktestResult) -> str:
@@ -192,12 +185,11 @@ def _segment_tables(result: BacktestResult) -> str:
     ]
     header = ["segment", "model", *[_metric_label(n, k) for n in _HEADLINE]]
     numeric = [False, False, *([True] * len(_HEADLINE))]
-    table = _html().table(_wide_rows(rows, _Out.segment), header, numeric=numeric)
+    table = _html.table(_wide_rows(rows, _Out.segment), header, numeric=numeric)
     return f"<h3>By segment</h3>\n{table}"
 
 
 def _fold_tables(result: BacktestResult) -> str:
-    h = _html()
     folds = result.folds
     header = [
         "fold",
@@ -228,7 +220,7 @@ def _fold_tables(result: BacktestResult) -> str:
         for record in folds.to_dict("records")
     ]
     numeric = [True, False, False, *([True] * len(columns))]
-    counts = h.table(body, header, numeric=numeric)
+    counts = _html.table(body, header, numeric=numeric)
 
     k = max(result.k)
     m = result.metrics
@@ -264,7 +256,7 @@ def _fold_tables(result: BacktestResult) -> str:
                 line.append(_span_text(cell[_Out.ci_low], cell[_Out.ci_high]))
         metric_body.append(line)
     metric_numeric = [True, False, False, *([True] * (len(metric_header) - 3))]
-    metrics_table = h.table(metric_body, metric_header, numeric=metric_numeric)
+    metrics_table = _html.table(metric_body, metric_header, numeric=metric_numeric)
     note = _para(
         "Averages run over the clients with at least one addition in the horizon; the "
         "intervals are 95% bootstrap intervals over those clients (a dash when the backtest "
@@ -275,7 +267,6 @@ def _fold_tables(result: BacktestResult) -> str:
 
 
 def _tune_section(tune: TuneResult) -> tuple[str, Callable[[Any], Any] | None]:
-    h = _html()
     table = tune.results.sort_values(_Col.rank, kind="stable")
     body = [
         [
@@ -296,7 +287,7 @@ def _tune_section(tune: TuneResult) -> tuple[str, Callable[[Any], Any] | None]:
         f"the held-out fold ({_day(tune.held_out_cutoff)}), which took no part in the choice, "
         f"is {_num(tune.held_out, 4)}. Chosen: {table[_Col.params].iloc[0]}."
     )
-    out = intro + "\n" + h.table(body, header, numeric=[True, True, False, True, True, True])
+    out = intro + "\n" + _html.table(body, header, numeric=[True, True, False, True, True, True])
     return out, (lambda ax: tune.plot(ax=ax))
 
 
@@ -427,7 +418,6 @@ def _charts(
     calibration: _Predicts | None,
     suppressed: pd.DataFrame | None,
 ) -> str:
-    h = _html()
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -444,14 +434,14 @@ def _charts(
             f"{' against '.join(models)}.",
             "meta",
         ),
-        h.figure_img(_metric_grid(result), "metric@k curves"),
+        _html.figure_img(_metric_grid(result), "metric@k curves"),
         "<h3>Cumulative gain</h3>",
         _para(
             "Offers of all folds ranked by score, best first: the share of taken-up offers "
             "found against the share of offers made. The dashed diagonal is random ordering.",
             "meta",
         ),
-        h.figure_img(
+        _html.figure_img(
             _figure(lambda ax: plot_gain(result, ax=ax), (5.6, 4.0)), "cumulative gain chart"
         ),
     ]
@@ -462,7 +452,7 @@ def _charts(
         blocks += [
             "<h3>Calibration</h3>",
             _para(f"{caption} Expected calibration error: {_num(error)}.", "meta"),
-            h.figure_img(
+            _html.figure_img(
                 _figure(lambda ax: _calibration_panel(propensity, added, ax), (5.6, 4.0)),
                 "calibration curve",
             ),
@@ -479,7 +469,7 @@ def _charts(
                 f"({suppressed.shape[0]:,} in all), beside the offers of the last fold.",
                 "meta",
             ),
-            h.figure_img(
+            _html.figure_img(
                 _figure(
                     lambda ax: plot_suppression(suppressed, last, ax=ax),
                     (6.4, 0.9 + 0.35 * (suppressed[Columns.rule].nunique() + 1)),
@@ -563,7 +553,6 @@ def report(
             "The 'tune' parameter of report must be a TuneResult (what tune returns) or None. "
             f"Got {type(tune).__name__} instead."
         )
-    h = _html()
     folds = result.folds
     cutoffs = ", ".join(_day(pd.Timestamp(c)) for c in folds[_Out.cutoff])
     meta = (
@@ -572,7 +561,7 @@ def report(
         f"{', '.join(_models(result))}"
     )
     sections = [
-        f"<h1>{h.esc(title)}</h1>",
+        f"<h1>{_html.esc(title)}</h1>",
         _para(meta, "meta"),
         _para(_headline(result)),
         _section(
@@ -608,7 +597,7 @@ def report(
         except ImportError:
             draw = None
         if draw is not None:
-            text += "\n" + h.figure_img(_figure(draw, (5.6, 4.0)), "selection against held-out")
+            text += "\n" + _html.figure_img(_figure(draw, (5.6, 4.0)), "selection against held-out")
         sections.append(_section("tuning", "Tuning", text))
-    document = h.page(title, "\n".join(sections))
-    return Path(h.write_page(path, document))
+    document = _html.page(title, "\n".join(sections))
+    return Path(_html.write_page(path, document))
