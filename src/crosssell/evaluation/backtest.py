@@ -22,7 +22,7 @@ import pandas as pd
 
 from crosssell.book import Book
 from crosssell.columns import Columns
-from crosssell.evaluation.metrics import _check_ks, _Out, evaluate
+from crosssell.evaluation.metrics import _check_ks, evaluate
 from crosssell.evaluation.truth import (
     HorizonLike,
     _active_clients,
@@ -44,16 +44,16 @@ _CROSS_SELL: Final = "cross_sell"
 _UNKNOWN_SEGMENT: Final = "unknown"
 
 _METRIC_COLUMNS: Final = (
-    _Out.fold,
-    _Out.model,
-    _Out.offer_type,
-    _Out.segment,
-    _Out.metric,
-    _Out.k,
-    _Out.value,
-    _Out.ci_low,
-    _Out.ci_high,
-    _Out.n_clients,
+    Columns.fold,
+    Columns.model,
+    Columns.offer_type,
+    Columns.segment,
+    Columns.metric,
+    Columns.k,
+    Columns.value,
+    Columns.ci_low,
+    Columns.ci_high,
+    Columns.n_clients,
 )
 _OFFER_COLUMNS: Final = (
     Columns.client,
@@ -138,24 +138,24 @@ class BacktestResult:
         ['metric', 'k', 'crosssell', 'popularity', 'lift']
         """
         m = self.metrics
-        rows = m[(m[_Out.offer_type] == offer_type) & (m[_Out.segment] == segment)]
+        rows = m[(m[Columns.offer_type] == offer_type) & (m[Columns.segment] == segment)]
         table = rows.pivot_table(
-            index=[_Out.metric, _Out.k],
-            columns=_Out.model,
-            values=_Out.value,
+            index=[Columns.metric, Columns.k],
+            columns=Columns.model,
+            values=Columns.value,
             aggfunc="mean",
             sort=False,
             dropna=False,
         ).reset_index()
         table.columns.name = None
         models = [c for c in (_MODEL, _BASELINE, _CUSTOM_BASELINE) if c in table.columns]
-        table = table[[_Out.metric, _Out.k, *models]]
+        table = table[[Columns.metric, Columns.k, *models]]
         if _MODEL in table.columns and len(models) > 1:
             model = table[_MODEL].to_numpy(np.float64)
             base = table[models[1]].to_numpy(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(base == 0, np.where(model > 0, np.inf, np.nan), model / base)
-            table[_Out.lift] = ratio
+            table[Columns.lift] = ratio
         return table.reset_index(drop=True)
 
     def to_frame(self) -> pd.DataFrame:
@@ -175,8 +175,8 @@ class BacktestResult:
         >>> result.to_frame().columns.tolist()[:3]
         ['fold', 'cutoff', 'horizon_end']
         """
-        dates = self.folds[[_Out.fold, _Out.cutoff, _Out.horizon_end]]
-        return dates.merge(self.metrics, on=_Out.fold, how="right")
+        dates = self.folds[[Columns.fold, Columns.cutoff, Columns.horizon_end]]
+        return dates.merge(self.metrics, on=Columns.fold, how="right")
 
     def plot(self, **kwargs: Any) -> Any:
         """Draw the metric@k curves against the baseline (needs the ``plot`` extra: matplotlib).
@@ -512,17 +512,17 @@ def backtest(
                 bar.update(1)
             fold_rows.append(
                 {
-                    _Out.fold: fold,
-                    _Out.cutoff: cut,
-                    _Out.horizon_end: end,
-                    _Out.training_rows: len(train.contract_arrays),
-                    _Out.clients: int(active.shape[0]),
-                    _Out.products: int(
+                    Columns.fold: fold,
+                    Columns.cutoff: cut,
+                    Columns.horizon_end: end,
+                    Columns.training_rows: len(train.contract_arrays),
+                    Columns.clients: int(active.shape[0]),
+                    Columns.products: int(
                         np.unique(book.contract_arrays.product[_active_mask(book, cut_ns)]).shape[0]
                     ),
-                    _Out.clients_with_addition: int(np.unique(adds.client).shape[0]),
-                    _Out.additions: int(adds.client.shape[0]),
-                    _Out.offers: n_offers,
+                    Columns.clients_with_addition: int(np.unique(adds.client).shape[0]),
+                    Columns.additions: int(adds.client.shape[0]),
+                    Columns.offers: n_offers,
                 }
             )
     finally:
@@ -574,10 +574,10 @@ def _offer_frame(
     client, product = codes
     n_products = np.int64(max(len(book.product_ids), 1))
     offered = np.where(client >= 0, client * n_products + product, -1)
-    out[_Out.added] = np.isin(offered, adds.client * n_products + adds.product)
-    out.insert(0, _Out.model, model)
-    out.insert(0, _Out.cutoff, cutoff)
-    out.insert(0, _Out.fold, fold)
+    out[Columns.added] = np.isin(offered, adds.client * n_products + adds.product)
+    out.insert(0, Columns.model, model)
+    out.insert(0, Columns.cutoff, cutoff)
+    out.insert(0, Columns.fold, fold)
     return out
 
 
@@ -634,9 +634,9 @@ def _fold_metrics(
                 n_boot=n_boot,
                 random_state=seed,
             )
-            table.insert(0, _Out.segment, group)
-            table.insert(0, _Out.offer_type, kind)
-            table.insert(0, _Out.model, model)
-            table.insert(0, _Out.fold, fold)
+            table.insert(0, Columns.segment, group)
+            table.insert(0, Columns.offer_type, kind)
+            table.insert(0, Columns.model, model)
+            table.insert(0, Columns.fold, fold)
             parts.append(table)
     return pd.concat(parts, ignore_index=True)[list(_METRIC_COLUMNS)]

@@ -19,7 +19,7 @@ from scipy.optimize import isotonic_regression, minimize
 from scipy.special import expit
 
 from crosssell.columns import Columns
-from crosssell.evaluation.metrics import _Out
+from crosssell.columns import Columns as _Out
 from crosssell.exceptions import ArtifactError, NotFittedError
 
 if TYPE_CHECKING:

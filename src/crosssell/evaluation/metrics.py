@@ -57,36 +57,6 @@ METRICS: Final[tuple[str, ...]] = (
 )
 
 
-class _Out:
-    """Column names of evaluation outputs that the shared vocabulary does not hold yet."""
-
-    metric: Final = "metric"
-    k: Final = "k"
-    value: Final = Columns.value
-    ci_low: Final = "ci_low"
-    ci_high: Final = "ci_high"
-    n_clients: Final = "n_clients"
-    fold: Final = "fold"
-    model: Final = "model"
-    offer_type: Final = Columns.offer_type
-    segment: Final = Columns.segment
-    cutoff: Final = "cutoff"
-    horizon_end: Final = "horizon_end"
-    added: Final = "added"
-    lift: Final = "lift"
-    training_rows: Final = "training_rows"
-    clients: Final = "clients"
-    products: Final = "products"
-    clients_with_addition: Final = "clients_with_addition"
-    additions: Final = "additions"
-    offers: Final = "offers"
-    bin: Final = "bin"
-    lower: Final = "lower"
-    upper: Final = "upper"
-    n: Final = "n"
-    observed: Final = "observed"
-
-
 # bootstrap weight matrices are built in blocks of at most this many cells to bound memory
 _BOOT_BLOCK_CELLS: Final = 4_000_000
 
@@ -381,11 +351,18 @@ def evaluate(
                 records.append(("coverage", kk, float(cov), float("nan"), float("nan"), n))
     frame = pd.DataFrame(
         records,
-        columns=[_Out.metric, _Out.k, _Out.value, _Out.ci_low, _Out.ci_high, _Out.n_clients],
+        columns=[
+            Columns.metric,
+            Columns.k,
+            Columns.value,
+            Columns.ci_low,
+            Columns.ci_high,
+            Columns.n_clients,
+        ],
     )
     order = {name: i for i, name in enumerate(METRICS)}
-    frame["_order"] = frame[_Out.metric].map(order)
-    frame = frame.sort_values(["_order", _Out.k], kind="stable").drop(columns="_order")
+    frame["_order"] = frame[Columns.metric].map(order)
+    frame = frame.sort_values(["_order", Columns.k], kind="stable").drop(columns="_order")
     return frame.reset_index(drop=True)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crosssell.book import Book
+from crosssell.columns import Columns
 from crosssell.evaluation.backtest import (
     _check_cutoffs,
     _cutoff_list,
@@ -28,7 +29,7 @@ from crosssell.evaluation.backtest import (
     _show_progress,
     backtest,
 )
-from crosssell.evaluation.metrics import METRICS, _Out
+from crosssell.evaluation.metrics import METRICS
 from crosssell.evaluation.truth import HorizonLike, _to_horizon
 from crosssell.recommender import Recommender
 
@@ -44,17 +45,6 @@ SpaceDict = Mapping[str, Sequence[Any]]
 _OWNER: Final = "tune"
 _ALL: Final = "all"
 _SCALARS: Final = (int, float, str, bool, np.integer, np.floating, np.bool_)
-
-
-class _Col:
-    """Column names of the tuning table."""
-
-    trial: Final = "trial"
-    params: Final = "params"
-    selection: Final = "selection_score"
-    held_out: Final = "held_out_score"
-    seconds: Final = "fit_seconds"
-    rank: Final = "rank"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -140,9 +130,9 @@ class TuneResult:
 
         fig, (panel,) = _figure_axes(ax)
         table = self.results
-        x = table[_Col.selection].to_numpy(np.float64)
-        y = table[_Col.held_out].to_numpy(np.float64)
-        best = (table[_Col.rank] == 1).to_numpy(bool)
+        x = table[Columns.selection_score].to_numpy(np.float64)
+        y = table[Columns.held_out_score].to_numpy(np.float64)
+        best = (table[Columns.rank] == 1).to_numpy(bool)
         panel.scatter(x[~best], y[~best], color="tab:blue", alpha=0.7, label="trials")
         panel.scatter(x[best], y[best], color="tab:red", s=60, label="chosen", zorder=3)
         finite = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]])
@@ -458,24 +448,24 @@ def tune(
         seconds = time.perf_counter() - started
         m = result.metrics
         pick = m[
-            (m[_Out.metric] == name)
-            & (m[_Out.k] == k)
-            & (m[_Out.offer_type] == _ALL)
-            & (m[_Out.segment] == _ALL)
-            & (m[_Out.model] == "crosssell")
+            (m[Columns.metric] == name)
+            & (m[Columns.k] == k)
+            & (m[Columns.offer_type] == _ALL)
+            & (m[Columns.segment] == _ALL)
+            & (m[Columns.model] == "crosssell")
         ]
-        by_fold = pick.set_index(_Out.fold)[_Out.value].reindex(range(len(stamps)))
+        by_fold = pick.set_index(Columns.fold)[Columns.value].reindex(range(len(stamps)))
         scores = by_fold.to_numpy(np.float64)
         selection = float(np.nanmean(scores[:-1])) if np.isfinite(scores[:-1]).any() else np.nan
         configs.append(params)
         rows.append(
             {
-                _Col.trial: len(rows),
-                _Col.params: _params_text(params),
+                Columns.trial: len(rows),
+                Columns.params: _params_text(params),
                 **{key: _cell(value) for key, value in params.items()},
-                _Col.selection: selection,
-                _Col.held_out: float(scores[-1]),
-                _Col.seconds: seconds,
+                Columns.selection_score: selection,
+                Columns.held_out_score: float(scores[-1]),
+                Columns.fit_seconds: seconds,
             }
         )
         return selection
@@ -495,7 +485,7 @@ def tune(
         try:
             for index in bar:
                 run(grid.config(index))
-                best = max((r[_Col.selection] for r in rows), key=_sortable)
+                best = max((r[Columns.selection_score] for r in rows), key=_sortable)
                 bar.set_postfix_str(f"best {metric} {best:.4g}")
         finally:
             bar.close()
@@ -546,12 +536,19 @@ def _result(
     metric: str,
     stamps: Sequence[pd.Timestamp],
 ) -> TuneResult:
-    columns = [_Col.trial, _Col.params, *space.names, _Col.selection, _Col.held_out, _Col.seconds]
+    columns = [
+        Columns.trial,
+        Columns.params,
+        *space.names,
+        Columns.selection_score,
+        Columns.held_out_score,
+        Columns.fit_seconds,
+    ]
     table = pd.DataFrame(rows).reindex(columns=columns)
     for name in space.names:
         column = table[name].astype(object)
         table[name] = column.where(column.notna(), None)
-    selection = table[_Col.selection].to_numpy(np.float64)
+    selection = table[Columns.selection_score].to_numpy(np.float64)
     if not np.isfinite(selection).any():
         raise ValueError(
             f"{_OWNER}: no trial could be scored on the selection folds "
@@ -563,14 +560,14 @@ def _result(
     order = np.argsort(-key, kind="stable")
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(1, order.shape[0] + 1)
-    table[_Col.rank] = rank
+    table[Columns.rank] = rank
     best = int(order[0])
     best_params = dict(configs[best])
     return TuneResult(
         results=table,
         best_params=best_params,
         best_recommender=_configure(recommender, best_params).fit(book),
-        held_out=float(table[_Col.held_out].iloc[best]),
+        held_out=float(table[Columns.held_out_score].iloc[best]),
         metric=metric,
         selection_cutoffs=tuple(stamps[:-1]),
         held_out_cutoff=stamps[-1],
