@@ -94,10 +94,10 @@ class BacktestResult:
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import Popularity
-    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
     ...                   "60D", k=(1, 2), n_boot=0, progress=False)
     >>> result.summary().head(2)
           metric  k  crosssell  popularity  lift
@@ -129,10 +129,10 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> result.summary().columns.tolist()
         ['metric', 'k', 'crosssell', 'popularity', 'lift']
@@ -167,10 +167,10 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> result.to_frame().columns.tolist()[:3]
         ['fold', 'cutoff', 'horizon_end']
@@ -192,10 +192,10 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> fig = result.plot()  # doctest: +SKIP
         """
@@ -416,15 +416,15 @@ def backtest(
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import Popularity
-    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
     ...                   "60D", k=(1, 2), n_boot=0, progress=False)
     >>> result.folds[["cutoff", "clients", "clients_with_addition", "offers"]]
           cutoff  clients  clients_with_addition  offers
     0 2024-06-30        2                      1       4
-    >>> backtest(Recommender(), _example_book(), ["2024-06-30"], "120D")
+    >>> backtest(Recommender(), tiny(), ["2024-06-30"], "120D")
     Traceback (most recent call last):
     ...
     ValueError: cutoff 2024-06-30 + horizon 120 days = 2024-10-28 is after the last date in the book (2024-09-01): no outcome can be observed. Use a cutoff on or before 2024-05-04.

@@ -92,10 +92,10 @@ def plot_metrics(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.evaluation import backtest
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=(1, 2),
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=(1, 2),
     ...                   n_boot=0, progress=False)
     >>> fig = plot_metrics(result, ["recall"])
     >>> len(fig.axes)
@@ -168,10 +168,10 @@ def plot_gain(result: BacktestResult, *, ax: Axes | None = None) -> Figure:
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.evaluation import backtest
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=2,
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=2,
     ...                   n_boot=0, progress=False)
     >>> plot_gain(result).axes[0].get_xlabel()
     'share of offers made'

@@ -223,8 +223,8 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
     --------
     >>> import numpy as np, pandas as pd
     >>> from crosssell.evaluation import additions
-    >>> from crosssell.evaluation.truth import _example_book
-    >>> book = _example_book()
+    >>> from crosssell.datasets import tiny
+    >>> book = tiny()
     >>> additions(book, "2024-06-30", "180D")[["client_id", "product_id", "offer_type"]]
       client_id product_id  offer_type
     0        C1      CRM-2      upsell
@@ -238,20 +238,7 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
 
 
 def _example_book() -> Book:
-    """Build a four-contract book for the doctests of this package."""
-    contracts = pd.DataFrame(
-        {
-            Columns.client: ["C1", "C1", "C2", "C2"],
-            Columns.product: ["CRM-1", "CRM-2", "ERP-1", "CRM-1"],
-            Columns.start: ["2024-01-01", "2024-08-01", "2024-01-01", "2024-09-01"],
-            Columns.value: [100.0, 250.0, 80.0, 100.0],
-        }
-    )
-    products = pd.DataFrame(
-        {
-            Columns.product: ["CRM-1", "CRM-2", "ERP-1"],
-            Columns.family: ["CRM", "CRM", "ERP"],
-            Columns.tier: [1, 2, 1],
-        }
-    )
-    return Book.from_frames(contracts=contracts, products=products)
+    """Return :func:`crosssell.datasets.tiny`, under the name the calibration doctests import."""
+    from crosssell.datasets import tiny
+
+    return tiny()

@@ -76,10 +76,10 @@ class TuneResult:
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import CoOccurrence, Popularity
-    >>> result = tune(Recommender(), _example_book(),
+    >>> result = tune(Recommender(), tiny(),
     ...               {"scorer": [Popularity(), CoOccurrence()]},
     ...               ["2024-06-15", "2024-07-03"], horizon="60D", metric="recall@1",
     ...               search="grid", progress=False)
@@ -116,10 +116,10 @@ class TuneResult:
         --------
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import CoOccurrence, Popularity
-        >>> result = tune(Recommender(), _example_book(),
+        >>> result = tune(Recommender(), tiny(),
         ...               {"scorer": [Popularity(), CoOccurrence()]},
         ...               ["2024-06-15", "2024-07-03"], horizon="60D", metric="recall@1",
         ...               progress=False)
@@ -395,18 +395,18 @@ def tune(
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import CoOccurrence, Popularity
     >>> space = [{"scorer": [Popularity()]},
     ...          {"scorer": [CoOccurrence()], "scorer__measure": ["confidence", "lift"]}]
-    >>> result = tune(Recommender(), _example_book(), space, ["2024-06-15", "2024-07-03"],
+    >>> result = tune(Recommender(), tiny(), space, ["2024-06-15", "2024-07-03"],
     ...               horizon="60D", metric="recall@1", search="grid", progress=False)
     >>> result.results["params"].tolist()
     ['scorer=Popularity()', 'scorer=CoOccurrence(), scorer__measure=confidence', 'scorer=CoOccurrence(), scorer__measure=lift']
     >>> result.best_params, result.held_out
     ({'scorer': CoOccurrence(), 'scorer__measure': 'confidence'}, 1.0)
-    >>> tune(Recommender(), _example_book(), space, ["2024-06-30"], horizon="60D")
+    >>> tune(Recommender(), tiny(), space, ["2024-06-30"], horizon="60D")
     Traceback (most recent call last):
     ...
     ValueError: tune needs at least 2 cutoffs: it chooses on all but the last and reports the score on the last. Got 1 (2024-06-30). Add an earlier cutoff.

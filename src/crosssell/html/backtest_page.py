@@ -536,9 +536,9 @@ def report(
     --------
     >>> import tempfile, pathlib
     >>> from crosssell.evaluation import backtest
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=(1, 2),
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=(1, 2),
     ...                   n_boot=0, progress=False)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     page = report(result, pathlib.Path(folder) / "backtest.html", title="Q2 <review>")
