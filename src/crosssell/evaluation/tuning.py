@@ -21,16 +21,10 @@ import pandas as pd
 
 from crosssell.book import Book
 from crosssell.columns import Columns
-from crosssell.evaluation.backtest import (
-    _check_cutoffs,
-    _cutoff_list,
-    _day,
-    _seed,
-    _show_progress,
-    backtest,
-)
+from crosssell.evaluation import _common
+from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation.backtest import backtest
 from crosssell.evaluation.metrics import METRICS
-from crosssell.evaluation.truth import HorizonLike, _to_horizon
 from crosssell.recommender import Recommender
 
 if TYPE_CHECKING:
@@ -144,7 +138,7 @@ class TuneResult:
             )
         n_sel = len(self.selection_cutoffs)
         panel.set_xlabel(f"selection score (mean of {n_sel} fold{'s' if n_sel != 1 else ''})")
-        panel.set_ylabel(f"held-out score ({_day(self.held_out_cutoff)})")
+        panel.set_ylabel(f"held-out score ({_common.day(self.held_out_cutoff)})")
         panel.set_title(self.metric)
         panel.legend()
         fig.tight_layout()
@@ -423,18 +417,18 @@ def tune(
             f"The 'recommender' parameter of {_OWNER} must be a crosssell Recommender. "
             f"Got {recommender!r} instead."
         )
-    span = _to_horizon(horizon, owner=_OWNER)
-    stamps = _cutoff_list(cutoffs)
+    span = _common.to_horizon(horizon, owner=_OWNER)
+    stamps = _common.cutoff_list(cutoffs)
     if len(stamps) < 2:
-        shown = ", ".join(_day(s) for s in stamps)
+        shown = ", ".join(_common.day(s) for s in stamps)
         raise ValueError(
             f"{_OWNER} needs at least 2 cutoffs: it chooses on all but the last and reports the "
             f"score on the last. Got {len(stamps)} ({shown}). Add an earlier cutoff."
         )
-    _check_cutoffs(book, stamps, span)
+    _common.check_cutoffs(book, stamps, span)
     grid = _as_space(space)
     _check_space(recommender, grid)
-    seed = _seed(random_state)
+    seed = _common.seed(random_state)
 
     rows: list[dict[str, Any]] = []
     configs: list[dict[str, Any]] = []
@@ -481,7 +475,7 @@ def tune(
         # ipywidgets is missing; only a shown bar should pay for that.
         from tqdm.auto import tqdm
 
-        bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _show_progress(progress))
+        bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress))
         try:
             for index in bar:
                 run(grid.config(index))
@@ -523,7 +517,7 @@ def _optuna_search(
         # a fold without additions gives no score; Optuna must still see a number to rank
         return score if np.isfinite(score) else -np.inf
 
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=_show_progress(progress))
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=_common.show_progress(progress))
 
 
 def _result(
@@ -552,8 +546,8 @@ def _result(
     if not np.isfinite(selection).any():
         raise ValueError(
             f"{_OWNER}: no trial could be scored on the selection folds "
-            f"({', '.join(_day(s) for s in stamps[:-1])}): no client added a product within the "
-            "horizon, or no offer was made. Use other cutoffs or a longer horizon."
+            f"({', '.join(_common.day(s) for s in stamps[:-1])}): no client added a product within "
+            "the horizon, or no offer was made. Use other cutoffs or a longer horizon."
         )
     key = np.where(np.isfinite(selection), selection, -np.inf)
     # stable sort on the negated score: ties go to the earlier trial

@@ -17,7 +17,8 @@ import pandas as pd
 
 from crosssell._version import __version__
 from crosssell.columns import Columns
-from crosssell.evaluation.backtest import BacktestResult, _day, _span
+from crosssell.evaluation import _common
+from crosssell.evaluation.backtest import BacktestResult
 from crosssell.evaluation.calibration import calibration_error, calibration_table
 from crosssell.evaluation.tuning import TuneResult
 from crosssell.html import _html
@@ -216,8 +217,8 @@ def _fold_tables(result: BacktestResult) -> str:
     body = [
         [
             str(record[Columns.fold]),
-            _day(pd.Timestamp(record[Columns.cutoff])),
-            _day(pd.Timestamp(record[Columns.horizon_end])),
+            _common.day(pd.Timestamp(record[Columns.cutoff])),
+            _common.day(pd.Timestamp(record[Columns.horizon_end])),
             *[f"{int(record[c]):,}" for c in columns],
         ]
         for record in folds.to_dict("records")
@@ -245,7 +246,7 @@ def _fold_tables(result: BacktestResult) -> str:
         by_name = part.set_index(Columns.metric)
         line = [
             str(fold),
-            _day(pd.Timestamp(cutoffs[fold])),
+            _common.day(pd.Timestamp(cutoffs[fold])),
             str(model),
             f"{int(part[Columns.n_clients].max()):,}",
         ]
@@ -283,11 +284,12 @@ def _tune_section(tune: TuneResult) -> tuple[str, Callable[[Any], Any] | None]:
         for r in table.to_dict("records")
     ]
     header = ["rank", "trial", "configuration", "selection score", "held-out score", "seconds"]
-    selection = ", ".join(_day(c) for c in tune.selection_cutoffs)
+    selection = ", ".join(_common.day(c) for c in tune.selection_cutoffs)
     intro = _para(
         f"{table.shape[0]} configuration(s) were backtested. The one with the best mean "
         f"{tune.metric} on the selection folds ({selection}) was chosen; its {tune.metric} on "
-        f"the held-out fold ({_day(tune.held_out_cutoff)}), which took no part in the choice, "
+        f"the held-out fold ({_common.day(tune.held_out_cutoff)}), which took no part in the "
+        "choice, "
         f"is {_num(tune.held_out, 4)}. Chosen: {table[Columns.params].iloc[0]}."
     )
     out = intro + "\n" + _html.table(body, header, numeric=[True, True, False, True, True, True])
@@ -557,10 +559,10 @@ def report(
             f"Got {type(tune).__name__} instead."
         )
     folds = result.folds
-    cutoffs = ", ".join(_day(pd.Timestamp(c)) for c in folds[Columns.cutoff])
+    cutoffs = ", ".join(_common.day(pd.Timestamp(c)) for c in folds[Columns.cutoff])
     meta = (
         f"crosssell {__version__} · {folds.shape[0]} fold(s), cutoffs {cutoffs} · horizon "
-        f"{_span(result.horizon)} · k = {', '.join(str(k) for k in result.k)} · models: "
+        f"{_common.span(result.horizon)} · k = {', '.join(str(k) for k in result.k)} · models: "
         f"{', '.join(_models(result))}"
     )
     sections = [
