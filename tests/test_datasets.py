@@ -21,6 +21,7 @@ from crosssell.datasets import (
     load_online_retail,
     synthetic_book,
     synthetic_frames,
+    tiny,
 )
 from crosssell.datasets._synthetic import DEMO_SETTINGS, SEGMENTS, write_frames
 
@@ -392,6 +393,35 @@ def test_write_frames_round_trips(tmp_path):
     for table, frame in fr.items():
         back = _restore(pq.read_table(tmp_path / f"{table}.parquet").to_pandas())
         pd.testing.assert_frame_equal(back, frame)
+
+
+# ------------------------------------------------------------------------------ tiny
+
+
+def test_tiny_holds_four_contracts_of_two_clients():
+    """Check that tiny() gives two clients, three products and the four contracts it describes."""
+    book = tiny()
+    assert isinstance(book, Book)
+    assert len(book.rejected) == 0
+    assert sorted(book.client_ids.external) == ["C1", "C2"]
+    assert sorted(book.product_ids.external) == ["CRM-1", "CRM-2", "ERP-1"]
+    held = book.contracts[[C.client, C.product, C.value]]
+    assert sorted(map(tuple, held.to_numpy().tolist())) == [
+        ("C1", "CRM-1", 100.0),
+        ("C1", "CRM-2", 250.0),
+        ("C2", "CRM-1", 100.0),
+        ("C2", "ERP-1", 80.0),
+    ]
+    catalog = book.products.set_index(C.product)
+    assert catalog[C.family].to_dict() == {"CRM-1": "CRM", "CRM-2": "CRM", "ERP-1": "ERP"}
+    assert catalog[C.tier].to_dict() == {"CRM-1": 1, "CRM-2": 2, "ERP-1": 1}
+
+
+def test_tiny_is_built_anew_each_call():
+    """Check that two calls give equal but separate books, so a caller may not spoil the next."""
+    first, second = tiny(), tiny()
+    assert first is not second
+    pd.testing.assert_frame_equal(first.contracts, second.contracts)
 
 
 # ------------------------------------------------------------------------------ Online Retail

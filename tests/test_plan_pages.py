@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import crosssell as cs
-from crosssell.plan import plan
-from crosssell.report import write_plan_pages
-from crosssell.report._html import esc, slug
+from crosssell.account_plan import plan
+from crosssell.html import write_plan_pages
+from crosssell.html._html import esc, slug
 
 AS_OF = "2025-06-30"
 EVIL = "<script>alert(1)</script>"

@@ -1,4 +1,4 @@
-"""Tests of crosssell.evaluation.report: one self-contained, escaped HTML page."""
+"""Tests of crosssell.report, the backtest page: one self-contained, escaped HTML page."""
 
 from __future__ import annotations
 

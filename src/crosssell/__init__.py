@@ -8,12 +8,8 @@ True
 """
 
 from crosssell import datasets, evaluation, insights, rules, scorers, weighting
-
-# The modules ``plan`` and ``report`` are loaded before the functions of the same names are bound
-# below, so that ``cs.plan(...)`` and ``cs.report(...)`` stay the functions afterwards.
-from crosssell import plan as _plan_module
-from crosssell import report as _report_package
 from crosssell._version import __version__
+from crosssell.account_plan import plan
 from crosssell.book import Book, Schema
 from crosssell.columns import Columns, EventType
 from crosssell.evaluation import backtest, report, tune
@@ -30,7 +26,6 @@ from crosssell.ids import IdMap
 from crosssell.insights import whitespace
 from crosssell.matrix import ClientProductMatrix
 from crosssell.persist import load
-from crosssell.plan import plan
 from crosssell.recommender import Offer, Recommender
 
 __all__ = [
@@ -63,5 +58,3 @@ __all__ = [
     "weighting",
     "whitespace",
 ]
-
-del _plan_module, _report_package

@@ -732,7 +732,7 @@ def _print_no_offer(rec: Recommender, report: pd.DataFrame, out: TextIO) -> None
 
 
 def _print_demo_plan(rec: Recommender, out: TextIO) -> None:
-    from crosssell.plan import plan
+    from crosssell.account_plan import plan
 
     account_plan = plan(rec, capacity=_DEMO_CAPACITY)
     owners = account_plan.owners[:_DEMO_OWNERS]
@@ -972,7 +972,8 @@ def _save(rec: Recommender, path: Path) -> None:
     ),
 )
 def _backtest(args: argparse.Namespace) -> int:
-    from crosssell.evaluation import backtest, report
+    from crosssell.evaluation import backtest
+    from crosssell.html import report
 
     book = _checked_book(args)
     rec = _new_recommender(args)
@@ -1132,8 +1133,8 @@ def _why_not(args: argparse.Namespace) -> int:
     ),
 )
 def _plan(args: argparse.Namespace) -> int:
-    from crosssell.plan import plan, write_plan_csv
-    from crosssell.report import write_plan_pages
+    from crosssell.account_plan import plan, write_plan_csv
+    from crosssell.html import write_plan_pages
 
     capacity: int | str | None = args.capacity
     if isinstance(capacity, str) and capacity.isdigit():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["Columns", "EventType", "OfferType", "RuleKind"]
+__all__ = ["Columns", "EventType", "OfferType", "PlanColumns", "RuleKind", "WhitespaceColumns"]
 
 
 class Columns:
@@ -80,6 +80,121 @@ class Columns:
     client_idx: Final = "client_idx"
     product_idx: Final = "product_idx"
     in_catalog: Final = "in_catalog"
+    # evaluation: metric tables, backtest folds and backtest offers
+    metric: Final = "metric"
+    k: Final = "k"
+    ci_low: Final = "ci_low"
+    ci_high: Final = "ci_high"
+    n_clients: Final = "n_clients"
+    fold: Final = "fold"
+    model: Final = "model"
+    cutoff: Final = "cutoff"
+    horizon_end: Final = "horizon_end"
+    added: Final = "added"
+    lift: Final = "lift"
+    training_rows: Final = "training_rows"
+    clients: Final = "clients"
+    products: Final = "products"
+    clients_with_addition: Final = "clients_with_addition"
+    additions: Final = "additions"
+    offers: Final = "offers"
+    # evaluation: calibration table
+    bin: Final = "bin"
+    lower: Final = "lower"
+    upper: Final = "upper"
+    n: Final = "n"
+    observed: Final = "observed"
+    # evaluation: tuning table
+    trial: Final = "trial"
+    params: Final = "params"
+    selection_score: Final = "selection_score"
+    held_out_score: Final = "held_out_score"
+    fit_seconds: Final = "fit_seconds"
+    # account plan: actions and each manager's summary
+    action: Final = "action"
+    due: Final = "due"
+    talking_points: Final = "talking_points"
+    materials: Final = "materials"
+    upsell_product: Final = "upsell_product_id"
+    at_risk: Final = "at_risk"
+    open_complaints: Final = "open_complaints"
+    days_since_contact: Final = "days_since_contact"
+    group_holds: Final = "group_holds"
+    rank_in_owner: Final = "rank_in_owner"
+    within_capacity: Final = "within_capacity"
+    capacity: Final = "capacity"
+    listed: Final = "listed"
+    below_cut: Final = "below_cut"
+    priority_below_cut: Final = "priority_below_cut"
+    nothing_to_do: Final = "nothing_to_do"
+    # whitespace (``offers`` above counts offers there too)
+    holders: Final = "holders"
+    needs: Final = "needs"
+    offered_value: Final = "offered_value"
+    candidates: Final = "candidates"
+    candidate_value: Final = "candidate_value"
+    allowed_value: Final = "allowed_value"
+    blocked: Final = "blocked"
+    #: one ``blocked_by_<rule>`` column per rule
+    blocked_prefix: Final = "blocked_by_"
+
+
+class PlanColumns:
+    """The columns an account plan adds to :class:`Columns`, under the names it has always used.
+
+    Every value is the :class:`Columns` constant of the same name (``below``, ``priority_below``
+    and ``nothing`` are ``Columns.below_cut``, ``Columns.priority_below_cut`` and
+    ``Columns.nothing_to_do``).
+
+    Examples
+    --------
+    >>> from crosssell.columns import Columns, PlanColumns
+    >>> PlanColumns.action, PlanColumns.rank_in_owner
+    ('action', 'rank_in_owner')
+    >>> PlanColumns.below == Columns.below_cut
+    True
+    """
+
+    action: Final = Columns.action
+    due: Final = Columns.due
+    talking_points: Final = Columns.talking_points
+    materials: Final = Columns.materials
+    contract: Final = Columns.contract
+    upsell_product: Final = Columns.upsell_product
+    at_risk: Final = Columns.at_risk
+    open_complaints: Final = Columns.open_complaints
+    days_since_contact: Final = Columns.days_since_contact
+    group_holds: Final = Columns.group_holds
+    rank_in_owner: Final = Columns.rank_in_owner
+    within_capacity: Final = Columns.within_capacity
+    capacity: Final = Columns.capacity
+    listed: Final = Columns.listed
+    below: Final = Columns.below_cut
+    priority_below: Final = Columns.priority_below_cut
+    nothing: Final = Columns.nothing_to_do
+
+
+class WhitespaceColumns:
+    """The columns :func:`crosssell.insights.whitespace` adds to :class:`Columns`.
+
+    Every value is the :class:`Columns` constant of the same name.
+
+    Examples
+    --------
+    >>> from crosssell.columns import WhitespaceColumns
+    >>> WhitespaceColumns.offered_value, WhitespaceColumns.blocked_prefix
+    ('offered_value', 'blocked_by_')
+    """
+
+    holders: Final = Columns.holders
+    needs: Final = Columns.needs
+    offers: Final = Columns.offers
+    offered_value: Final = Columns.offered_value
+    candidates: Final = Columns.candidates
+    candidate_value: Final = Columns.candidate_value
+    allowed_value: Final = Columns.allowed_value
+    blocked: Final = Columns.blocked
+    blocked_prefix: Final = Columns.blocked_prefix
 
 
 class EventType:

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from crosssell._params import check_fitted
 from crosssell.book import Book
-from crosssell.columns import Columns, EventType
+from crosssell.columns import Columns, EventType, WhitespaceColumns
 from crosssell.recommender import Recommender
 from crosssell.rules import RuleContext
 
@@ -30,37 +30,11 @@ __all__ = ["WhitespaceColumns", "plot_whitespace", "whitespace"]
 
 Level = Literal["product", "family"]
 
-_CLIENT_IDX: Final = "client_idx"
-_PRODUCT_IDX: Final = "product_idx"
-_SCOPE: Final = "scope"
 _ALL: Final = "all"
 _NO_GROUP: Final = "(none)"
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-class WhitespaceColumns:
-    """Column names of :func:`whitespace`, beside those of :class:`~crosssell.columns.Columns`.
-
-    Examples
-    --------
-    >>> WhitespaceColumns.offered_value, WhitespaceColumns.blocked_prefix
-    ('offered_value', 'blocked_by_')
-    """
-
-    holders: Final = "holders"
-    needs: Final = "needs"
-    offers: Final = "offers"
-    offered_value: Final = "offered_value"
-    candidates: Final = "candidates"
-    candidate_value: Final = "candidate_value"
-    allowed_value: Final = "allowed_value"
-    blocked: Final = "blocked"
-    blocked_prefix: Final = "blocked_by_"
-
-
-W = WhitespaceColumns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,8 +159,8 @@ def whitespace(
 
     held = (cand.holdings.astype(np.float64) @ item_of) > 0
     columns: dict[str, FloatArray] = {
-        W.holders: _dense(g_of @ held.astype(np.float64)),
-        W.needs: _dense(g_of @ _needs(ctx, cand.family, item_of).astype(np.float64)),
+        Columns.holders: _dense(g_of @ held.astype(np.float64)),
+        Columns.needs: _dense(g_of @ _needs(ctx, cand.family, item_of).astype(np.float64)),
     }
     offers = recommender.recommend(explain=False)
     oc = book.client_ids.to_index(offers[Columns.client])
@@ -195,8 +169,8 @@ def whitespace(
     ev_pair = sp.csr_matrix(
         (offers[Columns.expected_value].to_numpy(dtype=np.float64), (oc, op)), shape=(n_c, n_p)
     )
-    columns[W.offers] = _dense(g_of @ per_pair @ item_of)
-    columns[W.offered_value] = _dense(g_of @ ev_pair @ item_of)
+    columns[Columns.offers] = _dense(g_of @ per_pair @ item_of)
+    columns[Columns.offered_value] = _dense(g_of @ ev_pair @ item_of)
     if candidates:
         columns.update(_scan(recommender, rows, group, n_g, item_of))
 
@@ -230,8 +204,8 @@ def _needs(ctx: RuleContext, family: npt.NDArray[np.int64], item_of: sp.csr_matr
     """Clients x items: True where the client stated a need for the item (or its family)."""
     n_c, n_p = ctx.n_clients, ctx.n_products
     ev = ctx.events(EventType.need)
-    c = ev[_CLIENT_IDX].to_numpy(dtype=np.int64)
-    p = ev[_PRODUCT_IDX].to_numpy(dtype=np.int64)
+    c = ev[Columns.client_idx].to_numpy(dtype=np.int64)
+    p = ev[Columns.product_idx].to_numpy(dtype=np.int64)
     named = ctx.family_labels.get_indexer(pd.Index(ev[Columns.family].astype(object).astype(str)))
     # A need names a product or a family; either way it is read at family level first.
     fam = np.where(p >= 0, family[np.maximum(p, 0)], _family_code(ctx, family, named))
@@ -269,10 +243,10 @@ def _rule_masks(recommender: Recommender, n_c: int, n_p: int) -> list[_RuleMask]
         clients: dict[str, BoolArray] = {}
         products: dict[str, BoolArray] = {}
         pairs: dict[str, sp.csr_matrix] = {}
-        for scope in pd.unique(part[_SCOPE].astype(str)):
-            rows = part[part[_SCOPE].astype(str) == scope]
-            c = rows[_CLIENT_IDX].to_numpy(dtype=np.int64)
-            p = rows[_PRODUCT_IDX].to_numpy(dtype=np.int64)
+        for scope in pd.unique(part[Columns.scope].astype(str)):
+            rows = part[part[Columns.scope].astype(str) == scope]
+            c = rows[Columns.client_idx].to_numpy(dtype=np.int64)
+            p = rows[Columns.product_idx].to_numpy(dtype=np.int64)
             cl = np.zeros(n_c, dtype=bool)
             cl[c[(c >= 0) & (p < 0)]] = True
             cl |= bool(((c < 0) & (p < 0)).any())
@@ -301,10 +275,10 @@ def _scan(
     not_worth = rec.not_worth_
     n_i = item_of.shape[1]
     sums = {
-        W.candidates: np.zeros((n_g, n_p)),
-        W.candidate_value: np.zeros((n_g, n_p)),
-        W.allowed_value: np.zeros((n_g, n_p)),
-        W.blocked: np.zeros((n_g, n_p)),
+        Columns.candidates: np.zeros((n_g, n_p)),
+        Columns.candidate_value: np.zeros((n_g, n_p)),
+        Columns.allowed_value: np.zeros((n_g, n_p)),
+        Columns.blocked: np.zeros((n_g, n_p)),
     }
     per_rule = {m.name: np.zeros((n_g, n_p)) for m in masks}
     if not_worth is not None:
@@ -330,13 +304,13 @@ def _scan(
             per_rule[not_worth.name] += _by_group(group[chunk], n_g, weak)
             blocked |= weak
         g = group[chunk]
-        sums[W.candidates] += _by_group(g, n_g, is_cand)
-        sums[W.candidate_value] += _by_group(g, n_g, np.where(is_cand, ev, 0.0))
-        sums[W.allowed_value] += _by_group(g, n_g, np.where(is_cand & ~blocked, ev, 0.0))
-        sums[W.blocked] += _by_group(g, n_g, blocked)
+        sums[Columns.candidates] += _by_group(g, n_g, is_cand)
+        sums[Columns.candidate_value] += _by_group(g, n_g, np.where(is_cand, ev, 0.0))
+        sums[Columns.allowed_value] += _by_group(g, n_g, np.where(is_cand & ~blocked, ev, 0.0))
+        sums[Columns.blocked] += _by_group(g, n_g, blocked)
     out = {k: np.asarray(v @ item_of, dtype=np.float64).reshape(n_g, n_i) for k, v in sums.items()}
     for name, counts in per_rule.items():
-        out[W.blocked_prefix + name] = np.asarray(counts @ item_of).reshape(n_g, n_i)
+        out[Columns.blocked_prefix + name] = np.asarray(counts @ item_of).reshape(n_g, n_i)
     return out
 
 
@@ -368,11 +342,11 @@ def _frame(
         n_i = len(families)
         head = {Columns.family: np.tile(np.asarray(families.astype(str), dtype=object), n_g)}
     head[by_name] = np.repeat(np.asarray(labels, dtype=object), n_i)
-    counts = {W.holders, W.needs, W.offers, W.candidates, W.blocked}
+    counts = {Columns.holders, Columns.needs, Columns.offers, Columns.candidates, Columns.blocked}
     body: dict[str, Any] = {}
     for name, values in columns.items():
         flat = np.asarray(values, dtype=np.float64).reshape(-1)
-        integral = name in counts or name.startswith(W.blocked_prefix)
+        integral = name in counts or name.startswith(Columns.blocked_prefix)
         body[name] = np.rint(flat).astype(np.int64) if integral else flat
     frame = pd.DataFrame({**head, **body})
     if level == "product":
@@ -382,7 +356,7 @@ def _frame(
 
 def plot_whitespace(
     df: pd.DataFrame,
-    value: str = W.allowed_value,
+    value: str = Columns.allowed_value,
     *,
     by: str | None = None,
     ax: Axes | None = None,

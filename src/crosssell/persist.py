@@ -183,7 +183,7 @@ def _scorer_classes() -> dict[str, type[Scorer]]:
 
 def _rule_classes() -> dict[str, type[Any]]:
     from crosssell import rules
-    from crosssell.plan import GroupHeld
+    from crosssell.account_plan import GroupHeld
 
     built_in = (
         rules.AlreadyHeld,

@@ -5,6 +5,7 @@
 * :func:`demo` loads a small book (about 500 clients, 2021-01-01 .. 2025-06-30) shipped with the
   package; it never generates or downloads anything at run time. Its files are rebuilt with
   ``python -m crosssell.datasets._synthetic --demo``.
+* :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
   Book.
 
@@ -40,6 +41,7 @@ __all__ = [
     "load_online_retail",
     "synthetic_book",
     "synthetic_frames",
+    "tiny",
 ]
 
 _TABLES = ("contracts", "products", "clients", "events")
@@ -218,6 +220,49 @@ def demo() -> Book:
     (500, 24)
     """
     return _book(demo_frames())
+
+
+def tiny() -> Book:
+    """Build a four-contract book, small enough to read whole, for examples and tests.
+
+    Two clients and three products in two families. ``C1`` takes ``CRM-1`` on 2024-01-01 and
+    moves up to ``CRM-2`` on 2024-08-01; ``C2`` takes ``ERP-1`` on 2024-01-01 and adds
+    ``CRM-1`` on 2024-09-01. As of 2024-06-30 the second half of 2024 thus holds one upsell and
+    one cross-sell. Contracts carry an annual ``value``; products a ``family`` and a ``tier``.
+
+    Returns
+    -------
+    Book
+
+    Examples
+    --------
+    >>> from crosssell.datasets import tiny
+    >>> book = tiny()
+    >>> book.contracts[["client_id", "product_id", "start_date", "value"]]
+      client_id product_id start_date  value
+    0        C1      CRM-1 2024-01-01  100.0
+    1        C1      CRM-2 2024-08-01  250.0
+    2        C2      ERP-1 2024-01-01   80.0
+    3        C2      CRM-1 2024-09-01  100.0
+    """
+    from crosssell.book import Book
+
+    contracts = pd.DataFrame(
+        {
+            Columns.client: ["C1", "C1", "C2", "C2"],
+            Columns.product: ["CRM-1", "CRM-2", "ERP-1", "CRM-1"],
+            Columns.start: ["2024-01-01", "2024-08-01", "2024-01-01", "2024-09-01"],
+            Columns.value: [100.0, 250.0, 80.0, 100.0],
+        }
+    )
+    products = pd.DataFrame(
+        {
+            Columns.product: ["CRM-1", "CRM-2", "ERP-1"],
+            Columns.family: ["CRM", "CRM", "ERP"],
+            Columns.tier: [1, 2, 1],
+        }
+    )
+    return Book.from_frames(contracts=contracts, products=products)
 
 
 def load_online_retail(path: str | Path) -> Book:

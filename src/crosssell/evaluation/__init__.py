@@ -1,4 +1,4 @@
-"""Evaluation: ground truth, ranking metrics, the temporal backtest and calibration.
+"""Evaluation: ground truth, ranking metrics, the temporal backtest, calibration and tuning.
 
 Examples
 --------
@@ -30,9 +30,13 @@ from crosssell.evaluation.metrics import (
     value_captured_at_k,
 )
 from crosssell.evaluation.plots import plot_calibration, plot_gain, plot_metrics, plot_suppression
-from crosssell.evaluation.report import report
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import TuneResult, tune
+
+# The backtest page is written by crosssell.html, which reads the results above; it stays
+# reachable here because ``crosssell.evaluation.report`` is where users have always found it.
+# It must be imported after the evaluation modules it reads.
+from crosssell.html.backtest_page import report
 
 __all__ = [
     "METRICS",

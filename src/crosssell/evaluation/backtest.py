@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,16 +21,10 @@ import pandas as pd
 
 from crosssell.book import Book
 from crosssell.columns import Columns
-from crosssell.evaluation.metrics import _check_ks, _Out, evaluate
-from crosssell.evaluation.truth import (
-    HorizonLike,
-    _active_clients,
-    _active_mask,
-    _addition_arrays,
-    _AdditionArrays,
-    _to_horizon,
-    _to_timestamp,
-)
+from crosssell.evaluation import _common
+from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation.metrics import evaluate
+from crosssell.evaluation.truth import _addition_arrays, _AdditionArrays
 
 __all__ = ["BacktestResult", "backtest"]
 
@@ -44,16 +37,16 @@ _CROSS_SELL: Final = "cross_sell"
 _UNKNOWN_SEGMENT: Final = "unknown"
 
 _METRIC_COLUMNS: Final = (
-    _Out.fold,
-    _Out.model,
-    _Out.offer_type,
-    _Out.segment,
-    _Out.metric,
-    _Out.k,
-    _Out.value,
-    _Out.ci_low,
-    _Out.ci_high,
-    _Out.n_clients,
+    Columns.fold,
+    Columns.model,
+    Columns.offer_type,
+    Columns.segment,
+    Columns.metric,
+    Columns.k,
+    Columns.value,
+    Columns.ci_low,
+    Columns.ci_high,
+    Columns.n_clients,
 )
 _OFFER_COLUMNS: Final = (
     Columns.client,
@@ -94,10 +87,10 @@ class BacktestResult:
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import Popularity
-    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
     ...                   "60D", k=(1, 2), n_boot=0, progress=False)
     >>> result.summary().head(2)
           metric  k  crosssell  popularity  lift
@@ -129,33 +122,33 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> result.summary().columns.tolist()
         ['metric', 'k', 'crosssell', 'popularity', 'lift']
         """
         m = self.metrics
-        rows = m[(m[_Out.offer_type] == offer_type) & (m[_Out.segment] == segment)]
+        rows = m[(m[Columns.offer_type] == offer_type) & (m[Columns.segment] == segment)]
         table = rows.pivot_table(
-            index=[_Out.metric, _Out.k],
-            columns=_Out.model,
-            values=_Out.value,
+            index=[Columns.metric, Columns.k],
+            columns=Columns.model,
+            values=Columns.value,
             aggfunc="mean",
             sort=False,
             dropna=False,
         ).reset_index()
         table.columns.name = None
         models = [c for c in (_MODEL, _BASELINE, _CUSTOM_BASELINE) if c in table.columns]
-        table = table[[_Out.metric, _Out.k, *models]]
+        table = table[[Columns.metric, Columns.k, *models]]
         if _MODEL in table.columns and len(models) > 1:
             model = table[_MODEL].to_numpy(np.float64)
             base = table[models[1]].to_numpy(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(base == 0, np.where(model > 0, np.inf, np.nan), model / base)
-            table[_Out.lift] = ratio
+            table[Columns.lift] = ratio
         return table.reset_index(drop=True)
 
     def to_frame(self) -> pd.DataFrame:
@@ -167,16 +160,16 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> result.to_frame().columns.tolist()[:3]
         ['fold', 'cutoff', 'horizon_end']
         """
-        dates = self.folds[[_Out.fold, _Out.cutoff, _Out.horizon_end]]
-        return dates.merge(self.metrics, on=_Out.fold, how="right")
+        dates = self.folds[[Columns.fold, Columns.cutoff, Columns.horizon_end]]
+        return dates.merge(self.metrics, on=Columns.fold, how="right")
 
     def plot(self, **kwargs: Any) -> Any:
         """Draw the metric@k curves against the baseline (needs the ``plot`` extra: matplotlib).
@@ -192,82 +185,16 @@ class BacktestResult:
 
         Examples
         --------
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import Popularity
-        >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> fig = result.plot()  # doctest: +SKIP
         """
         from crosssell.evaluation.plots import plot_metrics
 
         return plot_metrics(self, **kwargs)
-
-
-def _day(ts: pd.Timestamp) -> str:
-    """Write a date as a person does: the time only when there is one."""
-    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
-
-
-def _span(delta: pd.Timedelta) -> str:
-    if delta == pd.Timedelta(days=delta.days):
-        return f"{delta.days} day{'s' if delta.days != 1 else ''}"
-    return str(delta)
-
-
-def _cutoff_list(cutoffs: Any) -> list[pd.Timestamp]:
-    values: Iterable[Any]
-    if isinstance(cutoffs, str | pd.Timestamp) or not isinstance(cutoffs, Iterable):
-        values = [cutoffs]
-    else:
-        values = list(cutoffs)
-    stamps = [_to_timestamp(v, name="cutoffs", owner="backtest") for v in values]
-    if not stamps:
-        raise ValueError(
-            "The 'cutoffs' parameter of backtest must be a date or a non-empty list of dates. "
-            f"Got {cutoffs!r} instead."
-        )
-    return sorted(set(stamps))
-
-
-def _book_span(book: Book) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last date observed in the book: contract starts and event dates."""
-    starts = book.contract_arrays.start
-    if starts.shape[0] == 0:
-        raise ValueError(
-            "backtest: the book has no contracts, so there is nothing to fit on and no outcome "
-            "to observe. Build the Book from a contracts table with rows."
-        )
-    first = int(starts.min())
-    last = int(starts.max())
-    events = book.event_table
-    if Columns.date in events.columns and events.shape[0]:
-        latest_event = pd.Timestamp(events[Columns.date].max())
-        if not pd.isna(latest_event):
-            last = max(last, int(latest_event.as_unit("ns").value))
-    return pd.Timestamp(first, unit="ns"), pd.Timestamp(last, unit="ns")
-
-
-def _check_cutoffs(book: Book, cutoffs: Sequence[pd.Timestamp], horizon: pd.Timedelta) -> None:
-    first, last = _book_span(book)
-    for cut in cutoffs:
-        end = cut + horizon
-        if end > last:
-            latest = last - horizon
-            fix = (
-                f"Use a cutoff on or before {_day(latest)}."
-                if latest >= first
-                else f"The book spans only {_day(first)} to {_day(last)}: use a shorter horizon."
-            )
-            raise ValueError(
-                f"cutoff {_day(cut)} + horizon {_span(horizon)} = {_day(end)} is after the last "
-                f"date in the book ({_day(last)}): no outcome can be observed. {fix}"
-            )
-        if cut < first:
-            raise ValueError(
-                f"cutoff {_day(cut)} is before the first contract in the book ({_day(first)}): "
-                f"there is no history to fit on. Use a cutoff on or after {_day(first)}."
-            )
 
 
 def _point_in_time(book: Book, cutoff_ns: int) -> Book:
@@ -338,18 +265,6 @@ def _segment_of(book: Book, segments: str | None) -> npt.NDArray[np.object_] | N
     return np.asarray(values.where(values.notna(), _UNKNOWN_SEGMENT).astype(str), dtype=object)
 
 
-def _seed(random_state: int | np.random.Generator | None) -> int | None:
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**31 - 1))
-    return random_state
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return bool(progress)
-
-
 def backtest(
     recommender: Any,
     book: Book,
@@ -416,24 +331,24 @@ def backtest(
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import Popularity
-    >>> result = backtest(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"],
+    >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
     ...                   "60D", k=(1, 2), n_boot=0, progress=False)
     >>> result.folds[["cutoff", "clients", "clients_with_addition", "offers"]]
           cutoff  clients  clients_with_addition  offers
     0 2024-06-30        2                      1       4
-    >>> backtest(Recommender(), _example_book(), ["2024-06-30"], "120D")
+    >>> backtest(Recommender(), tiny(), ["2024-06-30"], "120D")
     Traceback (most recent call last):
     ...
     ValueError: cutoff 2024-06-30 + horizon 120 days = 2024-10-28 is after the last date in the book (2024-09-01): no outcome can be observed. Use a cutoff on or before 2024-05-04.
     """  # noqa: E501
     owner = "backtest"
-    ks = _check_ks(k, owner=owner)
+    ks = _common.check_ks(k, owner=owner)
     k_max = max(ks)
-    span = _to_horizon(horizon, owner=owner)
-    stamps = _cutoff_list(cutoffs)
+    span = _common.to_horizon(horizon, owner=owner)
+    stamps = _common.cutoff_list(cutoffs)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(
             f"The 'n_boot' parameter of {owner} must be an int in the range [0, inf). "
@@ -445,9 +360,9 @@ def backtest(
                 f"The 'recommender' parameter of {owner} must be a crosssell Recommender (with "
                 f"fit, recommend, clone, get_params and set_params). Got {recommender!r} instead."
             )
-    _check_cutoffs(book, stamps, span)
+    _common.check_cutoffs(book, stamps, span)
     segment_of = _segment_of(book, segments)
-    seed = _seed(random_state)
+    seed = _common.seed(random_state)
 
     main = recommender if policy else recommender.clone().set_params(policy=None)
     models: list[tuple[str, Any]] = [(_MODEL, main)]
@@ -467,17 +382,17 @@ def backtest(
         total=len(stamps) * len(models),
         desc=owner,
         unit="fit",
-        disable=not _show_progress(progress),
+        disable=not _common.show_progress(progress),
     )
     try:
         for fold, cut in enumerate(stamps):
             cut_ns = int(cut.value)
             end = cut + span
-            active = _active_clients(book, cut_ns)
+            active = _common.active_clients(book, cut_ns)
             if active.shape[0] == 0:
                 raise ValueError(
-                    f"cutoff {_day(cut)}: no client holds any product then, so there is nobody "
-                    "to make offers to. Use a cutoff within the period the contracts cover."
+                    f"cutoff {_common.day(cut)}: no client holds any product then, so there is "
+                    "nobody to make offers to. Use a cutoff within the period the contracts cover."
                 )
             adds = _addition_arrays(book, cut_ns, int(end.value))
             adds = _subset(adds, np.isin(adds.client, active))
@@ -485,7 +400,7 @@ def backtest(
             train = _point_in_time(book, cut_ns)
             n_offers = 0
             for name, template in models:
-                bar.set_postfix_str(f"{_day(cut)} {name}")
+                bar.set_postfix_str(f"{_common.day(cut)} {name}")
                 estimator = template.clone()
                 estimator.fit(train, as_of=cut)
                 offers = _recommend(estimator, clients, k_max)
@@ -512,17 +427,19 @@ def backtest(
                 bar.update(1)
             fold_rows.append(
                 {
-                    _Out.fold: fold,
-                    _Out.cutoff: cut,
-                    _Out.horizon_end: end,
-                    _Out.training_rows: len(train.contract_arrays),
-                    _Out.clients: int(active.shape[0]),
-                    _Out.products: int(
-                        np.unique(book.contract_arrays.product[_active_mask(book, cut_ns)]).shape[0]
+                    Columns.fold: fold,
+                    Columns.cutoff: cut,
+                    Columns.horizon_end: end,
+                    Columns.training_rows: len(train.contract_arrays),
+                    Columns.clients: int(active.shape[0]),
+                    Columns.products: int(
+                        np.unique(
+                            book.contract_arrays.product[_common.active_mask(book, cut_ns)]
+                        ).shape[0]
                     ),
-                    _Out.clients_with_addition: int(np.unique(adds.client).shape[0]),
-                    _Out.additions: int(adds.client.shape[0]),
-                    _Out.offers: n_offers,
+                    Columns.clients_with_addition: int(np.unique(adds.client).shape[0]),
+                    Columns.additions: int(adds.client.shape[0]),
+                    Columns.offers: n_offers,
                 }
             )
     finally:
@@ -574,10 +491,10 @@ def _offer_frame(
     client, product = codes
     n_products = np.int64(max(len(book.product_ids), 1))
     offered = np.where(client >= 0, client * n_products + product, -1)
-    out[_Out.added] = np.isin(offered, adds.client * n_products + adds.product)
-    out.insert(0, _Out.model, model)
-    out.insert(0, _Out.cutoff, cutoff)
-    out.insert(0, _Out.fold, fold)
+    out[Columns.added] = np.isin(offered, adds.client * n_products + adds.product)
+    out.insert(0, Columns.model, model)
+    out.insert(0, Columns.cutoff, cutoff)
+    out.insert(0, Columns.fold, fold)
     return out
 
 
@@ -634,9 +551,9 @@ def _fold_metrics(
                 n_boot=n_boot,
                 random_state=seed,
             )
-            table.insert(0, _Out.segment, group)
-            table.insert(0, _Out.offer_type, kind)
-            table.insert(0, _Out.model, model)
-            table.insert(0, _Out.fold, fold)
+            table.insert(0, Columns.segment, group)
+            table.insert(0, Columns.offer_type, kind)
+            table.insert(0, Columns.model, model)
+            table.insert(0, Columns.fold, fold)
             parts.append(table)
     return pd.concat(parts, ignore_index=True)[list(_METRIC_COLUMNS)]

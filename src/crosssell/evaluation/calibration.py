@@ -27,7 +27,6 @@ from crosssell.arbitration import (
 )
 from crosssell.arbitration._calibrators import ISOTONIC, PLATT, check_scores_outcomes
 from crosssell.columns import Columns
-from crosssell.evaluation.metrics import _Out
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -187,14 +186,14 @@ def calibration_table(
     half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return pd.DataFrame(
         {
-            _Out.bin: keep.astype(np.int64),
-            _Out.lower: edges[keep],
-            _Out.upper: edges[keep + 1],
-            _Out.n: n.astype(np.int64),
+            Columns.bin: keep.astype(np.int64),
+            Columns.lower: edges[keep],
+            Columns.upper: edges[keep + 1],
+            Columns.n: n.astype(np.int64),
             Columns.propensity: mean_p,
-            _Out.observed: rate,
-            _Out.ci_low: np.clip(centre - half, 0.0, 1.0),
-            _Out.ci_high: np.clip(centre + half, 0.0, 1.0),
+            Columns.observed: rate,
+            Columns.ci_low: np.clip(centre - half, 0.0, 1.0),
+            Columns.ci_high: np.clip(centre + half, 0.0, 1.0),
         }
     )
 
@@ -246,10 +245,10 @@ def calibrate(
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import Popularity
-    >>> cal = calibrate(Recommender(scorer=Popularity()), _example_book(), ["2024-06-30"], "60D",
+    >>> cal = calibrate(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"], "60D",
     ...                 method="platt", progress=False)
     >>> type(cal).__name__
     'PlattCalibrator'
@@ -273,14 +272,14 @@ def calibrate(
         progress=progress,
     )
     offers = result.offers
-    offers = offers[offers[_Out.model] == "crosssell"]
+    offers = offers[offers[Columns.model] == "crosssell"]
     if offers.shape[0] == 0:
         raise ValueError(
             f"{owner}: the backtest made no offer at any cutoff, so there is nothing to calibrate "
             "on. Use later cutoffs or a book with more clients."
         )
     scores = offers[Columns.score].to_numpy(dtype=np.float64)
-    added = offers[_Out.added].to_numpy(dtype=np.float64)
+    added = offers[Columns.added].to_numpy(dtype=np.float64)
     finite = np.isfinite(scores)
     calibrator: BuiltinCalibrator = (
         IsotonicCalibrator() if method == ISOTONIC else PlattCalibrator()

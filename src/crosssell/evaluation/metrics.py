@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crosssell.columns import Columns
+from crosssell.evaluation import _common
 
 __all__ = [
     "METRICS",
@@ -57,36 +58,6 @@ METRICS: Final[tuple[str, ...]] = (
 )
 
 
-class _Out:
-    """Column names of evaluation outputs that the shared vocabulary does not hold yet."""
-
-    metric: Final = "metric"
-    k: Final = "k"
-    value: Final = Columns.value
-    ci_low: Final = "ci_low"
-    ci_high: Final = "ci_high"
-    n_clients: Final = "n_clients"
-    fold: Final = "fold"
-    model: Final = "model"
-    offer_type: Final = Columns.offer_type
-    segment: Final = Columns.segment
-    cutoff: Final = "cutoff"
-    horizon_end: Final = "horizon_end"
-    added: Final = "added"
-    lift: Final = "lift"
-    training_rows: Final = "training_rows"
-    clients: Final = "clients"
-    products: Final = "products"
-    clients_with_addition: Final = "clients_with_addition"
-    additions: Final = "additions"
-    offers: Final = "offers"
-    bin: Final = "bin"
-    lower: Final = "lower"
-    upper: Final = "upper"
-    n: Final = "n"
-    observed: Final = "observed"
-
-
 # bootstrap weight matrices are built in blocks of at most this many cells to bound memory
 _BOOT_BLOCK_CELLS: Final = 4_000_000
 
@@ -103,24 +74,6 @@ class _Hits:
     n_truth: npt.NDArray[np.int64]
     #: (n_clients,) total value added (unknown values count as 0).
     truth_value: npt.NDArray[np.float64]
-
-
-def _check_k(k: object, *, owner: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 1:
-        raise ValueError(
-            f"The 'k' parameter of {owner} must be an int in the range [1, inf). Got {k!r} instead."
-        )
-    return int(k)
-
-
-def _check_ks(k: int | Iterable[int], *, owner: str) -> tuple[int, ...]:
-    values = [k] if isinstance(k, int | np.integer) else list(k)
-    if not values:
-        raise ValueError(
-            f"The 'k' parameter of {owner} must be an int in the range [1, inf) or a non-empty "
-            f"sequence of them. Got {k!r} instead."
-        )
-    return tuple(sorted({_check_k(v, owner=owner) for v in values}))
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], *, table: str) -> None:
@@ -308,7 +261,7 @@ def evaluate(
      'value_captured': 10.0, 'value_share': 0.6667, 'coverage': 0.75}
     """
     owner = "evaluate"
-    ks = _check_ks(k, owner=owner)
+    ks = _common.check_ks(k, owner=owner)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(
             f"The 'n_boot' parameter of {owner} must be an int in the range [0, inf). "
@@ -381,18 +334,25 @@ def evaluate(
                 records.append(("coverage", kk, float(cov), float("nan"), float("nan"), n))
     frame = pd.DataFrame(
         records,
-        columns=[_Out.metric, _Out.k, _Out.value, _Out.ci_low, _Out.ci_high, _Out.n_clients],
+        columns=[
+            Columns.metric,
+            Columns.k,
+            Columns.value,
+            Columns.ci_low,
+            Columns.ci_high,
+            Columns.n_clients,
+        ],
     )
     order = {name: i for i, name in enumerate(METRICS)}
-    frame["_order"] = frame[_Out.metric].map(order)
-    frame = frame.sort_values(["_order", _Out.k], kind="stable").drop(columns="_order")
+    frame["_order"] = frame[Columns.metric].map(order)
+    frame = frame.sort_values(["_order", Columns.k], kind="stable").drop(columns="_order")
     return frame.reset_index(drop=True)
 
 
 def _single(
     recommendations: pd.DataFrame, truth: pd.DataFrame, k: int, metric: str, *, owner: str
 ) -> float:
-    kk = _check_k(k, owner=owner)
+    kk = _common.check_k(k, owner=owner)
     hits = _match(recommendations, truth, kk)
     if hits.n_truth.shape[0] == 0:
         return float("nan")
@@ -608,7 +568,7 @@ def value_captured_at_k(
     >>> value_captured_at_k(recs, truth, 1), value_captured_at_k(recs, truth, 1, share=True)
     (30.0, 0.75)
     """
-    kk = _check_k(k, owner="value_captured_at_k")
+    kk = _common.check_k(k, owner="value_captured_at_k")
     hits = _match(recommendations, truth, kk)
     captured = float(hits.hit_value[:, :kk].sum())
     if not share:
@@ -657,7 +617,7 @@ def coverage(recommendations: pd.DataFrame, n_products: int, k: int | None = Non
     _require(recommendations, (Columns.product,), table="recommendations")
     if k is None:
         return int(recommendations[Columns.product].nunique()) / int(n_products)
-    kk = _check_k(k, owner="coverage")
+    kk = _common.check_k(k, owner="coverage")
     return _coverage_counts(recommendations, (kk,))[0] / int(n_products)
 
 

@@ -15,7 +15,6 @@ import pandas as pd
 
 from crosssell.columns import Columns
 from crosssell.evaluation.calibration import calibration_table
-from crosssell.evaluation.metrics import _Out
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -93,26 +92,26 @@ def plot_metrics(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.evaluation import backtest
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=(1, 2),
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=(1, 2),
     ...                   n_boot=0, progress=False)
     >>> fig = plot_metrics(result, ["recall"])
     >>> len(fig.axes)
     1
     """
     m = result.metrics
-    known = set(m[_Out.metric])
+    known = set(m[Columns.metric])
     unknown = [name for name in metrics if name not in known]
     if unknown:
         raise ValueError(
             f"The 'metrics' parameter of plot_metrics must name metrics of the result "
             f"({', '.join(sorted(known))}). Got {unknown!r} instead."
         )
-    rows = m[(m[_Out.offer_type] == offer_type) & (m[_Out.segment] == segment)]
-    mean = rows.groupby([_Out.metric, _Out.model, _Out.k])[
-        [_Out.value, _Out.ci_low, _Out.ci_high]
+    rows = m[(m[Columns.offer_type] == offer_type) & (m[Columns.segment] == segment)]
+    mean = rows.groupby([Columns.metric, Columns.model, Columns.k])[
+        [Columns.value, Columns.ci_low, Columns.ci_high]
     ].mean()
     fig, axes = _figure_axes(ax, len(metrics))
     for panel, name in zip(axes, metrics, strict=True):
@@ -120,14 +119,18 @@ def plot_metrics(
         for model in part.index.get_level_values(0).unique():
             line = part.loc[model]
             ks = line.index.to_numpy()
-            (drawn,) = panel.plot(ks, line[_Out.value], marker="o", label=str(model))
-            if line[_Out.ci_low].notna().any():
+            (drawn,) = panel.plot(ks, line[Columns.value], marker="o", label=str(model))
+            if line[Columns.ci_low].notna().any():
                 panel.fill_between(
-                    ks, line[_Out.ci_low], line[_Out.ci_high], alpha=0.2, color=drawn.get_color()
+                    ks,
+                    line[Columns.ci_low],
+                    line[Columns.ci_high],
+                    alpha=0.2,
+                    color=drawn.get_color(),
                 )
         panel.set_xlabel("k (offers per client)")
         panel.set_title(_LABELS.get(name, name))
-        panel.set_xticks(sorted(set(rows[_Out.k])))
+        panel.set_xticks(sorted(set(rows[Columns.k])))
     axes[0].legend()
     fig.tight_layout()
     return fig
@@ -137,7 +140,7 @@ def _gain_curve(
     offers: pd.DataFrame,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     order = np.argsort(-offers[Columns.score].to_numpy(np.float64), kind="stable")
-    added = offers[_Out.added].to_numpy(np.float64)[order]
+    added = offers[Columns.added].to_numpy(np.float64)[order]
     total = added.sum()
     x = np.arange(0, added.shape[0] + 1) / max(added.shape[0], 1)
     y = np.concatenate(([0.0], np.cumsum(added) / total if total > 0 else np.zeros_like(added)))
@@ -165,16 +168,16 @@ def plot_gain(result: BacktestResult, *, ax: Axes | None = None) -> Figure:
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.evaluation import backtest
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=2,
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=2,
     ...                   n_boot=0, progress=False)
     >>> plot_gain(result).axes[0].get_xlabel()
     'share of offers made'
     """
     fig, (panel,) = _figure_axes(ax)
-    for model, offers in result.offers.groupby(_Out.model, sort=False):
+    for model, offers in result.offers.groupby(Columns.model, sort=False):
         x, y = _gain_curve(offers)
         panel.plot(x, y, label=str(model))
     panel.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
@@ -220,11 +223,14 @@ def plot_calibration(
     """
     table = calibration_table(propensity, outcome, n_bins)
     fig, (panel,) = _figure_axes(ax)
-    observed = table[_Out.observed].to_numpy()
+    observed = table[Columns.observed].to_numpy()
     # Rounding can put a Wilson bound a hair on the wrong side of the observed share.
     errors = np.clip(
         np.vstack(
-            [observed - table[_Out.ci_low].to_numpy(), table[_Out.ci_high].to_numpy() - observed]
+            [
+                observed - table[Columns.ci_low].to_numpy(),
+                table[Columns.ci_high].to_numpy() - observed,
+            ]
         ),
         0.0,
         None,

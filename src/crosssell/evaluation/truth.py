@@ -7,7 +7,6 @@ Book's contract arrays, without any Python loop over clients or contracts.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -17,55 +16,15 @@ import pandas as pd
 
 from crosssell.book import Book
 from crosssell.columns import Columns
+from crosssell.evaluation import _common
 
 __all__ = ["additions"]
 
+# Still bound here, where the other evaluation modules have always imported it from.
+HorizonLike = _common.HorizonLike
+
 _UPSELL: Final = "upsell"
 _CROSS_SELL: Final = "cross_sell"
-
-HorizonLike = str | pd.Timedelta | _dt.timedelta | np.timedelta64 | int
-
-
-def _to_timestamp(value: Any, *, name: str, owner: str) -> pd.Timestamp:
-    """Read a date-like as a tz-naive UTC timestamp, or raise a parameter error."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"The {name!r} parameter of {owner} must be a date (a string such as '2024-06-30', "
-            f"a datetime or a pandas Timestamp). Got {value!r} instead."
-        ) from exc
-    if pd.isna(ts):
-        raise ValueError(
-            f"The {name!r} parameter of {owner} must be a date (a string such as '2024-06-30', "
-            f"a datetime or a pandas Timestamp). Got {value!r} instead."
-        )
-    if ts.tzinfo is not None:
-        # the Book keeps every date as tz-naive UTC
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.as_unit("ns")
-
-
-def _to_horizon(value: HorizonLike, *, owner: str) -> pd.Timedelta:
-    """Read a horizon (``"180D"``, a timedelta, or a number of days) as a positive Timedelta."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        if isinstance(value, int | np.integer):
-            horizon = pd.Timedelta(days=int(value))
-        else:
-            horizon = pd.Timedelta(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"The 'horizon' parameter of {owner} must be a positive duration such as '180D', a "
-            f"timedelta or a number of days. Got {value!r} instead."
-        ) from exc
-    if pd.isna(horizon) or horizon <= pd.Timedelta(0):
-        raise ValueError(
-            f"The 'horizon' parameter of {owner} must be a positive duration such as '180D', a "
-            f"timedelta or a number of days. Got {value!r} instead."
-        )
-    return horizon.as_unit("ns")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,19 +36,6 @@ class _AdditionArrays:
     is_upsell: npt.NDArray[np.bool_]
     value: npt.NDArray[np.float64]
     first: npt.NDArray[np.int64]
-
-
-def _active_mask(book: Book, at_ns: int) -> npt.NDArray[np.bool_]:
-    """Contracts active at ``at_ns`` (``start <= at < end``)."""
-    arrays = book.contract_arrays
-    mask: npt.NDArray[np.bool_] = (arrays.start <= at_ns) & (arrays.end > at_ns)
-    return mask
-
-
-def _active_clients(book: Book, at_ns: int) -> npt.NDArray[np.int64]:
-    """Sorted indices of clients holding at least one product at ``at_ns``."""
-    held = book.contract_arrays.client[_active_mask(book, at_ns)]
-    return np.unique(held).astype(np.int64)
 
 
 def _family_tier(book: Book) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -117,7 +63,7 @@ def _addition_arrays(book: Book, cutoff_ns: int, end_ns: int) -> _AdditionArrays
     product = arrays.product.astype(np.int64)
     key = client * n_products + product
 
-    active = _active_mask(book, cutoff_ns)
+    active = _common.active_mask(book, cutoff_ns)
     held_key = np.unique(key[active])
 
     in_window = (arrays.start > cutoff_ns) & (arrays.start <= end_ns)
@@ -223,35 +169,15 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
     --------
     >>> import numpy as np, pandas as pd
     >>> from crosssell.evaluation import additions
-    >>> from crosssell.evaluation.truth import _example_book
-    >>> book = _example_book()
+    >>> from crosssell.datasets import tiny
+    >>> book = tiny()
     >>> additions(book, "2024-06-30", "180D")[["client_id", "product_id", "offer_type"]]
       client_id product_id  offer_type
     0        C1      CRM-2      upsell
     1        C2      CRM-1  cross_sell
     """
     owner = "additions"
-    cut = _to_timestamp(cutoff, name="cutoff", owner=owner)
-    span = _to_horizon(horizon, owner=owner)
+    cut = _common.to_timestamp(cutoff, name="cutoff", owner=owner)
+    span = _common.to_horizon(horizon, owner=owner)
     adds = _addition_arrays(book, int(cut.value), int((cut + span).value))
     return _additions_frame(book, adds)
-
-
-def _example_book() -> Book:
-    """Build a four-contract book for the doctests of this package."""
-    contracts = pd.DataFrame(
-        {
-            Columns.client: ["C1", "C1", "C2", "C2"],
-            Columns.product: ["CRM-1", "CRM-2", "ERP-1", "CRM-1"],
-            Columns.start: ["2024-01-01", "2024-08-01", "2024-01-01", "2024-09-01"],
-            Columns.value: [100.0, 250.0, 80.0, 100.0],
-        }
-    )
-    products = pd.DataFrame(
-        {
-            Columns.product: ["CRM-1", "CRM-2", "ERP-1"],
-            Columns.family: ["CRM", "CRM", "ERP"],
-            Columns.tier: [1, 2, 1],
-        }
-    )
-    return Book.from_frames(contracts=contracts, products=products)

@@ -20,16 +20,11 @@ import numpy as np
 import pandas as pd
 
 from crosssell.book import Book
-from crosssell.evaluation.backtest import (
-    _check_cutoffs,
-    _cutoff_list,
-    _day,
-    _seed,
-    _show_progress,
-    backtest,
-)
-from crosssell.evaluation.metrics import METRICS, _Out
-from crosssell.evaluation.truth import HorizonLike, _to_horizon
+from crosssell.columns import Columns
+from crosssell.evaluation import _common
+from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation.backtest import backtest
+from crosssell.evaluation.metrics import METRICS
 from crosssell.recommender import Recommender
 
 if TYPE_CHECKING:
@@ -44,17 +39,6 @@ SpaceDict = Mapping[str, Sequence[Any]]
 _OWNER: Final = "tune"
 _ALL: Final = "all"
 _SCALARS: Final = (int, float, str, bool, np.integer, np.floating, np.bool_)
-
-
-class _Col:
-    """Column names of the tuning table."""
-
-    trial: Final = "trial"
-    params: Final = "params"
-    selection: Final = "selection_score"
-    held_out: Final = "held_out_score"
-    seconds: Final = "fit_seconds"
-    rank: Final = "rank"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -86,10 +70,10 @@ class TuneResult:
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import CoOccurrence, Popularity
-    >>> result = tune(Recommender(), _example_book(),
+    >>> result = tune(Recommender(), tiny(),
     ...               {"scorer": [Popularity(), CoOccurrence()]},
     ...               ["2024-06-15", "2024-07-03"], horizon="60D", metric="recall@1",
     ...               search="grid", progress=False)
@@ -126,10 +110,10 @@ class TuneResult:
         --------
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> from crosssell.evaluation.truth import _example_book
+        >>> from crosssell.datasets import tiny
         >>> from crosssell.recommender import Recommender
         >>> from crosssell.scorers import CoOccurrence, Popularity
-        >>> result = tune(Recommender(), _example_book(),
+        >>> result = tune(Recommender(), tiny(),
         ...               {"scorer": [Popularity(), CoOccurrence()]},
         ...               ["2024-06-15", "2024-07-03"], horizon="60D", metric="recall@1",
         ...               progress=False)
@@ -140,9 +124,9 @@ class TuneResult:
 
         fig, (panel,) = _figure_axes(ax)
         table = self.results
-        x = table[_Col.selection].to_numpy(np.float64)
-        y = table[_Col.held_out].to_numpy(np.float64)
-        best = (table[_Col.rank] == 1).to_numpy(bool)
+        x = table[Columns.selection_score].to_numpy(np.float64)
+        y = table[Columns.held_out_score].to_numpy(np.float64)
+        best = (table[Columns.rank] == 1).to_numpy(bool)
         panel.scatter(x[~best], y[~best], color="tab:blue", alpha=0.7, label="trials")
         panel.scatter(x[best], y[best], color="tab:red", s=60, label="chosen", zorder=3)
         finite = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]])
@@ -154,7 +138,7 @@ class TuneResult:
             )
         n_sel = len(self.selection_cutoffs)
         panel.set_xlabel(f"selection score (mean of {n_sel} fold{'s' if n_sel != 1 else ''})")
-        panel.set_ylabel(f"held-out score ({_day(self.held_out_cutoff)})")
+        panel.set_ylabel(f"held-out score ({_common.day(self.held_out_cutoff)})")
         panel.set_title(self.metric)
         panel.legend()
         fig.tight_layout()
@@ -405,18 +389,18 @@ def tune(
 
     Examples
     --------
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
     >>> from crosssell.scorers import CoOccurrence, Popularity
     >>> space = [{"scorer": [Popularity()]},
     ...          {"scorer": [CoOccurrence()], "scorer__measure": ["confidence", "lift"]}]
-    >>> result = tune(Recommender(), _example_book(), space, ["2024-06-15", "2024-07-03"],
+    >>> result = tune(Recommender(), tiny(), space, ["2024-06-15", "2024-07-03"],
     ...               horizon="60D", metric="recall@1", search="grid", progress=False)
     >>> result.results["params"].tolist()
     ['scorer=Popularity()', 'scorer=CoOccurrence(), scorer__measure=confidence', 'scorer=CoOccurrence(), scorer__measure=lift']
     >>> result.best_params, result.held_out
     ({'scorer': CoOccurrence(), 'scorer__measure': 'confidence'}, 1.0)
-    >>> tune(Recommender(), _example_book(), space, ["2024-06-30"], horizon="60D")
+    >>> tune(Recommender(), tiny(), space, ["2024-06-30"], horizon="60D")
     Traceback (most recent call last):
     ...
     ValueError: tune needs at least 2 cutoffs: it chooses on all but the last and reports the score on the last. Got 1 (2024-06-30). Add an earlier cutoff.
@@ -433,18 +417,18 @@ def tune(
             f"The 'recommender' parameter of {_OWNER} must be a crosssell Recommender. "
             f"Got {recommender!r} instead."
         )
-    span = _to_horizon(horizon, owner=_OWNER)
-    stamps = _cutoff_list(cutoffs)
+    span = _common.to_horizon(horizon, owner=_OWNER)
+    stamps = _common.cutoff_list(cutoffs)
     if len(stamps) < 2:
-        shown = ", ".join(_day(s) for s in stamps)
+        shown = ", ".join(_common.day(s) for s in stamps)
         raise ValueError(
             f"{_OWNER} needs at least 2 cutoffs: it chooses on all but the last and reports the "
             f"score on the last. Got {len(stamps)} ({shown}). Add an earlier cutoff."
         )
-    _check_cutoffs(book, stamps, span)
+    _common.check_cutoffs(book, stamps, span)
     grid = _as_space(space)
     _check_space(recommender, grid)
-    seed = _seed(random_state)
+    seed = _common.seed(random_state)
 
     rows: list[dict[str, Any]] = []
     configs: list[dict[str, Any]] = []
@@ -458,24 +442,24 @@ def tune(
         seconds = time.perf_counter() - started
         m = result.metrics
         pick = m[
-            (m[_Out.metric] == name)
-            & (m[_Out.k] == k)
-            & (m[_Out.offer_type] == _ALL)
-            & (m[_Out.segment] == _ALL)
-            & (m[_Out.model] == "crosssell")
+            (m[Columns.metric] == name)
+            & (m[Columns.k] == k)
+            & (m[Columns.offer_type] == _ALL)
+            & (m[Columns.segment] == _ALL)
+            & (m[Columns.model] == "crosssell")
         ]
-        by_fold = pick.set_index(_Out.fold)[_Out.value].reindex(range(len(stamps)))
+        by_fold = pick.set_index(Columns.fold)[Columns.value].reindex(range(len(stamps)))
         scores = by_fold.to_numpy(np.float64)
         selection = float(np.nanmean(scores[:-1])) if np.isfinite(scores[:-1]).any() else np.nan
         configs.append(params)
         rows.append(
             {
-                _Col.trial: len(rows),
-                _Col.params: _params_text(params),
+                Columns.trial: len(rows),
+                Columns.params: _params_text(params),
                 **{key: _cell(value) for key, value in params.items()},
-                _Col.selection: selection,
-                _Col.held_out: float(scores[-1]),
-                _Col.seconds: seconds,
+                Columns.selection_score: selection,
+                Columns.held_out_score: float(scores[-1]),
+                Columns.fit_seconds: seconds,
             }
         )
         return selection
@@ -491,11 +475,11 @@ def tune(
         # ipywidgets is missing; only a shown bar should pay for that.
         from tqdm.auto import tqdm
 
-        bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _show_progress(progress))
+        bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress))
         try:
             for index in bar:
                 run(grid.config(index))
-                best = max((r[_Col.selection] for r in rows), key=_sortable)
+                best = max((r[Columns.selection_score] for r in rows), key=_sortable)
                 bar.set_postfix_str(f"best {metric} {best:.4g}")
         finally:
             bar.close()
@@ -533,7 +517,7 @@ def _optuna_search(
         # a fold without additions gives no score; Optuna must still see a number to rank
         return score if np.isfinite(score) else -np.inf
 
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=_show_progress(progress))
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=_common.show_progress(progress))
 
 
 def _result(
@@ -546,31 +530,38 @@ def _result(
     metric: str,
     stamps: Sequence[pd.Timestamp],
 ) -> TuneResult:
-    columns = [_Col.trial, _Col.params, *space.names, _Col.selection, _Col.held_out, _Col.seconds]
+    columns = [
+        Columns.trial,
+        Columns.params,
+        *space.names,
+        Columns.selection_score,
+        Columns.held_out_score,
+        Columns.fit_seconds,
+    ]
     table = pd.DataFrame(rows).reindex(columns=columns)
     for name in space.names:
         column = table[name].astype(object)
         table[name] = column.where(column.notna(), None)
-    selection = table[_Col.selection].to_numpy(np.float64)
+    selection = table[Columns.selection_score].to_numpy(np.float64)
     if not np.isfinite(selection).any():
         raise ValueError(
             f"{_OWNER}: no trial could be scored on the selection folds "
-            f"({', '.join(_day(s) for s in stamps[:-1])}): no client added a product within the "
-            "horizon, or no offer was made. Use other cutoffs or a longer horizon."
+            f"({', '.join(_common.day(s) for s in stamps[:-1])}): no client added a product within "
+            "the horizon, or no offer was made. Use other cutoffs or a longer horizon."
         )
     key = np.where(np.isfinite(selection), selection, -np.inf)
     # stable sort on the negated score: ties go to the earlier trial
     order = np.argsort(-key, kind="stable")
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(1, order.shape[0] + 1)
-    table[_Col.rank] = rank
+    table[Columns.rank] = rank
     best = int(order[0])
     best_params = dict(configs[best])
     return TuneResult(
         results=table,
         best_params=best_params,
         best_recommender=_configure(recommender, best_params).fit(book),
-        held_out=float(table[_Col.held_out].iloc[best]),
+        held_out=float(table[Columns.held_out_score].iloc[best]),
         metric=metric,
         selection_cutoffs=tuple(stamps[:-1]),
         held_out_cutoff=stamps[-1],

@@ -7,10 +7,9 @@ are products) and then scores any chunk of clients against every product. Every 
 
 from __future__ import annotations
 
-import numbers
 import operator
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, SupportsIndex, cast
 
 import numpy as np
@@ -21,6 +20,7 @@ from crosssell._kernels import top_contributions_into
 from crosssell._params import Estimator
 from crosssell._sparse import take_rows
 from crosssell.exceptions import NotFittedError
+from crosssell.scorers._common import as_rows, check_int, is_int
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -75,7 +75,7 @@ def check_random_state(
     if isinstance(random_state, np.random.Generator):
         return random_state
     seed: object = random_state
-    if _is_int(seed):
+    if is_int(seed):
         if operator.index(cast(SupportsIndex, seed)) < 0:
             raise ValueError(
                 f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
@@ -86,74 +86,6 @@ def check_random_state(
         f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
         f"an instance of 'numpy.random.Generator' or None. Got {random_state!r} instead."
     )
-
-
-def _is_int(value: object) -> bool:
-    """Tell whether a value is an int (numpy ints included, bools excluded)."""
-    if isinstance(value, bool | np.bool_):
-        return False
-    return isinstance(value, numbers.Integral)
-
-
-def _check_int(owner: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
-    """Check an int parameter in ``[low, high]`` and raise scikit-learn's message otherwise."""
-    upper = "inf)" if high is None else f"{high}]"
-    if _is_int(value):
-        iv = operator.index(cast(SupportsIndex, value))
-        if iv >= low and (high is None or iv <= high):
-            return iv
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be an int in the range [{low}, {upper}. "
-        f"Got {value!r} instead."
-    )
-
-
-def _check_float(
-    owner: str, name: str, value: object, *, low: float, low_open: bool, extra: str = ""
-) -> float:
-    """Check a real parameter above ``low`` (open or closed) and raise scikit-learn's message."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        if np.isfinite(v) and (v > low if low_open else v >= low):
-            return v
-    bracket = "(" if low_open else "["
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be {extra}a float in the range "
-        f"{bracket}{low}, inf). Got {value!r} instead."
-    )
-
-
-def _check_option(owner: str, name: str, value: object, options: Iterable[str]) -> str:
-    """Check a string option and raise scikit-learn's message otherwise."""
-    allowed = sorted(options)
-    if isinstance(value, str) and value in allowed:
-        return value
-    shown = "{" + ", ".join(repr(o) for o in allowed) + "}"
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be a str among {shown}. Got {value!r} instead."
-    )
-
-
-def _check_bool(owner: str, name: str, value: object) -> bool:
-    """Check a boolean parameter."""
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be an instance of 'bool'. Got {value!r} instead."
-    )
-
-
-def _as_rows(values: Any, *, name: str) -> IntArray:
-    """Read a 1-D array of integer row or column indices."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"'{name}' must be a 1-D array of int indices; got shape {arr.shape}.")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"'{name}' must hold int indices; got dtype {arr.dtype}.")
-    return arr.astype(np.int64, copy=False)
 
 
 def gather_rows_dot(
@@ -380,7 +312,7 @@ class Scorer(Estimator, ABC):
         [False, True, True, True]
         """
         self._check_fitted()
-        rows = _as_rows(clients, name="clients")
+        rows = as_rows(clients, name="clients")
         known = (rows >= 0) & (rows < self.n_clients_)
         out = ~known
         indptr = self.client_product_.indptr
@@ -419,7 +351,7 @@ class Scorer(Estimator, ABC):
         [[1.0, 0.5], [1.0, 0.5]]
         """
         self._check_fitted()
-        rows = _as_rows(clients, name="clients")
+        rows = as_rows(clients, name="clients")
         cold = self.cold(rows)
         if rows.size and not cold.any():
             # the common chunk: no copy of the scores through a mask
@@ -514,7 +446,7 @@ class Scorer(Estimator, ABC):
         [0.0, 0.5]
         """
         self._check_fitted()
-        held = _as_rows(held_products, name="held_products")
+        held = as_rows(held_products, name="held_products")
         if held.size and (held.min() < 0 or held.max() >= self.n_products_):
             bad = held[(held < 0) | (held >= self.n_products_)][:5].tolist()
             raise ValueError(
@@ -591,9 +523,9 @@ class Scorer(Estimator, ABC):
         [[0, -1]]
         """
         self._check_fitted()
-        rows = _as_rows(clients, name="clients")
-        prods = _as_rows(products, name="products")
-        n = _check_int(type(self).__name__ + ".evidence", "n", n, low=1)
+        rows = as_rows(clients, name="clients")
+        prods = as_rows(products, name="products")
+        n = check_int(type(self).__name__ + ".evidence", "n", n, low=1)
         if rows.size != prods.size:
             raise ValueError(
                 f"'clients' and 'products' must be aligned: got {rows.size} clients and "

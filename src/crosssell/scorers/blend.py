@@ -9,14 +9,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell.scorers._common import as_rows, check_int, check_option
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
     IntArray,
     Scorer,
-    _as_rows,
-    _check_int,
-    _check_option,
     top_contributions,
 )
 
@@ -131,7 +129,7 @@ class Blend(Scorer):
                 "pairs with weights >= 0 and a positive sum. "
                 f"Got {self.scorers!r} instead."
             )
-        _check_option("Blend", "method", self.method, ("score", "rank"))
+        check_option("Blend", "method", self.method, ("score", "rank"))
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         fitted = [scorer.clone().fit(matrix, book) for scorer, _ in self.scorers]
@@ -204,8 +202,8 @@ class Blend(Scorer):
         [[0, -1, -1]]
         """
         self._check_fitted()
-        rows = _as_rows(clients, name="clients")
-        n = _check_int("Blend.evidence", "n", n, low=1)
+        rows = as_rows(clients, name="clients")
+        n = check_int("Blend.evidence", "n", n, low=1)
         owners: list[IntArray] = []
         helds: list[IntArray] = []
         ws: list[npt.NDArray[np.float64]] = []

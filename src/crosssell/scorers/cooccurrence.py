@@ -10,13 +10,12 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._sparse import rows_times
+from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
     IntArray,
     Scorer,
-    _check_int,
-    _check_option,
     gather_rows_dot,
 )
 
@@ -79,8 +78,8 @@ class CoOccurrence(Scorer):
         self.min_support = min_support
 
     def _validate_params(self) -> None:
-        _check_option("CoOccurrence", "measure", self.measure, ("confidence", "lift", "jaccard"))
-        _check_int("CoOccurrence", "min_support", self.min_support, low=1)
+        check_option("CoOccurrence", "measure", self.measure, ("confidence", "lift", "jaccard"))
+        check_int("CoOccurrence", "min_support", self.min_support, low=1)
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         n_clients = x.shape[0]
@@ -111,58 +110,9 @@ class CoOccurrence(Scorer):
 
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
         rules = self.rules_
-        keys = _cached_keys(self, rules)
+        keys = cached_keys(self, rules)
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
-            return _lookup(rules, held, target, keys)
+            return lookup(rules, held, target, keys)
 
         return weight
-
-
-def _cached_keys(owner: object, matrix: sp.csr_matrix) -> IntArray:
-    """Search keys of ``matrix`` (see :func:`_lookup`), kept on ``owner`` for later calls.
-
-    Building them reads every stored entry; per offer explained (one client in real time) that
-    cost would dominate. The cache is private (no trailing underscore), so it is never saved.
-    """
-    cached = getattr(owner, "_lookup_keys", None)
-    if cached is not None and cached[0] is matrix:
-        keys: IntArray = cached[1]
-        return keys
-    keys = _row_keys(matrix)
-    owner._lookup_keys = (matrix, keys)  # type: ignore[attr-defined]
-    return keys
-
-
-def _row_keys(matrix: sp.csr_matrix) -> IntArray:
-    """``row * n_cols + col`` of every stored entry, in storage order."""
-    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys: IntArray = row_of * matrix.shape[1] + matrix.indices
-    return keys
-
-
-def _lookup(
-    matrix: sp.csr_matrix, rows: IntArray, cols: IntArray, keys: IntArray | None = None
-) -> npt.NDArray[np.float64]:
-    """Entries ``matrix[rows[e], cols[e]]`` (0 where absent), vectorised over the pairs.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.sparse as sp
-    >>> m = sp.csr_matrix(np.array([[0, 2.0], [3.0, 0]]))
-    >>> _lookup(m, np.array([0, 1, 1]), np.array([1, 0, 1])).tolist()
-    [2.0, 3.0, 0.0]
-    """
-    if rows.size == 0:
-        return np.zeros(0, dtype=np.float64)
-    # entries of a canonical CSR are sorted by (row, column): one searchsorted finds them all
-    n_cols = matrix.shape[1]
-    if keys is None:
-        keys = _row_keys(matrix)
-    wanted = rows.astype(np.int64) * n_cols + cols
-    at = np.searchsorted(keys, wanted)
-    at_c = np.minimum(at, max(keys.size - 1, 0))
-    found = (at < keys.size) & (keys[at_c] == wanted) if keys.size else np.zeros(rows.size, bool)
-    out = np.zeros(rows.size, dtype=np.float64)
-    out[found] = matrix.data[at_c[found]]
-    return out

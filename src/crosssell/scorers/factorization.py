@@ -14,15 +14,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell.scorers import _implicit
+from crosssell.scorers._common import check_bool, check_float, check_int
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
     IntArray,
     RandomStateLike,
     Scorer,
-    _check_bool,
-    _check_float,
-    _check_int,
     check_random_state,
 )
 
@@ -217,9 +215,9 @@ class ALS(_FactorScorer):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        _check_int("ALS", "factors", self.factors, low=1)
+        check_int("ALS", "factors", self.factors, low=1)
         if self.regularization != "auto":
-            _check_float(
+            check_float(
                 "ALS",
                 "regularization",
                 self.regularization,
@@ -227,10 +225,10 @@ class ALS(_FactorScorer):
                 low_open=False,
                 extra="a str among {'auto'} or ",
             )
-        _check_int("ALS", "iterations", self.iterations, low=1)
-        _check_float("ALS", "alpha", self.alpha, low=0.0, low_open=True)
-        _check_int("ALS", "num_threads", self.num_threads, low=0)
-        if _check_bool("ALS", "use_gpu", self.use_gpu) and not _implicit.has_cuda():
+        check_int("ALS", "iterations", self.iterations, low=1)
+        check_float("ALS", "alpha", self.alpha, low=0.0, low_open=True)
+        check_int("ALS", "num_threads", self.num_threads, low=0)
+        if check_bool("ALS", "use_gpu", self.use_gpu) and not _implicit.has_cuda():
             raise ValueError(
                 "The 'use_gpu' parameter of ALS is True, but implicit was built without CUDA "
                 "or sees no GPU. Use use_gpu=False."
@@ -389,11 +387,11 @@ class BPR(_FactorScorer):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        _check_int("BPR", "factors", self.factors, low=1)
-        _check_float("BPR", "learning_rate", self.learning_rate, low=0.0, low_open=True)
-        _check_float("BPR", "regularization", self.regularization, low=0.0, low_open=False)
-        _check_int("BPR", "iterations", self.iterations, low=1)
-        _check_int("BPR", "num_threads", self.num_threads, low=0)
+        check_int("BPR", "factors", self.factors, low=1)
+        check_float("BPR", "learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_float("BPR", "regularization", self.regularization, low=0.0, low_open=False)
+        check_int("BPR", "iterations", self.iterations, low=1)
+        check_int("BPR", "num_threads", self.num_threads, low=0)
         check_random_state(self.random_state, owner="BPR")
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:

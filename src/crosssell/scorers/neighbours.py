@@ -11,16 +11,14 @@ import scipy.sparse as sp
 
 from crosssell._sparse import rows_times
 from crosssell.scorers import _implicit
+from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
     IntArray,
     Scorer,
-    _check_int,
-    _check_option,
     gather_rows_dot,
 )
-from crosssell.scorers.cooccurrence import _cached_keys, _lookup
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -81,9 +79,9 @@ class ItemKNN(Scorer):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        _check_option("ItemKNN", "metric", self.metric, ("cosine", "bm25", "tfidf"))
-        _check_int("ItemKNN", "neighbours", self.neighbours, low=1)
-        _check_int("ItemKNN", "num_threads", self.num_threads, low=0)
+        check_option("ItemKNN", "metric", self.metric, ("cosine", "bm25", "tfidf"))
+        check_int("ItemKNN", "neighbours", self.neighbours, low=1)
+        check_int("ItemKNN", "num_threads", self.num_threads, low=0)
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         self.similarity_ = _implicit.item_similarity(
@@ -99,9 +97,9 @@ class ItemKNN(Scorer):
 
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
         sim = self.similarity_
-        keys = _cached_keys(self, sim)
+        keys = cached_keys(self, sim)
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
-            return _lookup(sim, held, target, keys)
+            return lookup(sim, held, target, keys)
 
         return weight

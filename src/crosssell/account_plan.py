@@ -48,7 +48,7 @@ import scipy.sparse as sp
 
 from crosssell._params import check_fitted
 from crosssell.book import OPEN_END, Book
-from crosssell.columns import Columns, EventType, RuleKind
+from crosssell.columns import Columns, EventType, PlanColumns, RuleKind
 from crosssell.exceptions import SchemaError
 from crosssell.recommender import Recommender
 from crosssell.rules import Blocks, RuleContext
@@ -88,34 +88,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
-
-
-class PlanColumns:
-    """Column names of an account plan, beside those of :class:`~crosssell.columns.Columns`.
-
-    Examples
-    --------
-    >>> PlanColumns.action, PlanColumns.rank_in_owner
-    ('action', 'rank_in_owner')
-    """
-
-    action: Final = "action"
-    due: Final = "due"
-    talking_points: Final = "talking_points"
-    materials: Final = "materials"
-    contract: Final = Columns.contract
-    upsell_product: Final = "upsell_product_id"
-    at_risk: Final = "at_risk"
-    open_complaints: Final = "open_complaints"
-    days_since_contact: Final = "days_since_contact"
-    group_holds: Final = "group_holds"
-    rank_in_owner: Final = "rank_in_owner"
-    within_capacity: Final = "within_capacity"
-    capacity: Final = "capacity"
-    listed: Final = "listed"
-    below: Final = "below_cut"
-    priority_below: Final = "priority_below_cut"
-    nothing: Final = "nothing_to_do"
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,9 +309,9 @@ class AccountPlan:
         {5}
         """
         a = self.actions
-        keep = a[PlanColumns.action].ne("none") & a[Columns.owner].notna()
+        keep = a[Columns.action].ne("none") & a[Columns.owner].notna()
         if cut:
-            keep &= a[PlanColumns.within_capacity]
+            keep &= a[Columns.within_capacity]
         rows = a[keep]
         return {str(k): g.reset_index(drop=True) for k, g in rows.groupby(Columns.owner, sort=True)}
 
@@ -355,7 +327,7 @@ class AccountPlan:
         True
         """
         a = self.actions
-        keep = a[PlanColumns.action].ne("none") & a[Columns.owner].isna()
+        keep = a[Columns.action].ne("none") & a[Columns.owner].isna()
         return a[keep].reset_index(drop=True)
 
     def below_cut(self) -> pd.DataFrame:
@@ -378,22 +350,22 @@ class AccountPlan:
         """
         a = self.actions[self.actions[Columns.owner].notna()]
         owners = pd.Index(self.owners, name=Columns.owner)
-        act = a[PlanColumns.action]
+        act = a[Columns.action]
         actionable = act.ne("none")
-        inside = actionable & a[PlanColumns.within_capacity]
-        outside = actionable & ~a[PlanColumns.within_capacity]
+        inside = actionable & a[Columns.within_capacity]
+        outside = actionable & ~a[Columns.within_capacity]
         by = a[Columns.owner]
         out = pd.DataFrame(index=owners)
-        out[PlanColumns.capacity] = self.capacities.reindex(owners)
-        out[PlanColumns.listed] = inside.groupby(by).sum().reindex(owners, fill_value=0)
-        out[PlanColumns.below] = outside.groupby(by).sum().reindex(owners, fill_value=0)
+        out[Columns.capacity] = self.capacities.reindex(owners)
+        out[Columns.listed] = inside.groupby(by).sum().reindex(owners, fill_value=0)
+        out[Columns.below_cut] = outside.groupby(by).sum().reindex(owners, fill_value=0)
         counts = pd.crosstab(by[outside], act[outside]).reindex(
             index=owners, columns=list(ACTIONS[:-1]), fill_value=0
         )
         out = out.join(counts)
         prio = a[Columns.priority].where(outside, 0.0)
-        out[PlanColumns.priority_below] = prio.groupby(by).sum().reindex(owners, fill_value=0.0)
-        out[PlanColumns.nothing] = (~actionable).groupby(by).sum().reindex(owners, fill_value=0)
+        out[Columns.priority_below_cut] = prio.groupby(by).sum().reindex(owners, fill_value=0.0)
+        out[Columns.nothing_to_do] = (~actionable).groupby(by).sum().reindex(owners, fill_value=0)
         out.columns.name = None
         return out.reset_index()
 
@@ -586,23 +558,23 @@ def plan(
         Columns.client: book.client_ids.to_external(rows),
         Columns.owner: _clean_text(book.client_table[Columns.owner]).to_numpy()[rows],
         Columns.segment: book.client_table[Columns.segment].to_numpy()[rows],
-        PlanColumns.action: pd.Categorical(
+        Columns.action: pd.Categorical(
             np.asarray(ACTIONS, dtype=object)[code[rows]], categories=list(ACTIONS)
         ),
         Columns.priority: priority[rows],
-        PlanColumns.due: pd.to_datetime(due_ns[rows].view("datetime64[ns]")),
+        Columns.due: pd.to_datetime(due_ns[rows].view("datetime64[ns]")),
         Columns.reason: reason[rows],
-        PlanColumns.talking_points: points[rows],
-        PlanColumns.materials: materials[rows],
+        Columns.talking_points: points[rows],
+        Columns.materials: materials[rows],
         Columns.product: _external(ids, product[rows]),
-        PlanColumns.contract: _contract_ids(book, contract_row[rows]),
+        Columns.contract: _contract_ids(book, contract_row[rows]),
         Columns.value: np.where(is_renew, renew_value, value)[rows],
         Columns.expected_value: expected[rows],
-        PlanColumns.upsell_product: _external(ids, upsell[rows]),
-        PlanColumns.at_risk: ((n_risk > 0) & is_renew)[rows],
-        PlanColumns.open_complaints: n_open[rows],
-        PlanColumns.days_since_contact: days_quiet[rows],
-        PlanColumns.group_holds: group_text[rows],
+        Columns.upsell_product: _external(ids, upsell[rows]),
+        Columns.at_risk: ((n_risk > 0) & is_renew)[rows],
+        Columns.open_complaints: n_open[rows],
+        Columns.days_since_contact: days_quiet[rows],
+        Columns.group_holds: group_text[rows],
         "_code": code[rows],
         "_row": rows,
     }
@@ -753,7 +725,7 @@ def _check_period(period: Any) -> pd.Timedelta:
 def _capacities(book: Book, capacity: int | str | None, owner: pd.Series) -> pd.Series:
     owners = pd.Index(sorted(str(o) for o in owner.dropna().unique()), name=Columns.owner)
     if capacity is None:
-        return pd.Series(np.nan, index=owners, name=PlanColumns.capacity)
+        return pd.Series(np.nan, index=owners, name=Columns.capacity)
     if isinstance(capacity, str):
         table = book.client_table
         if capacity not in table.columns:
@@ -767,19 +739,19 @@ def _capacities(book: Book, capacity: int | str | None, owner: pd.Series) -> pd.
             )
         values = pd.to_numeric(table[capacity], errors="coerce")
         per = values.groupby(_clean_text(table[Columns.owner])).max()
-        return per.reindex(owners).rename(PlanColumns.capacity).astype(np.float64)
+        return per.reindex(owners).rename(Columns.capacity).astype(np.float64)
     if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
         raise ValueError(
             "The 'capacity' parameter of plan must be an int in the range [1, inf), a column "
             f"name of the clients table, or None. Got {capacity!r} instead."
         )
-    return pd.Series(float(capacity), index=owners, name=PlanColumns.capacity)
+    return pd.Series(float(capacity), index=owners, name=Columns.capacity)
 
 
 def _rank(frame: pd.DataFrame, capacities: pd.Series) -> pd.DataFrame:
     frame = frame.assign(
         _no_owner=frame[Columns.owner].isna(),
-        _safe=~frame[PlanColumns.at_risk],
+        _safe=~frame[Columns.at_risk],
         _neg=-frame[Columns.priority],
     )
     frame = frame.sort_values(
@@ -791,11 +763,11 @@ def _rank(frame: pd.DataFrame, capacities: pd.Series) -> pd.DataFrame:
     key = frame[Columns.owner].fillna("")
     rank = actionable.astype(np.int64)
     rank = pd.Series(rank).groupby(key.to_numpy()).cumsum().to_numpy()
-    frame[PlanColumns.rank_in_owner] = pd.array(np.where(actionable, rank, 0), dtype="Int64")
-    frame.loc[~actionable, PlanColumns.rank_in_owner] = pd.NA
+    frame[Columns.rank_in_owner] = pd.array(np.where(actionable, rank, 0), dtype="Int64")
+    frame.loc[~actionable, Columns.rank_in_owner] = pd.NA
     cap = frame[Columns.owner].map(capacities).to_numpy(dtype=np.float64, na_value=np.nan)
     within = actionable & frame[Columns.owner].notna().to_numpy() & ~(rank > cap)
-    frame[PlanColumns.within_capacity] = within
+    frame[Columns.within_capacity] = within
     return frame.drop(columns=["_no_owner", "_safe", "_neg", "_code", "_row"])
 
 
@@ -1265,9 +1237,9 @@ def write_plan_csv(account_plan: AccountPlan, path: str | os.PathLike[str]) -> P
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     frame = account_plan.actions.copy()
-    for column in (PlanColumns.talking_points, PlanColumns.materials):
+    for column in (Columns.talking_points, Columns.materials):
         frame[column] = frame[column].map(_LIST_SEP.join)
-    frame[PlanColumns.due] = frame[PlanColumns.due].dt.strftime("%Y-%m-%d")
+    frame[Columns.due] = frame[Columns.due].dt.strftime("%Y-%m-%d")
     fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".csv", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

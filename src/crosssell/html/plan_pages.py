@@ -14,9 +14,9 @@ from typing import Any, Final
 import pandas as pd
 
 from crosssell._version import __version__
+from crosssell.account_plan import ACTIONS, AccountPlan
 from crosssell.columns import Columns
-from crosssell.plan import ACTIONS, AccountPlan, PlanColumns
-from crosssell.report._html import badge, esc, page, slug, table, write_page
+from crosssell.html._html import badge, esc, page, slug, table, write_page
 
 __all__ = ["write_plan_pages"]
 
@@ -39,7 +39,7 @@ def write_plan_pages(
     Parameters
     ----------
     account_plan : AccountPlan
-        The result of :func:`crosssell.plan.plan`.
+        The result of :func:`crosssell.account_plan.plan`.
     out_dir : str or path-like
         Folder to write into (created when missing). Pages are named ``owner-<owner>.html``,
         ``unowned.html`` and ``index.html``.
@@ -55,7 +55,7 @@ def write_plan_pages(
     --------
     >>> import tempfile
     >>> import crosssell as cs
-    >>> from crosssell.plan import plan
+    >>> from crosssell.account_plan import plan
     >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
     >>> with tempfile.TemporaryDirectory() as d:
     ...     pages = write_plan_pages(plan(rec, capacity=5), d)
@@ -113,16 +113,16 @@ def _header(account_plan: AccountPlan, heading: str, title: str) -> str:
 
 
 def _card(row: dict[Hashable, Any]) -> str:
-    action = str(row[PlanColumns.action])
+    action = str(row[Columns.action])
     flags = badge(_TITLES[action], action)
-    if bool(row[PlanColumns.at_risk]):
+    if bool(row[Columns.at_risk]):
         flags += " " + badge("at risk", "at_risk")
-    facts = [f"priority {_money(row[Columns.priority])}", f"due {_day(row[PlanColumns.due])}"]
+    facts = [f"priority {_money(row[Columns.priority])}", f"due {_day(row[Columns.due])}"]
     if pd.notna(row[Columns.value]):
         facts.append(f"value {_money(row[Columns.value])}")
     if pd.notna(row[Columns.segment]):
         facts.append(f"segment {row[Columns.segment]}")
-    rank = row[PlanColumns.rank_in_owner]
+    rank = row[Columns.rank_in_owner]
     parts = [
         '<li class="card"><header>',
         f'<span class="rank">{esc("" if pd.isna(rank) else f"#{int(rank)}")}</span>',
@@ -130,11 +130,11 @@ def _card(row: dict[Hashable, Any]) -> str:
         f'<div class="facts">{esc(" · ".join(facts))}</div>',
         f'<p class="reason">{esc(row[Columns.reason])}</p>',
     ]
-    points = [p for p in row[PlanColumns.talking_points] if p != row[Columns.reason]]
+    points = [p for p in row[Columns.talking_points] if p != row[Columns.reason]]
     if points:
         items = "".join(f"<li>{esc(p)}</li>" for p in points)
         parts.append(f'<div class="label">Talking points</div><ul>{items}</ul>')
-    materials = row[PlanColumns.materials]
+    materials = row[Columns.materials]
     if materials:
         items = "".join(f"<li>{esc(m)}</li>" for m in materials)
         parts.append(f'<div class="label">Bring</div><ul>{items}</ul>')
@@ -149,7 +149,7 @@ def _cards(rows: pd.DataFrame) -> str:
 
 
 def _counts(rows: pd.DataFrame) -> str:
-    counts = rows[PlanColumns.action].astype(str).value_counts()
+    counts = rows[Columns.action].astype(str).value_counts()
     shown = [
         badge(f"{int(counts[a])} {_TITLES[a]}", a) for a in ACTIONS[:-1] if counts.get(a, 0) > 0
     ]
@@ -160,9 +160,9 @@ def _brief_table(rows: pd.DataFrame) -> str:
     return table(
         (
             [
-                "" if pd.isna(r[PlanColumns.rank_in_owner]) else int(r[PlanColumns.rank_in_owner]),
+                "" if pd.isna(r[Columns.rank_in_owner]) else int(r[Columns.rank_in_owner]),
                 r[Columns.client],
-                _TITLES[str(r[PlanColumns.action])],
+                _TITLES[str(r[Columns.action])],
                 _money(r[Columns.priority]),
                 r[Columns.reason],
             ]
@@ -174,10 +174,10 @@ def _brief_table(rows: pd.DataFrame) -> str:
 
 
 def _owner_page(account_plan: AccountPlan, owner: str, rows: pd.DataFrame, *, title: str) -> str:
-    actionable = rows[rows[PlanColumns.action].astype(str) != "none"]
-    listed = actionable[actionable[PlanColumns.within_capacity]]
-    below = actionable[~actionable[PlanColumns.within_capacity]]
-    idle = rows[rows[PlanColumns.action].astype(str) == "none"]
+    actionable = rows[rows[Columns.action].astype(str) != "none"]
+    listed = actionable[actionable[Columns.within_capacity]]
+    below = actionable[~actionable[Columns.within_capacity]]
+    idle = rows[rows[Columns.action].astype(str) == "none"]
     capacity = account_plan.capacities.get(owner)
     cap_text = (
         "no capacity limit"
@@ -216,7 +216,7 @@ def _owner_page(account_plan: AccountPlan, owner: str, rows: pd.DataFrame, *, ti
 
 
 def _unowned_page(account_plan: AccountPlan, rows: pd.DataFrame, title: str) -> str:
-    actionable = rows[rows[PlanColumns.action].astype(str) != "none"]
+    actionable = rows[rows[Columns.action].astype(str) != "none"]
     body = [
         _header(account_plan, "Accounts without an owner", title),
         f"<p>{esc(len(actionable))} of {esc(len(rows))} accounts without an account manager "
@@ -238,24 +238,20 @@ def _index_page(
     # Short headings keep the table within a phone's width.
     header = ["manager", "cap.", "listed", "below", "complaint", "renew", "propose", "check in"]
     header.append("nothing")
-    listed = account_plan.actions[account_plan.actions[PlanColumns.within_capacity]]
-    counts = pd.crosstab(listed[Columns.owner], listed[PlanColumns.action].astype(str)).reindex(
+    listed = account_plan.actions[account_plan.actions[Columns.within_capacity]]
+    counts = pd.crosstab(listed[Columns.owner], listed[Columns.action].astype(str)).reindex(
         index=summary[Columns.owner], columns=list(ACTIONS[:-1]), fill_value=0
     )
-    cap = (
-        summary[PlanColumns.capacity]
-        .astype(object)
-        .where(summary[PlanColumns.capacity].notna(), "")
-    )
+    cap = summary[Columns.capacity].astype(object).where(summary[Columns.capacity].notna(), "")
     rows = [
         [str(o), "" if c == "" else int(c), int(n), int(b), *map(int, per), int(z)]
         for o, c, n, b, per, z in zip(
             summary[Columns.owner],
             cap,
-            summary[PlanColumns.listed],
-            summary[PlanColumns.below],
+            summary[Columns.listed],
+            summary[Columns.below_cut],
             counts.to_numpy(),
-            summary[PlanColumns.nothing],
+            summary[Columns.nothing_to_do],
             strict=True,
         )
     ]

@@ -17,10 +17,11 @@ import pandas as pd
 
 from crosssell._version import __version__
 from crosssell.columns import Columns
-from crosssell.evaluation.backtest import BacktestResult, _day, _span
+from crosssell.evaluation import _common
+from crosssell.evaluation.backtest import BacktestResult
 from crosssell.evaluation.calibration import calibration_error, calibration_table
-from crosssell.evaluation.metrics import _Out
-from crosssell.evaluation.tuning import TuneResult, _Col
+from crosssell.evaluation.tuning import TuneResult
+from crosssell.html import _html
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -85,25 +86,17 @@ def _metric_label(name: str, k: int | None = None) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _html() -> Any:
-    from crosssell.report import _html
-
-    return _html
-
-
 def _section(anchor: str, heading: str, body: str) -> str:
-    h = _html()
-    return f'<section id="{h.esc(anchor)}">\n<h2>{h.esc(heading)}</h2>\n{body}\n</section>'
+    return f'<section id="{_html.esc(anchor)}">\n<h2>{_html.esc(heading)}</h2>\n{body}\n</section>'
 
 
 def _para(text: str, cls: str = "") -> str:
-    h = _html()
-    attr = f' class="{h.esc(cls)}"' if cls else ""
-    return f"<p{attr}>{h.esc(text)}</p>"
+    attr = f' class="{_html.esc(cls)}"' if cls else ""
+    return f"<p{attr}>{_html.esc(text)}</p>"
 
 
 def _models(result: BacktestResult) -> list[str]:
-    return [str(m) for m in pd.unique(result.metrics[_Out.model])]
+    return [str(m) for m in pd.unique(result.metrics[Columns.model])]
 
 
 def _headline(result: BacktestResult) -> str:
@@ -113,14 +106,14 @@ def _headline(result: BacktestResult) -> str:
     models = _models(result)
     parts = []
     for name in ("ndcg", "recall"):
-        row = summary[(summary[_Out.metric] == name) & (summary[_Out.k] == k)]
+        row = summary[(summary[Columns.metric] == name) & (summary[Columns.k] == k)]
         if row.empty or _MODEL not in row.columns:
             continue
         text = f"{_metric_label(name, k)} {_num(row[_MODEL].iloc[0])}"
         if len(models) > 1 and models[1] in row.columns:
             text += f" against {_num(row[models[1]].iloc[0])} for {models[1]}"
-            if _Out.lift in row.columns:
-                text += f" (lift {_ratio(row[_Out.lift].iloc[0])})"
+            if Columns.lift in row.columns:
+                text += f" (lift {_ratio(row[Columns.lift].iloc[0])})"
         parts.append(text)
     if not parts:
         return ""
@@ -130,9 +123,9 @@ def _headline(result: BacktestResult) -> str:
 def _summary_table(result: BacktestResult) -> str:
     """Headline metrics in the open; the others folded away below them."""
     summary = result.summary()
-    models = [c for c in summary.columns if c not in (_Out.metric, _Out.k, _Out.lift)]
+    models = [c for c in summary.columns if c not in (Columns.metric, Columns.k, Columns.lift)]
     header = ["metric", "k", *models]
-    has_lift = _Out.lift in summary.columns
+    has_lift = Columns.lift in summary.columns
     if has_lift:
         header.append("lift")
     numeric = [False, True, *([True] * (len(header) - 2))]
@@ -140,14 +133,14 @@ def _summary_table(result: BacktestResult) -> str:
     def render(part: pd.DataFrame) -> str:
         rows = []
         for record in part.to_dict("records"):
-            row = [_metric_label(str(record[_Out.metric])), str(record[_Out.k])]
+            row = [_metric_label(str(record[Columns.metric])), str(record[Columns.k])]
             row += [_num(record[m]) for m in models]
             if has_lift:
-                row.append(_ratio(record[_Out.lift]))
+                row.append(_ratio(record[Columns.lift]))
             rows.append(row)
-        return str(_html().table(rows, header, numeric=numeric))
+        return str(_html.table(rows, header, numeric=numeric))
 
-    main = summary[_Out.metric].isin(_HEADLINE)
+    main = summary[Columns.metric].isin(_HEADLINE)
     out = render(summary[main])
     if (~main).any():
         out += (
@@ -160,7 +153,11 @@ def _summary_table(result: BacktestResult) -> str:
 def _wide_rows(rows: pd.DataFrame, by: str) -> list[list[str]]:
     """Headline metrics of ``rows`` averaged over folds, one line per (``by``, model)."""
     wide = rows.pivot_table(
-        index=[by, _Out.model], columns=_Out.metric, values=_Out.value, aggfunc="mean", sort=False
+        index=[by, Columns.model],
+        columns=Columns.metric,
+        values=Columns.value,
+        aggfunc="mean",
+        sort=False,
     )
     out = []
     for key, line in wide.iterrows():
@@ -173,31 +170,30 @@ def _type_table(result: BacktestResult) -> str:
     """Headline metrics at the deepest k for upsells and cross-sells apart."""
     k = max(result.k)
     m = result.metrics
-    rows = m[(m[_Out.segment] == _ALL) & (m[_Out.k] == k) & m[_Out.metric].isin(_HEADLINE)]
+    rows = m[(m[Columns.segment] == _ALL) & (m[Columns.k] == k) & m[Columns.metric].isin(_HEADLINE)]
     header = ["offer type", "model", *[_metric_label(n, k) for n in _HEADLINE]]
     numeric = [False, False, *([True] * len(_HEADLINE))]
-    return str(_html().table(_wide_rows(rows, _Out.offer_type), header, numeric=numeric))
+    return str(_html.table(_wide_rows(rows, Columns.offer_type), header, numeric=numeric))
 
 
 def _segment_tables(result: BacktestResult) -> str:
-    if not (result.metrics[_Out.segment] != _ALL).any():
+    if not (result.metrics[Columns.segment] != _ALL).any():
         return ""
     k = max(result.k)
     m = result.metrics
     rows = m[
-        (m[_Out.offer_type] == _ALL)
-        & (m[_Out.k] == k)
-        & (m[_Out.metric].isin(_HEADLINE))
-        & (m[_Out.segment] != _ALL)
+        (m[Columns.offer_type] == _ALL)
+        & (m[Columns.k] == k)
+        & (m[Columns.metric].isin(_HEADLINE))
+        & (m[Columns.segment] != _ALL)
     ]
     header = ["segment", "model", *[_metric_label(n, k) for n in _HEADLINE]]
     numeric = [False, False, *([True] * len(_HEADLINE))]
-    table = _html().table(_wide_rows(rows, _Out.segment), header, numeric=numeric)
+    table = _html.table(_wide_rows(rows, Columns.segment), header, numeric=numeric)
     return f"<h3>By segment</h3>\n{table}"
 
 
 def _fold_tables(result: BacktestResult) -> str:
-    h = _html()
     folds = result.folds
     header = [
         "fold",
@@ -211,34 +207,34 @@ def _fold_tables(result: BacktestResult) -> str:
         "offers",
     ]
     columns = [
-        _Out.training_rows,
-        _Out.clients,
-        _Out.products,
-        _Out.clients_with_addition,
-        _Out.additions,
-        _Out.offers,
+        Columns.training_rows,
+        Columns.clients,
+        Columns.products,
+        Columns.clients_with_addition,
+        Columns.additions,
+        Columns.offers,
     ]
     body = [
         [
-            str(record[_Out.fold]),
-            _day(pd.Timestamp(record[_Out.cutoff])),
-            _day(pd.Timestamp(record[_Out.horizon_end])),
+            str(record[Columns.fold]),
+            _common.day(pd.Timestamp(record[Columns.cutoff])),
+            _common.day(pd.Timestamp(record[Columns.horizon_end])),
             *[f"{int(record[c]):,}" for c in columns],
         ]
         for record in folds.to_dict("records")
     ]
     numeric = [True, False, False, *([True] * len(columns))]
-    counts = h.table(body, header, numeric=numeric)
+    counts = _html.table(body, header, numeric=numeric)
 
     k = max(result.k)
     m = result.metrics
     rows = m[
-        (m[_Out.offer_type] == _ALL)
-        & (m[_Out.segment] == _ALL)
-        & (m[_Out.k] == k)
-        & (m[_Out.metric].isin(_HEADLINE))
+        (m[Columns.offer_type] == _ALL)
+        & (m[Columns.segment] == _ALL)
+        & (m[Columns.k] == k)
+        & (m[Columns.metric].isin(_HEADLINE))
     ]
-    cutoffs = dict(zip(folds[_Out.fold], folds[_Out.cutoff], strict=True))
+    cutoffs = dict(zip(folds[Columns.fold], folds[Columns.cutoff], strict=True))
     with_interval = ("ndcg", "recall")
     plain: tuple[str, ...] = ()
     metric_header = ["fold", "cutoff", "model", "clients"]
@@ -246,25 +242,25 @@ def _fold_tables(result: BacktestResult) -> str:
         metric_header += [_metric_label(name, k), "95% interval"]
     metric_header += [_metric_label(name, k) for name in plain]
     metric_body = []
-    for (fold, model), part in rows.groupby([_Out.fold, _Out.model], sort=False):
-        by_name = part.set_index(_Out.metric)
+    for (fold, model), part in rows.groupby([Columns.fold, Columns.model], sort=False):
+        by_name = part.set_index(Columns.metric)
         line = [
             str(fold),
-            _day(pd.Timestamp(cutoffs[fold])),
+            _common.day(pd.Timestamp(cutoffs[fold])),
             str(model),
-            f"{int(part[_Out.n_clients].max()):,}",
+            f"{int(part[Columns.n_clients].max()):,}",
         ]
         for name in (*with_interval, *plain):
             if name not in by_name.index:
                 line += [_DASH, _DASH] if name in with_interval else [_DASH]
                 continue
             cell = by_name.loc[name]
-            line.append(_num(cell[_Out.value]))
+            line.append(_num(cell[Columns.value]))
             if name in with_interval:
-                line.append(_span_text(cell[_Out.ci_low], cell[_Out.ci_high]))
+                line.append(_span_text(cell[Columns.ci_low], cell[Columns.ci_high]))
         metric_body.append(line)
     metric_numeric = [True, False, False, *([True] * (len(metric_header) - 3))]
-    metrics_table = h.table(metric_body, metric_header, numeric=metric_numeric)
+    metrics_table = _html.table(metric_body, metric_header, numeric=metric_numeric)
     note = _para(
         "Averages run over the clients with at least one addition in the horizon; the "
         "intervals are 95% bootstrap intervals over those clients (a dash when the backtest "
@@ -275,28 +271,28 @@ def _fold_tables(result: BacktestResult) -> str:
 
 
 def _tune_section(tune: TuneResult) -> tuple[str, Callable[[Any], Any] | None]:
-    h = _html()
-    table = tune.results.sort_values(_Col.rank, kind="stable")
+    table = tune.results.sort_values(Columns.rank, kind="stable")
     body = [
         [
-            str(r[_Col.rank]),
-            str(r[_Col.trial]),
-            str(r[_Col.params]),
-            _num(r[_Col.selection], 4),
-            _num(r[_Col.held_out], 4),
-            f"{float(r[_Col.seconds]):.1f}",
+            str(r[Columns.rank]),
+            str(r[Columns.trial]),
+            str(r[Columns.params]),
+            _num(r[Columns.selection_score], 4),
+            _num(r[Columns.held_out_score], 4),
+            f"{float(r[Columns.fit_seconds]):.1f}",
         ]
         for r in table.to_dict("records")
     ]
     header = ["rank", "trial", "configuration", "selection score", "held-out score", "seconds"]
-    selection = ", ".join(_day(c) for c in tune.selection_cutoffs)
+    selection = ", ".join(_common.day(c) for c in tune.selection_cutoffs)
     intro = _para(
         f"{table.shape[0]} configuration(s) were backtested. The one with the best mean "
         f"{tune.metric} on the selection folds ({selection}) was chosen; its {tune.metric} on "
-        f"the held-out fold ({_day(tune.held_out_cutoff)}), which took no part in the choice, "
-        f"is {_num(tune.held_out, 4)}. Chosen: {table[_Col.params].iloc[0]}."
+        f"the held-out fold ({_common.day(tune.held_out_cutoff)}), which took no part in the "
+        "choice, "
+        f"is {_num(tune.held_out, 4)}. Chosen: {table[Columns.params].iloc[0]}."
     )
-    out = intro + "\n" + h.table(body, header, numeric=[True, True, False, True, True, True])
+    out = intro + "\n" + _html.table(body, header, numeric=[True, True, False, True, True, True])
     return out, (lambda ax: tune.plot(ax=ax))
 
 
@@ -318,27 +314,27 @@ def _metric_grid(result: BacktestResult) -> Figure:
 
     from crosssell.evaluation.plots import plot_metrics
 
-    present = set(result.metrics[_Out.metric])
+    present = set(result.metrics[Columns.metric])
     names = [n for n in _HEADLINE if n in present]
     fig = Figure(figsize=(8.0, 6.4))
     axes: Sequence[Axes] = fig.subplots(2, 2).ravel().tolist()
     m = result.metrics
-    rows = m[(m[_Out.offer_type] == _ALL) & (m[_Out.segment] == _ALL)]
+    rows = m[(m[Columns.offer_type] == _ALL) & (m[Columns.segment] == _ALL)]
     for ax, name in zip(axes, names, strict=False):
         plot_metrics(result, [name], ax=ax)
         if len(result.k) == 1:
             # a band over a single k is invisible: draw the interval as an error bar instead
-            part = rows[rows[_Out.metric] == name].groupby(_Out.model, sort=False)
-            means = part[[_Out.value, _Out.ci_low, _Out.ci_high]].mean()
+            part = rows[rows[Columns.metric] == name].groupby(Columns.model, sort=False)
+            means = part[[Columns.value, Columns.ci_low, Columns.ci_high]].mean()
             lines = ax.get_lines()
             k = float(result.k[0])
             for i, (line, (_, mean)) in enumerate(zip(lines, means.iterrows(), strict=False)):
                 # side by side, so that overlapping intervals stay readable
                 x = k + 0.15 * (i - (len(lines) - 1) / 2)
                 line.set_xdata([x])
-                if pd.notna(mean[_Out.ci_low]):
-                    below = max(mean[_Out.value] - mean[_Out.ci_low], 0.0)
-                    above = max(mean[_Out.ci_high] - mean[_Out.value], 0.0)
+                if pd.notna(mean[Columns.ci_low]):
+                    below = max(mean[Columns.value] - mean[Columns.ci_low], 0.0)
+                    above = max(mean[Columns.ci_high] - mean[Columns.value], 0.0)
                     ax.errorbar(
                         [x],
                         line.get_ydata(),
@@ -368,10 +364,10 @@ def _calibration_panel(
     top = float(np.max(propensity)) if propensity.size else 1.0
     n_bins = int(np.clip(np.ceil(10.0 / max(top, 1e-3)), 10, 1000))
     table = calibration_table(propensity, added, n_bins)
-    observed = table[_Out.observed].to_numpy(np.float64)
+    observed = table[Columns.observed].to_numpy(np.float64)
     # rounding can leave a Wilson bound a hair on the wrong side of the observed share
-    below = np.maximum(observed - table[_Out.ci_low].to_numpy(np.float64), 0.0)
-    above = np.maximum(table[_Out.ci_high].to_numpy(np.float64) - observed, 0.0)
+    below = np.maximum(observed - table[Columns.ci_low].to_numpy(np.float64), 0.0)
+    above = np.maximum(table[Columns.ci_high].to_numpy(np.float64) - observed, 0.0)
     ax.errorbar(
         table[Columns.propensity].to_numpy(np.float64),
         observed,
@@ -394,10 +390,10 @@ def _calibration_data(
     result: BacktestResult, calibration: _Predicts | None
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str] | None:
     offers = result.offers
-    offers = offers[offers[_Out.model] == _MODEL]
+    offers = offers[offers[Columns.model] == _MODEL]
     if offers.empty:
         return None
-    added = offers[_Out.added].to_numpy(np.float64)
+    added = offers[Columns.added].to_numpy(np.float64)
     if calibration is not None:
         scores = offers[Columns.score].to_numpy(np.float64)
         keep = np.isfinite(scores)
@@ -427,7 +423,6 @@ def _charts(
     calibration: _Predicts | None,
     suppressed: pd.DataFrame | None,
 ) -> str:
-    h = _html()
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -444,14 +439,14 @@ def _charts(
             f"{' against '.join(models)}.",
             "meta",
         ),
-        h.figure_img(_metric_grid(result), "metric@k curves"),
+        _html.figure_img(_metric_grid(result), "metric@k curves"),
         "<h3>Cumulative gain</h3>",
         _para(
             "Offers of all folds ranked by score, best first: the share of taken-up offers "
             "found against the share of offers made. The dashed diagonal is random ordering.",
             "meta",
         ),
-        h.figure_img(
+        _html.figure_img(
             _figure(lambda ax: plot_gain(result, ax=ax), (5.6, 4.0)), "cumulative gain chart"
         ),
     ]
@@ -462,7 +457,7 @@ def _charts(
         blocks += [
             "<h3>Calibration</h3>",
             _para(f"{caption} Expected calibration error: {_num(error)}.", "meta"),
-            h.figure_img(
+            _html.figure_img(
                 _figure(lambda ax: _calibration_panel(propensity, added, ax), (5.6, 4.0)),
                 "calibration curve",
             ),
@@ -470,7 +465,7 @@ def _charts(
     if suppressed is not None and Columns.rule in suppressed.columns and not suppressed.empty:
         offers = result.offers
         last = offers[
-            (offers[_Out.model] == _MODEL) & (offers[_Out.fold] == offers[_Out.fold].max())
+            (offers[Columns.model] == _MODEL) & (offers[Columns.fold] == offers[Columns.fold].max())
         ]
         blocks += [
             "<h3>Suppression</h3>",
@@ -479,7 +474,7 @@ def _charts(
                 f"({suppressed.shape[0]:,} in all), beside the offers of the last fold.",
                 "meta",
             ),
-            h.figure_img(
+            _html.figure_img(
                 _figure(
                     lambda ax: plot_suppression(suppressed, last, ax=ax),
                     (6.4, 0.9 + 0.35 * (suppressed[Columns.rule].nunique() + 1)),
@@ -543,9 +538,9 @@ def report(
     --------
     >>> import tempfile, pathlib
     >>> from crosssell.evaluation import backtest
-    >>> from crosssell.evaluation.truth import _example_book
+    >>> from crosssell.datasets import tiny
     >>> from crosssell.recommender import Recommender
-    >>> result = backtest(Recommender(), _example_book(), "2024-06-30", "60D", k=(1, 2),
+    >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=(1, 2),
     ...                   n_boot=0, progress=False)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     page = report(result, pathlib.Path(folder) / "backtest.html", title="Q2 <review>")
@@ -563,16 +558,15 @@ def report(
             "The 'tune' parameter of report must be a TuneResult (what tune returns) or None. "
             f"Got {type(tune).__name__} instead."
         )
-    h = _html()
     folds = result.folds
-    cutoffs = ", ".join(_day(pd.Timestamp(c)) for c in folds[_Out.cutoff])
+    cutoffs = ", ".join(_common.day(pd.Timestamp(c)) for c in folds[Columns.cutoff])
     meta = (
         f"crosssell {__version__} · {folds.shape[0]} fold(s), cutoffs {cutoffs} · horizon "
-        f"{_span(result.horizon)} · k = {', '.join(str(k) for k in result.k)} · models: "
+        f"{_common.span(result.horizon)} · k = {', '.join(str(k) for k in result.k)} · models: "
         f"{', '.join(_models(result))}"
     )
     sections = [
-        f"<h1>{h.esc(title)}</h1>",
+        f"<h1>{_html.esc(title)}</h1>",
         _para(meta, "meta"),
         _para(_headline(result)),
         _section(
@@ -608,7 +602,7 @@ def report(
         except ImportError:
             draw = None
         if draw is not None:
-            text += "\n" + h.figure_img(_figure(draw, (5.6, 4.0)), "selection against held-out")
+            text += "\n" + _html.figure_img(_figure(draw, (5.6, 4.0)), "selection against held-out")
         sections.append(_section("tuning", "Tuning", text))
-    document = h.page(title, "\n".join(sections))
-    return Path(h.write_page(path, document))
+    document = _html.page(title, "\n".join(sections))
+    return Path(_html.write_page(path, document))
