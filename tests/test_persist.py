@@ -19,8 +19,7 @@ import crosssell as cs
 from crosssell import persist
 from crosssell.evaluation.calibration import IsotonicCalibrator, PlattCalibrator
 from crosssell.exceptions import ArtifactError, NotFittedError
-from crosssell.plan import GroupHeld
-from crosssell.rules import FunctionRule, route_sales
+from crosssell.rules import FunctionRule, GroupHeld, route_sales
 from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity
 from crosssell.weighting import LogValue, Recency
 

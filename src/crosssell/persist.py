@@ -178,7 +178,6 @@ def _scorer_classes() -> dict[str, type[Scorer]]:
 
 def _rule_classes() -> dict[str, type[Any]]:
     from crosssell import rules
-    from crosssell.plan import GroupHeld
 
     built_in = (
         rules.AlreadyHeld,
@@ -194,7 +193,7 @@ def _rule_classes() -> dict[str, type[Any]]:
         rules.ChurnSignal,
         rules.DoNotContact,
         rules.NotWorthProposing,
-        GroupHeld,
+        rules.GroupHeld,
     )
     return {c.__name__: c for c in built_in}
 
