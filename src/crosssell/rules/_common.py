@@ -35,6 +35,7 @@ def format_numbers(template: str, values: Any) -> npt.NDArray[np.str_]:
 
 
 def as_tuple(value: Any) -> tuple[Any, ...]:
+    """Read a catalog list cell as a tuple: None or NaN is empty, a lone string is one item."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ()
     if isinstance(value, str):
