@@ -13,6 +13,11 @@ a complaint closed after it is still open. Rules work on whole arrays; none loop
 from crosssell.rules._applicability import OpenComplaint, RenewalFirst
 from crosssell.rules._base import FunctionRule, Rule, rule
 from crosssell.rules._blocks import Blocks, Scope
+
+# The array aliases of the rule signatures stay importable from here, as before the split.
+from crosssell.rules._common import BoolArray as BoolArray
+from crosssell.rules._common import IntArray as IntArray
+from crosssell.rules._common import TextArray as TextArray
 from crosssell.rules._contact import ContactCap, DoNotContact, RecentDecline
 from crosssell.rules._context import RuleContext
 from crosssell.rules._eligibility import (
