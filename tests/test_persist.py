@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell import persist
-from crosssell.account_plan import GroupHeld
 from crosssell.arbitration import IsotonicCalibrator, PlattCalibrator
 from crosssell.exceptions import ArtifactError, NotFittedError
-from crosssell.rules import FunctionRule, route_sales
+from crosssell.rules import FunctionRule, GroupHeld, route_sales
 from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity
 from crosssell.weighting import LogValue, Recency
 

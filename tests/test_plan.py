@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
-from crosssell.account_plan import ACTIONS, GroupHeld, plan, write_plan_csv
+from crosssell.account_plan import ACTIONS, plan, write_plan_csv
 from crosssell.exceptions import NotFittedError, SchemaError
 from crosssell.rules import (
     AlreadyHeld,
     DoNotContact,
+    GroupHeld,
     LowSatisfaction,
     OpenComplaint,
     Policy,

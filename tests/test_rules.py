@@ -22,6 +22,7 @@ from crosssell.rules import (
     DoNotContact,
     ExcludedByHolding,
     FunctionRule,
+    GroupHeld,
     LowSatisfaction,
     NotSellable,
     NotWorthProposing,
@@ -57,6 +58,7 @@ CLIENTS = pd.DataFrame(
         "segment": ["SME", "Enterprise", "SME", "SME"],
         "do_not_contact": [False, False, True, False],
         "satisfaction": [8.0, 3.0, 7.0, np.nan],
+        "parent_id": [None, None, None, "C1"],
     }
 )
 CONTRACTS = pd.DataFrame(
@@ -144,6 +146,7 @@ BUILT_INS: list[Rule] = [
     ChurnSignal(),
     DoNotContact(),
     NotWorthProposing(),
+    GroupHeld(),
 ]
 
 # Data dated after AS_OF: more events and a renewal that starts later.

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -48,16 +48,16 @@ import scipy.sparse as sp
 
 from crosssell._params import check_fitted
 from crosssell.book import OPEN_END, Book
-from crosssell.columns import Columns, EventType, PlanColumns, RuleKind
+from crosssell.columns import Columns, EventType, PlanColumns
 from crosssell.exceptions import SchemaError
 from crosssell.recommender import Recommender
-from crosssell.rules import Blocks, RuleContext
+from crosssell.rules import GroupHeld, RuleContext
+from crosssell.rules._eligibility import parent_index
 
 __all__ = [
     "ACTIONS",
     "AccountPlan",
     "Action",
-    "GroupHeld",
     "PlanColumns",
     "plan",
     "write_plan_csv",
@@ -88,142 +88,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
-
-
-# --------------------------------------------------------------------------------------------
-# the group rule
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupHeld:
-    """Do not offer a subsidiary what its parent account holds for the whole group.
-
-    A client whose ``parent_id`` names another client is a subsidiary. A product the parent
-    holds actively at ``as_of`` under a group contract covers the subsidiary already, so it is
-    not offered to it. Only the direct parent is looked at.
-
-    Parameters
-    ----------
-    name : str, default "group_held"
-    group_column : str, optional
-        A boolean column of the contracts table marking group contracts. When None (the
-        default), every active contract of the parent counts as a group contract.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is empty.
-
-    Examples
-    --------
-    >>> import crosssell as cs
-    >>> policy = cs.rules.route_sales().with_rules(GroupHeld())
-    >>> policy["group_held"].kind
-    'eligibility'
-    """
-
-    name: str = "group_held"
-    group_column: str | None = None
-    kind: RuleKind = field(default="eligibility", init=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(
-                f"The 'name' parameter of GroupHeld must be a non-empty str. Got {self.name!r} "
-                "instead."
-            )
-
-    def blocks(self, ctx: RuleContext) -> Blocks:
-        """Block (subsidiary, product) pairs where the parent holds the product for the group.
-
-        Parameters
-        ----------
-        ctx : RuleContext
-
-        Returns
-        -------
-        Blocks
-
-        Raises
-        ------
-        SchemaError
-            If ``group_column`` is not a column of the contracts table.
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> from crosssell import Book
-        >>> from crosssell.rules import RuleContext
-        >>> k = pd.DataFrame({"client_id": ["HQ", "SUB"], "parent_id": [None, "HQ"]})
-        >>> c = pd.DataFrame({"client_id": ["HQ", "SUB"], "product_id": ["ERP", "CRM"],
-        ...                   "start_date": ["2024-01-01", "2024-01-01"]})
-        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, clients=k), "2024-06-30")
-        >>> b = GroupHeld().blocks(ctx)
-        >>> b.client.tolist(), b.product.tolist(), b.detail[0]
-        ([1], [0], 'ERP is held by the parent account HQ under a group contract')
-        """
-        parent = _parent_index(ctx.book)
-        subs = np.flatnonzero(parent >= 0)
-        if subs.size == 0:
-            return Blocks.empty()
-        ca = ctx.book.contract_arrays
-        t = ctx.as_of_ns
-        active = (ca.start <= t) & (t < ca.end)
-        if self.group_column is not None:
-            active &= _group_flags(ctx.book, self.group_column)
-        n_c, n_p = ctx.n_clients, ctx.n_products
-        parent_holds = sp.csr_matrix(
-            (np.ones(int(active.sum()), dtype=np.int32), (ca.client[active], ca.product[active])),
-            shape=(n_c, n_p),
-        )
-        sub_to_parent = sp.csr_matrix(
-            (np.ones(subs.size, dtype=np.int32), (subs, parent[subs])), shape=(n_c, n_c)
-        )
-        pairs = (sub_to_parent @ parent_holds).tocoo()
-        if pairs.nnz == 0:
-            return Blocks.empty()
-        client = pairs.row.astype(np.int64)
-        product = pairs.col.astype(np.int64)
-        names = pd.Series(ctx.book.product_ids.external.astype(str)).to_numpy(dtype=object)
-        parents = pd.Series(ctx.book.client_ids.external.astype(str)).to_numpy(dtype=object)
-        detail = (
-            pd.Series(names[product], dtype=object)
-            + " is held by the parent account "
-            + pd.Series(parents[parent[client]], dtype=object)
-            + " under a group contract"
-        )
-        return Blocks.pairs(client, product, detail.to_numpy(dtype=object))
-
-
-def _parent_index(book: Book) -> IntArray:
-    """Index of each client's parent (-1: none, unknown, or itself)."""
-    table = book.client_table
-    n = len(book.client_ids)
-    if Columns.parent not in table.columns:
-        return np.full(n, -1, dtype=np.int64)
-    given = table[Columns.parent]
-    known = given.notna().to_numpy(dtype=bool)
-    out = np.full(n, -1, dtype=np.int64)
-    if known.any():
-        out[known] = book.client_ids.to_index(given[known].to_numpy(), missing="ignore")
-    out[out == np.arange(n)] = -1
-    return out
-
-
-def _group_flags(book: Book, column: str) -> BoolArray:
-    contracts = book.contracts
-    if column not in contracts.columns:
-        raise SchemaError(
-            f"contracts: the group contract column {column!r} is missing (columns: "
-            f"{list(contracts.columns)}). Add a boolean column marking group contracts, or pass "
-            "GroupHeld(group_column=None) to count every contract of the parent.",
-            table="contracts",
-            column=column,
-            rule="missing_column",
-        )
-    flags = contracts[column].astype(object).fillna(value=False).astype(bool)
-    return flags.to_numpy(dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1068,7 +932,7 @@ def _group_holds(book: Book, holdings: sp.csr_matrix, names: ObjArray) -> ObjArr
     """For members of an account group, what the whole group holds today ("" otherwise)."""
     n = len(book.client_ids)
     out = np.full(n, "", dtype=object)
-    parent = _parent_index(book)
+    parent = parent_index(book)
     if not (parent >= 0).any():
         return out
     root = np.where(parent >= 0, parent, np.arange(n))

@@ -183,7 +183,6 @@ def _scorer_classes() -> dict[str, type[Scorer]]:
 
 def _rule_classes() -> dict[str, type[Any]]:
     from crosssell import rules
-    from crosssell.account_plan import GroupHeld
 
     built_in = (
         rules.AlreadyHeld,
@@ -199,7 +198,7 @@ def _rule_classes() -> dict[str, type[Any]]:
         rules.ChurnSignal,
         rules.DoNotContact,
         rules.NotWorthProposing,
-        GroupHeld,
+        rules.GroupHeld,
     )
     return {c.__name__: c for c in built_in}
 

@@ -1,0 +1,48 @@
+"""Small vectorised helpers the rules share: text, dates and numbers over whole arrays."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+TextArray = npt.NDArray[np.object_]
+
+DAY_NS: Final = 86_400 * 10**9
+
+
+def concat_text(*parts: Any) -> TextArray:
+    """Concatenate strings and string arrays element-wise into an object array."""
+    out: Any = ""
+    for part in parts:
+        piece = part if isinstance(part, str) else np.asarray(part).astype(str)
+        out = np.strings.add(out, piece)
+    return np.asarray(out, dtype=object).reshape(-1) if np.ndim(out) else np.array([out], object)
+
+
+def iso_dates(ns: Any) -> npt.NDArray[np.str_]:
+    """Format int64 nanoseconds as ``YYYY-MM-DD`` strings."""
+    return np.datetime_as_string(np.asarray(ns, dtype=np.int64).view("datetime64[ns]"), unit="D")
+
+
+def format_numbers(template: str, values: Any) -> npt.NDArray[np.str_]:
+    """printf-format every number of an array (``"%.1f"``)."""
+    return np.asarray(np.strings.mod(np.array(template), np.asarray(values)), dtype=str)
+
+
+def as_tuple(value: Any) -> tuple[Any, ...]:
+    """Read a catalog list cell as a tuple: None or NaN is empty, a lone string is one item."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def to_ns(values: Any) -> IntArray:
+    """Datetime-like column as int64 nanoseconds (NaT as the smallest int64)."""
+    return np.asarray(pd.Series(values).to_numpy(dtype="datetime64[ns]").view(np.int64))

@@ -1,0 +1,266 @@
+"""Contact rules: how often, and after what answer, a client may be approached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from crosssell.columns import Columns, EventType, RuleKind
+from crosssell.rules._base import check_choice, check_int, check_name
+from crosssell.rules._blocks import Blocks
+from crosssell.rules._common import DAY_NS, concat_text, iso_dates, to_ns
+from crosssell.rules._context import RuleContext
+
+_CLIENT_IDX: Final = Columns.client_idx
+_PRODUCT_IDX: Final = Columns.product_idx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecentDecline:
+    """Do not offer again, for a while, what the client has declined.
+
+    An ``offer_declined`` event names a product or a family; one naming a family blocks every
+    product of that family. With ``scope="family"`` a declined product blocks its whole family.
+
+    Parameters
+    ----------
+    name : str, default "recent_decline"
+    days : int, default 90
+        Days after the decline during which the offer stays blocked.
+    scope : {"product", "family"}, default "product"
+        What a declined product blocks.
+
+    Raises
+    ------
+    ValueError
+        If ``days`` is negative or ``scope`` is not one of the two.
+
+    Examples
+    --------
+    >>> RecentDecline(days=60, scope="family")
+    RecentDecline(name='recent_decline', days=60, scope='family', kind='contact')
+    """
+
+    name: str = "recent_decline"
+    days: int = 90
+    scope: Literal["product", "family"] = "product"
+    kind: RuleKind = field(default="contact", init=False)
+
+    def __post_init__(self) -> None:
+        check_name(type(self).__name__, self.name)
+        check_int(type(self).__name__, "days", self.days, 0)
+        check_choice(type(self).__name__, "scope", self.scope, ("product", "family"))
+
+    def blocks(self, ctx: RuleContext) -> Blocks:
+        """Block (client, product) pairs declined within the last ``days`` days.
+
+        Parameters
+        ----------
+        ctx : RuleContext
+
+        Returns
+        -------
+        Blocks
+            One row per blocked pair, naming the latest decline.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> e = pd.DataFrame({"client_id": ["C1"], "date": ["2024-06-01"],
+        ...                   "type": ["offer_declined"], "product_id": ["P1"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, events=e), "2024-06-30")
+        >>> RecentDecline().blocks(ctx).detail.tolist()
+        ['declined P1 on 2024-06-01; it may be offered again from 2024-08-30']
+        """
+        if self.days == 0:
+            return Blocks.empty()
+        ev = ctx.events(EventType.offer_declined, days=self.days)
+        if len(ev) == 0:
+            return Blocks.empty()
+        codes, labels = ctx.family_codes, ctx.family_labels
+        product = ev[_PRODUCT_IDX].to_numpy(dtype=np.int64)
+        if Columns.family in ev.columns:
+            named = labels.get_indexer(pd.Index(ev[Columns.family].astype(object).astype(str)))
+        else:
+            named = np.full(len(ev), -1, dtype=np.int64)
+        family = np.where(product >= 0, codes[np.maximum(product, 0)], named).astype(np.int64)
+        by_family = (product < 0) | (self.scope == "family")
+        frame = pd.DataFrame(
+            {
+                "c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64),
+                "p": product,
+                "f": family,
+                "whole": by_family,
+                "t": to_ns(ev[Columns.date]),
+            }
+        )
+        single = frame[~frame["whole"] & (frame["p"] >= 0)]
+        members = pd.DataFrame({"f": codes, "member": np.arange(codes.shape[0], dtype=np.int64)})
+        whole = frame[frame["whole"] & (frame["f"] >= 0)].merge(members, on="f")
+        whole = whole.drop(columns="p").rename(columns={"member": "p"})
+        both = pd.concat([single, whole], ignore_index=True).sort_values("t", kind="stable")
+        both = both.drop_duplicates(["c", "p"], keep="last")
+        if len(both) == 0:
+            return Blocks.empty()
+        t = both["t"].to_numpy(dtype=np.int64)
+        p = both["p"].to_numpy(dtype=np.int64)
+        f = both["f"].to_numpy(dtype=np.int64)
+        is_family = both["whole"].to_numpy(dtype=bool)
+        names = ctx.product_text
+        fam_names = np.asarray(labels.astype(str), dtype=str)
+        again = iso_dates(t + self.days * DAY_NS)
+        family_text = concat_text(
+            "declined the ",
+            fam_names[f],
+            " family on ",
+            iso_dates(t),
+            "; its products may be offered again from ",
+            again,
+        )
+        product_text = concat_text(
+            "declined ", names[p], " on ", iso_dates(t), "; it may be offered again from ", again
+        )
+        return Blocks.pairs(
+            both["c"].to_numpy(dtype=np.int64), p, np.where(is_family, family_text, product_text)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactCap:
+    """At most ``max_offers`` offers to a client within ``days`` days.
+
+    Parameters
+    ----------
+    name : str, default "contact_cap"
+    max_offers : int, default 3
+        Offers (``offer_made`` events) allowed in the window.
+    days : int, default 30
+        Length of the window ending at ``as_of``.
+
+    Raises
+    ------
+    ValueError
+        If ``max_offers`` or ``days`` is below 1.
+
+    Examples
+    --------
+    >>> ContactCap(max_offers=2).max_offers
+    2
+    """
+
+    name: str = "contact_cap"
+    max_offers: int = 3
+    days: int = 30
+    kind: RuleKind = field(default="contact", init=False)
+
+    def __post_init__(self) -> None:
+        check_name(type(self).__name__, self.name)
+        check_int(type(self).__name__, "max_offers", self.max_offers, 1)
+        check_int(type(self).__name__, "days", self.days, 1)
+
+    def blocks(self, ctx: RuleContext) -> Blocks:
+        """Block every offer to clients who already received ``max_offers`` in the window.
+
+        Parameters
+        ----------
+        ctx : RuleContext
+
+        Returns
+        -------
+        Blocks
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> e = pd.DataFrame({"client_id": ["C1"] * 2, "date": ["2024-06-10", "2024-06-20"],
+        ...                   "type": ["offer_made"] * 2})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, events=e), "2024-06-30")
+        >>> ContactCap(max_offers=2).blocks(ctx).detail.tolist()
+        ['2 offers made in the last 30 days (the cap is 2); the next may be made from 2024-07-10']
+        """
+        ev = ctx.events(EventType.offer_made, days=self.days)
+        if len(ev) == 0:
+            return Blocks.empty()
+        frame = pd.DataFrame(
+            {"c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64), "t": to_ns(ev[Columns.date])}
+        )
+        frame["count"] = frame.groupby("c")["t"].transform("size")
+        frame["newest_rank"] = frame.groupby("c").cumcount(ascending=False)
+        # The cap frees a slot when the max_offers-th newest offer leaves the window.
+        edge = frame[
+            (frame["count"] >= self.max_offers) & (frame["newest_rank"] == self.max_offers - 1)
+        ]
+        if len(edge) == 0:
+            return Blocks.empty()
+        count = edge["count"].to_numpy(dtype=np.int64)
+        resume = iso_dates(edge["t"].to_numpy(dtype=np.int64) + self.days * DAY_NS)
+        noun = np.where(count == 1, " offer", " offers")
+        text = concat_text(
+            count,
+            noun,
+            f" made in the last {self.days} days (the cap is {self.max_offers}); "
+            "the next may be made from ",
+            resume,
+        )
+        return Blocks.clients(edge["c"].to_numpy(dtype=np.int64), text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoNotContact:
+    """No offers to clients marked do-not-contact.
+
+    Parameters
+    ----------
+    name : str, default "do_not_contact"
+
+    Examples
+    --------
+    >>> DoNotContact().kind
+    'contact'
+    """
+
+    name: str = "do_not_contact"
+    kind: RuleKind = field(default="contact", init=False)
+
+    def __post_init__(self) -> None:
+        check_name(type(self).__name__, self.name)
+
+    def blocks(self, ctx: RuleContext) -> Blocks:
+        """Block every offer to clients whose ``do_not_contact`` flag is True.
+
+        Parameters
+        ----------
+        ctx : RuleContext
+
+        Returns
+        -------
+        Blocks
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> k = pd.DataFrame({"client_id": ["C1", "C2"], "do_not_contact": [False, True]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, clients=k), "2024-06-30")
+        >>> b = DoNotContact().blocks(ctx)
+        >>> b.client.tolist(), b.detail.tolist()
+        ([1], ['the client is marked do-not-contact'])
+        """
+        table = ctx.book.client_table
+        if Columns.do_not_contact not in table.columns:
+            return Blocks.empty()
+        flag = table[Columns.do_not_contact].astype(object).fillna(value=False).astype(bool)
+        return Blocks.clients(
+            np.flatnonzero(flag.to_numpy(dtype=bool)), "the client is marked do-not-contact"
+        )

@@ -1,0 +1,349 @@
+"""The context every rule reads: a Book seen at ``as_of``, with what is held then."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from crosssell.book import Book
+from crosssell.columns import Columns
+from crosssell.rules._common import DAY_NS, IntArray, as_tuple, to_ns
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class RuleContext:
+    """A Book seen at ``as_of``: what every rule reads.
+
+    Attributes
+    ----------
+    book : Book
+        The validated inputs.
+    as_of : pandas.Timestamp
+        The point in time; rules ignore everything dated later.
+    holdings : scipy.sparse.csr_matrix of bool
+        Active holdings at ``as_of``; rows are clients (``book.client_ids``), columns are products
+        (``book.product_ids``).
+
+    Raises
+    ------
+    ValueError
+        If ``holdings`` does not have one row per client and one column per product.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from crosssell import Book
+    >>> c = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["P1", "P2"],
+    ...                   "start_date": ["2024-01-01", "2025-01-01"]})
+    >>> ctx = RuleContext.at(Book.from_frames(contracts=c), "2024-06-30")
+    >>> ctx.holdings.toarray().tolist()
+    [[True, False], [False, False]]
+    """
+
+    book: Book
+    as_of: pd.Timestamp
+    holdings: sp.csr_matrix
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        as_of = pd.Timestamp(self.as_of)
+        if as_of.tzinfo is not None:
+            as_of = as_of.tz_convert(None)
+        shape = (len(self.book.client_ids), len(self.book.product_ids))
+        holdings = sp.csr_matrix(cast(Any, self.holdings), dtype=bool)
+        if holdings.shape != shape:
+            raise ValueError(
+                f"RuleContext: 'holdings' has shape {holdings.shape}; expected {shape} "
+                "(rows are the Book's clients, columns its products)."
+            )
+        object.__setattr__(self, "as_of", as_of)
+        object.__setattr__(self, "holdings", holdings)
+
+    def share_catalogue(self, other: RuleContext) -> None:
+        """Reuse what ``other`` derived from the catalogue (families, requires/excludes lists).
+
+        For a small Book built on the same catalogue, e.g. one client's fresh data scored
+        with a fitted model: the catalogue is parsed once per model, not once per call.
+
+        Parameters
+        ----------
+        other : RuleContext
+            A context over a Book with the same product ids, in the same order.
+
+        Raises
+        ------
+        ValueError
+            If the two Books' product ids differ.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> book = Book.from_frames(contracts=c)
+        >>> fitted = RuleContext.at(book, "2024-06-30")
+        >>> fitted.family_labels.tolist()
+        ['P1']
+        >>> fresh = RuleContext.at(book, "2024-07-31")
+        >>> fresh.share_catalogue(fitted)
+        >>> fresh.family_labels.tolist()
+        ['P1']
+        """
+        if not self.book.product_ids.external.equals(other.book.product_ids.external):
+            raise ValueError(
+                "RuleContext.share_catalogue: the two Books have different product ids; "
+                "only a context over the same catalogue can be shared."
+            )
+        for key, value in other._cache.items():
+            if key in _CATALOGUE_KEYS or key.startswith("list:"):
+                self._cache.setdefault(key, value)
+
+    @classmethod
+    def at(cls, book: Book, as_of: Any, *, holdings: sp.spmatrix | None = None) -> RuleContext:
+        """Build a context, computing the active holdings at ``as_of`` when not given.
+
+        Parameters
+        ----------
+        book : Book
+        as_of : str or datetime-like
+        holdings : sparse matrix, optional
+            Active holdings, rows are clients and columns are products; computed from the
+            contracts (``start <= as_of < end``) when omitted.
+
+        Returns
+        -------
+        RuleContext
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> RuleContext.at(Book.from_frames(contracts=c), "2023-12-31").holdings.nnz
+        0
+        """
+        ts = pd.Timestamp(as_of)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert(None)
+        if holdings is None:
+            ca = book.contract_arrays
+            t = ts.value
+            active = (ca.start <= t) & (t < ca.end)
+            shape = (len(book.client_ids), len(book.product_ids))
+            data = np.ones(int(active.sum()), dtype=np.int32)
+            holdings = sp.csr_matrix(
+                (data, (ca.client[active].astype(np.int64), ca.product[active].astype(np.int64))),
+                shape=shape,
+            )
+        return cls(book=book, as_of=ts, holdings=sp.csr_matrix(cast(Any, holdings), dtype=bool))
+
+    @property
+    def as_of_ns(self) -> int:
+        """``as_of`` as int64 nanoseconds since the epoch.
+
+        Examples
+        --------
+        >>> import pandas as pd, scipy.sparse as sp
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> RuleContext.at(Book.from_frames(contracts=c), "1970-01-02").as_of_ns
+        86400000000000
+        """
+        return int(self.as_of.value)
+
+    @property
+    def n_clients(self) -> int:
+        """Number of clients (rows).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> RuleContext.at(Book.from_frames(contracts=c), "2024-06-30").n_clients
+        1
+        """
+        return int(self.holdings.shape[0])
+
+    @property
+    def n_products(self) -> int:
+        """Number of products (columns).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> RuleContext.at(Book.from_frames(contracts=c), "2024-06-30").n_products
+        1
+        """
+        return int(self.holdings.shape[1])
+
+    def events(self, *types: str, days: int | None = None) -> pd.DataFrame:
+        """Events dated on or before ``as_of`` (and, with ``days``, after ``as_of - days``).
+
+        Parameters
+        ----------
+        *types : str
+            Event types to keep (see :class:`~crosssell.columns.EventType`); all when none given.
+        days : int, optional
+            Keep only events in the window of this many days ending at ``as_of``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows of ``book.event_table``, in date order.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> e = pd.DataFrame({"client_id": ["C1", "C1"], "date": ["2024-03-01", "2024-09-01"],
+        ...                   "type": ["offer_made", "offer_made"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, events=e), "2024-06-30")
+        >>> len(ctx.events("offer_made")), len(ctx.events("offer_made", days=30))
+        (1, 0)
+        """
+        key = "events"
+        if key not in self._cache:
+            table = self.book.event_table
+            dates = to_ns(table[Columns.date]) if len(table) else np.empty(0, np.int64)
+            stop = int(np.searchsorted(dates, self.as_of_ns, side="right"))
+            kept = table.iloc[:stop]
+            # Types repeat a lot: compare a handful of distinct labels, not every row.
+            type_codes, type_labels = pd.factorize(kept[Columns.type])
+            self._cache[key] = (kept, dates[:stop], type_codes, pd.Index(type_labels, dtype=object))
+        table, dates, type_codes, type_labels = cast(
+            tuple[pd.DataFrame, IntArray, IntArray, pd.Index], self._cache[key]
+        )
+        keep = np.ones(len(table), dtype=bool)
+        if types:
+            wanted = np.flatnonzero(type_labels.isin(types))
+            keep &= np.isin(type_codes, wanted)
+        if days is not None:
+            keep &= dates > self.as_of_ns - int(days) * DAY_NS
+        return table if keep.all() else table[keep]
+
+    @property
+    def family_codes(self) -> IntArray:
+        """Family of every product as a code into :attr:`family_labels` (one per product).
+
+        A product without a family is its own family.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> p = pd.DataFrame({"product_id": ["A1", "A2", "B1"], "family": ["A", "A", "B"]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["A1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, products=p), "2024-06-30")
+        >>> ctx.family_codes.tolist(), ctx.family_labels.tolist()
+        ([0, 0, 1], ['A', 'B'])
+        """
+        return self._families()[0]
+
+    @property
+    def family_labels(self) -> pd.Index:
+        """Family names, indexed by :attr:`family_codes`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> RuleContext.at(Book.from_frames(contracts=c), "2024-06-30").family_labels.tolist()
+        ['P1']
+        """
+        return self._families()[1]
+
+    @property
+    def product_text(self) -> npt.NDArray[np.str_]:
+        """Every product's id as text, one per product (column), to name products in a detail.
+
+        Index it with product indices to write readable sentences over whole arrays; it is
+        computed once per catalogue and shared by every rule that reads it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> p = pd.DataFrame({"product_id": ["P1", "P2"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, products=p), "2024-06-30")
+        >>> ctx.product_text.tolist()
+        ['P1', 'P2']
+        >>> np.strings.add(ctx.product_text[[1]], " is out of stock").tolist()
+        ['P2 is out of stock']
+        """
+        if "product_text" not in self._cache:
+            self._cache["product_text"] = np.asarray(
+                self.book.product_ids.external.astype(str), dtype=str
+            )
+        return cast(npt.NDArray[np.str_], self._cache["product_text"])
+
+    def _families(self) -> tuple[IntArray, pd.Index]:
+        if "families" not in self._cache:
+            table = self.book.product_table
+            own = pd.Series(self.book.product_ids.external.astype(str), index=table.index)
+            if Columns.family in table.columns:
+                fam = table[Columns.family].astype(object).where(table[Columns.family].notna(), own)
+            else:
+                fam = own
+            codes, labels = pd.factorize(fam.astype(str))
+            self._cache["families"] = (np.asarray(codes, dtype=np.int64), pd.Index(labels))
+        return cast(tuple[IntArray, pd.Index], self._cache["families"])
+
+    def _family_matrix(self) -> sp.csr_matrix:
+        """One-hot products x families (int32)."""
+        if "family_matrix" not in self._cache:
+            codes, labels = self._families()
+            n = codes.shape[0]
+            self._cache["family_matrix"] = sp.csr_matrix(
+                (np.ones(n, dtype=np.int32), (np.arange(n), codes)), shape=(n, len(labels))
+            )
+        return cast(sp.csr_matrix, self._cache["family_matrix"])
+
+    def _product_lists(self, column: str) -> tuple[sp.csr_matrix, IntArray, pd.Series]:
+        """Products x products matrix of a list column, listed lengths, and a readable list."""
+        key = f"list:{column}"
+        if key not in self._cache:
+            n = self.n_products
+            table = self.book.product_table
+            if column in table.columns:
+                lists = table[column].map(as_tuple)
+            else:
+                lists = pd.Series([()] * n, index=table.index, dtype=object)
+            lengths = np.asarray(lists.map(len), dtype=np.int64)
+            exploded = lists.explode().dropna()
+            target = self.book.product_ids.to_index(
+                exploded.to_numpy(dtype=object), missing="ignore"
+            )
+            known = target >= 0
+            rows = np.asarray(exploded.index, dtype=np.int64)[known]
+            matrix = sp.csr_matrix(
+                (np.ones(int(known.sum()), dtype=np.int32), (rows, target[known])), shape=(n, n)
+            )
+            matrix.sum_duplicates()
+            readable = lists.map(lambda t: ", ".join(str(x) for x in t))
+            self._cache[key] = (matrix, lengths, readable)
+        return cast(tuple[sp.csr_matrix, IntArray, pd.Series], self._cache[key])
+
+
+# RuleContext cache entries that depend on the catalogue only (plus "list:<column>")
+_CATALOGUE_KEYS = frozenset({"families", "product_text", "family_matrix"})
