@@ -18,20 +18,18 @@ import numpy.typing as npt
 import pandas as pd
 
 from crosssell import _validation as _val
+from crosssell._arrays import OPEN_END, ContractArrays
 from crosssell.columns import Columns, EventType
 from crosssell.exceptions import DataWarning, SchemaError
 from crosssell.ids import IdMap
 
 if TYPE_CHECKING:
-    from crosssell.matrix import ClientProductMatrix
+    from crosssell.matrix import AsOf, ClientProductMatrix, State
     from crosssell.weighting import WeightingLike
 
 __all__ = ["OPEN_END", "Book", "BuildInfo", "ContractArrays", "Errors", "Schema"]
 
 Errors = Literal["raise", "collect"]
-
-#: Internal end time (int64 nanoseconds) of an open contract: later than any date.
-OPEN_END: Final = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,51 +109,6 @@ class Schema:
         'cust'
         """
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContractArrays:
-    """Validated contracts as aligned numpy arrays, the form matrices are built from.
-
-    One entry per contract row that survived validation (renewal chains are *not* merged here:
-    a matrix counts distinct (client, product) pairs, so overlapping rows collapse there).
-
-    Attributes
-    ----------
-    client : ndarray of int32
-        Index into ``Book.client_ids``.
-    product : ndarray of int32
-        Index into ``Book.product_ids``.
-    start : ndarray of int64
-        Start, nanoseconds since the epoch (UTC, tz-naive).
-    end : ndarray of int64
-        End, nanoseconds since the epoch; :data:`OPEN_END` for an open contract. A contract is
-        active at ``as_of`` when ``start <= as_of < end``.
-    value : ndarray of float64
-        Annual value (NaN where unknown).
-    quantity : ndarray of float64
-        Seats or units (1.0 where not given).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = ContractArrays(
-    ...     client=np.array([0], np.int32), product=np.array([0], np.int32),
-    ...     start=np.array([0], np.int64), end=np.array([OPEN_END], np.int64),
-    ...     value=np.array([1.0]), quantity=np.array([1.0]))
-    >>> len(a)
-    1
-    """
-
-    client: npt.NDArray[np.int32]
-    product: npt.NDArray[np.int32]
-    start: npt.NDArray[np.int64]
-    end: npt.NDArray[np.int64]
-    value: npt.NDArray[np.float64]
-    quantity: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return int(self.client.shape[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -681,12 +634,29 @@ class Book:
 
     def matrix(
         self,
-        as_of: Any = None,
+        as_of: AsOf | None = None,
         *,
         weighting: WeightingLike = "binary",
-        state: str = "active",
+        state: State = "active",
     ) -> ClientProductMatrix:
-        """Build the client x product matrix at ``as_of`` (see ``crosssell.matrix.build_matrix``).
+        """Build the client x product matrix at ``as_of``.
+
+        A convenience for :meth:`crosssell.matrix.ClientProductMatrix.from_book`, which
+        documents the parameters and the rules.
+
+        Parameters
+        ----------
+        as_of : str, date, datetime, Timestamp, numpy.datetime64 or None, default None
+            The point in time; None means the Book's last recorded date.
+        weighting : str, Weighting or tuple, default "binary"
+            How much each held pair weighs; see :mod:`crosssell.weighting`.
+        state : {"active", "ever"}, default "active"
+            ``"active"``: contracts running at ``as_of``; ``"ever"``: started by then.
+
+        Returns
+        -------
+        ClientProductMatrix
+            Rows are clients, columns are products.
 
         Examples
         --------
@@ -696,9 +666,11 @@ class Book:
         >>> Book.from_frames(contracts=c).matrix("2024-06-30").client_product.nnz
         1
         """
-        from crosssell.matrix import build_matrix
+        # The matrix is a later stage that imports the Book; importing it here, on use, keeps
+        # the Book free of any import of the stages built on it.
+        from crosssell.matrix import ClientProductMatrix
 
-        return build_matrix(self, as_of, weighting=weighting, state=state)  # type: ignore[arg-type]
+        return ClientProductMatrix.from_book(self, as_of, weighting=weighting, state=state)
 
 
 # ---------------------------------------------------------------------- building
