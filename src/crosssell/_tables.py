@@ -826,7 +826,7 @@ def catalog_lists(
 
 
 def client_columns(
-    collector: _val.Collector, table: Table, c_ids: _val.IdColumn
+    collector: _val.Collector, table: Table, client_ids: _val.IdColumn
 ) -> tuple[_val.IdColumn | None, _val.ParsedNumbers | None, npt.NDArray[np.bool_] | None]:
     """Check the clients table's own columns; return parent ids, satisfaction, do-not-contact.
 
@@ -840,15 +840,15 @@ def client_columns(
     ...                          required=())
     >>> t = table("clients", client_id=["C1", "C2"], satisfaction=[7, 11])
     >>> collector = Collector(errors="collect")
-    >>> parent, satisfaction, dnc = client_columns(
+    >>> parent, satisfaction, do_not_contact = client_columns(
     ...     collector, t, read_ids(collector, t, "client_id", show=()))
-    >>> parent is None, dnc is None, t.ok.tolist()
+    >>> parent is None, do_not_contact is None, t.ok.tolist()
     (True, True, [True, False])
     """
     parent = None
     satisfaction = None
-    dnc = None
-    dup = pd.Series(c_ids.codes).duplicated().to_numpy() & (c_ids.codes >= 0) & table.ok
+    do_not_contact = None
+    dup = pd.Series(client_ids.codes).duplicated().to_numpy() & (client_ids.codes >= 0) & table.ok
     reject(
         collector,
         table,
@@ -889,7 +889,7 @@ def client_columns(
             show=(Columns.client, Columns.satisfaction),
         )
     if table.has(Columns.do_not_contact):
-        dnc, bad = _val.parse_bools(table.column(Columns.do_not_contact), default=False)
+        do_not_contact, bad = _val.parse_bools(table.column(Columns.do_not_contact), default=False)
         reject(
             collector,
             table,
@@ -900,7 +900,7 @@ def client_columns(
             fix="Use true/false",
             show=(Columns.client, Columns.do_not_contact),
         )
-    return parent, satisfaction, dnc
+    return parent, satisfaction, do_not_contact
 
 
 def event_columns(
@@ -921,10 +921,10 @@ def event_columns(
     >>> t.ok.tolist()
     [True, False]
     """
-    e_ids = read_ids(
+    ids = read_ids(
         collector, table, Columns.client, show=(Columns.client, Columns.date, Columns.type)
     )
-    e_dates = read_dates(
+    dates = read_dates(
         collector,
         table,
         Columns.date,
@@ -936,7 +936,7 @@ def event_columns(
         table,
         column=Columns.date,
         rule="date_out_of_range",
-        bad=e_dates.late,
+        bad=dates.late,
         what=f"{table.label(Columns.date)!r} is after 2200",
         fix="Fix the dates",
         show=(Columns.client, Columns.date),
@@ -953,4 +953,4 @@ def event_columns(
         fix="Fill in the event types",
         show=(Columns.client, Columns.date, Columns.type),
     )
-    return e_ids, e_dates
+    return ids, dates
