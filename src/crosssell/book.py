@@ -18,20 +18,39 @@ import numpy.typing as npt
 import pandas as pd
 
 from crosssell import _validation as _val
+from crosssell._arrays import OPEN_END, ContractArrays
+from crosssell._tables import (
+    CLIENTS,
+    CONTRACTS,
+    EVENTS,
+    PRODUCTS,
+    TRANSACTIONS,
+    ContractParts,
+    Table,
+    catalog_columns,
+    catalog_lists,
+    client_columns,
+    contract_columns,
+    count_repeated_lines,
+    event_columns,
+    mark_duplicates,
+    plural,
+    prepare_table,
+    read_ids,
+    reject,
+    split_list,
+)
 from crosssell.columns import Columns, EventType
 from crosssell.exceptions import DataWarning, SchemaError
 from crosssell.ids import IdMap
 
 if TYPE_CHECKING:
-    from crosssell.matrix import ClientProductMatrix
+    from crosssell.matrix import AsOf, ClientProductMatrix, State
     from crosssell.weighting import WeightingLike
 
 __all__ = ["OPEN_END", "Book", "BuildInfo", "ContractArrays", "Errors", "Schema"]
 
 Errors = Literal["raise", "collect"]
-
-#: Internal end time (int64 nanoseconds) of an open contract: later than any date.
-OPEN_END: Final = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,51 +130,6 @@ class Schema:
         'cust'
         """
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContractArrays:
-    """Validated contracts as aligned numpy arrays, the form matrices are built from.
-
-    One entry per contract row that survived validation (renewal chains are *not* merged here:
-    a matrix counts distinct (client, product) pairs, so overlapping rows collapse there).
-
-    Attributes
-    ----------
-    client : ndarray of int32
-        Index into ``Book.client_ids``.
-    product : ndarray of int32
-        Index into ``Book.product_ids``.
-    start : ndarray of int64
-        Start, nanoseconds since the epoch (UTC, tz-naive).
-    end : ndarray of int64
-        End, nanoseconds since the epoch; :data:`OPEN_END` for an open contract. A contract is
-        active at ``as_of`` when ``start <= as_of < end``.
-    value : ndarray of float64
-        Annual value (NaN where unknown).
-    quantity : ndarray of float64
-        Seats or units (1.0 where not given).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = ContractArrays(
-    ...     client=np.array([0], np.int32), product=np.array([0], np.int32),
-    ...     start=np.array([0], np.int64), end=np.array([OPEN_END], np.int64),
-    ...     value=np.array([1.0]), quantity=np.array([1.0]))
-    >>> len(a)
-    1
-    """
-
-    client: npt.NDArray[np.int32]
-    product: npt.NDArray[np.int32]
-    start: npt.NDArray[np.int64]
-    end: npt.NDArray[np.int64]
-    value: npt.NDArray[np.float64]
-    quantity: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return int(self.client.shape[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -430,8 +404,8 @@ class Book:
         >>> Book.read(folder / "c.csv").client_ids.external.tolist()
         ['007']
         """
-        sch = schema if schema is not None else Schema()
-        id_columns = (sch.client, sch.product, sch.parent, sch.contract, sch.ref)
+        names = schema if schema is not None else Schema()
+        id_columns = (names.client, names.product, names.parent, names.contract, names.ref)
         frames = [
             None if path is None else _read_table(path, id_columns)
             for path in (contracts, products, clients, events)
@@ -574,7 +548,7 @@ class Book:
                 *self._span(a.start),
             ),
             (
-                _PRODUCTS,
+                PRODUCTS,
                 int(self.product_table[_IN_CATALOG].sum()),
                 0,
                 int(catalog.notna().sum()),
@@ -582,22 +556,22 @@ class Book:
                 nat,
             ),
             (
-                _CLIENTS,
-                self._kept(_CLIENTS, per_table),
-                self._kept(_CLIENTS, per_table),
+                CLIENTS,
+                self._kept(CLIENTS, per_table),
+                self._kept(CLIENTS, per_table),
                 0,
                 nat,
                 nat,
             ),
             (
-                _EVENTS,
+                EVENTS,
                 len(ev),
                 int(ev[_CLIENT_IDX].nunique()),
                 int(ev.loc[ev[_PRODUCT_IDX] >= 0, _PRODUCT_IDX].nunique()),
                 *self._span(ev[Columns.date].to_numpy().view(np.int64)),
             ),
         ]
-        out = pd.DataFrame(rows, columns=[Columns.table, _ROWS, _CLIENTS, _PRODUCTS, _FIRST, _LAST])
+        out = pd.DataFrame(rows, columns=[Columns.table, _ROWS, CLIENTS, PRODUCTS, _FIRST, _LAST])
         out.insert(2, _REJECTED, [int(per_table.get(t, 0)) for t in out[Columns.table]])
         return out
 
@@ -630,14 +604,14 @@ class Book:
         """
         first, last = self.dates
         n = len(self.contract_arrays)
-        word = "transaction line" if self.info.source == _TRANSACTIONS else "contract row"
+        word = "transaction line" if self.info.source == TRANSACTIONS else "contract row"
         lines = [
-            f"Book: {n:,} {word}{'s' if n != 1 else ''}, {_count(len(self.client_ids), 'client')}, "
-            f"{_count(len(self.product_ids), 'product')}, "
-            f"{_count(len(self.event_table), 'event')}; "
+            f"Book: {n:,} {word}{'s' if n != 1 else ''}, {plural(len(self.client_ids), 'client')}, "
+            f"{plural(len(self.product_ids), 'product')}, "
+            f"{plural(len(self.event_table), 'event')}; "
             f"dates {_day(first)} to {_day(last)}"
         ]
-        if self.lookback is not None or self.info.source == _TRANSACTIONS:
+        if self.lookback is not None or self.info.source == TRANSACTIONS:
             held = "ever" if self.lookback is None else f"{self.lookback.days} days"
             lines.append(f"A purchase counts as a holding for: {held}.")
         table = self.summary()
@@ -650,7 +624,7 @@ class Book:
         lines.append(f"Rows given: {given}.")
         if self.info.repeated_lines:
             lines.append(
-                f"{_count(self.info.repeated_lines, 'transaction line')} repeat an earlier line "
+                f"{plural(self.info.repeated_lines, 'transaction line')} repeat an earlier line "
                 "exactly; kept as separate purchases."
             )
         if self.info.other_event_types:
@@ -681,12 +655,29 @@ class Book:
 
     def matrix(
         self,
-        as_of: Any = None,
+        as_of: AsOf | None = None,
         *,
         weighting: WeightingLike = "binary",
-        state: str = "active",
+        state: State = "active",
     ) -> ClientProductMatrix:
-        """Build the client x product matrix at ``as_of`` (see ``crosssell.matrix.build_matrix``).
+        """Build the client x product matrix at ``as_of``.
+
+        A convenience for :meth:`crosssell.matrix.ClientProductMatrix.from_book`, which
+        documents the parameters and the rules.
+
+        Parameters
+        ----------
+        as_of : str, date, datetime, Timestamp, numpy.datetime64 or None, default None
+            The point in time; None means the Book's last recorded date.
+        weighting : str, Weighting or tuple, default "binary"
+            How much each held pair weighs; see :mod:`crosssell.weighting`.
+        state : {"active", "ever"}, default "active"
+            ``"active"``: contracts running at ``as_of``; ``"ever"``: started by then.
+
+        Returns
+        -------
+        ClientProductMatrix
+            Rows are clients, columns are products.
 
         Examples
         --------
@@ -696,17 +687,14 @@ class Book:
         >>> Book.from_frames(contracts=c).matrix("2024-06-30").client_product.nnz
         1
         """
-        from crosssell.matrix import build_matrix
+        # The matrix is a later stage that imports the Book; importing it here, on use, keeps
+        # the Book free of any import of the stages built on it.
+        from crosssell.matrix import ClientProductMatrix
 
-        return build_matrix(self, as_of, weighting=weighting, state=state)  # type: ignore[arg-type]
+        return ClientProductMatrix.from_book(self, as_of, weighting=weighting, state=state)
 
 
 # ---------------------------------------------------------------------- building
-_CONTRACTS: Final = "contracts"
-_TRANSACTIONS: Final = "transactions"
-_PRODUCTS: Final = "products"
-_CLIENTS: Final = "clients"
-_EVENTS: Final = "events"
 _CLIENT_IDX: Final = Columns.client_idx
 _PRODUCT_IDX: Final = Columns.product_idx
 _IN_CATALOG: Final = Columns.in_catalog
@@ -714,13 +702,6 @@ _ROWS: Final = Columns.rows
 _REJECTED: Final = Columns.rejected
 _FIRST: Final = Columns.first_date
 _LAST: Final = Columns.last_date
-#: Values above this are taken for typing errors (a trillion per year per contract).
-_MAX_AMOUNT: Final = 1e12
-_SPLIT = re.compile(r"[;,|]")
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _day(t: Any) -> str:
@@ -762,341 +743,6 @@ def _read_table(path: str | os.PathLike[str], id_columns: Sequence[str]) -> pd.D
         "Book.read reads CSV (.csv, .csv.gz) and Parquet (.parquet) files. "
         f"Got {os.fspath(path)!r}."
     )
-
-
-@dataclass(slots=True, kw_only=True)
-class _Table:
-    """One input table during a build: the caller's frame, its renamed view and kept rows."""
-
-    name: str
-    raw: pd.DataFrame
-    frame: pd.DataFrame
-    labels: dict[str, str]
-    ok: npt.NDArray[np.bool_]
-
-    def col(self, ours: str) -> pd.Series:
-        return self.frame[ours]
-
-    def has(self, ours: str) -> bool:
-        return ours in self.frame.columns
-
-    def label(self, ours: str) -> str:
-        return self.labels.get(ours, ours)
-
-    def show(self, *ours: str) -> list[str]:
-        return [self.label(c) for c in ours if self.has(c)]
-
-
-def _prepare(
-    obj: Any,
-    *,
-    name: str,
-    parameter: str,
-    owner: str,
-    schema: Schema,
-    required: Sequence[str],
-) -> _Table:
-    raw = _val.as_pandas(obj, parameter=parameter, owner=owner)
-    renames = schema.renames()
-    inverse = {ours: theirs for theirs, ours in renames.items()}
-    fields_of = {getattr(Columns, f.name): f.name for f in fields(Schema)}
-    _val.check_columns(
-        raw,
-        table=name,
-        required={inverse.get(c, c): c for c in required},
-        schema_fields=fields_of,
-    )
-    # Columns named like one of ours but mapped away by the schema would collide after renaming.
-    clash = [c for c in raw.columns if c in inverse and c not in renames]
-    frame = raw.drop(columns=clash).rename(columns=renames) if renames else raw
-    if frame.columns.duplicated().any():
-        dup = frame.columns[frame.columns.duplicated()].tolist()
-        raise SchemaError(
-            f"{name}: duplicated column names {dup}. Rename them so each name appears once.",
-            table=name,
-            column=str(dup[0]),
-            rule="duplicate_column",
-        )
-    return _Table(name=name, raw=raw, frame=frame, labels=inverse, ok=np.ones(len(raw), dtype=bool))
-
-
-def _reject(
-    col: _val.Collector,
-    t: _Table,
-    *,
-    column: str | None,
-    rule: str,
-    bad: npt.NDArray[np.bool_],
-    what: str,
-    fix: str,
-    show: Sequence[str] = (),
-) -> None:
-    if not bad.any():
-        return
-    col.fail(
-        table=t.name,
-        column=None if column is None else t.label(column),
-        rule=rule,
-        bad=bad,
-        frame=t.raw,
-        what=what,
-        fix=fix,
-        show=t.show(*show) if show else ([t.label(column)] if column is not None else []),
-    )
-    t.ok &= ~bad
-
-
-def _ids(
-    col: _val.Collector, t: _Table, ours: str, *, show: Sequence[str], allow_null: bool = False
-) -> _val.IdColumn:
-    ids = _val.encode_ids(
-        t.col(ours),
-        table=t.name,
-        column=t.label(ours),
-        frame=t.raw,
-        collector=col,
-        allow_null=allow_null,
-        show=t.show(*show),
-    )
-    if ids.bad.any():
-        t.ok &= ~ids.bad
-    return ids
-
-
-def _dates(
-    col: _val.Collector, t: _Table, ours: str, *, show: Sequence[str], required: bool
-) -> _val.ParsedDates:
-    d = _val.parse_dates(t.col(ours))
-    name = repr(t.label(ours))
-    if required:
-        _reject(
-            col,
-            t,
-            column=ours,
-            rule="null_date",
-            bad=d.null,
-            what=f"{name} is missing",
-            fix=f"Fill in the {name} values",
-            show=show,
-        )
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="bad_date",
-        bad=d.bad,
-        what=f"{name} is not a date",
-        fix="Fix the dates",
-        show=show,
-    )
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="date_out_of_range",
-        bad=d.early,
-        what=f"{name} is before 1678",
-        fix="Fix the dates",
-        show=show,
-    )
-    if d.tz_rows:
-        col.note(
-            f"{t.name}: {name} had time zones in {_count(d.tz_rows, 'row')}; converted to UTC "
-            "and made naive."
-        )
-    return d
-
-
-def _numbers(
-    col: _val.Collector,
-    t: _Table,
-    ours: str,
-    *,
-    show: Sequence[str],
-    positive: bool,
-) -> npt.NDArray[np.float64]:
-    n = _val.parse_numbers(t.col(ours))
-    name = repr(t.label(ours))
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="not_a_number",
-        bad=n.bad,
-        what=f"{name} is not a number",
-        fix="Fix the values",
-        show=show,
-    )
-    v = n.values
-    with np.errstate(invalid="ignore"):
-        low = v <= 0 if positive else v < 0
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="not_positive" if positive else "negative",
-        bad=low,
-        what=f"{name} is {'not positive' if positive else 'negative'}",
-        fix="Fix the values",
-        show=show,
-    )
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="infinite",
-        bad=np.isinf(v),
-        what=f"{name} is infinite",
-        fix="Fix the values",
-        show=show,
-    )
-    _reject(
-        col,
-        t,
-        column=ours,
-        rule="too_large",
-        bad=np.isfinite(v) & (v > _MAX_AMOUNT),
-        what=f"{name} is above 1e12",
-        fix="Fix the values (a unit or typing error?)",
-        show=show,
-    )
-    if n.from_text:
-        col.note(
-            f"{t.name}: {name} was read from text with thousands separators (e.g. '1,000.50') "
-            f"in {_count(n.from_text, 'row')}."
-        )
-    return v
-
-
-@dataclass(slots=True, kw_only=True)
-class _ContractParts:
-    client: _val.IdColumn
-    product: _val.IdColumn
-    start: npt.NDArray[np.int64]
-    end: npt.NDArray[np.int64]
-    value: npt.NDArray[np.float64]
-    quantity: npt.NDArray[np.float64]
-    extras: list[str]
-
-
-def _contract_rows(
-    col: _val.Collector, t: _Table, *, lookback: pd.Timedelta | None
-) -> _ContractParts:
-    transactions = t.name == _TRANSACTIONS
-    start_col = Columns.timestamp if transactions else Columns.start
-    value_col = Columns.amount if transactions else Columns.value
-    ident = (Columns.client, Columns.product)
-    client = _ids(col, t, Columns.client, show=ident)
-    product = _ids(col, t, Columns.product, show=ident)
-    start_d = _dates(col, t, start_col, show=(*ident, start_col), required=True)
-    start = start_d.ns
-    _reject(
-        col,
-        t,
-        column=start_col,
-        rule="date_out_of_range",
-        bad=start_d.late,
-        what=f"{t.label(start_col)!r} is after 2200",
-        fix="Fix the dates",
-        show=(*ident, start_col),
-    )
-    if transactions:
-        if lookback is None:
-            end = np.full(len(start), OPEN_END, dtype=np.int64)
-        else:
-            end = start + np.int64(lookback.value)
-    elif t.has(Columns.end):
-        shown = (*ident, Columns.start, Columns.end)
-        end_d = _dates(col, t, Columns.end, show=shown, required=False)
-        sentinel = end_d.late & t.ok
-        if sentinel.any():
-            col.note(
-                f"{t.name}: {t.label(Columns.end)!r} is after 2200 (e.g. 9999-12-31) in "
-                f"{_count(int(sentinel.sum()), 'row')}; read as open (no end)."
-            )
-        open_ = end_d.null | end_d.late
-        end = np.where(open_, OPEN_END, end_d.ns)
-        backwards = ~open_ & ~end_d.bad & ~start_d.null & ~start_d.bad & (end < start)
-        _reject(
-            col,
-            t,
-            column=Columns.end,
-            rule="end_before_start",
-            bad=backwards,
-            what=f"{t.label(Columns.end)!r} is before {t.label(Columns.start)!r}",
-            fix="Fix the dates",
-            show=shown,
-        )
-    else:
-        end = np.full(len(start), OPEN_END, dtype=np.int64)
-    if t.has(value_col):
-        value = _numbers(col, t, value_col, show=(*ident, value_col), positive=False)
-    else:
-        value = np.full(len(start), np.nan)
-    if t.has(Columns.quantity):
-        quantity = _numbers(
-            col, t, Columns.quantity, show=(*ident, Columns.quantity), positive=True
-        )
-        # A missing quantity means "not given": one unit, the same as a table without the column.
-        quantity = np.where(np.isnan(quantity), 1.0, quantity)
-    else:
-        quantity = np.ones(len(start))
-    core = {Columns.client, Columns.product, start_col, Columns.end, value_col, Columns.quantity}
-    extras = [c for c in t.frame.columns if c not in core]
-    return _ContractParts(
-        client=client,
-        product=product,
-        start=start,
-        end=end,
-        value=value,
-        quantity=quantity,
-        extras=extras,
-    )
-
-
-def _duplicates(col: _val.Collector, t: _Table, parts: _ContractParts) -> int:
-    """Mark exact duplicate contract rows (after the first) as not kept; return how many."""
-    maybe = _same_key(parts) & t.ok
-    if not maybe.any():
-        return 0
-    rows = np.flatnonzero(maybe)
-    full = pd.DataFrame(
-        {
-            "c": parts.client.codes[rows],
-            "p": parts.product.codes[rows],
-            "s": parts.start[rows],
-            "e": parts.end[rows],
-            "v": parts.value[rows],
-            "q": parts.quantity[rows],
-        }
-    )
-    for c in parts.extras:
-        full[f"x_{c}"] = t.frame[c].iloc[rows].astype("str").to_numpy()
-    dup_local = full.duplicated(keep="first").to_numpy()
-    dup = np.zeros(len(t.ok), dtype=bool)
-    dup[rows[dup_local]] = True
-    n = int(dup.sum())
-    if n == 0:
-        return 0
-    shown = t.show(Columns.client, Columns.product, Columns.start)
-    example = "; ".join(_val.describe_rows(t.raw, np.flatnonzero(dup)[: _val.SHOWN], shown))
-    if col.errors == "collect":
-        col.fail(
-            table=t.name,
-            column=None,
-            rule="duplicate_row",
-            bad=dup,
-            frame=t.raw,
-            what="exact duplicate of an earlier row",
-            fix="Remove the duplicates",
-            show=shown,
-        )
-    col.note(
-        f"{t.name}: exact duplicates of an earlier row in {_count(n, 'row')}; each was "
-        f"collapsed into the first (e.g. {example})."
-    )
-    t.ok &= ~dup
-    return n
 
 
 def _own(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -1141,89 +787,6 @@ def _extend(
     return merged, lookup
 
 
-def _split_list(value: Any) -> tuple[Any, ...] | None:
-    """Read a list cell: a list or tuple, or text such as ``"A;B"``, ``"A, B"`` or ``"('A', 'B')"``.
-
-    The bracketed, quoted form is what pandas writes for a tuple or list column with ``to_csv``,
-    so a catalog written that way reads back as it was.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) >= 2 and text[0] + text[-1] in ("()", "[]", "{}"):
-            text = text[1:-1]
-        parts = [p.strip().strip("'\"").strip() for p in _SPLIT.split(text)]
-        return tuple(p for p in parts if p)
-    if isinstance(value, list | tuple | np.ndarray | pd.Series | set | frozenset):
-        return tuple(value.tolist() if isinstance(value, np.ndarray | pd.Series) else value)
-    if pd.isna(value):
-        return None
-    return (value,)
-
-
-def _as_id(value: Any, integer: bool) -> Any:
-    if integer:
-        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-    return _val.nfc(str(value))
-
-
-def _catalog(col: _val.Collector, t: _Table, ids: _val.IdColumn) -> dict[str, Any]:
-    """Validate the catalog's own columns; return arrays over its rows."""
-    show = (Columns.product,)
-    out: dict[str, Any] = {}
-    codes = ids.codes
-    dup = pd.Series(codes).duplicated().to_numpy() & (codes >= 0) & t.ok
-    _reject(
-        col,
-        t,
-        column=Columns.product,
-        rule="duplicate_id",
-        bad=dup,
-        what=f"{t.label(Columns.product)!r} appears more than once",
-        fix="Keep one row per product",
-        show=show,
-    )
-    if t.has(Columns.tier):
-        tier = _val.parse_numbers(t.col(Columns.tier))
-        with np.errstate(invalid="ignore"):
-            bad = tier.bad | (~np.isnan(tier.values) & (tier.values != np.round(tier.values)))
-            bad = bad | np.isinf(tier.values)
-        _reject(
-            col,
-            t,
-            column=Columns.tier,
-            rule="not_an_integer",
-            bad=bad,
-            what=f"{t.label(Columns.tier)!r} is not an integer",
-            fix="Fix the tiers",
-            show=(*show, Columns.tier),
-        )
-        out[Columns.tier] = np.where(np.isfinite(tier.values), tier.values, 0).astype(np.int64)
-    if t.has(Columns.price):
-        out[Columns.price] = _numbers(
-            col, t, Columns.price, show=(*show, Columns.price), positive=False
-        )
-    if t.has(Columns.sellable):
-        values, bad = _val.parse_bools(t.col(Columns.sellable), default=True)
-        _reject(
-            col,
-            t,
-            column=Columns.sellable,
-            rule="not_a_bool",
-            bad=bad,
-            what=f"{t.label(Columns.sellable)!r} is not yes/no",
-            fix="Use true/false",
-            show=(*show, Columns.sellable),
-        )
-        out[Columns.sellable] = values
-    return out
-
-
 def _build(
     contracts: Any,
     products: Any,
@@ -1236,6 +799,11 @@ def _build(
     lookback: pd.Timedelta | None,
     owner: str,
 ) -> Book:
+    """Validate the tables into a Book: each table alone, then across tables, then assemble.
+
+    The order of the checks is the order in which rejected rows are listed and, with
+    ``errors="raise"``, which problem is raised first; it is part of the behaviour.
+    """
     if errors not in ("raise", "collect"):
         raise ValueError(
             f"The 'errors' parameter of {owner} must be a str among {{'raise', 'collect'}}. "
@@ -1246,367 +814,393 @@ def _build(
             f"The 'schema' parameter of {owner} must be an instance of Schema or None. "
             f"Got {type(schema).__name__} instead."
         )
-    sch = schema if schema is not None else Schema()
-    col = _val.Collector(errors=errors)
-    book = _build_inner(
-        contracts,
-        products,
-        clients,
-        events,
-        sch=sch,
-        col=col,
-        source=source,
+    schema = schema if schema is not None else Schema()
+    collector = _val.Collector(errors=errors)
+    inputs = _read_inputs(
+        contracts, products, clients, events, schema=schema, source=source, owner=owner
+    )
+    parsed = _check_each_table(inputs, collector, lookback=lookback)
+    _unify_id_kinds(inputs, parsed, collector)
+    catalog = _check_against_catalog(inputs, parsed, collector)
+    _check_event_clients(inputs, parsed, collector)
+    if inputs.products is not None:
+        catalog.lists = catalog_lists(collector, inputs.products, catalog.index)
+    duplicates, repeated = _check_repeats(inputs, parsed, collector)
+    _check_rows_left(inputs, collector, duplicates=duplicates)
+    id_maps = _map_ids(inputs, parsed, catalog)
+    arrays, extras = _contract_arrays(inputs.contracts, parsed.contracts, id_maps)
+    book = _assemble(
+        inputs,
+        parsed,
+        catalog,
+        id_maps,
+        arrays=arrays,
+        extras=extras,
+        schema=schema,
+        collector=collector,
         lookback=lookback,
-        owner=owner,
+        repeated=repeated,
     )
     # Notes are issued once the Book stands, so that each warning points at the caller's line
     # and an error is never masked by a warning raised while it propagates.
-    for note in col.notes:
+    for note in collector.notes:
         warnings.warn(note, DataWarning, stacklevel=3)
     return book
 
 
-def _client_rows(
-    col: _val.Collector, ct: _Table, c_ids: _val.IdColumn
-) -> tuple[_val.IdColumn | None, _val.ParsedNumbers | None, npt.NDArray[np.bool_] | None]:
-    """Check the clients table's own columns; return parent ids, satisfaction, do-not-contact."""
-    parent = None
-    satisfaction = None
-    dnc = None
-    dup = pd.Series(c_ids.codes).duplicated().to_numpy() & (c_ids.codes >= 0) & ct.ok
-    _reject(
-        col,
-        ct,
-        column=Columns.client,
-        rule="duplicate_id",
-        bad=dup,
-        what=f"{ct.label(Columns.client)!r} appears more than once",
-        fix="Keep one row per client",
-        show=(Columns.client,),
-    )
-    if ct.has(Columns.parent):
-        parent = _ids(
-            col, ct, Columns.parent, show=(Columns.client, Columns.parent), allow_null=True
-        )
-    if ct.has(Columns.satisfaction):
-        satisfaction = _val.parse_numbers(ct.col(Columns.satisfaction))
-        s = satisfaction.values
-        _reject(
-            col,
-            ct,
-            column=Columns.satisfaction,
-            rule="not_a_number",
-            bad=satisfaction.bad,
-            what=f"{ct.label(Columns.satisfaction)!r} is not a number",
-            fix="Fix the values",
-            show=(Columns.client, Columns.satisfaction),
-        )
-        with np.errstate(invalid="ignore"):
-            outside = ~np.isnan(s) & ((s < 0) | (s > 10))
-        _reject(
-            col,
-            ct,
-            column=Columns.satisfaction,
-            rule="out_of_range",
-            bad=outside,
-            what=f"{ct.label(Columns.satisfaction)!r} is outside 0..10",
-            fix="Use a score from 0 to 10 (NaN when unknown)",
-            show=(Columns.client, Columns.satisfaction),
-        )
-    if ct.has(Columns.do_not_contact):
-        dnc, bad = _val.parse_bools(ct.col(Columns.do_not_contact), default=False)
-        _reject(
-            col,
-            ct,
-            column=Columns.do_not_contact,
-            rule="not_a_bool",
-            bad=bad,
-            what=f"{ct.label(Columns.do_not_contact)!r} is not yes/no",
-            fix="Use true/false",
-            show=(Columns.client, Columns.do_not_contact),
-        )
-    return parent, satisfaction, dnc
+@dataclass(slots=True, kw_only=True)
+class _Inputs:
+    """The tables of one build, read and renamed: the contracts always, the others if given."""
+
+    source: str
+    contracts: Table
+    products: Table | None
+    clients: Table | None
+    events: Table | None
+    #: A Book given as ``products``: its validated catalog stands in for a products table.
+    catalog_book: Book | None
+    given: tuple[tuple[str, int], ...]
+
+    def tables(self) -> list[Table]:
+        """Return the tables given, contracts first."""
+        tables = (self.contracts, self.products, self.clients, self.events)
+        return [table for table in tables if table is not None]
 
 
-def _event_rows(col: _val.Collector, et: _Table) -> tuple[_val.IdColumn, _val.ParsedDates]:
-    """Check the events table's own columns; return its client ids and dates."""
-    e_ids = _ids(col, et, Columns.client, show=(Columns.client, Columns.date, Columns.type))
-    e_dates = _dates(
-        col, et, Columns.date, show=(Columns.client, Columns.date, Columns.type), required=True
-    )
-    _reject(
-        col,
-        et,
-        column=Columns.date,
-        rule="date_out_of_range",
-        bad=e_dates.late,
-        what=f"{et.label(Columns.date)!r} is after 2200",
-        fix="Fix the dates",
-        show=(Columns.client, Columns.date),
-    )
-    type_text = et.col(Columns.type).astype("str").str.strip()
-    blank = et.col(Columns.type).isna().to_numpy() | (type_text == "").to_numpy(dtype=bool)
-    _reject(
-        col,
-        et,
-        column=Columns.type,
-        rule="null_type",
-        bad=blank,
-        what=f"{et.label(Columns.type)!r} is missing",
-        fix="Fill in the event types",
-        show=(Columns.client, Columns.date, Columns.type),
-    )
-    return e_ids, e_dates
+@dataclass(slots=True, kw_only=True)
+class _Parsed:
+    """Each table's own validated columns; ids are encoded table by table."""
+
+    contracts: ContractParts
+    product_ids: _val.IdColumn | None
+    catalog: dict[str, Any]
+    client_ids: _val.IdColumn | None
+    parent: _val.IdColumn | None
+    satisfaction: _val.ParsedNumbers | None
+    do_not_contact: npt.NDArray[np.bool_] | None
+    event_ids: _val.IdColumn | None
+    event_dates: _val.ParsedDates | None
 
 
-def _catalog_lists(
-    col: _val.Collector, pt: _Table, product_index: pd.Index
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Parse ``requires`` and ``excludes``; they must name catalog products."""
-    lists: dict[str, list[tuple[Any, ...]]] = {}
-    integer = pd.api.types.is_integer_dtype(product_index.dtype)
-    for name in (Columns.requires, Columns.excludes):
-        if not pt.has(name):
-            continue
-        # Catalogs are small (thousands of rows): a loop over them is not a hot path.
-        values = [
-            tuple(_as_id(v, integer) for v in (_split_list(x) or ())) for x in pt.col(name).tolist()
-        ]
-        flat = pd.Index(
-            [v for tup in values for v in tup], dtype=product_index.dtype if integer else "str"
-        )
-        missing_set = (
-            set(flat[product_index.get_indexer(flat) < 0].tolist()) if len(flat) else set()
-        )
-        bad = np.array([any(v in missing_set for v in tup) for tup in values], dtype=bool)
-        _reject(
-            col,
-            pt,
-            column=name,
-            rule="unknown_product",
-            bad=bad & pt.ok,
-            what=f"{pt.label(name)!r} names products that are not in the catalog",
-            fix="Add them to products, or correct the names",
-            show=(Columns.product, name),
-        )
-        lists[name] = values
-    return lists
+@dataclass(slots=True, kw_only=True)
+class _Catalog:
+    """The products the catalog defines, in its order, and its requires/excludes lists."""
+
+    #: Whether a catalog was given (a products table or a Book).
+    given: bool
+    #: The kept catalog rows, in order.
+    rows: npt.NDArray[np.intp]
+    #: Their product ids: the head of the Book's product ids.
+    index: pd.Index
+    lists: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
-def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables reads best whole)
+@dataclass(slots=True, kw_only=True)
+class _IdMaps:
+    """The Book's id maps, and for each table's id codes the position they map to (-1: none)."""
+
+    client_ids: IdMap
+    product_ids: IdMap
+    client_lookup: npt.NDArray[np.int64]
+    product_lookup: npt.NDArray[np.int64]
+    event_lookup: npt.NDArray[np.int64] | None
+
+
+def _read_inputs(
     contracts: Any,
     products: Any,
     clients: Any,
     events: Any,
     *,
-    sch: Schema,
-    col: _val.Collector,
+    schema: Schema,
     source: str,
-    lookback: pd.Timedelta | None,
     owner: str,
-) -> Book:
-    start_col = Columns.timestamp if source == _TRANSACTIONS else Columns.start
+) -> _Inputs:
+    """Read each table given, check its required columns and rename them to ours."""
+    start_col = Columns.timestamp if source == TRANSACTIONS else Columns.start
     # A Book as products lends its validated catalog: its ids stand in for an encoded table.
-    trusted: Book | None = products if isinstance(products, Book) else None
-    if trusted is not None:
+    catalog_book: Book | None = products if isinstance(products, Book) else None
+    if catalog_book is not None:
         products = None
-    kt = _prepare(
+    renames = schema.renames()
+    schema_fields = {getattr(Columns, f.name): f.name for f in fields(Schema)}
+
+    def read(obj: Any, name: str, parameter: str, required: tuple[str, ...]) -> Table | None:
+        if obj is None:
+            return None
+        return prepare_table(
+            obj,
+            name=name,
+            parameter=parameter,
+            owner=owner,
+            renames=renames,
+            schema_fields=schema_fields,
+            required=required,
+        )
+
+    contract_table = prepare_table(
         contracts,
         name=source,
-        parameter="lines" if source == _TRANSACTIONS else _CONTRACTS,
+        parameter="lines" if source == TRANSACTIONS else CONTRACTS,
         owner=owner,
-        schema=sch,
+        renames=renames,
+        schema_fields=schema_fields,
         required=(Columns.client, Columns.product, start_col),
     )
-    pt = (
-        None
-        if products is None
-        else _prepare(
-            products,
-            name=_PRODUCTS,
-            parameter=_PRODUCTS,
-            owner=owner,
-            schema=sch,
-            required=(Columns.product,),
-        )
-    )
-    ct = (
-        None
-        if clients is None
-        else _prepare(
-            clients,
-            name=_CLIENTS,
-            parameter=_CLIENTS,
-            owner=owner,
-            schema=sch,
-            required=(Columns.client,),
-        )
-    )
-    et = (
-        None
-        if events is None
-        else _prepare(
-            events,
-            name=_EVENTS,
-            parameter=_EVENTS,
-            owner=owner,
-            schema=sch,
-            required=(Columns.client, Columns.date, Columns.type),
-        )
-    )
-    if len(kt.raw) == 0:
+    product_table = read(products, PRODUCTS, PRODUCTS, (Columns.product,))
+    client_table = read(clients, CLIENTS, CLIENTS, (Columns.client,))
+    event_table = read(events, EVENTS, EVENTS, (Columns.client, Columns.date, Columns.type))
+    if len(contract_table.raw) == 0:
         raise SchemaError(
             f"{source}: the table is empty; a Book needs at least one "
-            f"{'purchase line' if source == _TRANSACTIONS else 'contract'}. "
+            f"{'purchase line' if source == TRANSACTIONS else 'contract'}. "
             "Check the file or the filter that produced it.",
             table=source,
             rule="empty",
         )
-    given = tuple((t.name, len(t.raw)) for t in (kt, pt, ct, et) if t is not None)
-    if trusted is not None:
-        given += ((_PRODUCTS, len(trusted.product_ids)),)
+    inputs = _Inputs(
+        source=source,
+        contracts=contract_table,
+        products=product_table,
+        clients=client_table,
+        events=event_table,
+        catalog_book=catalog_book,
+        given=(),
+    )
+    given = tuple((t.name, len(t.raw)) for t in inputs.tables())
+    if catalog_book is not None:
+        given += ((PRODUCTS, len(catalog_book.product_ids)),)
+    inputs.given = given
+    return inputs
 
-    # -- each table on its own
-    parts = _contract_rows(col, kt, lookback=lookback)
-    p_ids = None if pt is None else _ids(col, pt, Columns.product, show=(Columns.product,))
-    if trusted is not None:
-        n_trusted = len(trusted.product_ids)
-        p_ids = _val.IdColumn(
-            codes=np.arange(n_trusted, dtype=np.int64),
-            uniques=trusted.product_ids.external,
-            bad=np.zeros(n_trusted, dtype=bool),
+
+def _check_each_table(
+    inputs: _Inputs, collector: _val.Collector, *, lookback: pd.Timedelta | None
+) -> _Parsed:
+    """Validate each table's own columns, one table at a time."""
+    contracts = contract_columns(collector, inputs.contracts, lookback=lookback)
+    products = inputs.products
+    product_ids = (
+        None
+        if products is None
+        else read_ids(collector, products, Columns.product, show=(Columns.product,))
+    )
+    if inputs.catalog_book is not None:
+        n_products = len(inputs.catalog_book.product_ids)
+        product_ids = _val.IdColumn(
+            codes=np.arange(n_products, dtype=np.int64),
+            uniques=inputs.catalog_book.product_ids.external,
+            bad=np.zeros(n_products, dtype=bool),
         )
-    catalog = {} if pt is None or p_ids is None else _catalog(col, pt, p_ids)
-    c_ids = None if ct is None else _ids(col, ct, Columns.client, show=(Columns.client,))
-    parent = satisfaction = dnc = None
-    if ct is not None and c_ids is not None:
-        parent, satisfaction, dnc = _client_rows(col, ct, c_ids)
-    e_ids, e_dates = (None, None) if et is None else _event_rows(col, et)
+    catalog = (
+        {}
+        if products is None or product_ids is None
+        else catalog_columns(collector, products, product_ids)
+    )
+    clients = inputs.clients
+    client_ids = (
+        None
+        if clients is None
+        else read_ids(collector, clients, Columns.client, show=(Columns.client,))
+    )
+    parent = satisfaction = do_not_contact = None
+    if clients is not None and client_ids is not None:
+        parent, satisfaction, do_not_contact = client_columns(collector, clients, client_ids)
+    events = inputs.events
+    event_ids, event_dates = (None, None) if events is None else event_columns(collector, events)
+    return _Parsed(
+        contracts=contracts,
+        product_ids=product_ids,
+        catalog=catalog,
+        client_ids=client_ids,
+        parent=parent,
+        satisfaction=satisfaction,
+        do_not_contact=do_not_contact,
+        event_ids=event_ids,
+        event_dates=event_dates,
+    )
 
-    # -- one dtype per kind of id, across tables
-    client_cols = {source: parts.client}
-    if c_ids is not None:
-        client_cols[_CLIENTS] = c_ids
-    if e_ids is not None:
-        client_cols[_EVENTS] = e_ids
-    if parent is not None and len(parent.uniques):
-        client_cols["clients.parent_id"] = parent
-    unified = _val.unify_id_kinds(client_cols, what="client", collector=col)
-    parts.client = unified[source]
-    c_ids = unified.get(_CLIENTS)
-    e_ids = unified.get(_EVENTS)
-    parent = unified.get("clients.parent_id", parent)
-    product_cols = {source: parts.product}
-    if p_ids is not None:
-        product_cols[_PRODUCTS] = p_ids
-    unified_p = _val.unify_id_kinds(product_cols, what="product", collector=col)
-    parts.product = unified_p[source]
-    p_ids = unified_p.get(_PRODUCTS)
 
-    # -- products: catalog first; contract products must be in it when it is given
-    has_catalog = (pt is not None or trusted is not None) and p_ids is not None
-    if has_catalog and p_ids is not None:
-        cat_rows = np.flatnonzero(pt.ok) if pt is not None else np.arange(len(p_ids.uniques))
-        product_index = p_ids.uniques.take(p_ids.codes[cat_rows])
-        pos = product_index.get_indexer(parts.product.uniques)
-        unknown_u = np.append(pos < 0, False)
-        unknown = pd.Series(unknown_u[parts.product.codes]).to_numpy() & kt.ok
-        _reject(
-            col,
-            kt,
-            column=Columns.product,
-            rule="unknown_product",
-            bad=unknown,
-            what=f"{kt.label(Columns.product)!r} is not in the products table",
-            fix="Add them to products, or remove these rows",
-            show=(Columns.client, Columns.product),
+def _unify_id_kinds(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector) -> None:
+    """Give every table the same kind of client id, and of product id (text or integer)."""
+    source = inputs.source
+    client_columns_ = {source: parsed.contracts.client}
+    if parsed.client_ids is not None:
+        client_columns_[CLIENTS] = parsed.client_ids
+    if parsed.event_ids is not None:
+        client_columns_[EVENTS] = parsed.event_ids
+    if parsed.parent is not None and len(parsed.parent.uniques):
+        client_columns_["clients.parent_id"] = parsed.parent
+    unified = _val.unify_id_kinds(client_columns_, what="client", collector=collector)
+    parsed.contracts.client = unified[source]
+    parsed.client_ids = unified.get(CLIENTS)
+    parsed.event_ids = unified.get(EVENTS)
+    parsed.parent = unified.get("clients.parent_id", parsed.parent)
+    product_columns = {source: parsed.contracts.product}
+    if parsed.product_ids is not None:
+        product_columns[PRODUCTS] = parsed.product_ids
+    unified = _val.unify_id_kinds(product_columns, what="product", collector=collector)
+    parsed.contracts.product = unified[source]
+    parsed.product_ids = unified.get(PRODUCTS)
+
+
+def _check_against_catalog(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector) -> _Catalog:
+    """Take the catalog's products first; contract products must be in it when it is given."""
+    contracts = inputs.contracts
+    product_ids = parsed.product_ids
+    contract_products = parsed.contracts.product
+    given = (inputs.products is not None or inputs.catalog_book is not None) and (
+        product_ids is not None
+    )
+    if not given or product_ids is None:
+        return _Catalog(
+            given=False,
+            rows=np.zeros(0, dtype=np.int64),
+            index=pd.Index(contract_products.uniques[:0]),
         )
-    else:
-        cat_rows = np.zeros(0, dtype=np.int64)
-        product_index = pd.Index(parts.product.uniques[:0])
+    rows = (
+        np.flatnonzero(inputs.products.ok)
+        if inputs.products is not None
+        else np.arange(len(product_ids.uniques))
+    )
+    index = product_ids.uniques.take(product_ids.codes[rows])
+    pos = index.get_indexer(contract_products.uniques)
+    unknown_unique = np.append(pos < 0, False)
+    unknown = pd.Series(unknown_unique[contract_products.codes]).to_numpy() & contracts.ok
+    reject(
+        collector,
+        contracts,
+        column=Columns.product,
+        rule="unknown_product",
+        bad=unknown,
+        what=f"{contracts.label(Columns.product)!r} is not in the products table",
+        fix="Add them to products, or remove these rows",
+        show=(Columns.client, Columns.product),
+    )
+    return _Catalog(given=True, rows=rows, index=index)
 
-    # -- clients: events of clients unknown to both the clients table and the contracts
-    if et is not None and e_ids is not None and c_ids is not None and ct is not None:
-        known = c_ids.uniques.take(np.unique(c_ids.codes[ct.ok & (c_ids.codes >= 0)]))
-        known = known.append(parts.client.uniques.take(np.unique(parts.client.codes[kt.ok])))
-        hit = np.append(pd.Index(known).unique().get_indexer(e_ids.uniques) >= 0, True)
-        unknown = ~hit[e_ids.codes] & et.ok
-        _reject(
-            col,
-            et,
-            column=Columns.client,
-            rule="unknown_client",
-            bad=unknown,
-            what=f"{et.label(Columns.client)!r} is neither in the clients table nor in {source}",
-            fix="Add them to clients, or remove these events",
-            show=(Columns.client, Columns.date, Columns.type),
-        )
 
-    # -- requires / excludes name catalog products
-    lists = {} if pt is None else _catalog_lists(col, pt, product_index)
+def _check_event_clients(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector) -> None:
+    """Reject events of clients unknown to both the clients table and the contracts."""
+    clients, events = inputs.clients, inputs.events
+    client_ids, event_ids = parsed.client_ids, parsed.event_ids
+    if events is None or event_ids is None or client_ids is None or clients is None:
+        return
+    contract_clients = parsed.contracts.client
+    known = client_ids.uniques.take(
+        np.unique(client_ids.codes[clients.ok & (client_ids.codes >= 0)])
+    )
+    known = known.append(
+        contract_clients.uniques.take(np.unique(contract_clients.codes[inputs.contracts.ok]))
+    )
+    hit = np.append(pd.Index(known).unique().get_indexer(event_ids.uniques) >= 0, True)
+    unknown = ~hit[event_ids.codes] & events.ok
+    reject(
+        collector,
+        events,
+        column=Columns.client,
+        rule="unknown_client",
+        bad=unknown,
+        what=f"{events.label(Columns.client)!r} is neither in the clients table nor in "
+        f"{inputs.source}",
+        fix="Add them to clients, or remove these events",
+        show=(Columns.client, Columns.date, Columns.type),
+    )
 
-    duplicates = 0
-    repeated = 0
-    if source == _CONTRACTS:
-        duplicates = _duplicates(col, kt, parts)
-    else:
-        repeated = _repeated_lines(kt, parts)
 
-    if not kt.ok.any():
+def _check_repeats(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector) -> tuple[int, int]:
+    """Collapse duplicate contract rows; count repeated purchase lines, which stay.
+
+    Returns ``(duplicates collapsed, lines repeated)``.
+    """
+    if inputs.source == CONTRACTS:
+        return mark_duplicates(collector, inputs.contracts, parsed.contracts), 0
+    return 0, count_repeated_lines(inputs.contracts, parsed.contracts)
+
+
+def _check_rows_left(inputs: _Inputs, collector: _val.Collector, *, duplicates: int) -> None:
+    """Raise when no contract row is left; note how many rows were set aside, per table."""
+    source = inputs.source
+    contracts = inputs.contracts
+    if not contracts.ok.any():
         raise SchemaError(
-            f"{source}: no row is left after setting aside {_count(len(kt.ok), 'row')} "
+            f"{source}: no row is left after setting aside {plural(len(contracts.ok), 'row')} "
             f'(see the reasons with errors="collect" in book.rejected). Fix the data.',
             table=source,
             rule="empty",
         )
-    n_rejected = sum(int((~t.ok).sum()) for t in (kt, pt, ct, et) if t is not None)
-    if col.errors == "collect" and n_rejected > duplicates:
-        by_table = ", ".join(
-            f"{t.name} {int((~t.ok).sum()):,}"
-            for t in (kt, pt, ct, et)
-            if t is not None and (~t.ok).any()
-        )
-        col.note(f"{_count(n_rejected, 'row')} set aside in book.rejected ({by_table}).")
+    tables = inputs.tables()
+    n_rejected = sum(int((~t.ok).sum()) for t in tables)
+    if collector.errors == "collect" and n_rejected > duplicates:
+        by_table = ", ".join(f"{t.name} {int((~t.ok).sum()):,}" for t in tables if (~t.ok).any())
+        collector.note(f"{plural(n_rejected, 'row')} set aside in book.rejected ({by_table}).")
 
-    # -- id maps
-    all_kept = bool(kt.ok.all())
-    if ct is not None and c_ids is not None:
-        base = c_ids.uniques.take(c_ids.codes[np.flatnonzero(ct.ok)])
+
+def _map_ids(inputs: _Inputs, parsed: _Parsed, catalog: _Catalog) -> _IdMaps:
+    """Build the id maps: clients table first, then contracts, then events; catalog first."""
+    contracts, clients, events = inputs.contracts, inputs.clients, inputs.events
+    contract_clients = parsed.contracts.client
+    contract_products = parsed.contracts.product
+    client_ids, event_ids = parsed.client_ids, parsed.event_ids
+    all_kept = bool(contracts.ok.all())
+    if clients is not None and client_ids is not None:
+        base = client_ids.uniques.take(client_ids.codes[np.flatnonzero(clients.ok)])
     else:
-        base = pd.Index(parts.client.uniques[:0])
+        base = pd.Index(contract_clients.uniques[:0])
     client_index, client_lookup = _extend(
         base,
-        parts.client,
-        _first_used(parts.client.codes, kt.ok, len(parts.client.uniques), all_kept=all_kept),
+        contract_clients,
+        _first_used(
+            contract_clients.codes, contracts.ok, len(contract_clients.uniques), all_kept=all_kept
+        ),
     )
-    e_lookup = None
-    if et is not None and e_ids is not None:
-        e_used = _first_used(e_ids.codes, et.ok, len(e_ids.uniques), all_kept=bool(et.ok.all()))
-        if ct is None:
-            client_index, e_lookup = _extend(client_index, e_ids, e_used)
+    event_lookup = None
+    if events is not None and event_ids is not None:
+        used = _first_used(
+            event_ids.codes, events.ok, len(event_ids.uniques), all_kept=bool(events.ok.all())
+        )
+        if clients is None:
+            client_index, event_lookup = _extend(client_index, event_ids, used)
         else:
-            pos = client_index.get_indexer(e_ids.uniques.take(e_used))
-            e_lookup = np.full(len(e_ids.uniques) + 1, -1, dtype=np.int64)
-            e_lookup[e_used] = pos
-    if has_catalog:
-        used_p = np.unique(parts.product.codes[kt.ok])
-        pos = product_index.get_indexer(parts.product.uniques.take(used_p))
-        product_lookup = np.full(len(parts.product.uniques) + 1, -1, dtype=np.int64)
-        product_lookup[used_p] = pos
+            pos = client_index.get_indexer(event_ids.uniques.take(used))
+            event_lookup = np.full(len(event_ids.uniques) + 1, -1, dtype=np.int64)
+            event_lookup[used] = pos
+    product_index = catalog.index
+    if catalog.given:
+        used = np.unique(contract_products.codes[contracts.ok])
+        pos = product_index.get_indexer(contract_products.uniques.take(used))
+        product_lookup = np.full(len(contract_products.uniques) + 1, -1, dtype=np.int64)
+        product_lookup[used] = pos
     else:
         product_index, product_lookup = _extend(
             product_index,
-            parts.product,
-            _first_used(parts.product.codes, kt.ok, len(parts.product.uniques), all_kept=all_kept),
+            contract_products,
+            _first_used(
+                contract_products.codes,
+                contracts.ok,
+                len(contract_products.uniques),
+                all_kept=all_kept,
+            ),
         )
-    client_ids = IdMap._from_unique(client_index, name="client")
-    product_ids = IdMap._from_unique(product_index, name="product")
+    return _IdMaps(
+        client_ids=IdMap._from_unique(client_index, name="client"),
+        product_ids=IdMap._from_unique(product_index, name="product"),
+        client_lookup=client_lookup,
+        product_lookup=product_lookup,
+        event_lookup=event_lookup,
+    )
 
-    # -- contract arrays (one take per array, only when rows were set aside)
-    keep = slice(None) if all_kept else np.flatnonzero(kt.ok)
+
+def _contract_arrays(
+    contracts: Table, parts: ContractParts, id_maps: _IdMaps
+) -> tuple[ContractArrays, pd.DataFrame]:
+    """Return the kept contracts as read-only arrays, and their extra columns as a frame."""
+    all_kept = bool(contracts.ok.all())
+    # One take per array, and only when rows were set aside.
+    keep = slice(None) if all_kept else np.flatnonzero(contracts.ok)
     arrays = ContractArrays(
-        client=_gather(client_lookup, parts.client.codes[keep]),
-        product=_gather(product_lookup, parts.product.codes[keep]),
+        client=_gather(id_maps.client_lookup, parts.client.codes[keep]),
+        product=_gather(id_maps.product_lookup, parts.product.codes[keep]),
         start=_own(parts.start[keep]),
         end=_own(parts.end[keep]),
         value=_own(parts.value[keep]),
@@ -1621,14 +1215,34 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
         arrays.quantity,
     ):
         arr.flags.writeable = False
-    extras = kt.frame.loc[:, parts.extras]
+    extras = contracts.frame.loc[:, parts.extras]
     extras = extras if all_kept else extras.iloc[keep]
-    extras = extras.reset_index(drop=True)
+    return arrays, extras.reset_index(drop=True)
 
-    if trusted is None:
-        product_table = _product_table(product_ids, pt, cat_rows, catalog, lists)
-    elif product_ids.external.equals(trusted.product_ids.external):
-        product_table = trusted.product_table
+
+def _assemble(
+    inputs: _Inputs,
+    parsed: _Parsed,
+    catalog: _Catalog,
+    id_maps: _IdMaps,
+    *,
+    arrays: ContractArrays,
+    extras: pd.DataFrame,
+    schema: Schema,
+    collector: _val.Collector,
+    lookback: pd.Timedelta | None,
+    repeated: int,
+) -> Book:
+    """Build the product, client and event tables and stand the Book up."""
+    source = inputs.source
+    catalog_book = inputs.catalog_book
+    product_ids, client_ids = id_maps.product_ids, id_maps.client_ids
+    if catalog_book is None:
+        product_table = _product_table(
+            product_ids, inputs.products, catalog.rows, parsed.catalog, catalog.lists
+        )
+    elif product_ids.external.equals(catalog_book.product_ids.external):
+        product_table = catalog_book.product_table
     else:
         raise SchemaError(
             f"{source}: the product ids are text while the catalog of the Book given as "
@@ -1638,72 +1252,46 @@ def _build_inner(  # noqa: PLR0912, PLR0915 (one linear pass over the tables rea
             rule="id_kind",
         )
     client_table = _client_table(
-        client_ids, t=ct, c_ids=c_ids, parent=parent, satisfaction=satisfaction, dnc=dnc
+        client_ids,
+        t=inputs.clients,
+        c_ids=parsed.client_ids,
+        parent=parsed.parent,
+        satisfaction=parsed.satisfaction,
+        dnc=parsed.do_not_contact,
     )
     event_table, other_types = _event_table(
-        et,
-        ids=e_ids,
-        dates=e_dates,
-        lookup=e_lookup,
+        inputs.events,
+        ids=parsed.event_ids,
+        dates=parsed.event_dates,
+        lookup=id_maps.event_lookup,
         product_ids=product_ids,
         product_table=product_table,
         client_dtype=client_ids.dtype,
     )
     return Book(
-        schema=sch,
+        schema=schema,
         client_ids=client_ids,
         product_ids=product_ids,
         contract_arrays=arrays,
         product_table=product_table,
         client_table=client_table,
         event_table=event_table,
-        rejected=col.frame(),
+        rejected=collector.frame(),
         _contracts=extras,
         lookback=lookback,
         info=BuildInfo(
             source=source,
-            given=given,
-            notes=tuple(col.notes),
+            given=inputs.given,
+            notes=tuple(collector.notes),
             other_event_types=other_types,
             repeated_lines=repeated,
         ),
     )
 
 
-def _same_key(parts: _ContractParts) -> npt.NDArray[np.bool_]:
-    """Rows whose (client, product, start) may repeat another row's: a superset, checked later.
-
-    One 64-bit hash column is much cheaper to deduplicate than three columns; a hash collision
-    only adds a candidate, which the exact comparison that follows then discards.
-    """
-    n_products = np.int64(max(len(parts.product.uniques), 1))
-    with np.errstate(over="ignore"):
-        # The pair key is exact; mixing in the start may collide, which only adds candidates.
-        pair = parts.client.codes * n_products + parts.product.codes
-        h = pair.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= parts.start.view(np.uint64)
-    # Sorting one uint64 column is several times cheaper than hashing 5M rows; the repeated
-    # values are few, so a hash lookup of each row among them is cheap (a binary search of every
-    # row cost three times as much).
-    ordered = np.sort(h)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if repeated.size == 0:
-        return np.zeros(len(h), dtype=bool)
-    return np.asarray(pd.Index(repeated).get_indexer(h) >= 0)
-
-
-def _repeated_lines(t: _Table, parts: _ContractParts) -> int:
-    maybe = _same_key(parts) & t.ok
-    if not maybe.any():
-        return 0
-    rows = np.flatnonzero(maybe)
-    sub = t.raw.iloc[rows]
-    return int(sub.astype("str").duplicated().sum())
-
-
 def _product_table(
     ids: IdMap,
-    t: _Table | None,
+    t: Table | None,
     cat_rows: npt.NDArray[np.intp],
     catalog: dict[str, Any],
     lists: dict[str, list[tuple[Any, ...]]],
@@ -1725,7 +1313,9 @@ def _product_table(
     if t is not None:
         for ours, target in ((Columns.family, family), (Columns.name, name)):
             if t.has(ours):
-                given = t.col(ours).iloc[cat_rows].astype("str").str.strip().reset_index(drop=True)
+                given = (
+                    t.column(ours).iloc[cat_rows].astype("str").str.strip().reset_index(drop=True)
+                )
                 given = given.where(given.notna() & (given != ""), target.iloc[:n_cat])
                 target.iloc[:n_cat] = given.to_numpy()
     tier = column(Columns.tier, 0, np.int64)
@@ -1741,9 +1331,9 @@ def _product_table(
 
     segments: list[tuple[str, ...] | None] = [None] * n
     if t is not None and t.has(Columns.segments):
-        raw = t.col(Columns.segments).tolist()
+        raw = t.column(Columns.segments).tolist()
         for i, r in enumerate(cat_rows.tolist()):
-            got = _split_list(raw[r])
+            got = split_list(raw[r])
             segments[i] = None if got is None else tuple(str(s) for s in got)
     table = pd.DataFrame(
         {
@@ -1764,7 +1354,7 @@ def _product_table(
     return table
 
 
-def _with_extras(table: pd.DataFrame, t: _Table, rows: npt.NDArray[np.intp]) -> pd.DataFrame:
+def _with_extras(table: pd.DataFrame, t: Table, rows: npt.NDArray[np.intp]) -> pd.DataFrame:
     extra = [c for c in t.frame.columns if c not in table.columns]
     if not extra:
         return table
@@ -1776,7 +1366,7 @@ def _with_extras(table: pd.DataFrame, t: _Table, rows: npt.NDArray[np.intp]) -> 
 def _client_table(
     ids: IdMap,
     *,
-    t: _Table | None,
+    t: Table | None,
     c_ids: _val.IdColumn | None,
     parent: _val.IdColumn | None,
     satisfaction: _val.ParsedNumbers | None,
@@ -1789,7 +1379,7 @@ def _client_table(
     def text(ours: str) -> pd.Series:
         out = pd.Series(np.nan, index=range(n), dtype="str")
         if t is not None and t.has(ours):
-            out.iloc[:k] = t.col(ours).iloc[rows].astype("str").to_numpy()  # type: ignore[call-overload]
+            out.iloc[:k] = t.column(ours).iloc[rows].astype("str").to_numpy()  # type: ignore[call-overload]
         return out
 
     if parent is not None and t is not None:
@@ -1825,7 +1415,7 @@ def _client_table(
 
 
 def _event_table(
-    t: _Table | None,
+    t: Table | None,
     *,
     ids: _val.IdColumn | None,
     dates: _val.ParsedDates | None,
@@ -1864,7 +1454,7 @@ def _event_table(
     client_idx = lookup[ids.codes[rows]].astype(np.int32)
     n = len(rows)
     if t.has(Columns.product):
-        given = t.col(Columns.product).iloc[rows].reset_index(drop=True)
+        given = t.column(Columns.product).iloc[rows].reset_index(drop=True)
         product_idx = _lookup_products(given, product_ids)
         families = product_table[Columns.family]
         family = pd.Series(np.nan, index=range(n), dtype="str")
@@ -1887,9 +1477,9 @@ def _event_table(
     table[Columns.product] = given.to_numpy()
     table[Columns.family] = family.to_numpy()
     table[Columns.date] = pd.to_datetime(dates.ns[rows], unit="ns")
-    table[Columns.type] = t.col(Columns.type).iloc[rows].astype("str").str.strip().to_numpy()
+    table[Columns.type] = t.column(Columns.type).iloc[rows].astype("str").str.strip().to_numpy()
     for ours in (Columns.detail, Columns.ref):
-        table[ours] = t.col(ours).iloc[rows].to_numpy() if t.has(ours) else None
+        table[ours] = t.column(ours).iloc[rows].to_numpy() if t.has(ours) else None
     table = _with_extras(table, t, rows)
     order = np.argsort(table[Columns.date].to_numpy(), kind="stable")
     table = table.iloc[order].reset_index(drop=True)

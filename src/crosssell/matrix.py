@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.ids import IdMap
 from crosssell.weighting import Binary, HeldPairs, WeightingLike, as_weighting, finalize_weights
-
-if TYPE_CHECKING:
-    from crosssell.book import Book
 
 __all__ = ["AsOf", "ClientProductMatrix", "State", "build_matrix", "last_date", "to_as_of"]
 
@@ -159,6 +157,120 @@ class ClientProductMatrix:
         index = self.clients.external.rename(Columns.client)
         return pd.Series(counts, index=index, copy=False)
 
+    @classmethod
+    def from_book(
+        cls,
+        book: Book,
+        as_of: AsOf | None = None,
+        *,
+        weighting: WeightingLike = "binary",
+        state: State = "active",
+    ) -> ClientProductMatrix:
+        """Build the weighted client x product matrix of a Book at a point in time.
+
+        Rows are clients (every client the Book knows, in ``book.client_ids`` order, empty for
+        a client holding nothing), columns are products (every known product,
+        ``book.product_ids`` order). One entry is stored per distinct (client, product) pair
+        held: duplicate, overlapping and renewed contracts of a pair collapse into one entry
+        whose weight aggregates them. Nothing dated after ``as_of`` can change the result.
+        :meth:`crosssell.Book.matrix` and :func:`build_matrix` call this.
+
+        Parameters
+        ----------
+        book : Book
+            A validated Book.
+        as_of : str, date, datetime, Timestamp, numpy.datetime64 or None, default None
+            The point in time (a date means midnight at its start). None means the Book's last
+            recorded date: its latest contract start or event date (see :func:`last_date`).
+        weighting : str, Weighting or tuple, default "binary"
+            How much each held pair weighs; see :mod:`crosssell.weighting`. A name
+            (``"binary"``, ``"value"``, ``"log_value"``, ``"tenure"``, ``"recency"``,
+            ``"quantity"``), a weighting such as ``Recency(half_life="180D") * LogValue()``, or
+            a tuple of those (multiplied). Stored weights are at least
+            :data:`crosssell.weighting.MIN_WEIGHT`, so a held pair whose weight computes to
+            zero (e.g. unknown value) is still stored.
+        state : {"active", "ever"}, default "active"
+            ``"active"``: a contract counts when ``start <= as_of < end`` (an open end or one
+            after ``as_of`` means still active). ``"ever"``: it counts when ``start <= as_of``,
+            ended or not.
+
+        Returns
+        -------
+        ClientProductMatrix
+            ``client_product`` is a float32 CSR matrix with sorted indices and no explicit
+            zeros.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``state`` or weighting name, an unreadable ``as_of``, or
+            ``as_of=None`` with a Book holding no contracts.
+        TypeError
+            For an ``as_of`` or ``weighting`` of the wrong type.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1", "C1", "C2"], "product_id": ["P1", "P2", "P1"],
+        ...                   "start_date": ["2023-01-01", "2024-01-01", "2024-02-01"],
+        ...                   "end_date": [None, "2024-03-01", None],
+        ...                   "value": [100.0, 50.0, 200.0]})
+        >>> m = ClientProductMatrix.from_book(Book.from_frames(contracts=c), "2024-06-30",
+        ...                                   weighting="value")
+        >>> m.client_product.toarray().tolist()
+        [[100.0, 0.0], [200.0, 0.0]]
+        >>> m.weighting
+        'value'
+        """
+        if state not in _STATES:
+            raise ValueError(
+                "The 'state' parameter of build_matrix must be one of 'active', 'ever'. "
+                f"Got {state!r} instead."
+            )
+        w = as_weighting(weighting)
+        ts = last_date(book) if as_of is None else to_as_of(as_of)
+        t = int(ts.value)
+        arrays = book.contract_arrays
+        shape = (len(book.client_ids), len(book.product_ids))
+
+        held = arrays.start <= t
+        if state == "active":
+            held &= arrays.end > t
+        rows = np.flatnonzero(held)
+        del held
+
+        if isinstance(w, Binary):
+            # scipy's COO -> CSR conversion is a linear-time bucket sort that also merges duplicate
+            # pairs; it is about twice as fast as sorting pair keys, and binary is the common case.
+            client_product = sp.csr_matrix(
+                (np.ones(rows.size, dtype=np.float32), (arrays.client[rows], arrays.product[rows])),
+                shape=shape,
+            )
+            client_product.sum_duplicates()
+            client_product.data.fill(1.0)
+        else:
+            pairs = HeldPairs.group(arrays, rows, as_of=t, state=state, n_products=shape[1])
+            raw = w.weigh(pairs)
+            if np.shape(raw) != (pairs.n_pairs,):
+                raise ValueError(
+                    f"Weighting {w.describe()!r} returned weights of shape {np.shape(raw)}; "
+                    f"expected one weight per held pair, shape ({pairs.n_pairs},)."
+                )
+            data = finalize_weights(raw, w)
+            indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(pairs.client, minlength=shape[0]), out=indptr[1:])
+            client_product = sp.csr_matrix((data, pairs.product, indptr), shape=shape)
+            client_product.has_sorted_indices = True
+        return cls(
+            client_product=client_product,
+            clients=book.client_ids,
+            products=book.product_ids,
+            as_of=ts,
+            weighting=w.describe(),
+            state=state,
+        )
+
 
 def to_as_of(value: AsOf, *, caller: str = "build_matrix") -> pd.Timestamp:
     """Turn a point in time into a tz-naive nanosecond Timestamp.
@@ -262,29 +374,20 @@ def build_matrix(
 ) -> ClientProductMatrix:
     """Build the weighted client x product matrix of a Book at a point in time.
 
-    Rows are clients (every client the Book knows, in ``book.client_ids`` order, empty for a
-    client holding nothing), columns are products (every known product, ``book.product_ids``
-    order). One entry is stored per distinct (client, product) pair held: duplicate,
-    overlapping and renewed contracts of a pair collapse into one entry whose weight aggregates
-    them. Nothing dated after ``as_of`` can change the result.
+    A function form of :meth:`ClientProductMatrix.from_book`, which documents the rules in
+    full: rows are clients, columns are products, one entry per distinct pair held at
+    ``as_of`` (``state="active"``) or held at any time up to it (``state="ever"``).
 
     Parameters
     ----------
     book : Book
         A validated Book.
     as_of : str, date, datetime, Timestamp, numpy.datetime64 or None, default None
-        The point in time (a date means midnight at its start). None means the Book's last
-        recorded date: its latest contract start or event date (see :func:`last_date`).
+        The point in time; None means the Book's last recorded date (see :func:`last_date`).
     weighting : str, Weighting or tuple, default "binary"
-        How much each held pair weighs; see :mod:`crosssell.weighting`. A name (``"binary"``,
-        ``"value"``, ``"log_value"``, ``"tenure"``, ``"recency"``, ``"quantity"``), a weighting
-        such as ``Recency(half_life="180D") * LogValue()``, or a tuple of those (multiplied).
-        Stored weights are at least :data:`crosssell.weighting.MIN_WEIGHT`, so a held pair
-        whose weight computes to zero (e.g. unknown value) is still stored.
+        How much each held pair weighs; see :mod:`crosssell.weighting`.
     state : {"active", "ever"}, default "active"
-        ``"active"``: a contract counts when ``start <= as_of < end`` (an open end or one after
-        ``as_of`` means still active). ``"ever"``: it counts when ``start <= as_of``, ended or
-        not.
+        Which holdings count.
 
     Returns
     -------
@@ -315,50 +418,4 @@ def build_matrix(
     >>> build_matrix(book, "2024-06-30", state="ever").client_product.toarray().tolist()
     [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
     """
-    if state not in _STATES:
-        raise ValueError(
-            "The 'state' parameter of build_matrix must be one of 'active', 'ever'. "
-            f"Got {state!r} instead."
-        )
-    w = as_weighting(weighting)
-    ts = last_date(book) if as_of is None else to_as_of(as_of)
-    t = int(ts.value)
-    arrays = book.contract_arrays
-    shape = (len(book.client_ids), len(book.product_ids))
-
-    held = arrays.start <= t
-    if state == "active":
-        held &= arrays.end > t
-    rows = np.flatnonzero(held)
-    del held
-
-    if isinstance(w, Binary):
-        # scipy's COO -> CSR conversion is a linear-time bucket sort that also merges duplicate
-        # pairs; it is about twice as fast as sorting pair keys, and binary is the common case.
-        client_product = sp.csr_matrix(
-            (np.ones(rows.size, dtype=np.float32), (arrays.client[rows], arrays.product[rows])),
-            shape=shape,
-        )
-        client_product.sum_duplicates()
-        client_product.data.fill(1.0)
-    else:
-        pairs = HeldPairs.group(arrays, rows, as_of=t, state=state, n_products=shape[1])
-        raw = w.weigh(pairs)
-        if np.shape(raw) != (pairs.n_pairs,):
-            raise ValueError(
-                f"Weighting {w.describe()!r} returned weights of shape {np.shape(raw)}; "
-                f"expected one weight per held pair, shape ({pairs.n_pairs},)."
-            )
-        data = finalize_weights(raw, w)
-        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pairs.client, minlength=shape[0]), out=indptr[1:])
-        client_product = sp.csr_matrix((data, pairs.product, indptr), shape=shape)
-        client_product.has_sorted_indices = True
-    return ClientProductMatrix(
-        client_product=client_product,
-        clients=book.client_ids,
-        products=book.product_ids,
-        as_of=ts,
-        weighting=w.describe(),
-        state=state,
-    )
+    return ClientProductMatrix.from_book(book, as_of, weighting=weighting, state=state)

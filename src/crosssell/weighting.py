@@ -14,14 +14,13 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-if TYPE_CHECKING:
-    from crosssell.book import ContractArrays
+from crosssell._arrays import OPEN_END, ContractArrays
 
 __all__ = [
     "MIN_WEIGHT",
@@ -828,8 +827,6 @@ def finalize_weights(weights: FloatArray, weighting: Weighting) -> npt.NDArray[n
 def _example_pairs() -> HeldPairs:
     # Two pairs at as_of = day 730: (0, 0) started on day 0 and renewed on as_of (values 10 and
     # 20, quantities 2 and 3); (1, 0) started on day 365 with an unknown value.
-    from crosssell.book import OPEN_END, ContractArrays
-
     day = 24 * 3600 * 10**9
     contracts = ContractArrays(
         client=np.array([0, 0, 1], np.int32),
