@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from crosssell import Book, DataWarning, Schema, SchemaError
 from crosssell.book import OPEN_END
+from strategies import ID_TEXT, contract_frames
 
 DAY = pd.Timedelta("1D").value
 
@@ -698,22 +699,15 @@ def test_summary_report_dates_repr(tiny_contracts: pd.DataFrame) -> None:
 
 # ---------------------------------------------------------------- properties
 
-ids_text = st.text(alphabet="0123456789AB", min_size=1, max_size=4)
-
-
-@st.composite
-def contract_frames(draw: st.DrawFn) -> pd.DataFrame:
-    n = draw(st.integers(1, 12))
-    clients = draw(st.lists(ids_text, min_size=n, max_size=n))
-    products = draw(st.lists(st.sampled_from(["P1", "P2", "007", "2"]), min_size=n, max_size=n))
-    days = draw(st.lists(st.integers(0, 800), min_size=n, max_size=n))
-    lengths = draw(st.lists(st.one_of(st.none(), st.integers(0, 400)), min_size=n, max_size=n))
-    start = pd.Timestamp("2022-01-01") + pd.to_timedelta(days, unit="D")
-    end = [
-        None if d is None else s + pd.Timedelta(days=d) for s, d in zip(start, lengths, strict=True)
-    ]
-    out = frame(client_id=clients, product_id=products, start_date=start, end_date=end)
-    return out.drop_duplicates(ignore_index=True)
+BOOK_CONTRACTS = contract_frames(
+    clients=ID_TEXT,
+    products=st.sampled_from(["P1", "P2", "007", "2"]),
+    max_rows=12,
+    day0=pd.Timestamp("2022-01-01"),
+    lengths=st.integers(0, 400),
+    amounts=False,
+    unique=True,
+)
 
 
 def _rows(book: Book) -> list[tuple[object, ...]]:
@@ -724,7 +718,7 @@ def _rows(book: Book) -> list[tuple[object, ...]]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(df=contract_frames(), seed=st.integers(0, 2**16))
+@given(df=BOOK_CONTRACTS, seed=st.integers(0, 2**16))
 def test_shuffling_rows_changes_nothing(df: pd.DataFrame, seed: int) -> None:
     """Check that shuffling input rows gives the same ids and the same contracts."""
     book = Book.from_frames(df)
@@ -736,7 +730,7 @@ def test_shuffling_rows_changes_nothing(df: pd.DataFrame, seed: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(df=contract_frames())
+@given(df=BOOK_CONTRACTS)
 def test_input_frames_never_mutated(df: pd.DataFrame) -> None:
     """Check that building a Book leaves the caller's frames unchanged."""
     clients = frame(client_id=df["client_id"].unique(), satisfaction=5)

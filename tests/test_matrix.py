@@ -17,6 +17,7 @@ from crosssell.columns import Columns
 from crosssell.exceptions import DataWarning
 from crosssell.matrix import build_matrix, last_date, to_as_of
 from crosssell.weighting import LogValue, Recency
+from strategies import DAY0, contract_frames
 
 C = Columns
 AS_OF = "2024-07-01"
@@ -290,36 +291,8 @@ def test_integer_ids_keep_their_dtype() -> None:
 
 # --- properties -----------------------------------------------------------------------------
 
-DAY0 = pd.Timestamp("2020-01-01")
 PROPERTY_AS_OF = DAY0 + pd.Timedelta(days=400)
 WEIGHTINGS = ["binary", "value", "log_value", "tenure", "recency", "quantity", ("recency", "value")]
-
-
-@st.composite
-def contract_frames(draw: st.DrawFn) -> pd.DataFrame:
-    n = draw(st.integers(min_value=1, max_value=25))
-    client = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))
-    product = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
-    start = draw(st.lists(st.integers(0, 800), min_size=n, max_size=n))
-    length = draw(st.lists(st.one_of(st.none(), st.integers(1, 500)), min_size=n, max_size=n))
-    value = draw(
-        st.lists(st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)), min_size=n, max_size=n)
-    )
-    quantity = draw(st.lists(st.integers(1, 20), min_size=n, max_size=n))
-    starts = [DAY0 + pd.Timedelta(days=s) for s in start]
-    ends = [
-        None if d is None else s + pd.Timedelta(days=d) for s, d in zip(starts, length, strict=True)
-    ]
-    return pd.DataFrame(
-        {
-            C.client: [f"C{c}" for c in client],
-            C.product: [f"P{p}" for p in product],
-            C.start: pd.to_datetime(starts),
-            C.end: pd.to_datetime(ends),
-            C.value: pd.array(value, dtype="float64"),
-            C.quantity: np.asarray(quantity, dtype=np.float64),
-        }
-    )
 
 
 def held_pairs(frame: pd.DataFrame, as_of: pd.Timestamp, state: str) -> set[tuple[str, str]]:

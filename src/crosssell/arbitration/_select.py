@@ -1,6 +1,6 @@
 """Choose the offers of a block of clients: the compiled pass when it applies, numpy otherwise.
 
-Both paths give the same offers, priorities and order (``tests/test_priority.py`` checks it).
+Both paths give the same offers, priorities and order (``tests/arbitration/test_priority.py`` checks it).
 The compiled one (:func:`~crosssell.arbitration._priority.select_block`) never builds the dense
 priority array, but it knows neither family caps nor more than ``MAX_K`` offers per client; the
 numpy one (:func:`~crosssell.arbitration._priority.score_block` then :func:`diverse_top_k`)

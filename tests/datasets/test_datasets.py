@@ -462,7 +462,7 @@ def test_load_online_retail_missing_file(tmp_path):
 
 
 def _real_data_dir() -> Path:
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_retail_ii"
+    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail_ii"
     return Path(os.environ.get("CROSSSELL_DATA_DIR", default))
 
 
