@@ -61,3 +61,14 @@ def contract_frames(
         columns[C.quantity] = np.asarray(quantity, dtype=np.float64)
     out = pd.DataFrame(columns)
     return out.drop_duplicates(ignore_index=True) if unique else out
+
+
+def shuffled(frame: pd.DataFrame) -> st.SearchStrategy[pd.DataFrame]:
+    """Draw the rows of ``frame`` in another order (a seeded permutation; the index is reset).
+
+    A drawn seed rather than a drawn permutation: tables of thousands of rows would otherwise
+    exhaust hypothesis's budget of choices.
+    """
+    return st.integers(0, 2**32 - 1).map(
+        lambda seed: frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    )

@@ -5,8 +5,8 @@
   writes a dense priority array and reads it several times: about ten passes over
   ``batch_size x n_products`` floats per block. The loop does the same arithmetic on one
   client at a time, in a row buffer that stays in the CPU cache, and keeps the best ``k`` as
-  it goes. Results are identical to the numpy path (the same float32 operations in the same
-  order; property-tested).
+  it goes, in the total order of :mod:`crosssell.arbitration._order`. Results are identical to
+  the numpy path (the same float32 operations in the same order; property-tested).
 - ``top_contributions_into``: the strongest held products behind each offer, in one pass.
 - ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
 
@@ -50,6 +50,8 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     rows: npt.NDArray[np.int64],
     off_ptr: npt.NDArray[Any],
     off_col: npt.NDArray[Any],
+    score: npt.NDArray[np.float32],
+    tie: npt.NDArray[np.int64],
     idx: npt.NDArray[np.int64],
     val: npt.NDArray[np.float32],
     slot: npt.NDArray[np.int64],
@@ -66,20 +68,24 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     buf = np.empty(n, dtype=np.float32)
     mark = np.full(n, -1, dtype=np.int64)
     top_v = np.empty(k, dtype=np.float32)
+    top_p = np.empty(k, dtype=np.float32)
+    top_r = np.empty(k, dtype=np.float32)
+    top_t = np.empty(k, dtype=np.int64)
     top_i = np.empty(k, dtype=np.int64)
     top_s = np.empty(k, dtype=np.int64)
     for i in range(m):
         # Plain cross-sells: propensity times the product's weight, kept when the propensity
         # passes the product's bound (the not-worth floor; +inf for a blocked product). No
-        # branch in the loop, so that it runs on vector instructions.
+        # branch in the loop, so that it runs on vector instructions. In scale mode the
+        # priority takes the propensity before its display bound at 1 (the caller's bound
+        # already says what the bounded one must pass).
         if row_off[i]:
             buf[:] = ninf
         elif scale_mode:
             for j in range(n):
-                # ScoreScale: clip(score / scale, 0, 1), NaN to 0 as numpy's fmax does
+                # ScoreScale.unbounded: max(score / scale, 0), NaN to 0 as numpy's fmax does
                 p = src[i, j] * inv
                 p = p if p > zero else zero
-                p = p if p < one else one
                 pr = p * weight[j]
                 buf[j] = pr if (p > bound[j]) & (pr == pr) else ninf  # noqa: PLR0124 - NaN test
         else:
@@ -87,46 +93,97 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 p = src[i, j]
                 pr = p * weight[j]
                 buf[j] = pr if (p > bound[j]) & (pr == pr) else ninf  # noqa: PLR0124 - NaN test
-        # upsells: their own value, the floor tested on propensity and expected value
+        # upsells: their own value, the floor tested on the (bounded) propensity and expected value
         r = rows[i]
         for e in range(up_ptr[r], up_ptr[r + 1]):
             c = up_col[e]
             p = src[i, c]
+            pb = p
             if scale_mode:
                 p = p * inv
                 p = p if p > zero else zero
-                p = p if p < one else one
+                pb = p if p < one else one
             # as score_block: the value times the lever, rounded to float32, times the propensity
             pr = p * np.float32(up_v[e] * levers[c])
             if np.isnan(pr):
                 pr = ninf
             elif gated:
-                pf = np.float64(p)
+                pf = np.float64(pb)
                 if not (pf * up_v[e] > min_ev and pf >= min_p):
                     pr = ninf
             buf[c] = pr
             mark[c] = e
         for e in range(off_ptr[r], off_ptr[r + 1]):
             buf[off_col[e]] = ninf
-        # The best k, best first. An equal value never passes one already kept, which has the
-        # lower index; -inf never enters (the threshold starts there).
+        # The best k, best first, by (priority, propensity, score, -tie rank): a total order,
+        # so the product index (the input's row order) never decides. -inf never enters.
         cnt = 0
         thr = ninf
         for j in range(n):
             v = buf[j]
-            if not v > thr:
+            if not (v >= thr and v > ninf):
                 continue
+            # the tie keys: the displayed propensity and the raw score (NaN ranks last)
+            s = score[i, j]
+            if scale_mode:
+                p = src[i, j] * inv
+                p = p if p > zero else zero
+                p = p if p < one else one
+            else:
+                p = src[i, j]
+            p = p if p == p else ninf  # noqa: PLR0124 - NaN test
+            s = s if s == s else ninf  # noqa: PLR0124 - NaN test
+            t = tie[j]
             if cnt < k:
                 pos = cnt
                 cnt += 1
             else:
                 pos = k - 1
-            while pos > 0 and top_v[pos - 1] < v:
+                w = top_v[pos]
+                if not (
+                    v > w
+                    or (
+                        v == w
+                        and (
+                            p > top_p[pos]
+                            or (
+                                p == top_p[pos]
+                                and (s > top_r[pos] or (s == top_r[pos] and t < top_t[pos]))
+                            )
+                        )
+                    )
+                ):
+                    continue
+            while pos > 0:
+                w = top_v[pos - 1]
+                if not (
+                    v > w
+                    or (
+                        v == w
+                        and (
+                            p > top_p[pos - 1]
+                            or (
+                                p == top_p[pos - 1]
+                                and (
+                                    s > top_r[pos - 1]
+                                    or (s == top_r[pos - 1] and t < top_t[pos - 1])
+                                )
+                            )
+                        )
+                    )
+                ):
+                    break
                 top_v[pos] = top_v[pos - 1]
+                top_p[pos] = top_p[pos - 1]
+                top_r[pos] = top_r[pos - 1]
+                top_t[pos] = top_t[pos - 1]
                 top_i[pos] = top_i[pos - 1]
                 top_s[pos] = top_s[pos - 1]
                 pos -= 1
             top_v[pos] = v
+            top_p[pos] = p
+            top_r[pos] = s
+            top_t[pos] = t
             top_i[pos] = j
             top_s[pos] = mark[j]
             if cnt == k:

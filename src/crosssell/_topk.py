@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-__all__ = ["masked_fill", "top_k"]
+__all__ = ["masked_fill", "ordered_top_k", "top_k"]
 
 
 def _is_int(value: object) -> bool:
@@ -275,4 +275,90 @@ def _by_threshold(
     val = np.full((m, kk), -np.inf, dtype=np.float32)
     idx[r[take], pos[take]] = c[take]
     val[r[take], pos[take]] = v[take]
+    return idx, val
+
+
+def ordered_top_k(
+    priority: npt.NDArray[np.floating[Any]],
+    k: int,
+    *,
+    propensity: npt.NDArray[np.floating[Any]] | None = None,
+    score: npt.NDArray[np.floating[Any]] | None = None,
+    tie_rank: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Select the ``k`` best products of each row in a total order of several keys.
+
+    Higher ``priority`` first; equal priorities by higher ``propensity``, then higher
+    ``score``, then lower ``tie_rank`` (default: the product index). A key left out is
+    skipped. NaN keys rank last; ``-inf`` and NaN priorities are never selected; rows run
+    short are padded with ``-1`` and ``-inf``, as :func:`top_k` does.
+
+    Parameters
+    ----------
+    priority : ndarray of float, shape (m, n_products)
+        What ranks first (not modified).
+    k : int
+        Products per row, ``>= 1``.
+    propensity, score : ndarray of float, shape (m, n_products), optional
+        The second and third keys.
+    tie_rank : ndarray of int64, shape (n_products,), optional
+        The last key, one per product, lower first.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (m, k)
+    values : ndarray of float32, shape (m, k)
+        The priorities of the chosen products.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pr = np.array([[1.0, 2.0, 2.0, 2.0]], np.float32)
+    >>> sc = np.array([[0.0, 1.0, 3.0, 3.0]], np.float32)
+    >>> ordered_top_k(pr, 2, score=sc, tie_rank=np.array([0, 1, 3, 2]))[0].tolist()
+    [[3, 2]]
+    """
+    idx, val = top_k(priority, k)
+    m, n = priority.shape
+    kk = min(k, n)
+    if m == 0 or kk == 0:
+        return idx, val
+    n_keys = sum(x is not None for x in (propensity, score))
+    ranks = np.arange(n, dtype=np.int64) if tie_rank is None else np.asarray(tie_rank, np.int64)
+    if n_keys == 0 and tie_rank is None:
+        return idx, val
+
+    def keys(r: npt.NDArray[np.int64], c: npt.NDArray[np.int64]) -> list[npt.NDArray[Any]]:
+        """Sort keys of entries, least significant first, for np.lexsort (ascending)."""
+        out: list[npt.NDArray[Any]] = [ranks[c]]
+        for key in (score, propensity):
+            if key is not None:
+                v = np.asarray(key[r, c], dtype=np.float64)
+                out.append(np.where(np.isnan(v), np.inf, -v))
+        return out
+
+    # the k-th priority of each row: products tied with it compete for the last places
+    kth = val[:, kk - 1].astype(priority.dtype)
+    above = (val[:, :kk] > kth[:, None]).sum(axis=1)
+    tied = (priority == kth[:, None]).sum(axis=1)
+    cut = np.flatnonzero((kth > -np.inf) & (tied > kk - above))
+    if cut.size:
+        r_loc, c = np.nonzero(priority[cut] == kth[cut, None])
+        r = cut[r_loc]
+        order = np.lexsort((*keys(r, c), r))
+        r, c = r[order], c[order]
+        counts = np.bincount(r_loc, minlength=cut.size)
+        pos = np.arange(r.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        take = pos < (kk - above[r])
+        idx[r[take], above[r[take]] + pos[take]] = c[take]
+    # order each row's chosen products by every key; pads (-inf) stay last
+    rows = np.repeat(np.arange(m, dtype=np.int64), kk)
+    chosen = idx[:, :kk].ravel()
+    valid = chosen >= 0
+    cols = np.where(valid, chosen, 0)
+    vals = val[:, :kk].ravel().astype(np.float64)
+    sort_keys = [np.where(valid, k_, np.inf) for k_ in keys(rows, cols)]
+    order = np.lexsort((*sort_keys, -vals, rows))
+    idx[:, :kk] = chosen[order].reshape(m, kk)
+    val[:, :kk] = val[:, :kk].ravel()[order].reshape(m, kk)
     return idx, val

@@ -38,6 +38,7 @@ from crosssell._explain import (
 )
 from crosssell._params import Estimator, check_fitted, check_number
 from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
+from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
 from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, Schema
@@ -195,7 +196,8 @@ class Recommender(Estimator):
         At most this many offers per product family per client.
     calibrator : Calibrator, optional
         Maps scores to propensities; default: scores scaled into ``[0, 1]``
-        (:class:`~crosssell.arbitration.ScoreScale`), a ranking score, not a probability.
+        (:class:`~crosssell.arbitration.ScoreScale`), a ranking score, not a probability. The
+        priority takes the scaled score before its bound at 1: the bound is for display only.
     cold_start : {"segment", "global"}, default "segment"
         Fallback for clients with no active holding at ``as_of``: popularity within the client's
         segment, or overall. Their offers are marked ``cold_start=True``.
@@ -206,6 +208,14 @@ class Recommender(Estimator):
         runs in numpy, BLAS and Arrow without the GIL). ``-1`` uses every core, as implicit
         does; ``-2`` all but one; ``1`` scores on the calling thread with multi-threaded BLAS.
         One client (:meth:`recommend_one`) always stays on one thread.
+
+    Notes
+    -----
+    Offers of a client come in one total order: higher priority first; equal priorities by
+    higher propensity, then higher raw score, then higher popularity at ``as_of`` (clients
+    holding the product in the fitted matrix), then product id. The row order of the input
+    tables never decides, on every path (:meth:`recommend`, :meth:`recommend_one`,
+    ``max_per_family``).
 
     Examples
     --------
@@ -358,6 +368,10 @@ class Recommender(Estimator):
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
         self.pricing_ = Pricing.of(candidates.product_value, self.levers_, self.not_worth_)
         self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
+        # the last keys of the order of offers, so that input row order never decides
+        self.tie_rank_ = tie_rank(
+            matrix.holders_per_product().to_numpy(), book.product_ids.external
+        )
         self.k_ = int(self.k)
         return self
 
@@ -501,6 +515,7 @@ class Recommender(Estimator):
             pricing=self.pricing_,
             propensity=self.propensity_,
             family=view.candidates.family,
+            tie_rank=self.tie_rank_,
             max_per_family=self.max_per_family,
         )
         client_rows = rows[choice.row]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell._kernels import MAX_K
-from crosssell._topk import top_k
+from crosssell._topk import ordered_top_k
 from crosssell.arbitration import ScoreScale
 from crosssell.arbitration._priority import (
     OfferMap,
@@ -169,7 +169,7 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
     )
 )
 def test_compiled_selection_equals_numpy_path(demo, case) -> None:
-    """Check that select_block picks, orders, prices and types offers as score_block + top_k."""
+    """Check that select_block picks, orders, prices and types offers as the numpy path."""
     book, cand, suppression = demo
     rng = np.random.default_rng(case["seed"])
     shape = suppression.shape
@@ -206,16 +206,21 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
         )
     offers = OfferMap.build(cand, suppression, block=31)
     pricing = Pricing.of(cand.product_value, levers, floor)
+    scaled = case["scale"] is not None
+    tie = rng.permutation(n).astype(np.int64)
     block = score_block(
         rows=rows,
         scores=scores,
-        propensity=predict(scores),
+        propensity=ScoreScale(scale=case["scale"]).unbounded(scores) if scaled else predict(scores),
         offers=offers,
         pricing=pricing,
         predict=predict,
         finite=False,
+        unbounded=scaled,
     )
-    want_idx, want_val = top_k(block.priority, case["k"])
+    want_idx, want_val = ordered_top_k(
+        block.priority, case["k"], propensity=predict(scores), score=scores, tie_rank=tie
+    )
     got = select_block(
         rows=rows,
         scores=scores,
@@ -223,6 +228,7 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
         offers=offers,
         pricing=pricing,
         predict=predict,
+        tie_rank=tie,
         scale=case["scale"],
     )
     np.testing.assert_array_equal(got.index, want_idx)
@@ -248,6 +254,7 @@ def test_compiled_selection_never_offers_a_blocked_pair(demo) -> None:
         offers=offers,
         pricing=Pricing.of(cand.product_value, np.ones(cand.n_products), None),
         predict=lambda s: s,
+        tie_rank=np.arange(cand.n_products, dtype=np.int64),
     )
     r, rank = np.nonzero(got.index >= 0)
     c = got.index[r, rank]

@@ -2,8 +2,9 @@
 
 ``priority = propensity x value x lever``. Until a calibrator is given, the propensity is the
 scorer's score divided by a scale fitted on the training clients and clipped into ``[0, 1]``
-(:class:`ScoreScale`). Levers are per-product business weights; :func:`diverse_top_k` picks the
-best offers of each client under a cap per product family.
+(:class:`ScoreScale`); the priority takes it before the clip at 1, which is for display only.
+Levers are per-product business weights; :func:`diverse_top_k` picks the best offers of each
+client under a cap per product family.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crosssell._topk import top_k
+from crosssell._topk import ordered_top_k
 from crosssell.book import Book
 from crosssell.columns import Columns
 
@@ -70,6 +71,32 @@ class ScoreScale:
         scale = float(np.quantile(s, quantile)) if s.size else 1.0
         return cls(scale=scale if scale > 0 else 1.0)
 
+    def unbounded(self, scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Return ``max(scores / scale, 0)`` as float32: the propensity before its bound at 1.
+
+        What ranks offers: the bound is for display, and ranking by it would tie every score
+        above the scale.
+
+        Parameters
+        ----------
+        scores : ndarray
+            Raw scores.
+
+        Returns
+        -------
+        ndarray of float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ScoreScale(scale=4.0).unbounded(np.array([-1.0, 1.0, 8.0], np.float32)).tolist()
+        [0.0, 0.25, 2.0]
+        """
+        out = np.multiply(scores, np.float32(1.0 / self.scale), dtype=np.float32)
+        # fmax maps NaN to 0 (clip would keep it)
+        np.fmax(out, np.float32(0.0), out=out)
+        return out
+
     def predict(self, scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Return ``clip(scores / scale, 0, 1)`` as float32.
 
@@ -88,9 +115,7 @@ class ScoreScale:
         >>> ScoreScale(scale=1.0).predict(np.array([0.5], np.float32)).tolist()
         [0.5]
         """
-        out = np.multiply(scores, np.float32(1.0 / self.scale), dtype=np.float32)
-        # fmax maps NaN to 0 (clip would keep it), then minimum caps at 1: two passes
-        np.fmax(out, np.float32(0.0), out=out)
+        out = self.unbounded(scores)
         np.minimum(out, np.float32(1.0), out=out)
         return out
 
@@ -162,11 +187,17 @@ def diverse_top_k(
     *,
     family: npt.NDArray[np.int64] | None = None,
     max_per_family: int | None = None,
+    propensity: npt.NDArray[np.float32] | None = None,
+    score: npt.NDArray[np.float32] | None = None,
+    tie_rank: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Top ``k`` columns of each row by priority, at most ``max_per_family`` per family.
 
     Entries equal to ``-inf`` are never chosen; rows with fewer candidates are padded with ``-1``.
-    Ties break by column index (catalog order), so results are deterministic.
+    Equal priorities break by higher ``propensity``, then higher ``score``, then lower
+    ``tie_rank`` (each when given; the last defaults to the column index), so results are
+    deterministic. A :class:`~crosssell.Recommender` passes its propensities, raw scores and
+    a tie rank of popularity at ``as_of`` then product id.
 
     Parameters
     ----------
@@ -178,6 +209,10 @@ def diverse_top_k(
         Family code of each column; required with ``max_per_family``.
     max_per_family : int, optional
         Diversity cap.
+    propensity, score : ndarray of float32, shape (m, n_products), optional
+        The second and third keys of the order, higher first.
+    tie_rank : ndarray of int64, shape (n_products,), optional
+        The last key, lower first; default the column index.
 
     Returns
     -------
@@ -192,11 +227,13 @@ def diverse_top_k(
     [[0, 2]]
     """
     if max_per_family is None or family is None:
-        return top_k(priority, k)
+        return ordered_top_k(priority, k, propensity=propensity, score=score, tie_rank=tie_rank)
     n_products = priority.shape[1]
     fetch = min(n_products, k * 4)
     while True:
-        idx, vals = top_k(priority, fetch)
+        idx, vals = ordered_top_k(
+            priority, fetch, propensity=propensity, score=score, tie_rank=tie_rank
+        )
         keep = _family_cap(idx, family, max_per_family)
         got = keep.sum(axis=1)
         # A row is settled when it has k offers, or when nothing more could be fetched for it.

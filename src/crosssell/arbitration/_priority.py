@@ -33,6 +33,7 @@ __all__ = [
     "Scored",
     "Selected",
     "cross_sell_floor",
+    "display_bound",
     "score_block",
     "select_block",
 ]
@@ -104,6 +105,15 @@ def cross_sell_floor(
     up = out.astype(np.float64) > bound
     out[up] = np.nextafter(out[up], _NEG_INF)
     return out
+
+
+def display_bound(bound: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Return the per-product floor bound for a propensity whose display is bounded at 1.
+
+    ``min(p, 1) > b`` exactly when ``p > b`` and ``1 > b``: a bound of 1 or more can never be
+    passed by the displayed propensity, so it becomes ``+inf`` for the unbounded one.
+    """
+    return np.where(bound < np.float32(1.0), bound, np.float32(np.inf)).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -245,22 +255,26 @@ def score_block(
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
     finite: bool = False,
     not_worth: bool = True,
+    unbounded: bool = False,
 ) -> Scored:
     """Priorities of a block of clients (rows of the book) from their scores and propensities.
 
     ``propensity`` is ``predict(scores)`` and is overwritten with the priorities. ``finite``
     says the propensities cannot be NaN (a NaN is never offered; checking for one costs a pass
-    over the block). ``not_worth=False`` leaves the pricing's floor out.
+    over the block). ``not_worth=False`` leaves the pricing's floor out. ``unbounded`` says
+    that ``propensity`` is a :class:`~crosssell.arbitration.ScoreScale`'s before its display
+    bound at 1: it ranks as given, and the floor tests the bounded one.
     """
     floor = pricing.floor if not_worth else None
     levers, weight = pricing.levers, pricing.weight
+    bound = display_bound(pricing.bound) if unbounded else pricing.bound
     # The floor without a boolean mask: a masked write costs about 3 ns per entry, several
     # times an arithmetic pass. p > bound exactly when p - nextafter(bound, +inf) >= 0, whose
     # sign copied onto infinity gives +inf (allowed) or -inf (blocked); the minimum with the
     # priority then keeps it or blocks it. (The sign of a float32 difference is always exact.)
     gate = None
     if floor is not None:
-        gate = np.subtract(propensity, np.nextafter(pricing.bound, np.float32(np.inf)))
+        gate = np.subtract(propensity, np.nextafter(bound, np.float32(np.inf)))
         np.copysign(np.float32(np.inf), gate, out=gate)
     nan = None
     if not finite and np.isnan(propensity.max(initial=0.0)):
@@ -286,7 +300,8 @@ def score_block(
         up_priority = np.multiply(p, uv * levers[uc], dtype=np.float32)
         blocked = np.isnan(up_priority)
         if floor is not None:
-            blocked |= floor.blocked(p, p * uv)
+            shown = np.minimum(p, np.float32(1.0)) if unbounded else p
+            blocked |= floor.blocked(shown, shown * uv)
         up_priority[blocked] = _NEG_INF
         priority[ur, uc] = up_priority
     pos, owner = row_positions(offers.off.indptr, rows)
@@ -307,8 +322,9 @@ def score_block(
 class Selected(_Propensities):
     """The best offers of a block of clients, chosen without a dense priority array.
 
-    ``index`` and ``priority`` are what :func:`crosssell._topk.top_k` gives on the priorities of
-    :func:`score_block` (best first, ties by product index, ``-1``/``-inf`` pads); ``slot``
+    ``index`` and ``priority`` are what :func:`crosssell._topk.ordered_top_k` gives on the
+    priorities of :func:`score_block` (best first, ties in the total order of
+    :mod:`crosssell.arbitration._order`, ``-1``/``-inf`` pads); ``slot``
     holds, per chosen pair, its position among the offer map's upsells, or -1 for a
     cross-sell.
     """
@@ -340,26 +356,32 @@ def select_block(
     offers: OfferMap,
     pricing: Pricing,
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+    tie_rank: npt.NDArray[np.int64],
     scale: float | None = None,
 ) -> Selected:
     """Choose the best ``k`` offers of a block of clients (rows of the book) in one compiled pass.
 
     The same offers, priorities and order as :func:`score_block` followed by
-    :func:`crosssell._topk.top_k`, for ``k <= MAX_K`` (see :mod:`crosssell._kernels`).
-    ``scale`` says that ``predict`` is a :class:`~crosssell.arbitration.ScoreScale` of that
-    scale, whose arithmetic the loop then does itself; otherwise the propensities are computed
-    by ``predict`` first.
+    :func:`crosssell._topk.ordered_top_k` (ties by propensity, raw score, then ``tie_rank``),
+    for ``k <= MAX_K`` (see :mod:`crosssell._kernels`). ``scale`` says that ``predict`` is a
+    :class:`~crosssell.arbitration.ScoreScale` of that scale, whose arithmetic the loop then
+    does itself (priorities from the unbounded propensity); otherwise the propensities are
+    computed by ``predict`` first.
     """
     m, n = scores.shape
+    raw = np.ascontiguousarray(scores, dtype=np.float32)
     if scale is None:
         src = np.ascontiguousarray(predict(scores), dtype=np.float32)
         inv = np.float32(1.0)
     else:
-        src = np.ascontiguousarray(scores, dtype=np.float32)
+        src = raw
         inv = np.float32(1.0 / scale)
     floor = pricing.floor
     # one bound per product: the floor's, or none; a product blocked for cross-sells can't pass
-    bound = pricing.bound if floor is not None else np.full(n, _NEG_INF, dtype=np.float32)
+    if floor is None:
+        bound = np.full(n, _NEG_INF, dtype=np.float32)
+    else:
+        bound = display_bound(pricing.bound) if scale is not None else pricing.bound
     if offers.cross_cols.size:
         bound = bound.copy()
         bound[offers.cross_cols] = np.inf
@@ -384,6 +406,8 @@ def select_block(
         np.ascontiguousarray(rows, dtype=np.int64),
         offers.off.indptr,
         offers.off.indices,
+        raw,
+        np.ascontiguousarray(tie_rank, dtype=np.int64),
         index,
         priority,
         slot,

@@ -1,6 +1,7 @@
 """Choose the offers of a block of clients: the compiled pass when it applies, numpy otherwise.
 
-Both paths give the same offers, priorities and order (``tests/arbitration/test_priority.py`` checks it).
+Both paths give the same offers, priorities and order (``tests/arbitration/test_priority.py``
+checks it).
 The compiled one (:func:`~crosssell.arbitration._priority.select_block`) never builds the dense
 priority array, but it knows neither family caps nor more than ``MAX_K`` offers per client; the
 numpy one (:func:`~crosssell.arbitration._priority.score_block` then :func:`diverse_top_k`)
@@ -61,6 +62,9 @@ def priorities(
 ) -> Scored:
     """Propensities and priorities (``-inf``: not offerable) of a block of clients, in numpy.
 
+    A :class:`ScoreScale`'s propensity enters the priority before its display bound at 1, so
+    that scores above the scale still rank.
+
     Parameters
     ----------
     rows : ndarray of int64
@@ -80,17 +84,24 @@ def priorities(
     -------
     Scored
     """
+    scaled = isinstance(propensity, ScoreScale)
     return score_block(
         rows=rows,
         scores=scores,
         # float32, the working precision of scores, whatever a calibrator returns: the
         # compiled selection (select_block) compares in float32 too
-        propensity=np.asarray(propensity.predict(scores), dtype=np.float32),
+        propensity=np.asarray(
+            propensity.unbounded(scores)
+            if isinstance(propensity, ScoreScale)
+            else propensity.predict(scores),
+            dtype=np.float32,
+        ),
         offers=offers,
         pricing=pricing,
         predict=propensity.predict,
-        finite=isinstance(propensity, ScoreScale),
+        finite=scaled,
         not_worth=not_worth,
+        unbounded=scaled,
     )
 
 
@@ -103,9 +114,14 @@ def select_offers(
     pricing: Pricing,
     propensity: Calibrator | ScoreScale,
     family: npt.NDArray[np.int64],
+    tie_rank: npt.NDArray[np.int64],
     max_per_family: int | None = None,
 ) -> Choice:
     """Choose the best ``k`` offers of each client of a block, best first.
+
+    Best first in one total order: higher priority, then higher propensity, then higher raw
+    score, then lower ``tie_rank`` (popularity at ``as_of``, then product id; see
+    :mod:`crosssell.arbitration._order`).
 
     Parameters
     ----------
@@ -123,6 +139,8 @@ def select_offers(
         What maps scores to propensities.
     family : ndarray of int64, shape (n_products,)
         Family code of each product, read only with ``max_per_family``.
+    tie_rank : ndarray of int64, shape (n_products,)
+        Last key of the order, lower first.
     max_per_family : int, optional
         At most this many offers per family per client.
 
@@ -140,6 +158,7 @@ def select_offers(
             offers=offers,
             pricing=pricing,
             predict=propensity.predict,
+            tie_rank=tie_rank,
             scale=propensity.scale if isinstance(propensity, ScoreScale) else None,
         )
         idx, prio = selected.index, selected.priority
@@ -157,6 +176,9 @@ def select_offers(
             kk,
             family=family if max_per_family is not None else None,
             max_per_family=max_per_family,
+            propensity=np.asarray(propensity.predict(scores), dtype=np.float32),
+            score=scores,
+            tie_rank=tie_rank,
         )
         r_local, rank0 = np.nonzero(idx >= 0)
         products = idx[r_local, rank0]
