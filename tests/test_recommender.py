@@ -437,3 +437,16 @@ def test_warm_up_compiles_without_changing_offers(book: Book) -> None:
     pd.testing.assert_frame_equal(rec.recommend(), before)
     with pytest.raises(NotFittedError):
         Recommender()._warm_up()
+
+
+def test_why_not_gives_the_rank_recommend_gives_even_among_ties() -> None:
+    """Check that why_not names each offer's own rank, in the documented order for ties."""
+    book = cs.datasets.demo()
+    # one neighbour leaves most scores at zero, so most priorities tie
+    rec = Recommender(scorer=ItemKNN(neighbours=1), k=5).fit(book, "2025-06-30")
+    offers = rec.recommend(book.client_ids.external[:40])
+    assert len(offers) > 0
+    for client, product, rank in offers[["client_id", "product_id", "rank"]].itertuples(
+        index=False
+    ):
+        assert f"at rank {rank} " in rec.why_not(client, product)

@@ -1049,11 +1049,23 @@ class Recommender(Estimator):
         if self.not_worth_ is not None and not np.isfinite(priority[0, col]):
             detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]
             return why_not_sentence(facts(not_worth=detail))
-        finite = priority[0][np.isfinite(priority[0])]
+        offerable = np.flatnonzero(np.isfinite(priority[0]))
         mine = float(priority[0, col])
-        # ties are broken by catalogue order
-        better = int((finite > mine).sum()) + int((priority[0, :col] == mine).sum())
-        return why_not_sentence(facts(priority=mine, better=better, n_candidates=int(finite.size)))
+        # the rank the selection gives it: the same total order (priority, propensity, raw score,
+        # then popularity and product id through tie_rank_)
+        scores = block.scores[0, offerable]
+        order = np.lexsort(
+            (
+                self.tie_rank_[offerable],
+                -scores,
+                -np.asarray(block.predict(scores), dtype=np.float32),
+                -priority[0, offerable],
+            )
+        )
+        better = int(np.flatnonzero(offerable[order] == col)[0])
+        return why_not_sentence(
+            facts(priority=mine, better=better, n_candidates=int(offerable.size))
+        )
 
     def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.
