@@ -23,6 +23,7 @@ from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
 from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation._figures import figure_axes
 from crosssell.evaluation.backtest import backtest
 from crosssell.evaluation.metrics import METRICS
 from crosssell.recommender import Recommender
@@ -120,9 +121,7 @@ class TuneResult:
         >>> result.plot().axes[0].get_xlabel()
         'selection score (mean of 1 fold)'
         """
-        from crosssell.evaluation.plots import _figure_axes
-
-        fig, (panel,) = _figure_axes(ax)
+        fig, (panel,) = figure_axes(ax)
         table = self.results
         x = table[Columns.selection_score].to_numpy(np.float64)
         y = table[Columns.held_out_score].to_numpy(np.float64)
