@@ -104,7 +104,7 @@ def test_compiled_reasons_equal_python_reasons(
         "cold_by": cold_by,
         "texts": texts,
     }
-    bulk = texts._sentences(
+    bulk = texts.sentences(
         family=cand.family[args["products"]],
         **{k: v for k, v in args.items() if k not in ("book", "candidates", "texts")},
     )

@@ -117,7 +117,7 @@ class Texts:
             word_offsets=offsets,
         )
 
-    def _sentences(
+    def sentences(
         self,
         *,
         family: npt.NDArray[np.int64],
@@ -220,7 +220,7 @@ def reason_sentences(
     """
     texts = texts if texts is not None else Texts.of(book, candidates)
     if products.shape[0] >= _BULK:
-        text = texts._sentences(
+        text = texts.sentences(
             family=candidates.family[products],
             kind=kind,
             clients=clients,

@@ -264,7 +264,7 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
 ) -> npt.NDArray[np.uint8]:
     """Write reason sentences as UTF-8 bytes and fill their ``offsets`` (preset to 0).
 
-    :meth:`crosssell._explain.Texts._sentences` is the caller; it documents the sentences.
+    :meth:`crosssell._explain.Texts.sentences` is the caller; it documents the sentences.
     """
     m = offered.shape[0]
     n = ev.shape[1]

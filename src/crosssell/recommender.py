@@ -554,7 +554,7 @@ class Recommender(Estimator):
         rows = warm if warm.size else np.zeros(1, dtype=np.int64)
         self._select(rows, int(self.k_), True, view)
         one = np.zeros(1, dtype=np.int64)
-        self.texts_._sentences(
+        self.texts_.sentences(
             family=view.candidates.family[one],
             kind=self.scorer_.explain_kind,
             clients=rows[:1],

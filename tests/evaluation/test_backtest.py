@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import crosssell.evaluation
 from crosssell.book import Book
 from crosssell.columns import Columns, EventType
 from crosssell.evaluation import BacktestResult, additions, backtest
@@ -445,3 +448,32 @@ def test_popularity_baseline_ranks_by_raw_popularity() -> None:
     firsts = offers[offers["rank"] == 1].set_index("client_id")["product_id"]
     assert firsts[[f"C{i}" for i in range(9, 12)]].tolist() == ["POP"] * 3
     assert firsts[[f"C{i}" for i in range(6)]].tolist() == ["RICH"] * 6
+
+
+def _evaluation_imports() -> dict[str, set[str]]:
+    """Evaluation modules each evaluation module imports, anywhere in its file."""
+    folder = Path(crosssell.evaluation.__file__).parent
+    names = {f.stem for f in folder.glob("*.py") if f.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "crosssell.evaluation":
+                    found |= {a.name for a in node.names if a.name in names}
+                elif node.module.startswith("crosssell.evaluation."):
+                    found.add(node.module.split(".")[2])
+        graph[name] = found - {name}
+    return graph
+
+
+def test_evaluation_modules_import_in_one_direction() -> None:
+    """Check that no evaluation module imports one that imports it back, even inside a function."""
+    graph = _evaluation_imports()
+    done: set[str] = set()
+    while len(done) < len(graph):
+        ready = {name for name, needs in graph.items() if name not in done and needs <= done}
+        assert ready, f"import cycle among {sorted(set(graph) - done)}"
+        done |= ready
+    assert graph["plots"].isdisjoint({"backtest", "calibration"})

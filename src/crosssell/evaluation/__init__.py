@@ -7,6 +7,9 @@ Examples
 'precision_at_k'
 """
 
+# Each module imports only those before it, even inside functions, so any one can be read and
+# imported alone: truth and metrics, then plots (drawing frames and results it is handed), then
+# backtest, then calibration (fitted on backtest folds) and tuning (a search over backtests).
 from crosssell.evaluation.backtest import BacktestResult, backtest
 from crosssell.evaluation.calibration import (
     Calibrator,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ from crosssell.book import Book
 from crosssell.columns import Columns
 
 __all__ = [
+    "BacktestFrames",
     "HorizonLike",
     "active_clients",
     "active_mask",
@@ -31,6 +32,20 @@ __all__ = [
 ]
 
 HorizonLike = str | pd.Timedelta | _dt.timedelta | np.timedelta64 | int
+
+
+class BacktestFrames(Protocol):
+    """What the charts read from a backtest result: its metrics and its offers.
+
+    The charts sit below the backtest (whose result draws itself with them), so they name the
+    frames they need rather than the result's class.
+    """
+
+    @property
+    def metrics(self) -> pd.DataFrame: ...
+
+    @property
+    def offers(self) -> pd.DataFrame: ...
 
 
 def day(ts: pd.Timestamp) -> str:

@@ -22,9 +22,10 @@ import pandas as pd
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
+from crosssell.evaluation._additions import AdditionArrays, addition_arrays
 from crosssell.evaluation._common import HorizonLike
 from crosssell.evaluation.metrics import evaluate
-from crosssell.evaluation.truth import _addition_arrays, _AdditionArrays
+from crosssell.evaluation.plots import plot_metrics
 
 __all__ = ["BacktestResult", "backtest"]
 
@@ -192,8 +193,6 @@ class BacktestResult:
         ...                   "60D", k=(1, 2), n_boot=0, progress=False)
         >>> fig = result.plot()  # doctest: +SKIP
         """
-        from crosssell.evaluation.plots import plot_metrics
-
         return plot_metrics(self, **kwargs)
 
 
@@ -394,7 +393,7 @@ def backtest(
                     f"cutoff {_common.day(cut)}: no client holds any product then, so there is "
                     "nobody to make offers to. Use a cutoff within the period the contracts cover."
                 )
-            adds = _addition_arrays(book, cut_ns, int(end.value))
+            adds = addition_arrays(book, cut_ns, int(end.value))
             adds = _subset(adds, np.isin(adds.client, active))
             clients = book.client_ids.to_external(active)
             train = _point_in_time(book, cut_ns)
@@ -463,7 +462,7 @@ def _catalogue_size(book: Book) -> int:
     return max(len(book.product_ids), 1)
 
 
-def _subset(adds: _AdditionArrays, mask: npt.NDArray[np.bool_]) -> _AdditionArrays:
+def _subset(adds: AdditionArrays, mask: npt.NDArray[np.bool_]) -> AdditionArrays:
     return dataclasses.replace(
         adds, **{f.name: getattr(adds, f.name)[mask] for f in dataclasses.fields(adds)}
     )
@@ -478,7 +477,7 @@ def _codes(book: Book, offers: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt
 
 def _offer_frame(
     offers: pd.DataFrame,
-    adds: _AdditionArrays,
+    adds: AdditionArrays,
     codes: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
     *,
     book: Book,
@@ -500,7 +499,7 @@ def _offer_frame(
 
 def _fold_metrics(
     offers: pd.DataFrame,
-    adds: _AdditionArrays,
+    adds: AdditionArrays,
     codes: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
     *,
     segment_of: npt.NDArray[np.object_] | None,

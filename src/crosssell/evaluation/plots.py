@@ -7,20 +7,20 @@ returns the matplotlib Figure and draws on a given Axes when one is passed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from crosssell.columns import Columns
-from crosssell.evaluation.calibration import calibration_table
+from crosssell.evaluation._common import BacktestFrames
+from crosssell.evaluation._figures import figure_axes
+from crosssell.evaluation._reliability import calibration_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from crosssell.evaluation.backtest import BacktestResult
 
 __all__ = ["plot_calibration", "plot_gain", "plot_metrics", "plot_suppression"]
 
@@ -36,28 +36,8 @@ _LABELS = {
 }
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "Charts need matplotlib: pip install 'crosssell[plot]' (or pip install matplotlib)."
-        ) from exc
-    return plt
-
-
-def _figure_axes(ax: Axes | None, n: int = 1) -> tuple[Figure, list[Axes]]:
-    if ax is not None:
-        if n != 1:
-            raise ValueError(f"This chart draws {n} panels; pass ax=None to get a new figure.")
-        return ax.get_figure(), [ax]  # type: ignore[return-value]
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.4), squeeze=False)
-    return fig, list(axes[0])
-
-
 def plot_metrics(
-    result: BacktestResult,
+    result: BacktestFrames,
     metrics: Sequence[str] = ("precision", "recall", "ndcg", "hit_rate"),
     *,
     offer_type: str = "all",
@@ -113,7 +93,7 @@ def plot_metrics(
     mean = rows.groupby([Columns.metric, Columns.model, Columns.k])[
         [Columns.value, Columns.ci_low, Columns.ci_high]
     ].mean()
-    fig, axes = _figure_axes(ax, len(metrics))
+    fig, axes = figure_axes(ax, len(metrics))
     for panel, name in zip(axes, metrics, strict=True):
         part = mean.loc[name]
         for model in part.index.get_level_values(0).unique():
@@ -147,7 +127,7 @@ def _gain_curve(
     return x, y
 
 
-def plot_gain(result: BacktestResult, *, ax: Axes | None = None) -> Figure:
+def plot_gain(result: BacktestFrames, *, ax: Axes | None = None) -> Figure:
     """Draw the cumulative gain chart: share of taken-up offers found against offers made.
 
     Offers of all folds are ranked by score, best first; a useful scorer rises above the
@@ -176,7 +156,7 @@ def plot_gain(result: BacktestResult, *, ax: Axes | None = None) -> Figure:
     >>> plot_gain(result).axes[0].get_xlabel()
     'share of offers made'
     """
-    fig, (panel,) = _figure_axes(ax)
+    fig, (panel,) = figure_axes(ax)
     for model, offers in result.offers.groupby(Columns.model, sort=False):
         x, y = _gain_curve(offers)
         panel.plot(x, y, label=str(model))
@@ -222,7 +202,7 @@ def plot_calibration(
     'calibration'
     """
     table = calibration_table(propensity, outcome, n_bins)
-    fig, (panel,) = _figure_axes(ax)
+    fig, (panel,) = figure_axes(ax)
     observed = table[Columns.observed].to_numpy()
     # Rounding can put a Wilson bound a hair on the wrong side of the observed share.
     errors = np.clip(
@@ -280,7 +260,7 @@ def plot_suppression(
     if offers is not None:
         labels.append("offered")
         values.append(int(offers.shape[0]))
-    fig, (panel,) = _figure_axes(ax)
+    fig, (panel,) = figure_axes(ax)
     positions = np.arange(len(labels))
     panel.barh(
         positions,

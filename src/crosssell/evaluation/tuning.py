@@ -23,6 +23,7 @@ from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
 from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation._figures import figure_axes
 from crosssell.evaluation.backtest import backtest
 from crosssell.evaluation.metrics import METRICS
 from crosssell.recommender import Recommender
@@ -79,8 +80,8 @@ class TuneResult:
     ...               search="grid", progress=False)
     >>> result.results[["trial", "params", "selection_score", "held_out_score", "rank"]]
        trial                 params  selection_score  held_out_score  rank
-    0      0    scorer=Popularity()              0.0             0.5     2
-    1      1  scorer=CoOccurrence()              1.0             1.0     1
+    0      0    scorer=Popularity()              0.0             0.5     1
+    1      1  scorer=CoOccurrence()              0.0             0.5     2
     """
 
     results: pd.DataFrame
@@ -120,9 +121,7 @@ class TuneResult:
         >>> result.plot().axes[0].get_xlabel()
         'selection score (mean of 1 fold)'
         """
-        from crosssell.evaluation.plots import _figure_axes
-
-        fig, (panel,) = _figure_axes(ax)
+        fig, (panel,) = figure_axes(ax)
         table = self.results
         x = table[Columns.selection_score].to_numpy(np.float64)
         y = table[Columns.held_out_score].to_numpy(np.float64)
@@ -399,7 +398,7 @@ def tune(
     >>> result.results["params"].tolist()
     ['scorer=Popularity()', 'scorer=CoOccurrence(), scorer__measure=confidence', 'scorer=CoOccurrence(), scorer__measure=lift']
     >>> result.best_params, result.held_out
-    ({'scorer': CoOccurrence(), 'scorer__measure': 'confidence'}, 1.0)
+    ({'scorer': Popularity()}, 0.5)
     >>> tune(Recommender(), tiny(), space, ["2024-06-30"], horizon="60D")
     Traceback (most recent call last):
     ...

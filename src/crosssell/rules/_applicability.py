@@ -236,7 +236,7 @@ class RenewalFirst:
         cross = Blocks.clients(c, text, scope="cross_sell")
         # Upsells in the client's other held families wait too; the due family's own may go.
         n_c = ctx.n_clients
-        fam_matrix = ctx._family_matrix()
+        fam_matrix = ctx.family_matrix
         held_fam = (ctx.holdings.astype(np.int32) @ fam_matrix).tocsr()
         due_clients = np.zeros(n_c, dtype=np.float64)
         due_clients[c] = 1.0

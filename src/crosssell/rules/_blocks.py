@@ -103,6 +103,22 @@ class Blocks:
     def __len__(self) -> int:
         return int(self.client.shape[0])
 
+    @property
+    def scope_code(self) -> npt.NDArray[np.int8]:
+        """Each row's scope as its position in ``SCOPES`` (0 any, 1 cross_sell, 2 upsell).
+
+        Coded once when the blocks are made, so merging many rules' blocks compares small
+        integers rather than strings.
+
+        Examples
+        --------
+        >>> b = Blocks.concat([Blocks.clients([0], "do not contact"),
+        ...                    Blocks.clients([1], "renewal due", scope="cross_sell")])
+        >>> b.scope_code.tolist()
+        [0, 1]
+        """
+        return self._scope_code
+
     @classmethod
     def empty(cls) -> Blocks:
         """Block nothing.

@@ -309,8 +309,31 @@ class RuleContext:
             self._cache["families"] = (np.asarray(codes, dtype=np.int64), pd.Index(labels))
         return cast(tuple[IntArray, pd.Index], self._cache["families"])
 
-    def _family_matrix(self) -> sp.csr_matrix:
-        """One-hot products x families (int32)."""
+    @property
+    def family_matrix(self) -> sp.csr_matrix:
+        """One-hot products x families: rows are products, columns are :attr:`family_labels`.
+
+        Multiply the holdings by it to count, per client, the products held in each family; it
+        is computed once per catalogue and shared by every rule that reads it.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of int32
+            One 1 per row, in the column of the product's family code.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> p = pd.DataFrame({"product_id": ["A1", "A2", "B1"], "family": ["A", "A", "B"]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["A1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, products=p), "2024-06-30")
+        >>> ctx.family_matrix.toarray().tolist()
+        [[1, 0], [1, 0], [0, 1]]
+        >>> (ctx.holdings.astype("int32") @ ctx.family_matrix).toarray().tolist()
+        [[1, 0]]
+        """
         if "family_matrix" not in self._cache:
             codes, labels = self._families()
             n = codes.shape[0]
@@ -319,8 +342,37 @@ class RuleContext:
             )
         return cast(sp.csr_matrix, self._cache["family_matrix"])
 
-    def _product_lists(self, column: str) -> tuple[sp.csr_matrix, IntArray, pd.Series]:
-        """Products x products matrix of a list column, listed lengths, and a readable list."""
+    def product_lists(self, column: str) -> tuple[sp.csr_matrix, IntArray, pd.Series]:
+        """Read a catalogue column of product lists (``requires``, ``excludes``) as a matrix.
+
+        Parameters
+        ----------
+        column : str
+            A column of ``book.product_table`` holding, per product, a list of product ids. A
+            missing column reads as empty lists; ids not in the Book are ignored.
+
+        Returns
+        -------
+        matrix : scipy.sparse.csr_matrix of int32
+            Products x products: row ``i`` has a 1 in the column of every product listed for
+            product ``i``.
+        lengths : ndarray of int64
+            How many products each product lists, counting unknown ids.
+        readable : pandas.Series of str
+            Each product's list as ``"P1, P2"``, to write in a detail.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> p = pd.DataFrame({"product_id": ["P1", "P2"], "requires": [(), ("P1",)]})
+        >>> c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"],
+        ...                   "start_date": ["2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c, products=p), "2024-06-30")
+        >>> matrix, lengths, readable = ctx.product_lists("requires")
+        >>> matrix.toarray().tolist(), lengths.tolist(), readable.tolist()
+        ([[0, 0], [1, 0]], [0, 1], ['', 'P1'])
+        """
         key = f"list:{column}"
         if key not in self._cache:
             n = self.n_products

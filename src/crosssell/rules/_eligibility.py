@@ -203,7 +203,7 @@ class PrerequisiteMissing:
         >>> b.client.tolist(), b.product.tolist(), b.detail[0]
         ([1], [1], 'P2 requires P1 to be held first')
         """
-        matrix, lengths, readable = ctx._product_lists(Columns.requires)
+        matrix, lengths, readable = ctx.product_lists(Columns.requires)
         cols = np.flatnonzero(lengths > 0)
         if cols.size == 0 or ctx.n_clients == 0:
             return Blocks.empty()
@@ -271,7 +271,7 @@ class ExcludedByHolding:
         >>> b.detail[b.client == 0][0]
         'P2 cannot be held together with P1, which the client holds'
         """
-        matrix, _, _ = ctx._product_lists(Columns.excludes)
+        matrix, _, _ = ctx.product_lists(Columns.excludes)
         if matrix.nnz == 0:
             return Blocks.empty()
         both = ((matrix + matrix.T) > 0).astype(np.int32).tocsr()

@@ -300,7 +300,7 @@ def build_suppression(
     sizes = np.array([len(b) for _, b in parts], dtype=np.int64)
     merged = Blocks.concat(b for _, b in parts)
     client, product = merged.client, merged.product
-    scope_code = np.concatenate([np.empty(0, np.int8)] + [b._scope_code for _, b in parts])
+    scope_code = np.concatenate([np.empty(0, np.int8)] + [b.scope_code for _, b in parts])
     out: dict[str, Any] = {}
     for code, label in enumerate(("any", "cross_sell", "upsell")):
         sel = scope_code == code
