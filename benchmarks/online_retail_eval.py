@@ -35,7 +35,8 @@ import pandas as pd
 
 from crosssell import Recommender
 from crosssell.datasets import load_online_retail
-from crosssell.evaluation import BacktestResult, TuneResult, backtest, report, tune
+from crosssell.evaluation import BacktestResult, TuneResult, backtest, tune
+from crosssell.html import report
 from crosssell.scorers import ALS, Blend, CoOccurrence, ItemKNN, Popularity
 
 CUTOFFS = ["2011-03-01", "2011-04-01", "2011-05-01", "2011-06-01"]

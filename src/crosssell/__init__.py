@@ -12,7 +12,7 @@ from crosssell._version import __version__
 from crosssell.account_plan import plan
 from crosssell.book import Book, Schema
 from crosssell.columns import Columns, EventType
-from crosssell.evaluation import backtest, report, tune
+from crosssell.evaluation import backtest, tune
 from crosssell.exceptions import (
     ArtifactError,
     CrossSellError,
@@ -22,6 +22,7 @@ from crosssell.exceptions import (
     SchemaError,
     UnknownIdError,
 )
+from crosssell.html import report
 from crosssell.ids import IdMap
 from crosssell.insights import whitespace
 from crosssell.matrix import ClientProductMatrix

@@ -477,3 +477,12 @@ def test_evaluation_modules_import_in_one_direction() -> None:
         assert ready, f"import cycle among {sorted(set(graph) - done)}"
         done |= ready
     assert graph["plots"].isdisjoint({"backtest", "calibration"})
+
+
+def test_old_report_address_still_works_with_a_deprecation_warning() -> None:
+    """Check that crosssell.evaluation.report is the page function, and says where it went."""
+    import crosssell as cs
+
+    with pytest.warns(DeprecationWarning, match="use crosssell.report"):
+        old = cs.evaluation.report
+    assert old is cs.report

@@ -11,8 +11,9 @@ import pytest
 
 from crosssell.book import Book
 from crosssell.datasets import synthetic_book
-from crosssell.evaluation import BacktestResult, TuneResult, backtest, report, tune
+from crosssell.evaluation import BacktestResult, TuneResult, backtest, tune
 from crosssell.evaluation.calibration import PlattCalibrator
+from crosssell.html import report
 from crosssell.recommender import Recommender
 from crosssell.rules import route_sales
 from crosssell.scorers import CoOccurrence, Popularity

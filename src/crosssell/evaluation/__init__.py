@@ -10,6 +10,9 @@ Examples
 # Each module imports only those before it, even inside functions, so any one can be read and
 # imported alone: truth and metrics, then plots (drawing frames and results it is handed), then
 # backtest, then calibration (fitted on backtest folds) and tuning (a search over backtests).
+import warnings
+from typing import Any
+
 from crosssell.evaluation.backtest import BacktestResult, backtest
 from crosssell.evaluation.calibration import (
     Calibrator,
@@ -36,11 +39,6 @@ from crosssell.evaluation.plots import plot_calibration, plot_gain, plot_metrics
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import TuneResult, tune
 
-# The backtest page is written by crosssell.html, which reads the results above; it stays
-# reachable here because ``crosssell.evaluation.report`` is where users have always found it.
-# It must be imported after the evaluation modules it reads.
-from crosssell.html.backtest_page import report
-
 __all__ = [
     "METRICS",
     "BacktestResult",
@@ -66,7 +64,23 @@ __all__ = [
     "plot_suppression",
     "precision_at_k",
     "recall_at_k",
-    "report",
     "tune",
     "value_captured_at_k",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Keep ``crosssell.evaluation.report``, the backtest page's old address, working a while."""
+    if name == "report":
+        # The page belongs to crosssell.html, a later stage than evaluation: reaching it from here
+        # is the one upward import left, and it goes with this alias.
+        warnings.warn(
+            "crosssell.evaluation.report is deprecated and will be removed in a later release; "
+            "use crosssell.report (the same function, defined in crosssell.html).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from crosssell.html.backtest_page import report
+
+        return report
+    raise AttributeError(f"module 'crosssell.evaluation' has no attribute {name!r}")
