@@ -48,11 +48,10 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import lookup, registered, set_saver
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.arbitration import (
-    IsotonicCalibrator,
-    PlattCalibrator,
     ScoreScale,
     calibrator_from_dict,
 )
@@ -63,7 +62,7 @@ from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix
 from crosssell.recommender import Recommender
 from crosssell.rules import Policy
-from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity, Scorer
+from crosssell.scorers import Scorer
 from crosssell.weighting import WEIGHTING_NAMES, Combined, Weighting
 
 # pyarrow ships no type information; only its buffer-level text arrays are used here
@@ -178,49 +177,19 @@ _INT64_MAX: Final = 2**63 - 1
 
 # ---------------------------------------------------------------------------------- registries
 def _scorer_classes() -> dict[str, type[Scorer]]:
-    return {c.__name__: c for c in (ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity)}
+    return cast(dict[str, type[Scorer]], dict(registered("scorer")))
 
 
 def _rule_classes() -> dict[str, type[Any]]:
-    from crosssell import rules
-
-    built_in = (
-        rules.AlreadyHeld,
-        rules.NotSellable,
-        rules.PrerequisiteMissing,
-        rules.ExcludedByHolding,
-        rules.SegmentNotEligible,
-        rules.OpenComplaint,
-        rules.RecentDecline,
-        rules.ContactCap,
-        rules.RenewalFirst,
-        rules.LowSatisfaction,
-        rules.ChurnSignal,
-        rules.DoNotContact,
-        rules.NotWorthProposing,
-        rules.GroupHeld,
-    )
-    return {c.__name__: c for c in built_in}
+    return dict(registered("rule"))
 
 
 def _weighting_classes() -> dict[str, type[Weighting]]:
-    out: dict[str, type[Weighting]] = {c.__name__: c for c in WEIGHTING_NAMES.values()}
-    out[Combined.__name__] = Combined
-    return out
+    return cast(dict[str, type[Weighting]], dict(registered("weighting")))
 
 
 def _calibrator_classes() -> tuple[type[Any], ...]:
-    return (IsotonicCalibrator, PlattCalibrator)
-
-
-def _registered(registry: Mapping[str, type[Any]], name: Any, what: str) -> type[Any]:
-    cls = registry.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ArtifactError(
-            f"unknown {what} class {name!r}; this crosssell knows {sorted(registry)}. The model "
-            "was made by another (newer or modified) crosssell, or the manifest was edited."
-        )
-    return cls
+    return tuple(registered("calibrator").values())
 
 
 # ------------------------------------------------------------------------------ public api
@@ -390,6 +359,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             return _parse_manifest(manifest_bytes)
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot read a crosssell model from {str(source)!r}: {exc}") from None
+
+
+set_saver(save)
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -1231,11 +1203,10 @@ def _decode_policy(spec: Any) -> Policy:
     s = _fields(spec, "parameters.policy", ("name", "rules"))
     if not isinstance(s["rules"], list):
         raise ArtifactError("parameters.policy.rules is not a list")
-    registry = _rule_classes()
     rules = []
     for i, item in enumerate(s["rules"]):
         r = _fields(item, f"parameters.policy.rules[{i}]", ("class", "params"))
-        cls = _registered(registry, r["class"], "rule")
+        cls = lookup("rule", r["class"])
         params = _fields(r["params"], f"parameters.policy.rules[{i}].params", (), _init_names(cls))
         rules.append(cls(**{k: _decode_value(v, cls.__name__) for k, v in params.items()}))
     return Policy(rules, name=_decode_value(s["name"], "policy name"))
@@ -1253,7 +1224,7 @@ def _decode_weighting(spec: Any, where: str) -> Any:
         return s["name"]
     if set(s) == {"tuple"} and isinstance(s["tuple"], list):
         return tuple(_decode_weighting(v, where) for v in s["tuple"])
-    cls = _registered(_weighting_classes(), s.get("class"), "weighting")
+    cls = lookup("weighting", s.get("class"))
     if cls is Combined and set(s) == {"class", "factors"} and isinstance(s["factors"], list):
         return Combined(factors=tuple(_decode_weighting(f, where) for f in s["factors"]))
     if set(s) == {"class", "params"}:
@@ -1284,7 +1255,7 @@ def _decode_propensity(spec: Any, rec: Recommender) -> Any:
 def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) -> Scorer:
     keys = ("class", "params", "state") if fitted else ("class", "params")
     s = _fields(spec, where, keys)
-    cls = _registered(_scorer_classes(), s["class"], "scorer")
+    cls: type[Scorer] = lookup("scorer", s["class"])
     params = _fields(s["params"], f"{where}.params", (), tuple(cls._param_names()))
     scorer: Scorer = cls(**{k: _decode_value(v, f"{where}.params.{k}") for k, v in params.items()})
     if not fitted:

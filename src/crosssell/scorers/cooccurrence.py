@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import register
 from crosssell._sparse import rows_times
 from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
 from crosssell.scorers.base import (
@@ -28,6 +29,7 @@ __all__ = ["CoOccurrence"]
 Measure = Literal["confidence", "lift", "jaccard"]
 
 
+@register("scorer")
 class CoOccurrence(Scorer):
     """Association rules between pairs of products, summed over what a client holds.
 

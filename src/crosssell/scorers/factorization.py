@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import register
 from crosssell.scorers import _implicit
 from crosssell.scorers._common import check_bool, check_float, check_int
 from crosssell.scorers.base import (
@@ -139,6 +140,7 @@ class _FactorScorer(Scorer):
         return weight
 
 
+@register("scorer")
 class ALS(_FactorScorer):
     """Implicit-feedback alternating least squares (implicit's ``AlternatingLeastSquares``).
 
@@ -319,6 +321,7 @@ class ALS(_FactorScorer):
         return out_p, out_w
 
 
+@register("scorer")
 class BPR(_FactorScorer):
     """Bayesian personalised ranking (implicit's ``BayesianPersonalizedRanking``, CPU).
 

@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import register
 from crosssell.exceptions import SchemaError
 from crosssell.scorers.base import ExplainKind, FloatArray, IntArray, Scorer
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Popularity"]
 
 
+@register("scorer")
 class Popularity(Scorer):
     """Score each product by the share of clients holding it.
 
