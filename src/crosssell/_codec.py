@@ -251,9 +251,12 @@ def state_schema(cls: type) -> dict[str, StateSpec]:
 
     Examples
     --------
-    >>> from crosssell._codec import state_schema
-    >>> state_schema(object)
-    {}
+    >>> from crosssell._codec import lookup, state_schema
+    >>> schema = state_schema(lookup("scorer", "ItemKNN"))
+    >>> schema["similarity_"]
+    StateSparse(dtype='float32', shape=('n_products', 'n_products'))
+    >>> schema["n_clients_"]
+    StateScalar(type='int')
     """
     out: dict[str, StateSpec] = {}
     for klass in reversed(cls.__mro__):
