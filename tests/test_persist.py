@@ -557,6 +557,15 @@ def test_nan_factors_refused(book: cs.Book, tmp_path: Path) -> None:
         persist.load(folder)
 
 
+def test_undeclared_state_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a fitted attribute outside the class's schema stops a save up front."""
+    rec = _fit(book, Popularity())
+    rec.scorer_.extra_ = 1  # type: ignore[attr-defined]
+    with pytest.raises(ArtifactError, match=r"Popularity\.extra_ is not in Popularity's _state_s"):
+        persist.save(rec, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
 def test_custom_scorer_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:
     """Check that a scorer class outside crosssell is refused at save time."""
 
