@@ -103,7 +103,7 @@ def register(kind: Kind) -> Callable[[_T], _T]:
 
 
 def registered(kind: Kind) -> Mapping[str, type]:
-    """Return the classes registered as ``kind``, by name (a read-only view).
+    """Return the classes registered as ``kind``, by name (a copy).
 
     Parameters
     ----------

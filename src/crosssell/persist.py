@@ -14,8 +14,11 @@ holding two entries:
     UTF-8 bytes with offsets, ids keep their dtype through a tag, tuples are flattened with
     lengths, and nulls are masks. No object array, so no pickle.
 
-Loading never executes code: classes are looked up by name in fixed registries and built from
-plain values. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
+Loading never executes code: classes are looked up by name in fixed registries (each class
+registers itself where it is defined) and built from plain values. A fitted scorer's state must
+be exactly what its class declares in ``_state_schema``: names, dtypes and shapes are checked
+from the manifest and each array's header before any array is read, and float state must be
+finite. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
 names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError` saying
 what is wrong. Saving is atomic: everything is written next to the target first, flushed to
 disk, then renamed onto it, so a failed save never leaves a half-written model.
@@ -294,7 +297,8 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
     ArtifactError
         If the file is not a saved crosssell model, is truncated or corrupt (bad zip, checksum
         mismatch), holds pickled objects, has arrays or manifest keys that do not match, was
-        made with a newer format, or names a class this crosssell does not know.
+        made with a newer format, names a class this crosssell does not know, or holds fitted
+        state its class does not declare (unknown or missing names, wrong dtype or shape, NaN).
 
     Examples
     --------
