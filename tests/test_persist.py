@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import pickle
@@ -462,6 +463,107 @@ def test_unknown_class_name(saved: Path, where: tuple[Any, ...], message: str) -
     _write_manifest(saved, manifest)
     with pytest.raises(ArtifactError, match=message):
         persist.load(saved)
+
+
+def _replace_array(folder: Path, name: str, array: np.ndarray) -> None:
+    """Store ``array`` as ``name`` and update its manifest line, checksum included."""
+    arrays = _arrays(folder)
+    arrays[name] = array
+    np.savez(folder / "arrays.npz", **arrays)  # type: ignore[arg-type]
+    manifest = _manifest(folder)
+    entry = next(a for a in manifest["arrays"] if a["name"] == name)
+    entry["dtype"] = array.dtype.str
+    entry["shape"] = list(array.shape)
+    entry["sha256"] = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8).data).hexdigest()
+    _write_manifest(folder, manifest)
+
+
+def test_unknown_state_name(saved: Path) -> None:
+    """Check that a fitted attribute the scorer's class does not declare is refused."""
+    manifest = _manifest(saved)
+    manifest["model"]["scorer"]["state"]["evil_"] = {"kind": "value", "value": 1}
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match=r"model\.scorer: unknown state 'evil_' for ItemKNN"):
+        persist.load(saved)
+
+
+def test_missing_state_name(saved: Path) -> None:
+    """Check that a fitted attribute the scorer's class declares cannot be left out."""
+    manifest = _manifest(saved)
+    del manifest["model"]["scorer"]["state"]["similarity_"]
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match=r"the fitted state lacks \['similarity_'\]"):
+        persist.load(saved)
+
+
+def test_state_shape_against_schema_refused_before_reading(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that a state array whose shape disagrees with the schema is refused unread."""
+    n_products = _manifest(saved)["sizes"]["products"]
+    _replace_array(saved, "fallback/fallback_", np.zeros(n_products + 1, dtype=np.float32))
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an array was read")
+
+    monkeypatch.setattr(np.lib.format, "read_array", never)
+    message = (
+        rf"model\.fallback\.state\.fallback_ has shape \[{n_products + 1}\], "
+        rf"expected \(n_products={n_products}\)"
+    )
+    with pytest.raises(ArtifactError, match=message):
+        persist.load(saved)
+
+
+def test_state_dtype_against_schema(saved: Path) -> None:
+    """Check that a state array of another dtype than the schema's is refused."""
+    n_products = _manifest(saved)["sizes"]["products"]
+    _replace_array(saved, "fallback/fallback_", np.zeros(n_products, dtype=np.float64))
+    with pytest.raises(ArtifactError, match=r"fallback_ has dtype <f8, expected <f4"):
+        persist.load(saved)
+
+
+def test_array_header_checked_before_reading(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that an array whose header disagrees with the manifest is refused unread."""
+    arrays = _arrays(saved)
+    arrays["book/contracts/start"] = np.zeros(3, dtype=np.int64)
+    np.savez(saved / "arrays.npz", **arrays)  # type: ignore[arg-type]
+
+    read_array = np.lib.format.read_array
+    members: list[str] = []
+
+    def recording(fp: Any, *args: Any, **kwargs: Any) -> Any:
+        members.append(fp.name)
+        return read_array(fp, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", recording)
+    with pytest.raises(
+        ArtifactError, match=r"'book/contracts/start' has dtype <i8 and shape \[3\]"
+    ):
+        persist.load(saved)
+    assert "book/contracts/start.npy" not in members
+
+
+def test_nan_factors_refused(book: cs.Book, tmp_path: Path) -> None:
+    """Check that NaN in saved factors is refused: no fit produces it."""
+    rec = _fit(book, ALS(factors=4, iterations=2, random_state=0, num_threads=1))
+    folder = persist.save(rec, tmp_path / "model")
+    factors = _arrays(folder)["scorer/product_factors_"].copy()
+    factors[0, 0] = np.nan
+    _replace_array(folder, "scorer/product_factors_", factors)
+    with pytest.raises(
+        ArtifactError, match=r"model\.scorer\.state\.product_factors_ holds NaN or infinite"
+    ):
+        persist.load(folder)
+
+
+def test_undeclared_state_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a fitted attribute outside the class's schema stops a save up front."""
+    rec = _fit(book, Popularity())
+    rec.scorer_.extra_ = 1  # type: ignore[attr-defined]
+    with pytest.raises(ArtifactError, match=r"Popularity\.extra_ is not in Popularity's _state_s"):
+        persist.save(rec, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
 
 
 def test_custom_scorer_cannot_be_saved(book: cs.Book, tmp_path: Path) -> None:

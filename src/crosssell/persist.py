@@ -14,8 +14,11 @@ holding two entries:
     UTF-8 bytes with offsets, ids keep their dtype through a tag, tuples are flattened with
     lengths, and nulls are masks. No object array, so no pickle.
 
-Loading never executes code: classes are looked up by name in fixed registries and built from
-plain values. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
+Loading never executes code: classes are looked up by name in fixed registries (each class
+registers itself where it is defined) and built from plain values. A fitted scorer's state must
+be exactly what its class declares in ``_state_schema``: names, dtypes and shapes are checked
+from the manifest and each array's header before any array is read, and float state must be
+finite. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
 names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError` saying
 what is wrong. Saving is atomic: everything is written next to the target first, flushed to
 disk, then renamed onto it, so a failed save never leaves a half-written model.
@@ -48,11 +51,22 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import (
+    DIMS,
+    StateArray,
+    StateIndex,
+    StateScalar,
+    StateScorers,
+    StateSparse,
+    StateSpec,
+    lookup,
+    registered,
+    set_saver,
+    state_schema,
+)
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.arbitration import (
-    IsotonicCalibrator,
-    PlattCalibrator,
     ScoreScale,
     calibrator_from_dict,
 )
@@ -63,7 +77,7 @@ from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix
 from crosssell.recommender import Recommender
 from crosssell.rules import Policy
-from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity, Scorer
+from crosssell.scorers import Scorer
 from crosssell.weighting import WEIGHTING_NAMES, Combined, Weighting
 
 # pyarrow ships no type information; only its buffer-level text arrays are used here
@@ -178,49 +192,19 @@ _INT64_MAX: Final = 2**63 - 1
 
 # ---------------------------------------------------------------------------------- registries
 def _scorer_classes() -> dict[str, type[Scorer]]:
-    return {c.__name__: c for c in (ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity)}
+    return cast(dict[str, type[Scorer]], dict(registered("scorer")))
 
 
 def _rule_classes() -> dict[str, type[Any]]:
-    from crosssell import rules
-
-    built_in = (
-        rules.AlreadyHeld,
-        rules.NotSellable,
-        rules.PrerequisiteMissing,
-        rules.ExcludedByHolding,
-        rules.SegmentNotEligible,
-        rules.OpenComplaint,
-        rules.RecentDecline,
-        rules.ContactCap,
-        rules.RenewalFirst,
-        rules.LowSatisfaction,
-        rules.ChurnSignal,
-        rules.DoNotContact,
-        rules.NotWorthProposing,
-        rules.GroupHeld,
-    )
-    return {c.__name__: c for c in built_in}
+    return dict(registered("rule"))
 
 
 def _weighting_classes() -> dict[str, type[Weighting]]:
-    out: dict[str, type[Weighting]] = {c.__name__: c for c in WEIGHTING_NAMES.values()}
-    out[Combined.__name__] = Combined
-    return out
+    return cast(dict[str, type[Weighting]], dict(registered("weighting")))
 
 
 def _calibrator_classes() -> tuple[type[Any], ...]:
-    return (IsotonicCalibrator, PlattCalibrator)
-
-
-def _registered(registry: Mapping[str, type[Any]], name: Any, what: str) -> type[Any]:
-    cls = registry.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ArtifactError(
-            f"unknown {what} class {name!r}; this crosssell knows {sorted(registry)}. The model "
-            "was made by another (newer or modified) crosssell, or the manifest was edited."
-        )
-    return cls
+    return tuple(registered("calibrator").values())
 
 
 # ------------------------------------------------------------------------------ public api
@@ -313,7 +297,8 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
     ArtifactError
         If the file is not a saved crosssell model, is truncated or corrupt (bad zip, checksum
         mismatch), holds pickled objects, has arrays or manifest keys that do not match, was
-        made with a newer format, or names a class this crosssell does not know.
+        made with a newer format, names a class this crosssell does not know, or holds fitted
+        state its class does not declare (unknown or missing names, wrong dtype or shape, NaN).
 
     Examples
     --------
@@ -343,6 +328,7 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
     try:
         with _open_model(source) as (manifest_bytes, open_arrays):
             manifest = _parse_manifest(manifest_bytes)
+            _check_states(manifest)
             with open_arrays() as handle:
                 arrays = _read_arrays(handle, manifest["arrays"])
         return _rebuild(manifest, _Reader(arrays), policy)
@@ -390,6 +376,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             return _parse_manifest(manifest_bytes)
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot read a crosssell model from {str(source)!r}: {exc}") from None
+
+
+set_saver(save)
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -621,9 +610,16 @@ def _encode_scorer(scorer: Any, prefix: str, w: _Writer, *, fitted: bool) -> dic
     spec = _scorer_spec(scorer, prefix, w)
     if fitted:
         state: dict[str, Any] = {}
+        schema = state_schema(type(scorer))
         for attr, value in vars(scorer).items():
             if attr.startswith("_") or not attr.endswith("_"):
                 continue
+            # a load refuses state its class does not declare, so never write any
+            if attr not in schema:
+                raise ArtifactError(
+                    f"fitted attribute {spec['class']}.{attr} is not in {spec['class']}'s "
+                    "_state_schema, so a load would refuse it"
+                )
             state[attr] = _encode_state(value, f"{prefix}/{attr}", f"{spec['class']}.{attr}", w)
         spec["state"] = state
     return spec
@@ -1050,6 +1046,8 @@ def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, 
             raise ArtifactError(f"{_ARRAYS} lacks arrays the manifest lists: {missing[:5]}")
         out: dict[str, npt.NDArray[Any]] = {}
         for name, entry in listed.items():
+            # the header is checked before the data is read, so a forged size allocates nothing
+            _check_header(npz.zip, name, entry)
             try:
                 arr = npz[name]
             except ValueError as exc:
@@ -1070,6 +1068,158 @@ def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, 
                 )
             out[name] = arr
     return out
+
+
+def _check_header(zf: zipfile.ZipFile | None, name: str, entry: dict[str, Any]) -> None:
+    if zf is None:
+        raise ArtifactError(f"{_ARRAYS} is not a zip archive of arrays")
+    dtype, shape = _npy_header(zf, name)
+    if dtype.hasobject:
+        raise ArtifactError(
+            f"array {name!r} holds pickled Python objects (dtype object), which are never loaded"
+        )
+    if dtype.str != entry["dtype"] or list(shape) != entry["shape"]:
+        raise ArtifactError(
+            f"array {name!r} has dtype {dtype.str} and shape {list(shape)}; "
+            f"the manifest says dtype {entry['dtype']} and shape {entry['shape']}"
+        )
+
+
+def _npy_header(zf: zipfile.ZipFile, name: str) -> tuple[np.dtype[Any], tuple[int, ...]]:
+    """Read the dtype and shape of one archive member from its header, not its data."""
+    member = name + _NPY if name + _NPY in zf.namelist() else name
+    fmt = np.lib.format
+    try:
+        with zf.open(member) as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ArtifactError(f"array {name!r} has a header of unknown version {version}")
+    except ValueError as exc:
+        raise ArtifactError(
+            f"array {name!r} holds pickled Python objects (or a damaged header), which are "
+            f"never loaded ({exc})"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        raise ArtifactError(f"array {name!r} is truncated or damaged ({exc})") from None
+    return dtype, tuple(shape)
+
+
+def _check_states(manifest: dict[str, Any]) -> None:
+    """Check every fitted scorer's state against its class's schema, from the manifest alone.
+
+    The state's dims are resolved from the saved sizes of the id lists, which the rebuilt Book
+    must match later; every array's header must match its manifest line before it is read.
+    """
+    try:
+        sizes = _fields(manifest["sizes"], "sizes", _SIZE_KEYS)
+        dims = {"n_clients": sizes["clients"], "n_products": sizes["products"]}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in dims.values()):
+            raise ArtifactError(f"the saved sizes {sizes} are not counts")
+        entries = {str(e["name"]): e for e in manifest["arrays"]}
+        model = _fields(manifest["model"], "model", ("matrix", "scorer", "fallback", "propensity"))
+        for part in ("scorer", "fallback"):
+            _check_scorer_state(model[part], f"model.{part}", dims, entries)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(
+            f"the manifest does not describe a consistent model ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _check_scorer_state(
+    spec: Any, where: str, dims: dict[str, int], entries: dict[str, dict[str, Any]]
+) -> None:
+    s = _fields(spec, where, ("class", "params", "state"))
+    cls = lookup("scorer", s["class"])
+    schema = state_schema(cls)
+    state = _fields(s["state"], f"{where}.state", (), None)
+    for attr in state:
+        if attr not in schema:
+            raise ArtifactError(
+                f"{where}: unknown state {attr!r} for {cls.__name__}; it saves {sorted(schema)}"
+            )
+    lacking = [a for a in schema if a not in state]
+    if lacking:
+        raise ArtifactError(f"{where}: the fitted state lacks {lacking}")
+    bound: dict[str, int] = dict(dims)
+    for attr, want in schema.items():
+        _check_state_item(
+            state[attr],
+            want,
+            f"{where}.state.{attr}",
+            owner=cls.__name__,
+            bound=bound,
+            entries=entries,
+        )
+
+
+def _check_state_item(
+    item: Any,
+    want: StateSpec,
+    where: str,
+    *,
+    owner: str,
+    bound: dict[str, int],
+    entries: dict[str, dict[str, Any]],
+) -> None:
+    kind = item.get("kind") if isinstance(item, dict) else None
+    if isinstance(want, StateArray) and kind == "array":
+        entry = _entry(entries, item.get("array"), where)
+        _check_array(entry["dtype"], entry["shape"], want, where, bound)
+    elif isinstance(want, StateSparse) and kind == "csr":
+        csr = _fields(item.get("csr"), where, ("format", "shape", "data", "indices", "indptr"))
+        data = _entry(entries, csr["data"], where)
+        _check_array(data["dtype"], csr["shape"], want, where, bound)
+    elif isinstance(want, StateScalar) and kind in ("value", "scalar"):
+        value = item.get("value")
+        allowed = int if want.type == "int" else int | float
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise ArtifactError(f"{where} is {value!r}, not a finite {want.type}")
+    elif isinstance(want, StateScorers) and kind in ("list", "tuple"):
+        items = item.get("items")
+        if not isinstance(items, list) or not items:
+            raise ArtifactError(f"{where}: 'items' is not a non-empty list")
+        dims = {d: bound[d] for d in DIMS}
+        for i, one in enumerate(items):
+            if not isinstance(one, dict) or one.get("kind") != "scorer":
+                raise ArtifactError(f"{where}[{i}] is not a fitted scorer")
+            _check_scorer_state(one.get("scorer"), f"{where}[{i}]", dims, entries)
+    elif not (isinstance(want, StateIndex) and kind == "index"):
+        raise ArtifactError(f"{where} is saved as {kind!r}, which {owner} does not save")
+
+
+def _entry(entries: dict[str, dict[str, Any]], name: Any, where: str) -> dict[str, Any]:
+    entry = entries.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise ArtifactError(f"{where} refers to an array {name!r} that is not stored")
+    return entry
+
+
+def _check_array(
+    dtype: Any, shape: Any, want: StateArray | StateSparse, where: str, bound: dict[str, int]
+) -> None:
+    want_dtype, want_shape = want.dtype, want.shape
+    expected = ", ".join(
+        "any" if d is None else f"{d}={bound[d]}" if isinstance(d, str) and d in bound else str(d)
+        for d in want_shape
+    )
+    if np.dtype(dtype) != np.dtype(want_dtype):
+        raise ArtifactError(f"{where} has dtype {dtype}, expected {np.dtype(want_dtype).str}")
+    if not isinstance(shape, list) or len(shape) != len(want_shape):
+        raise ArtifactError(f"{where} has shape {shape!r}, expected ({expected})")
+    for size, dim in zip(shape, want_shape, strict=True):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ArtifactError(f"{where} has shape {shape!r}, expected ({expected})")
+        if isinstance(dim, str):
+            # a dim named once binds here, so every later use must agree with this one
+            dim_size = bound.setdefault(dim, size)
+        else:
+            dim_size = size if dim is None else dim
+        if size != dim_size:
+            raise ArtifactError(f"{where} has shape {shape}, expected ({expected})")
 
 
 def _fields(
@@ -1231,11 +1381,10 @@ def _decode_policy(spec: Any) -> Policy:
     s = _fields(spec, "parameters.policy", ("name", "rules"))
     if not isinstance(s["rules"], list):
         raise ArtifactError("parameters.policy.rules is not a list")
-    registry = _rule_classes()
     rules = []
     for i, item in enumerate(s["rules"]):
         r = _fields(item, f"parameters.policy.rules[{i}]", ("class", "params"))
-        cls = _registered(registry, r["class"], "rule")
+        cls = lookup("rule", r["class"])
         params = _fields(r["params"], f"parameters.policy.rules[{i}].params", (), _init_names(cls))
         rules.append(cls(**{k: _decode_value(v, cls.__name__) for k, v in params.items()}))
     return Policy(rules, name=_decode_value(s["name"], "policy name"))
@@ -1253,7 +1402,7 @@ def _decode_weighting(spec: Any, where: str) -> Any:
         return s["name"]
     if set(s) == {"tuple"} and isinstance(s["tuple"], list):
         return tuple(_decode_weighting(v, where) for v in s["tuple"])
-    cls = _registered(_weighting_classes(), s.get("class"), "weighting")
+    cls = lookup("weighting", s.get("class"))
     if cls is Combined and set(s) == {"class", "factors"} and isinstance(s["factors"], list):
         return Combined(factors=tuple(_decode_weighting(f, where) for f in s["factors"]))
     if set(s) == {"class", "params"}:
@@ -1284,21 +1433,25 @@ def _decode_propensity(spec: Any, rec: Recommender) -> Any:
 def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) -> Scorer:
     keys = ("class", "params", "state") if fitted else ("class", "params")
     s = _fields(spec, where, keys)
-    cls = _registered(_scorer_classes(), s["class"], "scorer")
+    cls: type[Scorer] = lookup("scorer", s["class"])
     params = _fields(s["params"], f"{where}.params", (), tuple(cls._param_names()))
     scorer: Scorer = cls(**{k: _decode_value(v, f"{where}.params.{k}") for k, v in params.items()})
     if not fitted:
         return scorer
     assert r is not None
     state = _fields(s["state"], f"{where}.state", (), None)
+    schema = state_schema(cls)
     for attr, value in state.items():
-        if not attr.isidentifier() or attr.startswith("_") or not attr.endswith("_"):
-            raise ArtifactError(f"{where}.state: {attr!r} is not a fitted attribute name")
-        setattr(scorer, attr, _decode_state(value, f"{where}.state.{attr}", r))
-    needed = ("n_clients_", "n_products_", "client_product_", "fallback_")
-    lacking = [a for a in needed if a not in state]
-    if lacking:
-        raise ArtifactError(f"{where}: the fitted state lacks {lacking}")
+        decoded = _decode_state(value, f"{where}.state.{attr}", r)
+        want = schema.get(attr)
+        if isinstance(want, StateArray | StateSparse) and np.dtype(want.dtype).kind == "f":
+            values = decoded.data if isinstance(want, StateSparse) else decoded
+            if not np.isfinite(values).all():
+                raise ArtifactError(
+                    f"{where}.state.{attr} holds NaN or infinite values, which no fit produces: "
+                    "the model was damaged or edited"
+                )
+        setattr(scorer, attr, decoded)
     return scorer
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from crosssell._codec import save_model
 from crosssell._explain import (
     NO_CANDIDATE_LEFT,
     PairFacts,
@@ -963,9 +964,8 @@ class Recommender(Estimator):
         >>> again.recommend(["C0001"]).equals(rec.recommend(["C0001"]))
         True
         """
-        from crosssell.persist import save
-
-        return save(self, path, compress=compress)
+        # persistence knows every class and so sits above this module; it installs its saver
+        return save_model(self, path, compress=compress)
 
     # -------------------------------------------------------------- audit
     def suppressed(self) -> pd.DataFrame:

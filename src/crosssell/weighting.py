@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crosssell._arrays import OPEN_END, ContractArrays
+from crosssell._codec import register
 
 __all__ = [
     "MIN_WEIGHT",
@@ -335,6 +336,7 @@ def _factors(w: Weighting) -> tuple[Weighting, ...]:
     return w.factors if isinstance(w, Combined) else (w,)
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Binary(Weighting):
     """Every held pair weighs 1.
@@ -379,6 +381,7 @@ class Binary(Weighting):
         return "binary"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Value(Weighting):
     """The summed annual value of the pair's counted rows.
@@ -427,6 +430,7 @@ class Value(Weighting):
         return "value"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogValue(Weighting):
     """``log1p`` of the summed annual value (see :class:`Value`), damping very large accounts.
@@ -471,6 +475,7 @@ class LogValue(Weighting):
         return "log_value"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tenure(Weighting):
     """``1 +`` years since the earliest start among the pair's counted rows.
@@ -518,6 +523,7 @@ class Tenure(Weighting):
         return "tenure"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recency(Weighting):
     """Decay with the age of the pair's latest start or end: ``0.5 ** (age / half_life)``.
@@ -606,6 +612,7 @@ class Recency(Weighting):
         return f"recency(half_life={hl!r})"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quantity(Weighting):
     """The summed quantity (seats, units) of the pair's counted rows; NaN counts as 0.
@@ -651,6 +658,7 @@ class Quantity(Weighting):
         return "quantity"
 
 
+@register("weighting")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Combined(Weighting):
     """The product of several weightings; usually made with ``*`` or a tuple of names.

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from scipy.optimize import isotonic_regression, minimize
 from scipy.special import expit
 
+from crosssell._codec import register
 from crosssell.exceptions import ArtifactError, NotFittedError
 
 __all__ = [
@@ -141,6 +142,7 @@ def _check_method(payload: Mapping[str, Any], expected: str, owner: str) -> None
         )
 
 
+@register("calibrator")
 class IsotonicCalibrator:
     """Monotone, non-parametric calibration: isotonic regression of outcomes on scores.
 
@@ -311,6 +313,7 @@ class IsotonicCalibrator:
         return f"IsotonicCalibrator(<fitted, {self.x_.shape[0]} knots>)"
 
 
+@register("calibrator")
 class PlattCalibrator:
     """Logistic calibration: ``propensity = 1 / (1 + exp(-(a * score + b)))``.
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import register
 from crosssell.book import OPEN_END
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import check_int, check_name
@@ -20,6 +21,7 @@ _CLIENT_IDX: Final = Columns.client_idx
 _NAT: Final = np.iinfo(np.int64).min
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenComplaint:
     """No offers at all while a complaint is open, nor for a cool-off period after it closes.
@@ -129,6 +131,7 @@ class OpenComplaint:
         return Blocks.clients(client[blocking], detail[blocking])
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenewalFirst:
     """While a contract is due for renewal, no new cross-sell; its own family may be upsold.

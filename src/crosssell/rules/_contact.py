@@ -8,6 +8,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
+from crosssell._codec import register
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import check_choice, check_int, check_name
 from crosssell.rules._blocks import Blocks
@@ -18,6 +19,7 @@ _CLIENT_IDX: Final = Columns.client_idx
 _PRODUCT_IDX: Final = Columns.product_idx
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecentDecline:
     """Do not offer again, for a while, what the client has declined.
@@ -131,6 +133,7 @@ class RecentDecline:
         )
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactCap:
     """At most ``max_offers`` offers to a client within ``days`` days.
@@ -214,6 +217,7 @@ class ContactCap:
         return Blocks.clients(edge["c"].to_numpy(dtype=np.int64), text)
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DoNotContact:
     """No offers to clients marked do-not-contact.

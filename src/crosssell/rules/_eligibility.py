@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import register
 from crosssell.book import Book
 from crosssell.columns import Columns, RuleKind
 from crosssell.exceptions import SchemaError
@@ -44,6 +45,7 @@ def _complement(
     return np.concatenate(out_c), np.concatenate(out_p)
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlreadyHeld:
     """Never offer a product the client actively holds.
@@ -99,6 +101,7 @@ class AlreadyHeld:
         return Blocks.pairs(coo.row, coo.col, "the client already holds this product")
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotSellable:
     """Never offer a product the catalog marks as not sellable.
@@ -150,6 +153,7 @@ class NotSellable:
         return Blocks.products(idx, text if idx.size else "")
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrerequisiteMissing:
     """Offer a product only to clients holding what it requires (the catalog's ``requires``).
@@ -223,6 +227,7 @@ class PrerequisiteMissing:
         return Blocks.pairs(client, product, per_product[product])
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExcludedByHolding:
     """Never offer a product that cannot be held together with one the client holds.
@@ -300,6 +305,7 @@ class ExcludedByHolding:
         return Blocks.pairs(c, p, text)
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentNotEligible:
     """Offer a product restricted to some segments only to clients in those segments.
@@ -393,6 +399,7 @@ class SegmentNotEligible:
         return Blocks.pairs(client, product, table[row[client], position])
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupHeld:
     """Do not offer a subsidiary what its parent account holds for the whole group.

@@ -8,6 +8,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from crosssell._codec import register
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import check_int, check_name, check_real
 from crosssell.rules._blocks import Blocks
@@ -25,6 +26,7 @@ from crosssell.rules._context import RuleContext
 _CLIENT_IDX: Final = Columns.client_idx
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LowSatisfaction:
     """No offers to clients whose satisfaction score is below a threshold.
@@ -93,6 +95,7 @@ class LowSatisfaction:
         return Blocks.clients(idx, text if idx.size else "")
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChurnSignal:
     """No offers to a client for ``days`` days after a churn signal.
@@ -163,6 +166,7 @@ class ChurnSignal:
         return Blocks.clients(frame["c"].to_numpy(dtype=np.int64), text)
 
 
+@register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotWorthProposing:
     """Offer nothing rather than a weak offer: applied after scoring, by arbitration.

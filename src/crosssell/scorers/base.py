@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import StateArray, StateScalar, StateSparse, StateSpec
 from crosssell._kernels import top_contributions_into
 from crosssell._params import Estimator
 from crosssell._sparse import take_rows
@@ -220,6 +221,13 @@ class Scorer(Estimator, ABC):
     """
 
     explain_kind: ClassVar[ExplainKind]
+    #: Fitted state every scorer saves; subclasses add theirs (merged along the MRO).
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "client_product_": StateSparse(dtype="float32", shape=("n_clients", "n_products")),
+        "n_clients_": StateScalar(type="int"),
+        "n_products_": StateScalar(type="int"),
+        "fallback_": StateArray(dtype="float32", shape=("n_products",)),
+    }
 
     # fitted state, declared for type checkers; set by fit
     n_clients_: int

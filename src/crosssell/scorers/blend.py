@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import StateArray, StateScorers, StateSpec, register
 from crosssell.scorers._common import as_rows, check_int, check_option
 from crosssell.scorers.base import (
     ExplainKind,
@@ -58,6 +59,7 @@ def _normalise(scores: FloatArray, method: Method) -> FloatArray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+@register("scorer")
 class Blend(Scorer):
     """A weighted sum of scorers, each normalised per client (row) first.
 
@@ -99,6 +101,10 @@ class Blend(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "neighbours"
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "scorers_": StateScorers(),
+        "weights_": StateArray(dtype="float64", shape=("n_scorers",)),
+    }
 
     scorers_: list[Scorer]
     weights_: npt.NDArray[np.float64]

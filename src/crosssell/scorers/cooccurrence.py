@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import StateArray, StateSparse, StateSpec, register
 from crosssell._sparse import rows_times
 from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
 from crosssell.scorers.base import (
@@ -28,6 +29,7 @@ __all__ = ["CoOccurrence"]
 Measure = Literal["confidence", "lift", "jaccard"]
 
 
+@register("scorer")
 class CoOccurrence(Scorer):
     """Association rules between pairs of products, summed over what a client holds.
 
@@ -69,6 +71,10 @@ class CoOccurrence(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "rules"
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "rules_": StateSparse(dtype="float32", shape=("n_products", "n_products")),
+        "support_": StateArray(dtype="int64", shape=("n_products",)),
+    }
 
     rules_: sp.csr_matrix
     support_: IntArray

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import StateArray, StateScalar, StateSpec, register
 from crosssell.scorers import _implicit
 from crosssell.scorers._common import check_bool, check_float, check_int
 from crosssell.scorers.base import (
@@ -76,6 +77,12 @@ class _FactorScorer(Scorer):
     """Shared scoring, fold-in and evidence of factor models."""
 
     explain_kind: ClassVar[ExplainKind] = "factors"
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "client_factors_": StateArray(dtype="float32", shape=("n_clients", "n_factors")),
+        "product_factors_": StateArray(dtype="float32", shape=("n_products", "n_factors")),
+        "gram_": StateArray(dtype="float64", shape=("n_basis", "n_basis")),
+        "explain_basis_": StateArray(dtype="float32", shape=("n_products", "n_basis")),
+    }
 
     client_factors_: FloatArray
     product_factors_: FloatArray
@@ -139,6 +146,7 @@ class _FactorScorer(Scorer):
         return weight
 
 
+@register("scorer")
 class ALS(_FactorScorer):
     """Implicit-feedback alternating least squares (implicit's ``AlternatingLeastSquares``).
 
@@ -192,6 +200,8 @@ class ALS(_FactorScorer):
     >>> als.score([0]).shape, round(als.regularization_, 2)
     ((1, 3), 1.41)
     """
+
+    _state_schema: ClassVar[dict[str, StateSpec]] = {"regularization_": StateScalar(type="float")}
 
     regularization_: float
 
@@ -319,6 +329,7 @@ class ALS(_FactorScorer):
         return out_p, out_w
 
 
+@register("scorer")
 class BPR(_FactorScorer):
     """Bayesian personalised ranking (implicit's ``BayesianPersonalizedRanking``, CPU).
 

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._codec import StateSparse, StateSpec, register
 from crosssell._sparse import rows_times
 from crosssell.scorers import _implicit
 from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
@@ -29,6 +30,7 @@ __all__ = ["ItemKNN"]
 Metric = Literal["cosine", "bm25", "tfidf"]
 
 
+@register("scorer")
 class ItemKNN(Scorer):
     """Item-based nearest neighbours: a product scores by its similarity to the held products.
 
@@ -68,6 +70,9 @@ class ItemKNN(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "neighbours"
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "similarity_": StateSparse(dtype="float32", shape=("n_products", "n_products")),
+    }
 
     similarity_: sp.csr_matrix
 

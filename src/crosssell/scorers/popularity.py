@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._codec import StateArray, StateIndex, StateSpec, register
 from crosssell.exceptions import SchemaError
 from crosssell.scorers.base import ExplainKind, FloatArray, IntArray, Scorer
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Popularity"]
 
 
+@register("scorer")
 class Popularity(Scorer):
     """Score each product by the share of clients holding it.
 
@@ -55,6 +57,11 @@ class Popularity(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "popularity"
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "client_group_": StateArray(dtype="int64", shape=("n_clients",)),
+        "group_shares_": StateArray(dtype="float32", shape=("n_groups", "n_products")),
+        "groups_": StateIndex(),
+    }
 
     group_shares_: FloatArray
     client_group_: IntArray
