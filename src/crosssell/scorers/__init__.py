@@ -16,6 +16,7 @@ from crosssell.scorers.cooccurrence import CoOccurrence
 from crosssell.scorers.factorization import ALS, BPR, auto_regularization
 from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
+from crosssell.scorers.ranker import Ranker
 
 __all__ = [
     "ALS",
@@ -24,6 +25,7 @@ __all__ = [
     "CoOccurrence",
     "ItemKNN",
     "Popularity",
+    "Ranker",
     "Scorer",
     "auto_regularization",
     "check_random_state",
