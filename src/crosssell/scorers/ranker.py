@@ -141,6 +141,7 @@ class Ranker(Scorer):
     windows_: list[pd.Timestamp]
     training_: pd.DataFrame
     context_: FeatureContext
+    empty_columns_: npt.NDArray[np.bool_]
 
     def __init__(
         self,
@@ -402,8 +403,10 @@ class Ranker(Scorer):
             early_stopping=False,
             random_state=seed,
         )
+        # scikit-learn cannot bin a column without a single value (e.g. no prices at all)
+        self.empty_columns_ = np.isnan(x).all(axis=0)
         with threadpool_limits(limits=threads if threads > 0 else None, user_api="openmp"):
-            model.fit(x, y.astype(np.int64))
+            model.fit(_fill_empty(x, self.empty_columns_), y.astype(np.int64))
         return model
 
     def _raw(self, model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -414,7 +417,8 @@ class Ranker(Scorer):
 
             threads = int(self.num_threads)
             with threadpool_limits(limits=threads if threads > 0 else None, user_api="openmp"):
-                return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
+                p = model.predict_proba(_fill_empty(x, self.empty_columns_))[:, 1]
+            return np.asarray(p, dtype=np.float64)
         return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def _probability(self, x: npt.NDArray[np.float64], ctx: FeatureContext,
@@ -458,3 +462,12 @@ class Ranker(Scorer):
             if isinstance(b, ItemKNN | CoOccurrence):
                 return b._pair_weight()
         return None
+
+
+def _fill_empty(x: npt.NDArray[np.float64], empty: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Zero the columns that held no value in training, as that model saw them."""
+    if not empty.any():
+        return x
+    out = x.copy()
+    out[:, empty] = 0.0
+    return out
