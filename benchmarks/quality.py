@@ -31,7 +31,9 @@ from crosssell.evaluation import calibration_error
 from crosssell.scorers import ItemKNN, Popularity, Ranker, Scorer
 
 DATA = Path(
-    os.environ.get("CROSSSELL_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    os.environ.get(
+        "CROSSSELL_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
 )
 
 
@@ -104,9 +106,7 @@ def measure(book: cs.Book, cutoffs: list[str], horizon: str) -> pd.DataFrame:
             # folds weigh by their clients; the interval shown is the widest fold's
             w = sel["n_clients"] / sel["n_clients"].sum()
             row[f"{metric}@10"] = round(float((sel["value"] * w).sum()), 4)
-            row[f"{metric} 95% CI"] = (
-                f"[{sel['ci_low'].min():.4f}, {sel['ci_high'].max():.4f}]"
-            )
+            row[f"{metric} 95% CI"] = f"[{sel['ci_low'].min():.4f}, {sel['ci_high'].max():.4f}]"
         offers = result.offers
         row["ECE"] = (
             round(calibration_error(offers["propensity"], offers["added"]), 4)

@@ -120,7 +120,8 @@ def test_a_new_client_is_scored_from_its_holdings(fitted: Ranker) -> None:
     """Check that fit_client scores a client unknown to the book, holdings excluded."""
     scores = fitted.fit_client([0, 3])
     assert scores.shape == (fitted.n_products_,)
-    assert scores[0] == 0 and scores[3] == 0
+    assert scores[0] == 0
+    assert scores[3] == 0
     assert scores.max() > 0
 
 

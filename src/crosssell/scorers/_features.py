@@ -22,7 +22,6 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._arrays import OPEN_END
 from crosssell.columns import Columns
 from crosssell.scorers._common import lookup
 
@@ -195,7 +194,9 @@ def _sparse_max(
     return _sparse(k // shape[1], k % shape[1], vals[last], shape)
 
 
-def build_context(book: Book, as_of: Any, horizon: Any) -> FeatureContext:
+def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read top to bottom
+    book: Book, as_of: Any, horizon: Any
+) -> FeatureContext:
     """Snapshot ``book`` at ``as_of`` for the built-in features (no look-ahead).
 
     Parameters
@@ -333,7 +334,9 @@ def build_context(book: Book, as_of: Any, horizon: Any) -> FeatureContext:
     for kind in ("offer_made", "offer_declined", "offer_accepted", "need"):
         m = e_type == kind
         mp = m & (e_product >= 0)
-        client_product[kind] = _sparse(e_client[mp], e_product[mp], np.ones(int(mp.sum())), shape_cp)
+        client_product[kind] = _sparse(
+            e_client[mp], e_product[mp], np.ones(int(mp.sum())), shape_cp
+        )
         mf = m & (e_fam >= 0)
         client_family[kind] = _sparse(e_client[mf], e_fam[mf], np.ones(int(mf.sum())), shape_cf)
     declined = (e_type == "offer_declined") & (e_fam >= 0)
@@ -374,7 +377,7 @@ def build_context(book: Book, as_of: Any, horizon: Any) -> FeatureContext:
 
 
 def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
-    """A one-client context: a client unknown to ``ctx`` that holds ``held`` and nothing else.
+    """Build a one-client context: a client unknown to ``ctx`` that holds ``held`` and nothing else.
 
     The client has no segment, attributes or history; product-level arrays are those of ``ctx``.
 

@@ -70,9 +70,10 @@ class Ranker(Scorer):
 
     Parameters
     ----------
-    base : sequence of {"popularity", "itemknn", "cooccurrence", "als"}, default ("popularity", "itemknn", "cooccurrence")
-        Base scorers proposing candidates and giving score and rank features. Popularity is by
-        segment when the clients have one.
+    base : sequence of {"popularity", "itemknn", "cooccurrence", "als"}
+        Default ``("popularity", "itemknn", "cooccurrence")``. Base scorers proposing
+        candidates and giving score and rank features. Popularity is by segment when the
+        clients have one.
     n_candidates : int, default 50
         Products kept per client from each base scorer.
     score_all_below : int, default 200
@@ -212,7 +213,9 @@ class Ranker(Scorer):
     # ------------------------------------------------------------------ fitting
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         if book is None:
-            raise ValueError("Ranker reads the whole Book (events, history): call fit(matrix, book).")
+            raise ValueError(
+                "Ranker reads the whole Book (events, history): call fit(matrix, book)."
+            )
         if x.shape != (len(book.client_ids), len(book.product_ids)):
             raise ValueError(
                 "Ranker expects the matrix built from the Book it is given "
@@ -404,7 +407,7 @@ class Ranker(Scorer):
             random_state=seed,
         )
         # scikit-learn cannot bin a column without a single value (e.g. no prices at all)
-        self.empty_columns_ = np.isnan(x).all(axis=0)
+        self.empty_columns_ = np.asarray(np.isnan(x).all(axis=0), dtype=np.bool_)
         with threadpool_limits(limits=threads if threads > 0 else None, user_api="openmp"):
             model.fit(_fill_empty(x, self.empty_columns_), y.astype(np.int64))
         return model
@@ -421,8 +424,9 @@ class Ranker(Scorer):
             return np.asarray(p, dtype=np.float64)
         return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
 
-    def _probability(self, x: npt.NDArray[np.float64], ctx: FeatureContext,
-                     clients: IntArray, products: IntArray) -> npt.NDArray[np.float64]:
+    def _probability(
+        self, x: npt.NDArray[np.float64], ctx: FeatureContext, clients: IntArray, products: IntArray
+    ) -> npt.NDArray[np.float64]:
         if self.model_ is None:
             seg = ctx.client_segment[clients]
             seg_row = np.where(seg >= 0, seg, ctx.segment_popularity.shape[0] - 1)
@@ -455,6 +459,99 @@ class Ranker(Scorer):
         out[products] = np.clip(self._probability(x, ctx, clients, products), _PROB_FLOOR, 1.0)
         return out
 
+    def contributions(
+        self, clients: npt.ArrayLike, products: npt.ArrayLike, n: int = 3
+    ) -> pd.DataFrame:
+        """Explain offers by the features that pushed their probability up most.
+
+        With LightGBM the contributions are the trees' exact per-prediction attributions
+        (``pred_contrib``, in log-odds); with scikit-learn's trees they are approximated by how
+        much the raw probability drops when the feature is set to missing.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row index of the client of each offer.
+        products : array-like of int
+            Product index of each offer, aligned with ``clients``.
+        n : int, default 3
+            Features kept per offer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per offer: ``client_id``, ``product_id``, ``propensity``, ``evidence`` (a
+            list of ``{"feature", "value", "contribution"}``, strongest first) and ``reason``
+            (a sentence built from them).
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> ranker = cs.scorers.Ranker(n_estimators=30).fit(book.matrix("2025-06-30"), book)
+        >>> table = ranker.contributions([0], [4])
+        >>> table.columns.tolist()
+        ['client_id', 'product_id', 'propensity', 'evidence', 'reason']
+        """
+        self._check_fitted()
+        ctx = self.context_
+        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
+        prods = np.asarray(products, dtype=np.int64).reshape(-1)
+        n = check_int("Ranker.contributions", "n", n, low=1)
+        scores = [np.asarray(b.score(rows), dtype=np.float32) for b in self.bases_]
+        _names, x = pair_features(ctx, rows, prods, self.features)
+        base_cols = []
+        for s in scores:
+            score = s[np.arange(rows.size), prods].astype(np.float64)
+            # rank of the offer among the products of its client, as the candidates count it
+            rank = 1.0 + (s > s[np.arange(rows.size), prods][:, None]).sum(axis=1)
+            base_cols += [score, np.minimum(rank, float(self.n_candidates) + 1.0)]
+        x = np.column_stack([*base_cols, x])
+        prob = self._probability(x, ctx, rows, prods)
+        contrib = self._contributions(x)
+        top = np.argsort(-contrib, axis=1, kind="stable")[:, :n]
+        evidence, reasons = [], []
+        for i in range(rows.size):
+            items = [
+                {
+                    "feature": self.feature_names_[j],
+                    "value": float(x[i, j]),
+                    "contribution": round(float(contrib[i, j]), 4),
+                }
+                for j in top[i]
+                if contrib[i, j] > 0
+            ]
+            evidence.append(items)
+            reasons.append(_sentence(items, ctx, int(prods[i])))
+        return pd.DataFrame(
+            {
+                Columns.client: ctx.book.client_ids.to_external(rows),
+                Columns.product: ctx.book.product_ids.to_external(prods),
+                Columns.propensity: prob,
+                Columns.evidence: evidence,
+                Columns.reason: reasons,
+            }
+        )
+
+    def _contributions(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        if self.model_ is None or x.shape[0] == 0:
+            return np.zeros_like(x)
+        if self.model == "lightgbm":
+            out = self.model_.predict_proba(x, pred_contrib=True)
+            return np.asarray(out, dtype=np.float64)[:, : x.shape[1]]
+        base = self._raw(self.model_, x)
+        out = np.empty_like(x)
+        for j in range(x.shape[1]):
+            masked = x.copy()
+            masked[:, j] = np.nan
+            out[:, j] = base - self._raw(self.model_, masked)
+        return out
+
     def _pair_weight(
         self,
     ) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]] | None:
@@ -464,10 +561,53 @@ class Ranker(Scorer):
         return None
 
 
-def _fill_empty(x: npt.NDArray[np.float64], empty: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+def _fill_empty(
+    x: npt.NDArray[np.float64], empty: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
     """Zero the columns that held no value in training, as that model saw them."""
     if not empty.any():
         return x
     out = x.copy()
     out[:, empty] = 0.0
     return out
+
+
+_PHRASES: dict[str, str] = {
+    "holds_lower_tier": "holds a lower tier of {family}",
+    "family_held": "already works with {family}",
+    "need": "stated a need for it",
+    "family_need": "stated a need for {family}",
+    "offers_accepted": "accepted an offer of it before",
+    "family_offers_accepted": "accepted an offer in {family} before",
+}
+
+
+def _sentence(items: list[dict[str, Any]], ctx: FeatureContext, product: int) -> str:
+    """Turn the strongest positive contributions of one offer into a short sentence."""
+    family = str(ctx.families[ctx.product_family[product]]) if len(ctx.families) else ""
+    parts: list[str] = []
+    for item in items:
+        name, value = str(item["feature"]), float(item["value"])
+        if np.isnan(value):
+            continue
+        if name in _PHRASES and value > 0:
+            parts.append(_PHRASES[name].format(family=family))
+        elif name == "segment_lift" and value > 1:
+            parts.append(f"clients in its segment take it {value:.1f}x more often")
+        elif name == "tier_gap" and value > 0:
+            parts.append(f"the next tier up in {family}")
+        elif name in ("popularity", "segment_popularity"):
+            parts.append(f"held by {value:.0%} of comparable clients")
+        elif name in ("trend", "trend_share"):
+            parts.append("taken by more clients lately")
+        elif name == "days_since_family_decline" or (name == "offers_declined" and value == 0):
+            parts.append("no recent decline")
+        elif name.endswith(("_score", "_rank")):
+            parts.append(f"ranked high by {name.rsplit('_', 1)[0]}")
+        else:
+            parts.append(f"{name.replace('_', ' ')} = {value:g}")
+    unique = list(dict.fromkeys(parts))
+    if not unique:
+        return "Proposed by the learned ranking."
+    text = "; ".join(unique)
+    return text[0].upper() + text[1:] + "."
