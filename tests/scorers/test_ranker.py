@@ -134,3 +134,19 @@ def test_bad_parameters_are_named() -> None:
         Ranker(horizon="soon").fit(book.matrix(), book)
     with pytest.raises(ValueError, match="call fit\\(matrix, book\\)"):
         Ranker().fit(book.matrix())
+
+
+def test_contributions_explain_an_offer(fitted: Ranker) -> None:
+    """Check that an offer is explained by positive feature contributions and a sentence."""
+    table = fitted.contributions([0, 1], [4, 5], n=2)
+    assert table["propensity"].between(0, 1).all()
+    assert all(len(items) <= 2 for items in table["evidence"])
+    assert all(item["contribution"] > 0 for items in table["evidence"] for item in items)
+    assert table["reason"].str.endswith(".").all()
+
+
+def test_saving_a_ranker_model_says_it_cannot(demo: cs.Book, tmp_path: Any) -> None:
+    """Check that saving a Recommender with a Ranker fails with a clear ArtifactError."""
+    rec = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(demo, AS_OF)
+    with pytest.raises(cs.ArtifactError, match="Ranker"):
+        rec.save(tmp_path / "model.crosssell")
