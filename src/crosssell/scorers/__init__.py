@@ -10,6 +10,7 @@ Examples
 ALS(factors=32, random_state=0)
 """
 
+from crosssell.scorers._features import FeatureContext
 from crosssell.scorers.base import Scorer, check_random_state
 from crosssell.scorers.blend import Blend
 from crosssell.scorers.cooccurrence import CoOccurrence
@@ -23,6 +24,7 @@ __all__ = [
     "BPR",
     "Blend",
     "CoOccurrence",
+    "FeatureContext",
     "ItemKNN",
     "Popularity",
     "Ranker",

@@ -55,7 +55,7 @@ class Ranker(Scorer):
 
     For each client, the candidates are the union of the top ``n_candidates`` products of each
     base scorer (every product when the catalogue has at most ``score_all_below`` products).
-    Each candidate pair gets point-in-time features (see :mod:`crosssell.scorers._features`:
+    Each candidate pair gets point-in-time features (see :class:`~crosssell.scorers.FeatureContext`:
     base scores and ranks, popularity overall, in the client's segment and its trend, product
     and client attributes, client x family holdings and tiers, past offers and their outcomes,
     stated needs) and the trees give the probability that the client takes the product within
@@ -93,7 +93,7 @@ class Ranker(Scorer):
         Clients sampled per window for training (all when fewer).
     features : sequence of (str, callable), default ()
         User features: ``f(context, clients, products) -> array of float``, one value per pair,
-        read from the :class:`~crosssell.scorers._features.FeatureContext` only (so at the
+        read from the :class:`~crosssell.scorers.FeatureContext` only (so at the
         context's date, never later).
     refit : bool, default True
         Refit the trees on every window after calibrating on the held-out most recent one.
