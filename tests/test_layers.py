@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "ids",
                 "_params",
                 "_codec",
+                "_calibrators",
                 "_sparse",
                 "_topk",
                 "_kernels",

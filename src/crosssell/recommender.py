@@ -378,7 +378,7 @@ class Recommender(Estimator):
 
     def _fit_scale(self) -> ScoreScale:
         warm = np.flatnonzero(self.eligible_ & ~self.cold_)
-        if warm.size == 0:
+        if warm.size == 0 or self.scorer_.outputs_probability:
             return ScoreScale(scale=1.0)
         sample = warm[np.linspace(0, warm.size - 1, min(warm.size, _SCALE_SAMPLE)).astype(np.int64)]
         return ScoreScale.fit(self.scorer_.score(sample))

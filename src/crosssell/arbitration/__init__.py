@@ -16,7 +16,7 @@ Examples
 [[1, 0]]
 """
 
-from crosssell.arbitration._calibrators import (
+from crosssell._calibrators import (
     BuiltinCalibrator,
     Calibrator,
     IsotonicCalibrator,

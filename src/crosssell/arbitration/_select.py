@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from crosssell._calibrators import Calibrator
 from crosssell._kernels import MAX_K
-from crosssell.arbitration._calibrators import Calibrator
 from crosssell.arbitration._levers import ScoreScale, diverse_top_k
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored, score_block, select_block
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crosssell.arbitration._calibrators import check_scores_outcomes
+from crosssell._calibrators import check_scores_outcomes
 from crosssell.columns import Columns
 
 __all__ = ["calibration_error", "calibration_table"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from crosssell._calibrators import ISOTONIC, PLATT
 from crosssell.arbitration import (
     BuiltinCalibrator,
     Calibrator,
@@ -23,7 +24,6 @@ from crosssell.arbitration import (
     PlattCalibrator,
     calibrator_from_dict,
 )
-from crosssell.arbitration._calibrators import ISOTONIC, PLATT
 from crosssell.columns import Columns
 from crosssell.evaluation._reliability import calibration_error, calibration_table
 from crosssell.evaluation.backtest import backtest

@@ -10,20 +10,24 @@ Examples
 ALS(factors=32, random_state=0)
 """
 
+from crosssell.scorers._features import FeatureContext
 from crosssell.scorers.base import Scorer, check_random_state
 from crosssell.scorers.blend import Blend
 from crosssell.scorers.cooccurrence import CoOccurrence
 from crosssell.scorers.factorization import ALS, BPR, auto_regularization
 from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
+from crosssell.scorers.ranker import Ranker
 
 __all__ = [
     "ALS",
     "BPR",
     "Blend",
     "CoOccurrence",
+    "FeatureContext",
     "ItemKNN",
     "Popularity",
+    "Ranker",
     "Scorer",
     "auto_regularization",
     "check_random_state",

@@ -202,6 +202,10 @@ class Scorer(Estimator, ABC):
         How an offer from this scorer is explained: ``"neighbours"`` (held products similar to
         the offer), ``"rules"`` (clients who hold A also hold C), ``"factors"`` (held products
         close in factor space) or ``"popularity"`` (what many clients hold).
+    outputs_probability : bool
+        True when scores are already calibrated probabilities in [0, 1] (the
+        :class:`~crosssell.scorers.Ranker`): a Recommender then uses them as propensities
+        unscaled.
     n_clients_ : int
         Rows of the fitted matrix.
     n_products_ : int
@@ -228,6 +232,7 @@ class Scorer(Estimator, ABC):
         "n_products_": StateScalar(type="int"),
         "fallback_": StateArray(dtype="float32", shape=("n_products",)),
     }
+    outputs_probability: ClassVar[bool] = False
 
     # fitted state, declared for type checkers; set by fit
     n_clients_: int

@@ -1,5 +1,9 @@
 """Calibrators: what maps a scorer's scores to propensities (chances that an offer is taken up).
 
+Public as :mod:`crosssell.arbitration`'s; the code lives at the bottom of the house because
+pure score-to-probability maps are also what a learned scorer (the
+:class:`~crosssell.scorers.Ranker`) calibrates its own output with.
+
 Arbitration accepts any :class:`Calibrator`, an object with ``predict(scores) -> propensity``.
 Two are built in: :class:`IsotonicCalibrator` and :class:`PlattCalibrator`. They save as plain
 lists of floats (:meth:`IsotonicCalibrator.to_dict`, :func:`calibrator_from_dict`), never as

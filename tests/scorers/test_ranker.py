@@ -1,0 +1,152 @@
+"""The learned second stage: honest training, calibrated output, deterministic, no look-ahead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crosssell as cs
+from crosssell.scorers import Popularity, Ranker
+
+AS_OF = "2025-06-30"
+SMALL: dict[str, Any] = {"n_estimators": 30, "windows": 2, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def demo() -> cs.Book:
+    return cs.datasets.demo()
+
+
+@pytest.fixture(scope="module")
+def fitted(demo: cs.Book) -> Ranker:
+    return Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+
+
+def test_fits_and_scores_the_tiny_book() -> None:
+    """Check that a book too short for a training window still gets probabilities."""
+    book = cs.datasets.tiny()
+    ranker = Ranker(**SMALL).fit(book.matrix("2024-09-01"), book)
+    scores = ranker.score([0, 1])
+    assert scores.shape == (2, 3)
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_scores_are_probabilities_and_candidates_beat_the_rest(fitted: Ranker) -> None:
+    """Check that scores lie in [0, 1] and every candidate outranks every non-candidate."""
+    scores = fitted.score(np.arange(50))
+    assert ((scores >= 0) & (scores <= 1)).all()
+    held = fitted.client_product_[np.arange(50)].toarray() > 0
+    assert (scores[held] == 0).all()
+    assert (scores[~held] > 0).mean() > 0.5
+    assert fitted.calibrator_ is not None
+
+
+def test_same_seed_same_scores(demo: cs.Book, fitted: Ranker) -> None:
+    """Check that two fits with the same seed give identical scores."""
+    again = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+    rows = np.arange(100)
+    np.testing.assert_array_equal(again.score(rows), fitted.score(rows))
+
+
+def test_rows_after_as_of_change_nothing(demo: cs.Book) -> None:
+    """Check that contracts and events dated after as_of leave every score unchanged."""
+    as_of = "2024-12-31"
+    contracts, events = demo.contracts, demo.events
+    cut_c = contracts[contracts["start_date"] <= as_of]
+    cut_e = events[events["date"] <= as_of]
+    products = demo.products.drop(columns=["in_catalog"])
+    clients = demo.clients
+
+    def book(c: pd.DataFrame, e: pd.DataFrame) -> cs.Book:
+        return cs.Book.from_frames(contracts=c, products=products, clients=clients, events=e)
+
+    before, after = book(cut_c, cut_e), book(contracts, events)
+    assert len(after.contracts) > len(before.contracts)
+    a = Ranker(**SMALL).fit(before.matrix(as_of), before)
+    b = Ranker(**SMALL).fit(after.matrix(as_of), after)
+    rows = np.arange(len(before.client_ids))
+    np.testing.assert_array_equal(a.score(rows), b.score(rows))
+
+
+def test_beats_popularity_on_the_synthetic_book(demo: cs.Book) -> None:
+    """Check that the ranker's NDCG@10 is above popularity's in a backtest of the demo book."""
+
+    def ndcg(scorer: cs.scorers.Scorer) -> float:
+        result = cs.backtest(
+            cs.Recommender(scorer=scorer, k=10),
+            demo,
+            cutoffs=["2024-12-31"],
+            horizon="180D",
+            k=(10,),
+            baseline=False,
+            n_boot=0,
+            progress=False,
+        )
+        m = result.metrics
+        row = m[(m["metric"] == "ndcg") & (m["offer_type"] == "all") & (m["segment"] == "all")]
+        return float(row["value"].iloc[0])
+
+    assert ndcg(Ranker(**SMALL)) > ndcg(Popularity(by="segment"))
+
+
+def test_user_feature_is_computed_at_the_window_start(demo: cs.Book) -> None:
+    """Check that a user feature function is called at each date with one value per pair."""
+    seen: list[pd.Timestamp] = []
+
+    def region_north(ctx: Any, clients: np.ndarray, products: np.ndarray) -> np.ndarray:
+        seen.append(ctx.as_of)
+        north = ctx.book.client_table["region"].to_numpy(dtype=object) == "North"
+        return north[clients].astype(float)
+
+    ranker = Ranker(**SMALL, features=[("north", region_north)]).fit(demo.matrix(AS_OF), demo)
+    assert "north" in ranker.feature_names_
+    assert max(seen) == pd.Timestamp(AS_OF) - pd.Timedelta("90D")
+    ranker.score([0])
+    assert seen[-1] == pd.Timestamp(AS_OF)
+
+
+def test_a_recommender_uses_the_probabilities_as_propensities(demo: cs.Book) -> None:
+    """Check that a Recommender's propensity is the ranker's probability, unscaled."""
+    rec = cs.Recommender(scorer=Ranker(**SMALL), k=3).fit(demo, AS_OF)
+    offers = rec.recommend(["C0001", "C0002"])
+    assert len(offers) == 6
+    np.testing.assert_allclose(offers["propensity"], offers["score"], rtol=1e-6)
+
+
+def test_a_new_client_is_scored_from_its_holdings(fitted: Ranker) -> None:
+    """Check that fit_client scores a client unknown to the book, holdings excluded."""
+    scores = fitted.fit_client([0, 3])
+    assert scores.shape == (fitted.n_products_,)
+    assert scores[0] == 0
+    assert scores[3] == 0
+    assert scores.max() > 0
+
+
+def test_bad_parameters_are_named() -> None:
+    """Check that invalid parameters raise scikit-learn's message."""
+    book = cs.datasets.tiny()
+    with pytest.raises(ValueError, match="'model' parameter of Ranker"):
+        Ranker(model="xgboost").fit(book.matrix(), book)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'horizon' parameter of Ranker"):
+        Ranker(horizon="soon").fit(book.matrix(), book)
+    with pytest.raises(ValueError, match="call fit\\(matrix, book\\)"):
+        Ranker().fit(book.matrix())
+
+
+def test_contributions_explain_an_offer(fitted: Ranker) -> None:
+    """Check that an offer is explained by positive feature contributions and a sentence."""
+    table = fitted.contributions([0, 1], [4, 5], n=2)
+    assert table["propensity"].between(0, 1).all()
+    assert all(len(items) <= 2 for items in table["evidence"])
+    assert all(item["contribution"] > 0 for items in table["evidence"] for item in items)
+    assert table["reason"].str.endswith(".").all()
+
+
+def test_saving_a_ranker_model_says_it_cannot(demo: cs.Book, tmp_path: Any) -> None:
+    """Check that saving a Recommender with a Ranker fails with a clear ArtifactError."""
+    rec = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(demo, AS_OF)
+    with pytest.raises(cs.ArtifactError, match="Ranker"):
+        rec.save(tmp_path / "model.crosssell")
