@@ -110,6 +110,28 @@ def test_additions_window_is_open_left_closed_right(book: Book) -> None:
     assert "C08" not in set(shorter[C])
 
 
+def test_additions_leave_out_clients_absent_at_the_cutoff() -> None:
+    """Check that a client who held nothing at the cutoff is listed only when asked for."""
+    contracts = pd.DataFrame(
+        {
+            C: ["OLD", "OLD", "NEW", "GONE", "GONE"],
+            P: ["A", "B", "A", "A", "B"],
+            "start_date": pd.to_datetime(
+                ["2024-01-01", "2024-08-01", "2024-08-01", "2023-01-01", "2024-09-01"]
+            ),
+            "end_date": pd.to_datetime([None, None, None, "2024-01-01", None]),
+        }
+    )
+    book = Book.from_frames(contracts=contracts)
+    assert additions(book, CUTOFF, "180D")[C].tolist() == ["OLD"]
+    every = additions(book, CUTOFF, "180D", include_absent=True)
+    assert sorted(zip(every[C], every[P], strict=True)) == [
+        ("GONE", "B"),
+        ("NEW", "A"),
+        ("OLD", "B"),
+    ]
+
+
 def test_additions_errors(book: Book) -> None:
     """Check that a bad horizon or cutoff is refused in scikit-learn's wording."""
     with pytest.raises(

@@ -6,6 +6,7 @@ works on the arrays directly, fold by fold.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,12 @@ class AdditionArrays:
     is_upsell: npt.NDArray[np.bool_]
     value: npt.NDArray[np.float64]
     first: npt.NDArray[np.int64]
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> AdditionArrays:
+        """Return the additions where ``mask`` is true."""
+        return dataclasses.replace(
+            self, **{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)}
+        )
 
 
 def _family_tier(book: Book) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -394,7 +394,7 @@ def backtest(
                     "nobody to make offers to. Use a cutoff within the period the contracts cover."
                 )
             adds = addition_arrays(book, cut_ns, int(end.value))
-            adds = _subset(adds, np.isin(adds.client, active))
+            adds = adds.subset(np.isin(adds.client, active))
             clients = book.client_ids.to_external(active)
             train = _point_in_time(book, cut_ns)
             n_offers = 0
@@ -460,12 +460,6 @@ def _catalogue_size(book: Book) -> int:
         if n:
             return n
     return max(len(book.product_ids), 1)
-
-
-def _subset(adds: AdditionArrays, mask: npt.NDArray[np.bool_]) -> AdditionArrays:
-    return dataclasses.replace(
-        adds, **{f.name: getattr(adds, f.name)[mask] for f in dataclasses.fields(adds)}
-    )
 
 
 def _codes(book: Book, offers: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

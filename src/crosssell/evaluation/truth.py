@@ -12,6 +12,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from crosssell._params import validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
@@ -39,13 +40,20 @@ def _additions_frame(book: Book, adds: AdditionArrays) -> pd.DataFrame:
     )
 
 
-def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.DataFrame:
+def additions(
+    book: Book, cutoff: Any, horizon: HorizonLike = "180D", *, include_absent: bool = False
+) -> pd.DataFrame:
     """List the products each client newly took up in ``(cutoff, cutoff + horizon]``.
 
     A pair counts when a contract for it starts inside the window and the client did not hold
     the product actively at the cutoff: renewals and overlapping contracts of a product held at
     the cutoff are not additions, while a product that lapsed before the cutoff and was taken up
     again is. Each pair appears once, dated by its earliest new contract.
+
+    By default only clients who held something at the cutoff are listed: they are the ones a
+    recommender fitted then makes offers to, and :func:`~crosssell.evaluation.backtest` scores
+    them alone. A client who arrived (or came back) after the cutoff would otherwise count as a
+    miss of every model.
 
     Parameters
     ----------
@@ -55,6 +63,9 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
         The point in time the recommender was fitted at (``as_of``).
     horizon : str, timedelta or int, default "180D"
         Length of the observation window; an int is a number of days.
+    include_absent : bool, default False
+        Also list the additions of clients who held nothing at the cutoff (new or lapsed
+        clients), e.g. to study acquisition rather than to score a recommender.
 
     Returns
     -------
@@ -85,5 +96,9 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
     owner = "additions"
     cut = _common.to_timestamp(cutoff, name="cutoff", owner=owner)
     span = _common.to_horizon(horizon, owner=owner)
+    validate_params(owner, {"include_absent": include_absent}, {"include_absent": ["boolean"]})
     adds = addition_arrays(book, int(cut.value), int((cut + span).value))
+    if not include_absent:
+        present = np.isin(adds.client, _common.active_clients(book, int(cut.value)))
+        adds = adds.subset(present)
     return _additions_frame(book, adds)
