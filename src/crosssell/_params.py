@@ -27,8 +27,6 @@ __all__ = [
     "Options",
     "Satisfies",
     "check_fitted",
-    "check_number",
-    "check_option",
     "check_params",
     "check_random_state",
     "invalid_values",
@@ -228,108 +226,6 @@ def check_fitted(estimator: Any, attribute: str) -> None:
         raise NotFittedError(
             f"This {type(estimator).__name__} instance is not fitted yet. "
             "Call 'fit' before using it."
-        )
-
-
-def check_number(
-    owner: object,
-    name: str,
-    value: Any,
-    *,
-    kind: type = numbers.Real,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    none_ok: bool = False,
-) -> None:
-    """Validate a numeric parameter and raise scikit-learn's message on failure.
-
-    Parameters
-    ----------
-    owner : object
-        The estimator (its class name goes in the message).
-    name : str
-        Parameter name.
-    value : object
-        The value given.
-    kind : type, default numbers.Real
-        ``numbers.Integral`` for ints.
-    low, high : float, optional
-        Bounds (``None``: unbounded).
-    low_open : bool, default False
-        Whether ``low`` itself is excluded.
-    none_ok : bool, default False
-        Whether ``None`` is allowed.
-
-    Raises
-    ------
-    ValueError
-
-    Examples
-    --------
-    >>> class Recommender:
-    ...     pass
-    >>> check_number(Recommender(), "k", 0, kind=numbers.Integral, low=1)
-    Traceback (most recent call last):
-    ...
-    ValueError: The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0 ...
-    """
-    if value is None and none_ok:
-        return
-    is_int = kind is numbers.Integral
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = not np.isnan(v)
-        if ok and low is not None:
-            ok = v > low if low_open else v >= low
-        if ok and high is not None:
-            ok = v <= high
-    if not ok:
-        lo = "-inf" if low is None else (str(int(low)) if is_int else str(low))
-        hi = "inf" if high is None else (str(int(high)) if is_int else str(high))
-        left = "(" if (low is None or low_open) else "["
-        right = ")" if high is None else "]"
-        what = "an int" if is_int else "a float"
-        extra = " or None" if none_ok else ""
-        raise ValueError(
-            f"The {name!r} parameter of {type(owner).__name__} must be {what} in the range "
-            f"{left}{lo}, {hi}{right}{extra}. Got {value!r} instead."
-        )
-
-
-def check_option(owner: object, name: str, value: Any, options: tuple[Any, ...]) -> None:
-    """Validate a parameter that takes one of a few options.
-
-    Parameters
-    ----------
-    owner : object
-        The estimator.
-    name : str
-        Parameter name.
-    value : object
-        The value given.
-    options : tuple
-        Allowed values.
-
-    Raises
-    ------
-    ValueError
-
-    Examples
-    --------
-    >>> class ItemKNN:
-    ...     pass
-    >>> check_option(ItemKNN(), "metric", "l2", ("cosine", "bm25"))
-    Traceback (most recent call last):
-    ...
-    ValueError: The 'metric' parameter of ItemKNN must be one of 'cosine', 'bm25'. Got 'l2' instead.
-    """
-    if value not in options:
-        listed = ", ".join(repr(o) for o in options)
-        raise ValueError(
-            f"The {name!r} parameter of {type(owner).__name__} must be one of {listed}. "
-            f"Got {value!r} instead."
         )
 
 
