@@ -28,7 +28,6 @@ __all__ = [
     "Satisfies",
     "check_fitted",
     "check_params",
-    "check_random_state",
     "invalid_values",
     "make_constraint",
     "validate_params",
@@ -227,36 +226,6 @@ def check_fitted(estimator: Any, attribute: str) -> None:
             f"This {type(estimator).__name__} instance is not fitted yet. "
             "Call 'fit' before using it."
         )
-
-
-def check_random_state(seed: Any) -> np.random.Generator:
-    """Turn ``None``, an int or a Generator into a Generator.
-
-    Parameters
-    ----------
-    seed : None, int or numpy.random.Generator
-
-    Returns
-    -------
-    numpy.random.Generator
-
-    Raises
-    ------
-    ValueError
-        For anything else.
-
-    Examples
-    --------
-    >>> int(check_random_state(0).integers(10)) == int(check_random_state(0).integers(10))
-    True
-    """
-    if seed is None or isinstance(seed, numbers.Integral):
-        return np.random.default_rng(seed)  # type: ignore[arg-type]
-    if isinstance(seed, np.random.Generator):
-        return seed
-    raise ValueError(
-        f"random_state must be None, an int or a numpy.random.Generator. Got {seed!r} instead."
-    )
 
 
 # --------------------------------------------------------------------------------------------
