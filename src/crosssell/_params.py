@@ -294,7 +294,7 @@ class Interval(Constraint):
     type : numbers.Integral or numbers.Real
         ``numbers.Integral`` admits ints (never bools); ``numbers.Real`` admits ints and floats.
     left, right : float or None
-        The bounds; ``None`` is unbounded.
+        The bounds; ``None`` is unbounded (infinities themselves are never admitted).
     closed : {"left", "right", "both", "neither"}
         Which bounds are included.
 
@@ -327,7 +327,8 @@ class Interval(Constraint):
         if isinstance(value, bool | np.bool_) or not isinstance(value, self.type):
             return False
         number = float(cast(Any, value))
-        if np.isnan(number):
+        # an unbounded side is open ("[0, inf)"): infinity itself is no admissible number
+        if not np.isfinite(number):
             return False
         open_left = self.closed in ("right", "neither")
         open_right = self.closed in ("left", "neither")
@@ -350,6 +351,8 @@ class Interval(Constraint):
             out.append(float(inside) + 0.5)
         else:
             out.append(float("nan"))
+            if self.right is None:
+                out.append(float("inf"))
         out.append(str(self.left if self.left is not None else 0))
         return [_tidy(v, self.type) for v in out]
 
