@@ -84,9 +84,15 @@ def test_not_fitted_error_names_the_class() -> None:
     [
         ({"k": 0}, "The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0"),
         ({"batch_size": -5}, "The 'batch_size' parameter of Recommender must be an int"),
-        ({"cold_start": "nearest"}, "The 'cold_start' parameter of Recommender must be one of"),
+        (
+            {"cold_start": "nearest"},
+            "The 'cold_start' parameter of Recommender must be a str among",
+        ),
         ({"scorer": "als"}, "The 'scorer' parameter of Recommender must be a crosssell scorer"),
-        ({"n_jobs": 0}, "The 'n_jobs' parameter of Recommender must be a non-zero int"),
+        (
+            {"n_jobs": 0},
+            "The 'n_jobs' parameter of Recommender must be an int in the range (-inf, -1] or an ",
+        ),
         ({"n_jobs": 1.5}, "The 'n_jobs' parameter of Recommender must be an int"),
     ],
 )

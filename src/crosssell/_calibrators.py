@@ -22,7 +22,8 @@ from scipy.optimize import isotonic_regression, minimize
 from scipy.special import expit
 
 from crosssell._codec import register
-from crosssell.exceptions import ArtifactError, NotFittedError
+from crosssell._params import check_fitted
+from crosssell.exceptions import ArtifactError
 
 __all__ = [
     "ISOTONIC",
@@ -115,12 +116,6 @@ def check_scores_outcomes(
             + "."
         )
     return s, y
-
-
-def _not_fitted(instance: object) -> NotFittedError:
-    return NotFittedError(
-        f"This {type(instance).__name__} instance is not fitted yet. Call 'fit' before using it."
-    )
 
 
 def _float_list(payload: Mapping[str, Any], key: str, owner: str) -> npt.NDArray[np.float64]:
@@ -236,8 +231,7 @@ class IsotonicCalibrator:
         >>> cal.predict([-5.0, 0.5, 5.0]).tolist()
         [0.0, 0.5, 1.0]
         """
-        if not hasattr(self, "x_"):
-            raise _not_fitted(self)
+        check_fitted(self, "x_")
         s = np.asarray(scores, dtype=np.float64)
         out = np.interp(s, self.x_, self.y_)
         out[np.isnan(s)] = np.nan
@@ -261,8 +255,7 @@ class IsotonicCalibrator:
         >>> IsotonicCalibrator().fit([0.0, 1.0], [0, 1]).to_dict()
         {'method': 'isotonic', 'x': [0.0, 1.0], 'y': [0.0, 1.0]}
         """
-        if not hasattr(self, "x_"):
-            raise _not_fitted(self)
+        check_fitted(self, "x_")
         return {
             "method": ISOTONIC,
             "x": [float(v) for v in self.x_],
@@ -425,8 +418,7 @@ class PlattCalibrator:
         >>> cal.predict([0.0]).tolist()
         [0.5]
         """
-        if not hasattr(self, "a_"):
-            raise _not_fitted(self)
+        check_fitted(self, "a_")
         s = np.asarray(scores, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             return np.asarray(expit(self.a_ * s + self.b_), dtype=np.float64)
@@ -449,8 +441,7 @@ class PlattCalibrator:
         >>> PlattCalibrator.from_dict({"method": "platt", "a": 2.0, "b": -1.0}).to_dict()
         {'method': 'platt', 'a': 2.0, 'b': -1.0}
         """
-        if not hasattr(self, "a_"):
-            raise _not_fitted(self)
+        check_fitted(self, "a_")
         return {"method": PLATT, "a": float(self.a_), "b": float(self.b_)}
 
     @classmethod

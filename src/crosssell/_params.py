@@ -27,10 +27,7 @@ __all__ = [
     "Options",
     "Satisfies",
     "check_fitted",
-    "check_number",
-    "check_option",
     "check_params",
-    "check_random_state",
     "invalid_values",
     "make_constraint",
     "validate_params",
@@ -231,138 +228,6 @@ def check_fitted(estimator: Any, attribute: str) -> None:
         )
 
 
-def check_number(
-    owner: object,
-    name: str,
-    value: Any,
-    *,
-    kind: type = numbers.Real,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    none_ok: bool = False,
-) -> None:
-    """Validate a numeric parameter and raise scikit-learn's message on failure.
-
-    Parameters
-    ----------
-    owner : object
-        The estimator (its class name goes in the message).
-    name : str
-        Parameter name.
-    value : object
-        The value given.
-    kind : type, default numbers.Real
-        ``numbers.Integral`` for ints.
-    low, high : float, optional
-        Bounds (``None``: unbounded).
-    low_open : bool, default False
-        Whether ``low`` itself is excluded.
-    none_ok : bool, default False
-        Whether ``None`` is allowed.
-
-    Raises
-    ------
-    ValueError
-
-    Examples
-    --------
-    >>> class Recommender:
-    ...     pass
-    >>> check_number(Recommender(), "k", 0, kind=numbers.Integral, low=1)
-    Traceback (most recent call last):
-    ...
-    ValueError: The 'k' parameter of Recommender must be an int in the range [1, inf). Got 0 ...
-    """
-    if value is None and none_ok:
-        return
-    is_int = kind is numbers.Integral
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = not np.isnan(v)
-        if ok and low is not None:
-            ok = v > low if low_open else v >= low
-        if ok and high is not None:
-            ok = v <= high
-    if not ok:
-        lo = "-inf" if low is None else (str(int(low)) if is_int else str(low))
-        hi = "inf" if high is None else (str(int(high)) if is_int else str(high))
-        left = "(" if (low is None or low_open) else "["
-        right = ")" if high is None else "]"
-        what = "an int" if is_int else "a float"
-        extra = " or None" if none_ok else ""
-        raise ValueError(
-            f"The {name!r} parameter of {type(owner).__name__} must be {what} in the range "
-            f"{left}{lo}, {hi}{right}{extra}. Got {value!r} instead."
-        )
-
-
-def check_option(owner: object, name: str, value: Any, options: tuple[Any, ...]) -> None:
-    """Validate a parameter that takes one of a few options.
-
-    Parameters
-    ----------
-    owner : object
-        The estimator.
-    name : str
-        Parameter name.
-    value : object
-        The value given.
-    options : tuple
-        Allowed values.
-
-    Raises
-    ------
-    ValueError
-
-    Examples
-    --------
-    >>> class ItemKNN:
-    ...     pass
-    >>> check_option(ItemKNN(), "metric", "l2", ("cosine", "bm25"))
-    Traceback (most recent call last):
-    ...
-    ValueError: The 'metric' parameter of ItemKNN must be one of 'cosine', 'bm25'. Got 'l2' instead.
-    """
-    if value not in options:
-        listed = ", ".join(repr(o) for o in options)
-        raise ValueError(
-            f"The {name!r} parameter of {type(owner).__name__} must be one of {listed}. "
-            f"Got {value!r} instead."
-        )
-
-
-def check_random_state(seed: Any) -> np.random.Generator:
-    """Turn ``None``, an int or a Generator into a Generator.
-
-    Parameters
-    ----------
-    seed : None, int or numpy.random.Generator
-
-    Returns
-    -------
-    numpy.random.Generator
-
-    Raises
-    ------
-    ValueError
-        For anything else.
-
-    Examples
-    --------
-    >>> int(check_random_state(0).integers(10)) == int(check_random_state(0).integers(10))
-    True
-    """
-    if seed is None or isinstance(seed, numbers.Integral):
-        return np.random.default_rng(seed)  # type: ignore[arg-type]
-    if isinstance(seed, np.random.Generator):
-        return seed
-    raise ValueError(
-        f"random_state must be None, an int or a numpy.random.Generator. Got {seed!r} instead."
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Parameter constraints as data, checked in one place
 # --------------------------------------------------------------------------------------------
@@ -429,7 +294,7 @@ class Interval(Constraint):
     type : numbers.Integral or numbers.Real
         ``numbers.Integral`` admits ints (never bools); ``numbers.Real`` admits ints and floats.
     left, right : float or None
-        The bounds; ``None`` is unbounded.
+        The bounds; ``None`` is unbounded (infinities themselves are never admitted).
     closed : {"left", "right", "both", "neither"}
         Which bounds are included.
 
@@ -462,7 +327,8 @@ class Interval(Constraint):
         if isinstance(value, bool | np.bool_) or not isinstance(value, self.type):
             return False
         number = float(cast(Any, value))
-        if np.isnan(number):
+        # an unbounded side is open ("[0, inf)"): infinity itself is no admissible number
+        if not np.isfinite(number):
             return False
         open_left = self.closed in ("right", "neither")
         open_right = self.closed in ("left", "neither")
@@ -485,6 +351,8 @@ class Interval(Constraint):
             out.append(float(inside) + 0.5)
         else:
             out.append(float("nan"))
+            if self.right is None:
+                out.append(float("inf"))
         out.append(str(self.left if self.left is not None else 0))
         return [_tidy(v, self.type) for v in out]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +37,14 @@ from crosssell._explain import (
     reason_sentences,
     why_not_sentence,
 )
-from crosssell._params import Estimator, check_fitted, check_number
+from crosssell._params import (
+    Estimator,
+    InstanceOf,
+    Interval,
+    Options,
+    check_fitted,
+    validate_params,
+)
 from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
 from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
@@ -50,7 +57,9 @@ from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import Policy, RuleContext, Suppression
 from crosssell.scorers import ItemKNN, Popularity
 from crosssell.scorers.base import Scorer
-from crosssell.weighting import WeightingLike
+from crosssell.weighting import Weighting, WeightingLike
+
+_K = Interval(numbers.Integral, 1, None, closed="left")
 
 __all__ = ["OFFER_COLUMNS", "Offer", "Recommender", "default_scorer"]
 
@@ -255,39 +264,30 @@ class Recommender(Estimator):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "scorer": [InstanceOf(Scorer, "a crosssell scorer (see crosssell.scorers)"), None],
+        "policy": [
+            InstanceOf(Policy, "a crosssell.rules.Policy (e.g. crosssell.rules.route_sales())"),
+            None,
+        ],
+        "k": [_K],
+        "weighting": [str, Weighting, tuple],
+        "levers": [InstanceOf(Mapping, "a mapping {product id or family: weight}"), None],
+        "max_per_family": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "calibrator": [InstanceOf(Calibrator, "an object with a predict(scores) method"), None],
+        "cold_start": [Options({"segment", "global"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        # 0 jobs means nothing: negative counts leave cores free, as in joblib
+        "n_jobs": [
+            Interval(numbers.Integral, None, -1, closed="right"),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+    }
+
     # ------------------------------------------------------------------ fit
-    def _validate_params(self) -> None:
-        check_number(self, "k", self.k, kind=numbers.Integral, low=1)
-        check_number(self, "batch_size", self.batch_size, kind=numbers.Integral, low=1)
-        check_number(self, "n_jobs", self.n_jobs, kind=numbers.Integral)
-        if self.n_jobs == 0:
-            raise ValueError(
-                "The 'n_jobs' parameter of Recommender must be a non-zero int (-1: every core). "
-                "Got 0 instead."
-            )
-        check_number(
-            self, "max_per_family", self.max_per_family, kind=numbers.Integral, low=1, none_ok=True
-        )
-        if self.cold_start not in ("segment", "global"):
-            raise ValueError(
-                "The 'cold_start' parameter of Recommender must be one of 'segment', 'global'. "
-                f"Got {self.cold_start!r} instead."
-            )
-        if self.scorer is not None and not isinstance(self.scorer, Scorer):
-            raise ValueError(
-                "The 'scorer' parameter of Recommender must be a crosssell scorer "
-                f"(see crosssell.scorers) or None. Got {self.scorer!r} instead."
-            )
-        if self.policy is not None and not isinstance(self.policy, Policy):
-            raise ValueError(
-                "The 'policy' parameter of Recommender must be a crosssell.rules.Policy or None "
-                f"(e.g. crosssell.rules.route_sales()). Got {self.policy!r} instead."
-            )
-        if self.calibrator is not None and not isinstance(self.calibrator, Calibrator):
-            raise ValueError(
-                "The 'calibrator' parameter of Recommender must have a predict(scores) method. "
-                f"Got {self.calibrator!r} instead."
-            )
+    def _check_k(self, k: Any) -> int:
+        validate_params(self, {"k": k}, {"k": [_K]})
+        return int(k)
 
     def fit(self, book: Book, as_of: Any = None) -> Self:
         """Learn from ``book`` as it stood at ``as_of`` and prepare the policy.
@@ -482,8 +482,7 @@ class Recommender(Estimator):
         [1]
         """
         check_fitted(self, "scorer_")
-        kk = self.k_ if k is None else k
-        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        kk = self._check_k(self.k_ if k is None else k)
         rows = _offerable(self._rows_for(clients), self.view_)
         return self._recommend_blocks(rows, int(kk), explain, self.view_)
 
@@ -729,8 +728,7 @@ class Recommender(Estimator):
         >>> fresh["product_id"].tolist() == rec.recommend(["C0001"])["product_id"].tolist()
         True
         """
-        kk = self.k_ if k is None else k
-        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        kk = self._check_k(self.k_ if k is None else k)
         view = self._fresh_view(contracts, clients, events, as_of, schema)
         rows = _offerable(np.flatnonzero(view.eligible).astype(np.int64), view)
         return self._recommend_blocks(rows, int(kk), explain, view)
@@ -828,8 +826,7 @@ class Recommender(Estimator):
         []
         """
         check_fitted(self, "scorer_")
-        kk = self.k_ if k is None else k
-        check_number(self, "k", kk, kind=numbers.Integral, low=1)
+        kk = self._check_k(self.k_ if k is None else k)
         row = self.book_.client_ids.index_of(client)
         same_time = as_of is None or to_as_of(as_of, caller="recommend_one") == self.as_of_
         if contracts is None and events is None and same_time:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from crosssell._params import check_fitted, check_number
+from crosssell._params import Interval, check_fitted, validate_params
 from crosssell.columns import Columns
 from crosssell.exceptions import SchemaError
 from crosssell.matrix import to_as_of
@@ -453,12 +453,13 @@ def _run(
     buckets: int | None,
 ) -> DataFrame:
     rec = _fitted(recommender)
-    check_number(rec, "k", k, kind=numbers.Integral, low=1, none_ok=True)
+    at_least_1 = Interval(numbers.Integral, 1, None, closed="left")
+    validate_params(
+        rec, {"k": k, "buckets": buckets}, {"k": [at_least_1, None], "buckets": [at_least_1, None]}
+    )
     if buckets is None:
         spark = contracts_df.sparkSession
         buckets = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
-    else:
-        check_number(rec, "buckets", buckets, kind=numbers.Integral, low=1)
     if as_of is not None:
         # Fail on the driver, not in every task, when as_of cannot be read.
         to_as_of(as_of, caller=f"crosssell.spark.{'recommend' if what == 'offers' else what}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,7 @@ import pandas as pd
 
 from crosssell._arrays import OPEN_END, ContractArrays
 from crosssell._codec import register
+from crosssell._params import Satisfies, check_params
 
 __all__ = [
     "MIN_WEIGHT",
@@ -550,26 +551,26 @@ class Recency(Weighting):
     >>> Recency(half_life="0D")
     Traceback (most recent call last):
     ...
-    ValueError: The 'half_life' parameter of Recency must be a positive duration. Got '0D' instead.
+    crosssell.exceptions.InvalidParameterError: The 'half_life' parameter of Recency must be a ...
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "half_life": [
+            Satisfies(
+                lambda v: pd.Timedelta(v) > pd.Timedelta(0),
+                "a positive duration",
+                ("0D", "-1D", "soon", object()),
+            )
+        ],
+    }
 
     half_life: HalfLife = "365D"
 
     def __post_init__(self) -> None:
-        self._half_life_ns()
+        check_params(self)
 
     def _half_life_ns(self) -> int:
-        message = (
-            "The 'half_life' parameter of Recency must be a positive duration. "
-            f"Got {self.half_life!r} instead."
-        )
-        try:
-            td = pd.Timedelta(self.half_life)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(message) from exc
-        if pd.isna(td) or td <= pd.Timedelta(0):
-            raise ValueError(message)
-        return int(td.value)
+        return int(pd.Timedelta(self.half_life).value)
 
     def weigh(self, pairs: HeldPairs) -> FloatArray:
         """Return ``0.5 ** (age / half_life)`` per pair.
@@ -682,14 +683,22 @@ class Combined(Weighting):
     True
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "factors": [
+            Satisfies(
+                lambda v: (
+                    isinstance(v, tuple) and len(v) > 0 and all(isinstance(f, Weighting) for f in v)
+                ),
+                "a non-empty tuple of Weighting",
+                ((), ("binary",), [Binary()]),
+            )
+        ],
+    }
+
     factors: tuple[Weighting, ...]
 
     def __post_init__(self) -> None:
-        if not self.factors or not all(isinstance(f, Weighting) for f in self.factors):
-            raise ValueError(
-                "The 'factors' parameter of Combined must be a non-empty tuple of Weighting. "
-                f"Got {self.factors!r} instead."
-            )
+        check_params(self)
 
     def weigh(self, pairs: HeldPairs) -> FloatArray:
         """Return the product of the factors' weights.

@@ -436,12 +436,12 @@ def test_not_worth_proposing_thresholds_and_detail() -> None:
         ),
         (
             lambda: RecentDecline(scope="shop"),
-            "The 'scope' parameter of RecentDecline must be a str among {'product', 'family'}."
+            "The 'scope' parameter of RecentDecline must be a str among {'family', 'product'}."
             " Got 'shop' instead.",
         ),
         (
             lambda: LowSatisfaction(threshold=11),
-            "The 'threshold' parameter of LowSatisfaction must be a float in the range [0.0, 10.0]."
+            "The 'threshold' parameter of LowSatisfaction must be a float in the range [0, 10]."
             " Got 11 instead.",
         ),
         (

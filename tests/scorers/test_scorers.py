@@ -306,11 +306,11 @@ BAD_PARAMS: list[tuple[Scorer, str]] = [
     (
         ALS(regularization=-1.0),
         "The 'regularization' parameter of ALS must be a str among {'auto'} or a float in the "
-        "range [0.0, inf). Got -1.0 instead.",
+        "range [0, inf). Got -1.0 instead.",
     ),
     (
         ALS(alpha=0),
-        "The 'alpha' parameter of ALS must be a float in the range (0.0, inf). Got 0 instead.",
+        "The 'alpha' parameter of ALS must be a float in the range (0, inf). Got 0 instead.",
     ),
     (
         ALS(random_state="x"),  # type: ignore[arg-type]

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crosssell._params import Interval, Satisfies, validate_params
 from crosssell.columns import Columns, EventType
+from crosssell.exceptions import InvalidParameterError
 
 __all__ = ["DEMO_SETTINGS", "synthetic_frames", "write_demo", "write_frames"]
 
@@ -151,23 +154,25 @@ _EVENT_TYPES: Final = (
 _E_OPEN, _E_CLOSE, _E_MADE, _E_ACCEPT, _E_DECLINE, _E_CONTACT, _E_NEED, _E_CHURN = range(8)
 
 
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(
-            f"The '{name}' parameter of synthetic_frames must be an int in the range "
-            f"[{low}, inf). Got {value!r} instead."
-        )
-    return int(value)
+def _is_date(value: object) -> bool:
+    return _parse_date(value) is not None
 
 
-def _check_date(value: object, name: str) -> pd.Timestamp:
-    stamp = _parse_date(value)
-    if stamp is None:
-        raise ValueError(
-            f"The '{name}' parameter of synthetic_frames must be a date such as '2020-01-01'. "
-            f"Got {value!r} instead."
-        )
-    return pd.Timestamp(stamp.date())
+_DATE: Final = Satisfies(_is_date, "a date such as '2020-01-01'", ("soon",))
+
+#: What ``synthetic_frames`` admits for each argument, checked as estimators check parameters.
+_CONSTRAINTS: Final[dict[str, list[Any]]] = {
+    "n_clients": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_families": [Interval(numbers.Integral, 2, None, closed="left")],
+    "n_tiers": [Interval(numbers.Integral, 1, None, closed="left")],
+    "start": [_DATE],
+    "end": [_DATE],
+    "seed": [Interval(numbers.Integral, 0, None, closed="left")],
+}
+
+
+def _day(value: object) -> pd.Timestamp:
+    return pd.Timestamp(pd.Timestamp(value).date())  # type: ignore[arg-type]
 
 
 def _parse_date(value: object) -> pd.Timestamp | None:
@@ -422,11 +427,17 @@ def synthetic_frames(
     >>> frames["products"]["product_id"].head(3).tolist()
     ['CRM-1', 'CRM-2', 'CRM-3']
     """
-    n = _check_int(n_clients, "n_clients", 1)
-    n_fam = _check_int(n_families, "n_families", 2)
-    n_tier = _check_int(n_tiers, "n_tiers", 1)
-    seed = _check_int(seed, "seed", 0)
-    horizon = _Horizon.between(_check_date(start, "start"), _check_date(end, "end"))
+    given = {
+        "n_clients": n_clients,
+        "n_families": n_families,
+        "n_tiers": n_tiers,
+        "start": start,
+        "end": end,
+        "seed": seed,
+    }
+    validate_params("synthetic_frames", given, _CONSTRAINTS)
+    n, n_fam, n_tier, seed = int(n_clients), int(n_families), int(n_tiers), int(seed)
+    horizon = _Horizon.between(_day(start), _day(end))
     rng = np.random.default_rng(seed)
     catalog = _Catalog(n_fam, n_tier, horizon.n_months, rng)
     population = _Population.draw(n, catalog, horizon, rng)
@@ -458,9 +469,11 @@ class _Horizon:
         last_month = np.datetime64(end.strftime("%Y-%m"), "M")
         n_months = int((last_month - first_month).astype(np.int64)) + 1
         if n_months < 13:
-            raise ValueError(
+            raise InvalidParameterError(
                 "The 'end' parameter of synthetic_frames must be at least 12 months after "
-                f"'start'. Got start={start.date()} and end={end.date()} instead."
+                f"'start'. Got start={start.date()} and end={end.date()} instead.",
+                owner="synthetic_frames",
+                parameter="end",
             )
         months = first_month + np.arange(n_months + 40)
         return cls(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._codec import register
+from crosssell._params import Interval, check_params
 from crosssell.book import OPEN_END
 from crosssell.columns import Columns, EventType, RuleKind
-from crosssell.rules._base import check_int, check_name
+from crosssell.rules._base import NAME
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import DAY_NS, concat_text, format_numbers, iso_dates, to_ns
 from crosssell.rules._context import RuleContext
@@ -51,9 +53,13 @@ class OpenComplaint:
     cool_off_days: int = 30
     kind: RuleKind = field(default="applicability", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "cool_off_days": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_int(type(self).__name__, "cool_off_days", self.cool_off_days, 0)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with an open complaint or one closed within the cool-off.
@@ -161,9 +167,13 @@ class RenewalFirst:
     days: int = 60
     kind: RuleKind = field(default="applicability", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "days": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_int(type(self).__name__, "days", self.days, 0)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block cross-sell to clients with a contract due, and upsells outside its family.

@@ -1,14 +1,16 @@
-"""The rule protocol, rules made from functions, and the checks rules make of their parameters."""
+"""The rule protocol, rules made from functions, and the constraints rules share."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, get_args, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from crosssell._params import InstanceOf, Options, Satisfies, check_params
 from crosssell.columns import Columns, RuleKind
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._context import RuleContext
@@ -17,45 +19,25 @@ KINDS: Final = get_args(RuleKind)
 _SCOPE: Final = Columns.scope
 
 
-def check_int(owner: str, param: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(
-            f"The '{param}' parameter of {owner} must be an int in the range [{low}, inf). "
-            f"Got {value!r} instead."
-        )
+#: A rule's ``name``: it keys the rule in a policy and in the suppression log.
+NAME: Final = InstanceOf(str, "a non-empty str", non_empty=True)
+
+#: A rule's ``kind``: the stage of the policy it belongs to.
+KIND: Final = Options(frozenset(KINDS))
 
 
-def check_real(owner: str, param: str, value: Any, low: float, high: float) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, int | float | np.integer | np.floating)
-        and low <= float(value) <= high
-    )
-    if not ok:
-        lo = "-inf" if low == -np.inf else f"{low}"
-        hi = "inf" if high == np.inf else f"{high}"
-        lb = "(" if low == -np.inf else "["
-        rb = ")" if high == np.inf else "]"
-        raise ValueError(
-            f"The '{param}' parameter of {owner} must be a float in the range {lb}{lo}, {hi}{rb}. "
-            f"Got {value!r} instead."
-        )
+def _is_finite_real(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    return bool(np.isfinite(float(value)))
 
 
-def check_choice(owner: str, param: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        shown = "{" + ", ".join(repr(c) for c in choices) + "}"
-        raise ValueError(
-            f"The '{param}' parameter of {owner} must be a str among {shown}. "
-            f"Got {value!r} instead."
-        )
-
-
-def check_name(owner: str, name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise ValueError(
-            f"The 'name' parameter of {owner} must be a non-empty str. Got {name!r} instead."
-        )
+#: A threshold that any finite number may set.
+FINITE_FLOAT: Final = Satisfies(
+    _is_finite_real,
+    "a finite float",
+    (float("inf"), float("nan"), "0"),
+)
 
 
 @runtime_checkable
@@ -122,13 +104,14 @@ class FunctionRule:
     kind: RuleKind
     func: Callable[[RuleContext], Any]
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "kind": [KIND],
+        "func": ["callable"],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_choice(type(self).__name__, "kind", self.kind, KINDS)
-        if not callable(self.func):
-            raise TypeError(
-                f"The 'func' parameter of FunctionRule must be callable. Got {self.func!r} instead."
-            )
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Call the function and turn its answer into Blocks.

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
 import pandas as pd
 
 from crosssell._codec import register
+from crosssell._params import Interval, Options, check_params
 from crosssell.columns import Columns, EventType, RuleKind
-from crosssell.rules._base import check_choice, check_int, check_name
+from crosssell.rules._base import NAME
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import DAY_NS, concat_text, iso_dates, to_ns
 from crosssell.rules._context import RuleContext
@@ -51,10 +53,14 @@ class RecentDecline:
     scope: Literal["product", "family"] = "product"
     kind: RuleKind = field(default="contact", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "days": [Interval(numbers.Integral, 0, None, closed="left")],
+        "scope": [Options({"product", "family"})],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_int(type(self).__name__, "days", self.days, 0)
-        check_choice(type(self).__name__, "scope", self.scope, ("product", "family"))
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs declined within the last ``days`` days.
@@ -162,10 +168,14 @@ class ContactCap:
     days: int = 30
     kind: RuleKind = field(default="contact", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "max_offers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "days": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_int(type(self).__name__, "max_offers", self.max_offers, 1)
-        check_int(type(self).__name__, "days", self.days, 1)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients who already received ``max_offers`` in the window.
@@ -235,8 +245,12 @@ class DoNotContact:
     name: str = "do_not_contact"
     kind: RuleKind = field(default="contact", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients whose ``do_not_contact`` flag is True.

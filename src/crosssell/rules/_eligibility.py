@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._codec import register
+from crosssell._params import Options, check_params
 from crosssell.book import Book
 from crosssell.columns import Columns, RuleKind
 from crosssell.exceptions import SchemaError
-from crosssell.rules._base import check_choice, check_name
+from crosssell.rules._base import NAME
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import BoolArray, IntArray, as_tuple, concat_text
 from crosssell.rules._context import RuleContext
@@ -66,8 +67,13 @@ class AlreadyHeld:
     allow_seat_expansion: bool = False
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "allow_seat_expansion": ["boolean"],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every (client, product) pair held at ``as_of``.
@@ -119,8 +125,12 @@ class NotSellable:
     name: str = "not_sellable"
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block, for every client, each product whose ``sellable`` flag is False.
@@ -180,9 +190,13 @@ class PrerequisiteMissing:
     mode: Literal["all", "any"] = "any"
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "mode": [Options({"all", "any"})],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_choice(type(self).__name__, "mode", self.mode, ("all", "any"))
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where the client lacks the product's prerequisites.
@@ -248,8 +262,12 @@ class ExcludedByHolding:
     name: str = "excluded_by_holding"
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where a held product excludes the product (or back).
@@ -325,8 +343,12 @@ class SegmentNotEligible:
     name: str = "segment_not_eligible"
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where the client's segment is not among the product's.
@@ -432,12 +454,13 @@ class GroupHeld:
     group_column: str | None = None
     kind: RuleKind = field(default="eligibility", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "group_column": [str, None],
+    }
+
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(
-                f"The 'name' parameter of GroupHeld must be a non-empty str. Got {self.name!r} "
-                "instead."
-            )
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (subsidiary, product) pairs where the parent holds the product for the group.

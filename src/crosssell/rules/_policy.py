@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
+from crosssell._params import validate_params
 from crosssell.rules._applicability import OpenComplaint, RenewalFirst
-from crosssell.rules._base import KINDS, FunctionRule, Rule, check_choice
+from crosssell.rules._base import KIND, FunctionRule, Rule
 from crosssell.rules._contact import ContactCap, DoNotContact, RecentDecline
 from crosssell.rules._context import RuleContext
 from crosssell.rules._eligibility import (
@@ -22,7 +23,7 @@ from crosssell.rules._suppression import Suppression, build_suppression, check_b
 
 def _as_rule(item: Any) -> Rule:
     if isinstance(item, Rule):
-        check_choice(f"rule {item.name!r}", "kind", item.kind, KINDS)
+        validate_params(f"rule {item.name!r}", {"kind": item.kind}, {"kind": [KIND]})
         return item
     if callable(item):
         return FunctionRule(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
 
 from crosssell._codec import register
+from crosssell._params import Interval, check_params
 from crosssell.columns import Columns, EventType, RuleKind
-from crosssell.rules._base import check_int, check_name, check_real
+from crosssell.rules._base import FINITE_FLOAT, NAME
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import (
     DAY_NS,
@@ -54,9 +56,13 @@ class LowSatisfaction:
     threshold: float = 5.0
     kind: RuleKind = field(default="suitability", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "threshold": [Interval(numbers.Real, 0, 10, closed="both")],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_real(type(self).__name__, "threshold", self.threshold, 0.0, 10.0)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with satisfaction below the threshold.
@@ -121,9 +127,13 @@ class ChurnSignal:
     days: int = 90
     kind: RuleKind = field(default="suitability", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "days": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __post_init__(self) -> None:
-        check_name(type(self).__name__, self.name)
-        check_int(type(self).__name__, "days", self.days, 0)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with a churn signal in the window.
@@ -201,13 +211,14 @@ class NotWorthProposing:
     min_propensity: float = 0.0
     kind: RuleKind = field(default="suitability", init=False)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "min_expected_value": [FINITE_FLOAT],
+        "min_propensity": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
+
     def __post_init__(self) -> None:
-        owner = type(self).__name__
-        check_name(owner, self.name)
-        check_real(owner, "min_expected_value", self.min_expected_value, -np.inf, np.inf)
-        if not np.isfinite(self.min_expected_value):
-            check_real(owner, "min_expected_value", None, -np.inf, np.inf)
-        check_real(owner, "min_propensity", self.min_propensity, 0.0, 1.0)
+        check_params(self)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block nothing before scoring; see :meth:`blocked`.

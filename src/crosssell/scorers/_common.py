@@ -1,28 +1,35 @@
-"""Helpers shared by the scorers: scikit-learn style parameter checks and sparse look-ups."""
+"""Helpers shared by the scorers: shared parameter constraints and sparse look-ups."""
 
 from __future__ import annotations
 
 import numbers
 import operator
-from collections.abc import Iterable
-from typing import Any, SupportsIndex, cast
+from typing import Any, Final, SupportsIndex, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._params import ConstraintLike, InstanceOf, Interval, validate_params
+
 __all__ = [
+    "RANDOM_STATE",
     "as_rows",
     "cached_keys",
-    "check_bool",
-    "check_float",
-    "check_int",
-    "check_option",
+    "check_evidence_n",
     "is_int",
     "lookup",
 ]
 
 IntArray = npt.NDArray[np.int64]
+
+#: The ``random_state`` a scorer admits: a non-negative seed, a generator, or ``None`` (fresh
+#: entropy).
+RANDOM_STATE: Final[list[ConstraintLike]] = [
+    Interval(numbers.Integral, 0, None, closed="left"),
+    InstanceOf(np.random.Generator, "an instance of 'numpy.random.Generator'"),
+    None,
+]
 
 
 def is_int(value: object) -> bool:
@@ -32,53 +39,11 @@ def is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral)
 
 
-def check_int(owner: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
-    """Check an int parameter in ``[low, high]`` and raise scikit-learn's message otherwise."""
-    upper = "inf)" if high is None else f"{high}]"
-    if is_int(value):
-        iv = operator.index(cast(SupportsIndex, value))
-        if iv >= low and (high is None or iv <= high):
-            return iv
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be an int in the range [{low}, {upper}. "
-        f"Got {value!r} instead."
-    )
-
-
-def check_float(
-    owner: str, name: str, value: object, *, low: float, low_open: bool, extra: str = ""
-) -> float:
-    """Check a real parameter above ``low`` (open or closed) and raise scikit-learn's message."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        if np.isfinite(v) and (v > low if low_open else v >= low):
-            return v
-    bracket = "(" if low_open else "["
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be {extra}a float in the range "
-        f"{bracket}{low}, inf). Got {value!r} instead."
-    )
-
-
-def check_option(owner: str, name: str, value: object, options: Iterable[str]) -> str:
-    """Check a string option and raise scikit-learn's message otherwise."""
-    allowed = sorted(options)
-    if isinstance(value, str) and value in allowed:
-        return value
-    shown = "{" + ", ".join(repr(o) for o in allowed) + "}"
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be a str among {shown}. Got {value!r} instead."
-    )
-
-
-def check_bool(owner: str, name: str, value: object) -> bool:
-    """Check a boolean parameter."""
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    raise ValueError(
-        f"The '{name}' parameter of {owner} must be an instance of 'bool'. Got {value!r} instead."
-    )
+def check_evidence_n(owner: object, n: object) -> int:
+    """Check the ``n`` argument of a scorer's ``evidence`` and return it as an int."""
+    name = f"{type(owner).__name__}.evidence"
+    validate_params(name, {"n": n}, {"n": [Interval(numbers.Integral, 1, None, closed="left")]})
+    return operator.index(cast(SupportsIndex, n))
 
 
 def as_rows(values: Any, *, name: str) -> IntArray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, SupportsIndex, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -18,10 +18,9 @@ import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateScalar, StateSparse, StateSpec
 from crosssell._kernels import top_contributions_into
-from crosssell._params import Estimator
+from crosssell._params import Estimator, check_fitted, validate_params
 from crosssell._sparse import take_rows
-from crosssell.exceptions import NotFittedError
-from crosssell.scorers._common import as_rows, check_int, is_int
+from crosssell.scorers._common import RANDOM_STATE, as_rows, check_evidence_n
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -61,7 +60,7 @@ def check_random_state(
 
     Raises
     ------
-    ValueError
+    InvalidParameterError
         If ``random_state`` is of another type or a negative int.
 
     Examples
@@ -71,22 +70,12 @@ def check_random_state(
     >>> bool(a == b)
     True
     """
-    if random_state is None:
-        return np.random.default_rng()
+    validate_params(owner, {"random_state": random_state}, {"random_state": RANDOM_STATE})
     if isinstance(random_state, np.random.Generator):
         return random_state
-    seed: object = random_state
-    if is_int(seed):
-        if operator.index(cast(SupportsIndex, seed)) < 0:
-            raise ValueError(
-                f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
-                f"an instance of 'numpy.random.Generator' or None. Got {random_state!r} instead."
-            )
-        return np.random.default_rng(operator.index(cast(SupportsIndex, seed)))
-    raise ValueError(
-        f"The 'random_state' parameter of {owner} must be an int in the range [0, inf), "
-        f"an instance of 'numpy.random.Generator' or None. Got {random_state!r} instead."
-    )
+    if random_state is None:
+        return np.random.default_rng()
+    return np.random.default_rng(operator.index(random_state))
 
 
 def gather_rows_dot(
@@ -242,11 +231,7 @@ class Scorer(Estimator, ABC):
 
     # ----------------------------------------------------------------- estimator manners
     def _check_fitted(self) -> None:
-        if not hasattr(self, "n_products_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. "
-                "Call 'fit' before using it."
-            )
+        check_fitted(self, "n_products_")
 
     # ----------------------------------------------------------------------- fitting
     def fit(self, matrix: ClientProductMatrix, book: Book | None = None) -> Self:
@@ -291,10 +276,6 @@ class Scorer(Estimator, ABC):
         self.n_products_ = int(n_products)
         self.fallback_ = (holders / max(int(n_clients), 1)).astype(np.float32)
         return self
-
-    @abstractmethod
-    def _validate_params(self) -> None:
-        """Check every parameter; raise scikit-learn's message on the first bad one."""
 
     @abstractmethod
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
@@ -538,7 +519,7 @@ class Scorer(Estimator, ABC):
         self._check_fitted()
         rows = as_rows(clients, name="clients")
         prods = as_rows(products, name="products")
-        n = check_int(type(self).__name__ + ".evidence", "n", n, low=1)
+        n = check_evidence_n(self, n)
         if rows.size != prods.size:
             raise ValueError(
                 f"'clients' and 'products' must be aligned: got {rows.size} clients and "

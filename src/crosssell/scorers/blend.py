@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateScorers, StateSpec, register
-from crosssell.scorers._common import as_rows, check_int, check_option
+from crosssell._params import Options, Satisfies
+from crosssell.scorers._common import as_rows, check_evidence_n
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -57,6 +58,23 @@ def _normalise(scores: FloatArray, method: Method) -> FloatArray:
     out = np.where(ok, (s - np.where(ok, lo, 0.0)) / safe_span, 0.0)
     out = np.where(finite, out, 0.0)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _are_members(scorers: object) -> bool:
+    """Whether ``scorers`` is a non-empty sequence of (Scorer, weight >= 0) with a positive sum."""
+    if not isinstance(scorers, Sequence) or isinstance(scorers, str) or len(scorers) == 0:
+        return False
+    for item in scorers:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            return False
+        member, weight = item
+        if not isinstance(member, Scorer) or isinstance(weight, bool | np.bool_):
+            return False
+        if not isinstance(weight, int | float | np.floating | np.integer):
+            return False
+        if not (np.isfinite(float(weight)) and float(weight) >= 0):
+            return False
+    return sum(float(item[1]) for item in scorers) > 0
 
 
 @register("scorer")
@@ -115,27 +133,16 @@ class Blend(Scorer):
         self.scorers = scorers
         self.method = method
 
-    def _validate_params(self) -> None:
-        bad = (
-            not isinstance(self.scorers, Sequence)
-            or len(self.scorers) == 0
-            or any(
-                not (isinstance(item, tuple | list) and len(item) == 2)
-                or not isinstance(item[0], Scorer)
-                or isinstance(item[1], bool)
-                or not isinstance(item[1], int | float | np.floating | np.integer)
-                or not np.isfinite(float(item[1]))
-                or float(item[1]) < 0
-                for item in self.scorers
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "scorers": [
+            Satisfies(
+                _are_members,
+                "a non-empty list of (scorer, weight) pairs with weights >= 0 and a positive sum",
+                ([], [(None, 1.0)], 3),
             )
-        )
-        if bad or sum(float(item[1]) for item in self.scorers) <= 0:
-            raise ValueError(
-                "The 'scorers' parameter of Blend must be a non-empty list of (scorer, weight) "
-                "pairs with weights >= 0 and a positive sum. "
-                f"Got {self.scorers!r} instead."
-            )
-        check_option("Blend", "method", self.method, ("score", "rank"))
+        ],
+        "method": [Options({"score", "rank"})],
+    }
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         fitted = [scorer.clone().fit(matrix, book) for scorer, _ in self.scorers]
@@ -209,7 +216,7 @@ class Blend(Scorer):
         """
         self._check_fitted()
         rows = as_rows(clients, name="clients")
-        n = check_int("Blend.evidence", "n", n, low=1)
+        n = check_evidence_n(self, n)
         owners: list[IntArray] = []
         helds: list[IntArray] = []
         ws: list[npt.NDArray[np.float64]] = []

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateSparse, StateSpec, register
+from crosssell._params import Interval, Options
 from crosssell._sparse import rows_times
-from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
+from crosssell.scorers._common import cached_keys, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -83,9 +85,10 @@ class CoOccurrence(Scorer):
         self.measure = measure
         self.min_support = min_support
 
-    def _validate_params(self) -> None:
-        check_option("CoOccurrence", "measure", self.measure, ("confidence", "lift", "jaccard"))
-        check_int("CoOccurrence", "min_support", self.min_support, low=1)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "measure": [Options({"confidence", "lift", "jaccard"})],
+        "min_support": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         n_clients = x.shape[0]

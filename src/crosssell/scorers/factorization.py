@@ -6,16 +6,19 @@ dot product. Scoring a chunk is one matrix product, ``U[chunk] @ Vᵀ``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateScalar, StateSpec, register
+from crosssell._params import Interval, Options, check_params
+from crosssell.exceptions import InvalidParameterError
 from crosssell.scorers import _implicit
-from crosssell.scorers._common import check_bool, check_float, check_int
+from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -224,26 +227,25 @@ class ALS(_FactorScorer):
         self.use_gpu = use_gpu
         self.num_threads = num_threads
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "regularization": [Options({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
+        "iterations": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "random_state": RANDOM_STATE,
+        "use_gpu": ["boolean"],
+        "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def _validate_params(self) -> None:
-        check_int("ALS", "factors", self.factors, low=1)
-        if self.regularization != "auto":
-            check_float(
-                "ALS",
-                "regularization",
-                self.regularization,
-                low=0.0,
-                low_open=False,
-                extra="a str among {'auto'} or ",
+        check_params(self)
+        if self.use_gpu and not _implicit.has_cuda():
+            raise InvalidParameterError(
+                "The 'use_gpu' parameter of ALS must be False when implicit was built without "
+                "CUDA or sees no GPU. Got True instead.",
+                owner="ALS",
+                parameter="use_gpu",
             )
-        check_int("ALS", "iterations", self.iterations, low=1)
-        check_float("ALS", "alpha", self.alpha, low=0.0, low_open=True)
-        check_int("ALS", "num_threads", self.num_threads, low=0)
-        if check_bool("ALS", "use_gpu", self.use_gpu) and not _implicit.has_cuda():
-            raise ValueError(
-                "The 'use_gpu' parameter of ALS is True, but implicit was built without CUDA "
-                "or sees no GPU. Use use_gpu=False."
-            )
-        check_random_state(self.random_state, owner="ALS")
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         if self.regularization == "auto":
@@ -397,13 +399,14 @@ class BPR(_FactorScorer):
         self.random_state = random_state
         self.num_threads = num_threads
 
-    def _validate_params(self) -> None:
-        check_int("BPR", "factors", self.factors, low=1)
-        check_float("BPR", "learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_float("BPR", "regularization", self.regularization, low=0.0, low_open=False)
-        check_int("BPR", "iterations", self.iterations, low=1)
-        check_int("BPR", "num_threads", self.num_threads, low=0)
-        check_random_state(self.random_state, owner="BPR")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "regularization": [Interval(numbers.Real, 0, None, closed="left")],
+        "iterations": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": RANDOM_STATE,
+        "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         rng = check_random_state(self.random_state, owner="BPR")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._codec import StateSparse, StateSpec, register
+from crosssell._params import Interval, Options
 from crosssell._sparse import rows_times
 from crosssell.scorers import _implicit
-from crosssell.scorers._common import cached_keys, check_int, check_option, lookup
+from crosssell.scorers._common import cached_keys, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -83,10 +85,11 @@ class ItemKNN(Scorer):
         self.neighbours = neighbours
         self.num_threads = num_threads
 
-    def _validate_params(self) -> None:
-        check_option("ItemKNN", "metric", self.metric, ("cosine", "bm25", "tfidf"))
-        check_int("ItemKNN", "neighbours", self.neighbours, low=1)
-        check_int("ItemKNN", "num_threads", self.num_threads, low=0)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "metric": [Options({"cosine", "bm25", "tfidf"})],
+        "neighbours": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         self.similarity_ = _implicit.item_similarity(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -70,12 +70,7 @@ class Popularity(Scorer):
     def __init__(self, *, by: str | None = None) -> None:
         self.by = by
 
-    def _validate_params(self) -> None:
-        if self.by is not None and not isinstance(self.by, str):
-            raise ValueError(
-                f"The 'by' parameter of Popularity must be an instance of 'str' or None. "
-                f"Got {self.by!r} instead."
-            )
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"by": [str, None]}
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         n_clients, n_products = x.shape

@@ -6,6 +6,7 @@ each (client, product) pair and say how likely the client is to take each one wi
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -15,8 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._calibrators import IsotonicCalibrator
+from crosssell._params import Interval, Options, Satisfies, validate_params
 from crosssell.columns import Columns
-from crosssell.scorers._common import check_int, check_option
+from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers._features import (
     FeatureContext,
     FeatureFunction,
@@ -177,39 +179,41 @@ class Ranker(Scorer):
         self.num_threads = num_threads
 
     # ------------------------------------------------------------------ parameters
-    def _validate_params(self) -> None:
-        if isinstance(self.base, str) or not all(b in _BASES for b in self.base) or not self.base:
-            raise ValueError(
-                "The 'base' parameter of Ranker must be a non-empty sequence of names among "
-                f"{set(_BASES)}. Got {self.base!r} instead."
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "base": [
+            Satisfies(
+                lambda v: not isinstance(v, str) and len(v) > 0 and all(b in _BASES for b in v),
+                f"a non-empty sequence of names among {{{', '.join(map(repr, _BASES))}}}",
+                ("itemknn", (), ("nope",)),
             )
-        check_int("Ranker", "n_candidates", self.n_candidates, low=1)
-        check_int("Ranker", "score_all_below", self.score_all_below, low=0)
-        check_int("Ranker", "windows", self.windows, low=1)
-        check_int("Ranker", "n_estimators", self.n_estimators, low=1)
-        check_int("Ranker", "max_train_clients", self.max_train_clients, low=1)
-        check_int("Ranker", "num_threads", self.num_threads, low=0)
-        check_option("Ranker", "model", self.model, ("lightgbm", "hgb"))
-        if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate <= 1:
-            raise ValueError(
-                "The 'learning_rate' parameter of Ranker must be a float in the range (0, 1]. "
-                f"Got {self.learning_rate!r} instead."
+        ],
+        "n_candidates": [Interval(numbers.Integral, 1, None, closed="left")],
+        "score_all_below": [Interval(numbers.Integral, 0, None, closed="left")],
+        "horizon": [
+            Satisfies(
+                lambda v: pd.Timedelta(v) > pd.Timedelta(0),
+                "a positive duration such as '90D'",
+                ("-5D", "soon"),
             )
-        try:
-            span = pd.Timedelta(self.horizon)
-        except (ValueError, TypeError):
-            span = pd.Timedelta(0)
-        if span <= pd.Timedelta(0):
-            raise ValueError(
-                "The 'horizon' parameter of Ranker must be a positive duration such as '90D'. "
-                f"Got {self.horizon!r} instead."
+        ],
+        "windows": [Interval(numbers.Integral, 1, None, closed="left")],
+        "model": [Options({"lightgbm", "hgb"})],
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, 1, closed="right")],
+        "max_train_clients": [Interval(numbers.Integral, 1, None, closed="left")],
+        "features": [
+            Satisfies(
+                lambda v: all(
+                    isinstance(item, tuple) and len(item) == 2 and callable(item[1]) for item in v
+                ),
+                "a sequence of (name, function) pairs",
+                ((("f", 3),), 3),
             )
-        for item in self.features:
-            if not (isinstance(item, tuple) and len(item) == 2 and callable(item[1])):
-                raise ValueError(
-                    "The 'features' parameter of Ranker must be a sequence of (name, function) "
-                    f"pairs. Got {item!r} in it."
-                )
+        ],
+        "refit": ["boolean"],
+        "random_state": RANDOM_STATE,
+        "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
@@ -501,7 +505,11 @@ class Ranker(Scorer):
         ctx = self.context_
         rows = np.asarray(clients, dtype=np.int64).reshape(-1)
         prods = np.asarray(products, dtype=np.int64).reshape(-1)
-        n = check_int("Ranker.contributions", "n", n, low=1)
+        validate_params(
+            "Ranker.contributions",
+            {"n": n},
+            {"n": [Interval(numbers.Integral, 1, None, closed="left")]},
+        )
         scores = [np.asarray(b.score(rows), dtype=np.float32) for b in self.bases_]
         _names, x = pair_features(ctx, rows, prods, self.features)
         base_cols = []
