@@ -7,20 +7,15 @@ at the k-th place, so the same scores always give the same offers whatever the c
 from __future__ import annotations
 
 import numbers
-import operator
-from typing import Any, Literal, SupportsIndex, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._params import Interval, Options, validate_params
+
 __all__ = ["masked_fill", "ordered_top_k", "top_k"]
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return False
-    return isinstance(value, numbers.Integral)
 
 
 def _check_csr_rows(csr_rows: Any, shape: tuple[int, ...], name: str) -> sp.csr_matrix:
@@ -125,17 +120,15 @@ def top_k(
     >>> top_k(s, 3, held)[0].tolist()
     [[2, 3, 0], [3, -1, -1]]
     """
-    k_given: object = k
-    if not (_is_int(k_given) and operator.index(cast(SupportsIndex, k_given)) >= 1):
-        raise ValueError(
-            f"The 'k' parameter of top_k must be an int in the range [1, inf). Got {k!r} instead."
-        )
+    validate_params(
+        "top_k",
+        {"k": k, "tiebreak": tiebreak},
+        {
+            "k": [Interval(numbers.Integral, 1, None, closed="left")],
+            "tiebreak": [Options({"index"})],
+        },
+    )
     k = int(k)
-    if tiebreak != "index":
-        raise ValueError(
-            "The 'tiebreak' parameter of top_k must be a str among {'index'}. "
-            f"Got {tiebreak!r} instead."
-        )
     s = np.asarray(scores)
     if s.ndim != 2 or not np.issubdtype(s.dtype, np.floating):
         raise ValueError(

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._params import check_fitted
+from crosssell._params import Options, check_fitted, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns, EventType, WhitespaceColumns
 from crosssell.recommender import Recommender
@@ -129,15 +129,11 @@ def whitespace(
             "whitespace: the 'book' differs from the one the recommender was fitted on. Refit "
             "the recommender on this book, or omit 'book'."
         )
-    if level not in ("product", "family"):
-        raise ValueError(
-            "The 'level' parameter of whitespace must be one of 'product', 'family'. "
-            f"Got {level!r} instead."
-        )
-    if candidates not in (True, False):
-        raise ValueError(
-            f"The 'candidates' parameter of whitespace must be a bool. Got {candidates!r} instead."
-        )
+    validate_params(
+        "whitespace",
+        {"level": level, "candidates": candidates},
+        {"level": [Options({"product", "family"})], "candidates": ["boolean"]},
+    )
     book = fitted
     group, labels, by_name = _groups(book, by)
     rows = np.flatnonzero(recommender.eligible_).astype(np.int64)

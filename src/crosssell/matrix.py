@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._params import Options, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.ids import IdMap
@@ -223,11 +224,7 @@ class ClientProductMatrix:
         >>> m.weighting
         'value'
         """
-        if state not in _STATES:
-            raise ValueError(
-                "The 'state' parameter of build_matrix must be one of 'active', 'ever'. "
-                f"Got {state!r} instead."
-            )
+        validate_params("build_matrix", {"state": state}, {"state": [Options(set(_STATES))]})
         w = as_weighting(weighting)
         ts = last_date(book) if as_of is None else to_as_of(as_of)
         t = int(ts.value)

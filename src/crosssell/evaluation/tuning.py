@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
 import pandas as pd
 
+from crosssell._params import Interval, Options, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
@@ -293,12 +295,9 @@ def _parse_metric(metric: object) -> tuple[str, int]:
 
 
 def _check_n_trials(n_trials: object) -> int:
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int | np.integer) or n_trials < 1:
-        raise ValueError(
-            f"The 'n_trials' parameter of {_OWNER} must be an int in the range [1, inf). "
-            f"Got {n_trials!r} instead."
-        )
-    return int(n_trials)
+    at_least_1 = Interval(numbers.Integral, 1, None, closed="left")
+    validate_params(_OWNER, {"n_trials": n_trials}, {"n_trials": [at_least_1]})
+    return int(cast(int, n_trials))
 
 
 def _import_optuna() -> Any:
@@ -406,11 +405,7 @@ def tune(
     """  # noqa: E501
     name, k = _parse_metric(metric)
     n = _check_n_trials(n_trials)
-    if search not in ("random", "grid"):
-        raise ValueError(
-            f"The 'search' parameter of {_OWNER} must be one of 'random', 'grid'. "
-            f"Got {search!r} instead."
-        )
+    validate_params(_OWNER, {"search": search}, {"search": [Options({"random", "grid"})]})
     if not isinstance(recommender, Recommender):
         raise ValueError(
             f"The 'recommender' parameter of {_OWNER} must be a crosssell Recommender. "
