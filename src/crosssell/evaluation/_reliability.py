@@ -6,13 +6,15 @@ on backtest folds) and the charts (which draw the curve), so neither has to impo
 
 from __future__ import annotations
 
-from typing import Literal
+import numbers
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from crosssell._calibrators import check_scores_outcomes
+from crosssell._params import Interval, Options, validate_params
 from crosssell.columns import Columns
 
 __all__ = ["calibration_error", "calibration_table"]
@@ -34,12 +36,10 @@ def _propensity_outcome(
 
 
 def _check_bins(n_bins: object, owner: str) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ValueError(
-            f"The 'n_bins' parameter of {owner} must be an int in the range [1, inf). "
-            f"Got {n_bins!r} instead."
-        )
-    return int(n_bins)
+    validate_params(
+        owner, {"n_bins": n_bins}, {"n_bins": [Interval(numbers.Integral, 1, None, closed="left")]}
+    )
+    return int(cast(int, n_bins))
 
 
 def _bin_index(
@@ -140,11 +140,7 @@ def calibration_table(
     """
     owner = "calibration_table"
     bins = _check_bins(n_bins, owner)
-    if strategy not in ("uniform", "quantile"):
-        raise ValueError(
-            f"The 'strategy' parameter of {owner} must be a str among {{'uniform', 'quantile'}}. "
-            f"Got {strategy!r} instead."
-        )
+    validate_params(owner, {"strategy": strategy}, {"strategy": [Options({"uniform", "quantile"})]})
     p, y = _propensity_outcome(propensity, outcome, owner=owner)
     index, edges = _bin_index(p, bins, strategy)
     size = edges.shape[0] - 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crosssell._params import Interval, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
@@ -348,11 +350,9 @@ def backtest(
     k_max = max(ks)
     span = _common.to_horizon(horizon, owner=owner)
     stamps = _common.cutoff_list(cutoffs)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
-        raise ValueError(
-            f"The 'n_boot' parameter of {owner} must be an int in the range [0, inf). "
-            f"Got {n_boot!r} instead."
-        )
+    validate_params(
+        owner, {"n_boot": n_boot}, {"n_boot": [Interval(numbers.Integral, 0, None, closed="left")]}
+    )
     for name in ("clone", "fit", "recommend", "set_params", "get_params"):
         if not callable(getattr(recommender, name, None)):
             raise ValueError(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosssell._calibrators import ISOTONIC, PLATT
+from crosssell._params import Options, validate_params
 from crosssell.arbitration import (
     BuiltinCalibrator,
     Calibrator,
@@ -101,11 +102,7 @@ def calibrate(
     'PlattCalibrator'
     """
     owner = "calibrate"
-    if method not in (ISOTONIC, PLATT):
-        raise ValueError(
-            f"The 'method' parameter of {owner} must be a str among {{'isotonic', 'platt'}}. "
-            f"Got {method!r} instead."
-        )
+    validate_params(owner, {"method": method}, {"method": [Options({ISOTONIC, PLATT})]})
     result = backtest(
         recommender,
         book,

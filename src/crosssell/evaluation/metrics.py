@@ -16,6 +16,7 @@ clients.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crosssell._params import Interval, validate_params
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
 
@@ -262,25 +264,15 @@ def evaluate(
     """
     owner = "evaluate"
     ks = _common.check_ks(k, owner=owner)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
-        raise ValueError(
-            f"The 'n_boot' parameter of {owner} must be an int in the range [0, inf). "
-            f"Got {n_boot!r} instead."
-        )
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(
-            f"The 'confidence' parameter of {owner} must be a float in the range (0, 1). "
-            f"Got {confidence!r} instead."
-        )
-    if n_products is not None and (
-        isinstance(n_products, bool)
-        or not isinstance(n_products, int | np.integer)
-        or n_products < 1
-    ):
-        raise ValueError(
-            f"The 'n_products' parameter of {owner} must be an int in the range [1, inf) or None. "
-            f"Got {n_products!r} instead."
-        )
+    validate_params(
+        owner,
+        {"n_boot": n_boot, "confidence": confidence, "n_products": n_products},
+        {
+            "n_boot": [Interval(numbers.Integral, 0, None, closed="left")],
+            "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
+            "n_products": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        },
+    )
     hits = _match(recommendations, truth, max(ks))
     n = int(hits.n_truth.shape[0])
     averaged = ("precision", "recall", "map", "ndcg", "hit_rate")
@@ -605,15 +597,11 @@ def coverage(recommendations: pd.DataFrame, n_products: int, k: int | None = Non
     >>> coverage(recs, n_products=4)
     0.25
     """
-    if (
-        isinstance(n_products, bool)
-        or not isinstance(n_products, int | np.integer)
-        or n_products < 1
-    ):
-        raise ValueError(
-            "The 'n_products' parameter of coverage must be an int in the range [1, inf). "
-            f"Got {n_products!r} instead."
-        )
+    validate_params(
+        "coverage",
+        {"n_products": n_products},
+        {"n_products": [Interval(numbers.Integral, 1, None, closed="left")]},
+    )
     _require(recommendations, (Columns.product,), table="recommendations")
     if k is None:
         return int(recommendations[Columns.product].nunique()) / int(n_products)
