@@ -35,6 +35,7 @@ action                 money at stake                            urgency
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._params import check_fitted
+from crosssell._params import Interval, check_fitted, validate_params
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, PlanColumns
 from crosssell.exceptions import SchemaError
@@ -552,25 +553,23 @@ def _check_days(
     need_days: Any,
     satisfaction_threshold: Any,
 ) -> None:
-    for name, value, low in (
-        ("renewal_days", renewal_days, 0),
-        ("check_in_days", check_in_days, 1),
-        ("risk_days", risk_days, 0),
-        ("need_days", need_days, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(
-                f"The {name!r} parameter of plan must be an int in the range [{low}, inf). "
-                f"Got {value!r} instead."
-            )
-    number = isinstance(satisfaction_threshold, int | float) and not isinstance(
-        satisfaction_threshold, bool
+    validate_params(
+        "plan",
+        {
+            "renewal_days": renewal_days,
+            "check_in_days": check_in_days,
+            "risk_days": risk_days,
+            "need_days": need_days,
+            "satisfaction_threshold": satisfaction_threshold,
+        },
+        {
+            "renewal_days": [Interval(numbers.Integral, 0, None, closed="left")],
+            "check_in_days": [Interval(numbers.Integral, 1, None, closed="left")],
+            "risk_days": [Interval(numbers.Integral, 0, None, closed="left")],
+            "need_days": [Interval(numbers.Integral, 0, None, closed="left")],
+            "satisfaction_threshold": [Interval(numbers.Real, 0, 10, closed="both")],
+        },
     )
-    if not number or not 0.0 <= float(satisfaction_threshold) <= 10.0:
-        raise ValueError(
-            "The 'satisfaction_threshold' parameter of plan must be a float in the range "
-            f"[0.0, 10.0]. Got {satisfaction_threshold!r} instead."
-        )
 
 
 def _check_period(period: Any) -> pd.Timedelta:
