@@ -424,3 +424,55 @@ def test_plots_draw(result: BacktestResult) -> None:
             result.plot(metrics=["accuracy"])
     finally:
         plt.close("all")
+
+
+# ------------------------------------------------------------------------------ availability
+
+
+def test_additions_leave_out_clients_absent_at_the_cutoff() -> None:
+    """Check that additions skips clients with no contract by the cutoff unless asked for them."""
+    contracts = pd.DataFrame(
+        {
+            C: ["C1", "C1", "NEW", "NEW"],
+            P: ["P1", "P2", "P1", "P2"],
+            S: ["2024-01-01", "2024-07-15", "2024-07-01", "2024-08-01"],
+        }
+    )
+    book = Book.from_frames(contracts=contracts)
+    default = additions(book, CUTOFF, "90D")
+    assert list(zip(default[C], default[P], strict=True)) == [("C1", "P2")]
+    everyone = additions(book, CUTOFF, "90D", new_clients=True)
+    assert list(zip(everyone[C], everyone[P], strict=True)) == [
+        ("C1", "P2"),
+        ("NEW", "P1"),
+        ("NEW", "P2"),
+    ]
+    with pytest.raises(ValueError, match=r"^The 'new_clients' parameter of additions must be"):
+        additions(book, CUTOFF, "90D", new_clients="yes")
+
+
+def test_backtest_never_offers_a_product_launched_after_the_cutoff() -> None:
+    """Check that a product first sold after the cutoff is not offered nor counted in coverage."""
+    contracts = pd.DataFrame(
+        {
+            C: ["C1", "C2", "C2", "C3", "C1", "C3"],
+            P: ["P1", "P1", "P2", "P2", "NEW", "NEW"],
+            S: ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01", "2024-08-01", "2024-08-01"],
+        }
+    )
+    book = Book.from_frames(contracts=contracts)
+    result = backtest(
+        Recommender(scorer=Popularity(), k=3),
+        book,
+        [CUTOFF],
+        "32D",
+        k=(3,),
+        n_boot=0,
+        baseline=False,
+        progress=False,
+    )
+    assert "NEW" not in set(result.offers[P])
+    # C1 is offered P2 and C3 P1: both products available at the cutoff are offered
+    m = result.metrics
+    cov = m[(m["metric"] == "coverage") & (m[Columns.offer_type] == "all")]["value"]
+    assert cov.tolist() == [1.0]

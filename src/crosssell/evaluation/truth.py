@@ -133,13 +133,19 @@ def _additions_frame(book: Book, adds: _AdditionArrays) -> pd.DataFrame:
     )
 
 
-def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.DataFrame:
+def additions(
+    book: Book, cutoff: Any, horizon: HorizonLike = "180D", *, new_clients: bool = False
+) -> pd.DataFrame:
     """List the products each client newly took up in ``(cutoff, cutoff + horizon]``.
 
     A pair counts when a contract for it starts inside the window and the client did not hold
     the product actively at the cutoff: renewals and overlapping contracts of a product held at
     the cutoff are not additions, while a product that lapsed before the cutoff and was taken up
     again is. Each pair appears once, dated by its earliest new contract.
+
+    By default only clients who existed at the cutoff (a contract started on or before it)
+    count: a recommender fitted then cannot make offers to the others, so passing their first
+    purchases to :func:`~crosssell.evaluation.evaluate` would score them as misses.
 
     Parameters
     ----------
@@ -149,6 +155,8 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
         The point in time the recommender was fitted at (``as_of``).
     horizon : str, timedelta or int, default "180D"
         Length of the observation window; an int is a number of days.
+    new_clients : bool, default False
+        Also list the first purchases of clients with no contract on or before the cutoff.
 
     Returns
     -------
@@ -163,7 +171,8 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
     Raises
     ------
     ValueError
-        If ``cutoff`` is not a date or ``horizon`` is not a positive duration.
+        If ``cutoff`` is not a date, ``horizon`` is not a positive duration or ``new_clients``
+        is not a bool.
 
     Examples
     --------
@@ -179,5 +188,21 @@ def additions(book: Book, cutoff: Any, horizon: HorizonLike = "180D") -> pd.Data
     owner = "additions"
     cut = _common.to_timestamp(cutoff, name="cutoff", owner=owner)
     span = _common.to_horizon(horizon, owner=owner)
+    if not isinstance(new_clients, bool | np.bool_):
+        raise ValueError(
+            f"The 'new_clients' parameter of {owner} must be a bool. Got {new_clients!r} instead."
+        )
     adds = _addition_arrays(book, int(cut.value), int((cut + span).value))
+    if not new_clients:
+        arrays = book.contract_arrays
+        existing = np.zeros(len(book.client_ids), dtype=bool)
+        existing[arrays.client[arrays.start <= cut.value]] = True
+        keep = existing[adds.client]
+        adds = _AdditionArrays(
+            client=adds.client[keep],
+            product=adds.product[keep],
+            is_upsell=adds.is_upsell[keep],
+            value=adds.value[keep],
+            first=adds.first[keep],
+        )
     return _additions_frame(book, adds)
