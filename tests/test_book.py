@@ -809,3 +809,109 @@ def test_a_book_as_products_still_rejects_unknown_products() -> None:
     bad = pd.DataFrame({"client_id": ["C1"], "product_id": ["NOPE"], "start_date": ["2025-01-01"]})
     with pytest.raises(SchemaError, match="not in the products table"):
         Book.from_frames(contracts=bad, products=book)
+
+
+# ------------------------------------------------------------------ availability window
+
+
+def _launches() -> tuple[pd.DataFrame, pd.DataFrame]:
+    contracts = frame(
+        client_id=["C1", "C2", "C2"],
+        product_id=["P1", "P1", "P2"],
+        start_date=["2024-01-01", "2024-02-01", "2024-05-01"],
+    )
+    products = frame(product_id=["P1", "P2", "P3"])
+    return contracts, products
+
+
+def test_availability_defaults_to_the_first_contract_start() -> None:
+    """Check that a product is available from its first contract start, with no end."""
+    contracts, products = _launches()
+    book = Book.from_frames(contracts, products=products)
+    table = book.products
+    assert table["available_from"].tolist() == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-05-01"),
+        pd.NaT,  # never sold: nothing says when it came out, so it is not held back
+    ]
+    assert table["available_to"].isna().all()
+    assert book.available("2024-03-01").tolist() == [True, False, True]
+    assert book.available("2024-05-01").tolist() == [True, True, True]
+
+
+def test_availability_of_purchase_lines_starts_at_the_first_sale() -> None:
+    """Check that a Book of purchase lines dates each product from its first sale."""
+    lines = frame(
+        client_id=[7, 7, 8],
+        product_id=["A", "B", "B"],
+        timestamp=["2024-03-05 10:00", "2024-01-02 09:00", "2023-12-30 08:00"],
+    )
+    book = Book.from_transactions(lines, lookback="90D")
+    assert book.products["available_from"].tolist() == [
+        pd.Timestamp("2024-03-05 10:00"),
+        pd.Timestamp("2023-12-30 08:00"),
+    ]
+    assert book.available("2024-01-01").tolist() == [False, True]
+
+
+def test_given_window_wins_and_ends_on_withdrawal() -> None:
+    """Check that given dates replace the default and that a product is gone on available_to."""
+    contracts, _ = _launches()
+    products = frame(
+        product_id=["P1", "P2", "P3"],
+        launch=["2023-06-01", None, "2024-09-01"],
+        available_to=["2024-04-01", None, None],
+    )
+    book = Book.from_frames(contracts, products=products, schema=Schema(available_from="launch"))
+    assert book.products["available_from"].tolist() == [
+        pd.Timestamp("2023-06-01"),
+        pd.Timestamp("2024-05-01"),  # left blank: the first contract start
+        pd.Timestamp("2024-09-01"),
+    ]
+    assert book.available("2024-03-31").tolist() == [True, False, False]
+    assert book.available("2024-04-01").tolist() == [False, False, False]
+    assert book.available(pd.Timestamp("2024-10-01")).tolist() == [False, True, True]
+
+
+def test_available_to_before_available_from_is_refused() -> None:
+    """Check that a backwards window raises a SchemaError that names the rows and the fix."""
+    contracts, _ = _launches()
+    products = frame(
+        product_id=["P1", "P2"],
+        available_from=["2024-01-01", "2024-06-01"],
+        available_to=["2025-01-01", "2024-03-01"],
+    )
+    with pytest.raises(SchemaError) as info:
+        Book.from_frames(contracts, products=products)
+    assert str(info.value) == (
+        "products: 'available_to' is before 'available_from' in 1 row (showing 1): row 1 "
+        "product_id=P2 available_from=2024-06-01 available_to=2024-03-01. "
+        'Fix the dates or pass errors="collect".'
+    )
+    assert info.value.table == "products"
+    assert info.value.column == "available_to"
+
+
+def test_bad_availability_dates_are_collected() -> None:
+    """Check that unreadable and backwards windows are set aside under errors="collect"."""
+    contracts, _ = _launches()
+    products = frame(
+        product_id=["P1", "P2", "P3", "P4"],
+        available_from=[None, None, "2024-06-01", "soon"],
+        available_to=[None, None, "2024-03-01", None],
+    )
+    with pytest.warns(DataWarning, match="set aside"):
+        book = Book.from_frames(contracts, products=products, errors="collect")
+    rejected = book.rejected.sort_values("row")
+    assert rejected["table"].tolist() == ["products", "products"]
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["rule"].tolist() == ["end_before_start", "bad_date"]
+    assert book.product_ids.external.tolist() == ["P1", "P2"]
+
+
+def test_available_rejects_a_bad_date() -> None:
+    """Check that Book.available names its parameter when the date cannot be read."""
+    contracts, _ = _launches()
+    book = Book.from_frames(contracts)
+    with pytest.raises(ValueError, match=r"^The 'as_of' parameter of Book.available must be"):
+        book.available("not a date")

@@ -20,6 +20,8 @@ def tiered_book() -> Book:
             "family": ["CRM", "CRM", "CRM", "ERP", "ERP", "HR"],
             "tier": [1, 2, 3, 1, 2, 1],
             "price": [100.0, 250.0, 500.0, 400.0, np.nan, np.nan],
+            # HR-1 is first sold after AS_OF but on sale before it, so it is a candidate then
+            "available_from": [None, None, None, None, None, "2024-01-01"],
         }
     )
     contracts = pd.DataFrame(
@@ -104,3 +106,59 @@ def test_without_catalog_every_candidate_is_cross_sell() -> None:
     chunk = cand.chunk([0, 1])
     assert chunk.is_upsell is None
     assert chunk.is_candidate.tolist() == [[False, True], [True, False]]
+
+
+# ------------------------------------------------------------------ availability
+
+
+def _launch_book() -> Book:
+    """Three clients hold P1 and P2 before 2024-06-30; P3 is first sold after it, P4 withdrawn."""
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P2", "P3", "P4"],
+            "available_to": [None, None, None, "2024-04-01"],
+        }
+    )
+    contracts = pd.DataFrame(
+        {
+            "client_id": ["C1", "C2", "C2", "C3", "C3", "C4", "C4"],
+            "product_id": ["P1", "P1", "P2", "P2", "P4", "P3", "P1"],
+            "start_date": [
+                "2024-01-01",
+                "2024-01-01",
+                "2024-02-01",
+                "2024-02-01",
+                "2024-01-01",
+                "2024-09-01",
+                "2024-09-01",
+            ],
+        }
+    )
+    return Book.from_frames(contracts=contracts, products=products)
+
+
+def test_unavailable_products_are_not_candidates() -> None:
+    """Check that a product not launched yet, or withdrawn, is no candidate at as_of."""
+    book = _launch_book()
+    cand = Candidates.build(book, AS_OF)
+    assert cand.available.tolist() == [True, True, False, False]
+    assert cand.chunk([0]).is_candidate.tolist() == [[False, True, False, False]]
+    is_candidate, _, _ = cand.pairs([0, 0], [2, 3])
+    assert is_candidate.tolist() == [False, False]
+    later = Candidates.build(book, "2024-09-01")
+    assert later.available.tolist() == [True, True, True, False]
+
+
+def test_a_product_first_sold_after_as_of_is_never_offered() -> None:
+    """Check that the recommender offers nothing unavailable, and why_not says why."""
+    from crosssell.recommender import Recommender
+    from crosssell.scorers import Popularity
+
+    book = _launch_book()
+    rec = Recommender(scorer=Popularity(), k=4).fit(book, AS_OF)
+    offers = rec.recommend()
+    assert set(offers["product_id"]) == {"P2", "P1"}
+    assert rec.why_not("C1", "P3") == (
+        "'P3' is not offered to 'C1': it is not available until 2024-09-01."
+    )
+    assert rec.why_not("C1", "P4") == "'P4' is not offered to 'C1': it was withdrawn on 2024-04-01."

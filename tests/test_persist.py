@@ -688,3 +688,24 @@ def test_transactions_book_and_rejected_rows(tmp_path: Path) -> None:
     back = persist.load(persist.save(rec, tmp_path / "collected"))
     pd.testing.assert_frame_equal(back.book_.rejected, book.rejected)
     assert back.book_.validation_report() == book.validation_report()
+
+
+def test_availability_window_round_trips(tmp_path: Path) -> None:
+    """Check that a saved Book keeps its products' availability window, and offers stay out."""
+    contracts = pd.DataFrame(
+        {
+            "client_id": ["C1", "C2", "C2", "C3"],
+            "product_id": ["P1", "P1", "P2", "P3"],
+            "start_date": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-09-01"],
+        }
+    )
+    products = pd.DataFrame(
+        {"product_id": ["P1", "P2", "P3"], "available_to": [None, "2025-01-01", None]}
+    )
+    book = cs.Book.from_frames(contracts=contracts, products=products)
+    rec = cs.Recommender(scorer=cs.scorers.Popularity(), k=3).fit(book, "2024-06-30")
+    back = cs.load(rec.save(tmp_path / "model.crosssell"))
+    pd.testing.assert_frame_equal(back.book_.product_table, book.product_table)
+    assert back.book_.available("2024-06-30").tolist() == [True, True, False]
+    pd.testing.assert_frame_equal(back.recommend(), rec.recommend())
+    assert "P3" not in set(back.recommend()["product_id"])

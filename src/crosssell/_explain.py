@@ -361,7 +361,8 @@ class PairFacts:
 
     The checks run in this order and the first that fails is the answer, so fields after it
     keep their defaults: the client and the product are known, the client is a client at
-    ``as_of``, does not hold the product, the product is an upgrade (when it is not,
+    ``as_of``, does not hold the product, the product is available at ``as_of`` (when it is
+    not, ``unavailable`` says since or until when), the product is an upgrade (when it is not,
     ``family`` names the family the client holds at the same or a higher tier), no rule blocks
     the pair (``blocked_by``: rule, kind, detail), it is worth proposing (``not_worth``: the
     floor's detail when it is not), and it ranks within the top ``k`` (``better`` candidates
@@ -376,6 +377,7 @@ class PairFacts:
     known_product: bool = True
     eligible: bool = True
     held: bool = False
+    unavailable: str | None = None
     upgrade: bool = True
     family: Any = None
     blocked_by: tuple[tuple[str, str, str], ...] = ()
@@ -420,6 +422,8 @@ def why_not_sentence(facts: PairFacts) -> str:  # noqa: PLR0911 (one answer per 
         )
     if facts.held:
         return f"Client {client!r} already holds {product!r} (an active contract)."
+    if facts.unavailable is not None:
+        return f"{product!r} is not offered to {client!r}: {facts.unavailable}."
     if not facts.upgrade:
         return (
             f"{product!r} is not an upgrade: client {client!r} already holds family "

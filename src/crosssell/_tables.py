@@ -729,6 +729,59 @@ def catalog_columns(collector: _val.Collector, table: Table, ids: _val.IdColumn)
             show=(*show, Columns.sellable),
         )
         out[Columns.sellable] = values
+    out.update(_availability_columns(collector, table))
+    return out
+
+
+def _availability_columns(collector: _val.Collector, table: Table) -> dict[str, Any]:
+    """Validate ``available_from`` and ``available_to``; NaT where blank, as int64 nanoseconds.
+
+    ``available_to`` after 2200 (a sentinel such as 9999-12-31) reads as open, with a note, as an
+    open contract end does; ``available_from`` after 2200 is an error.
+    """
+    out: dict[str, Any] = {}
+    shown = (Columns.product, Columns.available_from, Columns.available_to)
+    nat = np.iinfo(np.int64).min
+    first: _val.ParsedDates | None = None
+    if table.has(Columns.available_from):
+        first = read_dates(collector, table, Columns.available_from, show=shown, required=False)
+        reject(
+            collector,
+            table,
+            column=Columns.available_from,
+            rule="date_out_of_range",
+            bad=first.late,
+            what=f"{table.label(Columns.available_from)!r} is after 2200",
+            fix="Fix the dates, or leave them blank for the first contract start",
+            show=shown,
+        )
+        out[Columns.available_from] = np.where(first.null | first.bad, nat, first.ns)
+    if table.has(Columns.available_to):
+        last = read_dates(collector, table, Columns.available_to, show=shown, required=False)
+        sentinel = last.late & table.ok
+        if sentinel.any():
+            collector.note(
+                f"{table.name}: {table.label(Columns.available_to)!r} is after 2200 (e.g. "
+                f"9999-12-31) in {plural(int(sentinel.sum()), 'row')}; read as open (no end)."
+            )
+        open_ = last.null | last.late | last.bad
+        out[Columns.available_to] = np.where(open_, nat, last.ns)
+        if first is not None:
+            given = ~(first.null | first.bad | first.late)
+            backwards = given & ~open_ & (last.ns < first.ns) & table.ok
+            reject(
+                collector,
+                table,
+                column=Columns.available_to,
+                rule="end_before_start",
+                bad=backwards,
+                what=(
+                    f"{table.label(Columns.available_to)!r} is before "
+                    f"{table.label(Columns.available_from)!r}"
+                ),
+                fix="Fix the dates",
+                show=shown,
+            )
     return out
 
 

@@ -86,6 +86,8 @@ class Schema:
     sellable: str = Columns.sellable
     segments: str = Columns.segments
     name: str = Columns.name
+    available_from: str = Columns.available_from
+    available_to: str = Columns.available_to
     segment: str = Columns.segment
     region: str = Columns.region
     owner: str = Columns.owner
@@ -211,6 +213,13 @@ class Book:
     lookback: pd.Timedelta | None = None
     #: What validation did, for :meth:`summary` and :meth:`validation_report`.
     info: BuildInfo = field(default_factory=BuildInfo, repr=False)
+
+    def __post_init__(self) -> None:
+        table = self.product_table
+        if Columns.available_from not in table.columns or Columns.available_to not in table.columns:
+            # Books saved before products had an availability window get the default one, the
+            # same a build from their contracts gives.
+            object.__setattr__(self, "product_table", _with_window(table, self.contract_arrays))
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -461,6 +470,45 @@ class Book:
         """
         return self.product_table.copy()
 
+    def available(self, as_of: AsOf | None = None) -> npt.NDArray[np.bool_]:
+        """Which products can be offered at ``as_of``: launched by then and not withdrawn.
+
+        A product is available from ``available_from`` (inclusive) until ``available_to``
+        (exclusive: the day it is withdrawn), the columns of :attr:`products`. Where the catalog
+        gives no ``available_from``, it is the product's first contract start (its first sale,
+        for :meth:`from_transactions`); a product never sold and without a date is always
+        available. Without ``available_to`` a product is never withdrawn.
+
+        Parameters
+        ----------
+        as_of : str, date, datetime, Timestamp, numpy.datetime64 or None, default None
+            The point in time; None means the Book's last recorded date.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_products,)
+            In ``product_ids`` order.
+
+        Raises
+        ------
+        ValueError
+            If ``as_of`` is not a date.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> c = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["P1", "P2"],
+        ...                   "start_date": ["2024-01-01", "2024-05-01"]})
+        >>> p = pd.DataFrame({"product_id": ["P1", "P2"], "available_to": ["2024-09-01", None]})
+        >>> book = Book.from_frames(contracts=c, products=p)
+        >>> book.available("2024-03-01").tolist(), book.available("2024-09-01").tolist()
+        ([True, False], [False, True])
+        """
+        from crosssell.matrix import to_as_of
+
+        t = self.dates[1] if as_of is None else to_as_of(as_of, caller="Book.available")
+        return _window_contains(self.product_table, int(t.value))
+
     @property
     def clients(self) -> pd.DataFrame:
         """The validated client table (a copy), one row per client in ``client_ids`` order.
@@ -702,6 +750,7 @@ _ROWS: Final = Columns.rows
 _REJECTED: Final = Columns.rejected
 _FIRST: Final = Columns.first_date
 _LAST: Final = Columns.last_date
+_NAT: Final = np.iinfo(np.int64).min
 
 
 def _day(t: Any) -> str:
@@ -1239,7 +1288,7 @@ def _assemble(
     product_ids, client_ids = id_maps.product_ids, id_maps.client_ids
     if catalog_book is None:
         product_table = _product_table(
-            product_ids, inputs.products, catalog.rows, parsed.catalog, catalog.lists
+            product_ids, inputs.products, catalog.rows, parsed.catalog, catalog.lists, arrays=arrays
         )
     elif product_ids.external.equals(catalog_book.product_ids.external):
         product_table = catalog_book.product_table
@@ -1295,6 +1344,8 @@ def _product_table(
     cat_rows: npt.NDArray[np.intp],
     catalog: dict[str, Any],
     lists: dict[str, list[tuple[Any, ...]]],
+    *,
+    arrays: ContractArrays,
 ) -> pd.DataFrame:
     n = len(ids)
     n_cat = len(cat_rows)
@@ -1346,12 +1397,51 @@ def _product_table(
             Columns.excludes: pd.Series(tuples(Columns.excludes), dtype=object),
             Columns.segments: pd.Series(segments, dtype=object),
             Columns.name: name,
+            Columns.available_from: _as_dates(column(Columns.available_from, _NAT, np.int64)),
+            Columns.available_to: _as_dates(column(Columns.available_to, _NAT, np.int64)),
             _IN_CATALOG: np.arange(n) < n_cat,
         }
     )
+    # A product with no given start is available from its first contract (its first sale).
+    launch = table[Columns.available_from].isna().to_numpy()
+    if launch.any():
+        first = _first_starts(arrays, n)
+        table.loc[launch, Columns.available_from] = first[launch].view("datetime64[ns]")
     if t is not None:
         table = _with_extras(table, t, cat_rows)
     return table
+
+
+def _window_contains(products: pd.DataFrame, at_ns: int) -> npt.NDArray[np.bool_]:
+    """Whether each product's availability window holds the instant ``at_ns`` (NaT: no bound)."""
+    start = products[Columns.available_from].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    end = products[Columns.available_to].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    # NaT is the smallest int64: an unknown start is always passed; an unknown end never comes.
+    return np.asarray((start <= at_ns) & ((end == _NAT) | (at_ns < end)), dtype=bool)
+
+
+def _first_starts(arrays: ContractArrays, n_products: int) -> npt.NDArray[np.int64]:
+    """Each product's earliest contract start, in nanoseconds; the smallest int64 if never sold."""
+    first = pd.Series(arrays.start).groupby(arrays.product).min()
+    out = np.full(n_products, _NAT, dtype=np.int64)
+    out[first.index.to_numpy(dtype=np.int64)] = first.to_numpy(dtype=np.int64)
+    return out
+
+
+def _with_window(table: pd.DataFrame, arrays: ContractArrays) -> pd.DataFrame:
+    """Give the product table the default availability window where it has none."""
+    table = table.copy()
+    n = len(table)
+    if Columns.available_from not in table.columns:
+        table[Columns.available_from] = _as_dates(pd.Series(_first_starts(arrays, n)))
+    if Columns.available_to not in table.columns:
+        table[Columns.available_to] = _as_dates(pd.Series(np.full(n, _NAT, dtype=np.int64)))
+    return table
+
+
+def _as_dates(ns: pd.Series) -> pd.Series:
+    """Nanoseconds since the epoch as datetimes; the smallest int64 is NaT."""
+    return pd.Series(ns.to_numpy(dtype=np.int64).view("datetime64[ns]"))
 
 
 def _with_extras(table: pd.DataFrame, t: Table, rows: npt.NDArray[np.intp]) -> pd.DataFrame:

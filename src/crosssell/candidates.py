@@ -5,7 +5,9 @@ higher tier is a candidate (an **upsell**); a lower or equal tier is a downgrade
 product of a family the client does not hold is a **cross_sell**. Seat or quantity expansion is
 modelled as a catalog product of the same family with a higher tier (for example a larger seat
 pack), so that "a held product is never offered" holds without exception. Without a catalog each
-product is its own family, so every candidate is a cross-sell.
+product is its own family, so every candidate is a cross-sell. A product outside its availability
+window at ``as_of`` (:meth:`crosssell.Book.available`: not launched yet, or withdrawn) is no
+candidate for anyone.
 
 Value: the catalog ``price``, else the median annual value of the product's contracts up to
 ``as_of``, else the median of those product values over the catalogue (marked ``"default"``); for
@@ -62,14 +64,15 @@ class CandidateChunk:
 class FamilyPairs:
     """The few (client, product) pairs of a block of clients that are not plain cross-sells.
 
-    Every other pair is a cross-sell valued at the product's value, so a block of clients is
-    typed by a dense row of values and these sparse exceptions.
+    Every other pair of an available product is a cross-sell valued at the product's value, so
+    a block of clients is typed by a dense row of values, the products not available at
+    ``as_of`` (:attr:`Candidates.available`) and these sparse exceptions.
 
     Attributes
     ----------
     blocked_rows, blocked_cols : ndarray of int64
-        Pairs that are no candidate at all: held products, and lower or equal tiers of a held
-        family (rows are positions in the block).
+        Pairs that are no candidate at all: held products, lower or equal tiers of a held
+        family, and unavailable products of a held family (rows are positions in the block).
     upsell_rows, upsell_cols : ndarray of int64
         Upsell candidates, sorted by row then column.
     upsell_value : ndarray of float64
@@ -150,6 +153,9 @@ class Candidates:
         Where each product's value came from: ``"price"``, ``"median_contract"`` or ``"default"``.
     has_upsells : bool
         Whether any family has more than one tier (otherwise every candidate is a cross-sell).
+    available : ndarray of bool, shape (n_products,)
+        Products within their availability window at ``as_of`` (:meth:`Book.available`); the
+        others are no candidate for anyone.
 
     Examples
     --------
@@ -178,6 +184,7 @@ class Candidates:
     product_value: npt.NDArray[np.float64]
     value_source: npt.NDArray[np.str_]
     has_upsells: bool
+    available: npt.NDArray[np.bool_]
     _family_order: npt.NDArray[np.int64] = field(init=False, repr=False)
     _family_ptr: npt.NDArray[np.int64] = field(init=False, repr=False)
 
@@ -258,6 +265,7 @@ class Candidates:
             product_value=product_value,
             value_source=source,
             has_upsells=has_upsells,
+            available=book.available(pd.Timestamp(t)),
         )
 
     @property
@@ -300,11 +308,14 @@ class Candidates:
         idx = np.asarray(rows, dtype=np.int64)
         held = rows_dense(self.holdings, idx)
         if not self.has_upsells:
-            return CandidateChunk(is_candidate=~held, is_upsell=None, value=self.product_value)
+            return CandidateChunk(
+                is_candidate=~held & self.available, is_upsell=None, value=self.product_value
+            )
         owner, product, upsell, up_value = self._in_family(idx, held)
         # Outside the families a client holds every product not held is a cross-sell; inside
         # them only the (sparse) pairs computed above differ, so the dense work is one pass.
         is_candidate = np.logical_not(held, out=held)
+        is_candidate &= self.available
         is_candidate[owner, product] = upsell
         is_upsell = np.zeros(held.shape, dtype=bool)
         is_upsell[owner[upsell], product[upsell]] = True
@@ -408,7 +419,7 @@ class Candidates:
         tier1 = (self.tier[product] + 1).astype(np.float64)
         # A held product's tier is at most the top tier held, so it is never an upsell; the
         # dense check only matters for holdings that disagree with held_tier.
-        upsell = top1[entry] < tier1
+        upsell = (top1[entry] < tier1) & self.available[product]
         if held is not None:
             upsell &= ~held[owner, product]
         pp, po = row_positions(self.paid.indptr, idx)
@@ -458,8 +469,9 @@ class Candidates:
         fam = self.family[pi]
         held_tier = np.asarray(self.held_tier[ci, fam]).ravel()
         in_family = held_tier > 0
-        is_upsell = in_family & (held_tier < self.tier[pi] + 1) & ~held
-        is_candidate = ~held & (~in_family | is_upsell)
+        available = self.available[pi]
+        is_upsell = in_family & (held_tier < self.tier[pi] + 1) & ~held & available
+        is_candidate = ~held & (~in_family | is_upsell) & available
         paid = np.asarray(self.paid[ci, fam]).ravel()
         value = self.product_value[pi] - np.where(is_upsell, paid, 0.0)
         return is_candidate, is_upsell, np.maximum(value, 0.0)

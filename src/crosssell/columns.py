@@ -42,6 +42,8 @@ class Columns:
     sellable: Final = "sellable"
     segments: Final = "segments"
     name: Final = "name"
+    available_from: Final = "available_from"
+    available_to: Final = "available_to"
     # clients
     segment: Final = "segment"
     region: Final = "region"

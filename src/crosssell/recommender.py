@@ -1031,6 +1031,9 @@ class Recommender(Estimator):
         is_cand, is_up, _ = self.candidates_.pairs([row], [col])
         if bool(self.candidates_.holdings[row, col]):
             return why_not_sentence(facts(held=True))
+        if not self.candidates_.available[col]:
+            detail = _unavailable_detail(self.book_.product_table, col, self.as_of_)
+            return why_not_sentence(facts(unavailable=detail))
         if not is_cand[0]:
             family = self.candidates_.families[self.candidates_.family[col]]
             return why_not_sentence(facts(upgrade=False, family=family))
@@ -1169,6 +1172,18 @@ def _arrow_ids(ids: pd.Index) -> pa.Array:
 def _offerable(rows: npt.NDArray[np.int64], view: _View) -> npt.NDArray[np.int64]:
     """Drop clients for whom the policy blocks every offer: scoring them would be wasted."""
     return rows[~view.offers.all_rows[rows]]
+
+
+def _unavailable_detail(products: pd.DataFrame, col: int, as_of: pd.Timestamp) -> str:
+    """Why product ``col`` is outside its availability window at ``as_of``, as a clause."""
+    start = products[Columns.available_from].iloc[col]
+    if pd.notna(start) and as_of < start:
+        return f"it is not available until {_when(start)}"
+    return f"it was withdrawn on {_when(products[Columns.available_to].iloc[col])}"
+
+
+def _when(t: pd.Timestamp) -> str:
+    return str(t.date()) if t == t.normalize() else str(t)
 
 
 def _eligible(book: Book, as_of: pd.Timestamp) -> npt.NDArray[np.bool_]:

@@ -508,3 +508,33 @@ def test_old_report_address_still_works_with_a_deprecation_warning() -> None:
     with pytest.warns(DeprecationWarning, match="use crosssell.report"):
         old = cs.evaluation.report
     assert old is cs.report
+
+
+# ------------------------------------------------------------------------------ availability
+
+
+def test_backtest_never_offers_a_product_launched_after_the_cutoff() -> None:
+    """Check that a product first sold after the cutoff is not offered nor counted in coverage."""
+    contracts = pd.DataFrame(
+        {
+            C: ["C1", "C2", "C2", "C3", "C1", "C3"],
+            P: ["P1", "P1", "P2", "P2", "NEW", "NEW"],
+            S: ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01", "2024-08-01", "2024-08-01"],
+        }
+    )
+    book = Book.from_frames(contracts=contracts)
+    result = backtest(
+        Recommender(scorer=Popularity(), k=3),
+        book,
+        [CUTOFF],
+        "32D",
+        k=(3,),
+        n_boot=0,
+        baseline=False,
+        progress=False,
+    )
+    assert "NEW" not in set(result.offers[P])
+    # C1 is offered P2 and C3 P1: both products available at the cutoff are offered
+    m = result.metrics
+    cov = m[(m["metric"] == "coverage") & (m[Columns.offer_type] == "all")]["value"]
+    assert cov.tolist() == [1.0]

@@ -132,7 +132,8 @@ class OfferMap:
     up : scipy.sparse.csr_matrix of float64, same shape
         Upsells the policy allows, holding their value (explicit zeros are kept).
     cross_cols : ndarray of int64
-        Products blocked as cross-sells for every client.
+        Products blocked as cross-sells for every client (with those not available at
+        ``as_of``, whose upsells are in ``off``).
     cross_rows : ndarray of bool, shape (n_clients,)
         Clients for whom every cross-sell is blocked (their upsells may stay).
     all_rows : ndarray of bool, shape (n_clients,)
@@ -192,13 +193,18 @@ class OfferMap:
         indptr = np.zeros(n_clients + 1, dtype=np.int64)
         np.cumsum(np.bincount(ur, minlength=n_clients), out=indptr[1:])
         up = sp.csr_matrix((np.concatenate(up_v), uc, indptr), shape=(n_clients, n))
+        # A product outside its availability window is offered to no one, whatever the policy.
+        unavailable = ~candidates.available
         if s is None:
             no = np.zeros(n_clients, dtype=bool)
-            return cls(off=off, up=up, cross_cols=np.zeros(0, np.int64), cross_rows=no, all_rows=no)
+            cross_cols = np.flatnonzero(unavailable).astype(np.int64)
+            return cls(off=off, up=up, cross_cols=cross_cols, cross_rows=no, all_rows=no)
         return cls(
             off=off,
             up=up,
-            cross_cols=np.flatnonzero(s.product_any | s.product_cross_sell).astype(np.int64),
+            cross_cols=np.flatnonzero(s.product_any | s.product_cross_sell | unavailable).astype(
+                np.int64
+            ),
             cross_rows=s.client_cross_sell | s.client_any,
             all_rows=s.client_any.copy(),
         )

@@ -228,7 +228,8 @@ def tiny() -> Book:
     Two clients and three products in two families. ``C1`` takes ``CRM-1`` on 2024-01-01 and
     moves up to ``CRM-2`` on 2024-08-01; ``C2`` takes ``ERP-1`` on 2024-01-01 and adds
     ``CRM-1`` on 2024-09-01. As of 2024-06-30 the second half of 2024 thus holds one upsell and
-    one cross-sell. Contracts carry an annual ``value``; products a ``family`` and a ``tier``.
+    one cross-sell. Contracts carry an annual ``value``; products a ``family``, a ``tier`` and
+    the date they went on sale (``available_from``, 2024-01-01 for all three).
 
     Returns
     -------
@@ -260,6 +261,8 @@ def tiny() -> Book:
             Columns.product: ["CRM-1", "CRM-2", "ERP-1"],
             Columns.family: ["CRM", "CRM", "ERP"],
             Columns.tier: [1, 2, 1],
+            # CRM-2 is first sold in August but on sale all year, so it can be offered before
+            Columns.available_from: ["2024-01-01"] * 3,
         }
     )
     return Book.from_frames(contracts=contracts, products=products)

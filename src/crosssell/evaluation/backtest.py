@@ -288,6 +288,8 @@ def backtest(
     with the products those clients added in ``(cutoff, cutoff + horizon]``
     (:func:`~crosssell.evaluation.additions`). Metrics are reported for all additions and for
     upsells and cross-sells apart; averages run over clients with at least one addition.
+    Coverage is over the products that could be offered at each cutoff: sellable, and within
+    their availability window (:meth:`~crosssell.Book.available`).
 
     Parameters
     ----------
@@ -368,7 +370,6 @@ def backtest(
     extra = _baseline_model(main, baseline)
     if extra is not None:
         models.append(extra)
-    catalogue = _catalogue_size(book)
 
     metric_parts: list[pd.DataFrame] = []
     offer_parts: list[pd.DataFrame] = []
@@ -396,6 +397,7 @@ def backtest(
             adds = addition_arrays(book, cut_ns, int(end.value))
             adds = adds.subset(np.isin(adds.client, active))
             clients = book.client_ids.to_external(active)
+            catalogue = _catalogue_size(book, cut)
             train = _point_in_time(book, cut_ns)
             n_offers = 0
             for name, template in models:
@@ -453,13 +455,15 @@ def backtest(
     )
 
 
-def _catalogue_size(book: Book) -> int:
+def _catalogue_size(book: Book, cutoff: pd.Timestamp) -> int:
+    """Products that could be offered at the cutoff: sellable and available then."""
+    available = book.available(cutoff)
     table = book.product_table
     if Columns.sellable in table.columns:
-        n = int(np.asarray(table[Columns.sellable], dtype=bool).sum())
+        n = int((np.asarray(table[Columns.sellable], dtype=bool) & available).sum())
         if n:
             return n
-    return max(len(book.product_ids), 1)
+    return max(int(available.sum()), 1)
 
 
 def _codes(book: Book, offers: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -80,7 +80,8 @@ def additions(
     Raises
     ------
     ValueError
-        If ``cutoff`` is not a date or ``horizon`` is not a positive duration.
+        If ``cutoff`` is not a date, ``horizon`` is not a positive duration or ``include_absent``
+        is not a bool.
 
     Examples
     --------
