@@ -110,7 +110,7 @@ def test_cheap_mode_and_errors(rec: cs.Recommender) -> None:
     assert "candidate_value" not in ws.columns
     with pytest.raises(ValueError, match="'by' parameter of whitespace must be a column"):
         whitespace(rec, by="nope")
-    with pytest.raises(ValueError, match="'level' parameter of whitespace must be one of"):
+    with pytest.raises(ValueError, match="'level' parameter of whitespace must be a str among"):
         whitespace(rec, level="sku")  # type: ignore[arg-type]
 
 

@@ -224,7 +224,9 @@ def test_weighting_description_is_recorded(book: Book) -> None:
 
 def test_unknown_state_is_rejected(book: Book) -> None:
     """Check that an unknown state raises a ValueError naming the options."""
-    with pytest.raises(ValueError, match=r"The 'state' parameter of build_matrix must be one of"):
+    with pytest.raises(
+        ValueError, match=r"The 'state' parameter of build_matrix must be a str among"
+    ):
         build_matrix(book, AS_OF, state="current")  # type: ignore[arg-type]
 
 
