@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from crosssell._calibrators import IsotonicCalibrator
 from crosssell._params import Interval, Options, Satisfies, validate_params
+from crosssell._topk import top_k
 from crosssell.columns import Columns
 from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers._features import (
@@ -349,15 +350,14 @@ class Ranker(Scorer):
         keep = min(int(self.n_candidates), n_products)
         mask = np.zeros((rows.size, n_products), dtype=bool)
         ranks = []
-        index = np.broadcast_to(np.arange(n_products), (rows.size, n_products))
         for s in scores:
             # ties broken by product index so that the candidates never depend on input order
-            order = np.lexsort((index, -s), axis=1)
-            top = order[:, :keep]
+            top, _ = top_k(s, keep)
+            local, place = np.nonzero(top >= 0)
             rank = np.full(s.shape, keep + 1, dtype=np.float64)
-            np.put_along_axis(rank, top, np.arange(1, keep + 1, dtype=np.float64)[None, :], 1)
+            rank[local, top[local, place]] = place + 1.0
             ranks.append(rank)
-            np.put_along_axis(mask, top, True, 1)
+            mask[local, top[local, place]] = True
         if n_products <= self.score_all_below:
             mask[:] = True
         held = ctx.holdings[rows]
