@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-__all__ = ["row_positions", "rows_dense", "take_rows"]
+__all__ = ["group_max", "row_keys", "row_positions", "rows_dense", "take_rows"]
 
 
 def row_positions(
@@ -157,3 +157,45 @@ def rows_times(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], other: sp.csr
     out = np.zeros(other.shape[1], dtype=dtype)
     np.add.at(out, other.indices[pos], weights * other.data[pos].astype(dtype))
     return out.astype(np.float32)[None, :]
+
+
+def group_max(
+    rows: npt.NDArray[np.integer[Any]],
+    cols: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """Sparse matrix holding the maximum of ``values`` per (row, col) cell.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = group_max(np.array([0, 0, 1]), np.array([1, 1, 0]), np.array([2.0, 5.0, 1.0]), (2, 2))
+    >>> m.toarray().tolist()
+    [[0.0, 5.0], [1.0, 0.0]]
+    """
+    if rows.shape[0] == 0:
+        return sp.csr_matrix(shape, dtype=np.float64)
+    # one stable sort of a single cell key (contracts usually come grouped by client, which the
+    # sort exploits) and a maximum per run: several times cheaper than a lexsort of three keys
+    cell = rows.astype(np.int64) * shape[1] + cols
+    order = np.argsort(cell, kind="stable")
+    cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    top = np.maximum.reduceat(values[order], starts)
+    r, c = np.divmod(cell[starts], shape[1])
+    return sp.csr_matrix((top, (r, c)), shape=shape)
+
+
+def row_keys(matrix: sp.csr_matrix) -> npt.NDArray[np.int64]:
+    """``row * n_cols + col`` of every stored entry, in storage order (sorted for canonical CSR).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> row_keys(sp.csr_matrix(np.array([[0, 1], [1, 0]]))).tolist()
+    [1, 2]
+    """
+    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys: npt.NDArray[np.int64] = row_of * matrix.shape[1] + matrix.indices
+    return keys

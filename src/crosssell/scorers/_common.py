@@ -11,6 +11,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._params import ConstraintLike, InstanceOf, Interval, validate_params
+from crosssell._sparse import row_keys
 
 __all__ = [
     "RANDOM_STATE",
@@ -68,15 +69,8 @@ def cached_keys(owner: object, matrix: sp.csr_matrix) -> IntArray:
     if cached is not None and cached[0] is matrix:
         keys: IntArray = cached[1]
         return keys
-    keys = _row_keys(matrix)
+    keys = row_keys(matrix)
     owner._lookup_keys = (matrix, keys)  # type: ignore[attr-defined]
-    return keys
-
-
-def _row_keys(matrix: sp.csr_matrix) -> IntArray:
-    """``row * n_cols + col`` of every stored entry, in storage order."""
-    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys: IntArray = row_of * matrix.shape[1] + matrix.indices
     return keys
 
 
@@ -97,7 +91,7 @@ def lookup(
     # entries of a canonical CSR are sorted by (row, column): one searchsorted finds them all
     n_cols = matrix.shape[1]
     if keys is None:
-        keys = _row_keys(matrix)
+        keys = row_keys(matrix)
     wanted = rows.astype(np.int64) * n_cols + cols
     at = np.searchsorted(keys, wanted)
     at_c = np.minimum(at, max(keys.size - 1, 0))

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from crosssell._sparse import group_max, row_keys
 from crosssell.columns import Columns
 from crosssell.scorers._common import lookup
 
@@ -162,8 +163,7 @@ class FeatureContext:
         """
         keys = self._keys.get(id(matrix))
         if keys is None:
-            row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-            keys = row_of * matrix.shape[1] + matrix.indices
+            keys = row_keys(matrix)
             self._keys[id(matrix)] = keys
         return lookup(matrix, rows, cols, keys)
 
@@ -178,20 +178,6 @@ def _sparse(
     out.sum_duplicates()
     out.sort_indices()
     return out
-
-
-def _sparse_max(
-    rows: IntArray, cols: IntArray, vals: FloatArray64, shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """Keep the largest value of each (row, column) pair in a canonical CSR matrix."""
-    if rows.size == 0:
-        return sp.csr_matrix(shape, dtype=np.float64)
-    key = rows * shape[1] + cols
-    order = np.lexsort((vals, key))
-    key, vals = key[order], vals[order]
-    last = np.r_[key[1:] != key[:-1], True]
-    k = key[last]
-    return _sparse(k // shape[1], k % shape[1], vals[last], shape)
 
 
 def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read top to bottom
@@ -323,10 +309,10 @@ def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read 
     client_family = {
         "family_held": _sparse(held_rows, hf, np.ones(hf.size), shape_cf),
         # tier + 1 so that an absent entry (0) reads as "holds no tier"
-        "family_max_tier": _sparse_max(
+        "family_max_tier": group_max(
             held_rows, hf, np.nan_to_num(tier[holdings.indices], nan=0.0) + 1.0, shape_cf
         ),
-        "family_last_start": _sparse_max(
+        "family_last_start": group_max(
             c_client, product_family[c_product], c_start.astype(np.float64), shape_cf
         ),
     }
@@ -340,7 +326,7 @@ def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read 
         mf = m & (e_fam >= 0)
         client_family[kind] = _sparse(e_client[mf], e_fam[mf], np.ones(int(mf.sum())), shape_cf)
     declined = (e_type == "offer_declined") & (e_fam >= 0)
-    client_family["last_decline"] = _sparse_max(
+    client_family["last_decline"] = group_max(
         e_client[declined], e_fam[declined], e_date[declined].astype(np.float64), shape_cf
     )
 
@@ -409,7 +395,7 @@ def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
     tier = np.nan_to_num(ctx.product_tier[held], nan=0.0) + 1.0
     client_family = {k: sp.csr_matrix((1, n_fam), dtype=np.float64) for k in ctx.client_family}
     client_family["family_held"] = _sparse(zeros, fam, np.ones(held.size), (1, n_fam))
-    client_family["family_max_tier"] = _sparse_max(zeros, fam, tier, (1, n_fam))
+    client_family["family_max_tier"] = group_max(zeros, fam, tier, (1, n_fam))
     client_columns = {k: np.full(1, np.nan) for k in ctx.client_columns}
     client_columns["client_holdings"] = np.array([float(held.size)])
     client_columns["client_segment"] = np.array([-1.0])
