@@ -9,7 +9,8 @@ Examples
 
 # Each module imports only those before it, even inside functions, so any one can be read and
 # imported alone: truth and metrics, then plots (drawing frames and results it is handed), then
-# backtest, then calibration (fitted on backtest folds) and tuning (a search over backtests).
+# backtest, then calibration (fitted on backtest folds), the paired comparison of backtests and
+# tuning (a search over backtests).
 import warnings
 from typing import Any
 
@@ -23,6 +24,7 @@ from crosssell.evaluation.calibration import (
     calibration_table,
     calibrator_from_dict,
 )
+from crosssell.evaluation.comparison import compare
 from crosssell.evaluation.metrics import (
     METRICS,
     coverage,
@@ -52,6 +54,7 @@ __all__ = [
     "calibration_error",
     "calibration_table",
     "calibrator_from_dict",
+    "compare",
     "coverage",
     "evaluate",
     "hit_rate_at_k",

@@ -83,6 +83,11 @@ class BacktestResult:
         Every offer made, with ``fold``, ``cutoff``, ``model``, ``client_id``, ``product_id``,
         ``offer_type``, ``score``, ``propensity``, ``value``, ``rank`` and ``added`` (whether the
         client added that product within the horizon); the material of calibration.
+    truth : pandas.DataFrame
+        What each fold was scored against: one row per (fold, client, product) added within the
+        horizon by a client active at the cutoff, with ``fold``, ``client_id``, ``product_id``,
+        ``offer_type`` and ``value``. With :attr:`offers` it gives each client's metric, which
+        :func:`~crosssell.evaluation.compare` pairs across models.
     horizon : pandas.Timedelta
         The observation window after each cutoff.
     k : tuple of int
@@ -106,6 +111,7 @@ class BacktestResult:
     offers: pd.DataFrame
     horizon: pd.Timedelta
     k: tuple[int, ...]
+    truth: pd.DataFrame = dataclasses.field(default_factory=lambda: _truth_frame([]))
 
     def summary(self, offer_type: str = _ALL, segment: str = _ALL) -> pd.DataFrame:
         """Average each metric at each ``k`` over folds, by model, with the lift over the baseline.
@@ -373,6 +379,7 @@ def backtest(
 
     metric_parts: list[pd.DataFrame] = []
     offer_parts: list[pd.DataFrame] = []
+    truth_parts: list[pd.DataFrame] = []
     fold_rows: list[dict[str, Any]] = []
     # Imported here: tqdm.auto picks the notebook widget, which warns at import when
     # ipywidgets is missing; only a shown bar should pay for that.
@@ -397,6 +404,7 @@ def backtest(
             adds = addition_arrays(book, cut_ns, int(end.value))
             adds = adds.subset(np.isin(adds.client, active))
             clients = book.client_ids.to_external(active)
+            truth_parts.append(_fold_truth(book, adds, fold))
             catalogue = _catalogue_size(book, cut)
             train = _point_in_time(book, cut_ns)
             n_offers = 0
@@ -452,6 +460,35 @@ def backtest(
         offers=pd.concat(offer_parts, ignore_index=True),
         horizon=span,
         k=ks,
+        truth=_truth_frame(truth_parts),
+    )
+
+
+_TRUTH_COLUMNS: Final = (
+    Columns.fold,
+    Columns.client,
+    Columns.product,
+    Columns.offer_type,
+    Columns.value,
+)
+
+
+def _truth_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _TRUTH_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fold_truth(book: Book, adds: AdditionArrays, fold: int) -> pd.DataFrame:
+    """One fold's additions in the caller's ids."""
+    return pd.DataFrame(
+        {
+            Columns.fold: np.full(adds.client.shape[0], fold, dtype=np.int64),
+            Columns.client: book.client_ids.to_external(adds.client),
+            Columns.product: book.product_ids.to_external(adds.product),
+            Columns.offer_type: np.where(adds.is_upsell, _UPSELL, _CROSS_SELL),
+            Columns.value: adds.value,
+        }
     )
 
 
