@@ -349,3 +349,61 @@ def test_exactly_one_action_per_client(case: tuple[cs.Book, dict[str, tuple[bool
             assert action == "renew"
         else:
             assert action in {"propose", "check_in", "none"}
+
+
+# ------------------------------------------------------------------------- purchase books
+
+
+def _purchases() -> cs.Book:
+    """R buys TEA every 30 days, last 90 days ago; N bought TEA three times a week ago."""
+    days = ["2025-01-01", "2025-01-31", "2025-03-02", "2025-04-01"]
+    lines = pd.DataFrame(
+        {
+            "client_id": ["R"] * 4 + ["N"] * 3 + ["R", "N"],
+            "product_id": ["TEA"] * 7 + ["CUP", "CUP"],
+            "timestamp": [
+                *days,
+                "2025-06-09",
+                "2025-06-16",
+                "2025-06-23",
+                "2025-02-01",
+                "2025-02-01",
+            ],
+            "amount": [10.0] * 7 + [5.0, 5.0],
+        }
+    )
+    return cs.Book.from_transactions(lines, lookback="120D")
+
+
+def test_renewal_first_blocks_nothing_on_a_purchase_book() -> None:
+    """Check that a look-back end is not read as a contract term to renew."""
+    book = _purchases()
+    # R's TEA holding "ends" on 2025-07-30, within 60 days of as_of: a contract would be due
+    assert len(RenewalFirst().blocks(RuleContext.at(book, AS_OF))) == 0
+    contracts = book.contract_arrays
+    assert (contracts.end[contracts.client == 0] > pd.Timestamp(AS_OF).value).any()
+
+
+def test_plan_on_purchases_asks_to_reorder_an_overdue_regular_product() -> None:
+    """Check that the retention action on purchases is a reorder, with its rhythm, never renew."""
+    book = _purchases()
+    rec = cs.Recommender(scorer=cs.scorers.Popularity(), policy=_policy(), k=3).fit(book, AS_OF)
+    p = plan(rec)
+    assert "renew" not in set(p.actions["action"])
+    row = _row(p, "R")
+    assert row["action"] == "reorder"
+    assert row["product_id"] == "TEA"
+    assert row["reason"] == (
+        "reorder due for TEA: bought every ~30 days (4 orders), last on 2025-04-01, 90 days ago"
+    )
+    # 10.0 an order, every 30 days: a year of it is worth about 121.67
+    assert row["value"] == pytest.approx(10.0 * 365 / 30)
+    # N's rhythm is weekly and its last order a week ago: nothing is overdue
+    assert _row(p, "N")["action"] != "reorder"
+
+
+def test_a_contract_book_never_gets_a_reorder() -> None:
+    """Check that contract books keep renew as their retention action."""
+    p = plan(_fit())
+    assert "reorder" not in set(p.actions["action"])
+    assert "renew" in set(p.actions["action"])

@@ -4,7 +4,12 @@ Route sales is not only selling. For every client the plan picks one action, in 
 
 1. ``resolve_complaint``: a complaint is open (the oldest one is named, with its age);
 2. ``renew``: a contract ends within the renewal window and is not renewed yet (the contract at
-   risk first, with its value); an upsell of that contract rides along when the policy allowed it;
+   risk first, with its value); an upsell of that contract rides along when the policy allowed it.
+   On a Book of purchases (:meth:`~crosssell.Book.from_transactions`) nothing has a term to
+   renew; the retention action there is ``reorder``: a product the client buys regularly (on
+   three days or more, a week or more apart on average) is overdue (no purchase for more than
+   one and a half of its usual intervals, within the look-back), the one with the most yearly
+   spend at stake first;
 3. ``propose``: the best offers left after the policy and arbitration, with reasons;
 4. ``check_in``: nothing is worth proposing, but the client has not been contacted for a while;
 5. ``none``: the client is fine and was contacted recently.
@@ -22,6 +27,7 @@ action                 money at stake                            urgency
                        contracts
 ``renew``              annual value of the due contract          ``(1 + risk_signals) *
                                                                  (2 - days_left / window)``
+``reorder``            yearly spend on the overdue product       ``(1 + risk_signals) * 2``
 ``propose``            sum of the offers' priorities             1
                        (propensity x value x levers)
 ``check_in``           annual value of the client's active       ``days_quiet / check_in_days``,
@@ -53,6 +59,7 @@ from crosssell.columns import Columns, EventType, PlanColumns
 from crosssell.exceptions import SchemaError
 from crosssell.recommender import Recommender
 from crosssell.rules import GroupHeld, RuleContext
+from crosssell.rules._common import holds_purchases
 from crosssell.rules._eligibility import parent_index
 
 __all__ = [
@@ -64,9 +71,27 @@ __all__ = [
     "write_plan_csv",
 ]
 
-Action = Literal["resolve_complaint", "renew", "propose", "check_in", "none"]
-#: The actions, in route-sales order: an earlier action wins over a later one.
-ACTIONS: Final[tuple[Action, ...]] = ("resolve_complaint", "renew", "propose", "check_in", "none")
+Action = Literal["resolve_complaint", "renew", "reorder", "propose", "check_in", "none"]
+#: The actions, in route-sales order: an earlier action wins over a later one. ``renew`` is the
+#: retention step of contract books, ``reorder`` that of purchase books: one Book has one of them.
+ACTIONS: Final[tuple[Action, ...]] = (
+    "resolve_complaint",
+    "renew",
+    "reorder",
+    "propose",
+    "check_in",
+    "none",
+)
+# the action of each step of the route-sales order, on contract books and on purchase books
+_STEPS: Final = {
+    False: ("resolve_complaint", "renew", "propose", "check_in", "none"),
+    True: ("resolve_complaint", "reorder", "propose", "check_in", "none"),
+}
+# a regular product is overdue after this many of its usual intervals without a purchase
+_OVERDUE_INTERVALS: Final = 1.5
+# purchases closer than this are one order, not a rhythm; fewer orders than this are no rhythm
+_MIN_INTERVAL_DAYS: Final = 7.0
+_MIN_ORDERS: Final = 3
 
 _DAY_NS: Final = 86_400 * 10**9
 _NAT: Final = np.iinfo(np.int64).min
@@ -315,15 +340,19 @@ def plan(
         satisfaction_threshold=satisfaction_threshold,
     )
     ctx = RuleContext(book=book, as_of=ts, holdings=recommender.candidates_.holdings)
-    n = ctx.n_clients
-    t = ctx.as_of_ns
+    n, t = ctx.n_clients, ctx.as_of_ns
     names = _product_names(book)
     fam_code = recommender.candidates_.family
     fam_names = np.asarray(recommender.candidates_.families.astype(str), dtype=object)
 
     complaints = _complaints(ctx)
     risk_texts, n_risk = _risks(ctx, risk_days, float(satisfaction_threshold))
-    renewal = _renewals(ctx, recommender, renewal_days, n_risk)
+    purchases = holds_purchases(book)
+    renewal = (
+        _reorders(ctx, recommender, names, n_risk)
+        if purchases
+        else _renewals(ctx, recommender, renewal_days, n_risk)
+    )
     offers = _offers(recommender, ctx, filter_group)
     ride = _ride_along(renewal, offers, fam_code)
     last_touch = _last_touch(ctx)
@@ -424,7 +453,7 @@ def plan(
         Columns.owner: _clean_text(book.client_table[Columns.owner]).to_numpy()[rows],
         Columns.segment: book.client_table[Columns.segment].to_numpy()[rows],
         Columns.action: pd.Categorical(
-            np.asarray(ACTIONS, dtype=object)[code[rows]], categories=list(ACTIONS)
+            np.asarray(_STEPS[purchases], dtype=object)[code[rows]], categories=list(ACTIONS)
         ),
         Columns.priority: priority[rows],
         Columns.due: pd.to_datetime(due_ns[rows].view("datetime64[ns]")),
@@ -825,6 +854,86 @@ def _renewals(ctx: RuleContext, rec: Recommender, days: int, n_risk: FloatArray)
             "row": rows.astype(np.int64),
             "end": ca.end[rows],
             "value": value,
+            "text": text,
+            "at_risk": risky,
+        }
+    )
+
+
+def _reorders(
+    ctx: RuleContext, rec: Recommender, names: ObjArray, n_risk: FloatArray
+) -> pd.DataFrame:
+    """Pick the one overdue regular purchase per client: most yearly spend at stake first.
+
+    A product is bought regularly when the client bought it on at least three days; its usual
+    interval is the time from the first to the last purchase over the number of intervals. It is
+    overdue when the last purchase is older than one and a half intervals and still within the
+    look-back (past it, the client no longer holds the product).
+    """
+    ca = ctx.book.contract_arrays
+    t = ctx.as_of_ns
+    cols = {"c": np.int64, "p": np.int64, "row": np.int64, "end": np.int64}
+    known = ca.start <= t
+    if not known.any():
+        return pd.DataFrame({c: [] for c in [*cols, "value", "text", "at_risk"]}).astype(cols)
+    product = ca.product[known].astype(np.int64)
+    value = ca.value[known]
+    lines = pd.DataFrame(
+        {
+            "c": ca.client[known].astype(np.int64),
+            "p": product,
+            "day": ca.start[known] // _DAY_NS,
+            "v": np.where(np.isnan(value), rec.candidates_.product_value[product], value),
+        }
+    )
+    g = lines.groupby(["c", "p"], sort=True)
+    per = pd.DataFrame(
+        {
+            "days": g["day"].nunique(),
+            "first": g["day"].min(),
+            "last": g["day"].max(),
+            "spend": g["v"].sum(),
+        }
+    ).reset_index()
+    per = per[per["days"] >= _MIN_ORDERS]
+    interval = (per["last"] - per["first"]) / (per["days"] - 1)
+    since = t // _DAY_NS - per["last"]
+    lookback = ctx.book.lookback
+    reach = lookback.days if lookback is not None else np.inf
+    overdue = (
+        (interval >= _MIN_INTERVAL_DAYS) & (since > _OVERDUE_INTERVALS * interval) & (since < reach)
+    )
+    per, interval, since = per[overdue], interval[overdue], since[overdue]
+    # what a year of the usual rhythm is worth: the average order times the orders in a year
+    yearly = per["spend"] / per["days"] * (365.0 / interval)
+    per = per.assign(value=yearly.to_numpy(), interval=interval.to_numpy(), since=since.to_numpy())
+    per = per.sort_values(["c", "value", "p"], ascending=[True, False, True], kind="stable")
+    per = per.drop_duplicates("c", keep="first")
+    c = per["c"].to_numpy(dtype=np.int64)
+    p = per["p"].to_numpy(dtype=np.int64)
+    last_ns = per["last"].to_numpy(dtype=np.int64) * _DAY_NS
+    risky = n_risk[c] > 0
+    text = (
+        np.where(risky, "at risk: reorder due for ", "reorder due for ").astype(object)
+        + names[p]
+        + ": bought every ~"
+        + np.rint(per["interval"].to_numpy()).astype(np.int64).astype(str)
+        + " days ("
+        + per["days"].to_numpy(dtype=np.int64).astype(str)
+        + " orders), last on "
+        + _day_text(last_ns)
+        + ", "
+        + per["since"].to_numpy(dtype=np.int64).astype(str)
+        + " days ago"
+    )
+    return pd.DataFrame(
+        {
+            "c": c,
+            "p": p,
+            "row": np.full(c.shape[0], -1, dtype=np.int64),
+            # due now: an overdue order is as urgent as a contract ending today
+            "end": np.full(c.shape[0], t, dtype=np.int64),
+            "value": per["value"].to_numpy(dtype=np.float64),
             "text": text,
             "at_risk": risky,
         }

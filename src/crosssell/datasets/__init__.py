@@ -275,7 +275,8 @@ def load_online_retail(path: str | Path) -> Book:
     ``quantity``, ``amount``, ``is_cancellation``, ``is_non_product``, ``country``, ...), keeps
     the clean rows (client known, not a cancellation, quantity above zero, merchandise only) and
     returns ``Book.from_transactions(lines, lookback="365D")`` with each client's country (its
-    most frequent one) as ``region``. Nothing is downloaded.
+    most frequent one) as ``region`` and each product's description (its most frequent one) as
+    ``name``, so that reasons read as the shop's catalogue does. Nothing is downloaded.
 
     Parameters
     ----------
@@ -319,6 +320,7 @@ def load_online_retail(path: str | Path) -> Book:
         "is_cancellation",
         "is_non_product",
         "country",
+        "description",
     ]
     raw = pq.read_table(source, columns=columns).to_pandas(date_as_object=False)
     clean = (
@@ -346,4 +348,21 @@ def load_online_retail(path: str | Path) -> Book:
             Columns.region: countries["country"].astype("str").to_numpy(),
         }
     )
-    return Book.from_transactions(lines, lookback="365D", clients=clients)
+    # a product's name is the description its lines carry most often (spellings vary a little)
+    names = (
+        raw.loc[clean & raw["description"].notna(), [Columns.product, "description"]]
+        .value_counts()
+        .rename("n")
+        .reset_index()
+        .sort_values(
+            ["n", Columns.product, "description"], ascending=[False, True, True], kind="stable"
+        )
+        .drop_duplicates(Columns.product)
+    )
+    products = pd.DataFrame(
+        {
+            Columns.product: names[Columns.product].astype("str").to_numpy(),
+            Columns.name: names["description"].astype("str").str.strip().to_numpy(),
+        }
+    )
+    return Book.from_transactions(lines, lookback="365D", clients=clients, products=products)

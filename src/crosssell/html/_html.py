@@ -63,6 +63,7 @@ a { color: var(--accent); }
          border: 1px solid var(--line); white-space: nowrap; }
 .badge.resolve_complaint { background: #fde8e4; border-color: #f1b7aa; color: var(--warn); }
 .badge.renew { background: #fff3d6; border-color: #ecd08c; color: #7a5600; }
+.badge.reorder { background: #fff3d6; border-color: #ecd08c; color: #7a5600; }
 .badge.propose { background: #e3f4ec; border-color: #a9d8c1; color: var(--accent); }
 .badge.check_in { background: #e7eef9; border-color: #b5c8e8; color: #27508f; }
 .badge.at_risk { background: var(--warn); border-color: var(--warn); color: #fff; }

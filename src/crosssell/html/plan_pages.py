@@ -25,6 +25,7 @@ UNOWNED: Final = "unowned.html"
 _TITLES: Final = {
     "resolve_complaint": "resolve complaint",
     "renew": "renew",
+    "reorder": "reorder",
     "propose": "propose",
     "check_in": "check in",
     "none": "nothing",
@@ -236,8 +237,8 @@ def _index_page(
     title: str,
 ) -> str:
     # Short headings keep the table within a phone's width.
-    header = ["manager", "cap.", "listed", "below", "complaint", "renew", "propose", "check in"]
-    header.append("nothing")
+    header = ["manager", "cap.", "listed", "below", "complaint", "renew", "reorder", "propose"]
+    header += ["check in", "nothing"]
     listed = account_plan.actions[account_plan.actions[Columns.within_capacity]]
     counts = pd.crosstab(listed[Columns.owner], listed[Columns.action].astype(str)).reindex(
         index=summary[Columns.owner], columns=list(ACTIONS[:-1]), fill_value=0

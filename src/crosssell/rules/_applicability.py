@@ -16,7 +16,14 @@ from crosssell.book import OPEN_END
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import NAME
 from crosssell.rules._blocks import Blocks
-from crosssell.rules._common import DAY_NS, concat_text, format_numbers, iso_dates, to_ns
+from crosssell.rules._common import (
+    DAY_NS,
+    concat_text,
+    format_numbers,
+    holds_purchases,
+    iso_dates,
+    to_ns,
+)
 from crosssell.rules._context import RuleContext
 
 _CLIENT_IDX: Final = Columns.client_idx
@@ -146,6 +153,10 @@ class RenewalFirst:
     holds nothing in the same family that runs past that end (a renewal or an upgrade). A renewal
     contract starting after ``as_of`` does not exist yet at ``as_of``.
 
+    On a Book of purchases (:meth:`~crosssell.Book.from_transactions`) a holding ends when its
+    look-back runs out, which is not a term to renew: the rule blocks nothing there. The account
+    plan's retention action for purchases is ``reorder`` (see :func:`crosssell.plan`).
+
     Parameters
     ----------
     name : str, default "renewal_first"
@@ -205,7 +216,7 @@ class RenewalFirst:
         """
         ca = ctx.book.contract_arrays
         t = ctx.as_of_ns
-        if len(ca) == 0:
+        if len(ca) == 0 or holds_purchases(ctx.book):
             return Blocks.empty()
         codes = ctx.family_codes
         n_fam = len(ctx.family_labels)

@@ -15,6 +15,15 @@ TextArray = npt.NDArray[np.object_]
 DAY_NS: Final = 86_400 * 10**9
 
 
+def holds_purchases(book: Any) -> bool:
+    """Whether the Book's holdings are look-back purchases rather than contracts with terms.
+
+    A Book built by :meth:`~crosssell.Book.from_transactions` ends each purchase's holding when
+    its look-back runs out: that end is not a term anyone renews.
+    """
+    return str(getattr(getattr(book, "info", None), "source", "contracts")) == "transactions"
+
+
 def concat_text(*parts: Any) -> TextArray:
     """Concatenate strings and string arrays element-wise into an object array."""
     out: Any = ""
