@@ -130,17 +130,18 @@ def test_notebook_runs(notebook: Path) -> None:
     assert not errors
 
 
-@pytest.mark.slow
-def test_site_builds_strictly(tmp_path: Path) -> None:
-    """Check that ``mkdocs build --strict`` builds the site without a warning."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the site once, strictly; the tests below read the pages it wrote."""
     absent = missing(
         "mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers", "mkdocs_jupyter"
     )
     if absent:
         pytest.skip(f"the docs extra is not installed (missing {', '.join(absent)})")
+    out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -149,4 +150,139 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-5000:]
-    assert (tmp_path / "site" / "index.html").exists()
+    return out
+
+
+@pytest.mark.slow
+def test_site_builds_strictly(site: Path) -> None:
+    """Check that ``mkdocs build --strict`` builds the site without a warning."""
+    assert (site / "index.html").exists()
+
+
+def _api_sources() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in (DOCS / "api").glob("*.md"))
+
+
+def _api_html(site: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in (site / "api").rglob("*.html"))
+
+
+# Modules whose public names (their ``__all__``) the API reference must show.
+DOCUMENTED = (
+    "crosssell",
+    "crosssell.account_plan",
+    "crosssell.arbitration",
+    "crosssell.book",
+    "crosssell.candidates",
+    "crosssell.columns",
+    "crosssell.datasets",
+    "crosssell.evaluation",
+    "crosssell.exceptions",
+    "crosssell.html",
+    "crosssell.ids",
+    "crosssell.insights",
+    "crosssell.matrix",
+    "crosssell.persist",
+    "crosssell.recommender",
+    "crosssell.rules",
+    "crosssell.scorers",
+    "crosssell.weighting",
+)
+
+
+@pytest.mark.slow
+def test_every_public_name_is_in_the_api_reference(site: Path) -> None:
+    """Check that each name a public module exports has an entry in the API pages."""
+    html = _api_html(site)
+    anchors = set(re.findall(r'id="(crosssell[\w.]*)"', html))
+    # constants and type aliases have no docstring of their own: a page's table describes them
+    tabled = set(re.findall(r"^\| `(\w+)` \|", _api_sources(), re.MULTILINE))
+    leaves = {a.rsplit(".", 1)[-1] for a in anchors} | tabled
+    absent = []
+    for module in DOCUMENTED:
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", ()):
+            value = getattr(mod, name)
+            if isinstance(value, type(sys)):
+                continue  # a submodule: its own page lists it
+            if name not in leaves:
+                absent.append(f"{module}.{name}")
+    assert not absent, f"public names missing from docs/api: {absent}"
+
+
+@pytest.mark.slow
+def test_no_private_name_is_rendered_in_the_api_reference(site: Path) -> None:
+    """Check that no private name shows in the API pages (a heading, a signature, a base)."""
+    html = _api_html(site)
+    private = sorted(set(re.findall(r'(?:id|title)="(crosssell[\w.]*\._[A-Za-z]\w*)"', html)))
+    assert not private, f"private names rendered in docs/api: {private}"
+
+
+# Packages an extra installs that nothing imports, because something else loads them at run
+# time: the notebook kernel that nbclient starts.
+RUNTIME_ONLY = {"ipykernel"}
+# Distribution names that import under another name.
+IMPORT_NAMES = {
+    "mkdocs-material": "material",
+    "mkdocstrings": "mkdocstrings",
+    "mkdocs-jupyter": "mkdocs_jupyter",
+    "scikit-learn": "sklearn",
+    "pytest-timeout": "pytest_timeout",
+    "pandas-stubs": "pandas",
+    "scipy-stubs": "scipy",
+}
+
+
+def _extras() -> dict[str, list[tuple[str, str]]]:
+    """Each extra's requirements of the pyproject as (distribution, lowest version)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for extra, reqs in project["optional-dependencies"].items():
+        pairs = []
+        for req in reqs:
+            found = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*(?:>=\s*([\d.]+))?", req)
+            assert found, req
+            pairs.append((found.group(1), found.group(2) or ""))
+        out[extra] = pairs
+    return out
+
+
+def test_every_package_of_an_extra_is_used() -> None:
+    """Check that each package an optional extra installs is imported by the code, tests or
+    benchmarks (or run by a tool), so no extra installs something nothing needs."""
+    text = (
+        "\n".join(
+            p.read_text(encoding="utf-8")
+            for folder in ("src", "tests", "benchmarks", "docs")
+            for p in (ROOT / folder).rglob("*.py")
+        )
+        + (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+        + (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    )
+    unused = []
+    for extra, pairs in _extras().items():
+        for dist, _ in pairs:
+            if dist.startswith("crosssell") or dist in RUNTIME_ONLY:
+                continue
+            module = IMPORT_NAMES.get(dist, dist.replace("-", "_"))
+            used = re.search(rf"(import|from)\s+{re.escape(module)}\b", text) or (
+                re.search(rf"\b{re.escape(module)}\b", text) and extra in ("dev", "docs")
+            )
+            if not used:
+                unused.append(f"{extra}: {dist}")
+    assert not unused, f"extras install packages nothing uses: {unused}"
+
+
+def test_versions_quoted_in_the_docs_match_the_pyproject() -> None:
+    """Check that a page saying "<package> >= X" says what the pyproject requires."""
+    pins = {dist.lower(): low for pairs in _extras().values() for dist, low in pairs if low}
+    wrong = []
+    for page in DOCS.rglob("*.md"):
+        for dist, version in re.findall(
+            r"\b([a-z][\w-]*) ?>= ?(\d[\d.]*)", page.read_text("utf-8")
+        ):
+            if dist.lower() in pins and pins[dist.lower()] != version:
+                wrong.append(f"{page.relative_to(DOCS)}: {dist} >= {version}")
+    assert not wrong, f"pages disagree with pyproject.toml: {wrong} (pyproject: {pins})"

@@ -456,3 +456,18 @@ def test_why_not_gives_the_rank_recommend_gives_even_among_ties() -> None:
         index=False
     ):
         assert f"at rank {rank} " in rec.why_not(client, product)
+
+
+def test_repr_of_a_recommender_with_a_policy_fits_on_one_line() -> None:
+    """Check that the repr names the stock policy or counts the rules instead of listing them."""
+    from crosssell.rules import AlreadyHeld, Policy, route_sales
+
+    assert repr(Recommender(policy=route_sales())) == "Recommender(policy=route_sales())"
+    assert repr(Recommender(policy=route_sales(decline_days=30), k=7)) == (
+        "Recommender(policy=<Policy 'route_sales': 13 rules>, k=7)"
+    )
+    assert repr(Recommender(policy=Policy([AlreadyHeld()]))) == (
+        "Recommender(policy=Policy(name='custom', rules=['already_held']))"
+    )
+    # the policy itself still lists every rule with its parameters
+    assert "RecentDecline(name='recent_decline', days=30" in repr(route_sales(decline_days=30))

@@ -166,7 +166,9 @@ class Estimator:
             value = getattr(self, name)
             default = sig.parameters[name].default
             if not _same(value, default):
-                shown.append(f"{name}={value!r}")
+                # a long value (a policy of a dozen rules) may offer a one-line form
+                short = getattr(value, "_short_repr", None)
+                shown.append(f"{name}={short() if callable(short) else repr(value)}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def _validate_params(self) -> None:

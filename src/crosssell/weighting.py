@@ -50,7 +50,7 @@ _YEAR_NS: Final = int(365.25 * 24 * 3600 * 10**9)
 State = Literal["active", "ever"]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 HalfLife: TypeAlias = str | pd.Timedelta | dt.timedelta | np.timedelta64
-_T = TypeVar("_T", bound=np.generic)
+ScalarT = TypeVar("ScalarT", bound=np.generic)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,7 +172,7 @@ class HeldPairs:
         """
         return int(self.starts.shape[0])
 
-    def take(self, column: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    def take(self, column: npt.NDArray[ScalarT]) -> npt.NDArray[ScalarT]:
         """Return a contract column restricted to the counted rows, in :attr:`rows` order.
 
         Parameters
@@ -199,10 +199,10 @@ class HeldPairs:
         """
         return column[self.rows]
 
-    def _reduce(self, ufunc: np.ufunc, values: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    def _reduce(self, ufunc: np.ufunc, values: npt.NDArray[ScalarT]) -> npt.NDArray[ScalarT]:
         if self.n_pairs == 0:
             return values[:0]
-        out: npt.NDArray[_T] = ufunc.reduceat(values, self.starts)
+        out: npt.NDArray[ScalarT] = ufunc.reduceat(values, self.starts)
         return out
 
     def sum(self, values: FloatArray) -> FloatArray:

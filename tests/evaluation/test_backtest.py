@@ -538,3 +538,19 @@ def test_backtest_never_offers_a_product_launched_after_the_cutoff() -> None:
     m = result.metrics
     cov = m[(m["metric"] == "coverage") & (m[Columns.offer_type] == "all")]["value"]
     assert cov.tolist() == [1.0]
+
+
+def test_progress_bar_is_the_text_bar_without_ipywidgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that without ipywidgets the bar is tqdm's text bar, which never warns in Jupyter."""
+    import importlib.util
+
+    import tqdm.std
+
+    from crosssell.evaluation import _common
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ipywidgets" else real(name)
+    )
+    bar = _common.progress_bar(range(2), disable=True)
+    assert type(bar) is tqdm.std.tqdm

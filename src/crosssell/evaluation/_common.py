@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,17 +19,22 @@ __all__ = [
     "HorizonLike",
     "active_clients",
     "active_mask",
+    "boot_sums",
     "check_cutoffs",
     "check_k",
     "check_ks",
     "cutoff_list",
     "day",
+    "progress_bar",
     "seed",
     "show_progress",
     "span",
     "to_horizon",
     "to_timestamp",
 ]
+
+# bootstrap weight matrices are built in blocks of at most this many cells to bound memory
+BOOT_BLOCK_CELLS: Final = 4_000_000
 
 HorizonLike = str | pd.Timedelta | _dt.timedelta | np.timedelta64 | int
 
@@ -125,6 +130,40 @@ def show_progress(progress: bool | None) -> bool:
     if progress is None:
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
     return bool(progress)
+
+
+def boot_sums(
+    columns: npt.NDArray[np.float64], n_boot: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    """Column sums of ``columns`` over ``n_boot`` resamples of its rows, shape (n_boot, n_cols).
+
+    Each resample draws the rows with replacement; a block of resamples is one count matrix
+    (resamples x rows) multiplied with ``columns``.
+    """
+    n = columns.shape[0]
+    out = np.empty((n_boot, columns.shape[1]), dtype=np.float64)
+    block = max(1, BOOT_BLOCK_CELLS // max(n, 1))
+    for first in range(0, n_boot, block):
+        b = min(block, n_boot - first)
+        draws = rng.integers(0, n, size=(b, n)) + (np.arange(b)[:, None] * n)
+        counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
+        out[first : first + b] = counts @ columns
+    return out
+
+
+def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
+    """Make a tqdm bar: the notebook widget with ipywidgets installed, the text bar otherwise.
+
+    tqdm's automatic choice picks the widget in Jupyter even without ipywidgets and then warns
+    "IProgress not found" on every bar; the text bar works everywhere.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is None:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
 
 
 def to_timestamp(value: Any, *, name: str, owner: str) -> pd.Timestamp:

@@ -111,9 +111,9 @@ class BacktestResult:
     offers: pd.DataFrame
     horizon: pd.Timedelta
     k: tuple[int, ...]
-    truth: pd.DataFrame = dataclasses.field(default_factory=lambda: _truth_frame([]))
+    truth: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
-    def summary(self, offer_type: str = _ALL, segment: str = _ALL) -> pd.DataFrame:
+    def summary(self, offer_type: str = "all", segment: str = "all") -> pd.DataFrame:
         """Average each metric at each ``k`` over folds, by model, with the lift over the baseline.
 
         Parameters
@@ -381,11 +381,7 @@ def backtest(
     offer_parts: list[pd.DataFrame] = []
     truth_parts: list[pd.DataFrame] = []
     fold_rows: list[dict[str, Any]] = []
-    # Imported here: tqdm.auto picks the notebook widget, which warns at import when
-    # ipywidgets is missing; only a shown bar should pay for that.
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
+    bar = _common.progress_bar(
         total=len(stamps) * len(models),
         desc=owner,
         unit="fit",

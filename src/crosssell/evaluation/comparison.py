@@ -19,8 +19,9 @@ import pandas as pd
 
 from crosssell._params import Interval, Options, validate_params
 from crosssell.columns import Columns
+from crosssell.evaluation._common import boot_sums
 from crosssell.evaluation.backtest import BacktestResult
-from crosssell.evaluation.metrics import _boot_sums, _match, _per_client
+from crosssell.evaluation.metrics import per_client_metric
 
 __all__ = ["compare"]
 
@@ -89,9 +90,7 @@ def _per_fold(
     offers: pd.DataFrame, truth: pd.DataFrame, metric: str, k: int
 ) -> npt.NDArray[np.float64]:
     """One value of ``metric`` per client of ``truth`` (in its order of first appearance)."""
-    hits = _match(offers, truth, k)
-    per = _per_client(hits, k)[metric]
-    return np.nan_to_num(per, nan=0.0)
+    return per_client_metric(offers, truth, metric, k)
 
 
 def compare(
@@ -225,7 +224,7 @@ def _row(  # noqa: PLR0917 - a private helper called the same way three times
     base_value = float(reduce(base)) if n else float("nan")
     low = high = float("nan")
     if n and n_boot:
-        sums = _boot_sums((values - base)[:, None], int(n_boot), rng)[:, 0]
+        sums = boot_sums((values - base)[:, None], int(n_boot), rng)[:, 0]
         diffs = sums if total else sums / n
         low, high = (float(v) for v in np.quantile(diffs, [tail, 1.0 - tail]))
     difference = value - base_value

@@ -60,10 +60,6 @@ METRICS: Final[tuple[str, ...]] = (
 )
 
 
-# bootstrap weight matrices are built in blocks of at most this many cells to bound memory
-_BOOT_BLOCK_CELLS: Final = 4_000_000
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Hits:
     """Offers matched with truth, one row per client with at least one addition."""
@@ -179,23 +175,23 @@ def _per_client(hits: _Hits, k: int) -> dict[str, npt.NDArray[np.float64]]:
         }
 
 
-def _boot_sums(
-    columns: npt.NDArray[np.float64], n_boot: int, rng: np.random.Generator
+def per_client_metric(
+    recommendations: pd.DataFrame, truth: pd.DataFrame, metric: str, k: int
 ) -> npt.NDArray[np.float64]:
-    """Column sums of ``columns`` over ``n_boot`` resamples of its rows, shape (n_boot, n_cols).
+    """Return one client's ``metric`` at ``k`` per client with an addition in ``truth``.
 
-    Each resample draws the rows with replacement; a block of resamples is one count matrix
-    (resamples x rows) multiplied with ``columns``.
+    Clients come in the order they first appear in ``truth``; a client without any offer
+    scores 0, as in :func:`evaluate`.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"client_id": ["A", "B"], "product_id": ["x", "z"], "rank": [1, 1]})
+    >>> truth = pd.DataFrame({"client_id": ["A", "B"], "product_id": ["x", "y"]})
+    >>> per_client_metric(recs, truth, "ndcg", 1).tolist()
+    [1.0, 0.0]
     """
-    n = columns.shape[0]
-    out = np.empty((n_boot, columns.shape[1]), dtype=np.float64)
-    block = max(1, _BOOT_BLOCK_CELLS // max(n, 1))
-    for first in range(0, n_boot, block):
-        b = min(block, n_boot - first)
-        draws = rng.integers(0, n, size=(b, n)) + (np.arange(b)[:, None] * n)
-        counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
-        out[first : first + b] = counts @ columns
-    return out
+    hits = _match(recommendations, truth, k)
+    return np.nan_to_num(_per_client(hits, k)[metric], nan=0.0)
 
 
 def _coverage_counts(recommendations: pd.DataFrame, ks: Sequence[int]) -> list[int]:
@@ -289,7 +285,7 @@ def evaluate(
 
     if n and n_boot:
         rng = np.random.default_rng(random_state)
-        boot = _boot_sums(columns, int(n_boot), rng)
+        boot = _common.boot_sums(columns, int(n_boot), rng)
     else:
         boot = np.full((0, columns.shape[1]), np.nan)
     tail = (1.0 - confidence) / 2.0

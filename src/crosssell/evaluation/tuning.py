@@ -465,11 +465,9 @@ def tune(
             order = list(range(grid.size))
         else:
             order = [int(i) for i in np.random.default_rng(seed).choice(grid.size, n, False)]
-        # Imported here: tqdm.auto picks the notebook widget, which warns at import when
-        # ipywidgets is missing; only a shown bar should pay for that.
-        from tqdm.auto import tqdm
-
-        bar = tqdm(order, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress))
+        bar = _common.progress_bar(
+            order, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress)
+        )
         try:
             for index in bar:
                 run(grid.config(index))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import pandas as pd
 
+from crosssell._calibrators import Calibrator
 from crosssell._version import __version__
 from crosssell.columns import Columns
 from crosssell.evaluation import _common
@@ -44,10 +45,6 @@ _NAMES: Final = {
     "coverage": "catalogue coverage",
 }
 _DASH: Final = "–"
-
-
-class _Predicts(Protocol):
-    def predict(self, scores: Any) -> Any: ...
 
 
 # --------------------------------------------------------------------------- formatting
@@ -387,7 +384,7 @@ def _calibration_panel(
 
 
 def _calibration_data(
-    result: BacktestResult, calibration: _Predicts | None
+    result: BacktestResult, calibration: Calibrator | None
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str] | None:
     offers = result.offers
     offers = offers[offers[Columns.model] == _MODEL]
@@ -420,7 +417,7 @@ def _calibration_data(
 
 def _charts(
     result: BacktestResult,
-    calibration: _Predicts | None,
+    calibration: Calibrator | None,
     suppressed: pd.DataFrame | None,
 ) -> str:
     try:
@@ -494,7 +491,7 @@ def report(
     *,
     title: str = "crosssell backtest",
     tune: TuneResult | None = None,
-    calibration: _Predicts | None = None,
+    calibration: Calibrator | None = None,
     suppressed: pd.DataFrame | None = None,
 ) -> Path:
     """Write a backtest (and the tuning behind it) as one self-contained HTML file.

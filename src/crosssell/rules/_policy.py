@@ -141,6 +141,14 @@ class Policy:
             else f"Policy(name={self.name!r}, rules=[])"
         )
 
+    def _short_repr(self) -> str:
+        """One line for an estimator's repr; ``repr(policy)`` lists every rule."""
+        if self == route_sales() and self.name == "route_sales":
+            return "route_sales()"
+        if len(self._rules) <= 3:
+            return f"Policy(name={self.name!r}, rules={list(self.names)!r})"
+        return f"<Policy {self.name!r}: {len(self._rules)} rules>"
+
     def _unknown(self, name: str) -> str:
         return f"Policy {self.name!r} has no rule named {name!r}; its rules are {list(self.names)}."
 

@@ -76,7 +76,7 @@ def auto_regularization(nnz: int, n_products: int) -> float:
 _DENSE_PAIRS = 2048
 
 
-class _FactorScorer(Scorer):
+class FactorScorer(Scorer):
     """Shared scoring, fold-in and evidence of factor models."""
 
     explain_kind: ClassVar[ExplainKind] = "factors"
@@ -150,7 +150,7 @@ class _FactorScorer(Scorer):
 
 
 @register("scorer")
-class ALS(_FactorScorer):
+class ALS(FactorScorer):
     """Implicit-feedback alternating least squares (implicit's ``AlternatingLeastSquares``).
 
     Parameters
@@ -332,7 +332,7 @@ class ALS(_FactorScorer):
 
 
 @register("scorer")
-class BPR(_FactorScorer):
+class BPR(FactorScorer):
     """Bayesian personalised ranking (implicit's ``BayesianPersonalizedRanking``, CPU).
 
     Parameters
