@@ -80,3 +80,18 @@ def test_every_public_name_reaches_the_api_reference(module_name: str) -> None:
         and id(obj) not in DOCUMENTED
     ]
     assert not missing, f"no page of docs/api renders {module_name}: {missing}"
+
+
+def test_importing_crosssell_loads_no_stage_until_a_name_is_used() -> None:
+    """Check that ``import crosssell`` stays light (no pandas, no recommender) until used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crosssell\n"
+        "heavy = [m for m in ('pandas', 'scipy', 'crosssell.recommender') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "crosssell.Recommender\n"
+        "assert 'crosssell.recommender' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
