@@ -95,3 +95,17 @@ def test_importing_crosssell_loads_no_stage_until_a_name_is_used() -> None:
         "assert 'crosssell.recommender' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_recommender_saves_without_importing_persist_first(tmp_path: Path) -> None:
+    """Check that saving works in a fresh process that only used the lazy top-level names."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crosssell as cs\n"
+        "rec = cs.Recommender(k=1).fit(cs.datasets.tiny(), '2024-06-30')\n"
+        f"rec.save({str(tmp_path / 'model')!r})\n"
+        f"assert cs.load({str(tmp_path / 'model')!r}).k == 1\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -24,6 +24,7 @@ crosssell.exceptions.ArtifactError: unknown scorer class 'Magic'; this crosssell
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -308,7 +309,7 @@ def save_model(rec: Any, path: str | os.PathLike[str], *, compress: bool = False
     Raises
     ------
     RuntimeError
-        If no saver is installed (``crosssell.persist`` was never imported).
+        If ``crosssell.persist`` installed no saver.
 
     Examples
     --------
@@ -320,5 +321,9 @@ def save_model(rec: Any, path: str | os.PathLike[str], *, compress: bool = False
     'model'
     """
     if not _SAVER:
-        raise RuntimeError("Saving needs crosssell.persist; import crosssell first.")
+        # persistence installs the saver when imported; reach it by name, not by an import
+        # statement, so that this bottom layer never depends on the layer that knows every class
+        importlib.import_module("crosssell.persist")
+    if not _SAVER:
+        raise RuntimeError("Saving needs crosssell.persist, which installed no saver.")
     return _SAVER[0](rec, path, compress=compress)
