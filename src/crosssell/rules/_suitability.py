@@ -320,7 +320,7 @@ class NotWorthProposing:
             return np.full(labels.shape[0], float(cost), dtype=np.float64)
         table = pd.Series({str(k): float(v) for k, v in cost.items()}, dtype=np.float64)
         out = table.reindex(pd.Index(labels.astype(str))).to_numpy(dtype=np.float64)
-        return np.nan_to_num(out, nan=0.0)
+        return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
 
     def _cost(self, cost: Any) -> FloatArray:
         if cost is not None:
