@@ -1,4 +1,4 @@
-"""The Ranker against the true take-up chances of the synthetic book: calibrated, above popularity."""
+"""The Ranker against the true take-up chances of the synthetic book."""
 
 from __future__ import annotations
 
