@@ -471,3 +471,51 @@ def test_repr_of_a_recommender_with_a_policy_fits_on_one_line() -> None:
     )
     # the policy itself still lists every rule with its parameters
     assert "RecentDecline(name='recent_decline', days=30" in repr(route_sales(decline_days=30))
+
+
+def test_contact_cost_drops_exactly_the_offers_below_it() -> None:
+    """Check that a contact cost keeps the offers whose expected value reaches it, no others."""
+    book = Book.from_frames(contracts=_contracts(), products=_catalog())
+    free = Recommender(policy=route_sales(), k=6).fit(book, AS_OF).recommend(explain=False)
+    cost = float(np.median(free["expected_value"]))
+    rec = Recommender(policy=route_sales(contact_cost=cost), k=6).fit(book, AS_OF)
+    paid = rec.recommend(explain=False)
+    want = free[free["expected_value"] >= cost]
+    assert 0 < len(paid) < len(free)
+    assert set(zip(paid["client_id"], paid["product_id"], strict=True)) == set(
+        zip(want["client_id"], want["product_id"], strict=True)
+    )
+    dropped = free[free["expected_value"] < cost].iloc[0]
+    p, v = dropped["propensity"], dropped["value"]
+    assert rec.why_not(dropped["client_id"], dropped["product_id"]).endswith(
+        f"not worth proposing: expected value {p * v:.2f} (propensity {p:.3f} x value "
+        f"{v:.0f}) is below the {cost:.2f} cost of proposing it"
+    )
+
+
+def test_contact_cost_per_family_spares_other_families() -> None:
+    """Check that a cost on one family removes its offers only."""
+    book = Book.from_frames(contracts=_contracts(), products=_catalog())
+    free = Recommender(policy=route_sales(), k=6).fit(book, AS_OF).recommend(explain=False)
+    rec = Recommender(policy=route_sales(contact_cost={"HR": 1e9}), k=6).fit(book, AS_OF)
+    paid = rec.recommend(explain=False)
+    assert "HR-1" in set(free["product_id"])
+    assert set(paid["product_id"]) == set(free["product_id"]) - {"HR-1"}
+
+
+def test_no_offer_report_and_log_name_the_contact_cost() -> None:
+    """Check that a client with no offer worth its cost is reported so, and logged per pair."""
+    book = Book.from_frames(contracts=_contracts(), products=_catalog())
+    rec = Recommender(policy=route_sales(contact_cost=1e9)).fit(book, AS_OF)
+    assert rec.recommend().empty
+    report = rec.no_offer_report().set_index("client_id")
+    assert report.loc["F", "rules"] == ("not_worth_proposing",)
+    assert report.loc["F", "reason"] == (
+        "no candidate left by the policy was worth proposing: no expected value reached the "
+        "1000000000.00 cost of proposing it"
+    )
+    log = rec.suppressed(not_worth=True)
+    weak = log[(log["rule"] == "not_worth_proposing") & (log["client_id"] == "F")]
+    assert "ERP-1" in set(weak["product_id"])
+    assert weak["detail"].str.endswith("is below the 1000000000.00 cost of proposing it").all()
+    assert len(rec.suppressed()) == len(log) - (log["rule"] == "not_worth_proposing").sum()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -487,7 +488,11 @@ def _distinct_tuple(values: pd.Series) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values.tolist()))
 
 
-def not_worth_reason(min_expected_value: float, min_propensity: float) -> str:
+def not_worth_reason(
+    min_expected_value: float,
+    min_propensity: float,
+    contact_cost: float | Mapping[str, float] = 0.0,
+) -> str:
     """Say why a client's every candidate fell under the not-worth-proposing floor.
 
     Parameters
@@ -496,6 +501,8 @@ def not_worth_reason(min_expected_value: float, min_propensity: float) -> str:
         The expected value an offer must exceed.
     min_propensity : float
         The propensity an offer must reach (0: none).
+    contact_cost : float or mapping of str to float, default 0.0
+        The cost of proposing an offer, or one per product family (0: none).
 
     Returns
     -------
@@ -505,10 +512,26 @@ def not_worth_reason(min_expected_value: float, min_propensity: float) -> str:
     --------
     >>> not_worth_reason(10.0, 0.05).split(": ")[1]
     'the expected value must exceed 10 and the propensity reach 0.05'
+    >>> not_worth_reason(0.0, 0.0, 25.0).split(": ")[1]
+    'no expected value reached the 25.00 cost of proposing it'
     """
+    head = "no candidate left by the policy was worth proposing: "
+    wants = [f"the expected value exceed {min_expected_value:g}"] if min_expected_value else []
+    wants += [f"the propensity reach {min_propensity:g}"] if min_propensity else []
+    also = " and ".join(wants)
+    cost = ""
+    if isinstance(contact_cost, Mapping):
+        priced = {str(k): float(v) for k, v in contact_cost.items() if float(v) > 0}
+        if priced:
+            listed = ", ".join(f"{k} {v:.2f}" for k, v in sorted(priced.items()))
+            cost = f"no expected value reached the cost of proposing it ({listed})"
+    elif float(contact_cost) > 0:
+        cost = f"no expected value reached the {float(contact_cost):.2f} cost of proposing it"
+    if cost:
+        return head + cost + (f"; the floor also asks that {also}" if also else "")
     return (
-        "no candidate left by the policy was worth proposing: the expected value must exceed "
-        f"{min_expected_value:g}"
+        head
+        + f"the expected value must exceed {min_expected_value:g}"
         + (f" and the propensity reach {min_propensity:g}" if min_propensity else "")
     )
 

@@ -42,6 +42,7 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     gated: bool,
     min_ev: float,
     min_p: float,
+    cost: npt.NDArray[np.float64],
     row_off: npt.NDArray[np.bool_],
     levers: npt.NDArray[np.float64],
     up_ptr: npt.NDArray[Any],
@@ -93,7 +94,8 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 p = src[i, j]
                 pr = p * weight[j]
                 buf[j] = pr if (p > bound[j]) & (pr == pr) else ninf  # noqa: PLR0124 - NaN test
-        # upsells: their own value, the floor tested on the (bounded) propensity and expected value
+        # upsells: their own value, the floor tested on the (bounded) propensity and expected
+        # value, against the product's cost of proposing
         r = rows[i]
         for e in range(up_ptr[r], up_ptr[r + 1]):
             c = up_col[e]
@@ -109,7 +111,8 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 pr = ninf
             elif gated:
                 pf = np.float64(pb)
-                if not (pf * up_v[e] > min_ev and pf >= min_p):
+                ev = pf * up_v[e]
+                if not (ev > min_ev and pf >= min_p) or (cost[c] > 0.0 and not ev >= cost[c]):
                     pr = ninf
             buf[c] = pr
             mark[c] = e

@@ -106,6 +106,7 @@ class Columns:
     upper: Final = "upper"
     n: Final = "n"
     observed: Final = "observed"
+    calibration_error: Final = "calibration_error"
     # evaluation: tuning table
     trial: Final = "trial"
     params: Final = "params"

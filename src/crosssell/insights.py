@@ -296,7 +296,10 @@ def _scan(
             per_rule[m.name] += _by_group(group[chunk], n_g, hit)
             blocked |= hit
         if not_worth is not None:
-            weak = not_worth.blocked(propensity, propensity * cc.value) & is_cand
+            weak = not_worth.blocked(
+                propensity, propensity * cc.value, cost=rec.pricing_.cost[None, :]
+            )
+            weak &= is_cand
             per_rule[not_worth.name] += _by_group(group[chunk], n_g, weak)
             blocked |= weak
         g = group[chunk]

@@ -367,7 +367,12 @@ class Recommender(Estimator):
         self.texts_ = Texts.of(book, candidates)
         self.levers_ = lever_weights(self.levers, book)
         self.not_worth_ = self.policy.not_worth if self.policy is not None else None
-        self.pricing_ = Pricing.of(candidates.product_value, self.levers_, self.not_worth_)
+        self.pricing_ = Pricing.of(
+            candidates.product_value,
+            self.levers_,
+            self.not_worth_,
+            candidates.families.to_numpy(dtype=object)[candidates.family],
+        )
         self.propensity_ = self.calibrator if self.calibrator is not None else self._fit_scale()
         # the last keys of the order of offers, so that input row order never decides
         self.tie_rank_ = tie_rank(
@@ -965,8 +970,17 @@ class Recommender(Estimator):
         return save_model(self, path, compress=compress)
 
     # -------------------------------------------------------------- audit
-    def suppressed(self) -> pd.DataFrame:
+    def suppressed(self, *, not_worth: bool = False) -> pd.DataFrame:
         """Return the policy's log: every blocked (client, product) and the rule that blocked it.
+
+        Parameters
+        ----------
+        not_worth : bool, default False
+            Also log the candidates the policy allowed but its
+            :class:`~crosssell.rules.NotWorthProposing` rule dropped after scoring, one row
+            per (client, product) with the sentence saying why (e.g. "expected value 12.40
+            (propensity 0.031 x value 400) is below the 25.00 cost of proposing it"). This
+            scores every client, and the rows can be many.
 
         Returns
         -------
@@ -980,11 +994,52 @@ class Recommender(Estimator):
         >>> rec = Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
         >>> {"rule", "kind", "detail"} <= set(rec.suppressed().columns)
         True
+        >>> policy = cs.rules.route_sales(contact_cost=100.0)
+        >>> rec = Recommender(policy=policy).fit(cs.datasets.demo(), "2025-06-30")
+        >>> log = rec.suppressed(not_worth=True)
+        >>> log.loc[log["rule"] == "not_worth_proposing", "detail"].iloc[0]  # doctest: +ELLIPSIS
+        'expected value ... is below the 100.00 cost of proposing it'
         """
         check_fitted(self, "scorer_")
         if self.suppression_ is None:
             return self._empty_log()
-        return self.suppression_.to_frame(self.book_)
+        log = self.suppression_.to_frame(self.book_)
+        if not not_worth or self.not_worth_ is None:
+            return log
+        weak = self._not_worth_log()
+        return pd.concat([log, weak], ignore_index=True) if len(weak) else log
+
+    def _not_worth_log(self) -> pd.DataFrame:
+        """Candidates the policy allowed and the not-worth floor dropped, with the reason."""
+        floor = self.not_worth_
+        assert floor is not None
+        rows = _offerable(np.flatnonzero(self.eligible_).astype(np.int64), self.view_)
+        parts_r, parts_c, parts_d = [], [], []
+        for start in range(0, rows.shape[0], self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            block = self._priority_chunk(chunk, not_worth=False)
+            r, c = np.nonzero(np.isfinite(block.priority))
+            p = np.asarray(block.propensity(r, c), dtype=np.float64)
+            v = block.typed(r, c)[1]
+            cost = self.pricing_.cost[c]
+            hit = floor.blocked(p, p * v, cost=cost)
+            parts_r.append(chunk[r[hit]])
+            parts_c.append(c[hit])
+            parts_d.append(floor.detail(p[hit], p[hit] * v[hit], value=v[hit], cost=cost[hit]))
+        if not parts_r:
+            return self._empty_log()
+        r, c = np.concatenate(parts_r), np.concatenate(parts_c)
+        n = r.shape[0]
+        return pd.DataFrame(
+            {
+                Columns.client: self.book_.client_ids.to_external(r),
+                Columns.product: self.book_.product_ids.to_external(c),
+                Columns.rule: np.full(n, floor.name, dtype=object),
+                Columns.kind: np.full(n, floor.kind, dtype=object),
+                Columns.detail: np.concatenate(parts_d).astype(object),
+                Columns.scope: np.full(n, "any", dtype=object),
+            }
+        )
 
     def _empty_log(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -1047,7 +1102,12 @@ class Recommender(Estimator):
         p = float(block.propensity(np.zeros(1, dtype=np.int64), np.array([col]))[0])
         v = float(block.typed(np.zeros(1, dtype=np.int64), np.array([col]))[1][0])
         if self.not_worth_ is not None and not np.isfinite(priority[0, col]):
-            detail = self.not_worth_.detail(np.array([p]), np.array([p * v]))[0]
+            detail = self.not_worth_.detail(
+                np.array([p]),
+                np.array([p * v]),
+                value=np.array([v]),
+                cost=self.pricing_.cost[[col]],
+            )[0]
             return why_not_sentence(facts(not_worth=detail))
         offerable = np.flatnonzero(np.isfinite(priority[0]))
         mine = float(priority[0, col])
@@ -1126,7 +1186,7 @@ class Recommender(Estimator):
             return
         open_ = np.flatnonzero(np.array([r == () for r in rules], dtype=bool))
         floor = self.not_worth_
-        text = not_worth_reason(floor.min_expected_value, floor.min_propensity)
+        text = not_worth_reason(floor.min_expected_value, floor.min_propensity, floor.contact_cost)
         for i in range(0, open_.shape[0], self.batch_size):
             part = open_[i : i + self.batch_size]
             priority = self._priority_chunk(without[part], not_worth=False).priority

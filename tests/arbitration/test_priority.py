@@ -35,6 +35,17 @@ def demo() -> tuple[cs.Book, Candidates, object]:
     return book, cand, route_sales().evaluate(ctx)
 
 
+def _families(cand):
+    return cand.families.to_numpy(dtype=object)[cand.family]
+
+
+def _floor(min_ev, min_p, cost):
+    """A floor whose cost is none, one number, or one per family of the demo catalogue."""
+    if cost == "family":
+        cost = {"CRM": 120.0, "ERP": 40.0, "BI": 0.0, "SEC": 300.0}
+    return NotWorthProposing(min_expected_value=min_ev, min_propensity=min_p, contact_cost=cost)
+
+
 def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
     """The definition: dense typing, dense policy mask, not-worth on every pair."""
     chunk = cand.chunk(rows)
@@ -45,7 +56,8 @@ def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
     if suppression is not None:
         blocked |= suppression.mask(rows, is_up)
     if floor is not None:
-        blocked |= floor.blocked(propensity, propensity * value)
+        cost = floor.costs(_families(cand))[None, :]
+        blocked |= floor.blocked(propensity, propensity * value, cost=cost)
     blocked |= np.isnan(priority)
     priority[blocked] = -np.inf
     return priority, is_up, value
@@ -58,6 +70,7 @@ def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
             "seed": st.integers(0, 2**32 - 1),
             "min_ev": st.sampled_from([0.0, 50.0, 400.0]),
             "min_p": st.sampled_from([0.0, 0.3, 0.7]),
+            "cost": st.sampled_from([0.0, 30.0, 150.0, "family"]),
             "levers": st.booleans(),
             "scoped": st.booleans(),
             "policy": st.booleans(),
@@ -86,13 +99,13 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
     # propensities on a coarse grid, so the not-worth floor is met exactly and often
     propensity = rng.choice(np.linspace(0, 1, 11), size=(rows.size, n)).astype(np.float32)
     levers = rng.choice([0.5, 1.0, 2.0], size=n) if case["levers"] else np.ones(n)
-    floor = NotWorthProposing(min_expected_value=case["min_ev"], min_propensity=case["min_p"])
+    floor = _floor(case["min_ev"], case["min_p"], case["cost"])
     got = score_block(
         rows=rows,
         scores=propensity,
         propensity=propensity.copy(),
         offers=OfferMap.build(cand, suppression, block=97),
-        pricing=Pricing.of(cand.product_value, levers, floor),
+        pricing=Pricing.of(cand.product_value, levers, floor, _families(cand)),
         predict=lambda s: s,
         finite=True,
     )
@@ -116,6 +129,27 @@ def test_cross_sell_floor_is_exact_at_the_boundary() -> None:
     for j, v in enumerate(value):
         allowed = ~floor.blocked(p, p * v)
         np.testing.assert_array_equal(p > bound[j], allowed)
+
+
+@pytest.mark.parametrize("cost", [0.3, 7.0, 25.0, 1e-3])
+def test_cross_sell_floor_with_a_cost_is_exact_at_the_boundary(cost) -> None:
+    """Check that p * value >= cost holds exactly where p exceeds the bound (equality passes)."""
+    p = np.linspace(0, 1, 10_001, dtype=np.float32)
+    value = np.array([0.0, 1.0, 3.0, 7.0, 25.0, 100.0, 1e6])
+    floor = NotWorthProposing(min_expected_value=0.0, min_propensity=0.1, contact_cost=cost)
+    bound = cross_sell_floor(floor, value, np.full(value.shape, cost))
+    for j, v in enumerate(value):
+        allowed = ~floor.blocked(p, p.astype(np.float64) * v)
+        np.testing.assert_array_equal(p > bound[j], allowed)
+    # an expected value exactly equal to the cost is worth proposing
+    assert not floor.blocked(np.array([0.25]), np.array([cost]))[0]
+
+
+def test_pricing_refuses_a_cost_per_family_without_families() -> None:
+    """Check that pricing with a per-family cost and no families says what it needs."""
+    floor = NotWorthProposing(contact_cost={"CRM": 1.0})
+    with pytest.raises(ValueError, match="needs the family of each of the 2 products"):
+        Pricing.of(np.array([1.0, 2.0]), np.ones(2), floor)
 
 
 def test_no_floor_blocks_only_nan() -> None:
@@ -159,7 +193,17 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
             "seed": st.integers(0, 2**32 - 1),
             "k": st.sampled_from([1, 3, 10, MAX_K]),
             "floor": st.sampled_from(
-                [None, (0.0, 0.0), (50.0, 0.25), (400.0, 0.5), (0.0, 0.25), (0.0, 0.3)]
+                [
+                    None,
+                    (0.0, 0.0, 0.0),
+                    (50.0, 0.25, 0.0),
+                    (400.0, 0.5, 0.0),
+                    (0.0, 0.25, 0.0),
+                    (0.0, 0.3, 0.0),
+                    (0.0, 0.0, 60.0),
+                    (10.0, 0.1, 200.0),
+                    (0.0, 0.0, "family"),
+                ]
             ),
             "levers": st.booleans(),
             "policy": st.sampled_from(["none", "demo", "scoped"]),
@@ -201,11 +245,9 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
     levers = rng.choice([0.0, 0.5, 1.0, 2.0], size=n) if case["levers"] else np.ones(n)
     floor = None
     if case["floor"] is not None:
-        floor = NotWorthProposing(
-            min_expected_value=case["floor"][0], min_propensity=case["floor"][1]
-        )
+        floor = _floor(*case["floor"])
     offers = OfferMap.build(cand, suppression, block=31)
-    pricing = Pricing.of(cand.product_value, levers, floor)
+    pricing = Pricing.of(cand.product_value, levers, floor, _families(cand))
     scaled = case["scale"] is not None
     tie = rng.permutation(n).astype(np.int64)
     block = score_block(

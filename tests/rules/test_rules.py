@@ -737,3 +737,62 @@ def test_blocks_refuse_an_unknown_scope_for_few_and_many_rows(n: int) -> None:
     m = n - 1
     ok = Blocks(client=np.zeros(m), product=np.zeros(m), detail=np.full(m, "x"), scope=scope[:m])
     assert ok.scope.tolist() == ["any"] * m
+
+
+def test_not_worth_proposing_contact_cost_blocks_below_the_cost() -> None:
+    """Check that an offer whose expected value is below the cost is dropped, with the reason."""
+    rule_ = NotWorthProposing(contact_cost=25.0)
+    p = np.array([0.031, 0.1, 0.05])
+    value = np.array([400.0, 250.0, 1000.0])
+    # 12.4 is below 25; 25.0 reaches it exactly; 50 is above
+    assert rule_.blocked(p, p * value).tolist() == [True, False, False]
+    assert rule_.detail(p, p * value, value=value).tolist() == [
+        "expected value 12.40 (propensity 0.031 x value 400) is below the 25.00 cost of "
+        "proposing it",
+        "",
+        "",
+    ]
+
+
+def test_not_worth_proposing_cost_per_family() -> None:
+    """Check that a mapping prices each product by its family and unnamed families cost nothing."""
+    rule_ = NotWorthProposing(contact_cost={"ERP": 40.0, "CRM": 5.0})
+    cost = rule_.costs(np.array(["ERP", "HR", "CRM"], dtype=object))
+    assert cost.tolist() == [40.0, 0.0, 5.0]
+    ev = np.array([30.0, 0.5, 30.0])
+    assert rule_.blocked(np.full(3, 0.5), ev, cost=cost).tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="contact_cost is given per product family"):
+        rule_.blocked(np.full(3, 0.5), ev)
+
+
+def test_not_worth_proposing_zero_cost_changes_nothing() -> None:
+    """Check that the default cost of 0 keeps the expected-value and propensity thresholds."""
+    p = np.array([0.5, 0.5, 0.05, 0.0])
+    ev = np.array([5.0, 50.0, 2.5, 0.0])
+    old = NotWorthProposing(min_expected_value=4.0, min_propensity=0.1)
+    new = NotWorthProposing(min_expected_value=4.0, min_propensity=0.1, contact_cost=0.0)
+    assert new.blocked(p, ev).tolist() == old.blocked(p, ev).tolist() == [False, False, True, True]
+    assert new.detail(p, ev).tolist() == old.detail(p, ev).tolist()
+
+
+@pytest.mark.parametrize(
+    ("cost", "message"),
+    [
+        (
+            -1.0,
+            "The 'contact_cost' parameter of NotWorthProposing must be a non-negative finite "
+            "float or a mapping of product families (str) to non-negative finite floats. "
+            "Got -1.0 instead.",
+        ),
+        (
+            {"CRM": float("inf")},
+            "The 'contact_cost' parameter of NotWorthProposing must be a non-negative finite "
+            "float or a mapping of product families (str) to non-negative finite floats. "
+            "Got {'CRM': inf} instead.",
+        ),
+    ],
+)
+def test_not_worth_proposing_refuses_a_bad_cost(cost, message) -> None:
+    """Check that a negative or infinite contact cost is refused with the one message form."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NotWorthProposing(contact_cost=cost)

@@ -15,7 +15,7 @@ compiled pass (:mod:`crosssell._kernels`) that keeps only the best ``k`` of each
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,15 +78,19 @@ class Scored(_Propensities):
 
 
 def cross_sell_floor(
-    floor: NotWorthProposing | None, cross_value: npt.NDArray[np.float64]
+    floor: NotWorthProposing | None,
+    cross_value: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float32]:
     """Per product, the float32 propensity a cross-sell must exceed to be worth proposing.
 
-    ``NotWorthProposing`` allows an offer when ``propensity * value > min_expected_value`` and
-    ``propensity >= min_propensity``. For a cross-sell the value depends on the product only,
-    so both tests fold into one strict bound per product; rounding it down to float32 keeps the
-    comparison exact for float32 propensities. Without a floor the bound is ``-inf`` (only NaN
-    propensities fail it).
+    ``NotWorthProposing`` allows an offer when ``propensity * value > min_expected_value``,
+    ``propensity >= min_propensity`` and, where the product's ``cost`` of proposing is
+    positive, ``propensity * value >= cost``. For a cross-sell the value depends on the product
+    only, so the tests fold into one strict bound per product; rounding it down to float32 keeps
+    the comparison exact for float32 propensities. ``cost`` defaults to the floor's
+    ``contact_cost`` (a float). Without a floor the bound is ``-inf`` (only NaN propensities
+    fail it).
     """
     n = cross_value.shape[0]
     if floor is None:
@@ -95,16 +99,28 @@ def cross_sell_floor(
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = np.where(cross_value > 0, e / cross_value, -np.inf if e < 0 else np.inf)
     if floor.min_propensity > 0:
-        # p >= m for float32 p  <=>  p > the largest float32 below m (m rounded up first)
-        m32 = np.float32(floor.min_propensity)
-        if float(m32) < floor.min_propensity:
-            m32 = np.nextafter(m32, np.float32(np.inf))
-        bound = np.maximum(bound, float(np.nextafter(m32, _NEG_INF)))
+        bound = np.maximum(bound, _below(np.array([float(floor.min_propensity)]))[0])
+    c = _uniform_cost(floor, n) if cost is None else np.asarray(cost, dtype=np.float64)
+    paid = np.flatnonzero(c > 0)
+    if paid.size:
+        # p * v >= c  <=>  p >= c / v  (v > 0); nothing of zero value pays a positive cost
+        v = cross_value[paid]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.where(v > 0, c[paid] / v, np.inf)
+        bound[paid] = np.maximum(bound[paid], _below(need))
     out = bound.astype(np.float32)
     # round toward -inf, so that p > out exactly when p > bound
     up = out.astype(np.float64) > bound
     out[up] = np.nextafter(out[up], _NEG_INF)
     return out
+
+
+def _below(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return the largest float32 below each ``m`` rounded up (``p >= m  <=>  p > it``)."""
+    m32 = m.astype(np.float32)
+    low = m32.astype(np.float64) < m
+    m32[low] = np.nextafter(m32[low], np.float32(np.inf))
+    return np.nextafter(m32, _NEG_INF).astype(np.float64)
 
 
 def display_bound(bound: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -214,8 +230,9 @@ class OfferMap:
 class Pricing:
     """What turns a propensity into a priority, per product; fixed for a fitted model.
 
-    ``weight`` is the cross-sell value times the levers, and ``bound`` the
-    :func:`cross_sell_floor` of the cross-sell values under ``floor``.
+    ``weight`` is the cross-sell value times the levers, ``cost`` the floor's cost of proposing
+    each product (zeros without a floor), and ``bound`` the :func:`cross_sell_floor` of the
+    cross-sell values under ``floor``.
     """
 
     cross_value: npt.NDArray[np.float64]
@@ -223,6 +240,7 @@ class Pricing:
     floor: NotWorthProposing | None
     weight: npt.NDArray[np.float32]
     bound: npt.NDArray[np.float32]
+    cost: npt.NDArray[np.float64]
 
     @classmethod
     def of(
@@ -230,16 +248,39 @@ class Pricing:
         product_value: npt.NDArray[np.float64],
         levers: npt.NDArray[np.float64],
         floor: NotWorthProposing | None,
+        families: npt.ArrayLike | None = None,
     ) -> Pricing:
-        """Derive the per-product weights and floor bounds from values, levers and a floor."""
+        """Derive the per-product weights, costs and floor bounds from values, levers and a floor.
+
+        ``families`` (one label per product) prices a ``contact_cost`` given per family; it is
+        required then.
+        """
         cross_value = product_value.clip(min=0.0)
+        n = cross_value.shape[0]
+        if floor is None:
+            cost = np.zeros(n, dtype=np.float64)
+        elif families is None:
+            cost = _uniform_cost(floor, n)
+        else:
+            cost = floor.costs(families)
         return cls(
             cross_value=cross_value,
             levers=levers,
             floor=floor,
             weight=(cross_value * levers).astype(np.float32),
-            bound=cross_sell_floor(floor, cross_value),
+            bound=cross_sell_floor(floor, cross_value, cost),
+            cost=cost,
         )
+
+
+def _uniform_cost(floor: NotWorthProposing, n: int) -> npt.NDArray[np.float64]:
+    """Return the floor's ``contact_cost`` for each of ``n`` products, when it is one number."""
+    if isinstance(floor.contact_cost, Mapping):
+        raise ValueError(
+            f"{floor.name}: contact_cost is given per product family, so pricing needs the "
+            f"family of each of the {n} products."
+        )
+    return np.full(n, float(floor.contact_cost), dtype=np.float64)
 
 
 def _pair_lookup(
@@ -307,7 +348,7 @@ def score_block(
         blocked = np.isnan(up_priority)
         if floor is not None:
             shown = np.minimum(p, np.float32(1.0)) if unbounded else p
-            blocked |= floor.blocked(shown, shown * uv)
+            blocked |= floor.blocked(shown, shown * uv, cost=pricing.cost[uc])
         up_priority[blocked] = _NEG_INF
         priority[ur, uc] = up_priority
     pos, owner = row_positions(offers.off.indptr, rows)
@@ -404,6 +445,7 @@ def select_block(
         floor is not None,
         float(floor.min_expected_value) if floor is not None else 0.0,
         float(floor.min_propensity) if floor is not None else 0.0,
+        np.asarray(pricing.cost, dtype=np.float64),
         np.ascontiguousarray(offers.cross_rows[rows]),
         np.asarray(pricing.levers, dtype=np.float64),
         up.indptr,

@@ -5,6 +5,9 @@
 * :func:`demo` loads a small book (about 500 clients, 2021-01-01 .. 2025-06-30) shipped with the
   package; it never generates or downloads anything at run time. Its files are rebuilt with
   ``python -m crosssell.datasets._synthetic --demo``.
+* :func:`synthetic_take_up` / :func:`demo_take_up` return the true take-up chances a synthetic
+  book was drawn with (:class:`~crosssell.datasets._synthetic.TakeUp`), to check that a model's
+  propensities are calibrated.
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
   Book.
@@ -32,15 +35,17 @@ from crosssell.columns import Columns
 
 if TYPE_CHECKING:
     from crosssell.book import Book
-    from crosssell.datasets._synthetic import synthetic_frames
+    from crosssell.datasets._synthetic import TakeUp, synthetic_frames, synthetic_take_up
 
 __all__ = [
     "demo",
     "demo_as_of",
     "demo_frames",
+    "demo_take_up",
     "load_online_retail",
     "synthetic_book",
     "synthetic_frames",
+    "synthetic_take_up",
     "tiny",
 ]
 
@@ -66,10 +71,10 @@ _DATE_COLUMNS = (Columns.start, Columns.end, Columns.date)
 def __getattr__(name: str) -> Any:
     # The generator is imported on first use, so that running it as a script
     # (python -m crosssell.datasets._synthetic) does not find it already imported.
-    if name == "synthetic_frames":
-        from crosssell.datasets._synthetic import synthetic_frames
+    if name in ("synthetic_frames", "synthetic_take_up"):
+        from crosssell.datasets import _synthetic
 
-        return synthetic_frames
+        return getattr(_synthetic, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -151,6 +156,29 @@ def demo_as_of() -> pd.Timestamp:
     from crosssell.datasets._synthetic import DEMO_SETTINGS
 
     return pd.Timestamp(DEMO_SETTINGS["end"])
+
+
+def demo_take_up() -> TakeUp:
+    """Return the true take-up chances the demo book was drawn with.
+
+    The demo's simulation is run again (about a second) with its settings and seed; it draws the
+    same numbers, so the chances belong to the book :func:`demo` loads.
+
+    Returns
+    -------
+    TakeUp
+        ``monthly`` chances per (client, product, month), and ``within(as_of, horizon)``.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo_take_up
+    >>> truth = demo_take_up().within("2025-03-31", "90D")
+    >>> truth.columns.tolist()
+    ['client_id', 'product_id', 'probability']
+    """
+    from crosssell.datasets._synthetic import DEMO_SETTINGS, synthetic_take_up
+
+    return synthetic_take_up(**DEMO_SETTINGS)
 
 
 def demo_frames() -> dict[str, pd.DataFrame]:
@@ -320,9 +348,12 @@ def load_online_retail(path: str | Path) -> Book:
         "is_cancellation",
         "is_non_product",
         "country",
-        "description",
     ]
-    raw = pq.read_table(source, columns=columns).to_pandas(date_as_object=False)
+    # the product descriptions name the products when the file has them
+    named = "description" in pq.read_schema(source).names
+    raw = pq.read_table(source, columns=[*columns, "description"] if named else columns).to_pandas(
+        date_as_object=False
+    )
     clean = (
         raw[Columns.client].notna()
         & ~raw["is_cancellation"].astype(bool)
@@ -348,6 +379,8 @@ def load_online_retail(path: str | Path) -> Book:
             Columns.region: countries["country"].astype("str").to_numpy(),
         }
     )
+    if not named:
+        return Book.from_transactions(lines, lookback="365D", clients=clients)
     # a product's name is the description its lines carry most often (spellings vary a little)
     names = (
         raw.loc[clean & raw["description"].notna(), [Columns.product, "description"]]

@@ -75,7 +75,14 @@ from crosssell._params import Interval, Satisfies, validate_params
 from crosssell.columns import Columns, EventType
 from crosssell.exceptions import InvalidParameterError
 
-__all__ = ["DEMO_SETTINGS", "synthetic_frames", "write_demo", "write_frames"]
+__all__ = [
+    "DEMO_SETTINGS",
+    "TakeUp",
+    "synthetic_frames",
+    "synthetic_take_up",
+    "write_demo",
+    "write_frames",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -435,22 +442,174 @@ def synthetic_frames(
         "end": end,
         "seed": seed,
     }
-    validate_params("synthetic_frames", given, _CONSTRAINTS)
-    n, n_fam, n_tier, seed = int(n_clients), int(n_families), int(n_tiers), int(seed)
-    horizon = _Horizon.between(_day(start), _day(end))
+    frames, _ = _simulate("synthetic_frames", given, truth=False)
+    return frames
+
+
+def _simulate(
+    owner: str, given: dict[str, Any], *, truth: bool
+) -> tuple[dict[str, pd.DataFrame], TakeUp | None]:
+    """Run the simulation; with ``truth``, also record the take-up chances (no extra draws)."""
+    validate_params(owner, given, _CONSTRAINTS)
+    n, n_fam = int(given["n_clients"]), int(given["n_families"])
+    n_tier, seed = int(given["n_tiers"]), int(given["seed"])
+    horizon = _Horizon.between(_day(given["start"]), _day(given["end"]))
     rng = np.random.default_rng(seed)
     catalog = _Catalog(n_fam, n_tier, horizon.n_months, rng)
     population = _Population.draw(n, catalog, horizon, rng)
     sim = _Simulation(population, catalog, horizon, rng)
+    if truth:
+        sim.truth = []
     sim.run()
     rows = sim.log.contract_rows(horizon.end_day)
     _derived_events(sim, rows)
-    return {
+    frames = {
         "contracts": _contract_frame(rows, catalog, population),
         "products": catalog.frame(),
         "clients": population.frame(),
         "events": _events_to_frame(sim.log, catalog, population, horizon),
     }
+    if sim.truth is None:
+        return frames, None
+    parts = sim.truth or [(np.zeros(0, np.int64),) * 3 + (np.zeros(0),)]
+    month, client, product, p = (np.concatenate(a) for a in zip(*parts, strict=True))
+    monthly = pd.DataFrame(
+        {
+            Columns.client: _client_ids(n)[client],
+            Columns.product: np.asarray(catalog.product_ids(), dtype=object)[product],
+            _MONTH: pd.to_datetime(horizon.month_start[month], unit="D"),
+            _PROBABILITY: p,
+        }
+    )
+    return frames, TakeUp(monthly=monthly)
+
+
+_MONTH: Final = "month"
+_PROBABILITY: Final = "probability"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class TakeUp:
+    """The true take-up chances a synthetic book was drawn with.
+
+    Attributes
+    ----------
+    monthly : pandas.DataFrame
+        One row per (client, product, month) the simulation could have started: ``client_id``,
+        ``product_id``, ``month`` (its first day) and ``probability``, the chance that the
+        client starts the product during that month given everything simulated before it (a
+        new family at the tier the segment prefers, or an upgrade mid-term or at renewal).
+        Pairs with no chance have no row. Onboarding of new clients is left out (they hold
+        nothing before), and so is the rare drop of a purchase that clashes with one made the
+        same month.
+
+    Notes
+    -----
+    The chances of a month depend on the simulated state at its start (what the client holds
+    then, whether it churns), so over several months they follow the path the book took. Summed
+    along that path they are the expected number of starts given it, which is what calibration
+    compares with: the average of :meth:`within` over many pairs is the share that take up.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import synthetic_take_up
+    >>> truth = synthetic_take_up(200, seed=1)
+    >>> truth.monthly.columns.tolist()
+    ['client_id', 'product_id', 'month', 'probability']
+    """
+
+    monthly: pd.DataFrame
+
+    def within(self, as_of: Any, horizon: Any = "90D") -> pd.DataFrame:
+        """Chance that each client starts each product in ``(as_of, as_of + horizon]``.
+
+        A month partly inside the window counts for the share of its days inside it (starts
+        fall on days 1 to 28 of a month, evenly).
+
+        Parameters
+        ----------
+        as_of : date-like
+        horizon : str, timedelta or int, default "90D"
+            An int is days.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``client_id``, ``product_id``, ``probability``: one row per pair with a chance.
+
+        Examples
+        --------
+        >>> from crosssell.datasets import synthetic_take_up
+        >>> truth = synthetic_take_up(200, seed=1)
+        >>> p = truth.within("2024-06-30", "90D")["probability"]
+        >>> bool(p.between(0, 1).all())
+        True
+        """
+        start = pd.Timestamp(as_of).normalize()
+        span = pd.Timedelta(days=horizon) if isinstance(horizon, int) else pd.Timedelta(horizon)
+        end = start + span
+        first = self.monthly[_MONTH].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        days = first[:, None] + np.arange(_DAYS_IN_MONTH)[None, :]
+        lo = np.datetime64(start.date(), "D").astype(np.int64)
+        hi = np.datetime64(end.date(), "D").astype(np.int64)
+        share = ((days > lo) & (days <= hi)).mean(axis=1)
+        inside = share > 0
+        part = self.monthly.loc[inside, [Columns.client, Columns.product]].copy()
+        p = self.monthly[_PROBABILITY].to_numpy(np.float64)[inside] * share[inside]
+        part["log_miss"] = np.log1p(-np.minimum(p, 1.0 - 1e-12))
+        total = part.groupby([Columns.client, Columns.product], sort=True)["log_miss"].sum()
+        out = pd.DataFrame(total.reset_index())
+        out[_PROBABILITY] = -np.expm1(out.pop("log_miss").to_numpy(np.float64))
+        return out
+
+
+def synthetic_take_up(
+    n_clients: int = 2000,
+    *,
+    n_families: int = 8,
+    n_tiers: int = 3,
+    start: Any = "2020-01-01",
+    end: Any = "2025-06-30",
+    seed: int = 0,
+) -> TakeUp:
+    """Return the true take-up chances behind :func:`synthetic_frames` with the same arguments.
+
+    The simulation is run again with the same seed and records, month by month, the chance of
+    every start it could have drawn; it draws exactly the same numbers, so the book is the one
+    :func:`synthetic_frames` gives.
+
+    Parameters
+    ----------
+    n_clients, n_families, n_tiers, start, end, seed
+        As in :func:`synthetic_frames`.
+
+    Returns
+    -------
+    TakeUp
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import synthetic_take_up
+    >>> truth = synthetic_take_up(200, seed=1)
+    >>> bool(truth.monthly["probability"].between(0, 1).all())
+    True
+    """
+    given = {
+        "n_clients": n_clients,
+        "n_families": n_families,
+        "n_tiers": n_tiers,
+        "start": start,
+        "end": end,
+        "seed": seed,
+    }
+    _, truth = _simulate("synthetic_take_up", given, truth=True)
+    assert truth is not None
+    return truth
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -625,6 +784,68 @@ class _Simulation:
         self.churning = np.zeros(n, dtype=bool)
         self.complaint_until = np.full(n, -1, dtype=np.int64)
         self.held_any = np.zeros(n, dtype=bool)
+        # (month, client, product, probability) of each start the month could bring, when asked
+        self.truth: list[tuple[IntArray, IntArray, IntArray, FloatArray]] | None = None
+
+    # -- the true take-up probabilities (computed from the state, never drawing from rng)
+
+    def _record(self, m: int, c: IntArray, f: IntArray, tier: IntArray, p: FloatArray) -> None:
+        keep = (tier > 0) & (p > 0)
+        if self.truth is None or not keep.any():
+            return
+        product = f[keep] * self.catalog.n_tiers + tier[keep] - 1
+        month = np.full(int(keep.sum()), m, dtype=np.int64)
+        self.truth.append((month, c[keep], product, np.minimum(p[keep], 1.0)))
+
+    def _tier_odds(self, seg: IntArray, f: IntArray, avail: BoolArray) -> FloatArray:
+        """``out[i, t - 1]``: chance that :meth:`_pick_tier` picks tier ``t`` (a softmax)."""
+        logit = np.where(avail[seg, f], self.tier_logit[seg], -np.inf)
+        top = logit.max(axis=1, keepdims=True)
+        weight = np.exp(logit - np.where(np.isfinite(top), top, 0.0))
+        total = weight.sum(axis=1, keepdims=True)
+        odds: FloatArray = np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
+        return odds
+
+    def _record_adoption(self, m: int, avail: BoolArray) -> None:
+        """Chance of each new product this month, as :meth:`_adopt` draws it."""
+        pop, n_fam = self.pop, self.catalog.n_families
+        held = (self.tier > 0).astype(np.float64)
+        boost = 1.0 + 1.5 * (held @ pop.resemblance.T) / max(1, n_fam - 1)
+        appetite = 1.0 / (1.0 + 0.3 * held.sum(axis=1))
+        hazard = self.adopt_score * boost * appetite[:, None]
+        ok = (self.tier == 0) & (pop.onboard < m)[:, None] & ~self.churning[:, None]
+        ok &= self.ended + 3 <= m
+        c, f = np.nonzero(ok)
+        keep = self._base_held(c, f)
+        c, f = c[keep], f[keep]
+        odds = self._tier_odds(pop.segment[c], f, avail)
+        if self.catalog.excluded_pair is not None:
+            a, b = self.catalog.excluded_pair
+            other = np.where(f == a, b, a)
+            busy = (self.tier[c, other] == 1) | (self.ended[c, other] == m)
+            odds[:, 0] = np.where(((f == a) | (f == b)) & busy, 0.0, odds[:, 0])
+        p = np.minimum(hazard[c, f], 1.0)
+        for t in range(1, self.catalog.n_tiers + 1):
+            self._record(m, c, f, np.full(c.shape[0], t), p * odds[:, t - 1])
+
+    def _record_upgrades(self, m: int, higher: IntArray, renewal: bool) -> None:
+        """Chance of an upgrade this month: at the end of a term, or mid-term."""
+        seg = self.pop.segment
+        if renewal:
+            c, f = np.nonzero(self.term_end == m)
+            recent = self.complaint_until[c] >= m
+            lapse = np.minimum(self.lapse_score[c, f] * np.where(recent, 3.0, 1.0), 1.0)
+            stay = np.where(self.churning[c] | ~self._base_held(c, f), 0.0, 1.0 - lapse)
+            p = stay * np.minimum(_UPGRADE_AT_RENEWAL * self.upgrade_score[c, f], 1.0)
+        else:
+            # called after open-ended contracts stopped: the cells held now are _upgrade's
+            c, f = np.nonzero(self.tier > 0)
+            ok = (self.start_m[c, f] < m) & ~self.churning[c] & self._base_held(c, f)
+            c, f = c[ok], f[ok]
+            rate = _UPGRADE_RATE * np.asarray(_SEGMENT_BUYING)[seg[c]]
+            p = np.minimum(rate * self.upgrade_score[c, f], 1.0)
+        up_to = higher[seg[c], f, self.tier[c, f]]
+        self._record(m, c, f, up_to, p)
 
     def run(self) -> None:
         """Simulate every month of the horizon."""
@@ -701,6 +922,8 @@ class _Simulation:
 
     def _renew(self, m: int, higher: IntArray) -> None:
         """At the end of a term: renew back to back (sometimes upgraded or with more seats)."""
+        if self.truth is not None:
+            self._record_upgrades(m, higher, renewal=True)
         c, f = np.nonzero(self.term_end == m)
         if not len(c):
             return
@@ -741,6 +964,8 @@ class _Simulation:
 
     def _upgrade(self, m: int, higher: IntArray, hc: IntArray, hf: IntArray) -> None:
         """Mid-term upgrades: the higher tier replaces the lower one from the same day."""
+        if self.truth is not None:
+            self._record_upgrades(m, higher, renewal=False)
         up_to = higher[self.pop.segment[hc], hf, self.tier[hc, hf]]
         cand = (up_to > 0) & (self.start_m[hc, hf] < m) & ~self.churning[hc]
         cand &= self._base_held(hc, hf)
@@ -772,6 +997,8 @@ class _Simulation:
 
     def _adopt(self, m: int, avail: BoolArray) -> None:
         """Adopt new families: hazard from affinity, segment, similar families held, appetite."""
+        if self.truth is not None:
+            self._record_adoption(m, avail)
         n_fam = self.catalog.n_families
         u = self.rng.random((self.pop.n, n_fam))
         c, f = np.nonzero(u < self.adopt_bound)

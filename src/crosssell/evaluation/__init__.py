@@ -37,7 +37,13 @@ from crosssell.evaluation.metrics import (
     recall_at_k,
     value_captured_at_k,
 )
-from crosssell.evaluation.plots import plot_calibration, plot_gain, plot_metrics, plot_suppression
+from crosssell.evaluation.plots import (
+    plot_calibration,
+    plot_gain,
+    plot_metrics,
+    plot_reliability,
+    plot_suppression,
+)
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import TuneResult, tune
 
@@ -64,6 +70,7 @@ __all__ = [
     "plot_calibration",
     "plot_gain",
     "plot_metrics",
+    "plot_reliability",
     "plot_suppression",
     "precision_at_k",
     "recall_at_k",

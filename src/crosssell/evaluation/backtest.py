@@ -14,7 +14,7 @@ import inspect
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +26,9 @@ from crosssell.columns import Columns
 from crosssell.evaluation import _common
 from crosssell.evaluation._additions import AdditionArrays, addition_arrays
 from crosssell.evaluation._common import HorizonLike
+from crosssell.evaluation._reliability import calibration_error, calibration_table
 from crosssell.evaluation.metrics import evaluate
-from crosssell.evaluation.plots import plot_metrics
+from crosssell.evaluation.plots import plot_metrics, plot_reliability
 
 __all__ = ["BacktestResult", "backtest"]
 
@@ -202,6 +203,202 @@ class BacktestResult:
         >>> fig = result.plot()  # doctest: +SKIP
         """
         return plot_metrics(self, **kwargs)
+
+    # -- calibration of the offered propensities: what the model said against what happened
+
+    def calibration(self, n_bins: int = 10) -> pd.DataFrame:
+        """Measure the calibration error of each model's offered propensities, per fold and overall.
+
+        Each offer's ``propensity`` is compared with whether the client took the product within
+        the horizon (``added``); see :func:`~crosssell.evaluation.calibration_error`. Only offers
+        are measured, so this is the calibration of the propensities that reach a user.
+
+        Parameters
+        ----------
+        n_bins : int, default 10
+            Equal-width propensity bins on [0, 1].
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per model and fold, then one per model over all folds (``fold`` and
+            ``cutoff`` missing): ``model``, ``fold``, ``cutoff``, ``n`` (offers with a
+            propensity), ``propensity`` (mean), ``observed`` (share taken up) and
+            ``calibration_error``.
+
+        Raises
+        ------
+        ValueError
+            If ``n_bins`` is not a positive int.
+
+        Examples
+        --------
+        >>> from crosssell.datasets import tiny
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> result.calibration().columns.tolist()
+        ['model', 'fold', 'cutoff', 'n', 'propensity', 'observed', 'calibration_error']
+        """
+        p, y, keep = self._calibration_arrays()
+        offers = self.offers.loc[keep]
+        models = offers[Columns.model].to_numpy(dtype=object)
+        folds = offers[Columns.fold].to_numpy(dtype=np.int64)
+        cutoff = dict(zip(self.folds[Columns.fold], self.folds[Columns.cutoff], strict=True))
+        rows: list[dict[str, Any]] = []
+        for whole in (False, True):
+            for model in pd.unique(models):
+                in_model = models == model
+                for fold in [None] if whole else sorted(set(folds[in_model].tolist())):
+                    mask = in_model if fold is None else in_model & (folds == fold)
+                    rows.append(
+                        {
+                            Columns.model: model,
+                            Columns.fold: fold,
+                            Columns.cutoff: pd.NaT if fold is None else cutoff.get(fold, pd.NaT),
+                            Columns.n: int(mask.sum()),
+                            Columns.propensity: float(p[mask].mean()),
+                            Columns.observed: float(y[mask].mean()),
+                            Columns.calibration_error: calibration_error(p[mask], y[mask], n_bins),
+                        }
+                    )
+        out = pd.DataFrame(
+            rows,
+            columns=[
+                Columns.model,
+                Columns.fold,
+                Columns.cutoff,
+                Columns.n,
+                Columns.propensity,
+                Columns.observed,
+                Columns.calibration_error,
+            ],
+        )
+        out[Columns.fold] = out[Columns.fold].astype("Int64")
+        out[Columns.cutoff] = pd.to_datetime(out[Columns.cutoff])
+        return out
+
+    def reliability(
+        self,
+        model: str = _MODEL,
+        fold: int | None = None,
+        n_bins: int = 10,
+        *,
+        strategy: Literal["uniform", "quantile"] = "uniform",
+    ) -> pd.DataFrame:
+        """Predicted against observed take-up of one model's offers, by propensity bin.
+
+        Parameters
+        ----------
+        model : str, default "crosssell"
+            A model of the backtest (``"crosssell"``, ``"popularity"`` or ``"baseline"``).
+        fold : int, optional
+            One fold; default every fold's offers together.
+        n_bins : int, default 10
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default "uniform"
+            Equal-width bins on [0, 1], or bins holding about as many offers each.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :func:`~crosssell.evaluation.calibration_table`: ``bin``, ``lower``, ``upper``,
+            ``n`` (offers in the bin), ``propensity`` (mean predicted), ``observed`` (share
+            taken up), ``ci_low``, ``ci_high``.
+
+        Raises
+        ------
+        ValueError
+            If the model or fold made no offer with a propensity, or a parameter is invalid.
+
+        Examples
+        --------
+        >>> from crosssell.datasets import tiny
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> int(result.reliability(n_bins=2)["n"].sum())
+        4
+        """
+        p, y = self._offers_of(model, fold)
+        return calibration_table(p, y, n_bins, strategy=strategy)
+
+    def plot_reliability(
+        self,
+        model: str = _MODEL,
+        fold: int | None = None,
+        n_bins: int = 10,
+        *,
+        strategy: Literal["uniform", "quantile"] = "quantile",
+        ax: Any = None,
+    ) -> Any:
+        """Draw the reliability plot of one model's offers (needs the ``plot`` extra: matplotlib).
+
+        Observed take-up against mean predicted propensity per bin, with its 95% interval, the
+        diagonal of perfect calibration, and the number of offers in each bin.
+
+        Parameters
+        ----------
+        model : str, default "crosssell"
+            A model of the backtest.
+        fold : int, optional
+            One fold; default every fold's offers together.
+        n_bins : int, default 10
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default "quantile"
+            As in :meth:`reliability`; quantile bins suit propensities of a few percent.
+        ax : matplotlib Axes, optional
+            Draw on it.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from crosssell.datasets import tiny
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import Popularity
+        >>> result = backtest(Recommender(scorer=Popularity()), tiny(), ["2024-06-30"],
+        ...                   "60D", k=(1, 2), n_boot=0, progress=False)
+        >>> fig = result.plot_reliability()  # doctest: +SKIP
+        """
+        table = self.reliability(model, fold, n_bins, strategy=strategy)
+        p, y = self._offers_of(model, fold)
+        title = f"reliability: {model}" + ("" if fold is None else f", fold {fold}")
+        return plot_reliability(table, error=calibration_error(p, y), title=title, ax=ax)
+
+    def _calibration_arrays(
+        self,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """Offered propensities (bounded to [0, 1]), take-up, and which offers have one."""
+        offers = self.offers
+        if Columns.propensity not in offers.columns:
+            keep = np.zeros(offers.shape[0], dtype=bool)
+            return np.zeros(0), np.zeros(0), keep
+        p = pd.to_numeric(offers[Columns.propensity], errors="coerce").to_numpy(np.float64)
+        keep = np.isfinite(p)
+        y = offers[Columns.added].to_numpy(dtype=np.float64)[keep]
+        return np.clip(p[keep], 0.0, 1.0), y, keep
+
+    def _offers_of(
+        self, model: str, fold: int | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        p, y, keep = self._calibration_arrays()
+        offers = self.offers.loc[keep]
+        mask = (offers[Columns.model] == model).to_numpy(dtype=bool, copy=True)
+        if fold is not None:
+            mask = mask & (offers[Columns.fold] == fold).to_numpy(dtype=bool)
+        if not mask.any():
+            models = ", ".join(repr(m) for m in pd.unique(self.offers[Columns.model]))
+            where = f"model {model!r}" + ("" if fold is None else f" in fold {fold}")
+            raise ValueError(
+                f"The backtest holds no offer with a propensity for {where}; its models are "
+                f"{models} and its folds 0 to {self.folds.shape[0] - 1}."
+            )
+        return p[mask], y[mask]
 
 
 def _point_in_time(book: Book, cutoff_ns: int) -> Book:

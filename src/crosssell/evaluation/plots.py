@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_calibration", "plot_gain", "plot_metrics", "plot_suppression"]
+__all__ = [
+    "plot_calibration",
+    "plot_gain",
+    "plot_metrics",
+    "plot_reliability",
+    "plot_suppression",
+]
 
 _LABELS = {
     "precision": "precision@k",
@@ -222,6 +228,85 @@ def plot_calibration(
     panel.set_xlabel("predicted propensity")
     panel.set_ylabel("observed take-up")
     panel.set_title("calibration")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(
+    table: pd.DataFrame,
+    *,
+    error: float | None = None,
+    title: str = "reliability",
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a reliability plot: observed take-up against predicted propensity, with bin counts.
+
+    Each bin of ``table`` is a point at its mean propensity and observed take-up, with the 95%
+    interval of the take-up and its number of offers written beside it; light bars on a second
+    axis show the counts. The axes are zoomed on the propensities' range (take-up of offers is
+    often a few percent), and the dashed diagonal is perfect calibration.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A calibration table (:func:`~crosssell.evaluation.calibration_table`,
+        :meth:`BacktestResult.reliability <crosssell.evaluation.BacktestResult.reliability>`).
+    error : float, optional
+        An expected calibration error to show in the title.
+    title : str, default "reliability"
+    ax : matplotlib Axes, optional
+        Draw on it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from crosssell.evaluation import calibration_table
+    >>> table = calibration_table([0.1, 0.1, 0.3, 0.3], [0, 0, 1, 0], n_bins=5)
+    >>> fig = plot_reliability(table, error=0.1)
+    >>> fig.axes[0].get_title()
+    'reliability (ECE 0.100)'
+    """
+    fig, (panel,) = figure_axes(ax)
+    predicted = table[Columns.propensity].to_numpy(np.float64)
+    observed = table[Columns.observed].to_numpy(np.float64)
+    count = table[Columns.n].to_numpy(np.int64)
+    upper = table[Columns.upper].to_numpy(np.float64)
+    lower = table[Columns.lower].to_numpy(np.float64)
+    top = max(float(upper.max()) if upper.size else 1.0, float(observed.max(initial=0.0)), 1e-3)
+    limit = min(1.0, 1.05 * top)
+    bars = panel.twinx()
+    bars.bar(lower, count, width=upper - lower, align="edge", color="lightgrey", alpha=0.6)
+    bars.set_ylabel("offers in bin")
+    bars.set_ylim(0, max(1, int(count.max(initial=0))) * 3.0)
+    # the curve above the bars
+    panel.set_zorder(bars.get_zorder() + 1)
+    panel.patch.set_visible(False)
+    # Rounding can put a Wilson bound a hair on the wrong side of the observed share.
+    errors = np.clip(
+        np.vstack(
+            [
+                observed - table[Columns.ci_low].to_numpy(np.float64),
+                table[Columns.ci_high].to_numpy(np.float64) - observed,
+            ]
+        ),
+        0.0,
+        None,
+    )
+    panel.errorbar(predicted, observed, yerr=errors, marker="o", capsize=3, label="offers")
+    for x, y, n in zip(predicted, observed, count, strict=True):
+        panel.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    panel.plot([0, limit], [0, limit], linestyle="--", color="grey", label="perfect calibration")
+    panel.set_xlim(0, limit)
+    panel.set_ylim(0, limit)
+    panel.set_xlabel("predicted propensity")
+    panel.set_ylabel("observed take-up")
+    panel.set_title(title if error is None else f"{title} (ECE {error:.3f})")
+    panel.legend(loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -264,7 +264,38 @@ def _fold_tables(result: BacktestResult) -> str:
         "ran without a bootstrap).",
         "meta",
     )
-    return f"{counts}\n<h3>Metrics by fold</h3>\n{note}\n{metrics_table}"
+    return f"{counts}\n<h3>Metrics by fold</h3>\n{note}\n{metrics_table}" + _calibration_by_fold(
+        result
+    )
+
+
+def _calibration_by_fold(result: BacktestResult) -> str:
+    """Tabulate the calibration error of each model's offered propensities, fold by fold."""
+    table = result.calibration()
+    if table.empty:
+        return ""
+    header = ["model", "fold", "cutoff", "offers", "mean propensity", "taken up", "ECE"]
+    body = [
+        [
+            str(r[Columns.model]),
+            _ALL if pd.isna(r[Columns.fold]) else str(r[Columns.fold]),
+            _DASH if pd.isna(r[Columns.cutoff]) else _common.day(pd.Timestamp(r[Columns.cutoff])),
+            f"{int(r[Columns.n]):,}",
+            _num(r[Columns.propensity]),
+            _num(r[Columns.observed]),
+            _num(r[Columns.calibration_error]),
+        ]
+        for r in table.to_dict("records")
+    ]
+    note = _para(
+        "Expected calibration error of the propensities each model reported on its offers "
+        "(ten equal-width bins), against whether the client took the product within the "
+        "horizon: 0 is perfectly calibrated. Propensities of a scorer that is not calibrated "
+        "are scaled scores, and their error says nothing about its ranking.",
+        "meta",
+    )
+    numeric = [False, True, False, True, True, True, True]
+    return f"\n<h3>Calibration by fold</h3>\n{note}\n{_html.table(body, header, numeric=numeric)}"
 
 
 def _tune_section(tune: TuneResult) -> tuple[str, Callable[[Any], Any] | None]:
@@ -353,34 +384,17 @@ def _metric_grid(result: BacktestResult) -> Figure:
 def _calibration_panel(
     propensity: np.ndarray[Any, Any], added: np.ndarray[Any, Any], ax: Any
 ) -> None:
-    """Draw the calibration curve zoomed on the propensities' range.
+    """Draw the reliability plot (with the offers in each bin) zoomed on the propensities' range.
 
     Take-up of cross-sell offers is a few percent; ten bins over [0, 1] would put every offer
     in the first bin and draw a single point in a corner.
     """
+    from crosssell.evaluation.plots import plot_reliability
+
     top = float(np.max(propensity)) if propensity.size else 1.0
     n_bins = int(np.clip(np.ceil(10.0 / max(top, 1e-3)), 10, 1000))
     table = calibration_table(propensity, added, n_bins)
-    observed = table[Columns.observed].to_numpy(np.float64)
-    # rounding can leave a Wilson bound a hair on the wrong side of the observed share
-    below = np.maximum(observed - table[Columns.ci_low].to_numpy(np.float64), 0.0)
-    above = np.maximum(table[Columns.ci_high].to_numpy(np.float64) - observed, 0.0)
-    ax.errorbar(
-        table[Columns.propensity].to_numpy(np.float64),
-        observed,
-        yerr=np.vstack([below, above]),
-        marker="o",
-        capsize=3,
-        label="offers, by predicted propensity",
-    )
-    limit = min(1.0, 1.15 * max(top, float(observed.max()) if observed.size else 0.0, 1e-3))
-    ax.plot([0.0, limit], [0.0, limit], linestyle="--", color="grey", label="perfect calibration")
-    ax.set_xlim(0.0, limit)
-    ax.set_ylim(0.0, limit)
-    ax.set_xlabel("predicted propensity")
-    ax.set_ylabel("observed take-up")
-    ax.set_title("calibration")
-    ax.legend(loc="upper left")
+    plot_reliability(table, error=calibration_error(propensity, added), title="calibration", ax=ax)
 
 
 def _calibration_data(
@@ -409,8 +423,9 @@ def _calibration_data(
         return None
     caption = (
         "The propensities the recommender reported on its backtest offers, against whether "
-        "each offer was taken up. Without a calibrator they are scaled scores, not "
-        "probabilities, and their distance from the diagonal says nothing about the model."
+        "each offer was taken up, with the offers in each bin. Unless the scorer gives "
+        "probabilities (the Ranker) or a calibrator was set, they are scaled scores, and their "
+        "distance from the diagonal says nothing about the model."
     )
     return np.clip(propensity[keep], 0.0, 1.0), added[keep], caption
 

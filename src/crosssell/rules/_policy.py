@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from crosssell._params import validate_params
@@ -278,6 +278,7 @@ def route_sales(
     allow_seat_expansion: bool = False,
     min_expected_value: float = 0.0,
     min_propensity: float = 0.0,
+    contact_cost: float | Mapping[str, float] = 0.0,
 ) -> Policy:
     """Return the default route-sales policy: every built-in rule, each configurable.
 
@@ -307,6 +308,9 @@ def route_sales(
         :class:`NotWorthProposing`: expected values at or below it give no offer.
     min_propensity : float, default 0.0
         :class:`NotWorthProposing`: propensities below it give no offer.
+    contact_cost : float or mapping of str to float, default 0.0
+        :class:`NotWorthProposing`: the cost of proposing an offer (or one per product family);
+        offers whose expected value is below it give no offer.
 
     Returns
     -------
@@ -337,7 +341,11 @@ def route_sales(
             LowSatisfaction(threshold=satisfaction_threshold),
             ChurnSignal(days=churn_days),
             DoNotContact(),
-            NotWorthProposing(min_expected_value=min_expected_value, min_propensity=min_propensity),
+            NotWorthProposing(
+                min_expected_value=min_expected_value,
+                min_propensity=min_propensity,
+                contact_cost=contact_cost,
+            ),
         ],
         name="route_sales",
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from crosssell._codec import register
-from crosssell._params import Interval, check_params
+from crosssell._params import Interval, Satisfies, check_params
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import FINITE_FLOAT, NAME
 from crosssell.rules._blocks import Blocks
@@ -26,6 +28,7 @@ from crosssell.rules._common import (
 from crosssell.rules._context import RuleContext
 
 _CLIENT_IDX: Final = Columns.client_idx
+FloatArray = npt.NDArray[np.float64]
 
 
 @register("rule")
@@ -176,13 +179,49 @@ class ChurnSignal:
         return Blocks.clients(frame["c"].to_numpy(dtype=np.int64), text)
 
 
+def _is_cost(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    return bool(np.isfinite(float(value)) and float(value) >= 0.0)
+
+
+def _is_cost_mapping(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and all(isinstance(k, str) for k in value)
+        and all(_is_cost(v) for v in value.values())
+    )
+
+
+#: A cost of proposing an offer: a non-negative finite number, or one per product family.
+CONTACT_COST: Final = (
+    Satisfies(_is_cost, "a non-negative finite float", (-1.0, float("inf"), float("nan"), "0")),
+    Satisfies(
+        _is_cost_mapping,
+        "a mapping of product families (str) to non-negative finite floats",
+        ({"CRM": -1.0}, {1: 2.0}),
+    ),
+)
+
+
+def _plain_numbers(values: Any) -> npt.NDArray[np.str_]:
+    """Money without needless decimals: 400 -> "400", 399.5 -> "399.50"."""
+    v = np.asarray(values, dtype=np.float64)
+    whole = np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 1e15)
+    return np.where(whole, format_numbers("%.0f", v), format_numbers("%.2f", v))
+
+
 @register("rule")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotWorthProposing:
-    """Offer nothing rather than a weak offer: applied after scoring, by arbitration.
+    """Offer nothing rather than an offer that does not pay: applied after scoring, by arbitration.
 
-    An offer is worth proposing when its expected value is above ``min_expected_value`` and its
-    propensity is at least ``min_propensity``; a missing value is not worth proposing.
+    Proposing costs something: an account manager's time, a visit, the client's patience. An
+    offer is worth proposing when its expected value (propensity x value) reaches the cost of
+    proposing it (``contact_cost``), is above ``min_expected_value`` and its propensity is at
+    least ``min_propensity``; a missing value is not worth proposing. A client none of whose
+    candidates clears the bar gets no offer, and
+    :meth:`~crosssell.Recommender.no_offer_report` says so.
 
     Parameters
     ----------
@@ -192,11 +231,18 @@ class NotWorthProposing:
         something).
     min_propensity : float, default 0.0
         Propensities below it are dropped (0 to 1).
+    contact_cost : float or mapping of str to float, default 0.0
+        The cost of proposing one offer, in the unit of the products' values. A float applies
+        to every product; a mapping gives the cost per product family (the ``family`` column of
+        the products table, which is the product id as text when the catalog has no families),
+        and families it does not name cost nothing. Offers whose expected value is below their
+        cost are dropped; 0 drops none.
 
     Raises
     ------
     ValueError
-        If ``min_propensity`` is outside [0, 1] or ``min_expected_value`` is not a finite number.
+        If ``min_propensity`` is outside [0, 1], ``min_expected_value`` is not a finite number,
+        or ``contact_cost`` is negative, not finite, or a mapping with another key or value.
 
     Examples
     --------
@@ -204,17 +250,22 @@ class NotWorthProposing:
     >>> rule = NotWorthProposing(min_expected_value=10.0)
     >>> rule.blocked(np.array([0.5, 0.5]), np.array([5.0, 50.0])).tolist()
     [True, False]
+    >>> rule = NotWorthProposing(contact_cost=25.0)
+    >>> rule.detail(np.array([0.031]), np.array([12.4]), value=np.array([400.0])).tolist()
+    ['expected value 12.40 (propensity 0.031 x value 400) is below the 25.00 cost of proposing it']
     """
 
     name: str = "not_worth_proposing"
     min_expected_value: float = 0.0
     min_propensity: float = 0.0
+    contact_cost: float | Mapping[str, float] = 0.0
     kind: RuleKind = field(default="suitability", init=False)
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "name": [NAME],
         "min_expected_value": [FINITE_FLOAT],
         "min_propensity": [Interval(numbers.Real, 0, 1, closed="both")],
+        "contact_cost": [*CONTACT_COST],
     }
 
     def __post_init__(self) -> None:
@@ -243,7 +294,45 @@ class NotWorthProposing:
         """
         return Blocks.empty()
 
-    def blocked(self, propensity: Any, expected_value: Any) -> BoolArray:
+    def costs(self, families: Any) -> FloatArray:
+        """Return the cost of proposing each product, from the products' families.
+
+        Parameters
+        ----------
+        families : array-like of str
+            Family of each product (one entry per product).
+
+        Returns
+        -------
+        ndarray of float64
+            One cost per product: ``contact_cost`` itself, or its entry for the product's
+            family (0 for a family it does not name).
+
+        Examples
+        --------
+        >>> rule = NotWorthProposing(contact_cost={"ERP": 40.0})
+        >>> rule.costs(["CRM", "ERP", "ERP"]).tolist()
+        [0.0, 40.0, 40.0]
+        """
+        labels = np.asarray(families, dtype=object).reshape(-1)
+        cost = self.contact_cost
+        if not isinstance(cost, Mapping):
+            return np.full(labels.shape[0], float(cost), dtype=np.float64)
+        table = pd.Series({str(k): float(v) for k, v in cost.items()}, dtype=np.float64)
+        out = table.reindex(pd.Index(labels.astype(str))).to_numpy(dtype=np.float64)
+        return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+
+    def _cost(self, cost: Any) -> FloatArray:
+        if cost is not None:
+            return np.asarray(cost, dtype=np.float64)
+        if isinstance(self.contact_cost, Mapping):
+            raise ValueError(
+                f"{self.name}: contact_cost is given per product family, so the cost of each "
+                "offer must be passed: cost=rule.costs(families)."
+            )
+        return np.asarray(float(self.contact_cost), dtype=np.float64)
+
+    def blocked(self, propensity: Any, expected_value: Any, *, cost: Any = None) -> BoolArray:
         """Which scored offers are not worth proposing.
 
         Parameters
@@ -252,47 +341,81 @@ class NotWorthProposing:
             Probability-like scores in [0, 1].
         expected_value : array-like of float
             Expected benefit of each offer, same shape.
+        cost : array-like of float, optional
+            Cost of proposing each offer (broadcast against ``propensity``); default
+            ``contact_cost``, which must then be a float (see :meth:`costs`).
 
         Returns
         -------
         ndarray of bool
             True where the offer should not be made.
 
+        Raises
+        ------
+        ValueError
+            If ``contact_cost`` is a mapping and ``cost`` is not given.
+
         Examples
         --------
         >>> import numpy as np
         >>> NotWorthProposing().blocked(np.array([0.2, 0.2]), np.array([0.0, 3.0])).tolist()
         [True, False]
+        >>> rule = NotWorthProposing(contact_cost=25.0)
+        >>> rule.blocked(np.array([0.05, 0.1]), np.array([20.0, 40.0])).tolist()
+        [True, False]
         """
         p = np.asarray(propensity, dtype=np.float64)
         ev = np.asarray(expected_value, dtype=np.float64)
+        c = self._cost(cost)
         out: BoolArray = ~(ev > self.min_expected_value) | ~(p >= self.min_propensity)
+        # a zero cost blocks nothing (not even a negative expected value, as before costs)
+        out |= (c > 0) & ~(ev >= c)
         return out
 
-    def detail(self, propensity: Any, expected_value: Any) -> TextArray:
+    def detail(
+        self, propensity: Any, expected_value: Any, *, value: Any = None, cost: Any = None
+    ) -> TextArray:
         """One sentence per offer saying why it is not worth proposing ("" where it is).
 
         Parameters
         ----------
         propensity : array-like of float
         expected_value : array-like of float
+        value : array-like of float, optional
+            Value of each offer, to show the product behind the expected value.
+        cost : array-like of float, optional
+            As in :meth:`blocked`.
 
         Returns
         -------
         ndarray of object
+
+        Raises
+        ------
+        ValueError
+            If ``contact_cost`` is a mapping and ``cost`` is not given.
 
         Examples
         --------
         >>> import numpy as np
         >>> NotWorthProposing(min_propensity=0.1).detail(np.array([0.05]), np.array([4.0])).tolist()
         ['propensity 0.050 is below the minimum of 0.1']
+        >>> NotWorthProposing(contact_cost=25.0).detail([0.05], [20.0]).tolist()
+        ['expected value 20.00 is below the 25.00 cost of proposing it']
         """
         p = np.asarray(propensity, dtype=np.float64)
         ev = np.asarray(expected_value, dtype=np.float64)
-        shape = np.broadcast_shapes(p.shape, ev.shape)
-        p, ev = np.broadcast_to(p, shape).reshape(-1), np.broadcast_to(ev, shape).reshape(-1)
+        c = self._cost(cost)
+        v = np.asarray(np.nan if value is None else value, dtype=np.float64)
+        shape = np.broadcast_shapes(p.shape, ev.shape, c.shape, v.shape)
+
+        def flat(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            return np.broadcast_to(a, shape).reshape(-1)
+
+        p, ev, c, v = flat(p), flat(ev), flat(c), flat(v)
         low_value = ~(ev > self.min_expected_value)
         low_p = ~(p >= self.min_propensity)
+        under_cost = (c > 0) & ~(ev >= c)
         value_text = concat_text(
             "expected value ",
             format_numbers("%.2f", ev),
@@ -303,5 +426,22 @@ class NotWorthProposing:
             format_numbers("%.3f", p),
             f" is below the minimum of {self.min_propensity:g}",
         ).astype(str)
-        out = np.where(low_value, value_text, np.where(low_p, p_text, ""))
+        product = np.where(
+            np.isnan(v),
+            "",
+            concat_text(
+                " (propensity ", format_numbers("%.3f", p), " x value ", _plain_numbers(v), ")"
+            ).astype(str),
+        )
+        cost_text = concat_text(
+            "expected value ",
+            format_numbers("%.2f", ev),
+            product,
+            " is below the ",
+            format_numbers("%.2f", c),
+            " cost of proposing it",
+        ).astype(str)
+        out = np.where(
+            under_cost, cost_text, np.where(low_value, value_text, np.where(low_p, p_text, ""))
+        )
         return np.asarray(out, dtype=object).reshape(shape)
