@@ -1122,8 +1122,21 @@ class Recommender(Estimator):
         )
         better = int(np.flatnonzero(offerable[order] == col)[0])
         return why_not_sentence(
-            facts(priority=mine, better=better, n_candidates=int(offerable.size))
+            facts(
+                priority=mine,
+                better=better,
+                n_candidates=int(offerable.size),
+                because=self._because(row, col),
+            )
         )
+
+    def _because(self, row: int, col: int) -> str | None:
+        """Give the contribution sentence of a learned ranker's pair (None for other scorers)."""
+        scorer = self.scorer_
+        if not isinstance(scorer, Ranker) or self.view_.cold[row]:
+            return None
+        _, _, text = scorer.reasons(np.array([row]), np.array([col]), n=_EVIDENCE_N)
+        return str(text[0])
 
     def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.

@@ -264,3 +264,13 @@ def test_path_contributions_add_up_to_the_log_odds(demo_rec: cs.Recommender) -> 
     )
     total = _path_contributions(booster, x).sum(axis=1) + roots
     np.testing.assert_allclose(total, booster.predict(x, raw_score=True), atol=1e-9)
+
+
+def test_why_not_gives_the_contribution_sentence(demo_rec: cs.Recommender) -> None:
+    """Check that why_not of an offered pair ends with the offer's reason."""
+    offer = demo_rec.recommend([demo_rec.book_.client_ids.external[5]]).iloc[0]
+    text = demo_rec.why_not(offer["client_id"], offer["product_id"])
+    assert text.startswith(f"{offer['product_id']!r} is offered to")
+    reason = str(offer["reason"])
+    core = reason.split(": ", 1)[1] if reason.startswith("Upgrade within ") else reason
+    assert text.endswith(" " + core)
