@@ -62,19 +62,33 @@ class Ranker(Scorer):
     """A learned second stage: gradient-boosted trees over candidates of the base scorers.
 
     For each client, the candidates are the union of the top ``n_candidates`` products of each
-    base scorer (every product when the catalogue has at most ``score_all_below`` products).
-    Each candidate pair gets point-in-time features (see :class:`~crosssell.scorers.FeatureContext`:
-    base scores and ranks, popularity overall, in the client's segment and its trend, product
-    and client attributes, client x family holdings and tiers, past offers and their outcomes,
-    stated needs) and the trees give the probability that the client takes the product within
+    base scorer (every product when the catalogue has at most ``score_all_below`` products),
+    plus every product available at the date that nobody holds yet (a launch: no base scorer
+    can rank it, so it is scored from its attributes, its age and its family's popularity in
+    the client's segment, whatever the catalogue's size). Each candidate pair gets
+    point-in-time features (see :class:`~crosssell.scorers.FeatureContext`: base scores and
+    ranks, popularity overall, in the client's segment and its trend, product and client
+    attributes, client x family holdings and tiers, past offers and their outcomes, stated
+    needs) and the trees give the probability that the client takes the product within
     ``horizon``. Products that are not candidates score 0, below every candidate.
 
     Training happens inside :meth:`fit`, honestly: for windows ending at ``as_of``,
     ``as_of - horizon``, ... (``windows`` of them, as far as the history allows), features are
     computed at the start of the window and the labels are the products newly taken within it.
-    The most recent window is held out to fit an isotonic calibration of the trees' output;
-    then the trees are refitted on every window (``refit=True``) so that the model predicting
-    at ``as_of`` has seen the most recent behaviour. Nothing dated after ``as_of`` is read.
+    Offers answered within a window are labelled rows too, candidates or not: an
+    ``offer_accepted`` event is a positive and an ``offer_declined`` event a negative for its
+    (client, product), with features at the window's start.
+    The most recent window is held out to fit an isotonic calibration of the trees' output.
+    On that window the trees (trained on the older ones) must also rank each client's
+    candidates better than the segment's popularity does (NDCG@10); when they do not, the
+    ranker orders by segment popularity, calibrated on the same window, and says so in
+    ``uses_model_``. Otherwise the trees are refitted on every window (``refit=True``) so that
+    the model predicting at ``as_of`` has seen the most recent behaviour. Nothing dated after
+    ``as_of`` is read.
+
+    In a :class:`~crosssell.Recommender`, offers are explained by :meth:`reasons`
+    (``explain_kind = "contributions"``): the features that raised each probability, in words,
+    and the held products they rest on as evidence.
 
     Parameters
     ----------
@@ -117,16 +131,24 @@ class Ranker(Scorer):
     feature_names_ : list of str
         Feature columns, in the model's order.
     model_ : object or None
-        The fitted classifier (None when the history held no positive label: scores then are
-        the segment popularity).
+        The fitted classifier (None when the history held no positive label, or when the trees
+        lost to popularity: scores then are the segment popularity).
     calibrator_ : IsotonicCalibrator or None
-        Maps the trees' output to a probability.
+        Maps the trees' output (or, when ``uses_model_`` is False, the segment popularity) to a
+        probability.
+    uses_model_ : bool
+        False when the trees ranked the held-out window no better than segment popularity and
+        the ranker orders by popularity instead.
+    holdout_ndcg_ : dict
+        ``{"trees": ..., "popularity": ...}``: NDCG@10 on the held-out window's candidates
+        (NaN when the comparison could not be made, e.g. no positive in that window).
     horizon_ : pandas.Timedelta
         The label window used.
     windows_ : list of pandas.Timestamp
         End of each training window, most recent first.
     training_ : pandas.DataFrame
-        Per window: rows, positives and the positive rate.
+        Per window: its dates, rows, positives and ``offer_outcomes`` (rows that are answered
+        offers).
 
     Examples
     --------
@@ -149,6 +171,8 @@ class Ranker(Scorer):
     horizon_: pd.Timedelta
     windows_: list[pd.Timestamp]
     training_: pd.DataFrame
+    uses_model_: bool
+    holdout_ndcg_: dict[str, float]
     context_: FeatureContext
     empty_columns_: npt.NDArray[np.bool_]
 
