@@ -173,6 +173,7 @@ class Ranker(Scorer):
     training_: pd.DataFrame
     uses_model_: bool
     holdout_ndcg_: dict[str, float]
+    _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     context_: FeatureContext
     empty_columns_: npt.NDArray[np.bool_]
 
@@ -325,6 +326,9 @@ class Ranker(Scorer):
             self.calibrator_ = None
             return None
         first_model = self._train(fit_rows.x, fit_rows.y, seed)
+        # the probability is that of taking a candidate: answered offers, rows of their own in
+        # training, would count those pairs twice here
+        cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
         raw_cal = self._raw(first_model, cal.x)
         self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y)
         if not self._trees_beat_popularity(raw_cal, cal):
@@ -832,7 +836,13 @@ class Ranker(Scorer):
         if self.model_ is None or x.shape[0] == 0:
             return np.zeros_like(x)
         if self.model == "lightgbm":
-            return _path_contributions(self.model_.booster_, x)
+            booster = self.model_.booster_
+            cached = getattr(self, "_leaf_cache", None)
+            if cached is None or cached[0] is not booster:
+                # one table per fitted model, built on first use (a tuple: swapped atomically)
+                cached = (booster, _leaf_table(booster, x.shape[1]))
+                self._leaf_cache = cached
+            return _path_contributions(booster, x, cached[1])
         base = self._raw(self.model_, x)
         out = np.empty_like(x)
         for j in range(x.shape[1]):
@@ -900,7 +910,9 @@ class _Rows:
         return _Rows(self.x[mask], self.y[mask], self.client[mask], self.outcome[mask])
 
 
-def _path_contributions(booster: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _path_contributions(
+    booster: Any, x: npt.NDArray[np.float64], table: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]:
     """Per-prediction contributions of LightGBM trees by their decision paths, in log-odds.
 
     Along the path of a row through a tree, each split moves the tree's output from the node's
@@ -909,7 +921,8 @@ def _path_contributions(booster: Any, x: npt.NDArray[np.float64]) -> npt.NDArray
     every leaf is tabulated once per model, so explaining a row costs one leaf lookup per tree
     (TreeSHAP, LightGBM's ``pred_contrib``, is some hundred times slower for the same rows).
     """
-    table = _leaf_table(booster, x.shape[1])
+    if table is None:
+        table = _leaf_table(booster, x.shape[1])
     leaves = np.asarray(booster.predict(x, pred_leaf=True), dtype=np.int64).reshape(x.shape[0], -1)
     n_trees, n_leaves, _ = table.shape
     flat = table.reshape(n_trees * n_leaves, -1)
@@ -921,14 +934,8 @@ def _path_contributions(booster: Any, x: npt.NDArray[np.float64]) -> npt.NDArray
     return out
 
 
-_LEAF_TABLES: dict[int, tuple[Any, npt.NDArray[np.float64]]] = {}
-
-
 def _leaf_table(booster: Any, n_features: int) -> npt.NDArray[np.float64]:
     """Credit of each feature on the path to each leaf: shape (trees, leaves, features)."""
-    cached = _LEAF_TABLES.get(id(booster))
-    if cached is not None and cached[0] is booster:
-        return cached[1]
     trees = booster.dump_model()["tree_info"]
     n_leaves = max(int(t["num_leaves"]) for t in trees) if trees else 1
     table = np.zeros((len(trees), n_leaves, n_features))
@@ -946,10 +953,6 @@ def _leaf_table(booster: Any, n_features: int) -> npt.NDArray[np.float64]:
                 step = credit.copy()
                 step[int(node["split_feature"])] += value - here
                 stack.append((child, step))
-    # one table per live model: drop those of models gone
-    for key in [k for k, (b, _) in _LEAF_TABLES.items() if k != id(booster)]:
-        del _LEAF_TABLES[key]
-    _LEAF_TABLES[id(booster)] = (booster, table)
     return table
 
 
