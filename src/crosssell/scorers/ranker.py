@@ -174,6 +174,7 @@ class Ranker(Scorer):
     uses_model_: bool
     holdout_ndcg_: dict[str, float]
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
+    _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     context_: FeatureContext
     empty_columns_: npt.NDArray[np.bool_]
 
@@ -757,9 +758,20 @@ class Ranker(Scorer):
             top=_top_positive(contrib, n),
             products=prods,
             family_product=_family_holding(ctx, held, prods),
+            names_of_products=self._product_names(),
             user=[name for name, _ in self.features],
         )
         return ev_idx, ev_w, sentences
+
+    def _product_names(self) -> npt.NDArray[np.object_]:
+        """Product names of the fitted Book, read once (the Book is immutable)."""
+        book = self.context_.book
+        cached = getattr(self, "_names_cache", None)
+        if cached is None or cached[0] is not book:
+            names = np.asarray(book.product_table[Columns.name].astype(str), dtype=object)
+            cached = (book, names)
+            self._names_cache = cached
+        return cached[1]
 
     def _evidence_products(
         self,
@@ -1114,6 +1126,7 @@ def _sentences(
     top: IntArray,
     products: IntArray,
     family_product: IntArray,
+    names_of_products: npt.NDArray[np.object_],
     user: Sequence[str] = (),
 ) -> npt.NDArray[np.object_]:
     """One sentence per offer from its strongest positive contributions (``top``, -1 pads).
@@ -1121,8 +1134,7 @@ def _sentences(
     A product nobody holds, or an offer with no positive contribution, gets a plain sentence
     saying it is proposed on popularity or attributes only.
     """
-    table = ctx.book.product_table
-    product_names = table[Columns.name].astype(str).to_numpy(dtype=object)
+    product_names = names_of_products
     families = np.asarray(ctx.families.astype(str), dtype=object)
     family = (
         families[ctx.product_family[products]]
