@@ -386,6 +386,7 @@ class PairFacts:
     priority: float = float("nan")
     better: int = 0
     n_candidates: int = 0
+    because: str | None = None
 
 
 def why_not_sentence(facts: PairFacts) -> str:  # noqa: PLR0911 (one answer per case)
@@ -436,11 +437,16 @@ def why_not_sentence(facts: PairFacts) -> str:  # noqa: PLR0911 (one answer per 
     if facts.not_worth is not None:
         return f"{product!r} is not offered to {client!r}: not worth proposing: {facts.not_worth}"
     mine, better = facts.priority, facts.better
+    why = "" if facts.because is None else f" {facts.because}"
     if better < facts.k:
-        return f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
+        return (
+            f"{product!r} is offered to {client!r} at rank {better + 1} (priority {mine:.4g})."
+            + why
+        )
     return (
         f"{product!r} is allowed for {client!r} but outranked: its priority {mine:.4g} ranks "
         f"{better + 1} of {facts.n_candidates} candidates, and only the top {facts.k} are offered."
+        + why
     )
 
 

@@ -55,7 +55,7 @@ from crosssell.columns import Columns, OfferType
 from crosssell.exceptions import DataWarning, UnknownIdError
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import Policy, RuleContext, Suppression
-from crosssell.scorers import ItemKNN, Popularity
+from crosssell.scorers import ItemKNN, Popularity, Ranker
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import Weighting, WeightingLike
 
@@ -897,6 +897,8 @@ class Recommender(Estimator):
         upsell: npt.NDArray[np.bool_],
         cold: npt.NDArray[np.bool_],
     ) -> tuple[Any, _Evidence]:
+        if self.scorer_.explain_kind == "contributions":
+            return self._explain_contributions(view, client_rows, products, upsell, cold)
         ev_idx, ev_w = self._evidence(view, client_rows, products)
         ev_idx = np.where(cold[:, None], -1, ev_idx)
         reasons = reason_sentences(
@@ -913,6 +915,62 @@ class Recommender(Estimator):
             texts=self.texts_ if view is self.view_ else None,
         )
         return reasons, _Evidence(products=ev_idx, weights=ev_w)
+
+    def _explain_contributions(
+        self,
+        view: _View,
+        client_rows: npt.NDArray[np.int64],
+        products: npt.NDArray[np.int64],
+        upsell: npt.NDArray[np.bool_],
+        cold: npt.NDArray[np.bool_],
+    ) -> tuple[Any, _Evidence]:
+        """Reasons and evidence of a learned ranker's offers, from its feature contributions.
+
+        Cold clients are scored by the fallback, so they keep the fallback's sentence.
+        """
+        scorer = self.scorer_
+        assert isinstance(scorer, Ranker)
+        m = products.shape[0]
+        ev_idx = np.full((m, _EVIDENCE_N), -1, dtype=np.int64)
+        ev_w = np.zeros((m, _EVIDENCE_N), dtype=np.float32)
+        text = np.empty(m, dtype=object)
+        if cold.any():
+            text[cold] = reason_sentences(
+                book=view.book,
+                candidates=view.candidates,
+                kind="popularity",
+                clients=client_rows[cold],
+                products=products[cold],
+                upsell=upsell[cold],
+                cold=cold[cold],
+                ev_idx=ev_idx[cold],
+                cold_by=self.cold_start,
+                texts=self.texts_ if view is self.view_ else None,
+            )
+        warm = ~cold
+        parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], sp.csr_matrix | None]]
+        if view.fitted_rows is None:
+            parts = [(np.flatnonzero(warm), client_rows, None)]
+        else:
+            assert view.fresh is not None
+            stored = warm & ~view.fresh[client_rows]
+            parts = [
+                (np.flatnonzero(stored), view.fitted_rows[client_rows], None),
+                (np.flatnonzero(warm & ~stored), client_rows, view.holdings),
+            ]
+        for at, rows, holdings in parts:
+            if at.size:
+                ev_idx[at], ev_w[at], text[at] = scorer.reasons(
+                    rows[at], products[at], n=_EVIDENCE_N, holdings=holdings
+                )
+        up = np.flatnonzero(warm & upsell)
+        if up.size:
+            family = view.candidates.families[view.candidates.family[products[up]]]
+            text[up] = [
+                f"Upgrade within {f}: {t}"
+                for f, t in zip(family.tolist(), text[up].tolist(), strict=True)
+            ]
+        return text, _Evidence(products=ev_idx, weights=ev_w)
 
     def _evidence(
         self, view: _View, rows: npt.NDArray[np.int64], products: npt.NDArray[np.int64]
@@ -1124,8 +1182,21 @@ class Recommender(Estimator):
         )
         better = int(np.flatnonzero(offerable[order] == col)[0])
         return why_not_sentence(
-            facts(priority=mine, better=better, n_candidates=int(offerable.size))
+            facts(
+                priority=mine,
+                better=better,
+                n_candidates=int(offerable.size),
+                because=self._because(row, col),
+            )
         )
+
+    def _because(self, row: int, col: int) -> str | None:
+        """Give the contribution sentence of a learned ranker's pair (None for other scorers)."""
+        scorer = self.scorer_
+        if not isinstance(scorer, Ranker) or self.view_.cold[row]:
+            return None
+        _, _, text = scorer.reasons(np.array([row]), np.array([col]), n=_EVIDENCE_N)
+        return str(text[0])
 
     def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.

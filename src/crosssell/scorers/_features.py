@@ -63,6 +63,15 @@ class FeatureContext:
         Length of the recent window (trend, contacts).
     holdings : scipy.sparse.csr_matrix
         Binary holdings at ``as_of``; rows are clients, columns are products.
+    available : ndarray of bool
+        Products that can be offered at ``as_of`` (see :meth:`crosssell.Book.available`).
+    product_age_days : ndarray of float64
+        Days since each product became available (NaN when the catalogue gives no date and it
+        was never sold).
+    family_segment_popularity : ndarray of float64, shape (n_segments + 1, n_families)
+        Share of the clients of each segment (last row: clients without one) holding any
+        product of each family, shrunk toward the overall share like ``segment_popularity``.
+        It speaks for a product nobody holds yet through the products of its family.
 
     Examples
     --------
@@ -85,6 +94,9 @@ class FeatureContext:
     popularity: FloatArray64
     segment_popularity: FloatArray64
     trend: FloatArray64
+    available: npt.NDArray[np.bool_]
+    product_age_days: FloatArray64
+    family_segment_popularity: FloatArray64
     client_columns: dict[str, FloatArray64]
     client_family: dict[str, sp.csr_matrix]
     client_product: dict[str, sp.csr_matrix]
@@ -248,6 +260,14 @@ def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read 
     ).astype(np.float64)
     # shrink small segments toward the overall share: ten pseudo-clients
     segment_popularity = (seg_holders + 10.0 * popularity) / (seg_sizes[:, None] + 10.0)
+    family_segment_popularity = _family_segment_popularity(
+        holdings, product_family, client_segment, seg_sizes, n_fam
+    )
+    available = book.available(t_stamp)
+    launched = products[Columns.available_from].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    product_age_days = np.where(
+        launched == np.iinfo(np.int64).min, np.nan, (t - launched.astype(np.float64)) / _DAY_NS
+    )
 
     a = book.contract_arrays
     started = a.start <= t
@@ -355,11 +375,34 @@ def build_context(  # noqa: PLR0915 - one pass over the snapshot's arrays, read 
         popularity=popularity,
         segment_popularity=segment_popularity,
         trend=trend,
+        available=np.asarray(available, dtype=np.bool_),
+        product_age_days=product_age_days,
+        family_segment_popularity=family_segment_popularity,
         client_columns=client_columns,
         client_family=client_family,
         client_product=client_product,
         segment_accept=segment_accept,
     )
+
+
+def _family_segment_popularity(
+    holdings: sp.csr_matrix,
+    product_family: IntArray,
+    client_segment: IntArray,
+    seg_sizes: FloatArray64,
+    n_fam: int,
+) -> FloatArray64:
+    """Share of each segment's clients holding any product of each family (shrunk)."""
+    n_clients = holdings.shape[0]
+    n_seg = seg_sizes.size - 1
+    held_rows = np.repeat(np.arange(n_clients), np.diff(holdings.indptr))
+    pairs = np.unique(held_rows * n_fam + product_family[holdings.indices])
+    rows, fams = pairs // n_fam, pairs % n_fam
+    seg = client_segment[rows]
+    seg_fam = np.zeros((n_seg + 1, n_fam))
+    np.add.at(seg_fam, (np.where(seg >= 0, seg, n_seg), fams), 1.0)
+    overall = seg_fam.sum(axis=0) / max(float(seg_sizes.sum()), 1.0)
+    return np.asarray((seg_fam + 10.0 * overall) / (seg_sizes[:, None] + 10.0), dtype=np.float64)
 
 
 def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
@@ -413,6 +456,9 @@ def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
         popularity=ctx.popularity,
         segment_popularity=ctx.segment_popularity,
         trend=ctx.trend,
+        available=ctx.available,
+        product_age_days=ctx.product_age_days,
+        family_segment_popularity=ctx.family_segment_popularity,
         client_columns=client_columns,
         client_family=client_family,
         client_product={
@@ -444,6 +490,8 @@ def _builtin(ctx: FeatureContext, clients: IntArray, products: IntArray) -> dict
         "product_family": fam.astype(np.float64),
         "product_tier": tier,
         "product_price": ctx.product_price[products],
+        "product_age_days": ctx.product_age_days[products],
+        "family_segment_popularity": ctx.family_segment_popularity[seg_row, fam],
         "family_held": ctx.pair(cf["family_held"], clients, fam),
         "holds_lower_tier": ((max_tier >= 0) & (max_tier < tier)).astype(np.float64),
         "tier_gap": np.where(max_tier >= 0, tier - max_tier, np.nan),

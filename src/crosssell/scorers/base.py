@@ -35,7 +35,7 @@ __all__ = [
     "check_random_state",
 ]
 
-ExplainKind = Literal["neighbours", "rules", "factors", "popularity"]
+ExplainKind = Literal["neighbours", "rules", "factors", "popularity", "contributions"]
 RandomStateLike = int | np.random.Generator | None
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -190,7 +190,9 @@ class Scorer(Estimator, ABC):
     explain_kind : str
         How an offer from this scorer is explained: ``"neighbours"`` (held products similar to
         the offer), ``"rules"`` (clients who hold A also hold C), ``"factors"`` (held products
-        close in factor space) or ``"popularity"`` (what many clients hold).
+        close in factor space), ``"popularity"`` (what many clients hold) or
+        ``"contributions"`` (the features that raised a learned probability, see
+        :meth:`crosssell.scorers.Ranker.reasons`).
     outputs_probability : bool
         True when scores are already calibrated probabilities in [0, 1] (the
         :class:`~crosssell.scorers.Ranker`): a Recommender then uses them as propensities

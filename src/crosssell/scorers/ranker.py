@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -49,6 +50,9 @@ BaseName = Literal["popularity", "itemknn", "cooccurrence", "als"]
 _BASES: tuple[str, ...] = ("popularity", "itemknn", "cooccurrence", "als")
 _BLOCK = 2048
 _PROB_FLOOR = 1e-6
+_GUARD_K = 10
+# features that speak of the client's products of the offer's family
+_FAMILY_FEATURES = ("family_held", "holds_lower_tier", "tier_gap", "days_since_family_start")
 # a sliver of the raw model output breaks the ties of the isotonic steps by the model's order
 # while moving a probability by at most this much
 _TIE_WEIGHT = 1e-4
@@ -58,19 +62,33 @@ class Ranker(Scorer):
     """A learned second stage: gradient-boosted trees over candidates of the base scorers.
 
     For each client, the candidates are the union of the top ``n_candidates`` products of each
-    base scorer (every product when the catalogue has at most ``score_all_below`` products).
-    Each candidate pair gets point-in-time features (see :class:`~crosssell.scorers.FeatureContext`:
-    base scores and ranks, popularity overall, in the client's segment and its trend, product
-    and client attributes, client x family holdings and tiers, past offers and their outcomes,
-    stated needs) and the trees give the probability that the client takes the product within
+    base scorer (every product when the catalogue has at most ``score_all_below`` products),
+    plus every product available at the date that nobody holds yet (a launch: no base scorer
+    can rank it, so it is scored from its attributes, its age and its family's popularity in
+    the client's segment, whatever the catalogue's size). Each candidate pair gets
+    point-in-time features (see :class:`~crosssell.scorers.FeatureContext`: base scores and
+    ranks, popularity overall, in the client's segment and its trend, product and client
+    attributes, client x family holdings and tiers, past offers and their outcomes, stated
+    needs) and the trees give the probability that the client takes the product within
     ``horizon``. Products that are not candidates score 0, below every candidate.
 
     Training happens inside :meth:`fit`, honestly: for windows ending at ``as_of``,
     ``as_of - horizon``, ... (``windows`` of them, as far as the history allows), features are
     computed at the start of the window and the labels are the products newly taken within it.
-    The most recent window is held out to fit an isotonic calibration of the trees' output;
-    then the trees are refitted on every window (``refit=True``) so that the model predicting
-    at ``as_of`` has seen the most recent behaviour. Nothing dated after ``as_of`` is read.
+    Offers answered within a window are labelled rows too, candidates or not: an
+    ``offer_accepted`` event is a positive and an ``offer_declined`` event a negative for its
+    (client, product), with features at the window's start.
+    The most recent window is held out to fit an isotonic calibration of the trees' output.
+    On that window the trees (trained on the older ones) must also rank each client's
+    candidates better than the segment's popularity does (NDCG@10); when they do not, the
+    ranker orders by segment popularity, calibrated on the same window, and says so in
+    ``uses_model_``. Otherwise the trees are refitted on every window (``refit=True``) so that
+    the model predicting at ``as_of`` has seen the most recent behaviour. Nothing dated after
+    ``as_of`` is read.
+
+    In a :class:`~crosssell.Recommender`, offers are explained by :meth:`reasons`
+    (``explain_kind = "contributions"``): the features that raised each probability, in words,
+    and the held products they rest on as evidence.
 
     Parameters
     ----------
@@ -113,16 +131,24 @@ class Ranker(Scorer):
     feature_names_ : list of str
         Feature columns, in the model's order.
     model_ : object or None
-        The fitted classifier (None when the history held no positive label: scores then are
-        the segment popularity).
+        The fitted classifier (None when the history held no positive label, or when the trees
+        lost to popularity: scores then are the segment popularity).
     calibrator_ : IsotonicCalibrator or None
-        Maps the trees' output to a probability.
+        Maps the trees' output (or, when ``uses_model_`` is False, the segment popularity) to a
+        probability.
+    uses_model_ : bool
+        False when the trees ranked the held-out window no better than segment popularity and
+        the ranker orders by popularity instead.
+    holdout_ndcg_ : dict
+        ``{"trees": ..., "popularity": ...}``: NDCG@10 on the held-out window's candidates
+        (NaN when the comparison could not be made, e.g. no positive in that window).
     horizon_ : pandas.Timedelta
         The label window used.
     windows_ : list of pandas.Timestamp
         End of each training window, most recent first.
     training_ : pandas.DataFrame
-        Per window: rows, positives and the positive rate.
+        Per window: its dates, rows, positives and ``offer_outcomes`` (rows that are answered
+        offers).
 
     Examples
     --------
@@ -135,7 +161,7 @@ class Ranker(Scorer):
     True
     """
 
-    explain_kind: ClassVar[ExplainKind] = "neighbours"
+    explain_kind: ClassVar[ExplainKind] = "contributions"
     outputs_probability: ClassVar[bool] = True
 
     bases_: list[Scorer]
@@ -145,6 +171,10 @@ class Ranker(Scorer):
     horizon_: pd.Timedelta
     windows_: list[pd.Timestamp]
     training_: pd.DataFrame
+    uses_model_: bool
+    holdout_ndcg_: dict[str, float]
+    _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
+    _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     context_: FeatureContext
     empty_columns_: npt.NDArray[np.bool_]
 
@@ -240,50 +270,72 @@ class Ranker(Scorer):
         self.windows_ = ends
         seed = int(rng.integers(2**31 - 1))
 
-        blocks: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []
+        blocks: list[_Rows] = []
         summary = []
         for end in ends:
             start = end - horizon
-            xw, yw = self._window_rows(book, start, end, rng)
-            blocks.append((xw, yw))
+            rows_w = self._window_rows(book, start, end, rng)
+            blocks.append(rows_w)
             summary.append(
                 {
                     Columns.cutoff: start,
                     Columns.horizon_end: end,
-                    Columns.rows: len(yw),
-                    "positives": int(yw.sum()),
+                    Columns.rows: len(rows_w.y),
+                    "positives": int(rows_w.y.sum()),
+                    "offer_outcomes": int(rows_w.outcome.sum()),
                 }
             )
         self.training_ = pd.DataFrame(summary)
+        self.uses_model_ = True
+        self.holdout_ndcg_ = {"trees": float("nan"), "popularity": float("nan")}
 
         # prediction state at as_of
         self.context_ = build_context(book, as_of, horizon)
         self.bases_ = self._fit_bases(book, as_of)
 
-        y_all = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0)
+        y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
         if y_all.sum() == 0 or y_all.sum() == y_all.size:
             self.model_ = None
             self.calibrator_ = None
             return
-        if len(blocks) >= 2 and blocks[0][1].sum() > 0:
-            x_cal, y_cal = blocks[0]
-            x_fit = np.concatenate([b[0] for b in blocks[1:]])
-            y_fit = np.concatenate([b[1] for b in blocks[1:]])
-        else:
-            # one window: hold out a random fifth of its rows for the calibration
-            x0, y0 = blocks[0]
-            held = rng.random(y0.size) < 0.2
-            x_cal, y_cal, x_fit, y_fit = x0[held], y0[held], x0[~held], y0[~held]
-        if 0 < y_fit.sum() < y_fit.size:
-            first_model = self._train(x_fit, y_fit, seed)
-            self.calibrator_ = IsotonicCalibrator().fit(self._raw(first_model, x_cal), y_cal)
-        else:
-            self.calibrator_ = None
+        first_model = self._calibrate(blocks, rng, seed)
+        if not self.uses_model_:
+            self.model_ = None
+            return
         if self.refit or self.calibrator_ is None:
-            x_all = np.concatenate([b[0] for b in blocks])
+            x_all = np.concatenate([b.x for b in blocks])
             self.model_ = self._train(x_all, y_all, seed)
         else:
             self.model_ = first_model
+
+    def _calibrate(self, blocks: list[_Rows], rng: np.random.Generator, seed: int) -> Any:
+        """Train on older windows, calibrate on the held-out one, and guard against popularity.
+
+        Returns the trees trained without the held-out rows (None when those hold a single
+        class). When they rank the held-out window no better than the segment's popularity
+        (NDCG@10 over each client's candidates), ``uses_model_`` turns False and the calibration
+        is that of the popularity on the same rows.
+        """
+        if len(blocks) >= 2 and blocks[0].y.sum() > 0:
+            cal = blocks[0]
+            fit_rows = _Rows.concat(blocks[1:])
+        else:
+            # one window: hold out a random fifth of its rows for the calibration
+            held = rng.random(blocks[0].y.size) < 0.2
+            cal, fit_rows = blocks[0].take(held), blocks[0].take(~held)
+        if not 0 < fit_rows.y.sum() < fit_rows.y.size:
+            self.calibrator_ = None
+            return None
+        first_model = self._train(fit_rows.x, fit_rows.y, seed)
+        # the probability is that of taking a candidate: answered offers, rows of their own in
+        # training, would count those pairs twice here
+        cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
+        raw_cal = self._raw(first_model, cal.x)
+        self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y)
+        if not self._trees_beat_popularity(raw_cal, cal):
+            self.uses_model_ = False
+            self.calibrator_ = IsotonicCalibrator().fit(self._popularity_raw(cal.x), cal.y)
+        return first_model
 
     def _fit_bases(self, book: Book, at: pd.Timestamp) -> list[Scorer]:
         """Fit the base scorers on the binary holdings at ``at``."""
@@ -310,8 +362,12 @@ class Ranker(Scorer):
 
     def _window_rows(
         self, book: Book, start: pd.Timestamp, end: pd.Timestamp, rng: np.random.Generator
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Features at ``start`` and labels in ``(start, end]`` of sampled clients' candidates."""
+    ) -> _Rows:
+        """Features at ``start`` and labels in ``(start, end]`` of sampled clients' candidates.
+
+        The outcomes of offers made within the window follow as labelled rows of their own
+        (see :meth:`_outcome_rows`).
+        """
         ctx = build_context(book, start, self.horizon_)
         bases = self._fit_bases(book, start)
         warm = np.flatnonzero(np.diff(ctx.holdings.indptr) > 0)
@@ -328,16 +384,45 @@ class Ranker(Scorer):
         )
         taken.sum_duplicates()
         taken.sort_indices()
-        xs, ys = [], []
+        xs, ys, cs = [], [], []
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
             _, clients, products, x = self._features(ctx, [b.score(rows) for b in bases], rows)
             xs.append(x)
+            cs.append(clients)
             # a candidate is never held at start, so any new contract in the window is an addition
             ys.append((ctx.pair(taken, clients, products) > 0).astype(np.float64))
-        if not xs:
-            return np.zeros((0, len(self.feature_names_))), np.zeros(0)
-        return np.concatenate(xs), np.concatenate(ys)
+        candidates = _Rows.of(xs, ys, cs, outcome=False)
+        return _Rows.concat([candidates, self._outcome_rows(ctx, bases, start, end)])
+
+    def _outcome_rows(
+        self, ctx: FeatureContext, bases: list[Scorer], start: pd.Timestamp, end: pd.Timestamp
+    ) -> _Rows:
+        """Offers accepted (label 1) or declined (label 0) in ``(start, end]``, as extra rows.
+
+        Each (client, product, outcome) counts once per window, with its features at ``start``,
+        whether or not the pair was a candidate: an offer's answer is the one label observed
+        rather than inferred. Pairs the client held at ``start`` are left out, as in scoring.
+        """
+        ev = ctx.book.event_table
+        kind = ev[Columns.type].to_numpy(dtype=object)
+        date = ev[Columns.date].to_numpy().view(np.int64)
+        product = ev[Columns.product_idx].to_numpy(np.int64)
+        inside = (date > start.value) & (date <= end.value) & (product >= 0)
+        accepted = inside & (kind == "offer_accepted")
+        declined = inside & (kind == "offer_declined")
+        client = ev[Columns.client_idx].to_numpy(np.int64)
+        pick = accepted | declined
+        n_products = ctx.holdings.shape[1]
+        keys = np.unique(
+            (client[pick] * n_products + product[pick]) * 2 + accepted[pick].astype(np.int64)
+        )
+        clients, products = (keys // 2) // n_products, (keys // 2) % n_products
+        label = (keys % 2).astype(np.float64)
+        fresh = ctx.pair(ctx.holdings, clients, products) == 0
+        clients, products, label = clients[fresh], products[fresh], label[fresh]
+        x = self._offer_features(ctx, bases, clients, products)
+        return _Rows.of([x], [label], [clients], outcome=True)
 
     def _features(
         self, ctx: FeatureContext, scores: list[FloatArray], rows: IntArray
@@ -360,6 +445,7 @@ class Ranker(Scorer):
             mask[local, top[local, place]] = True
         if n_products <= self.score_all_below:
             mask[:] = True
+        mask[:, _new_products(ctx)] = True
         held = ctx.holdings[rows]
         mask[np.repeat(np.arange(rows.size), np.diff(held.indptr)), held.indices] = False
         local, products = np.nonzero(mask)
@@ -431,10 +517,11 @@ class Ranker(Scorer):
         self, x: npt.NDArray[np.float64], ctx: FeatureContext, clients: IntArray, products: IntArray
     ) -> npt.NDArray[np.float64]:
         if self.model_ is None:
-            seg = ctx.client_segment[clients]
-            seg_row = np.where(seg >= 0, seg, ctx.segment_popularity.shape[0] - 1)
-            return np.asarray(ctx.segment_popularity[seg_row, products], dtype=np.float64)
-        raw = self._raw(self.model_, x)
+            raw = self._popularity_raw(x)
+            if self.calibrator_ is None:
+                return raw
+        else:
+            raw = self._raw(self.model_, x)
         if self.calibrator_ is None:
             return raw
         cal = np.asarray(self.calibrator_.predict(raw), dtype=np.float64)
@@ -469,7 +556,8 @@ class Ranker(Scorer):
 
         With LightGBM the contributions are the trees' exact per-prediction attributions
         (``pred_contrib``, in log-odds); with scikit-learn's trees they are approximated by how
-        much the raw probability drops when the feature is set to missing.
+        much the raw probability drops when the feature is set to missing. When the trees lost
+        to popularity inside :meth:`fit` (``uses_model_`` False) every contribution is 0.
 
         Parameters
         ----------
@@ -484,8 +572,8 @@ class Ranker(Scorer):
         -------
         pandas.DataFrame
             One row per offer: ``client_id``, ``product_id``, ``propensity``, ``evidence`` (a
-            list of ``{"feature", "value", "contribution"}``, strongest first) and ``reason``
-            (a sentence built from them).
+            list of ``{"feature", "value", "contribution"}``, strongest first, positive ones
+            only) and ``reason`` (the sentence a Recommender shows, see :meth:`reasons`).
 
         Raises
         ------
@@ -502,55 +590,271 @@ class Ranker(Scorer):
         ['client_id', 'product_id', 'propensity', 'evidence', 'reason']
         """
         self._check_fitted()
-        ctx = self.context_
-        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
-        prods = np.asarray(products, dtype=np.int64).reshape(-1)
-        validate_params(
-            "Ranker.contributions",
-            {"n": n},
-            {"n": [Interval(numbers.Integral, 1, None, closed="left")]},
-        )
-        scores = [np.asarray(b.score(rows), dtype=np.float32) for b in self.bases_]
-        _names, x = pair_features(ctx, rows, prods, self.features)
-        base_cols = []
-        for s in scores:
-            score = s[np.arange(rows.size), prods].astype(np.float64)
-            # rank of the offer among the products of its client, as the candidates count it
-            rank = 1.0 + (s > s[np.arange(rows.size), prods][:, None]).sum(axis=1)
-            base_cols += [score, np.minimum(rank, float(self.n_candidates) + 1.0)]
-        x = np.column_stack([*base_cols, x])
-        prob = self._probability(x, ctx, rows, prods)
+        rows, prods = self._offer_arrays(clients, products)
+        n = _check_n("Ranker.contributions", n)
+        x = self._offer_features(self.context_, self.bases_, rows, prods)
+        prob = self._probability(x, self.context_, rows, prods)
         contrib = self._contributions(x)
-        top = np.argsort(-contrib, axis=1, kind="stable")[:, :n]
-        evidence, reasons = [], []
-        for i in range(rows.size):
-            items = [
+        top = _top_positive(contrib, n)
+        evidence = [
+            [
                 {
                     "feature": self.feature_names_[j],
                     "value": float(x[i, j]),
                     "contribution": round(float(contrib[i, j]), 4),
                 }
-                for j in top[i]
-                if contrib[i, j] > 0
+                for j in row
+                if j >= 0
             ]
-            evidence.append(items)
-            reasons.append(_sentence(items, ctx, int(prods[i])))
+            for i, row in enumerate(top.tolist())
+        ]
+        _, _, reasons = self._explain_rows(rows, prods, n, None)
         return pd.DataFrame(
             {
-                Columns.client: ctx.book.client_ids.to_external(rows),
-                Columns.product: ctx.book.product_ids.to_external(prods),
+                Columns.client: self.context_.book.client_ids.to_external(rows),
+                Columns.product: self.context_.book.product_ids.to_external(prods),
                 Columns.propensity: prob,
                 Columns.evidence: evidence,
                 Columns.reason: reasons,
             }
         )
 
+    def reasons(
+        self,
+        clients: npt.ArrayLike,
+        products: npt.ArrayLike,
+        n: int = 3,
+        *,
+        holdings: sp.csr_matrix | None = None,
+    ) -> tuple[IntArray, FloatArray, npt.NDArray[np.object_]]:
+        """Explain offers from their feature contributions: evidence and one sentence each.
+
+        This is what a :class:`~crosssell.Recommender` shows for a Ranker (its
+        ``explain_kind`` is ``"contributions"``). Contributions are computed for the given
+        offers only, in one call to the trees. The sentence names the strongest features that
+        raised the probability ("holds ERP Standard; clients in its segment take it 3.0x more
+        often; no recent decline"). The evidence is the held products those features rest on:
+        the products a base scorer's score came from and the client's products of the offer's
+        family, each weighted by the contribution (log-odds) it carries.
+
+        An offer with no positive contribution, or of a product nobody holds yet, has no
+        evidence, and its sentence says plainly that it is proposed on popularity or on the
+        product's attributes only.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row index of the client of each offer (rows of ``holdings`` when given).
+        products : array-like of int
+            Product index of each offer, aligned with ``clients``.
+        n : int, default 3
+            Evidence products and features kept per offer.
+        holdings : scipy.sparse.csr_matrix, optional
+            Fresh holdings of clients folded in with :meth:`fit_client` (rows are ``clients``,
+            columns the fitted products); each such client is explained as ``fit_client``
+            scores it.
+
+        Returns
+        -------
+        ev_products : ndarray of int64, shape (m, n)
+            Held products, strongest first, padded with -1.
+        ev_weights : ndarray of float32, shape (m, n)
+            The contribution each carries, padded with 0.
+        sentences : ndarray of str (object), shape (m,)
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> ranker = cs.scorers.Ranker(n_estimators=30).fit(book.matrix("2025-06-30"), book)
+        >>> ev, w, text = ranker.reasons([0], [4])
+        >>> ev.shape, text[0].endswith(".")
+        ((1, 3), True)
+        """
+        self._check_fitted()
+        rows, prods = self._offer_arrays(clients, products)
+        n = _check_n("Ranker.reasons", n)
+        return self._explain_rows(rows, prods, n, holdings)
+
+    def _offer_arrays(
+        self, clients: npt.ArrayLike, products: npt.ArrayLike
+    ) -> tuple[IntArray, IntArray]:
+        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
+        prods = np.asarray(products, dtype=np.int64).reshape(-1)
+        if rows.size != prods.size:
+            raise ValueError(
+                f"'clients' and 'products' must be aligned: got {rows.size} clients and "
+                f"{prods.size} products."
+            )
+        return rows, prods
+
+    def _offer_features(
+        self, ctx: FeatureContext, bases: list[Scorer], clients: IntArray, products: IntArray
+    ) -> npt.NDArray[np.float64]:
+        """Features of given (client, product) pairs, equal to those :meth:`_features` gives.
+
+        The base scorers score each distinct client once; a pair's rank among the client's
+        products is counted as :func:`~crosssell._topk.top_k` orders them.
+        """
+        uniq, inverse = np.unique(clients, return_inverse=True)
+        scores = [np.asarray(b.score(uniq), dtype=np.float32) for b in bases]
+        return self._offer_columns(ctx, scores, inverse, clients, products)
+
+    def _offer_columns(
+        self,
+        ctx: FeatureContext,
+        scores: list[FloatArray],
+        inverse: IntArray,
+        clients: IntArray,
+        products: IntArray,
+    ) -> npt.NDArray[np.float64]:
+        keep = min(int(self.n_candidates), ctx.holdings.shape[1])
+        base_cols: list[npt.NDArray[np.float64]] = []
+        base_names: list[str] = []
+        for name, s in zip(self.base, scores, strict=True):
+            score, rank = _score_and_rank(s, inverse, products, keep)
+            base_cols += [score, rank]
+            base_names += [f"{name}_score", f"{name}_rank"]
+        names, x = pair_features(ctx, clients, products, self.features)
+        self.feature_names_ = base_names + names
+        if not clients.size:
+            return np.zeros((0, len(base_cols) + len(names)))
+        return np.column_stack([*base_cols, x])
+
+    def _explain_rows(
+        self, rows: IntArray, prods: IntArray, n: int, holdings: sp.csr_matrix | None
+    ) -> tuple[IntArray, FloatArray, npt.NDArray[np.object_]]:
+        """Contributions, evidence and sentences of offers (stored or fresh clients)."""
+        ctx = self.context_
+        if holdings is None:
+            x = self._offer_features(ctx, self.bases_, rows, prods)
+            held = ctx.holdings[rows]
+        else:
+            x = np.empty((rows.size, len(self.feature_names_)))
+            for row in np.unique(rows):
+                mine = np.flatnonzero(rows == row)
+                h = holdings[int(row)]
+                one = context_for_holdings(ctx, h.indices.astype(np.int64))
+                scores = [
+                    np.asarray(b.fit_client(h.indices, h.data)[None, :], dtype=np.float32)
+                    for b in self.bases_
+                ]
+                zeros = np.zeros(mine.size, dtype=np.int64)
+                x[mine] = self._offer_columns(one, scores, zeros, zeros, prods[mine])
+            held = holdings[rows]
+        contrib = self._contributions(x)
+        ev_idx, ev_w = self._evidence_products(
+            rows=rows, prods=prods, contrib=contrib, held=held, n=n, holdings=holdings
+        )
+        sentences = _sentences(
+            ctx=ctx,
+            names=self.feature_names_,
+            x=x,
+            top=_top_positive(contrib, n),
+            products=prods,
+            family_product=_family_holding(ctx, held, prods),
+            names_of_products=self._product_names(),
+            user=[name for name, _ in self.features],
+        )
+        return ev_idx, ev_w, sentences
+
+    def _product_names(self) -> npt.NDArray[np.object_]:
+        """Product names of the fitted Book, read once (the Book is immutable)."""
+        book = self.context_.book
+        cached = getattr(self, "_names_cache", None)
+        if cached is None or cached[0] is not book:
+            names = np.asarray(book.product_table[Columns.name].astype(str), dtype=object)
+            cached = (book, names)
+            self._names_cache = cached
+        return cached[1]
+
+    def _evidence_products(
+        self,
+        *,
+        rows: IntArray,
+        prods: IntArray,
+        contrib: npt.NDArray[np.float64],
+        held: sp.csr_matrix,
+        n: int,
+        holdings: sp.csr_matrix | None,
+    ) -> tuple[IntArray, FloatArray]:
+        """Share each offer's positive contributions among the held products they rest on."""
+        ctx = self.context_
+        names = self.feature_names_
+        m = rows.size
+        positive = np.maximum(contrib, 0.0)
+        r_parts: list[IntArray] = []
+        p_parts: list[IntArray] = []
+        w_parts: list[npt.NDArray[np.float64]] = []
+        # base scorers that explain themselves by held products
+        for name, b in zip(self.base, self.bases_, strict=True):
+            if name == "popularity":
+                continue
+            carried = (
+                positive[:, names.index(f"{name}_score")] + positive[:, names.index(f"{name}_rank")]
+            )
+            some = np.flatnonzero(carried > 0)
+            if not some.size:
+                continue
+            ev, w = b.evidence(rows[some], prods[some], n=n, holdings=holdings)
+            w = np.where(ev >= 0, np.maximum(w.astype(np.float64), 0.0), 0.0)
+            total = w.sum(axis=1, keepdims=True)
+            share = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+            ok = (ev >= 0) & (share > 0)
+            r_parts.append(np.broadcast_to(some[:, None], ev.shape)[ok])
+            p_parts.append(ev[ok])
+            w_parts.append((share * carried[some, None])[ok])
+        # the client's products of the offer's family, for the client x family features
+        fam_cols = [names.index(f) for f in _FAMILY_FEATURES if f in names]
+        carried = positive[:, fam_cols].sum(axis=1)
+        entry_row = np.repeat(np.arange(m), np.diff(held.indptr))
+        same = ctx.product_family[held.indices] == ctx.product_family[prods[entry_row]]
+        same &= carried[entry_row] > 0
+        count = np.bincount(entry_row[same], minlength=m)
+        r_parts.append(entry_row[same])
+        p_parts.append(held.indices[same].astype(np.int64))
+        w_parts.append(carried[entry_row[same]] / np.maximum(count[entry_row[same]], 1))
+        return _top_per_row(
+            np.concatenate(r_parts), np.concatenate(p_parts), np.concatenate(w_parts), m, n
+        )
+
+    def _trees_beat_popularity(self, raw: npt.NDArray[np.float64], held_out: _Rows) -> bool:
+        """Record the held-out NDCG@10 of the trees and of popularity; True if the trees win.
+
+        Offer-outcome rows are left out: the comparison is over each client's candidates.
+        """
+        keep = ~held_out.outcome
+        y, groups = held_out.y[keep], held_out.client[keep]
+        trees = _ndcg_at(raw[keep], y, groups, _GUARD_K)
+        popularity = _ndcg_at(self._popularity_raw(held_out.x[keep]), y, groups, _GUARD_K)
+        self.holdout_ndcg_ = {"trees": trees, "popularity": popularity}
+        if np.isnan(trees) or np.isnan(popularity):
+            return True
+        return bool(trees > popularity)
+
+    def _popularity_raw(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Segment popularity of the pairs, ties (e.g. products nobody holds) by their family's."""
+        names = self.feature_names_
+        seg = x[:, names.index("segment_popularity")]
+        fam = x[:, names.index("family_segment_popularity")]
+        return np.asarray(seg + _TIE_WEIGHT * fam, dtype=np.float64)
+
     def _contributions(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         if self.model_ is None or x.shape[0] == 0:
             return np.zeros_like(x)
         if self.model == "lightgbm":
-            out = self.model_.predict_proba(x, pred_contrib=True)
-            return np.asarray(out, dtype=np.float64)[:, : x.shape[1]]
+            booster = self.model_.booster_
+            cached = getattr(self, "_leaf_cache", None)
+            if cached is None or cached[0] is not booster:
+                # one table per fitted model, built on first use (a tuple: swapped atomically)
+                cached = (booster, _leaf_table(booster, x.shape[1]))
+                self._leaf_cache = cached
+            return _path_contributions(booster, x, cached[1])
         base = self._raw(self.model_, x)
         out = np.empty_like(x)
         for j in range(x.shape[1]):
@@ -579,42 +883,294 @@ def _fill_empty(
     return out
 
 
-_PHRASES: dict[str, str] = {
-    "holds_lower_tier": "holds a lower tier of {family}",
-    "family_held": "already works with {family}",
-    "need": "stated a need for it",
-    "family_need": "stated a need for {family}",
-    "offers_accepted": "accepted an offer of it before",
-    "family_offers_accepted": "accepted an offer in {family} before",
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Training rows of a window: features, labels, client of each row, offer-outcome flag."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    client: IntArray
+    outcome: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(
+        cls,
+        xs: list[npt.NDArray[np.float64]],
+        ys: list[npt.NDArray[np.float64]],
+        cs: list[IntArray],
+        *,
+        outcome: bool,
+    ) -> _Rows:
+        if not xs:
+            return cls(np.zeros((0, 0)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool))
+        y = np.concatenate(ys)
+        return cls(
+            np.concatenate(xs), y, np.concatenate(cs).astype(np.int64), np.full(y.size, outcome)
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Rows]) -> _Rows:
+        full = [p for p in parts if p.y.size] or list(parts[:1])
+        return cls(
+            np.concatenate([p.x for p in full]),
+            np.concatenate([p.y for p in full]),
+            np.concatenate([p.client for p in full]),
+            np.concatenate([p.outcome for p in full]),
+        )
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> _Rows:
+        return _Rows(self.x[mask], self.y[mask], self.client[mask], self.outcome[mask])
+
+
+def _path_contributions(
+    booster: Any, x: npt.NDArray[np.float64], table: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]:
+    """Per-prediction contributions of LightGBM trees by their decision paths, in log-odds.
+
+    Along the path of a row through a tree, each split moves the tree's output from the node's
+    value to the child's; the move is credited to the split's feature. Summed over the trees,
+    the contributions plus the roots' values are exactly the model's log-odds. The credit of
+    every leaf is tabulated once per model, so explaining a row costs one leaf lookup per tree
+    (TreeSHAP, LightGBM's ``pred_contrib``, is some hundred times slower for the same rows).
+    """
+    if table is None:
+        table = _leaf_table(booster, x.shape[1])
+    leaves = np.asarray(booster.predict(x, pred_leaf=True), dtype=np.int64).reshape(x.shape[0], -1)
+    n_trees, n_leaves, _ = table.shape
+    flat = table.reshape(n_trees * n_leaves, -1)
+    cell = leaves + np.arange(n_trees) * n_leaves
+    out = np.empty(x.shape)
+    step = max(1, _BLOCK * 8 // max(n_trees, 1))
+    for lo in range(0, x.shape[0], step):
+        out[lo : lo + step] = flat[cell[lo : lo + step]].sum(axis=1)
+    return out
+
+
+def _leaf_table(booster: Any, n_features: int) -> npt.NDArray[np.float64]:
+    """Credit of each feature on the path to each leaf: shape (trees, leaves, features)."""
+    trees = booster.dump_model()["tree_info"]
+    n_leaves = max(int(t["num_leaves"]) for t in trees) if trees else 1
+    table = np.zeros((len(trees), n_leaves, n_features))
+    for t, tree in enumerate(trees):
+        stack = [(tree["tree_structure"], np.zeros(n_features))]
+        while stack:
+            node, credit = stack.pop()
+            if "leaf_index" in node or "split_feature" not in node:
+                table[t, int(node.get("leaf_index", 0))] = credit
+                continue
+            here = float(node["internal_value"])
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                value = float(child.get("leaf_value", child.get("internal_value", here)))
+                step = credit.copy()
+                step[int(node["split_feature"])] += value - here
+                stack.append((child, step))
+    return table
+
+
+def _new_products(ctx: FeatureContext) -> IntArray:
+    """Products available at the context's date that nobody holds yet: always candidates."""
+    return np.flatnonzero(ctx.available & (ctx.popularity == 0)).astype(np.int64)
+
+
+def _check_n(owner: str, n: int) -> int:
+    validate_params(owner, {"n": n}, {"n": [Interval(numbers.Integral, 1, None, closed="left")]})
+    return int(n)
+
+
+def _score_and_rank(
+    scores: FloatArray, inverse: IntArray, products: IntArray, keep: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each pair's base score and its place among its client's products (``keep + 1`` if out).
+
+    The place is the one :func:`~crosssell._topk.top_k` gives: higher scores first, ties by
+    lower product index, ``-inf`` and NaN never placed.
+    """
+    m = products.size
+    score = np.empty(m)
+    rank = np.empty(m)
+    columns = np.arange(scores.shape[1])
+    for lo in range(0, m, _BLOCK):
+        part = slice(lo, lo + _BLOCK)
+        block = scores[inverse[part]]
+        mine = block[np.arange(block.shape[0]), products[part]]
+        ahead = (block > mine[:, None]).sum(axis=1) + (
+            (block == mine[:, None]) & (columns[None, :] < products[part, None])
+        ).sum(axis=1)
+        placed = np.isfinite(mine) & (ahead < keep)
+        score[part] = mine
+        rank[part] = np.where(placed, ahead + 1.0, keep + 1.0)
+    return score, rank
+
+
+def _top_positive(contrib: npt.NDArray[np.float64], n: int) -> IntArray:
+    """Column indices of each row's ``n`` largest positive contributions, -1 pads."""
+    n = min(n, contrib.shape[1])
+    top = np.argsort(-contrib, axis=1, kind="stable")[:, :n]
+    value = np.take_along_axis(contrib, top, axis=1)
+    return np.where(value > 0, top, -1).astype(np.int64)
+
+
+def _top_per_row(
+    rows: IntArray, products: IntArray, weights: npt.NDArray[np.float64], m: int, n: int
+) -> tuple[IntArray, FloatArray]:
+    """Sum weights per (row, product) and keep each row's ``n`` heaviest, -1 / 0 pads."""
+    ev_idx = np.full((m, n), -1, dtype=np.int64)
+    ev_w = np.zeros((m, n), dtype=np.float32)
+    if not rows.size:
+        return ev_idx, ev_w
+    n_products = int(products.max()) + 1
+    keys, inverse = np.unique(rows * n_products + products, return_inverse=True)
+    total = np.bincount(inverse, weights=weights)
+    r, p = keys // n_products, keys % n_products
+    order = np.lexsort((p, -total, r))
+    r, p, total = r[order], p[order], total[order]
+    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+    place = np.arange(r.size) - np.repeat(first, np.diff(np.r_[first, r.size]))
+    keep = place < n
+    ev_idx[r[keep], place[keep]] = p[keep]
+    ev_w[r[keep], place[keep]] = total[keep]
+    return ev_idx, ev_w
+
+
+def _ndcg_at(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.float64], groups: IntArray, k: int
+) -> float:
+    """Mean NDCG@k over the groups (clients) with at least one positive; NaN when none has."""
+    if not y.size or not y.any():
+        return float("nan")
+    order = np.lexsort((-scores, groups))
+    g, rel = groups[order], y[order]
+    _, gid, sizes = np.unique(g, return_inverse=True, return_counts=True)
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    place = np.arange(g.size) - first[gid]
+    gain = np.where(place < k, rel / np.log2(place + 2.0), 0.0)
+    dcg = np.bincount(gid, weights=gain, minlength=sizes.size)
+    positives = np.bincount(gid, weights=rel, minlength=sizes.size).astype(np.int64)
+    ideal_steps = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))]
+    idcg = ideal_steps[np.minimum(positives, k)]
+    some = positives > 0
+    return float(np.mean(dcg[some] / idcg[some]))
+
+
+def _family_holding(ctx: FeatureContext, held: sp.csr_matrix, products: IntArray) -> IntArray:
+    """Per offer, the client's highest-tier product of the offer's family (-1 when none)."""
+    m = products.size
+    entry_row = np.repeat(np.arange(m), np.diff(held.indptr))
+    entry = held.indices.astype(np.int64)
+    same = ctx.product_family[entry] == ctx.product_family[products[entry_row]]
+    r, p = entry_row[same], entry[same]
+    out = np.full(m, -1, dtype=np.int64)
+    order = np.lexsort((p, np.nan_to_num(ctx.product_tier[p], nan=-np.inf), r))
+    out[r[order]] = p[order]  # the last write per row wins: the highest tier, then index
+    return out
+
+
+_BASE_PHRASES = {
+    "popularity": "popular among comparable clients",
+    "itemknn": "clients with similar portfolios hold it",
+    "cooccurrence": "often held with what the client holds",
+    "als": "fits the client's portfolio",
 }
 
 
-def _sentence(items: list[dict[str, Any]], ctx: FeatureContext, product: int) -> str:
-    """Turn the strongest positive contributions of one offer into a short sentence."""
-    family = str(ctx.families[ctx.product_family[product]]) if len(ctx.families) else ""
-    parts: list[str] = []
-    for item in items:
-        name, value = str(item["feature"]), float(item["value"])
-        if np.isnan(value):
+def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to bottom
+    name: str, value: float, family: str, held_name: str | None
+) -> str | None:
+    """Put one positive contribution into words, or None when no true sentence fits it."""
+    known = not np.isnan(value)
+    if name in ("family_held", "holds_lower_tier", "tier_gap") and known and value > 0:
+        return f"holds {held_name}" if held_name else f"already works with {family}"
+    if name == "days_since_family_start" and known:
+        return f"took a {family} product {value:.0f} days ago"
+    if name == "segment_lift" and known and value > 1:
+        return f"clients in its segment take it {value:.1f}x more often"
+    if name in ("popularity", "segment_popularity") and known and value > 0:
+        where = "in its segment" if name == "segment_popularity" else "overall"
+        return f"held by {value:.0%} of clients {where}"
+    if name == "family_segment_popularity" and known and value > 0:
+        return f"{value:.0%} of clients in its segment use {family}"
+    if name in ("trend", "trend_share") and known and value > 0:
+        return "taken by more clients lately"
+    if name in ("offers_declined", "family_offers_declined") and value == 0:
+        return "no recent decline"
+    if name == "days_since_family_decline":
+        return "no recent decline" if not known else f"no decline for {value:.0f} days"
+    if name in ("need", "family_need") and known and value > 0:
+        return "stated a need for it" if name == "need" else f"stated a need for {family}"
+    if name in ("offers_accepted", "family_offers_accepted") and known and value > 0:
+        return (
+            "accepted an offer of it before"
+            if name == "offers_accepted"
+            else (f"accepted an offer in {family} before")
+        )
+    if name == "segment_acceptance" and known:
+        return f"its offers are accepted {value:.0%} of the time in the segment"
+    if name == "product_age_days" and known and value >= 0:
+        return f"launched {value:.0f} days ago"
+    if name.endswith(("_score", "_rank")):
+        base = name.rsplit("_", 1)[0]
+        return _BASE_PHRASES.get(base, f"ranked high by {base}")
+    if name == "client_tenure_days" and known:
+        return f"a client for {value / 365.25:.1f} years"
+    if name == "client_holdings" and known:
+        return f"holds {value:g} products"
+    return None
+
+
+def _sentences(
+    *,
+    ctx: FeatureContext,
+    names: list[str],
+    x: npt.NDArray[np.float64],
+    top: IntArray,
+    products: IntArray,
+    family_product: IntArray,
+    names_of_products: npt.NDArray[np.object_],
+    user: Sequence[str] = (),
+) -> npt.NDArray[np.object_]:
+    """One sentence per offer from its strongest positive contributions (``top``, -1 pads).
+
+    A product nobody holds, or an offer with no positive contribution, gets a plain sentence
+    saying it is proposed on popularity or attributes only.
+    """
+    product_names = names_of_products
+    families = np.asarray(ctx.families.astype(str), dtype=object)
+    family = (
+        families[ctx.product_family[products]]
+        if families.size
+        else np.full(products.size, "", dtype=object)
+    )
+    nobody = ctx.popularity[products] == 0
+    out = np.empty(products.size, dtype=object)
+    for i, cols in enumerate(top.tolist()):
+        name = product_names[products[i]]
+        if nobody[i]:
+            out[i] = (
+                f"{name} is held by no client yet: proposed on its attributes only "
+                f"(family {family[i]})."
+            )
             continue
-        if name in _PHRASES and value > 0:
-            parts.append(_PHRASES[name].format(family=family))
-        elif name == "segment_lift" and value > 1:
-            parts.append(f"clients in its segment take it {value:.1f}x more often")
-        elif name == "tier_gap" and value > 0:
-            parts.append(f"the next tier up in {family}")
-        elif name in ("popularity", "segment_popularity"):
-            parts.append(f"held by {value:.0%} of comparable clients")
-        elif name in ("trend", "trend_share"):
-            parts.append("taken by more clients lately")
-        elif name == "days_since_family_decline" or (name == "offers_declined" and value == 0):
-            parts.append("no recent decline")
-        elif name.endswith(("_score", "_rank")):
-            parts.append(f"ranked high by {name.rsplit('_', 1)[0]}")
-        else:
-            parts.append(f"{name.replace('_', ' ')} = {value:g}")
-    unique = list(dict.fromkeys(parts))
-    if not unique:
-        return "Proposed by the learned ranking."
-    text = "; ".join(unique)
-    return text[0].upper() + text[1:] + "."
+        held = int(family_product[i])
+        held_name = product_names[held] if held >= 0 else None
+        strong = [j for j in cols if j >= 0]
+        parts = [
+            f"{names[j]} {x[i, j]:g}"
+            if names[j] in user
+            else _phrase(names[j], float(x[i, j]), str(family[i]), held_name)
+            for j in strong
+        ]
+        unique = list(dict.fromkeys(p for p in parts if p))
+        if not strong:
+            out[i] = (
+                f"Proposed on popularity only: nothing about this client in particular "
+                f"speaks for {name}."
+            )
+            continue
+        if not unique:
+            listed = ", ".join(names[j].replace("_", " ") for j in strong)
+            out[i] = f"Proposed by the learned ranking; strongest features: {listed}."
+            continue
+        text = "; ".join(unique)
+        out[i] = text[0].upper() + text[1:] + "."
+    return out

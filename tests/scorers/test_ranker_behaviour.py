@@ -1,0 +1,276 @@
+"""The Ranker's behaviour on tiny hand-built books: offer outcomes as labels, the popularity
+guard, products nobody holds yet, and reasons from feature contributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crosssell as cs
+from crosssell.scorers import Ranker
+
+AS_OF = pd.Timestamp("2025-06-30")
+SMALL: dict[str, Any] = {"n_estimators": 40, "windows": 3, "horizon": "90D", "random_state": 0}
+
+
+def _book(
+    contracts: list[tuple[str, str, str]],
+    products: dict[str, list[Any]],
+    events: list[tuple[str, str, str, str]] | None = None,
+) -> cs.Book:
+    return cs.Book.from_frames(
+        contracts=pd.DataFrame(contracts, columns=["client_id", "product_id", "start_date"]),
+        products=pd.DataFrame(products),
+        events=None
+        if not events
+        else pd.DataFrame(events, columns=["client_id", "product_id", "date", "type"]),
+    )
+
+
+def _dates(window: int, n: int) -> list[str]:
+    """``n`` dates inside training window ``window`` (0 is the one ending at AS_OF)."""
+    end = AS_OF - pd.Timedelta(days=90 * window)
+    return [(end - pd.Timedelta(days=5 + i * 80 // n)).strftime("%Y-%m-%d") for i in range(n)]
+
+
+def _takes(
+    rng: np.random.Generator,
+    *,
+    group: list[str],
+    product: str,
+    window: int,
+    n: int,
+    held: set[tuple[str, str]],
+) -> list[tuple[str, str, str]]:
+    """``n`` clients of ``group`` not holding ``product`` take it within ``window``."""
+    free = [c for c in group if (c, product) not in held]
+    takers = rng.choice(free, n, replace=False).tolist()
+    held.update((c, product) for c in takers)
+    return [(c, product, d) for c, d in zip(takers, _dates(window, n), strict=True)]
+
+
+def _decline_book(*, declines: bool, after_as_of: bool = False) -> cs.Book:
+    """Everyone holds A; B and D are taken alike; with ``declines`` many decline D each window."""
+    rng = np.random.default_rng(1)
+    clients = [f"K{i:03d}" for i in range(300)]
+    rows = [(c, "A", "2023-01-01") for c in clients]
+    events = []
+    held: set[tuple[str, str]] = set()
+    for w in range(4):
+        rows += _takes(rng, group=clients, product="B", window=w, n=15, held=held)
+        rows += _takes(rng, group=clients, product="D", window=w, n=15, held=held)
+        if declines:
+            free = [c for c in clients if (c, "D") not in held]
+            who = rng.choice(free, 60, replace=False).tolist()
+            events += [
+                (c, "D", d, "offer_declined") for c, d in zip(who, _dates(w, 60), strict=True)
+            ]
+    if after_as_of:
+        for c in clients[:100]:
+            events += [
+                (c, "B", "2025-07-15", "offer_declined"),
+                (c, "D", "2025-07-20", "offer_accepted"),
+            ]
+            rows.append((c, "D", "2025-08-01"))
+    products = {"product_id": ["A", "B", "D"], "family": ["a", "b", "d"], "tier": [1, 1, 1]}
+    return _book(rows, products, events)
+
+
+def _guard_book(*, pattern_holds_recently: bool) -> cs.Book:
+    """A-holders take D and C-holders take B in every window; B is by far the most popular.
+
+    When the pattern breaks in the most recent window (everyone takes B), trees trained on the
+    older windows rank that window worse than popularity does.
+    """
+    rng = np.random.default_rng(0)
+    a_group = [f"A{i:03d}" for i in range(150)]
+    c_group = [f"C{i:03d}" for i in range(150)]
+    rows = [(c, "A", "2023-01-01") for c in a_group] + [(c, "C", "2023-01-01") for c in c_group]
+    early = rng.choice(a_group + c_group, 160, replace=False).tolist()
+    rows += [(c, "B", "2023-06-01") for c in early[:140]]
+    rows += [(c, "D", "2023-06-01") for c in early[140:]]
+    held = {(c, p) for c, p, _ in rows}
+    for w in range(4):
+        broken = w == 0 and not pattern_holds_recently
+        rows += _takes(
+            rng, group=a_group, product="B" if broken else "D", window=w, n=15, held=held
+        )
+        rows += _takes(rng, group=c_group, product="B", window=w, n=15, held=held)
+    products = {"product_id": list("ABCD"), "family": list("abcd"), "tier": [1] * 4}
+    return _book(rows, products)
+
+
+def _fit(book: cs.Book, **params: Any) -> Ranker:
+    return Ranker(**{**SMALL, **params}).fit(book.matrix(AS_OF), book)
+
+
+# ----------------------------------------------------------------- offer outcomes as labels
+def test_declined_offers_lower_the_probability_for_similar_clients() -> None:
+    """Check that a product often declined gets a lower probability for a client like the others."""
+    without = _fit(_decline_book(declines=False))
+    with_declines = _fit(_decline_book(declines=True))
+    assert (with_declines.training_["offer_outcomes"] > 0).all()
+    assert (without.training_["offer_outcomes"] == 0).all()
+    client = np.flatnonzero(with_declines.client_product_.toarray().sum(axis=1) == 1)[:1]
+    b, d = 1, 2
+    p_with = with_declines.score(client)[0]
+    p_without = without.score(client)[0]
+    assert p_with[d] < p_without[d]
+    assert p_with[d] < p_with[b]
+
+
+def test_offers_answered_after_as_of_change_nothing() -> None:
+    """Check that offers answered and contracts taken after as_of leave every score unchanged."""
+    before = _decline_book(declines=True)
+    after = _decline_book(declines=True, after_as_of=True)
+    assert len(after.events) > len(before.events)
+    rows = np.arange(len(before.client_ids))
+    np.testing.assert_array_equal(_fit(after).score(rows), _fit(before).score(rows))
+
+
+# ----------------------------------------------------------------- never worse than popularity
+def test_trees_that_beat_popularity_on_the_held_out_window_are_kept() -> None:
+    """Check that trees ranking the held-out window better than popularity are used."""
+    ranker = _fit(_guard_book(pattern_holds_recently=True))
+    assert ranker.uses_model_
+    assert ranker.model_ is not None
+    assert ranker.holdout_ndcg_["trees"] > ranker.holdout_ndcg_["popularity"]
+    # an A-holder without D gets D first, against popularity (B)
+    a_rows = np.flatnonzero(ranker.client_product_[:, 0].toarray().ravel() > 0)
+    free = a_rows[(ranker.client_product_[a_rows][:, [1, 3]].toarray() == 0).all(axis=1)]
+    assert (ranker.score(free).argmax(axis=1) == 3).all()
+
+
+def test_trees_that_lose_to_popularity_fall_back_to_it() -> None:
+    """Check that trees no better than popularity on the held-out window give way to it."""
+    ranker = _fit(_guard_book(pattern_holds_recently=False))
+    assert not ranker.uses_model_
+    assert ranker.model_ is None
+    assert ranker.holdout_ndcg_["trees"] < ranker.holdout_ndcg_["popularity"]
+    scores = ranker.score(np.arange(ranker.n_clients_))
+    assert ((scores >= 0) & (scores <= 1)).all()
+    # the order is popularity's: B (most held) first for everyone without it
+    free = np.flatnonzero(ranker.client_product_[:, 1].toarray().ravel() == 0)
+    assert (scores[free].argmax(axis=1) == 1).all()
+
+
+# ----------------------------------------------------------------- products nobody holds yet
+def _launch_book() -> cs.Book:
+    """The decline book's clients, a product N launched before AS_OF and a product Z after it."""
+    base = _decline_book(declines=False)
+    products = pd.DataFrame(
+        {
+            "product_id": ["A", "B", "D", "N", "Z"],
+            "family": ["a", "b", "d", "b", "d"],
+            "tier": [1, 1, 1, 2, 2],
+            "available_from": [None, None, None, "2025-06-01", "2025-09-01"],
+        }
+    )
+    return cs.Book.from_frames(contracts=base.contracts, products=products)
+
+
+def test_a_product_nobody_holds_yet_is_always_a_candidate() -> None:
+    """Check that a launched product held by nobody is scored above 0 in a large-catalogue mode."""
+    book = _launch_book()
+    ranker = _fit(book, score_all_below=0, n_candidates=1)
+    n, z = book.product_ids.to_index(["N", "Z"])
+    scores = ranker.score(np.arange(ranker.n_clients_))
+    assert (scores[:, n] > 0).all()
+    assert (scores[:, z] == 0).all()
+
+
+def test_a_product_nobody_holds_is_explained_by_its_attributes() -> None:
+    """Check that an offer of a product nobody holds has no evidence and says so plainly."""
+    book = _launch_book()
+    rec = cs.Recommender(scorer=Ranker(**SMALL, score_all_below=0, n_candidates=1), k=3)
+    offers = rec.fit(book, AS_OF).recommend()
+    new = offers[offers["product_id"] == "N"]
+    assert len(new) > 0
+    assert (
+        new["reason"].str.contains("held by no client yet: proposed on its attributes only").all()
+    )
+    assert all(len(e) == 0 for e in new["evidence"])
+
+
+# ----------------------------------------------------------------- reasons from contributions
+@pytest.fixture(scope="module")
+def demo_rec() -> cs.Recommender:
+    ranker = Ranker(n_estimators=30, windows=2, random_state=0)
+    return cs.Recommender(scorer=ranker, k=3).fit(cs.datasets.demo(), "2025-06-30")
+
+
+def test_ranker_offers_are_explained_by_their_contributions(demo_rec: cs.Recommender) -> None:
+    """Check that offers carry contribution sentences and evidence held by the client."""
+    assert demo_rec.scorer_.explain_kind == "contributions"
+    offers = demo_rec.recommend(demo_rec.book_.client_ids.external[:40])
+    warm = offers[~offers["cold_start"]]
+    assert not warm["reason"].str.contains("also tend to hold").any()
+    assert warm["reason"].str.endswith(".").all()
+    contracts = demo_rec.book_.contracts
+    holds = set(zip(contracts["client_id"], contracts["product_id"], strict=True))
+    for client, evidence in zip(warm["client_id"], warm["evidence"], strict=True):
+        assert all((client, e["product_id"]) in holds for e in evidence)
+        assert all(e["weight"] > 0 for e in evidence)
+    assert (warm["evidence"].map(len) > 0).mean() > 0.5
+
+
+def test_one_client_is_explained_as_in_a_batch(demo_rec: cs.Recommender) -> None:
+    """Check that recommend_one gives the reasons and evidence of recommend."""
+    client = demo_rec.book_.client_ids.external[3]
+    batch = demo_rec.recommend([client])
+    one = demo_rec.recommend_one(client)
+    assert [o.reason for o in one] == batch["reason"].tolist()
+    assert [o.evidence for o in one] == [
+        tuple((e["product_id"], e["weight"]) for e in ev) for ev in batch["evidence"]
+    ]
+
+
+def test_a_client_with_fresh_holdings_is_explained_from_them(demo_rec: cs.Recommender) -> None:
+    """Check that a client folded in from fresh contracts gets evidence among its holdings."""
+    new = {
+        "client_id": ["NEW"] * 2,
+        "product_id": ["ERP-2", "SEC-2"],
+        "start_date": ["2025-01-01"] * 2,
+    }
+    offers = demo_rec.recommend_one("NEW", contracts=new)
+    assert offers
+    assert all(o.reason for o in offers)
+    assert all(p in {"ERP-2", "SEC-2"} for o in offers for p, _ in o.evidence or ())
+
+
+def test_popularity_fallback_offers_say_so() -> None:
+    """Check that offers of a ranker fallen back to popularity have no evidence and say why."""
+    book = _guard_book(pattern_holds_recently=False)
+    offers = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(book, AS_OF).recommend()
+    assert offers["reason"].str.startswith("Proposed on popularity only").all()
+    assert (offers["evidence"].map(len) == 0).all()
+
+
+def test_path_contributions_add_up_to_the_log_odds(demo_rec: cs.Recommender) -> None:
+    """Check that the contributions of every feature plus the trees' roots give the log-odds."""
+    from crosssell.scorers.ranker import _path_contributions
+
+    ranker = demo_rec.scorer_
+    assert isinstance(ranker, Ranker)
+    rows, products = np.arange(30), np.arange(30) % ranker.n_products_
+    x = ranker._offer_features(ranker.context_, ranker.bases_, rows, products)
+    booster = ranker.model_.booster_
+    roots = sum(
+        float(t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value", 0)))
+        for t in booster.dump_model()["tree_info"]
+    )
+    total = _path_contributions(booster, x).sum(axis=1) + roots
+    np.testing.assert_allclose(total, booster.predict(x, raw_score=True), atol=1e-9)
+
+
+def test_why_not_gives_the_contribution_sentence(demo_rec: cs.Recommender) -> None:
+    """Check that why_not of an offered pair ends with the offer's reason."""
+    offer = demo_rec.recommend([demo_rec.book_.client_ids.external[5]]).iloc[0]
+    text = demo_rec.why_not(offer["client_id"], offer["product_id"])
+    assert text.startswith(f"{offer['product_id']!r} is offered to")
+    reason = str(offer["reason"])
+    core = reason.split(": ", 1)[1] if reason.startswith("Upgrade within ") else reason
+    assert text.endswith(" " + core)
