@@ -842,8 +842,10 @@ class Recommender(Estimator):
             _with_client(_as_frame(contracts), client),
             _with_client(_as_frame(events), client),
         )
-        frames_c = [f for f in (stored_c, fresh_c) if f is not None and len(f)]
-        frames_e = [f for f in (stored_e, fresh_e) if f is not None and len(f)]
+        # The caller's rows first: an error in them names their own row numbers, not positions
+        # after the client's stored rows.
+        frames_c = [f for f in (fresh_c, stored_c) if f is not None and len(f)]
+        frames_e = [f for f in (fresh_e, stored_e) if f is not None and len(f)]
         if not frames_c:
             return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
         offers = self.recommend_frames(
