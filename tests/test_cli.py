@@ -395,6 +395,14 @@ def test_serve_command_hands_the_model_to_the_server(demo_model, monkeypatch):
     assert (calls["host"], calls["port"], calls["validity_days"]) == ("127.0.0.1", 8123, 7)
 
 
+def test_serve_command_takes_an_api_key_file(demo_model, tmp_path, capsys):
+    """Check that 'serve --api-key-file' reaches the server, and an unreadable file is exit 2."""
+    pytest.importorskip("fastapi")
+    argv = ["serve", "--model", str(demo_model), "--api-key-file", str(tmp_path / "none")]
+    assert main(argv) == EXIT_USAGE
+    assert "Cannot read the API key file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -519,3 +519,86 @@ def test_no_offer_report_and_log_name_the_contact_cost() -> None:
     assert "ERP-1" in set(weak["product_id"])
     assert weak["detail"].str.endswith("is below the 1000000000.00 cost of proposing it").all()
     assert len(rec.suppressed()) == len(log) - (log["rule"] == "not_worth_proposing").sum()
+
+
+# ------------------------------------------------------------- one client with new events
+
+_DEMO_DAY = "2025-06-30"
+
+
+@pytest.fixture(scope="module")
+def demo_rec() -> Recommender:
+    return Recommender(policy=route_sales(), k=3).fit(cs.datasets.demo(), _DEMO_DAY)
+
+
+def _full_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Recommender, "_recommend_one_events", lambda self, *a, **kw: None)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{"date": _DEMO_DAY, "type": "complaint_opened", "ref": "R9"}],
+        [{"date": "2025-06-01", "type": "complaint_opened", "ref": 7},
+         {"date": "2025-06-20", "type": "complaint_closed", "ref": 7}],
+        [{"date": _DEMO_DAY, "type": "offer_declined", "product_id": "BI-2"}],
+        [{"date": _DEMO_DAY, "type": "need", "product_id": "HR-2", "detail": "asked"}],
+        [{"date": "2025-06-29", "type": "churn_signal"}],
+        [{"date": _DEMO_DAY, "type": "offer_made", "product_id": p} for p in
+         ("BI-2", "HR-2", "HR-3")],
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("explain", [False, True])
+def test_one_client_path_gives_the_full_paths_offers(demo_rec, monkeypatch, events, explain):
+    """Check that new events give the same offers on the one-client path as on the full path."""
+    for client in ("C0001", "C0002", "C0017", "C0100"):
+        fast = [o.to_dict() for o in demo_rec.recommend_one(client, events=events, explain=explain)]
+        with monkeypatch.context() as m:
+            _full_path(m)
+            full = demo_rec.recommend_one(client, events=events, explain=explain)
+        assert fast == [o.to_dict() for o in full]
+
+
+def test_one_client_path_is_taken_and_blocks_on_a_complaint(demo_rec, monkeypatch):
+    """Check that plain new events take the one-client path, and a complaint empties the offers."""
+    taken = []
+    original = Recommender._recommend_one_events
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(Recommender, "_recommend_one_events", spy)
+    complaint = [{"date": _DEMO_DAY, "type": "complaint_opened"}]
+    assert demo_rec.recommend_one("C0001") != []
+    assert demo_rec.recommend_one("C0001", events=complaint) == []
+    assert taken == [True]
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{"date": _DEMO_DAY, "type": "Complaint_Opened"}],
+        [{"date": "30/06/2025", "type": "need"}],
+        [{"date": _DEMO_DAY, "type": "need", "colour": "red"}],
+        [{"date": _DEMO_DAY, "type": "need", "product_id": "NOPE"}],
+        [{"date": "2030-01-01", "type": "need"}],
+    ],
+)
+def test_records_not_plainly_valid_take_the_full_path(demo_rec, events):
+    """Check that records the one-client path cannot vouch for are left to the full path."""
+    row = demo_rec.book_.client_ids.index_of("C0001")
+    assert demo_rec._recommend_one_events(row, "C0001", events, 3, False) is None
+
+
+def test_one_client_path_matches_new_contracts_too(demo_rec, monkeypatch):
+    """Check that new contracts with events give the same offers with or without the fast path."""
+    contracts = [{"product_id": "HR-2", "start_date": "2025-06-01", "value": 100.0}]
+    events = [{"date": _DEMO_DAY, "type": "offer_declined", "product_id": "BI-2"}]
+    fast = demo_rec.recommend_one("C0001", contracts=contracts, events=events)
+    with monkeypatch.context() as m:
+        _full_path(m)
+        full = demo_rec.recommend_one("C0001", contracts=contracts, events=events)
+    assert [o.to_dict() for o in fast] == [o.to_dict() for o in full]
+    assert "HR-2" not in [o.product_id for o in fast]

@@ -272,6 +272,164 @@ def test_import_crosssell_does_not_import_fastapi():
     assert done.stdout.strip() == "False"
 
 
+# ------------------------------------------------------------------------------ abuse
+
+KEY = "a-key-of-some-length-0123456789"
+
+
+def _raw(client: TestClient, text: str) -> httpx.Response:
+    return client.post("/recommend", content=text, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("day", ["2300-01-01", "1500-06-30", "9999-12-31"])
+def test_as_of_outside_pandas_dates_is_422_not_500(client, day):
+    """Check that an as_of pandas cannot hold answers 422 at as_of, with a JSON body."""
+    response = client.post("/recommend", json={"client_id": "C0001", "as_of": day})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "as_of"]
+    assert error["msg"].startswith(f"as_of {day} is out of range: dates run from 1677-09-22")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("table", ["contracts", "events"])
+def test_non_finite_numbers_in_records_are_422(client, number, table):
+    """Check that NaN or infinity in a record (Python's JSON reads them) answer 422 at the field."""
+    record = (
+        '{"product_id": "ERP-2", "start_date": "2025-01-01", "value": %s}'
+        if table == "contracts"
+        else '{"date": "2025-06-30", "type": "need", "score": %s}'
+    )
+    body = f'{{"client_id": "C0001", "{table}": [{record % 1}, {record % number}]}}'
+    response = _raw(client, body)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    column = "value" if table == "contracts" else "score"
+    assert error["loc"] == ["body", table, 1, column]
+    assert "not a number JSON allows" in error["msg"]
+
+
+def test_error_rows_are_the_requests_own_rows(client):
+    """Check that a bad fresh record of a known client is located by its own index."""
+    events = [
+        {"date": "2025-06-01", "type": "need"},
+        {"date": "not a date", "type": "complaint_opened"},
+    ]
+    response = client.post("/recommend", json={"client_id": "C0001", "events": events})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "events", 1, "date"]
+    assert "row 1 client_id=C0001 date=not a date" in error["msg"]
+    contracts = [{"product_id": "NOPE", "start_date": "2025-01-01"}]
+    error = client.post("/recommend", json={"client_id": "C0001", "contracts": contracts})
+    assert error.json()["detail"][0]["loc"] == ["body", "contracts", 0, "product_id"]
+
+
+def test_huge_inputs_are_not_echoed(client):
+    """Check that errors quote a huge id or field value in a few dozen characters at most."""
+    huge = "x" * 100_000
+    for response in (
+        client.post("/recommend", json={"client_id": huge}),
+        client.post("/recommend", json={"client_id": "C0001", "k": huge}),
+        client.post("/recommend", json={"client_id": "C0001", huge: 1}),
+        client.get("/why-not", params={"client_id": "C0001", "product_id": huge[:20_000]}),
+    ):
+        assert response.status_code in (404, 422)
+        assert len(response.content) < 1_000
+        assert "x" * 100 not in response.text
+
+
+def test_body_over_the_limit_is_413(rec):
+    """Check that a body over max_body_bytes answers 413, whether its length is given or not."""
+    local = TestClient(create_app(rec, max_body_bytes=1_000))
+    events = [{"date": AS_OF, "type": "need", "detail": "y" * 50}] * 40
+    response = local.post("/recommend", json={"client_id": "C0001", "events": events})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than 1000 bytes; send less."}
+
+    def chunks():  # no content-length: the body is counted as it arrives
+        yield b'{"client_id": "C0001", "events": ['
+        for _ in range(40):
+            yield b'{"date": "2025-06-30", "type": "need", "detail": "' + b"y" * 50 + b'"},'
+        yield b"{}]}"
+
+    response = local.post(
+        "/recommend", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert local.post("/recommend", json={"client_id": "C0001"}).status_code == 200
+
+
+def test_create_app_rejects_a_bad_body_limit(rec):
+    """Check that max_body_bytes must be a positive int."""
+    with pytest.raises(ValueError, match="'max_body_bytes' parameter of create_app"):
+        create_app(rec, max_body_bytes=0)
+
+
+def test_api_key_is_required_when_set(rec):
+    """Check that with a key, /recommend and /why-not need it (bearer or header); /health not."""
+    local = TestClient(create_app(rec, api_key=KEY))
+    body = {"client_id": "C0001"}
+    refused = local.post("/recommend", json=body)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert refused.json()["detail"].startswith("Missing or wrong API key")
+    assert (
+        local.post("/recommend", json=body, headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
+    assert (
+        local.post("/recommend", json=body, headers={"Authorization": f"Bearer {KEY}"}).status_code
+        == 200
+    )
+    assert local.post("/recommend", json=body, headers={"X-API-Key": KEY}).status_code == 200
+    params = {"client_id": "C0001", "product_id": "ERP-2"}
+    assert local.get("/why-not", params=params).status_code == 401
+    assert local.get("/why-not", params=params, headers={"X-API-Key": KEY}).status_code == 200
+    assert local.get("/health").status_code == 200
+    assert local.get("/openapi.json").status_code == 200
+    assert TestClient(create_app(rec)).post("/recommend", json=body).status_code == 200
+
+
+def test_api_key_comes_from_the_environment_or_a_file(rec, tmp_path, monkeypatch):
+    """Check that the key is read from CROSSSELL_API_KEY, or the file CROSSSELL_API_KEY_FILE
+    names."""
+    from crosssell.serve import API_KEY_ENV, API_KEY_FILE_ENV
+
+    monkeypatch.setenv(API_KEY_ENV, KEY)
+    assert create_app(rec).state.api_key == KEY
+    monkeypatch.delenv(API_KEY_ENV)
+    path = tmp_path / "key"
+    path.write_text(f"{KEY}\n", encoding="utf-8")
+    monkeypatch.setenv(API_KEY_FILE_ENV, str(path))
+    local = TestClient(create_app(rec))
+    assert local.post("/recommend", json={"client_id": "C0001"}).status_code == 401
+    monkeypatch.delenv(API_KEY_FILE_ENV)
+    assert create_app(rec, api_key_file=path).state.api_key == KEY
+    assert create_app(rec).state.api_key is None
+
+
+def test_bad_api_keys_are_refused_at_start(rec, tmp_path):
+    """Check that a short key, a missing file or two sources fail with a message."""
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        create_app(rec, api_key="short")
+    with pytest.raises(ValueError, match="Cannot read the API key file"):
+        create_app(rec, api_key_file=tmp_path / "missing")
+    with pytest.raises(ValueError, match="either 'api_key' or 'api_key_file'"):
+        create_app(rec, api_key=KEY, api_key_file=tmp_path / "missing")
+
+
+def test_run_warns_when_listening_beyond_the_machine_without_a_key(rec, monkeypatch):
+    """Check that run on 0.0.0.0 without a key warns before serving."""
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw["host"]))
+    with pytest.warns(cs.exceptions.CrossSellWarning, match="Serving on 0.0.0.0 without an API"):
+        cs.serve.run(rec, host="0.0.0.0")
+    assert served == ["0.0.0.0"]
+
+
 # --------------------------------------------------------------------------- real server
 
 

@@ -298,7 +298,7 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--host --port --validity-days``."""
+    """Add ``--host --port --validity-days --api-key-file``."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
@@ -306,6 +306,11 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--validity-days", type=_positive_int, default=30, metavar="N",
         help="days an offer stays valid in the CRM (default 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--api-key-file", default=None, metavar="PATH",
+        help="file whose first line is the API key requests must carry (default: the "
+        "CROSSSELL_API_KEY or CROSSSELL_API_KEY_FILE environment variable; none: open)",
     )  # fmt: skip
 
 
@@ -1166,7 +1171,10 @@ def _plan(args: argparse.Namespace) -> int:
         "/docs and /openapi.json. The model is loaded once and never changes while serving.\n\n"
         "examples:\n"
         "  crosssell serve --model model.crosssell\n"
-        "  crosssell serve --model model.crosssell --host 0.0.0.0 --port 8080 --validity-days 14"
+        "  crosssell serve --model model.crosssell --host 0.0.0.0 --port 8080 \\\n"
+        "      --api-key-file /etc/crosssell/api-key --validity-days 14\n\n"
+        "Listening beyond this machine without an API key warns: anyone who reaches the port\n"
+        "could read every client's offers."
     ),
     options=(_optional_input_options, _fit_options, _model_option, _server_options),
 )
@@ -1177,8 +1185,14 @@ def _serve(args: argparse.Namespace) -> int:
         raise _UsageError(str(err)) from err
     rec = _recommender(args)
     try:
-        run(rec, host=args.host, port=args.port, validity_days=args.validity_days)
-    except ImportError as err:
+        run(
+            rec,
+            host=args.host,
+            port=args.port,
+            validity_days=args.validity_days,
+            api_key_file=args.api_key_file,
+        )
+    except (ImportError, ValueError) as err:  # the extra is missing, or the key is unusable
         raise _UsageError(str(err)) from err
     return EXIT_OK
 

@@ -10,6 +10,8 @@ import dataclasses
 import functools
 import numbers
 import os
+import re
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -49,12 +51,30 @@ from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
 from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
 from crosssell.arbitration._select import priorities, select_offers
-from crosssell.book import OPEN_END, Book, Schema
+from crosssell.book import OPEN_END, Book, ContractArrays, Schema
 from crosssell.candidates import Candidates
-from crosssell.columns import Columns, OfferType
+from crosssell.columns import Columns, EventType, OfferType
 from crosssell.exceptions import DataWarning, UnknownIdError
+from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
-from crosssell.rules import Policy, RuleContext, Suppression
+from crosssell.rules import (
+    AlreadyHeld,
+    ChurnSignal,
+    ContactCap,
+    DoNotContact,
+    ExcludedByHolding,
+    LowSatisfaction,
+    NotSellable,
+    NotWorthProposing,
+    OpenComplaint,
+    Policy,
+    PrerequisiteMissing,
+    RecentDecline,
+    RenewalFirst,
+    RuleContext,
+    SegmentNotEligible,
+    Suppression,
+)
 from crosssell.scorers import ItemKNN, Popularity, Ranker
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import Weighting, WeightingLike
@@ -379,6 +399,8 @@ class Recommender(Estimator):
             matrix.holders_per_product().to_numpy(), book.product_ids.external
         )
         self.k_ = int(self.k)
+        # derived from the policy and the fitted blocks: rebuilt on first use after a (re)fit
+        self.__dict__.pop("_one_client_", None)
         return self
 
     def _fit_scale(self) -> ScoreScale:
@@ -554,6 +576,8 @@ class Recommender(Estimator):
         cache; a service calls this at start so that no request pays for it.
         """
         check_fitted(self, "scorer_")
+        # the fitted blocks the one-client path reuses (a few rules over the fitted book)
+        self._one_client_parts()
         view = self.view_
         warm = np.flatnonzero(~view.cold)[:1]
         rows = warm if warm.size else np.zeros(1, dtype=np.int64)
@@ -842,13 +866,19 @@ class Recommender(Estimator):
             with _one_thread():
                 cols = self._select(np.array([row], dtype=np.int64), int(kk), explain, self.view_)
             return _offers_from_columns(cols, self.product_objects_, client)
+        if contracts is None and events is not None and same_time and row >= 0:
+            fast = self._recommend_one_events(row, client, events, int(kk), explain)
+            if fast is not None:
+                return fast
         stored_c, stored_e, stored_cl = self._stored_frames(row)
         fresh_c, fresh_e = (
             _with_client(_as_frame(contracts), client),
             _with_client(_as_frame(events), client),
         )
-        frames_c = [f for f in (stored_c, fresh_c) if f is not None and len(f)]
-        frames_e = [f for f in (stored_e, fresh_e) if f is not None and len(f)]
+        # The caller's rows first: an error in them names their own row numbers, not positions
+        # after the client's stored rows.
+        frames_c = [f for f in (fresh_c, stored_c) if f is not None and len(f)]
+        frames_e = [f for f in (fresh_e, stored_e) if f is not None and len(f)]
         if not frames_c:
             return _offers_from_frame(self.recommend([client], k=kk, explain=explain))
         offers = self.recommend_frames(
@@ -860,6 +890,80 @@ class Recommender(Estimator):
             explain=explain,
         )
         return _offers_from_frame(offers[offers[Columns.client] == client])
+
+    def _recommend_one_events(
+        self, row: int, client: Any, events: Any, k: int, explain: bool
+    ) -> list[Offer] | None:
+        """Offers of a known client given new events only; None when the full path must answer.
+
+        The client's holdings, and so its scores and candidates, are those of the fit; only the
+        rules that read events can change their mind. They run on a one-client context of the
+        stored events and the new ones; the other rules keep their fitted blocks of this client.
+        Nothing else of the Book is validated again. Records that are not plainly valid (an
+        unknown column or event type, a date that is not ``YYYY-MM-DD``...) return None, and the
+        full path validates them and says what is wrong; it gives the same offers.
+        """
+        if not self.eligible_[row]:
+            return None
+        parts = self._one_client_parts()
+        if parts is None:
+            return None
+        static, event_policy = parts
+        fresh = _plain_events(events, client, self.book_, self.as_of_)
+        if fresh is None:
+            return None
+        book = self.book_
+        one = np.array([row], dtype=np.int64)
+        holdings = self.candidates_.holdings[one]
+        suppression = _suppression_row(static, row) if static is not None else None
+        if event_policy is not None and suppression is not None:
+            light = _one_client_book(book, row, fresh)
+            ctx = RuleContext(book=light, as_of=self.as_of_, holdings=holdings)
+            if self.rule_context_ is not None:
+                ctx.share_catalogue(self.rule_context_)
+            suppression = _union(suppression, event_policy.evaluate(ctx))
+        candidates = dataclasses.replace(
+            self.candidates_,
+            held_tier=self.candidates_.held_tier[one],
+            paid=self.candidates_.paid[one],
+            holdings=holdings,
+        )
+        offers = _offer_map_at(OfferMap.build(candidates, suppression), row, len(book.client_ids))
+        view = dataclasses.replace(self.view_, suppression=None, offers=offers)
+        with _one_thread():
+            cols = self._select(one, k, explain, view)
+        return _offers_from_columns(cols, self.product_objects_, client)
+
+    def _one_client_parts(self) -> tuple[Suppression | None, Policy | None] | None:
+        """Return the fitted blocks of the rules that ignore events, and a policy of the others.
+
+        Computed once per model (under a lock: requests may race for it). None when the policy
+        has a rule whose inputs are not known to be the client's own rows (a user's rule, or
+        one that looks at other clients): such a policy always takes the full path.
+        """
+        cached = self.__dict__.get("_one_client_")
+        if cached is None:
+            with _ONE_CLIENT_LOCK:
+                cached = self.__dict__.get("_one_client_")
+                if cached is None:
+                    cached = (self._split_policy(),)
+                    self.__dict__["_one_client_"] = cached
+        return cached[0]
+
+    def _split_policy(self) -> tuple[Suppression | None, Policy | None] | None:
+        if self.policy is None:
+            return None, None
+        rules = list(self.policy)
+        if any(type(r) not in _OWN_ROW_RULES and type(r) not in _EVENT_RULES for r in rules):
+            return None
+        if self.rule_context_ is None:
+            return None
+        static = Policy([r for r in rules if type(r) in _OWN_ROW_RULES])
+        reading = [r for r in rules if type(r) in _EVENT_RULES]
+        return (
+            static.evaluate(self.rule_context_),
+            Policy(reading) if reading else None,
+        )
 
     def _stored_frames(
         self, row: int
@@ -912,7 +1016,7 @@ class Recommender(Estimator):
             ev_idx=ev_idx,
             cold_by=self.cold_start,
             arrow=True,
-            texts=self.texts_ if view is self.view_ else None,
+            texts=self.texts_ if view.book is self.book_ else None,
         )
         return reasons, _Evidence(products=ev_idx, weights=ev_w)
 
@@ -1267,6 +1371,218 @@ class Recommender(Estimator):
 
 
 _OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
+
+
+# Built-in rules that read only a client's own rows and the catalogue, and not its events: on
+# the one-client path they keep their fitted blocks.
+_OWN_ROW_RULES: frozenset[type] = frozenset(
+    {
+        AlreadyHeld,
+        NotSellable,
+        PrerequisiteMissing,
+        ExcludedByHolding,
+        SegmentNotEligible,
+        RenewalFirst,
+        LowSatisfaction,
+        DoNotContact,
+        NotWorthProposing,
+    }
+)
+# Built-in rules that read a client's own events (and its rows): run again with the new events.
+_EVENT_RULES: frozenset[type] = frozenset({OpenComplaint, RecentDecline, ContactCap, ChurnSignal})
+_ONE_CLIENT_LOCK = threading.Lock()
+_EVENT_FIELDS = frozenset(
+    {Columns.client, Columns.date, Columns.type, Columns.product, Columns.detail, Columns.ref}
+)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# a few records from a CRM; more take the batch path
+_PLAIN_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _FreshEvents:
+    """New events of one client, checked plainly valid: what the Book would have read."""
+
+    date: npt.NDArray[np.int64]
+    type: list[str]
+    product: npt.NDArray[np.int32]
+    product_given: list[Any]
+    detail: list[Any]
+    ref: list[Any]
+
+
+# one refusal per kind of record the Book must judge
+def _plain_events(  # noqa: PLR0911, PLR0912
+    events: Any, client: Any, book: Book, as_of: pd.Timestamp
+) -> _FreshEvents | None:
+    """Read new events when they are plainly valid; None for anything the Book must judge.
+
+    Plainly valid: the known columns only, the client's own id (or none), a date written
+    ``YYYY-MM-DD`` within 1900 and ``as_of``, a built-in event type, a product of the
+    catalogue (or none), and a text or integer (or nothing) as detail and ref.
+    """
+    if isinstance(events, pd.DataFrame):
+        records = events.to_dict("records")
+    elif isinstance(events, Mapping):
+        try:
+            records = pd.DataFrame(dict(events)).to_dict("records")
+        except ValueError:
+            return None
+    elif isinstance(events, list | tuple):
+        records = list(events)
+    else:
+        return None
+    if not records or len(records) > _PLAIN_MAX:
+        return None
+    products = book.product_ids.external
+    text_ids = products.dtype == object or pd.api.types.is_string_dtype(products.dtype)
+    lo, hi = pd.Timestamp("1900-01-01").value, as_of.value
+    out = _FreshEvents(
+        date=np.empty(len(records), dtype=np.int64),
+        type=[],
+        product=np.full(len(records), -1, dtype=np.int32),
+        product_given=[],
+        detail=[],
+        ref=[],
+    )
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping) or not set(record) <= _EVENT_FIELDS:
+            return None
+        given = record.get(Columns.client, client)
+        if type(given) is not type(client) or given != client:
+            return None
+        day, kind = record.get(Columns.date), record.get(Columns.type)
+        if not isinstance(day, str) or not _ISO_DAY.fullmatch(day):
+            return None
+        if not isinstance(kind, str) or kind not in EventType.known:
+            return None
+        try:
+            ns = pd.Timestamp(day).value
+        except ValueError:
+            return None
+        if not lo <= ns <= hi:
+            return None
+        product = record.get(Columns.product)
+        if product is not None:
+            if text_ids != isinstance(product, str) or isinstance(product, bool):
+                return None
+            at = int(products.get_indexer(pd.Index([product]))[0])
+            if at < 0:
+                return None
+            out.product[i] = at
+        for name, kept in ((Columns.detail, out.detail), (Columns.ref, out.ref)):
+            value = record.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+                return None
+            kept.append(value)
+        out.date[i] = ns
+        out.type.append(kind)
+        out.product_given.append(product)
+    return out
+
+
+def _one_client_book(book: Book, row: int, fresh: _FreshEvents) -> Book:
+    """Return a Book of one client for the rules that read events: stored and new events.
+
+    The new events come first, then the stored ones, ordered by date (stable), as the full
+    path orders them; contracts are left out, since the rules that run here do not read them.
+    """
+    table = book.event_table
+    mine = table.iloc[np.flatnonzero(table[Columns.client_idx].to_numpy() == row)]
+    n = fresh.date.shape[0]
+    families = book.product_table[Columns.family].to_numpy()
+    new = pd.DataFrame(
+        {
+            Columns.client_idx: np.zeros(n, dtype=np.int32),
+            Columns.product_idx: fresh.product,
+            Columns.client: pd.Series(
+                [book.client_ids.external[row]] * n, dtype=table[Columns.client].dtype
+            ).to_numpy(),
+            Columns.product: np.asarray([*fresh.product_given, None], dtype=object)[:-1],
+            Columns.family: pd.array(
+                [families[p] if p >= 0 else None for p in fresh.product], dtype="str"
+            ),
+            Columns.date: pd.to_datetime(fresh.date, unit="ns"),
+            Columns.type: pd.array(fresh.type, dtype="str"),
+            Columns.detail: np.asarray([*fresh.detail, None], dtype=object)[:-1],
+            Columns.ref: np.asarray([*fresh.ref, None], dtype=object)[:-1],
+        }
+    )
+    merged = pd.concat([new, mine.assign(**{Columns.client_idx: np.int32(0)})], ignore_index=True)
+    order = np.argsort(merged[Columns.date].to_numpy(), kind="stable")
+    events = merged.iloc[order].reset_index(drop=True)
+    empty = np.zeros(0, dtype=np.int64)
+    return Book(
+        schema=book.schema,
+        client_ids=IdMap(book.client_ids.external[row : row + 1], name=book.client_ids.name),
+        product_ids=book.product_ids,
+        contract_arrays=ContractArrays(
+            client=empty.astype(np.int32),
+            product=empty.astype(np.int32),
+            start=empty,
+            end=empty,
+            value=empty.astype(np.float64),
+            quantity=empty.astype(np.float64),
+        ),
+        product_table=book.product_table,
+        client_table=book.client_table.iloc[row : row + 1].reset_index(drop=True),
+        event_table=events,
+        rejected=book.rejected.iloc[:0],
+        _contracts=pd.DataFrame(index=pd.RangeIndex(0)),
+    )
+
+
+def _suppression_row(s: Suppression, row: int) -> Suppression:
+    """Return the blocks of one client of ``s``, as a Suppression of one row."""
+    return Suppression(
+        client_any=s.client_any[row : row + 1],
+        client_cross_sell=s.client_cross_sell[row : row + 1],
+        client_upsell=s.client_upsell[row : row + 1],
+        product_any=s.product_any,
+        product_cross_sell=s.product_cross_sell,
+        product_upsell=s.product_upsell,
+        pairs=s.pairs[row : row + 1],
+        pairs_cross_sell=s.pairs_cross_sell[row : row + 1],
+        pairs_upsell=s.pairs_upsell[row : row + 1],
+        log=s.log.iloc[:0],
+    )
+
+
+def _union(a: Suppression, b: Suppression) -> Suppression:
+    """Everything ``a`` or ``b`` blocks (the log is left empty: only the masks are used)."""
+    return Suppression(
+        client_any=a.client_any | b.client_any,
+        client_cross_sell=a.client_cross_sell | b.client_cross_sell,
+        client_upsell=a.client_upsell | b.client_upsell,
+        product_any=a.product_any | b.product_any,
+        product_cross_sell=a.product_cross_sell | b.product_cross_sell,
+        product_upsell=a.product_upsell | b.product_upsell,
+        pairs=(a.pairs + b.pairs).astype(bool).tocsr(),
+        pairs_cross_sell=(a.pairs_cross_sell + b.pairs_cross_sell).astype(bool).tocsr(),
+        pairs_upsell=(a.pairs_upsell + b.pairs_upsell).astype(bool).tocsr(),
+        log=a.log,
+    )
+
+
+def _offer_map_at(one: OfferMap, row: int, n_clients: int) -> OfferMap:
+    """Place the one-row map ``one`` at ``row`` of a map of ``n_clients`` (other rows empty)."""
+
+    def spread(m: sp.csr_matrix) -> sp.csr_matrix:
+        indptr = np.zeros(n_clients + 1, dtype=np.int64)
+        indptr[row + 1 :] = m.indptr[1]
+        return sp.csr_matrix((m.data, m.indices, indptr), shape=(n_clients, m.shape[1]))
+
+    cross_rows = np.zeros(n_clients, dtype=bool)
+    cross_rows[row] = one.cross_rows[0]
+    all_rows = np.zeros(n_clients, dtype=bool)
+    all_rows[row] = one.all_rows[0]
+    return OfferMap(
+        off=spread(one.off),
+        up=spread(one.up),
+        cross_cols=one.cross_cols,
+        cross_rows=cross_rows,
+        all_rows=all_rows,
+    )
 
 
 def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:

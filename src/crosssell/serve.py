@@ -34,8 +34,11 @@ export to a CRM without the web stack.
 # the request model defined there; postponing them (PEP 563) would hide it.
 
 import datetime as dt
+import hmac
+import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
@@ -45,16 +48,19 @@ import pandas as pd
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.columns import Columns, OfferType
-from crosssell.exceptions import SchemaError, UnknownIdError
+from crosssell.exceptions import CrossSellError, CrossSellWarning, SchemaError, UnknownIdError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import Offer, Recommender
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request
 
 __all__ = [
     "ACCEPT_LABEL",
+    "API_KEY_ENV",
+    "API_KEY_FILE_ENV",
     "DESCRIPTION_MAX",
+    "MAX_BODY_BYTES",
     "NAME_MAX",
     "REJECT_LABEL",
     "Evidence",
@@ -76,12 +82,26 @@ ACCEPT_LABEL: Final = "Interested"
 #: Label of the button that puts an offer aside.
 REJECT_LABEL: Final = "Not now"
 
+#: Environment variable holding the API key that requests must carry (see :func:`create_app`).
+API_KEY_ENV: Final = "CROSSSELL_API_KEY"
+#: Environment variable naming a file whose first line is the API key.
+API_KEY_FILE_ENV: Final = "CROSSSELL_API_KEY_FILE"
+#: Largest request body accepted by default, in bytes (one client's records fit many times over).
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+
 _EXTRA_HINT: Final = 'Install it with: pip install "crosssell[serve]"'
 _ELLIPSIS: Final = "…"
 _TYPE_LABEL: Final = {"upsell": "upsell", "cross_sell": "cross-sell"}
 _MAX_K: Final = 100
+_UNAUTHORIZED: Final = 401
 _NOT_FOUND: Final = 404
+_TOO_LARGE: Final = 413
 _INVALID: Final = 422
+_SERVER_ERROR: Final = 500
+_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+# what an error message may quote of the caller's input: enough to recognise it, never all of it
+_ECHO_MAX: Final = 80
+_MESSAGE_MAX: Final = 2000
 
 
 def _schema_extra(
@@ -443,16 +463,16 @@ def next_best_actions(
 
 
 def _check_validity(validity_days: Any, owner: str) -> int:
-    if (
-        isinstance(validity_days, bool)
-        or not isinstance(validity_days, numbers.Integral)
-        or validity_days < 1
-    ):
+    return _check_positive(validity_days, "validity_days", owner)
+
+
+def _check_positive(value: Any, name: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(
-            f"The 'validity_days' parameter of {owner} must be an int in the range [1, inf). "
-            f"Got {validity_days!r} instead."
+            f"The {name!r} parameter of {owner} must be an int in the range [1, inf). "
+            f"Got {value!r} instead."
         )
-    return int(validity_days)
+    return int(value)
 
 
 # ------------------------------------------------------------------------------ the app
@@ -486,9 +506,14 @@ def _model(model: Recommender | str | os.PathLike[str]) -> Recommender:
     )
 
 
+def _echo(value: Any) -> str:
+    """Quote a value of the caller's input, cut to :data:`_ECHO_MAX` characters."""
+    return _cut(repr(value), _ECHO_MAX)
+
+
 def _error(loc: Sequence[str | int], message: str, kind: str) -> list[dict[str, Any]]:
     """Return a validation error in FastAPI's shape, so clients parse one format."""
-    return [{"loc": list(loc), "msg": message, "type": kind}]
+    return [{"loc": list(loc), "msg": _cut(message, _MESSAGE_MAX), "type": kind}]
 
 
 def _schema_error_loc(err: SchemaError) -> list[str | int]:
@@ -513,7 +538,8 @@ def _fresh_records(
 ) -> pd.DataFrame | None:
     """Return the records as a frame of this client's rows (``client_id`` filled in when left out).
 
-    Raises :class:`_RecordError` when a record names another client.
+    Raises :class:`_RecordError` when a record names another client or holds a number that is
+    not finite (JSON has no NaN or infinity, but Python's parser lets them through).
     """
     if not records:
         return None
@@ -524,12 +550,180 @@ def _fresh_records(
         if given is not None and str(given) != str(client):
             raise _RecordError(
                 ["body", table, i, Columns.client],
-                f"{table}[{i}] is for client {given!r}, not {client!r}; send one client's "
-                "records per request (or leave client_id out).",
+                f"{table}[{i}] is for client {_echo(given)}, not {_echo(client)}; send one "
+                "client's records per request (or leave client_id out).",
             )
+        for column, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _RecordError(
+                    ["body", table, i, column],
+                    f"{table}[{i}].{_cut(column, _ECHO_MAX)} is {value}, which is not a number "
+                    "JSON allows; send a finite number, or leave the field out.",
+                )
         row[Columns.client] = client
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _check_as_of(day: dt.date | None) -> pd.Timestamp | None:
+    """Return ``as_of`` as a timestamp, or raise :class:`_RecordError` if pandas cannot hold it."""
+    if day is None:
+        return None
+    try:
+        return pd.Timestamp(day).as_unit("ns")
+    except (ValueError, OverflowError):
+        raise _RecordError(
+            ["body", "as_of"],
+            f"as_of {day.isoformat()} is out of range: dates run from "
+            f"{pd.Timestamp.min.date() + dt.timedelta(days=1)} to {pd.Timestamp.max.date()}.",
+        ) from None
+
+
+def _read_key(api_key: str | None, api_key_file: str | os.PathLike[str] | None) -> str | None:
+    """Return the API key: given, read from a file, or from the environment; None for no key."""
+    if api_key is not None and api_key_file is not None:
+        raise ValueError("Give create_app either 'api_key' or 'api_key_file', not both.")
+    if api_key is None and api_key_file is None:
+        api_key = os.environ.get(API_KEY_ENV) or None
+        api_key_file = os.environ.get(API_KEY_FILE_ENV) or None
+        if api_key is not None and api_key_file is not None:
+            raise ValueError(
+                f"Both {API_KEY_ENV} and {API_KEY_FILE_ENV} are set; set only one of them."
+            )
+    if api_key_file is not None:
+        try:
+            with open(api_key_file, encoding="utf-8") as file:
+                api_key = file.readline().strip()
+        except OSError as err:
+            raise ValueError(
+                f"Cannot read the API key file {os.fspath(api_key_file)!r}: {err.strerror}."
+            ) from None
+    if api_key is None:
+        return None
+    api_key = api_key.strip()
+    if len(api_key) < 16 or any(ch.isspace() for ch in api_key):
+        raise ValueError(
+            "The API key must be at least 16 characters with no blanks (e.g. the output of "
+            "'python -c \"import secrets; print(secrets.token_urlsafe(32))\"')."
+        )
+    return api_key
+
+
+def _presented_key(request: "Request") -> str:
+    """Return the key a request carries: ``Authorization: Bearer ...`` or ``X-API-Key``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, before parsing."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await self._refuse(send)
+                return
+        seen = 0
+        refused = False
+
+        async def limited() -> Any:
+            nonlocal seen, refused
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    # ends the body early; the answer below replaces the app's
+                    return {"type": "http.disconnect"}
+            return message
+
+        started = False
+
+        async def guarded_send(message: Any) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+        if refused and not started:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        import json
+
+        body = json.dumps(
+            {"detail": f"The request body is larger than {self.limit} bytes; send less."}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": _TOO_LARGE,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _guard(app: "FastAPI", key: str | None, limit: int) -> Callable[..., None]:
+    """Add the body limit and the JSON error handlers to ``app``; return the key check."""
+    from fastapi import HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    app.add_middleware(_BodyLimit, limit=limit)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the whole input of each error; a huge body would come straight back
+        detail = [
+            {
+                "loc": [p if isinstance(p, int) else _cut(str(p), _ECHO_MAX) for p in e["loc"]],
+                "msg": _cut(str(e.get("msg", "")), _MESSAGE_MAX),
+                "type": e.get("type", "value_error"),
+            }
+            for e in exc.errors()[:20]
+        ]
+        return JSONResponse(status_code=_INVALID, content={"detail": detail})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            status_code=_SERVER_ERROR,
+            content={"detail": f"Internal error ({type(exc).__name__}); see the server log."},
+        )
+
+    def authorised(request: Request) -> None:
+        if key is None:
+            return
+        given = _presented_key(request)
+        if not given or not hmac.compare_digest(given.encode(), key.encode()):
+            raise HTTPException(
+                _UNAUTHORIZED,
+                detail="Missing or wrong API key: send 'Authorization: Bearer <key>'.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return authorised
 
 
 def create_app(
@@ -537,8 +731,20 @@ def create_app(
     *,
     validity_days: int = 30,
     title: str = "crosssell",
+    api_key: str | None = None,
+    api_key_file: str | os.PathLike[str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> "FastAPI":
     """Build the HTTP service around one fitted model.
+
+    With an API key, ``/recommend`` and ``/why-not`` answer 401 unless the request carries it,
+    as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; ``/health`` and the OpenAPI
+    pages stay open. Without ``api_key`` and ``api_key_file``, the key is read from the
+    environment: :data:`API_KEY_ENV`, or the file named by :data:`API_KEY_FILE_ENV`; when
+    neither is set, the service is open to whoever can reach it.
+
+    Errors are JSON (``{"detail": ...}``) with a 4xx status for anything wrong with a request,
+    and quote at most a few dozen characters of what was sent.
 
     Parameters
     ----------
@@ -548,6 +754,12 @@ def create_app(
         Days an offer stays valid in the CRM (``valid_until``).
     title : str, default "crosssell"
         Title of the OpenAPI schema.
+    api_key : str, optional
+        The key requests must carry (at least 16 characters, no blanks).
+    api_key_file : path, optional
+        A file whose first line is the key (keeps it out of the command line and the code).
+    max_body_bytes : int, default MAX_BODY_BYTES (4 MiB)
+        Larger request bodies answer 413 before they are read.
 
     Returns
     -------
@@ -561,7 +773,8 @@ def create_app(
     NotFittedError
         If the recommender is not fitted.
     ValueError
-        If ``validity_days`` is not a positive int.
+        If ``validity_days`` or ``max_body_bytes`` is not a positive int, or the API key is
+        too short or cannot be read.
 
     Examples
     --------
@@ -579,13 +792,23 @@ def create_app(
     "'CRM-1' is allowed for 'C0001' but outranked: ..."
     >>> client.post("/recommend", json={"client_id": "nobody"}).status_code
     404
+    >>> locked = TestClient(create_app(rec, api_key="a-long-enough-secret"))
+    >>> locked.post("/recommend", json={"client_id": "C0001"}).status_code
+    401
+    >>> locked.post("/recommend", json={"client_id": "C0001"},
+    ...             headers={"Authorization": "Bearer a-long-enough-secret"}).status_code
+    200
+    >>> locked.get("/health").status_code
+    200
     """
     _require_web()
-    from fastapi import FastAPI, HTTPException, Query
+    from fastapi import Depends, FastAPI, HTTPException, Query
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
 
     days = _check_validity(validity_days, "create_app")
+    limit = _check_positive(max_body_bytes, "max_body_bytes", "create_app")
+    key = _read_key(api_key, api_key_file)
     rec = _model(model)
     # compiled loops are built (or loaded from disk) now, not on the first request
     rec._warm_up()
@@ -646,8 +869,12 @@ def create_app(
     )
     app.state.recommender = rec
     app.state.validity_days = days
+    app.state.api_key = key
+    authorised = _guard(app, key, limit)
+    guarded = [Depends(authorised)]
     not_found: dict[int | str, dict[str, Any]] = {
-        _NOT_FOUND: {"description": "Unknown client or product id."}
+        _NOT_FOUND: {"description": "Unknown client or product id."},
+        _UNAUTHORIZED: {"description": "Missing or wrong API key (when the service has one)."},
     }
 
     @app.get("/health", response_model=Health, summary="Status and model facts")
@@ -658,6 +885,7 @@ def create_app(
         "/recommend",
         response_model=list[NextBestAction],
         summary="Next best actions for one client",
+        dependencies=guarded,
         responses={
             **not_found,
             200: {"content": {"application/json": {"example": [_EXAMPLE_ACTION]}}},
@@ -668,10 +896,11 @@ def create_app(
         if client not in client_ids and not request.contracts:
             raise HTTPException(
                 _NOT_FOUND,
-                detail=f"Client {client!r} is not in the book this model was fitted on. Send "
-                "its contracts to score it.",
+                detail=f"Client {_echo(client)} is not in the book this model was fitted on. "
+                "Send its contracts to score it.",
             )
         try:
+            as_of = _check_as_of(request.as_of)
             contracts = _fresh_records(request.contracts, "contracts", client)
             events = _fresh_records(request.events, "events", client)
         except _RecordError as err:
@@ -679,7 +908,7 @@ def create_app(
             return JSONResponse(status_code=_INVALID, content={"detail": detail})
         try:
             offers = rec.recommend_one(
-                client, contracts=contracts, events=events, as_of=request.as_of, k=request.k
+                client, contracts=contracts, events=events, as_of=as_of, k=request.k
             )
         except SchemaError as err:
             detail = _error(_schema_error_loc(err), str(err), "schema_error")
@@ -687,13 +916,19 @@ def create_app(
         except UnknownIdError as err:
             detail = _error(["body", "contracts"], str(err), "unknown_id")
             return JSONResponse(status_code=_INVALID, content={"detail": detail})
-        day = request.as_of if request.as_of is not None else rec.as_of_
+        except (CrossSellError, ValueError, TypeError, OverflowError) as err:
+            # what the caller sent cannot be used (a date pandas cannot hold, a value of the
+            # wrong kind): say so, as a 4xx, rather than fail
+            detail = _error(["body"], str(err), "value_error")
+            return JSONResponse(status_code=_INVALID, content={"detail": detail})
+        day = as_of if as_of is not None else rec.as_of_
         return next_best_actions(offers, as_of=day, names=names, validity_days=days)
 
     @app.get(
         "/why-not",
         response_model=WhyNot,
         summary="Why a product is, or is not, offered to a client",
+        dependencies=guarded,
         responses=not_found,
     )
     def get_why_not(
@@ -704,11 +939,12 @@ def create_app(
         product = rec.book_.product_ids.coerce(product_id)
         if client not in client_ids:
             raise HTTPException(
-                _NOT_FOUND, detail=f"Client {client!r} is not in the book this model was fitted on."
+                _NOT_FOUND,
+                detail=f"Client {_echo(client)} is not in the book this model was fitted on.",
             )
         if product not in product_ids:
             raise HTTPException(
-                _NOT_FOUND, detail=f"Product {product!r} is not in the model's catalogue."
+                _NOT_FOUND, detail=f"Product {_echo(product)} is not in the model's catalogue."
             )
         return WhyNot(client_id=client, product_id=product, answer=rec.why_not(client, product))
 
@@ -722,11 +958,17 @@ def run(
     port: int = 8000,
     validity_days: int = 30,
     log_level: str = "info",
+    api_key_file: str | os.PathLike[str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> None:
     """Serve ``model`` with uvicorn until interrupted.
 
     Linear algebra runs on one thread per request: the requests themselves run in parallel, and
     nested BLAS threads would only compete with them (and stretch the slowest answers).
+
+    Listening beyond this machine (``host`` other than a loopback address) without an API key
+    issues a :class:`~crosssell.exceptions.CrossSellWarning`: anyone who reaches the port could
+    read every client's offers.
 
     Parameters
     ----------
@@ -740,6 +982,11 @@ def run(
         As in :func:`create_app`.
     log_level : str, default "info"
         uvicorn's log level.
+    api_key_file : path, optional
+        A file whose first line is the API key; default: the environment (see
+        :func:`create_app`).
+    max_body_bytes : int, default MAX_BODY_BYTES (4 MiB)
+        As in :func:`create_app`.
 
     Raises
     ------
@@ -750,7 +997,20 @@ def run(
     --------
     >>> run("model.crosssell", port=8080)  # doctest: +SKIP
     """
-    app = create_app(model, validity_days=validity_days)
+    app = create_app(
+        model,
+        validity_days=validity_days,
+        api_key_file=api_key_file,
+        max_body_bytes=max_body_bytes,
+    )
+    if app.state.api_key is None and host not in _LOOPBACK:
+        warnings.warn(
+            f"Serving on {host} without an API key: anyone who reaches port {port} can read "
+            f"every client's offers. Set {API_KEY_ENV} (or {API_KEY_FILE_ENV}, or pass "
+            "--api-key-file), or listen on 127.0.0.1 behind a proxy that authenticates.",
+            CrossSellWarning,
+            stacklevel=2,
+        )
     try:
         import uvicorn
     except ImportError as err:  # pragma: no cover - exercised only without the extra
