@@ -52,7 +52,7 @@ from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
-from crosssell.exceptions import DataWarning, UnknownIdError
+from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import Policy, RuleContext, Suppression
 from crosssell.scorers import ItemKNN, Popularity
@@ -319,6 +319,15 @@ class Recommender(Estimator):
         if not isinstance(book, Book):
             raise TypeError(f"fit expects a crosssell.Book. Got {type(book).__name__} instead.")
         matrix = book.matrix(as_of, weighting=self.weighting)
+        if matrix.client_product.nnz == 0:
+            first, last = book.dates
+            raise InvalidParameterError(
+                f"The 'as_of' parameter of Recommender.fit is {matrix.as_of.date()}, when no "
+                f"client holds any product: the book's dates run from {first.date()} to "
+                f"{last.date()}. Fit at a date when contracts are held.",
+                owner="Recommender",
+                parameter="as_of",
+            )
         scorer = (self.scorer.clone() if self.scorer is not None else default_scorer()).fit(
             matrix, book
         )
@@ -525,7 +534,7 @@ class Recommender(Estimator):
         evidence: _Evidence | None = None
         if explain:
             reasons, evidence = self._explain(
-                view, client_rows, products, choice.upsell, offer_cold
+                view, client_rows, products, choice.upsell, offer_cold, scores=choice.score
             )
         return {
             Columns.client: client_rows,
@@ -891,6 +900,8 @@ class Recommender(Estimator):
         products: npt.NDArray[np.int64],
         upsell: npt.NDArray[np.bool_],
         cold: npt.NDArray[np.bool_],
+        *,
+        scores: npt.NDArray[np.float64] | None = None,
     ) -> tuple[Any, _Evidence]:
         ev_idx, ev_w = self._evidence(view, client_rows, products)
         ev_idx = np.where(cold[:, None], -1, ev_idx)
@@ -906,6 +917,7 @@ class Recommender(Estimator):
             cold_by=self.cold_start,
             arrow=True,
             texts=self.texts_ if view is self.view_ else None,
+            scores=scores,
         )
         return reasons, _Evidence(products=ev_idx, weights=ev_w)
 
