@@ -15,13 +15,23 @@ holding two entries:
     lengths, and nulls are masks. No object array, so no pickle.
 
 Loading never executes code: classes are looked up by name in fixed registries (each class
-registers itself where it is defined) and built from plain values. A fitted scorer's state must
-be exactly what its class declares in ``_state_schema``: names, dtypes and shapes are checked
-from the manifest and each array's header before any array is read, and float state must be
-finite. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
-names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError` saying
-what is wrong. Saving is atomic: everything is written next to the target first, flushed to
-disk, then renamed onto it, so a failed save never leaves a half-written model.
+registers itself where it is defined) and built from plain values, whose parameters are checked
+as ``fit`` checks them. A fitted scorer's state must be exactly what its class declares in
+``_state_schema``: names, dtypes and shapes are checked from the manifest before any array is
+read, against the sizes of the saved id lists (which must match the lengths the manifest declares
+for them), and float state must be finite. Each array's header must match its manifest line and
+the archive's size for it; its data is then read a piece at a time, so a forged size allocates
+nothing. Devices, pipes and folders standing in for a model's files are refused, and the manifest
+is read with a cap. A file that is truncated, corrupt, foreign, made by a newer crosssell, or
+that names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError`
+saying what is wrong; so is any other failure while loading.
+
+Saving is atomic: everything is written next to the target first, flushed to disk, then renamed
+onto it, so a failed save never leaves a half-written model. A folder that replaces a saved model
+is swapped in with one atomic exchange where the system offers it (Linux); elsewhere the old
+folder steps aside for a moment. The files get the modes the process's umask gives any file.
+A save holds a lock on its temporary entry; the next save of the same target removes the entries
+of saves that were killed.
 
 What is not saved: user code (a :class:`~crosssell.rules.FunctionRule`, a custom scorer, rule,
 weighting or calibrator class) makes :func:`save` fail up front; save the model without it and
