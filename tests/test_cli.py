@@ -298,15 +298,14 @@ def test_recommend_bad_rows_exit_1_unless_collected(bad_csv, capsys):
     assert "1 invalid rows set aside" in capsys.readouterr().err
 
 
-def test_unknown_client_gets_a_warning_line(demo_model, capsys):
-    """Check that library warnings reach stderr as one readable line."""
-    assert main(["recommend", "--model", str(demo_model), "--client", "nobody"]) == EXIT_OK
+def test_unknown_client_is_bad_input(demo_model, capsys):
+    """Check that 'recommend' refuses an unknown client with exit 1, as 'why-not' does."""
+    assert main(["recommend", "--model", str(demo_model), "--client", "nobody"]) == EXIT_BAD_INPUT
     captured = capsys.readouterr()
-    assert captured.out.strip() == (
-        "client_id,product_id,offer_type,score,propensity,value,expected_value,priority,rank,"
-        "reason,evidence,cold_start"
+    assert captured.out == ""
+    assert captured.err.startswith(
+        "Invalid input: 1 client id(s) are not in the book (showing up to 5): 'nobody'."
     )
-    assert captured.err.startswith("warning: 1 client id(s) are unknown")
 
 
 def test_fit_saves_the_chosen_scorer(demo_files, tmp_path, capsys):

@@ -237,12 +237,16 @@ def test_unknown_weighting_is_rejected(book: Book) -> None:
 
 
 @pytest.mark.parametrize(
-    ("as_of", "error"),
-    [("end of June", ValueError), ("3000-01-01", ValueError), (20240701, TypeError)],
+    ("as_of", "error", "words"),
+    [
+        ("end of June", ValueError, "must be a date"),
+        ("3000-01-01", ValueError, "is out of range: '3000-01-01' is a date"),
+        (20240701, TypeError, "must be a date"),
+    ],
 )
-def test_bad_as_of_is_rejected(book: Book, as_of: Any, error: type[Exception]) -> None:
+def test_bad_as_of_is_rejected(book: Book, as_of: Any, error: type[Exception], words: str) -> None:
     """Check that an unreadable or out-of-range as_of raises with the parameter named."""
-    with pytest.raises(error, match=r"The 'as_of' parameter of build_matrix must be a date"):
+    with pytest.raises(error, match=rf"The 'as_of' parameter of build_matrix {words}"):
         build_matrix(book, as_of)
 
 

@@ -602,3 +602,61 @@ def test_one_client_path_matches_new_contracts_too(demo_rec, monkeypatch):
         full = demo_rec.recommend_one("C0001", contracts=contracts, events=events)
     assert [o.to_dict() for o in fast] == [o.to_dict() for o in full]
     assert "HR-2" not in [o.product_id for o in fast]
+
+
+# ------------------------------------------------------------------- as_of outside the data
+def test_fit_before_every_contract_is_an_error():
+    """Check that fitting at a date when nothing is held names as_of and the book's dates."""
+    with pytest.raises(cs.exceptions.InvalidParameterError) as caught:
+        Recommender(k=2).fit(cs.datasets.demo(), "1990-01-01")
+    assert str(caught.value) == (
+        "The 'as_of' parameter of Recommender.fit is 1990-01-01, when no client holds any "
+        "product: the book's dates run from 2021-01-01 to 2025-06-29. Fit at a date when "
+        "contracts are held."
+    )
+
+
+def test_as_of_beyond_timestamps_is_out_of_range():
+    """Check that a date past 2262 is called out of range, not 'not a date'."""
+    with pytest.raises(ValueError, match=r"is out of range: '2300-01-01' is a date, but"):
+        Recommender(k=2).fit(cs.datasets.demo(), "2300-01-01")
+
+
+# -------------------------------------------------------------- offers without evidence
+def test_product_held_by_nobody_is_not_explained_as_evidence():
+    """Check that a zero-score offer is never said to be held by clients like this one."""
+    c = pd.DataFrame(
+        {
+            "client_id": ["A", "A", "B", "B", "C"],
+            "product_id": ["X", "Y", "X", "Y", "X"],
+            "start_date": "2024-01-01",
+        }
+    )
+    p = pd.DataFrame({"product_id": ["X", "Y", "Z"]})
+    rec = Recommender(k=2, policy=None).fit(Book.from_frames(contracts=c, products=p), "2024-06-30")
+    offers = rec.recommend()
+    zero = offers[offers["score"] <= 0]
+    assert len(zero) > 0
+    sentence = "Z completes the list: nothing in this client's portfolio points to it."
+    assert set(zero["reason"]) == {sentence}
+    one = rec.recommend_one("C")
+    assert [o.reason for o in one if o.score <= 0] == [sentence]
+    assert "widely held" not in " ".join(offers["reason"])
+
+
+# ------------------------------------------------------------------ numerical failure in fit
+def test_als_overflow_is_a_crosssell_error():
+    """Check that ALS on huge confidences raises a crosssell error naming alpha and the values."""
+    c = pd.DataFrame(
+        {
+            "client_id": ["A", "A", "B", "B", "C"],
+            "product_id": ["X", "Y", "X", "Z", "Y"],
+            "start_date": "2024-01-01",
+            "value": [1e12] * 5,
+        }
+    )
+    rec = Recommender(scorer=ALS(alpha=1e30, random_state=0, num_threads=1), weighting="value")
+    with pytest.raises(cs.exceptions.InvalidParameterError) as caught:
+        rec.fit(Book.from_frames(contracts=c), "2025-01-01")
+    assert "alpha=1e+30 and the largest value 1e+12 give 1e+42" in str(caught.value)
+    assert "Lower 'alpha'" in str(caught.value)

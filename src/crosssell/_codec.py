@@ -198,15 +198,18 @@ class StateSparse:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StateScalar:
-    """A fitted plain number.
+    """A fitted plain number; with ``dim``, a count that must equal that dim.
 
     Examples
     --------
     >>> StateScalar(type="int").type
     'int'
+    >>> StateScalar(type="int", dim="n_products").dim
+    'n_products'
     """
 
     type: Literal["int", "float"]
+    dim: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,7 +260,7 @@ def state_schema(cls: type) -> dict[str, StateSpec]:
     >>> schema["similarity_"]
     StateSparse(dtype='float32', shape=('n_products', 'n_products'))
     >>> schema["n_clients_"]
-    StateScalar(type='int')
+    StateScalar(type='int', dim='n_clients')
     """
     out: dict[str, StateSpec] = {}
     for klass in reversed(cls.__mro__):

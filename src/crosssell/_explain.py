@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from crosssell._kernels import reasons_into
 from crosssell.book import Book
@@ -176,6 +177,7 @@ def reason_sentences(
     cold_by: str,
     arrow: bool = False,
     texts: Texts | None = None,
+    scores: npt.NDArray[np.floating[Any]] | None = None,
 ) -> Any:
     """One sentence per offer that an account manager can say aloud.
 
@@ -201,6 +203,9 @@ def reason_sentences(
     texts : Texts, optional
         The book's words read beforehand (:meth:`Texts.of`), so that a model reads them once;
         read from ``book`` when omitted.
+    scores : ndarray of float, optional
+        The scorer's score per offer. An offer scored 0 or less that is not cold-start has no
+        evidence behind it, and its sentence says so instead of claiming any.
 
     Returns
     -------
@@ -220,6 +225,49 @@ def reason_sentences(
     'Clients who hold P1 often also hold P2.'
     """
     texts = texts if texts is not None else Texts.of(book, candidates)
+    text = _sentences(
+        texts, candidates, kind=kind, clients=clients, products=products, upsell=upsell,
+        cold=cold, ev_idx=ev_idx, cold_by=cold_by, arrow=arrow,
+    )  # fmt: skip
+    if scores is None:
+        return text
+    empty = np.flatnonzero(~cold & (np.asarray(scores) <= 0))
+    if empty.size == 0:
+        return text
+    names = texts.names[products[empty]].tolist()
+    families = texts.families[candidates.family[products[empty]]].tolist()
+    fill = [
+        ("Upgrade within " + fam + ": " if up else "") + name + _NO_EVIDENCE
+        for name, fam, up in zip(names, families, upsell[empty].tolist(), strict=True)
+    ]
+    if isinstance(text, np.ndarray):
+        text[empty] = fill
+        return text
+    mask = np.zeros(products.shape[0], dtype=bool)
+    mask[empty] = True
+    full = np.full(products.shape[0], None, dtype=object)
+    full[empty] = fill
+    return pc.if_else(pa.array(mask), pa.array(full, type=text.type), text)
+
+
+#: The sentence of an offer nothing in the client's data points to (score 0): it only fills the
+#: list, and must not be told as evidence.
+_NO_EVIDENCE = " completes the list: nothing in this client's portfolio points to it."
+
+
+def _sentences(
+    texts: Texts,
+    candidates: Candidates,
+    *,
+    kind: str,
+    clients: npt.NDArray[np.int64],
+    products: npt.NDArray[np.int64],
+    upsell: npt.NDArray[np.bool_],
+    cold: npt.NDArray[np.bool_],
+    ev_idx: npt.NDArray[np.int64],
+    cold_by: str,
+    arrow: bool,
+) -> Any:
     if products.shape[0] >= _BULK:
         text = texts.sentences(
             family=candidates.family[products],

@@ -11,6 +11,8 @@ Exit codes: 0 success, 1 bad input (the report says why), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -351,18 +353,37 @@ def _schema(path: Path | None) -> Schema | None:
         return None
     from crosssell.book import Schema
 
+    _check_file(path, "--schema")
     try:
         mapping = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise _UsageError(f"cannot read --schema file {path}: {err.strerror}") from err
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise _UsageError(f"--schema file {path} is not valid JSON: {err}") from err
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise _UsageError(f'--schema file {path} must hold an object like {{"client": "cust_no"}}')
+    known = [f.name for f in dataclasses.fields(Schema) if f.init]
+    unknown = [key for key in mapping if key not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        raise _UsageError(
+            f"--schema file {path}: {key!r} is not a crosssell column{hint} The keys are "
+            f"crosssell's names ({', '.join(known)}) and the values your column names."
+        )
     try:
         return Schema(**mapping)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise _UsageError(f"--schema file {path}: {err}") from err
+
+
+def _check_file(path: Path, option: str) -> None:
+    """Refuse a missing file or a folder given where a file is expected (a usage error)."""
+    if path.is_dir():
+        raise _UsageError(f"{option} {path} is a folder; give the path of a file in it")
+    if not path.is_file():
+        raise _UsageError(f"{option} {path}: no such file")
 
 
 def _read_book(args: argparse.Namespace) -> Book:
@@ -370,15 +391,28 @@ def _read_book(args: argparse.Namespace) -> Book:
     from crosssell.book import Book
 
     paths = [args.contracts, args.products, args.clients, args.events]
-    for path in paths:
-        if path is not None and not path.is_file():
-            raise _UsageError(f"no such file: {path}")
+    options = ("--contracts", "--products", "--clients", "--events")
+    for option, path in zip(options, paths, strict=True):
+        if path is not None:
+            _check_file(path, option)
+    schema = _schema(args.schema)
     try:
-        return Book.read(*paths, schema=_schema(args.schema), errors="collect")
+        return Book.read(*paths, schema=schema, errors="collect")
     except SchemaError:
         raise
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except OSError as err:
         raise _UsageError(f"cannot read the input: {err}") from err
+    except UnicodeDecodeError as err:
+        raise _BadInputError(
+            f"cannot read the input: a file is not UTF-8 text ({err.reason} at byte "
+            f"{err.start}); save it as UTF-8 CSV, or as Parquet"
+        ) from err
+    except ValueError as err:
+        # pandas' parse errors (an empty file, binary data, broken quoting) are ValueErrors
+        raise _BadInputError(
+            f"cannot read the input: {err}. Check that each file is a CSV with a header line, "
+            "or a Parquet file"
+        ) from err
 
 
 def _checked_book(args: argparse.Namespace) -> Book:
@@ -555,8 +589,11 @@ def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
     name = path.name.lower()
     if not name.endswith(_TABLE_SUFFIXES):
         raise _UsageError(f"--out {path}: use a .csv, .csv.gz or .parquet file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    except OSError as err:
+        raise _UsageError(f"cannot write --out {path}: {err.strerror or err}") from err
     os.close(fd)
     try:
         if name.endswith((".parquet", ".pq")):
@@ -566,6 +603,9 @@ def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
         # A temporary file is private (0600); an output is meant to be shared like any file.
         Path(tmp).chmod(0o644)
         Path(tmp).replace(path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise _UsageError(f"cannot write --out {path}: {err.strerror or err}") from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -769,7 +809,7 @@ def _print_demo_plan(rec: Recommender, out: TextIO) -> None:
         "--events e.csv\n"
         "  crosssell validate --contracts c.csv --schema columns.json --schema-json"
     ),
-    options=(_input_options, _schema_json_option),
+    options=(_input_options, _errors_option, _schema_json_option),
 )
 def _validate(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
@@ -780,6 +820,8 @@ def _validate(args: argparse.Namespace) -> int:
             return _validation_failed(args, err, caught)
     notes = [str(w.message) for w in caught]
     ok = len(book.rejected) == 0
+    # with --errors collect, invalid rows are reported and set aside, as fit would set them aside
+    usable = ok or args.errors == "collect"
     if args.schema_json:
         payload = {
             "ok": ok,
@@ -797,7 +839,7 @@ def _validate(args: argparse.Namespace) -> int:
         for note in notes:
             if note not in report:
                 print(f"warning: {note}", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_BAD_INPUT
+    return EXIT_OK if usable else EXIT_BAD_INPUT
 
 
 def _rejected_lines(rejected: pd.DataFrame, limit: int = 20) -> list[str]:
@@ -884,6 +926,17 @@ def _recommend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_known_clients(rec: Recommender, wanted: Sequence[Any]) -> None:
+    """Refuse client ids the Book does not hold, as ``why-not`` does (exit code 1)."""
+    unknown = [c for c in wanted if c not in rec.book_.client_ids]
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:5])
+        raise _BadInputError(
+            f"{len(unknown)} client id(s) are not in the book (showing up to 5): {shown}. "
+            "Check the ids, or refit on a book that holds them."
+        )
+
+
 def _recommend_in_batches(
     rec: Recommender, args: argparse.Namespace, k: int, explain: bool
 ) -> pd.DataFrame:
@@ -891,6 +944,7 @@ def _recommend_in_batches(
     ids = rec.book_.client_ids
     if args.client_ids:
         wanted = pd.Index([ids.coerce(c) for c in args.client_ids])
+        _check_known_clients(rec, wanted)
     else:
         wanted = ids.to_external(np.flatnonzero(rec.eligible_))
     step = int(rec.batch_size)

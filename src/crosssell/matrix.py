@@ -319,6 +319,12 @@ a date, datetime, Timestamp or datetime64). Got 'end of June' instead.
         if ts.tzinfo is not None:
             ts = ts.tz_convert("UTC").tz_localize(None)
         return ts.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise ValueError(
+            f"The 'as_of' parameter of {caller} is out of range: {value!r} is a date, but "
+            f"crosssell's timestamps hold dates from {pd.Timestamp.min.date()} to "
+            f"{pd.Timestamp.max.date()}. Got {value!r} instead."
+        ) from exc
     except (ValueError, OverflowError) as exc:
         raise ValueError(message) from exc
 

@@ -15,13 +15,23 @@ holding two entries:
     lengths, and nulls are masks. No object array, so no pickle.
 
 Loading never executes code: classes are looked up by name in fixed registries (each class
-registers itself where it is defined) and built from plain values. A fitted scorer's state must
-be exactly what its class declares in ``_state_schema``: names, dtypes and shapes are checked
-from the manifest and each array's header before any array is read, and float state must be
-finite. A file that is truncated, corrupt, foreign, made by a newer crosssell, or that
-names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError` saying
-what is wrong. Saving is atomic: everything is written next to the target first, flushed to
-disk, then renamed onto it, so a failed save never leaves a half-written model.
+registers itself where it is defined) and built from plain values, whose parameters are checked
+as ``fit`` checks them. A fitted scorer's state must be exactly what its class declares in
+``_state_schema``: names, dtypes and shapes are checked from the manifest before any array is
+read, against the sizes of the saved id lists (which must match the lengths the manifest declares
+for them), and float state must be finite. Each array's header must match its manifest line and
+the archive's size for it; its data is then read a piece at a time, so a forged size allocates
+nothing. Devices, pipes and folders standing in for a model's files are refused, and the manifest
+is read with a cap. A file that is truncated, corrupt, foreign, made by a newer crosssell, or
+that names an unknown class is refused with an :class:`~crosssell.exceptions.ArtifactError`
+saying what is wrong; so is any other failure while loading.
+
+Saving is atomic: everything is written next to the target first, flushed to disk, then renamed
+onto it, so a failed save never leaves a half-written model. A folder that replaces a saved model
+is swapped in with one atomic exchange where the system offers it (Linux); elsewhere the old
+folder steps aside for a moment. The files get the modes the process's umask gives any file.
+A save holds a lock on its temporary entry; the next save of the same target removes the entries
+of saves that were killed.
 
 What is not saved: user code (a :class:`~crosssell.rules.FunctionRule`, a custom scorer, rule,
 weighting or calibrator class) makes :func:`save` fail up front; save the model without it and
@@ -32,15 +42,21 @@ numbers, booleans, dates nor text (or tuples and mixes of those) are dropped, an
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import importlib
 import json
+import math
 import os
+import secrets
 import shutil
-import tempfile
+import stat
+import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -82,6 +98,12 @@ from crosssell.weighting import WEIGHTING_NAMES, Combined, Weighting
 
 # pyarrow ships no type information; only its buffer-level text arrays are used here
 pa: Any = importlib.import_module("pyarrow")
+# advisory locks tell a killed save's leftovers from a running one's (Windows has none)
+fcntl: Any
+try:
+    fcntl = importlib.import_module("fcntl")
+except ImportError:  # pragma: no cover - Windows has no flock
+    fcntl = None
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "read_manifest", "save"]
 
@@ -186,6 +208,13 @@ _K_INT: Final = 4
 _K_FLOAT: Final = 5
 _K_BOOL: Final = 6
 _K_TUPLE: Final = 7
+#: The kinds of dtype a saved array may have: no objects, no raw bytes, no records.
+_ARRAY_KINDS: Final = "biufcmM"
+_MAX_NDIM: Final = 2
+#: No saved model's manifest comes near this; a larger one is refused unread.
+_MANIFEST_LIMIT: Final = 256 * 2**20
+#: Arrays are read in pieces of this size, so memory grows with the data actually there.
+_CHUNK: Final = 4 * 2**20
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
@@ -334,6 +363,11 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
         return _rebuild(manifest, _Reader(arrays), policy)
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot load a crosssell model from {str(source)!r}: {exc}") from None
+    except Exception as exc:
+        raise ArtifactError(
+            f"Cannot load a crosssell model from {str(source)!r}: it is damaged or was not made "
+            f"by crosssell's save ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -376,6 +410,11 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             return _parse_manifest(manifest_bytes)
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot read a crosssell model from {str(source)!r}: {exc}") from None
+    except Exception as exc:
+        raise ArtifactError(
+            f"Cannot read a crosssell model from {str(source)!r}: it is damaged or was not made "
+            f"by crosssell's save ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 set_saver(save)
@@ -873,13 +912,19 @@ def _write_atomic(
     if not parent.is_dir():
         raise ArtifactError(f"the folder {str(parent)!r} does not exist")
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    if target.suffix.lower() in _ZIP_SUFFIXES:
-        if target.is_dir():
-            raise ArtifactError("a folder of that name exists; a zip file is written there")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
+    is_zip = target.suffix.lower() in _ZIP_SUFFIXES
+    if is_zip and target.is_dir():
+        raise ArtifactError("a folder of that name exists; a zip file is written there")
+    if not is_zip and target.exists() and not (target.is_dir() and (target / _MANIFEST).is_file()):
+        raise ArtifactError(
+            "something that is not a saved model exists there; it is left alone. Choose "
+            "another path, or a name ending in .crosssell for a single file"
+        )
+    _remove_stale(target)
+    tmp, lock = _make_temporary(target, folder=not is_zip)
+    try:
+        if is_zip:
+            with os.fdopen(os.dup(lock), "wb") as handle:
                 with zipfile.ZipFile(handle, "w", compression=method, allowZip64=True) as zf:
                     with zf.open(_ARRAYS, "w", force_zip64=True) as member:
                         _write_npz(member, arrays, method)
@@ -887,18 +932,7 @@ def _write_atomic(
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-    else:
-        if target.exists() and not (target.is_dir() and (target / _MANIFEST).is_file()):
-            raise ArtifactError(
-                "something that is not a saved model exists there; it is left alone. Choose "
-                "another path, or a name ending in .crosssell for a single file"
-            )
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-        try:
+        else:
             with (tmp / _ARRAYS).open("wb") as handle:
                 _write_npz(handle, arrays, method)
                 handle.flush()
@@ -909,18 +943,110 @@ def _write_atomic(
                 os.fsync(handle.fileno())
             _fsync_dir(tmp)
             _replace_folder(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    except BaseException:
+        _remove(tmp)
+        raise
+    finally:
+        os.close(lock)
     _fsync_dir(parent)
 
 
+def _temporary_names(target: Path) -> tuple[str, str]:
+    """Return the prefix and suffix of every temporary entry a save of ``target`` makes."""
+    return f".{target.name}.", ".tmp"
+
+
+def _make_temporary(target: Path, *, folder: bool) -> tuple[Path, int]:
+    """Create a fresh temporary file or folder beside ``target``, locked while the save runs.
+
+    It is created with the default modes (0o666 and 0o777), so the process's umask decides
+    who may read the model, as for any other file it writes. The returned descriptor holds
+    an advisory lock: a later save removes only temporary entries nobody holds.
+    """
+    prefix, suffix = _temporary_names(target)
+    for _ in range(100):
+        tmp = target.with_name(f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            if folder:
+                tmp.mkdir(mode=0o777)
+                fd = os.open(tmp, os.O_RDONLY)
+            else:
+                flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        _lock(fd, blocking=True)
+        return tmp, fd
+    raise ArtifactError(f"cannot create a temporary entry beside {str(target)!r}")
+
+
+def _lock(fd: int, *, blocking: bool) -> bool:
+    """Take an exclusive advisory lock on ``fd``; False when another process holds one."""
+    if fcntl is None:  # pragma: no cover - systems without flock
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # pragma: no cover - a file system without locks
+        return not blocking
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove what interrupted saves of ``target`` left beside it (never another save's work).
+
+    A save holds a lock on its temporary entry until it ends, so an entry whose lock can be
+    taken belongs to a save that was killed. Without locks (no ``fcntl``), entries older than
+    a day are taken as stale.
+    """
+    prefix, suffix = _temporary_names(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        entries = [
+            p
+            for p in parent.iterdir()
+            if p.name.startswith(prefix) and p.name.endswith((suffix, suffix + ".old"))
+        ]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if fcntl is None:  # pragma: no cover - systems without flock
+                stale = dt.datetime.now().timestamp() - os.fstat(fd).st_mtime > 86_400
+            else:
+                stale = _lock(fd, blocking=False)
+            if stale:
+                _remove(entry)
+        finally:
+            os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            path.unlink()
+
+
 def _replace_folder(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` onto ``target``; an old model folder there is moved aside, then removed."""
+    """Put the folder ``tmp`` at ``target``; an old model folder there is swapped out, then removed.
+
+    Where the system can exchange two names in one step (Linux), there is no moment without a
+    model at ``target``. Elsewhere the old folder steps aside for a moment (a folder cannot be
+    renamed onto a non-empty one), under a name the next save cleans up if this one is killed.
+    """
     if not target.exists():
         os.replace(tmp, target)
         return
-    # a folder cannot be renamed onto a non-empty one: the old one steps aside for a moment
+    if _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     old = tmp.with_name(tmp.name + ".old")
     os.replace(target, old)
     try:
@@ -929,6 +1055,29 @@ def _replace_folder(tmp: Path, target: Path) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD: Final = -100
+_RENAME_EXCHANGE: Final = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` atomically; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # pragma: no cover - a C library before glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False  # pragma: no cover - a file system without exchange
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -961,7 +1110,7 @@ def _open_model(
     if source.is_dir():
         manifest_path = source / _MANIFEST
         arrays_path = source / _ARRAYS
-        missing = [p.name for p in (manifest_path, arrays_path) if not p.is_file()]
+        missing = [p.name for p in (manifest_path, arrays_path) if not p.exists()]
         if missing:
             raise ArtifactError(
                 f"the folder is not a saved model: {', '.join(missing)} missing (a saved model "
@@ -970,11 +1119,16 @@ def _open_model(
         extra = sorted(p.name for p in source.iterdir() if p.name not in (_MANIFEST, _ARRAYS))
         if extra:
             raise ArtifactError(f"the folder holds unexpected entries {extra[:5]}")
-        yield manifest_path.read_bytes(), lambda: arrays_path.open("rb")
+        _check_regular(manifest_path, _MANIFEST)
+        _check_regular(arrays_path, _ARRAYS)
+        with manifest_path.open("rb") as handle:
+            manifest = _read_capped(handle, _MANIFEST_LIMIT, _MANIFEST)
+        yield manifest, lambda: arrays_path.open("rb")
         return
+    _check_regular(source, "the path")
     try:
         zf = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise ArtifactError(
             f"not a saved model: the file is not a readable zip archive ({exc}); it may be "
             "truncated, damaged or another kind of file"
@@ -987,10 +1141,36 @@ def _open_model(
                 f"{[_ARRAYS, _MANIFEST]}"
             )
         try:
-            manifest = zf.read(_MANIFEST)
+            with zf.open(_MANIFEST) as handle:
+                manifest = _read_capped(handle, _MANIFEST_LIMIT, _MANIFEST)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
             raise ArtifactError(f"{_MANIFEST} is damaged ({exc})") from None
         yield manifest, lambda: zf.open(_ARRAYS)
+
+
+def _check_regular(path: Path, what: str) -> None:
+    """Refuse anything but a regular file: a device or a pipe would be read without end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ArtifactError(f"{what} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ArtifactError(
+            f"{what} is not a regular file (a device, a pipe or a folder), so it is not a "
+            "saved model"
+        )
+
+
+def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
+    """Read to the end, a piece at a time, refusing to go past ``limit`` bytes."""
+    data = bytearray()
+    while piece := handle.read(min(_CHUNK, limit + 1 - len(data))):
+        data += piece
+        if len(data) > limit:
+            raise ArtifactError(
+                f"{what} is larger than {limit // 2**20} MiB, far more than any saved model's"
+            )
+    return bytes(data)
 
 
 def _parse_manifest(raw: bytes) -> dict[str, Any]:
@@ -998,6 +1178,8 @@ def _parse_manifest(raw: bytes) -> dict[str, Any]:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{_MANIFEST} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ArtifactError(f"{_MANIFEST} is nested too deeply to be a saved model's") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise ArtifactError(
@@ -1017,8 +1199,31 @@ def _parse_manifest(raw: bytes) -> dict[str, Any]:
     if not isinstance(entries, list):
         raise ArtifactError("the manifest's 'arrays' is not a list")
     for i, entry in enumerate(entries):
-        _fields(entry, f"arrays[{i}] of the manifest", ("name", "dtype", "shape", "sha256"))
+        _check_entry(entry, f"arrays[{i}] of the manifest")
     return manifest
+
+
+def _check_entry(entry: Any, where: str) -> None:
+    """Check one manifest line: a name, a plain numeric dtype, a shape of counts, a checksum."""
+    _fields(entry, where, ("name", "dtype", "shape", "sha256"))
+    name, dtype, shape = entry["name"], entry["dtype"], entry["shape"]
+    if not isinstance(name, str) or not isinstance(entry["sha256"], str):
+        raise ArtifactError(f"{where}: the name and the checksum must be text")
+    try:
+        parsed = np.dtype(dtype) if isinstance(dtype, str) else None
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.kind not in _ARRAY_KINDS or parsed.itemsize == 0:
+        raise ArtifactError(
+            f"{where}: array {name!r} has dtype {dtype!r}; a saved model holds only numbers, "
+            "booleans and dates"
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) > _MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise ArtifactError(f"{where}: array {name!r} has shape {shape!r}, not a list of counts")
 
 
 def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, npt.NDArray[Any]]:
@@ -1026,18 +1231,21 @@ def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, 
     if len(listed) != len(entries):
         raise ArtifactError("the manifest lists an array name twice")
     try:
-        npz = np.load(handle, allow_pickle=False)
-    except ValueError as exc:
+        npz = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        if _starts_like_pickle(handle):
+            raise ArtifactError(
+                f"{_ARRAYS} holds pickled Python objects, which are never loaded"
+            ) from None
         raise ArtifactError(
-            f"{_ARRAYS} is not a numpy archive, or holds pickled Python objects, which are "
-            f"never loaded ({exc})"
+            f"{_ARRAYS} is not a numpy archive (a zip of .npy arrays), or it is truncated or "
+            f"damaged ({exc})"
         ) from None
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise ArtifactError(f"{_ARRAYS} is truncated or damaged ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ArtifactError(f"{_ARRAYS} holds a single array, not a numpy archive")
     with npz:
-        present = set(npz.files)
+        members = npz.namelist()
+        present = {m.removesuffix(_NPY) for m in members}
+        if len(present) != len(members) or not all(m.endswith(_NPY) for m in members):
+            raise ArtifactError(f"{_ARRAYS} holds entries that are not one array each")
         unknown = sorted(present - set(listed))
         missing = sorted(set(listed) - present)
         if unknown:
@@ -1046,22 +1254,7 @@ def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, 
             raise ArtifactError(f"{_ARRAYS} lacks arrays the manifest lists: {missing[:5]}")
         out: dict[str, npt.NDArray[Any]] = {}
         for name, entry in listed.items():
-            # the header is checked before the data is read, so a forged size allocates nothing
-            _check_header(npz.zip, name, entry)
-            try:
-                arr = npz[name]
-            except ValueError as exc:
-                raise ArtifactError(
-                    f"array {name!r} holds pickled Python objects (or a damaged header), which "
-                    f"are never loaded ({exc})"
-                ) from None
-            except (zipfile.BadZipFile, EOFError, OSError) as exc:
-                raise ArtifactError(f"array {name!r} is truncated or damaged ({exc})") from None
-            if arr.dtype.str != entry["dtype"] or list(arr.shape) != entry["shape"]:
-                raise ArtifactError(
-                    f"array {name!r} has dtype {arr.dtype.str} and shape {list(arr.shape)}; "
-                    f"the manifest says dtype {entry['dtype']} and shape {entry['shape']}"
-                )
+            arr = _read_member(npz, name, entry)
             if _sha256(arr) != entry["sha256"]:
                 raise ArtifactError(
                     f"array {name!r} does not match its checksum: the file is corrupt"
@@ -1070,42 +1263,68 @@ def _read_arrays(handle: IO[bytes], entries: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
-def _check_header(zf: zipfile.ZipFile | None, name: str, entry: dict[str, Any]) -> None:
-    if zf is None:
-        raise ArtifactError(f"{_ARRAYS} is not a zip archive of arrays")
-    dtype, shape = _npy_header(zf, name)
-    if dtype.hasobject:
-        raise ArtifactError(
-            f"array {name!r} holds pickled Python objects (dtype object), which are never loaded"
-        )
-    if dtype.str != entry["dtype"] or list(shape) != entry["shape"]:
-        raise ArtifactError(
-            f"array {name!r} has dtype {dtype.str} and shape {list(shape)}; "
-            f"the manifest says dtype {entry['dtype']} and shape {entry['shape']}"
-        )
+def _starts_like_pickle(handle: IO[bytes]) -> bool:
+    try:
+        handle.seek(0)
+        return handle.read(1) == b"\x80"
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
 
 
-def _npy_header(zf: zipfile.ZipFile, name: str) -> tuple[np.dtype[Any], tuple[int, ...]]:
-    """Read the dtype and shape of one archive member from its header, not its data."""
-    member = name + _NPY if name + _NPY in zf.namelist() else name
+def _read_member(zf: zipfile.ZipFile, name: str, entry: dict[str, Any]) -> npt.NDArray[Any]:
+    """Read one array: its header checked against the manifest first, then its data in pieces.
+
+    Nothing is allocated from a size a file declares: the data is read a piece at a time, so a
+    forged shape or a truncated member ends in an error after reading what is really there.
+    """
+    info = zf.getinfo(name + _NPY)
+    try:
+        with zf.open(info) as f:
+            dtype, shape, fortran = _npy_header(f, name)
+            if dtype.str != entry["dtype"] or list(shape) != entry["shape"]:
+                raise ArtifactError(
+                    f"array {name!r} has dtype {dtype.str} and shape {list(shape)}; "
+                    f"the manifest says dtype {entry['dtype']} and shape {entry['shape']}"
+                )
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.file_size != f.tell() + nbytes:
+                raise ArtifactError(
+                    f"array {name!r} should hold {nbytes} bytes of data after its header; the "
+                    f"archive says {info.file_size - f.tell()}: the file is damaged or edited"
+                )
+            buffer = bytearray()
+            while len(buffer) < nbytes:
+                piece = f.read(min(_CHUNK, nbytes - len(buffer)))
+                if not piece:
+                    raise ArtifactError(
+                        f"array {name!r} is truncated: {len(buffer)} of {nbytes} bytes"
+                    )
+                buffer += piece
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise ArtifactError(f"array {name!r} is truncated or damaged ({exc})") from None
+    flat = np.frombuffer(buffer, dtype=dtype)
+    out: npt.NDArray[Any] = flat.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
+def _npy_header(f: IO[bytes], name: str) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+    """Read the dtype, shape and order of one .npy member from its header, not its data."""
     fmt = np.lib.format
     try:
-        with zf.open(member) as f:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise ArtifactError(f"array {name!r} has a header of unknown version {version}")
-    except ValueError as exc:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ArtifactError(f"array {name!r} has a header of unknown version {version}")
+    except (ValueError, SyntaxError) as exc:
+        raise ArtifactError(f"array {name!r} has a damaged header ({exc})") from None
+    if dtype.hasobject:
         raise ArtifactError(
-            f"array {name!r} holds pickled Python objects (or a damaged header), which are "
-            f"never loaded ({exc})"
-        ) from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
-        raise ArtifactError(f"array {name!r} is truncated or damaged ({exc})") from None
-    return dtype, tuple(shape)
+            f"array {name!r} holds Python objects (dtype object), which are never loaded"
+        )
+    return dtype, tuple(shape), bool(fortran)
 
 
 def _check_states(manifest: dict[str, Any]) -> None:
@@ -1120,6 +1339,7 @@ def _check_states(manifest: dict[str, Any]) -> None:
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in dims.values()):
             raise ArtifactError(f"the saved sizes {sizes} are not counts")
         entries = {str(e["name"]): e for e in manifest["arrays"]}
+        _check_sizes(manifest["book"], sizes, entries)
         model = _fields(manifest["model"], "model", ("matrix", "scorer", "fallback", "propensity"))
         for part in ("scorer", "fallback"):
             _check_scorer_state(model[part], f"model.{part}", dims, entries)
@@ -1127,6 +1347,49 @@ def _check_states(manifest: dict[str, Any]) -> None:
         raise ArtifactError(
             f"the manifest does not describe a consistent model ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _check_sizes(book: Any, sizes: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
+    """Check the saved sizes against the lengths declared for the id lists and the contracts.
+
+    So no size a fitted state is checked against is larger than the data behind it.
+    """
+    spec = _fields(
+        book, "book", ("client_ids", "product_ids", "contracts", "tables", "lookback_ns", "info")
+    )
+    declared = {
+        "clients": _declared_rows(spec["client_ids"].get("index"), "book.client_ids", entries),
+        "products": _declared_rows(spec["product_ids"].get("index"), "book.product_ids", entries),
+    }
+    contracts = _fields(spec["contracts"], "book.contracts", _CONTRACT_FIELDS)
+    for f in _CONTRACT_FIELDS:
+        shape = _entry(entries, contracts[f], f"book.contracts.{f}")["shape"]
+        if shape != [sizes["contracts"]]:
+            raise ArtifactError(
+                f"book.contracts.{f} has shape {shape}, but the saved sizes say "
+                f"{sizes['contracts']} contracts"
+            )
+    for key, rows in declared.items():
+        if rows != sizes[key]:
+            raise ArtifactError(
+                f"the saved sizes say {sizes[key]!r} {key}, but the id list holds {rows}"
+            )
+
+
+def _declared_rows(spec: Any, where: str, entries: dict[str, dict[str, Any]]) -> int:
+    """Return the number of rows of an encoded column, from the manifest's array lines."""
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{where} is not a JSON object")
+    codec = spec.get("codec")
+    key = {"numpy": "values", "masked": "values", "object": "kinds", "string": "offsets"}.get(
+        codec if isinstance(codec, str) else ""
+    )
+    if key is None:
+        raise ArtifactError(f"{where}: unknown column codec {codec!r}")
+    shape = _entry(entries, spec.get(key), where)["shape"]
+    if len(shape) != 1 or (key == "offsets" and shape[0] < 1):
+        raise ArtifactError(f"{where}: the array {spec.get(key)!r} has shape {shape}")
+    return int(shape[0]) - 1 if key == "offsets" else int(shape[0])
 
 
 def _check_scorer_state(
@@ -1178,6 +1441,8 @@ def _check_state_item(
         allowed = int if want.type == "int" else int | float
         if isinstance(value, bool) or not isinstance(value, allowed):
             raise ArtifactError(f"{where} is {value!r}, not a finite {want.type}")
+        if want.dim is not None and bound.setdefault(want.dim, value) != value:
+            raise ArtifactError(f"{where} is {value!r}, expected {want.dim}={bound[want.dim]}")
     elif isinstance(want, StateScorers) and kind in ("list", "tuple"):
         items = item.get("items")
         if not isinstance(items, list) or not items:
@@ -1436,6 +1701,10 @@ def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) ->
     cls: type[Scorer] = lookup("scorer", s["class"])
     params = _fields(s["params"], f"{where}.params", (), tuple(cls._param_names()))
     scorer: Scorer = cls(**{k: _decode_value(v, f"{where}.params.{k}") for k, v in params.items()})
+    try:
+        scorer._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise ArtifactError(f"{where}.params: {exc}") from None
     if not fitted:
         return scorer
     assert r is not None

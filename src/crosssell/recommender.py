@@ -54,7 +54,7 @@ from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, ContractArrays, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, EventType, OfferType
-from crosssell.exceptions import DataWarning, UnknownIdError
+from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.rules import (
@@ -339,6 +339,15 @@ class Recommender(Estimator):
         if not isinstance(book, Book):
             raise TypeError(f"fit expects a crosssell.Book. Got {type(book).__name__} instead.")
         matrix = book.matrix(as_of, weighting=self.weighting)
+        if matrix.client_product.nnz == 0:
+            first, last = book.dates
+            raise InvalidParameterError(
+                f"The 'as_of' parameter of Recommender.fit is {matrix.as_of.date()}, when no "
+                f"client holds any product: the book's dates run from {first.date()} to "
+                f"{last.date()}. Fit at a date when contracts are held.",
+                owner="Recommender",
+                parameter="as_of",
+            )
         scorer = (self.scorer.clone() if self.scorer is not None else default_scorer()).fit(
             matrix, book
         )
@@ -552,7 +561,7 @@ class Recommender(Estimator):
         evidence: _Evidence | None = None
         if explain:
             reasons, evidence = self._explain(
-                view, client_rows, products, choice.upsell, offer_cold
+                view, client_rows, products, choice.upsell, offer_cold, scores=choice.score
             )
         return {
             Columns.client: client_rows,
@@ -1000,6 +1009,8 @@ class Recommender(Estimator):
         products: npt.NDArray[np.int64],
         upsell: npt.NDArray[np.bool_],
         cold: npt.NDArray[np.bool_],
+        *,
+        scores: npt.NDArray[np.float64] | None = None,
     ) -> tuple[Any, _Evidence]:
         if self.scorer_.explain_kind == "contributions":
             return self._explain_contributions(view, client_rows, products, upsell, cold)
@@ -1017,6 +1028,7 @@ class Recommender(Estimator):
             cold_by=self.cold_start,
             arrow=True,
             texts=self.texts_ if view.book is self.book_ else None,
+            scores=scores,
         )
         return reasons, _Evidence(products=ev_idx, weights=ev_w)
 

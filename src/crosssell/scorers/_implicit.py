@@ -8,6 +8,7 @@ so the rest of crosssell never sees an implicit object.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -16,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
+
+from crosssell.exceptions import InvalidParameterError
 
 __all__ = [
     "als_explain",
@@ -142,7 +145,25 @@ def fit_als(
     from implicit.als import AlternatingLeastSquares
 
     user_items = to_user_items(client_product)
-    with one_blas_thread():
+    largest = float(np.abs(client_product.data).max()) if client_product.nnz else 0.0
+
+    def failed(why: str) -> InvalidParameterError:
+        return InvalidParameterError(
+            f"ALS could not fit: {why}. The confidences are alpha times the matrix's values: "
+            f"alpha={alpha:g} and the largest value {largest:g} give {alpha * largest:g}, "
+            "beyond what float32 factors hold. Lower 'alpha', or weigh the holdings on a "
+            "smaller scale (e.g. weighting='log_value' instead of 'value').",
+            owner="ALS",
+            parameter="alpha",
+        )
+
+    if not alpha * largest <= _ALS_MAX_CONFIDENCE:  # also refuses inf and NaN
+        raise failed("the confidences overflow")
+    # implicit reports a numerical failure with its own exception and numpy warnings
+    from implicit.recommender_base import ModelFitError
+
+    with one_blas_thread(), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         model = AlternatingLeastSquares(
             factors=factors,
             regularization=regularization,
@@ -152,8 +173,18 @@ def fit_als(
             num_threads=num_threads,
             use_gpu=use_gpu,
         )
-        model.fit(user_items, show_progress=False)
-    return _to_numpy(model.user_factors), _to_numpy(model.item_factors)
+        try:
+            model.fit(user_items, show_progress=False)
+        except (ModelFitError, RuntimeWarning, FloatingPointError) as exc:
+            raise failed(str(exc)) from None
+    user, item = _to_numpy(model.user_factors), _to_numpy(model.item_factors)
+    if not (np.isfinite(user).all() and np.isfinite(item).all()):
+        raise failed("the factors came out NaN or infinite")
+    return user, item
+
+
+#: Above this, alpha times a value leaves float32 too little room for the sums ALS forms.
+_ALS_MAX_CONFIDENCE = 1e30
 
 
 def fit_bpr(

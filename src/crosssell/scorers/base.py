@@ -219,8 +219,8 @@ class Scorer(Estimator, ABC):
     #: Fitted state every scorer saves; subclasses add theirs (merged along the MRO).
     _state_schema: ClassVar[dict[str, StateSpec]] = {
         "client_product_": StateSparse(dtype="float32", shape=("n_clients", "n_products")),
-        "n_clients_": StateScalar(type="int"),
-        "n_products_": StateScalar(type="int"),
+        "n_clients_": StateScalar(type="int", dim="n_clients"),
+        "n_products_": StateScalar(type="int", dim="n_products"),
         "fallback_": StateArray(dtype="float32", shape=("n_products",)),
     }
     outputs_probability: ClassVar[bool] = False

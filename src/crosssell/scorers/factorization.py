@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateScalar, StateSpec, register
@@ -253,8 +254,9 @@ class ALS(FactorScorer):
         else:
             reg = float(self.regularization)
         rng = check_random_state(self.random_state, owner="ALS")
+        rows, cols = _id_order(matrix, x)
         u, v = _implicit.fit_als(
-            x,
+            _reorder(x, rows, cols),
             factors=int(self.factors),
             regularization=reg,
             alpha=float(self.alpha),
@@ -263,8 +265,8 @@ class ALS(FactorScorer):
             num_threads=int(self.num_threads),
             use_gpu=bool(self.use_gpu),
         )
-        self.client_factors_ = u
-        self.product_factors_ = v
+        self.client_factors_ = _undo(u, rows)
+        self.product_factors_ = _undo(v, cols)
         self.regularization_ = reg
         self.n_products_ = int(x.shape[1])
         self._set_gram(reg)
@@ -410,8 +412,9 @@ class BPR(FactorScorer):
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         rng = check_random_state(self.random_state, owner="BPR")
+        rows, cols = _id_order(matrix, x)
         u, v = _implicit.fit_bpr(
-            x,
+            _reorder(x, rows, cols),
             factors=int(self.factors),
             learning_rate=float(self.learning_rate),
             regularization=float(self.regularization),
@@ -419,6 +422,7 @@ class BPR(FactorScorer):
             random_state=rng,
             num_threads=int(self.num_threads),
         )
+        u, v = _undo(u, rows), _undo(v, cols)
         self.client_factors_ = u
         self.product_factors_ = v
         self.n_products_ = int(x.shape[1])
@@ -429,3 +433,38 @@ class BPR(FactorScorer):
     def _fold_in_part(self) -> tuple[FloatArray, FloatArray]:
         v = self.product_factors_
         return np.ascontiguousarray(v[:, :-1]), np.ascontiguousarray(v[:, -1])
+
+
+def _id_order(matrix: ClientProductMatrix, x: sp.csr_matrix) -> tuple[IntArray, IntArray]:
+    """Return the rows and columns of ``x`` in the order of their external ids.
+
+    Factors are seeded row by row, so a model fitted on the ids' order of appearance would
+    change with the order of the input tables' rows; sorted ids make the same data with the
+    same seed give the same factors. Ids that cannot be sorted (mixed types) keep their order.
+    """
+
+    def order(ids: pd.Index, n: int) -> IntArray:
+        if len(ids) != n:
+            return np.arange(n, dtype=np.int64)
+        try:
+            return np.asarray(ids.argsort(kind="stable"), dtype=np.int64)
+        except TypeError:
+            return np.arange(n, dtype=np.int64)
+
+    return (
+        order(matrix.clients.external, x.shape[0]),
+        order(matrix.products.external, x.shape[1]),
+    )
+
+
+def _reorder(x: sp.csr_matrix, rows: IntArray, cols: IntArray) -> sp.csr_matrix:
+    out = sp.csr_matrix(x[rows][:, cols])
+    out.sort_indices()
+    return out
+
+
+def _undo(factors: FloatArray, order: IntArray) -> FloatArray:
+    """Put factors computed in ``order`` back in the matrix's own order."""
+    out = np.empty_like(factors)
+    out[order] = factors
+    return out
