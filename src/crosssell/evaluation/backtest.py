@@ -452,6 +452,15 @@ def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any, bool] | 
     return name, recommender.clone().set_params(**changes), isinstance(scorer, Popularity)
 
 
+def _fit_clone(template: Any, train: Book, cutoff: pd.Timestamp, *, by_score: bool) -> Any:
+    """Fit a clone of ``template`` at the cutoff; ``by_score`` makes it rank by score alone."""
+    estimator = template.clone()
+    estimator.fit(train, as_of=cutoff)
+    if by_score:
+        _rank_by_score(estimator)
+    return estimator
+
+
 def _rank_by_score(estimator: Any) -> None:
     """Make a fitted recommender rank offers by propensity alone, blind to values and levers.
 
@@ -629,10 +638,7 @@ def backtest(
             n_offers = 0
             for name, template, by_score in models:
                 bar.set_postfix_str(f"{_common.day(cut)} {name}")
-                estimator = template.clone()
-                estimator.fit(train, as_of=cut)
-                if by_score:
-                    _rank_by_score(estimator)
+                estimator = _fit_clone(template, train, cut, by_score=by_score)
                 offers = _recommend(estimator, clients, k_max)
                 if name == _MODEL:
                     n_offers = int(offers.shape[0])
