@@ -45,6 +45,7 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     cost: npt.NDArray[np.float64],
     row_off: npt.NDArray[np.bool_],
     levers: npt.NDArray[np.float64],
+    by_value: bool,
     up_ptr: npt.NDArray[Any],
     up_col: npt.NDArray[Any],
     up_v: npt.NDArray[np.float64],
@@ -106,7 +107,8 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 p = p if p > zero else zero
                 pb = p if p < one else one
             # as score_block: the value times the lever, rounded to float32, times the propensity
-            pr = p * np.float32(up_v[e] * levers[c])
+            # (value-blind: the propensity alone, as the cross-sells' weight of 1 gives)
+            pr = p * np.float32(up_v[e] * levers[c]) if by_value else p
             if np.isnan(pr):
                 pr = ninf
             elif gated:

@@ -46,11 +46,14 @@ def _floor(min_ev, min_p, cost):
     return NotWorthProposing(min_expected_value=min_ev, min_propensity=min_p, contact_cost=cost)
 
 
-def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
+def _dense_reference(cand, suppression, rows, propensity, *, levers, floor, by_value=True):
     """The definition: dense typing, dense policy mask, not-worth on every pair."""
     chunk = cand.chunk(rows)
     value = np.broadcast_to(chunk.value, propensity.shape)
-    priority = np.multiply(propensity, value * levers, dtype=np.float32)
+    if by_value:
+        priority = np.multiply(propensity, value * levers, dtype=np.float32)
+    else:
+        priority = propensity.copy()
     blocked = ~chunk.is_candidate
     is_up = chunk.is_upsell if chunk.is_upsell is not None else np.zeros_like(blocked)
     if suppression is not None:
@@ -74,6 +77,7 @@ def _dense_reference(cand, suppression, rows, propensity, *, levers, floor):
             "levers": st.booleans(),
             "scoped": st.booleans(),
             "policy": st.booleans(),
+            "by_value": st.booleans(),
         }
     )
 )
@@ -105,12 +109,14 @@ def test_sparse_block_equals_dense_definition(demo, case) -> None:
         scores=propensity,
         propensity=propensity.copy(),
         offers=OfferMap.build(cand, suppression, block=97),
-        pricing=Pricing.of(cand.product_value, levers, floor, _families(cand)),
+        pricing=Pricing.of(
+            cand.product_value, levers, floor, _families(cand), by_value=case["by_value"]
+        ),
         predict=lambda s: s,
         finite=True,
     )
     want, is_up, value = _dense_reference(
-        cand, suppression, rows, propensity, levers=levers, floor=floor
+        cand, suppression, rows, propensity, levers=levers, floor=floor, by_value=case["by_value"]
     )
     np.testing.assert_array_equal(np.isfinite(got.priority), np.isfinite(want))
     np.testing.assert_allclose(got.priority[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-6)
@@ -209,6 +215,7 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
             "policy": st.sampled_from(["none", "demo", "scoped"]),
             "scale": st.sampled_from([None, 0.8]),
             "nan": st.booleans(),
+            "by_value": st.booleans(),
         }
     )
 )
@@ -247,7 +254,9 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
     if case["floor"] is not None:
         floor = _floor(*case["floor"])
     offers = OfferMap.build(cand, suppression, block=31)
-    pricing = Pricing.of(cand.product_value, levers, floor, _families(cand))
+    pricing = Pricing.of(
+        cand.product_value, levers, floor, _families(cand), by_value=case["by_value"]
+    )
     scaled = case["scale"] is not None
     tie = rng.permutation(n).astype(np.int64)
     block = score_block(
@@ -281,6 +290,72 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
     np.testing.assert_array_equal(up, want_up)
     np.testing.assert_array_equal(val, want_value)
     np.testing.assert_array_equal(got.slot[want_idx < 0], -1)
+
+
+@pytest.mark.parametrize("scale", [None, 0.5])
+def test_value_blind_pricing_ranks_by_propensity_on_both_paths(demo, scale) -> None:
+    """Check that a value-blind priority is the (unbounded) propensity, values still reported."""
+    book, cand, suppression = demo
+    rows = np.arange(0, len(book.client_ids), 7, dtype=np.int64)
+    n = cand.n_products
+    scores = np.random.default_rng(3).random((rows.size, n)).astype(np.float32)
+    if scale is None:
+        predict = ScoreScale(scale=1.0).predict
+        unbounded = scores
+    else:
+        predict = ScoreScale(scale=scale).predict
+        unbounded = ScoreScale(scale=scale).unbounded(scores)
+    offers = OfferMap.build(cand, suppression)
+    # dear products and levers that would reorder everything if they counted
+    levers = np.linspace(0.5, 3.0, n)
+    by_value = Pricing.of(cand.product_value, levers, None)
+    blind = by_value.value_blind()
+    tie = np.arange(n, dtype=np.int64)
+    got = select_block(
+        rows=rows,
+        scores=scores,
+        k=10,
+        offers=offers,
+        pricing=blind,
+        predict=predict,
+        tie_rank=tie,
+        scale=scale,
+    )
+    block = score_block(
+        rows=rows,
+        scores=scores,
+        propensity=unbounded.copy(),
+        offers=offers,
+        pricing=blind,
+        predict=predict,
+        finite=True,
+        unbounded=scale is not None,
+    )
+    numpy_idx, numpy_val = ordered_top_k(
+        block.priority, 10, propensity=predict(scores), score=scores, tie_rank=tie
+    )
+    np.testing.assert_array_equal(got.index, numpy_idx)
+    r, rank = np.nonzero(got.index >= 0)
+    c = got.index[r, rank]
+    np.testing.assert_array_equal(got.priority[r, rank], unbounded[r, c])
+    np.testing.assert_array_equal(numpy_val[r, rank], unbounded[r, c])
+    # best first by score: each client's list is its offerable products by falling score
+    shown = np.where(np.isfinite(got.priority), got.priority, np.float32(-1.0))
+    assert (np.diff(shown, axis=1) <= 0).all()
+    want_up, want_value = score_block(
+        rows=rows,
+        scores=scores,
+        propensity=unbounded.copy(),
+        offers=offers,
+        pricing=by_value,
+        predict=predict,
+        finite=True,
+        unbounded=scale is not None,
+    ).typed(r, c)
+    up, value = got.typed(r, rank)
+    assert up.any()
+    np.testing.assert_array_equal(up, want_up)
+    np.testing.assert_array_equal(value, want_value)
 
 
 def test_compiled_selection_never_offers_a_blocked_pair(demo) -> None:

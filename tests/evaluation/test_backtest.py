@@ -451,25 +451,139 @@ def test_plots_draw(result: BacktestResult) -> None:
         plt.close("all")
 
 
-@pytest.mark.xfail(strict=True, reason="the baseline still ranks by popularity x product value")
-def test_popularity_baseline_ranks_by_raw_popularity() -> None:
-    """Check that the built-in baseline ranks by holders at the cutoff, not by holders x value."""
-    # POP is held by six clients and is cheap, RICH by three and dear; POP is taken later
+def _pop_or_rich_book() -> Book:
+    """POP: six holders at the cutoff, value 1; RICH and OTHER: three each, values 1000 and 10."""
     rows = [(f"C{i}", "POP", "2024-01-01", 1.0) for i in range(6)]
     rows += [(f"C{i}", "RICH", "2024-01-01", 1000.0) for i in range(6, 9)]
     for i in range(9, 12):
         rows.append((f"C{i}", "OTHER", "2024-01-01", 10.0))
         rows.append((f"C{i}", "POP", "2024-09-01", 1.0))
     rows.append(("C0", "OTHER", "2025-02-01", 10.0))
-    contracts = pd.DataFrame(rows, columns=["client_id", "product_id", "start_date", "value"])
-    book = Book.from_frames(contracts=contracts)
+    return Book.from_frames(contracts=pd.DataFrame(rows, columns=[C, P, S, V]))
+
+
+def _firsts(result: BacktestResult, model: str) -> pd.Series:
+    offers = result.offers[result.offers[Columns.model] == model]
+    return offers[offers[Columns.rank] == 1].set_index(C)[P]
+
+
+def test_popularity_baseline_ranks_by_raw_popularity() -> None:
+    """Check that the built-in baseline ranks by holders at the cutoff, not by holders x value."""
+    # POP is held by six clients and is cheap, RICH by three and dear; POP is taken later.
+    # RICH and OTHER tie on three holders: the tie goes by product id, never by value.
     res = backtest(
-        Recommender(scorer=Popularity()), book, ["2024-06-30"], "180D", k=1, progress=False
+        Recommender(scorer=Popularity()),
+        _pop_or_rich_book(),
+        ["2024-06-30"],
+        "180D",
+        k=1,
+        progress=False,
     )
-    offers = res.offers[res.offers["model"] == "popularity"]
-    firsts = offers[offers["rank"] == 1].set_index("client_id")["product_id"]
+    firsts = _firsts(res, "popularity")
     assert firsts[[f"C{i}" for i in range(9, 12)]].tolist() == ["POP"] * 3
-    assert firsts[[f"C{i}" for i in range(6)]].tolist() == ["RICH"] * 6
+    assert firsts[[f"C{i}" for i in range(6)]].tolist() == ["OTHER"] * 6
+
+
+@pytest.mark.parametrize("max_per_family", [None, 5], ids=["compiled", "numpy"])
+def test_baseline_ranks_by_holders_and_the_model_by_value_on_both_paths(
+    max_per_family: int | None,
+) -> None:
+    """Check that baseline lists go by holders then id, the model's by value, on either path."""
+    # max_per_family sends selection down the numpy path; every product is its own family here
+    rec = Recommender(scorer=Popularity(), max_per_family=max_per_family)
+    res = backtest(rec, _pop_or_rich_book(), ["2024-06-30"], "180D", k=3, n_boot=0, progress=False)
+    offers = res.offers
+    base = offers[offers[Columns.model] == "popularity"]
+    holders = {"POP": 6, "RICH": 3, "OTHER": 3}
+    for _, lst in base.groupby(C):
+        products = lst.sort_values(Columns.rank)[P].tolist()
+        assert products == sorted(products, key=lambda q: (-holders[q], q))
+    # values are still reported beside a value-blind order
+    assert set(base.loc[base[P] == "RICH", V]) == {1000.0}
+    model = _firsts(res, "crosssell")
+    assert model[[f"C{i}" for i in range(9, 12)]].tolist() == ["RICH"] * 3
+    assert model[[f"C{i}" for i in range(6)]].tolist() == ["RICH"] * 6
+
+
+def _cheap_or_dear_book() -> Book:
+    """Four clients hold A and cheap B, one holds A and dear R; X holds A alone and takes B."""
+    rows = [(f"D{i}", q, "2024-01-01", 1.0) for i in range(4) for q in ("A", "B")]
+    rows += [("D4", "A", "2024-01-01", 1.0), ("D4", "R", "2024-01-01", 1000.0)]
+    rows += [("X", "A", "2024-01-01", 1.0), ("X", "B", "2024-09-01", 1.0)]
+    rows.append(("D0", "R", "2025-02-01", 1000.0))
+    return Book.from_frames(contracts=pd.DataFrame(rows, columns=[C, P, S, V]))
+
+
+def test_a_popularity_given_as_baseline_ranks_by_raw_popularity() -> None:
+    """Check that baseline=Popularity() ranks by holders, like the built-in baseline."""
+    res = backtest(
+        Recommender(scorer=Popularity()),
+        _cheap_or_dear_book(),
+        ["2024-06-30"],
+        "180D",
+        k=1,
+        baseline=Popularity(),
+        n_boot=0,
+        progress=False,
+    )
+    assert _firsts(res, "baseline")["X"] == "B"
+    assert _firsts(res, "crosssell")["X"] == "R"
+
+
+def test_another_scorer_given_as_baseline_ranks_as_the_model_does() -> None:
+    """Check that a baseline scorer other than Popularity keeps propensity x value as priority."""
+    from crosssell.scorers import ItemKNN
+
+    book = _cheap_or_dear_book()
+    res = backtest(
+        Recommender(scorer=Popularity()),
+        book,
+        ["2024-06-30"],
+        "180D",
+        k=2,
+        baseline=ItemKNN(),
+        n_boot=0,
+        progress=False,
+    )
+    offers = res.offers[(res.offers[Columns.model] == "baseline") & (res.offers[C] == "X")]
+    # item-kNN scores B above R for X, but R is worth a thousand times more
+    scores = offers.set_index(P)[Columns.score]
+    assert scores["B"] > scores["R"] > 0
+    assert _firsts(res, "baseline")["X"] == "R"
+
+
+class _NotARecommender:
+    """Has the methods backtest calls, but none of a Recommender's fitted state."""
+
+    def __init__(self, scorer: Any = None) -> None:
+        self.scorer = scorer
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        return {"scorer": self.scorer}
+
+    def set_params(self, **params: Any) -> _NotARecommender:
+        self.scorer = params.get("scorer", self.scorer)
+        return self
+
+    def clone(self) -> _NotARecommender:
+        return _NotARecommender(self.scorer)
+
+    def fit(self, book: Book, as_of: Any = None) -> _NotARecommender:
+        return self
+
+    def recommend(self, clients: Any, k: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {C: ["X"], P: ["B"], Columns.offer_type: ["cross_sell"], Columns.rank: [1]}
+        )
+
+
+def test_popularity_baseline_needs_a_recommender() -> None:
+    """Check that a popularity baseline of a look-alike recommender is refused, saying why."""
+    args = (_NotARecommender(), _cheap_or_dear_book(), ["2024-06-30"], "180D")
+    with pytest.raises(ValueError, match="Got _NotARecommender: pass baseline=False"):
+        backtest(*args, k=1, n_boot=0, progress=False)
+    res = backtest(*args, k=1, baseline=False, n_boot=0, progress=False)
+    assert res.offers[Columns.model].unique().tolist() == ["crosssell"]
 
 
 def _evaluation_imports() -> dict[str, set[str]]:

@@ -15,6 +15,7 @@ compiled pass (:mod:`crosssell._kernels`) that keeps only the best ``k`` of each
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -233,6 +234,12 @@ class Pricing:
     ``weight`` is the cross-sell value times the levers, ``cost`` the floor's cost of proposing
     each product (zeros without a floor), and ``bound`` the :func:`cross_sell_floor` of the
     cross-sell values under ``floor``.
+
+    ``by_value=False`` makes the priority blind to value and levers: it is the propensity
+    itself (a :class:`~crosssell.arbitration.ScoreScale`'s before its bound at 1), for
+    upsells and cross-sells alike, so that offers rank as the scores do. The values are still
+    reported and the not-worth floor still tests them: only the order changes. A popularity
+    baseline ranks this way, by how many clients hold each product.
     """
 
     cross_value: npt.NDArray[np.float64]
@@ -241,6 +248,7 @@ class Pricing:
     weight: npt.NDArray[np.float32]
     bound: npt.NDArray[np.float32]
     cost: npt.NDArray[np.float64]
+    by_value: bool = True
 
     @classmethod
     def of(
@@ -249,6 +257,8 @@ class Pricing:
         levers: npt.NDArray[np.float64],
         floor: NotWorthProposing | None,
         families: npt.ArrayLike | None = None,
+        *,
+        by_value: bool = True,
     ) -> Pricing:
         """Derive the per-product weights, costs and floor bounds from values, levers and a floor.
 
@@ -263,14 +273,27 @@ class Pricing:
             cost = _uniform_cost(floor, n)
         else:
             cost = floor.costs(families)
+        weight = cross_value * levers if by_value else np.ones_like(cross_value)
         return cls(
             cross_value=cross_value,
             levers=levers,
             floor=floor,
-            weight=(cross_value * levers).astype(np.float32),
+            weight=weight.astype(np.float32),
             bound=cross_sell_floor(floor, cross_value, cost),
             cost=cost,
+            by_value=by_value,
         )
+
+    def value_blind(self) -> Pricing:
+        """Return this pricing ranking by propensity alone (``by_value=False``), floor unchanged.
+
+        Examples
+        --------
+        >>> blind = Pricing.of(np.array([10.0, 1000.0]), np.ones(2), None).value_blind()
+        >>> blind.weight.tolist(), blind.cross_value.tolist()
+        ([1.0, 1.0], [10.0, 1000.0])
+        """
+        return dataclasses.replace(self, weight=np.ones_like(self.weight), by_value=False)
 
 
 def _uniform_cost(floor: NotWorthProposing, n: int) -> npt.NDArray[np.float64]:
@@ -313,7 +336,7 @@ def score_block(
     bound at 1: it ranks as given, and the floor tests the bounded one.
     """
     floor = pricing.floor if not_worth else None
-    levers, weight = pricing.levers, pricing.weight
+    levers = pricing.levers
     bound = display_bound(pricing.bound) if unbounded else pricing.bound
     # The floor without a boolean mask: a masked write costs about 3 ns per entry, several
     # times an arithmetic pass. p > bound exactly when p - nextafter(bound, +inf) >= 0, whose
@@ -331,8 +354,10 @@ def score_block(
     uv = offers.up.data[pos]
     p = propensity[ur, uc]
     # The propensity array becomes the priority array in place: a block is tens of megabytes,
-    # and a fresh one costs page faults as well as a pass.
-    priority = np.multiply(propensity, weight, out=propensity)
+    # and a fresh one costs page faults as well as a pass. Value-blind, it already is one.
+    priority = (
+        np.multiply(propensity, pricing.weight, out=propensity) if pricing.by_value else propensity
+    )
     if gate is not None:
         np.minimum(priority, gate, out=priority)
         del gate
@@ -344,7 +369,9 @@ def score_block(
     if whole.size:
         priority[whole] = _NEG_INF
     if ur.size:
-        up_priority = np.multiply(p, uv * levers[uc], dtype=np.float32)
+        up_priority = (
+            np.multiply(p, uv * levers[uc], dtype=np.float32) if pricing.by_value else p.copy()
+        )
         blocked = np.isnan(up_priority)
         if floor is not None:
             shown = np.minimum(p, np.float32(1.0)) if unbounded else p
@@ -413,7 +440,8 @@ def select_block(
     for ``k <= MAX_K`` (see :mod:`crosssell._kernels`). ``scale`` says that ``predict`` is a
     :class:`~crosssell.arbitration.ScoreScale` of that scale, whose arithmetic the loop then
     does itself (priorities from the unbounded propensity); otherwise the propensities are
-    computed by ``predict`` first.
+    computed by ``predict`` first. A value-blind ``pricing`` (``by_value=False``) ranks by the
+    propensity alone, as :func:`score_block` does.
     """
     m, n = scores.shape
     raw = np.ascontiguousarray(scores, dtype=np.float32)
@@ -448,6 +476,7 @@ def select_block(
         np.asarray(pricing.cost, dtype=np.float64),
         np.ascontiguousarray(offers.cross_rows[rows]),
         np.asarray(pricing.levers, dtype=np.float64),
+        pricing.by_value,
         up.indptr,
         up.indices,
         np.asarray(up.data, dtype=np.float64),

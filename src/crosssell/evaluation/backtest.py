@@ -4,7 +4,8 @@ For every cutoff the recommender is cloned and fitted on the book as it stood at
 (contracts started later and events dated later are removed before fitting, on top of the
 recommender's own ``as_of``), asked for offers for every client holding something at the cutoff,
 and scored against the additions of the following horizon. The policy is replayed at each
-cutoff; a popularity recommender with the same policy runs beside it as the baseline.
+cutoff; a popularity recommender with the same policy runs beside it as the baseline, ranking
+offers by how many clients hold each product at the cutoff, blind to product values.
 """
 
 from __future__ import annotations
@@ -431,13 +432,14 @@ def _point_in_time(book: Book, cutoff_ns: int) -> Book:
     return dataclasses.replace(book, **changes) if changes else book
 
 
-def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any] | None:
+def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any, bool] | None:
+    """Return the baseline's name, its unfitted recommender, and whether it ranks by score alone."""
     if baseline is False or baseline is None:
         return None
+    from crosssell.scorers import Popularity
+
     params = recommender.get_params(deep=False)
     if baseline is True:
-        from crosssell.scorers import Popularity
-
         name, scorer = _BASELINE, Popularity()
     else:
         name, scorer = _CUSTOM_BASELINE, baseline
@@ -445,7 +447,33 @@ def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any] | None:
     # a calibrator learnt on the main scorer's scores means nothing for another scorer
     if "calibrator" in params:
         changes["calibrator"] = None
-    return name, recommender.clone().set_params(**changes)
+    # Popularity x product value is not popularity: a dear product few hold would outrank a
+    # cheap one many hold, and the lift over such a baseline would flatter the model.
+    return name, recommender.clone().set_params(**changes), isinstance(scorer, Popularity)
+
+
+def _fit_clone(template: Any, train: Book, cutoff: pd.Timestamp, *, by_score: bool) -> Any:
+    """Fit a clone of ``template`` at the cutoff; ``by_score`` makes it rank by score alone."""
+    estimator = template.clone()
+    estimator.fit(train, as_of=cutoff)
+    if by_score:
+        _rank_by_score(estimator)
+    return estimator
+
+
+def _rank_by_score(estimator: Any) -> None:
+    """Make a fitted recommender rank offers by propensity alone, blind to values and levers.
+
+    The pricing is derived data of the fit; values, policy and not-worth floor stay as fitted.
+    """
+    pricing = getattr(estimator, "pricing_", None)
+    if pricing is None or not callable(getattr(pricing, "value_blind", None)):
+        raise ValueError(
+            "backtest's popularity baseline ranks by popularity alone and needs a crosssell "
+            f"Recommender to do so. Got {type(estimator).__name__}: pass baseline=False, or a "
+            "scorer that is not a Popularity."
+        )
+    estimator.pricing_ = pricing.value_blind()
 
 
 def _recommend(estimator: Any, clients: pd.Index, k: int) -> pd.DataFrame:
@@ -511,9 +539,15 @@ def backtest(
         Replay the recommender's policy at each cutoff; ``False`` fits clones with
         ``policy=None``, which shows what the policy costs in measured take-up.
     baseline : bool or Scorer, default True
-        ``True`` runs a clone with a :class:`~crosssell.scorers.Popularity` scorer (same policy,
-        no calibrator) as model ``"popularity"``; a scorer runs that one as model
-        ``"baseline"``; ``False`` runs none.
+        ``True`` runs, as model ``"popularity"``, a clone with a
+        :class:`~crosssell.scorers.Popularity` scorer, the same policy and no calibrator, whose
+        offers rank by raw popularity: the number of clients holding each product at the cutoff
+        (ties by product id), blind to product values and levers. Its ``value`` column is still
+        filled and the policy's not-worth floor still applies; only the order ignores value.
+        A scorer runs a clone with that scorer (no calibrator) as model ``"baseline"``, ranked
+        as the recommender ranks (propensity x value x lever), unless it is a ``Popularity``
+        (e.g. ``Popularity(by="segment")``), which ranks by its own score as above. ``False``
+        runs none.
     segments : str, optional
         A column of the clients table (e.g. ``"segment"``) to report metrics for each of its
         values too; missing values form the segment ``"unknown"``.
@@ -533,7 +567,8 @@ def backtest(
     ValueError
         If a cutoff plus the horizon ends after the last date in the book, a cutoff lies before
         the first contract, no client holds anything at a cutoff, or a parameter is invalid. The
-        message shows the dates and the latest usable cutoff.
+        message shows the dates and the latest usable cutoff. Also if a popularity baseline is
+        asked of a recommender that is not a crosssell ``Recommender``.
 
     Examples
     --------
@@ -569,7 +604,7 @@ def backtest(
     seed = _common.seed(random_state)
 
     main = recommender if policy else recommender.clone().set_params(policy=None)
-    models: list[tuple[str, Any]] = [(_MODEL, main)]
+    models: list[tuple[str, Any, bool]] = [(_MODEL, main, False)]
     extra = _baseline_model(main, baseline)
     if extra is not None:
         models.append(extra)
@@ -601,10 +636,9 @@ def backtest(
             catalogue = _catalogue_size(book, cut)
             train = _point_in_time(book, cut_ns)
             n_offers = 0
-            for name, template in models:
+            for name, template, by_score in models:
                 bar.set_postfix_str(f"{_common.day(cut)} {name}")
-                estimator = template.clone()
-                estimator.fit(train, as_of=cut)
+                estimator = _fit_clone(template, train, cut, by_score=by_score)
                 offers = _recommend(estimator, clients, k_max)
                 if name == _MODEL:
                     n_offers = int(offers.shape[0])
