@@ -130,6 +130,39 @@ def test_notebook_runs(notebook: Path) -> None:
     assert not errors
 
 
+@pytest.mark.slow
+def test_every_chart_shows_once_in_a_notebook() -> None:
+    """Check that each chart function, run as a notebook cell's value, gives exactly one image."""
+    absent = missing("nbclient", "nbformat", "ipykernel", "matplotlib")
+    if absent:
+        pytest.skip(f"the docs and plot extras are not installed (missing {', '.join(absent)})")
+    import nbclient
+    import nbformat
+
+    setup = (
+        "import crosssell as cs\n"
+        "from crosssell.evaluation import plot_gain\n"
+        "from crosssell.insights import plot_whitespace, whitespace\n"
+        "book = cs.datasets.demo()\n"
+        "result = cs.backtest(cs.Recommender(scorer=cs.scorers.Popularity()), book,\n"
+        "                     ['2024-12-31'], '90D', k=(1, 3), n_boot=0, progress=False)\n"
+        "rec = cs.Recommender().fit(book, '2025-06-30')\n"
+        "table = whitespace(rec, by='segment', level='family')"
+    )
+    charts = ["result.plot()", "plot_gain(result)", "result.plot_reliability()",
+              "plot_whitespace(table)"]  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(setup)] + [nbformat.v4.new_code_cell(c) for c in charts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    images = {
+        cell.source: sum("image/png" in out.get("data", {}) for out in cell.outputs)
+        for cell in nb.cells[1:]
+    }
+    assert images == dict.fromkeys(charts, 1)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the site once, strictly; the tests below read the pages it wrote."""

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from crosssell._params import Options, check_fitted, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns, EventType, WhitespaceColumns
+from crosssell.evaluation._figures import figure_axes
 from crosssell.recommender import Recommender
 from crosssell.rules import RuleContext
 
@@ -411,13 +412,7 @@ def plot_whitespace(
         index="_item", columns=group, values=value, aggfunc="sum", sort=False
     )
     grid = grid.loc[grid.sum(axis=1).sort_values(ascending=False, kind="stable").index]
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(1.6 + 1.1 * grid.shape[1], 1.2 + 0.32 * grid.shape[0]))
-        ax = fig.add_subplot()
-    else:
-        fig = ax.get_figure()  # type: ignore[assignment]
+    fig, (ax,) = figure_axes(ax, figsize=(1.6 + 1.1 * grid.shape[1], 1.2 + 0.32 * grid.shape[0]))
     data = grid.to_numpy(dtype=np.float64)
     image = ax.imshow(data, aspect="auto", cmap=cmap)
     ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])

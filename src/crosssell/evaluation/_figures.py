@@ -22,12 +22,21 @@ def pyplot() -> Any:
     return plt
 
 
-def figure_axes(ax: Axes | None, n: int = 1) -> tuple[Figure, list[Axes]]:
-    """Return the figure of ``ax`` and ``[ax]``, or a new figure with ``n`` panels in a row."""
+def figure_axes(
+    ax: Axes | None, n: int = 1, *, figsize: tuple[float, float] | None = None
+) -> tuple[Figure, list[Axes]]:
+    """Return the figure of ``ax`` and ``[ax]``, or a new figure with ``n`` panels in a row.
+
+    A new figure is made through pyplot (so that Jupyter's inline display is set up) and then
+    closed at once: pyplot forgets it, so Jupyter shows it once, as the value the chart function
+    returns, rather than once more when the cell ends; in a script, save it with ``savefig``.
+    The figure of an ``ax`` the caller passed is the caller's and is left alone.
+    """
     if ax is not None:
         if n != 1:
             raise ValueError(f"This chart draws {n} panels; pass ax=None to get a new figure.")
         return ax.get_figure(), [ax]  # type: ignore[return-value]
     plt = pyplot()
-    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=figsize or (4.0 * n, 3.4), squeeze=False)
+    plt.close(fig)
     return fig, list(axes[0])

@@ -1,7 +1,9 @@
 """Charts of a backtest: metric@k curves, cumulative gain, calibration curve, suppression funnel.
 
 Needs matplotlib (the ``plot`` extra); it is imported only when a chart is drawn. Every function
-returns the matplotlib Figure and draws on a given Axes when one is passed.
+returns the matplotlib Figure and draws on a given Axes when one is passed. A new figure is
+closed as soon as it is made, so Jupyter shows it once (as the returned value); in a script, save
+it with ``fig.savefig(...)``.
 """
 
 from __future__ import annotations
