@@ -126,6 +126,9 @@ def prepare_table(
     renames: Mapping[str, str],
     schema_fields: Mapping[str, str],
     required: Sequence[str],
+    known: Sequence[str] = (),
+    fold: bool = False,
+    collector: _val.Collector | None = None,
 ) -> Table:
     """Read one input table, check its required columns and rename them to crosssell's names.
 
@@ -143,6 +146,13 @@ def prepare_table(
         ``{crosssell's name: Schema field}``, to suggest a mapping for a missing column.
     required : sequence of str
         crosssell's names of the columns the table must have.
+    known : sequence of str, optional
+        crosssell's names of every column the table may have (the required ones included): a
+        column spelled like one of them (:func:`crosssell._validation.near_names`) is an error.
+    fold : bool, default False
+        Read such near names as the known ones instead, with a note to ``collector``.
+    collector : Collector, optional
+        Receives the note of the names read under ``fold``.
 
     Returns
     -------
@@ -152,7 +162,8 @@ def prepare_table(
     Raises
     ------
     SchemaError
-        If a required column is missing or two columns end up with the same name.
+        If a required column is missing, a column is spelled like a known one (unless ``fold``),
+        or two columns end up with the same name.
 
     Examples
     --------
@@ -165,12 +176,31 @@ def prepare_table(
     """
     raw = _val.as_pandas(obj, parameter=parameter, owner=owner)
     inverse = {ours: theirs for theirs, ours in renames.items()}
+    expected = {inverse.get(c, c): c for c in dict.fromkeys((*required, *known))}
+    near = _val.near_names(
+        raw,
+        table=name,
+        known=expected,
+        schema_fields=schema_fields,
+        fold=fold,
+    ) if fold else {}
+    if near:
+        renames = {**renames, **{theirs: expected[target] for theirs, target in near.items()}}
+        inverse = {ours: theirs for theirs, ours in renames.items()}
+        if collector is not None:
+            read = ", ".join(f"{theirs!r} as {target!r}" for theirs, target in near.items())
+            collector.note(
+                f"{name}: read {plural(len(near), 'column')} under match_names=\"folded\": "
+                f"{read}."
+            )
     _val.check_columns(
         raw,
         table=name,
         required={inverse.get(c, c): c for c in required},
         schema_fields=schema_fields,
     )
+    if not fold:
+        _val.near_names(raw, table=name, known=expected, schema_fields=schema_fields, fold=False)
     # Columns named like one of ours but mapped away by the schema would collide after renaming.
     clash = [c for c in raw.columns if c in inverse and c not in renames]
     frame = raw.drop(columns=clash).rename(columns=renames) if renames else raw

@@ -28,6 +28,8 @@ __all__ = [
     "as_pandas",
     "check_columns",
     "encode_ids",
+    "fold_name",
+    "near_names",
     "parse_bools",
     "parse_dates",
     "parse_numbers",
@@ -359,6 +361,112 @@ def check_columns(
         table=table,
         column=missing[0],
         rule="missing_column",
+    )
+
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def fold_name(name: Any) -> str:
+    """Return a column name trimmed, case-folded, with blanks and hyphens read as underscores.
+
+    Two names that fold to the same text are taken for the same column spelled differently.
+
+    Examples
+    --------
+    >>> fold_name(" End Date "), fold_name("do_not_contact "), fold_name("Do-Not-Contact")
+    ('end_date', 'do_not_contact', 'do_not_contact')
+    """
+    return _SEPARATORS.sub("_", str(name).strip()).casefold()
+
+
+def near_names(
+    frame: pd.DataFrame,
+    *,
+    table: str,
+    known: Mapping[str, str],
+    schema_fields: Mapping[str, str],
+    fold: bool,
+) -> dict[str, str]:
+    """Find columns named like a known column but spelled differently (case, blanks, hyphens).
+
+    Such a column would be kept as an unknown extra while the known one stays empty (a
+    ``"do_not_contact "`` with a trailing blank leaves every client contactable), so it is an
+    error unless ``fold`` maps it onto the known name.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The caller's frame.
+    table : str
+        Table name for the message.
+    known : mapping of str to str
+        ``{caller's expected name: crosssell's name}`` of every column the table may have.
+    schema_fields : mapping of str to str
+        ``{crosssell's name: Schema field}``, to suggest a ``Schema(...)`` mapping.
+    fold : bool
+        Whether a near name is read as the known one (``Schema(match_names="folded")``).
+
+    Returns
+    -------
+    dict of str to str
+        ``{caller's column: caller's expected name}`` of the columns to read as known ones
+        (empty unless ``fold``).
+
+    Raises
+    ------
+    SchemaError
+        If a column is a near name and ``fold`` is False, or the known column is there too.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"client_id": ["C1"], "Do_Not_Contact ": [True]})
+    >>> near_names(frame, table="clients", known={"do_not_contact": "do_not_contact"},
+    ...            schema_fields={"do_not_contact": "do_not_contact"}, fold=False)
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: clients: column 'Do_Not_Contact ' is spelled like the ...
+    >>> near_names(frame, table="clients", known={"do_not_contact": "do_not_contact"},
+    ...            schema_fields={"do_not_contact": "do_not_contact"}, fold=True)
+    {'Do_Not_Contact ': 'do_not_contact'}
+    """
+    present = [c for c in frame.columns if isinstance(c, str)]
+    by_fold = {fold_name(name): name for name in known}
+    found: dict[str, str] = {}
+    for column in present:
+        target = by_fold.get(fold_name(column))
+        if target is not None and column != target and column not in known:
+            found[column] = target
+    if not found:
+        return {}
+    targets = list(found.values())
+    both = [c for c, t in found.items() if t in frame.columns or targets.count(t) > 1]
+    if fold and not both:
+        return found
+    shown = list(found.items())[:SHOWN]
+    pairs = "; ".join(f"column {c!r} is spelled like the known column {t!r}" for c, t in shown)
+    if both:
+        column = both[0]
+        fix = (
+            f"Both {column!r} and {found[column]!r} name the same column: rename or drop one of "
+            "them."
+        )
+    else:
+        column = shown[0][0]
+        mapping = ", ".join(f"{schema_fields[known[t]]}={c!r}" for c, t in shown)
+        fix = (
+            f"Did you mean {', '.join(repr(t) for _, t in shown)}? Rename the columns, map them "
+            f"with Schema({mapping}), or pass Schema(match_names=\"folded\") to read such "
+            "names as the known ones."
+        )
+    n = len(found)
+    raise SchemaError(
+        f"{table}: {pairs} ({_plural(n, 'column')}, showing {len(shown)}); read as given, it "
+        f"would be an unknown extra column and the known one would stay empty. {fix}",
+        table=table,
+        column=column,
+        rule="near_column_name",
     )
 
 

@@ -11,7 +11,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ import pandas as pd
 
 from crosssell import _validation as _val
 from crosssell._arrays import OPEN_END, ContractArrays
+from crosssell._params import Options, check_params
 from crosssell._tables import (
     CLIENTS,
     CONTRACTS,
@@ -41,7 +42,7 @@ from crosssell._tables import (
     split_list,
 )
 from crosssell.columns import Columns, EventType
-from crosssell.exceptions import DataWarning, SchemaError
+from crosssell.exceptions import DataWarning, InvalidParameterError, SchemaError
 from crosssell.ids import IdMap
 
 if TYPE_CHECKING:
@@ -52,13 +53,44 @@ __all__ = ["OPEN_END", "Book", "BuildInfo", "ContractArrays", "Errors", "Schema"
 
 Errors = Literal["raise", "collect"]
 
+#: The fields of :class:`Schema` that say how to read, not how a column is named.
+_READING: Final = ("match_names", "date_format", "decimal", "thousands")
+#: The fields of :class:`Schema` that name a column.
+_COLUMN_FIELDS: Final = (
+    "client", "product", "contract", "start", "end", "value", "quantity", "timestamp", "amount",
+    "family", "tier", "price", "requires", "excludes", "sellable", "segments", "name",
+    "available_from", "available_to", "segment", "region", "owner", "parent", "do_not_contact",
+    "satisfaction", "date", "type", "detail", "ref",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schema:
-    """Maps the caller's column names onto crosssell's, once, at the boundary.
+    """Maps the caller's column names onto crosssell's, once, at the boundary, and says how to read.
 
-    Each field is a crosssell column (see :class:`crosssell.columns.Columns`); its value is the
-    caller's name for it. Only the names that differ need to be given.
+    Each column field is a crosssell column (see :class:`crosssell.columns.Columns`); its value
+    is the caller's name for it. Only the names that differ need to be given. The last four
+    fields say how to read the tables rather than name a column.
+
+    Parameters
+    ----------
+    client, product, ..., ref : str
+        The caller's name of each crosssell column (default: crosssell's own name).
+    match_names : {"exact", "folded"}, default "exact"
+        A column spelled like a known one but not exactly (``"End_Date "``, ``"Value"``,
+        ``"do-not-contact"``: equal once trimmed, case-folded and with blanks and hyphens read as
+        underscores) is an error under ``"exact"``; under ``"folded"`` it is read as the known
+        column, with a :class:`~crosssell.exceptions.DataWarning`.
+    date_format : str or None, default None
+        The ``strftime`` format of every date given as text, e.g. ``"%d/%m/%Y"``. Without it,
+        ISO dates are read as such, and a column of dates such as ``03/04/2024`` must show
+        which part is the day (a part above 12) or it is refused.
+    decimal : {".", ","} or None, default None
+        The decimal mark of numbers given as text. Without it, ``"."`` is taken, and a column
+        that can only be read with ``","`` (``"1.000,50"``) is refused.
+    thousands : {",", ".", " ", "'", "_", ""} or None, default None
+        The thousands separator of numbers given as text (default: ``","`` with a decimal
+        ``"."``, ``"."`` with a decimal ``","``; ``""`` for none).
 
     Examples
     --------
@@ -67,7 +99,17 @@ class Schema:
     ('customer_no', 'start_date')
     >>> s.renames()["customer_no"]
     'client_id'
+    >>> Schema(decimal=",", date_format="%d.%m.%Y").thousands is None
+    True
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **{name: [str] for name in _COLUMN_FIELDS},
+        "match_names": [Options({"exact", "folded"})],
+        "date_format": [str, None],
+        "decimal": [Options({".", ","}), None],
+        "thousands": [Options({",", ".", " ", "'", "_", ""}), None],
+    }
 
     client: str = Columns.client
     product: str = Columns.product
@@ -98,6 +140,20 @@ class Schema:
     type: str = Columns.type
     detail: str = Columns.detail
     ref: str = Columns.ref
+    match_names: Literal["exact", "folded"] = "exact"
+    date_format: str | None = None
+    decimal: Literal[".", ","] | None = None
+    thousands: Literal[",", ".", " ", "'", "_", ""] | None = None
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        if self.decimal is not None and self.decimal == self.thousands:
+            raise InvalidParameterError(
+                f"The 'thousands' parameter of Schema must differ from 'decimal'. Got "
+                f"{self.thousands!r} for both instead.",
+                owner="Schema",
+                parameter="thousands",
+            )
 
     def renames(self) -> dict[str, str]:
         """Return ``{caller's name: crosssell's name}`` for every field whose names differ.
@@ -113,6 +169,8 @@ class Schema:
         """
         out: dict[str, str] = {}
         for f in fields(self):
+            if f.name in _READING:
+                continue
             ours = getattr(Columns, f.name)
             theirs = getattr(self, f.name)
             if theirs != ours:
@@ -122,6 +180,9 @@ class Schema:
     def to_dict(self) -> dict[str, str]:
         """Return the mapping as a plain dict (for saving in a model manifest).
 
+        The reading options appear only when they differ from their defaults, so that a schema
+        of column names alone gives the dict it always gave.
+
         Returns
         -------
         dict of str to str
@@ -130,8 +191,15 @@ class Schema:
         --------
         >>> Schema(client="cust").to_dict()["client"]
         'cust'
+        >>> Schema(decimal=",").to_dict()["decimal"]
+        ','
         """
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in _READING or value != f.default:
+                out[f.name] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -751,6 +819,30 @@ _REJECTED: Final = Columns.rejected
 _FIRST: Final = Columns.first_date
 _LAST: Final = Columns.last_date
 _NAT: Final = np.iinfo(np.int64).min
+#: Every column each table may have, by crosssell's names: a column spelled like one of them
+#: but not exactly is refused (or read as it under ``Schema(match_names="folded")``).
+_KNOWN: Final[dict[str, tuple[str, ...]]] = {
+    CONTRACTS: (
+        Columns.client, Columns.product, Columns.contract, Columns.start, Columns.end,
+        Columns.value, Columns.quantity,
+    ),
+    TRANSACTIONS: (
+        Columns.client, Columns.product, Columns.contract, Columns.timestamp, Columns.amount,
+        Columns.quantity,
+    ),
+    PRODUCTS: (
+        Columns.product, Columns.family, Columns.tier, Columns.price, Columns.requires,
+        Columns.excludes, Columns.sellable, Columns.segments, Columns.name,
+        Columns.available_from, Columns.available_to,
+    ),
+    CLIENTS: (
+        Columns.client, Columns.segment, Columns.region, Columns.owner, Columns.parent,
+        Columns.do_not_contact, Columns.satisfaction,
+    ),
+    EVENTS: (
+        Columns.client, Columns.date, Columns.type, Columns.product, Columns.detail, Columns.ref,
+    ),
+}  # fmt: skip
 
 
 def _day(t: Any) -> str:
@@ -866,7 +958,14 @@ def _build(
     schema = schema if schema is not None else Schema()
     collector = _val.Collector(errors=errors)
     inputs = _read_inputs(
-        contracts, products, clients, events, schema=schema, source=source, owner=owner
+        contracts,
+        products,
+        clients,
+        events,
+        schema=schema,
+        source=source,
+        owner=owner,
+        collector=collector,
     )
     parsed = _check_each_table(inputs, collector, lookback=lookback)
     _unify_id_kinds(inputs, parsed, collector)
@@ -964,6 +1063,7 @@ def _read_inputs(
     schema: Schema,
     source: str,
     owner: str,
+    collector: _val.Collector,
 ) -> _Inputs:
     """Read each table given, check its required columns and rename them to ours."""
     start_col = Columns.timestamp if source == TRANSACTIONS else Columns.start
@@ -972,10 +1072,11 @@ def _read_inputs(
     if catalog_book is not None:
         products = None
     renames = schema.renames()
-    schema_fields = {getattr(Columns, f.name): f.name for f in fields(Schema)}
+    schema_fields = {getattr(Columns, name): name for name in _COLUMN_FIELDS}
+    fold = schema.match_names == "folded"
 
     def read(obj: Any, name: str, parameter: str, required: tuple[str, ...]) -> Table | None:
-        if obj is None:
+        if obj is None and name != source:
             return None
         return prepare_table(
             obj,
@@ -985,17 +1086,18 @@ def _read_inputs(
             renames=renames,
             schema_fields=schema_fields,
             required=required,
+            known=_KNOWN[name],
+            fold=fold,
+            collector=collector,
         )
 
-    contract_table = prepare_table(
+    contract_table = read(
         contracts,
-        name=source,
-        parameter="lines" if source == TRANSACTIONS else CONTRACTS,
-        owner=owner,
-        renames=renames,
-        schema_fields=schema_fields,
-        required=(Columns.client, Columns.product, start_col),
+        source,
+        "lines" if source == TRANSACTIONS else CONTRACTS,
+        (Columns.client, Columns.product, start_col),
     )
+    assert contract_table is not None
     product_table = read(products, PRODUCTS, PRODUCTS, (Columns.product,))
     client_table = read(clients, CLIENTS, CLIENTS, (Columns.client,))
     event_table = read(events, EVENTS, EVENTS, (Columns.client, Columns.date, Columns.type))

@@ -1,0 +1,168 @@
+"""Bad inputs, one row each: the tweak of a small good data set and what the Book must say.
+
+To add a case, write a row of ``CASES``: a name, a tweak (a function that changes the good tables
+in place), and the error or warning expected with a piece of its text. A case with ``check`` also
+builds the Book and checks what was read. Every case must fail loudly or read the data rightly;
+none may go on with a wrong reading.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from crosssell import Book, Schema
+from crosssell.exceptions import DataWarning, SchemaError
+
+Tables = dict[str, pd.DataFrame]
+
+
+def good_tables() -> Tables:
+    """Three clients, two products, a complaint; every value easy to read one way only."""
+    return {
+        "contracts": pd.DataFrame(
+            {
+                "client_id": ["C1", "C2", "C3"],
+                "product_id": ["P1", "P1", "P2"],
+                "start_date": ["2024-01-01", "2024-02-01", "2024-03-01"],
+                "end_date": [None, "2024-06-30", None],
+                "value": ["100.50", "1200", "80"],
+            }
+        ),
+        "products": pd.DataFrame({"product_id": ["P1", "P2"], "family": ["A", "B"]}),
+        "clients": pd.DataFrame(
+            {
+                "client_id": ["C1", "C2", "C3"],
+                "segment": ["smb", "smb", "mid"],
+                "do_not_contact": [False, True, False],
+            }
+        ),
+        "events": pd.DataFrame(
+            {
+                "client_id": ["C1", "C1"],
+                "date": ["2024-04-01", "2024-04-02"],
+                "type": ["complaint_opened", "contact"],
+            }
+        ),
+    }
+
+
+def rename(table: str, old: str, new: str) -> Callable[[Tables], None]:
+    """Tweak: rename one column of one table."""
+
+    def tweak(t: Tables) -> None:
+        t[table] = t[table].rename(columns={old: new})
+
+    return tweak
+
+
+def put(table: str, column: str, values: list[Any]) -> Callable[[Tables], None]:
+    """Tweak: replace (or add) one column of one table."""
+
+    def tweak(t: Tables) -> None:
+        t[table] = t[table].assign(**{column: values})
+
+    return tweak
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: what to change, and what the Book must raise or warn."""
+
+    name: str
+    tweak: Callable[[Tables], None]
+    #: the error class expected, or None when the Book is built
+    error: type[Exception] | None = None
+    #: the warning class expected while building (when ``error`` is None)
+    warning: type[Warning] | None = None
+    #: a piece of the message, matched literally
+    text: str = ""
+    schema: dict[str, Any] = field(default_factory=dict)
+    #: what the Book must hold, when one is built
+    check: Callable[[Book], bool] | None = None
+
+
+def _dnc(book: Book, client: Any) -> bool:
+    clients = book.clients.set_index("client_id")
+    return bool(clients.loc[client, "do_not_contact"])
+
+
+CASES = [
+    # 1. near-miss names of optional and rule-used columns
+    Case(
+        "do_not_contact with a trailing blank",
+        rename("clients", "do_not_contact", "do_not_contact "),
+        error=SchemaError,
+        text="clients: column 'do_not_contact ' is spelled like the known column "
+        "'do_not_contact'",
+    ),
+    Case(
+        "End_Date with a capital and a blank",
+        rename("contracts", "end_date", "End_Date "),
+        error=SchemaError,
+        text="Schema(end='End_Date ')",
+    ),
+    Case(
+        "Value capitalised",
+        rename("contracts", "value", "Value"),
+        error=SchemaError,
+        text="Did you mean 'value'?",
+    ),
+    Case(
+        "Segment capitalised",
+        rename("clients", "segment", "Segment"),
+        error=SchemaError,
+        text="'Segment' is spelled like the known column 'segment'",
+    ),
+    Case(
+        "a near name beside the known one",
+        put("clients", "Segment", ["x", "y", "z"]),
+        error=SchemaError,
+        text="Both 'Segment' and 'segment' name the same column",
+    ),
+    Case(
+        "event type column in capitals",
+        rename("events", "type", "Type"),
+        error=SchemaError,
+        text="events: missing required column 'type'",
+    ),
+    Case(
+        "near names read under match_names='folded'",
+        rename("clients", "do_not_contact", "Do-Not-Contact"),
+        warning=DataWarning,
+        text="'Do-Not-Contact' as 'do_not_contact'",
+        schema={"match_names": "folded"},
+        check=lambda book: _dnc(book, "C2"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_bad_input(case: Case) -> None:
+    """Check that each bad input raises or warns as its row says, and reads rightly if built."""
+    tables = good_tables()
+    case.tweak(tables)
+    schema = Schema(**case.schema)
+    if case.error is not None:
+        with pytest.raises(case.error, match=re.escape(case.text)):
+            Book.from_frames(**tables, schema=schema)
+        return
+    assert case.warning is not None, "a case raises or warns"
+    with pytest.warns(case.warning, match=re.escape(case.text)):
+        book = Book.from_frames(**tables, schema=schema)
+    if case.check is not None:
+        assert case.check(book)
+
+
+def test_good_tables_are_read_without_a_word() -> None:
+    """Check that the untweaked tables build a Book without any warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        book = Book.from_frames(**good_tables())
+    assert _dnc(book, "C2")
