@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from crosssell import Book, Schema
-from crosssell.exceptions import DataWarning, SchemaError
+from crosssell.exceptions import DataWarning, EventTypeWarning, SchemaError
 
 Tables = dict[str, pd.DataFrame]
 
@@ -139,6 +139,28 @@ CASES = [
         text="'Do-Not-Contact' as 'do_not_contact'",
         schema={"match_names": "folded"},
         check=lambda book: _dnc(book, "C2"),
+    ),
+    # 4. event types outside the vocabulary
+    Case(
+        "complaint_openned",
+        put("events", "type", ["complaint_openned", "contact"]),
+        error=SchemaError,
+        text="'type' misspells a built-in event type ('complaint_openned' for 'complaint_opened')",
+    ),
+    Case(
+        "Complaint_Opened in capitals",
+        put("events", "type", ["Complaint_Opened", "contact"]),
+        error=SchemaError,
+        text="events: 'type' misspells a built-in event type ('Complaint_Opened' for "
+        "'complaint_opened') in 1 row (showing 1): row 0 client_id=C1 date=2024-04-01 "
+        "type=Complaint_Opened.",
+    ),
+    Case(
+        "an event type of one's own",
+        put("events", "type", ["complaint_opened", "site_visit"]),
+        warning=EventTypeWarning,
+        text="events: 1 event type without a built-in meaning, kept for rules of your own: "
+        "'site_visit' (1 row).",
     ),
 ]
 

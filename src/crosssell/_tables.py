@@ -20,7 +20,7 @@ import pandas as pd
 
 from crosssell import _validation as _val
 from crosssell._arrays import OPEN_END
-from crosssell.columns import Columns
+from crosssell.columns import Columns, EventType
 from crosssell.exceptions import SchemaError
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "count_repeated_lines",
     "event_columns",
     "mark_duplicates",
+    "near_event_type",
     "plural",
     "prepare_table",
     "read_dates",
@@ -58,6 +59,8 @@ EVENTS: Final = "events"
 #: Values above this are taken for typing errors (a trillion per year per contract).
 _MAX_AMOUNT: Final = 1e12
 _SPLIT = re.compile(r"[;,|]")
+#: Built-in event types at least this long catch one-slip misspellings (shorter ones only case).
+_SLIP_MIN: Final = 7
 
 
 def plural(n: int, word: str) -> str:
@@ -1036,4 +1039,66 @@ def event_columns(
         fix="Fill in the event types",
         show=(Columns.client, Columns.date, Columns.type),
     )
+    _check_event_types(collector, table, type_text)
     return ids, dates
+
+
+def near_event_type(name: str) -> str | None:
+    """Return the built-in event type that ``name`` misspells, or None.
+
+    A misspelling is equal to a built-in type once trimmed and case-folded (blanks and hyphens
+    read as underscores), or one typing slip away from it (a letter added, dropped, changed or
+    two swapped) when the built-in type has at least seven letters.
+
+    Examples
+    --------
+    >>> near_event_type("complaint_openned"), near_event_type("Complaint_Opened")
+    ('complaint_opened', 'complaint_opened')
+    >>> near_event_type("complaint_reopened") is None, near_event_type("call") is None
+    (True, True)
+    """
+    if name in EventType.known:
+        return None
+    folded = _val.fold_name(name)
+    for known in sorted(EventType.known):
+        if folded == known or (len(known) >= _SLIP_MIN and _one_slip(folded, known)):
+            return known
+    return None
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one insertion, deletion, substitution or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_, strict=False)) if x != y), len(short))
+    return short[i:] == long_[i + 1 :]
+
+
+def _check_event_types(collector: _val.Collector, table: Table, types: pd.Series) -> None:
+    """Reject events whose type misspells a built-in one: the rules keyed on it would not see it."""
+    # The distinct types are few: a loop over them is cheap.
+    distinct = pd.unique(types[table.ok].to_numpy(dtype=object))
+    near = {t: k for t in distinct if isinstance(t, str) and (k := near_event_type(t))}
+    if not near:
+        return
+    pairs = ", ".join(f"{t!r} for {k!r}" for t, k in list(near.items())[: _val.SHOWN])
+    reject(
+        collector,
+        table,
+        column=Columns.type,
+        rule="near_event_type",
+        bad=types.isin(list(near)).to_numpy(dtype=bool) & table.ok,
+        what=f"{table.label(Columns.type)!r} misspells a built-in event type ({pairs})",
+        fix=(
+            "No rule would see these events: write the built-in types exactly (one of "
+            f"{', '.join(sorted(EventType.known))}), or name a type of your own further from them"
+        ),
+        show=(Columns.client, Columns.date, Columns.type),
+    )

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crosssell.columns import Columns
-from crosssell.exceptions import SchemaError
+from crosssell.exceptions import DataWarning, SchemaError
 
 __all__ = [
     "REJECTED_COLUMNS",
@@ -174,6 +174,8 @@ class Collector:
     errors: Errors
     parts: list[pd.DataFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The warning class of each note, in the same order.
+    categories: list[type[Warning]] = field(default_factory=list)
     rejected_counts: dict[str, int] = field(default_factory=dict)
 
     def fail(
@@ -250,13 +252,15 @@ class Collector:
             )
         )
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, category: type[Warning] = DataWarning) -> None:
         """Keep a note (the builder warns with it) for the validation report.
 
         Parameters
         ----------
         message : str
             What was accepted but changed or set aside, with a count.
+        category : Warning subclass, default DataWarning
+            The class of the warning issued with it.
 
         Examples
         --------
@@ -266,6 +270,7 @@ class Collector:
         ['2 rows had time zones']
         """
         self.notes.append(message)
+        self.categories.append(category)
 
     def frame(self) -> pd.DataFrame:
         """All rejected rows so far, sorted by table and row (empty with the columns if none).

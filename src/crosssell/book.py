@@ -42,7 +42,7 @@ from crosssell._tables import (
     split_list,
 )
 from crosssell.columns import Columns, EventType
-from crosssell.exceptions import DataWarning, InvalidParameterError, SchemaError
+from crosssell.exceptions import EventTypeWarning, InvalidParameterError, SchemaError
 from crosssell.ids import IdMap
 
 if TYPE_CHECKING:
@@ -819,6 +819,8 @@ _REJECTED: Final = Columns.rejected
 _FIRST: Final = Columns.first_date
 _LAST: Final = Columns.last_date
 _NAT: Final = np.iinfo(np.int64).min
+#: How many event types without a built-in meaning the warning names.
+_LISTED_TYPES: Final = 10
 #: Every column each table may have, by crosssell's names: a column spelled like one of them
 #: but not exactly is refused (or read as it under ``Schema(match_names="folded")``).
 _KNOWN: Final[dict[str, tuple[str, ...]]] = {
@@ -991,8 +993,8 @@ def _build(
     )
     # Notes are issued once the Book stands, so that each warning points at the caller's line
     # and an error is never masked by a warning raised while it propagates.
-    for note in collector.notes:
-        warnings.warn(note, DataWarning, stacklevel=3)
+    for note, category in zip(collector.notes, collector.categories, strict=True):
+        warnings.warn(note, category, stacklevel=3)
     return book
 
 
@@ -1419,6 +1421,8 @@ def _assemble(
         product_table=product_table,
         client_dtype=client_ids.dtype,
     )
+    if other_types:
+        collector.note(_other_types_note(other_types), EventTypeWarning)
     return Book(
         schema=schema,
         client_ids=client_ids,
@@ -1437,6 +1441,18 @@ def _assemble(
             other_event_types=other_types,
             repeated_lines=repeated,
         ),
+    )
+
+
+def _other_types_note(other: tuple[tuple[str, int], ...]) -> str:
+    """One sentence listing the event types without a built-in meaning, most frequent first."""
+    ranked = sorted(other, key=lambda tc: (-tc[1], tc[0]))
+    listed = ", ".join(f"{t!r} ({plural(c, 'row')})" for t, c in ranked[:_LISTED_TYPES])
+    more = len(ranked) - _LISTED_TYPES
+    rest = f" and {plural(more, 'other')} (see book.validation_report())" if more > 0 else ""
+    return (
+        f"events: {plural(len(ranked), 'event type')} without a built-in meaning, kept for rules "
+        f"of your own: {listed}{rest}. Built-in types: {', '.join(sorted(EventType.known))}."
     )
 
 
