@@ -99,8 +99,7 @@ CASES = [
         "do_not_contact with a trailing blank",
         rename("clients", "do_not_contact", "do_not_contact "),
         error=SchemaError,
-        text="clients: column 'do_not_contact ' is spelled like the known column "
-        "'do_not_contact'",
+        text="clients: column 'do_not_contact ' is spelled like the known column 'do_not_contact'",
     ),
     Case(
         "End_Date with a capital and a blank",
@@ -139,6 +138,40 @@ CASES = [
         text="'Do-Not-Contact' as 'do_not_contact'",
         schema={"match_names": "folded"},
         check=lambda book: _dnc(book, "C2"),
+    ),
+    # 2. ids spelled differently between tables
+    Case(
+        "text '007' in contracts, integer 7 in clients",
+        lambda t: (
+            put("contracts", "client_id", ["007", "C2", "C3"])(t),
+            put("clients", "client_id", [7, 2, 3])(t),
+        ),
+        error=SchemaError,
+        text="clients: 'client_id' is an integer id spelled differently as text in contracts in "
+        "1 row (showing 1): row 0 client_id=7 (as text: '007').",
+    ),
+    Case(
+        "7 and '007' in one column",
+        put("contracts", "client_id", [7, "007", "C3"]),
+        error=SchemaError,
+        text="'client_id' is an integer id spelled differently as text in the same column",
+    ),
+    Case(
+        "'C2 ' and ' C2' beside 'C2'",
+        put("contracts", "client_id", ["C1", "C2 ", " C2"]),
+        warning=DataWarning,
+        text="contracts: 'client_id' held ids with blanks around them in 2 rows (e.g. 'C2 ', "
+        "' C2'); the blanks were trimmed; 2 ids now match another id of the column",
+        check=lambda book: (
+            list(book.client_ids.external) == ["C1", "C2", "C3"] and _dnc(book, "C2")
+        ),
+    ),
+    Case(
+        "a do-not-contact client spelled with a blank in clients",
+        put("clients", "client_id", ["C1", " C2", "C3"]),
+        warning=DataWarning,
+        text="clients: 'client_id' held ids with blanks around them in 1 row (e.g. ' C2')",
+        check=lambda book: _dnc(book, "C2") and len(book.client_ids) == 3,
     ),
     # 4. event types outside the vocabulary
     Case(

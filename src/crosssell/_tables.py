@@ -22,6 +22,7 @@ from crosssell import _validation as _val
 from crosssell._arrays import OPEN_END
 from crosssell.columns import Columns, EventType
 from crosssell.exceptions import SchemaError
+from crosssell.ids import spell_id
 
 __all__ = [
     "CLIENTS",
@@ -180,21 +181,24 @@ def prepare_table(
     raw = _val.as_pandas(obj, parameter=parameter, owner=owner)
     inverse = {ours: theirs for theirs, ours in renames.items()}
     expected = {inverse.get(c, c): c for c in dict.fromkeys((*required, *known))}
-    near = _val.near_names(
-        raw,
-        table=name,
-        known=expected,
-        schema_fields=schema_fields,
-        fold=fold,
-    ) if fold else {}
+    near = (
+        _val.near_names(
+            raw,
+            table=name,
+            known=expected,
+            schema_fields=schema_fields,
+            fold=fold,
+        )
+        if fold
+        else {}
+    )
     if near:
         renames = {**renames, **{theirs: expected[target] for theirs, target in near.items()}}
         inverse = {ours: theirs for theirs, ours in renames.items()}
         if collector is not None:
             read = ", ".join(f"{theirs!r} as {target!r}" for theirs, target in near.items())
             collector.note(
-                f"{name}: read {plural(len(near), 'column')} under match_names=\"folded\": "
-                f"{read}."
+                f'{name}: read {plural(len(near), "column")} under match_names="folded": {read}.'
             )
     _val.check_columns(
         raw,
@@ -858,7 +862,7 @@ def as_id(value: Any, integer: bool) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         return value
-    return _val.nfc(str(value))
+    return spell_id(str(value))
 
 
 def catalog_lists(

@@ -8,8 +8,8 @@ nothing about the Book's tables beyond what their arguments say.
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -20,6 +20,7 @@ import pandas as pd
 
 from crosssell.columns import Columns
 from crosssell.exceptions import DataWarning, SchemaError
+from crosssell.ids import spell_text_ids
 
 __all__ = [
     "REJECTED_COLUMNS",
@@ -30,6 +31,7 @@ __all__ = [
     "encode_ids",
     "fold_name",
     "near_names",
+    "number_twins",
     "parse_bools",
     "parse_dates",
     "parse_numbers",
@@ -49,6 +51,8 @@ REJECTED_COLUMNS: Final = (Columns.table, Columns.row, COLUMN, Columns.rule, Col
 SHOWN: Final = 5
 #: Dates after this are sentinels ("never ends") rather than real end dates.
 SENTINEL_AFTER: Final = pd.Timestamp("2200-01-01")
+#: The most decimal digits an int64 id can have.
+_INT64_DIGITS: Final = 19
 #: The earliest date nanosecond timestamps can hold (with a margin).
 EARLIEST: Final = pd.Timestamp("1678-01-01")
 
@@ -462,7 +466,7 @@ def near_names(
         mapping = ", ".join(f"{schema_fields[known[t]]}={c!r}" for c, t in shown)
         fix = (
             f"Did you mean {', '.join(repr(t) for _, t in shown)}? Rename the columns, map them "
-            f"with Schema({mapping}), or pass Schema(match_names=\"folded\") to read such "
+            f'with Schema({mapping}), or pass Schema(match_names="folded") to read such '
             "names as the known ones."
         )
     n = len(found)
@@ -584,6 +588,17 @@ def _by_kind(
             np.asarray(uniques, dtype=np.uint64 if uniques.dtype == np.uint64 else np.int64)
         )
     elif kind is not None and kind not in {"string", "empty"}:
+        objects = np.asarray(uniques, dtype=object)
+        is_int = np.array(
+            [isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in objects],
+            dtype=bool,
+        )
+        twins = number_twins(
+            pd.Index(objects[is_int].tolist()), pd.Index([v for v in objects if isinstance(v, str)])
+        )
+        if twins:
+            mixed = IdColumn(codes=codes, uniques=uniques, bad=np.zeros(n_rows, dtype=bool))
+            _refuse_twins(table, mixed, twins, ["the same column"], column)
         before = len(uniques)
         uniques = _to_text_index(uniques)
         changed = True
@@ -613,28 +628,50 @@ def _text_checks(
     column: str,
     collector: Collector,
 ) -> tuple[pd.Index, npt.NDArray[np.bool_], bool]:
-    """Mark blank text ids and bring text ids to unicode NFC (noted)."""
-    changed = False
+    """Mark blank text ids and spell text ids with :func:`crosssell.ids.spell_id` (noted).
+
+    Blanks around an id are trimmed (``'C1 '`` is ``'C1'``) and text is brought to unicode NFC,
+    the same spelling every lookup at scoring time applies; each change is noted with a count.
+    """
     text = pd.Series(uniques, dtype="str")
-    bad_unique = bad_unique | (text.str.strip() == "").to_numpy(dtype=bool)
-    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap.
-    wide = ~text.str.isascii().fillna(value=True).to_numpy(dtype=bool)
-    if wide.any():
-        nfc = text[wide].str.normalize("NFC")
-        changed_u = np.zeros(len(text), dtype=bool)
-        changed_u[wide] = (nfc != text[wide]).to_numpy(dtype=bool)
-        if changed_u.any():
-            rows = int(((codes >= 0) & changed_u[np.maximum(codes, 0)]).sum())
-            collector.note(
-                f"{table}: {column!r} held ids in a non-standard unicode form in "
-                f"{_plural(rows, 'row')}; they were normalised (NFC), so ids that look the "
-                "same now match."
+    spelled = spell_text_ids(text)
+    bad_unique = bad_unique | (spelled == "").to_numpy(dtype=bool)
+    differs = (spelled != text).fillna(value=False).to_numpy(dtype=bool)
+    if not differs.any():
+        return uniques, bad_unique, False
+    trimmed = differs & (text.str.strip() != text).fillna(value=False).to_numpy(dtype=bool)
+    trimmed &= ~bad_unique
+    used = codes >= 0
+
+    def rows(mask: npt.NDArray[np.bool_]) -> int:
+        return int((used & mask[np.maximum(codes, 0)]).sum())
+
+    if trimmed.any():
+        examples = ", ".join(repr(v) for v in text[trimmed].head(SHOWN).tolist())
+        joined = trimmed & spelled.duplicated(keep=False).to_numpy(dtype=bool)
+        merged = ""
+        if joined.any():
+            first = int(np.flatnonzero(joined)[0])
+            merged = (
+                f"; {_plural(int(joined.sum()), 'id')} now match another id of the column "
+                f"(e.g. {text.iloc[first]!r} is {spelled.iloc[first]!r})"
             )
-            fixed = text.to_numpy(dtype=object).copy()
-            fixed[wide] = nfc.to_numpy(dtype=object)
-            uniques = pd.Index(fixed, dtype="str")
-            changed = True
-    return uniques, bad_unique, changed
+        collector.note(
+            f"{table}: {column!r} held ids with blanks around them in "
+            f"{_plural(rows(trimmed), 'row')} (e.g. {examples}); the blanks were trimmed"
+            f"{merged}."
+        )
+    unicode_ = differs & ~trimmed & ~bad_unique
+    unicode_ |= (
+        differs & trimmed & (text.str.strip() != spelled).fillna(value=False).to_numpy(dtype=bool)
+    )
+    if unicode_.any():
+        collector.note(
+            f"{table}: {column!r} held ids in a non-standard unicode form in "
+            f"{_plural(rows(unicode_), 'row')}; they were normalised (NFC), so ids that look the "
+            "same now match."
+        )
+    return pd.Index(spelled.to_numpy(dtype=object), dtype="str"), bad_unique, True
 
 
 def encode_ids(
@@ -744,10 +781,54 @@ def encode_ids(
     return out
 
 
+def number_twins(integers: pd.Index, texts: pd.Index) -> list[tuple[int, str]]:
+    """Pairs of an integer id and a text id that spell the same number differently (7, '007').
+
+    Parameters
+    ----------
+    integers : pandas.Index
+        Integer ids.
+    texts : pandas.Index
+        Text ids.
+
+    Returns
+    -------
+    list of (int, str)
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> number_twins(pd.Index([7, 8]), pd.Index(["007", "8", "C9"]))
+    [(7, '007')]
+    """
+    text = pd.Series(texts, dtype="str")
+    digits = text.str.fullmatch(r"[+-]?[0-9]+").fillna(value=False).to_numpy(dtype=bool)
+    if not digits.any():
+        return []
+    candidates = text[digits]
+    # Ids too long for int64 cannot equal an int64 id: they are left as they are.
+    short = candidates.str.len().to_numpy() <= _INT64_DIGITS
+    candidates = candidates[short]
+    values = pd.to_numeric(candidates, errors="coerce")
+    odd = (values.astype("Int64").astype("str") != candidates).to_numpy(dtype=bool)
+    spelled = candidates[odd]
+    numbers = values[odd].astype(np.int64)
+    hit = pd.Index(numbers).isin(integers)
+    return list(zip(numbers[hit].tolist(), spelled[hit].tolist(), strict=True))
+
+
 def unify_id_kinds(
-    columns: Mapping[str, IdColumn], *, what: str, collector: Collector
+    columns: Mapping[str, IdColumn],
+    *,
+    what: str,
+    collector: Collector,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, IdColumn]:
     """Give every table's ids one dtype: text when any table has text ids, else integers.
+
+    Integers are written as decimal text (7 as ``'7'``) and match the text ids spelled so. An
+    integer that another table spells differently (``'007'``, ``'+7'``) cannot be matched
+    safely either way, so it is refused with its rows rather than left apart silently.
 
     Parameters
     ----------
@@ -756,11 +837,19 @@ def unify_id_kinds(
     what : str
         ``"client"`` or ``"product"``.
     collector : Collector
-        Receives a note when integers were turned into text.
+        Receives a note saying how many integer ids matched a text id.
+    labels : mapping of str to str, optional
+        ``{table: the caller's name of the id column}``, for the messages.
 
     Returns
     -------
     dict of str to IdColumn
+
+    Raises
+    ------
+    SchemaError
+        When an integer id of one table and a text id of another spell the same number
+        differently.
 
     Examples
     --------
@@ -773,19 +862,61 @@ def unify_id_kinds(
     ...                          collector=Collector(errors="raise"))
     >>> out["contracts"].uniques.tolist()
     ['42']
+    >>> c = IdColumn(codes=np.array([0]), uniques=pd.Index(["042"]), bad=np.zeros(1, bool))
+    >>> unify_id_kinds({"clients": a, "contracts": c}, what="client",
+    ...                collector=Collector(errors="raise"))
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: clients: 'client_id' is an integer id spelled differently ...
     """
     text = [t for t, c in columns.items() if c.is_text]
     numeric = [t for t, c in columns.items() if not c.is_text and len(c.uniques)]
     if not text or not numeric:
         return dict(columns)
+    names = labels or {}
+    all_text = pd.Index(
+        pd.unique(np.concatenate([np.asarray(columns[t].uniques, dtype=object) for t in text]))
+    )
+    for t in numeric:
+        found = {u: number_twins(columns[t].uniques, columns[u].uniques) for u in text}
+        where = [u for u, twins in found.items() if twins]
+        if where:
+            twins = [pair for u in where for pair in found[u]]
+            _refuse_twins(t, columns[t], twins, where, names.get(t, f"{what}_id"))
+    as_text = {t: pd.Index(columns[t].uniques.astype(str), dtype="str") for t in numeric}
+    n_ints = sum(len(v) for v in as_text.values())
+    n_matched = sum(int(v.isin(all_text).sum()) for v in as_text.values())
     collector.note(
         f"{what} ids are integers in {', '.join(numeric)} but text in {', '.join(text)}; "
-        "the integers were turned into text so that they match."
+        f"the integers were written as text (7 as '7') to compare them, and "
+        f"{n_matched:,} of {n_ints:,} matched a text id."
     )
-    return {
-        t: c.with_uniques(pd.Index(c.uniques.astype(str), dtype="str")) if t in numeric else c
-        for t, c in columns.items()
-    }
+    return {t: c.with_uniques(as_text[t]) if t in numeric else c for t, c in columns.items()}
+
+
+def _refuse_twins(
+    table: str, ids: IdColumn, twins: list[tuple[int, str]], text: list[str], column: str
+) -> None:
+    integers = pd.Index([i for i, _ in twins])
+    spelled = dict(twins)
+    hit = np.append(integers.get_indexer(ids.uniques) >= 0, False)
+    rows = np.flatnonzero(hit[ids.codes])
+    shown = [
+        f"row {int(r)} {column}={ids.uniques[ids.codes[r]]} (as text: "
+        f"{spelled[ids.uniques[ids.codes[r]]]!r})"
+        for r in rows[:SHOWN]
+    ]
+    raise SchemaError(
+        f"{table}: {column!r} is an integer id spelled differently as text in {', '.join(text)} "
+        f"in {_plural(int(rows.size), 'row')} (showing {len(shown)}): {'; '.join(shown)}. "
+        "Matched by their text they would be two ids, and this table's flags and details would "
+        "miss the other's rows. Read the id columns of every table as text (dtype=str) so that "
+        "each id is spelled one way, or fix the ids.",
+        table=table,
+        column=column,
+        rule="id_spelling",
+        rows=rows.tolist(),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -975,22 +1106,3 @@ def parse_bools(
     false = text.isin(list(_FALSE)).to_numpy(dtype=bool)
     values = np.where(null, default, true)
     return values, ~null & ~true & ~false
-
-
-def nfc(value: str) -> str:
-    r"""Return ``value`` in unicode normal form C.
-
-    Parameters
-    ----------
-    value : str
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> nfc("e\u0301") == "\u00e9"
-    True
-    """
-    return unicodedata.normalize("NFC", value)

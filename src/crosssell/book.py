@@ -43,7 +43,7 @@ from crosssell._tables import (
 )
 from crosssell.columns import Columns, EventType
 from crosssell.exceptions import EventTypeWarning, InvalidParameterError, SchemaError
-from crosssell.ids import IdMap
+from crosssell.ids import IdMap, spell_text_ids
 
 if TYPE_CHECKING:
     from crosssell.matrix import AsOf, ClientProductMatrix, State
@@ -1184,7 +1184,15 @@ def _unify_id_kinds(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector)
         client_columns_[EVENTS] = parsed.event_ids
     if parsed.parent is not None and len(parsed.parent.uniques):
         client_columns_["clients.parent_id"] = parsed.parent
-    unified = _val.unify_id_kinds(client_columns_, what="client", collector=collector)
+    labels = {source: inputs.contracts.label(Columns.client)}
+    if inputs.clients is not None:
+        labels[CLIENTS] = inputs.clients.label(Columns.client)
+        labels["clients.parent_id"] = inputs.clients.label(Columns.parent)
+    if inputs.events is not None:
+        labels[EVENTS] = inputs.events.label(Columns.client)
+    unified = _val.unify_id_kinds(
+        client_columns_, what="client", collector=collector, labels=labels
+    )
     parsed.contracts.client = unified[source]
     parsed.client_ids = unified.get(CLIENTS)
     parsed.event_ids = unified.get(EVENTS)
@@ -1192,7 +1200,12 @@ def _unify_id_kinds(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector)
     product_columns = {source: parsed.contracts.product}
     if parsed.product_ids is not None:
         product_columns[PRODUCTS] = parsed.product_ids
-    unified = _val.unify_id_kinds(product_columns, what="product", collector=collector)
+    labels = {source: inputs.contracts.label(Columns.product)}
+    if inputs.products is not None:
+        labels[PRODUCTS] = inputs.products.label(Columns.product)
+    unified = _val.unify_id_kinds(
+        product_columns, what="product", collector=collector, labels=labels
+    )
     parsed.contracts.product = unified[source]
     parsed.product_ids = unified.get(PRODUCTS)
 
@@ -1705,6 +1718,6 @@ def _lookup_products(given: pd.Series, product_ids: IdMap) -> npt.NDArray[np.int
         if integral.any():
             out[integral] = index.get_indexer(num[integral].astype(np.int64))
         return out.astype(np.int32)
-    text = given.astype("str").str.normalize("NFC")
+    text = spell_text_ids(given)
     out = index.get_indexer(pd.Index(text.to_numpy(), dtype="str"))
     return np.where(given.notna().to_numpy(), out, -1).astype(np.int32)
