@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ __all__ = [
     "event_columns",
     "mark_duplicates",
     "near_event_type",
+    "parse_number_column",
     "plural",
     "prepare_table",
     "read_dates",
@@ -107,6 +108,7 @@ class Table:
     frame: pd.DataFrame
     labels: dict[str, str]
     ok: npt.NDArray[np.bool_]
+    reading: _val.Reading = field(default_factory=_val.Reading)
 
     def column(self, ours: str) -> pd.Series:
         return self.frame[ours]
@@ -133,6 +135,7 @@ def prepare_table(
     known: Sequence[str] = (),
     fold: bool = False,
     collector: _val.Collector | None = None,
+    reading: _val.Reading | None = None,
 ) -> Table:
     """Read one input table, check its required columns and rename them to crosssell's names.
 
@@ -157,6 +160,8 @@ def prepare_table(
         Read such near names as the known ones instead, with a note to ``collector``.
     collector : Collector, optional
         Receives the note of the names read under ``fold``.
+    reading : Reading, optional
+        How the table's dates and numbers are written, when the caller said so.
 
     Returns
     -------
@@ -219,7 +224,14 @@ def prepare_table(
             column=str(dup[0]),
             rule="duplicate_column",
         )
-    return Table(name=name, raw=raw, frame=frame, labels=inverse, ok=np.ones(len(raw), dtype=bool))
+    return Table(
+        name=name,
+        raw=raw,
+        frame=frame,
+        labels=inverse,
+        ok=np.ones(len(raw), dtype=bool),
+        reading=reading if reading is not None else _val.Reading(),
+    )
 
 
 def reject(
@@ -326,8 +338,9 @@ def read_dates(
     >>> t.ok.tolist()
     [True, False]
     """
-    d = _val.parse_dates(table.column(ours))
+    d = _val.parse_dates(table.column(ours), date_format=table.reading.date_format)
     name = repr(table.label(ours))
+    _check_date_reading(collector, table, ours, d, show=show)
     if required:
         reject(
             collector,
@@ -367,6 +380,88 @@ def read_dates(
     return d
 
 
+def _refuse_dates(
+    table: Table,
+    ours: str,
+    rows: npt.NDArray[np.bool_],
+    *,
+    show: Sequence[str],
+    what: str,
+    fix: str,
+    rule: str,
+) -> NoReturn:
+    where = np.flatnonzero(rows)
+    lines = _val.describe_rows(table.raw, where[: _val.SHOWN], table.show(*show, ours))
+    raise SchemaError(
+        f"{table.name}: {table.label(ours)!r} {what} in {plural(int(where.size), 'row')} "
+        f"(showing {len(lines)}): {'; '.join(lines)}. {fix}",
+        table=table.name,
+        column=table.label(ours),
+        rule=rule,
+        rows=where.tolist(),
+    )
+
+
+def _check_date_reading(
+    collector: _val.Collector,
+    table: Table,
+    ours: str,
+    d: _val.ParsedDates,
+    *,
+    show: Sequence[str],
+) -> None:
+    """Refuse numbers for dates and dates that read two ways; note a day-first reading."""
+    name = table.label(ours)
+    if d.numeric:
+        _refuse_dates(
+            table,
+            ours,
+            d.bad,
+            show=show,
+            what="holds numbers, not dates",
+            fix=(
+                "A number may count days, seconds or nanoseconds since 1970: convert the column "
+                f'with the unit it has, e.g. pd.to_datetime(frame[{name!r}], unit="D") for days '
+                'or unit="s" for seconds.'
+            ),
+            rule="numeric_date",
+        )
+    option = 'Schema(date_format="%d/%m/%Y") or Schema(date_format="%m/%d/%Y")'
+    if d.day_first.any() and d.month_first.any():
+        _refuse_dates(
+            table,
+            ours,
+            d.day_first | d.month_first,
+            show=show,
+            what="holds dates with the day first (13/04/2024) and others with the month first "
+            "(04/13/2024)",
+            fix=f"Write every date one way, and say which with {option}.",
+            rule="date_order",
+        )
+    if d.order is None and d.two_ways.any():
+        _refuse_dates(
+            table,
+            ours,
+            d.two_ways,
+            show=show,
+            what="holds dates that read two ways (03/04/2024: 3 April or March 4) and none that "
+            "says which part is the day",
+            fix=f"Say how the dates are written with {option}.",
+            rule="date_order",
+        )
+    if d.order is not None and d.two_ways.any():
+        proof = d.day_first if d.order == "day" else d.month_first
+        column = table.column(ours)
+        two = str(column.iloc[int(np.flatnonzero(d.two_ways)[0])]).strip()
+        sure = str(column.iloc[int(np.flatnonzero(proof)[0])]).strip()
+        collector.note(
+            f"{table.name}: {name!r} held dates that read two ways in "
+            f"{plural(int(d.two_ways.sum()), 'row')} (e.g. {two!r}); they were read {d.order} "
+            f"first, as {plural(int(proof.sum()), 'row')} can only be read so (e.g. {sure!r}). "
+            f"Pass {option} to say so."
+        )
+
+
 def read_numbers(
     collector: _val.Collector,
     table: Table,
@@ -394,7 +489,7 @@ def read_numbers(
     >>> t.ok.tolist()
     [True, False]
     """
-    n = _val.parse_numbers(table.column(ours))
+    n = parse_number_column(table, ours, show=show)
     name = repr(table.label(ours))
     reject(
         collector,
@@ -439,12 +534,55 @@ def read_numbers(
         fix="Fix the values (a unit or typing error?)",
         show=show,
     )
-    if n.from_text:
+    if n.from_text and table.reading.decimal is None:
         collector.note(
             f"{table.name}: {name} was read from text with thousands separators (e.g. '1,000.50') "
             f"in {plural(n.from_text, 'row')}."
         )
     return v
+
+
+def parse_number_column(table: Table, ours: str, *, show: Sequence[str]) -> _val.ParsedNumbers:
+    """Parse the number column ``ours`` as the table's reading says; refuse a decimal comma guess.
+
+    Without ``Schema(decimal=...)`` a column whose text reads only with a decimal comma
+    (``"1.000,50"`` beside ``"2.500"``, which a point would read as 2.5) is an error for the
+    whole column: no row can be trusted until the mark is said.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = prepare_table(pd.DataFrame({"value": ["2.500", "1.000,50"]}), name="contracts",
+    ...                   parameter="contracts", owner="Book.from_frames", renames={},
+    ...                   schema_fields={}, required=())
+    >>> parse_number_column(t, "value", show=("value",))
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: contracts: 'value' is written with a decimal comma ...
+    """
+    reading = table.reading
+    n = _val.parse_numbers(table.column(ours), decimal=reading.decimal, thousands=reading.thousands)
+    if not n.decimal_comma:
+        return n
+    rows = np.flatnonzero(n.comma_only | n.two_ways)
+    name = table.label(ours)
+    lines = _val.describe_rows(table.raw, rows[: _val.SHOWN], table.show(*show, ours))
+    guess = ""
+    if n.two_ways.any():
+        first = int(np.flatnonzero(n.two_ways)[0])
+        text = str(table.column(ours).iloc[first]).strip()
+        guess = f"Read with a decimal point, {text!r} would be {n.values[first]:g}. "
+    raise SchemaError(
+        f"{table.name}: {name!r} is written with a decimal comma (e.g. '1.000,50'), or reads two "
+        f"ways, in {plural(int(rows.size), 'row')} (showing {len(lines)}): {'; '.join(lines)}. "
+        f"{guess}Say how the numbers are written: "
+        'Schema(decimal=",", thousands="."), or Schema(decimal=".") if the point is the '
+        "mark.",
+        table=table.name,
+        column=name,
+        rule="decimal_mark",
+        rows=rows.tolist(),
+    )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -734,7 +872,7 @@ def catalog_columns(collector: _val.Collector, table: Table, ids: _val.IdColumn)
         show=show,
     )
     if table.has(Columns.tier):
-        tier = _val.parse_numbers(table.column(Columns.tier))
+        tier = parse_number_column(table, Columns.tier, show=show)
         with np.errstate(invalid="ignore"):
             bad = tier.bad | (~np.isnan(tier.values) & (tier.values != np.round(tier.values)))
             bad = bad | np.isinf(tier.values)
@@ -954,7 +1092,7 @@ def client_columns(
             collector, table, Columns.parent, show=(Columns.client, Columns.parent), allow_null=True
         )
     if table.has(Columns.satisfaction):
-        satisfaction = _val.parse_numbers(table.column(Columns.satisfaction))
+        satisfaction = parse_number_column(table, Columns.satisfaction, show=(Columns.client,))
         s = satisfaction.values
         reject(
             collector,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -26,6 +27,7 @@ __all__ = [
     "REJECTED_COLUMNS",
     "Collector",
     "IdColumn",
+    "Reading",
     "as_pandas",
     "check_columns",
     "encode_ids",
@@ -51,6 +53,8 @@ REJECTED_COLUMNS: Final = (Columns.table, Columns.row, COLUMN, Columns.rule, Col
 SHOWN: Final = 5
 #: Dates after this are sentinels ("never ends") rather than real end dates.
 SENTINEL_AFTER: Final = pd.Timestamp("2200-01-01")
+#: Months in a year: a leading part above it is a day.
+_MONTHS: Final = 12
 #: The most decimal digits an int64 id can have.
 _INT64_DIGITS: Final = 19
 #: The earliest date nanosecond timestamps can hold (with a margin).
@@ -920,6 +924,21 @@ def _refuse_twins(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """How dates and numbers given as text are written (``Schema``'s reading options).
+
+    Examples
+    --------
+    >>> Reading(decimal=",").thousands is None
+    True
+    """
+
+    date_format: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedDates:
     """Dates as int64 nanoseconds (tz-naive UTC) with masks of what went wrong.
 
@@ -935,6 +954,16 @@ class ParsedDates:
         Before 1678 (outside what nanosecond timestamps can hold).
     late : ndarray of bool
         After 2200 (a sentinel such as 9999-12-31).
+    tz_rows : int
+        Values that had a time zone.
+    numeric : bool
+        The column holds numbers, not dates (nothing was parsed).
+    day_first, month_first, two_ways : ndarray of bool
+        Text dates such as ``13/04/2024`` that read only day first, such as ``04/13/2024``
+        that read only month first, and such as ``03/04/2024`` that read both ways (all False
+        when a ``date_format`` is given).
+    order : {"day", "month"} or None
+        How the dates with the day and month both in front were read, when the column said.
 
     Examples
     --------
@@ -950,19 +979,65 @@ class ParsedDates:
     early: npt.NDArray[np.bool_]
     late: npt.NDArray[np.bool_]
     tz_rows: int
+    numeric: bool = False
+    day_first: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    month_first: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    two_ways: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    order: str | None = None
 
 
-def parse_dates(series: pd.Series) -> ParsedDates:
+_DAY_MONTH = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(?:[ T].*)?$")
+
+
+def _to_datetime(values: pd.Series, **options: Any) -> pd.Series:
+    """``pd.to_datetime`` without pandas' own warnings about guessed formats."""
+    with warnings.catch_warnings():
+        # crosssell says itself what it guessed (or refuses); pandas' warning would leak raw
+        warnings.simplefilter("ignore", UserWarning)
+        out = pd.to_datetime(values, errors="coerce", **options)
+    assert isinstance(out, pd.Series)
+    return out
+
+
+def _day_month_order(
+    text: pd.Series,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_], str | None]:
+    """Which dates such as ``03/04/2024`` read day first only, month first only, or both."""
+    parts = text.str.extract(_DAY_MONTH)
+    matched = parts[0].notna().to_numpy(dtype=bool)
+    n = len(text)
+    if not matched.any():
+        empty = np.zeros(n, dtype=bool)
+        return empty, empty, empty, None
+    a = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    b = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    day_first = matched & (a > _MONTHS) & (b <= _MONTHS)
+    month_first = matched & (b > _MONTHS) & (a <= _MONTHS)
+    two_ways = matched & (a <= _MONTHS) & (b <= _MONTHS) & (a != b)
+    order = None
+    if day_first.any() and not month_first.any():
+        order = "day"
+    elif month_first.any() and not day_first.any():
+        order = "month"
+    return day_first, month_first, two_ways, order
+
+
+def parse_dates(series: pd.Series, *, date_format: str | None = None) -> ParsedDates:
     """Parse a column of dates; time-zone-aware values are converted to UTC, then made naive.
 
     Parameters
     ----------
     series : pandas.Series
         Datetimes, dates, or text.
+    date_format : str or None, default None
+        The ``strftime`` format of the text (None: ISO and other unambiguous forms; dates such
+        as ``03/04/2024`` are read day first or month first only as the column says, see
+        ``order``).
 
     Returns
     -------
     ParsedDates
+        With ``numeric`` set (and nothing parsed) for a column of numbers.
 
     Examples
     --------
@@ -971,6 +1046,23 @@ def parse_dates(series: pd.Series) -> ParsedDates:
     >>> pd.to_datetime(d.ns).tolist(), d.tz_rows
     ([Timestamp('2024-01-01 00:00:00'), Timestamp('2024-01-01 00:00:00')], 2)
     """
+    n = len(series)
+    no = np.zeros(n, dtype=bool)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        null = series.isna().to_numpy(dtype=bool)
+        if not null.all():
+            return ParsedDates(
+                ns=np.zeros(n, dtype=np.int64),
+                null=null,
+                bad=~null,
+                early=no,
+                late=no,
+                tz_rows=0,
+                numeric=True,
+            )
+        # a column of nothing but NaN (an empty column of a CSV file) holds no date at all
+        series = pd.Series([None] * n, dtype=object)
+    order: _Order = (no, no, no, None)
     tz_rows = 0
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         tz_rows = int(series.notna().sum())
@@ -980,27 +1072,7 @@ def parse_dates(series: pd.Series) -> ParsedDates:
         parsed = series
         null = series.isna().to_numpy(dtype=bool)
     else:
-        is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
-        text = series.astype("str").str.strip() if is_text else series
-        null = series.isna().to_numpy(dtype=bool)
-        if is_text:
-            null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
-        source = text.where(~null) if is_text else series
-        try:
-            parsed = pd.to_datetime(source, errors="coerce")
-        except (ValueError, TypeError):
-            parsed = pd.to_datetime(source, errors="coerce", utc=True, format="mixed")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            tz_rows = int(parsed.notna().sum())
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        failed = ~null & parsed.isna().to_numpy(dtype=bool)
-        if failed.any():
-            # The first value fixes the inferred format; values in other formats (or with and
-            # without offsets mixed) get a second, slower chance.
-            retry = pd.to_datetime(source[failed], errors="coerce", utc=True, format="mixed")
-            tz_rows += int(retry.notna().sum()) if tz_rows else 0
-            parsed = parsed.astype("datetime64[us]")
-            parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")
+        parsed, null, tz_rows, order = _parse_text_dates(series, date_format)
     nat = np.iinfo(np.int64).min
     if parsed.dtype == np.dtype("datetime64[ns]"):
         ns = parsed.to_numpy().view(np.int64)
@@ -1016,12 +1088,71 @@ def parse_dates(series: pd.Series) -> ParsedDates:
         late = ~missing & (us >= SENTINEL_AFTER.value // _NS_PER_US)
         ns = np.where(~missing & ~early & ~late, us, 0) * _NS_PER_US
     bad = missing & ~null
-    return ParsedDates(ns=ns, null=null, bad=bad, early=early, late=late, tz_rows=tz_rows)
+    return ParsedDates(
+        ns=ns,
+        null=null,
+        bad=bad,
+        early=early,
+        late=late,
+        tz_rows=tz_rows,
+        day_first=order[0],
+        month_first=order[1],
+        two_ways=order[2],
+        order=order[3],
+    )
+
+
+_Order = tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_], str | None]
+
+
+def _parse_text_dates(
+    series: pd.Series, date_format: str | None
+) -> tuple[pd.Series, npt.NDArray[np.bool_], int, _Order]:
+    """Parse text (or objects) as dates: parsed values, nulls, rows with a time zone, order."""
+    is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+    text = series.astype("str").str.strip() if is_text else series
+    null = series.isna().to_numpy(dtype=bool)
+    if is_text:
+        null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
+    source = text.where(~null) if is_text else series
+    no = np.zeros(len(series), dtype=bool)
+    order: _Order = (no, no, no, None)
+    if is_text and date_format is None:
+        order = _day_month_order(text.where(~null, ""))
+    either = order[0] | order[1] | order[2]
+    try:
+        if date_format is not None:
+            parsed = _to_datetime(source, format=date_format)
+        else:
+            parsed = _to_datetime(source.where(~either) if order[3] is not None else source)
+    except (ValueError, TypeError):
+        parsed = _to_datetime(source, utc=True, format="mixed")
+    if order[3] is not None:
+        # the column says which part is the day: every date such as 03/04/2024 is read so
+        ordered = _to_datetime(source[either], dayfirst=order[3] == "day", format="mixed")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            ordered = ordered.dt.tz_localize("UTC")
+        parsed = parsed.astype(ordered.dtype)
+        parsed.loc[either] = ordered
+    tz_rows = 0
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        tz_rows = int(parsed.notna().sum())
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    failed = ~null & parsed.isna().to_numpy(dtype=bool)
+    if failed.any() and date_format is None:
+        # The first value fixes the inferred format; values in other formats (or with and
+        # without offsets mixed) get a second, slower chance. A format given is never second-
+        # guessed: what does not follow it is not a date.
+        retry = _to_datetime(source[failed], utc=True, format="mixed")
+        tz_rows += int(retry.notna().sum()) if tz_rows else 0
+        parsed = parsed.astype("datetime64[us]")
+        parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")
+    return parsed, null, tz_rows, order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedNumbers:
-    """Numbers as float64 with a mask of text that is not a number.
+    """Numbers as float64 with masks of text that is not a number or reads two ways.
 
     Attributes
     ----------
@@ -1031,6 +1162,13 @@ class ParsedNumbers:
         Present but not a number.
     from_text : int
         How many values were read from text with thousands separators.
+    comma_only : ndarray of bool
+        Text that reads as a number only with a decimal comma (``"1.000,50"``, ``"2,5"``), when
+        no text of the column needs a decimal point; always False when the decimal mark is
+        given.
+    two_ways : ndarray of bool
+        Text that reads as two different numbers with a decimal point or a decimal comma
+        (``"2.500"``, ``"1,000"``); always False when the decimal mark is given.
 
     Examples
     --------
@@ -1043,14 +1181,43 @@ class ParsedNumbers:
     values: npt.NDArray[np.float64]
     bad: npt.NDArray[np.bool_]
     from_text: int
+    comma_only: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    two_ways: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def decimal_comma(self) -> bool:
+        """Whether the text reads as written with a decimal comma (and none with a point).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> parse_numbers(pd.Series(["2.500", "1.000,50"])).decimal_comma
+        True
+        >>> parse_numbers(pd.Series(["2.5", "1.000,50"])).decimal_comma
+        False
+        """
+        return bool(self.comma_only.any())
 
 
-def parse_numbers(series: pd.Series) -> ParsedNumbers:
+def _grouped(thousands: str, decimal: str) -> re.Pattern[str]:
+    t, d = re.escape(thousands), re.escape(decimal)
+    return re.compile(rf"^[+-]?[1-9]\d{{0,2}}({t}\d{{3}})+({d}\d*)?$")
+
+
+def parse_numbers(
+    series: pd.Series, *, decimal: str | None = None, thousands: str | None = None
+) -> ParsedNumbers:
     """Parse a numeric column; text with thousands separators ("1,000.50") is read as a number.
 
     Parameters
     ----------
     series : pandas.Series
+    decimal : {".", ","} or None, default None
+        The decimal mark of text. None: a point, and the text that reads otherwise with a
+        comma is marked in ``comma_only`` and ``two_ways`` for the caller to judge.
+    thousands : str or None, default None
+        The thousands separator of text (default: the other one of ``","`` and ``"."``;
+        ``""`` for none).
 
     Returns
     -------
@@ -1060,19 +1227,49 @@ def parse_numbers(series: pd.Series) -> ParsedNumbers:
     --------
     >>> parse_numbers(pd.Series([1, 2])).values.tolist()
     [1.0, 2.0]
+    >>> parse_numbers(pd.Series(["1.000,50", "2,5"]), decimal=",").values.tolist()
+    [1000.5, 2.5]
     """
+    n = len(series)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return ParsedNumbers(values=values, bad=np.zeros(len(values), dtype=bool), from_text=0)
+        return ParsedNumbers(values=values, bad=np.zeros(n, dtype=bool), from_text=0)
     text = series.astype("str").str.strip()
     null = series.isna().to_numpy(dtype=bool) | (text == "").fillna(value=False).to_numpy(
         dtype=bool
     )
-    grouped = text.str.match(_THOUSANDS).fillna(value=False).to_numpy(dtype=bool)
-    cleaned = text.where(~grouped, text.str.replace(",", "", regex=False)).where(~null)
+    mark = decimal if decimal is not None else "."
+    sep = thousands if thousands is not None else ("," if mark == "." else ".")
+    if sep:
+        grouped = text.str.match(_grouped(sep, mark)).fillna(value=False).to_numpy(dtype=bool)
+        cleaned = text.where(~grouped, text.str.replace(sep, "", regex=False))
+    else:
+        grouped = np.zeros(n, dtype=bool)
+        cleaned = text
+    if mark != ".":
+        # a point left in the text is neither the mark nor a valid separator: not a number
+        cleaned = cleaned.where(~cleaned.str.contains(".", regex=False).fillna(value=False), "x")
+        cleaned = cleaned.str.replace(mark, ".", regex=False)
+    cleaned = cleaned.where(~null)
     values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~null & np.isnan(values) & ~cleaned.str.lower().isin(["nan"]).to_numpy(dtype=bool)
-    return ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
+    out = ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
+    if decimal is not None:
+        return out
+    comma = parse_numbers(series, decimal=",", thousands=".")
+    read_comma = ~comma.bad & ~null
+    comma_only = bad & read_comma
+    with np.errstate(invalid="ignore"):
+        two_ways = ~bad & read_comma & (comma.values != values)
+    marked = text.str.contains(r"[.,]").fillna(value=False).to_numpy(dtype=bool)
+    point_only = ~bad & ~null & ~read_comma & marked
+    return ParsedNumbers(
+        values=values,
+        bad=bad,
+        from_text=out.from_text,
+        comma_only=comma_only if not point_only.any() else np.zeros(n, dtype=bool),
+        two_ways=two_ways,
+    )
 
 
 def parse_bools(

@@ -452,7 +452,8 @@ class Book:
         """Read the tables from CSV or Parquet files and validate them with :meth:`from_frames`.
 
         Id columns of CSV files are read as text, so leading zeros and long numbers are kept
-        exactly; Parquet files keep their stored types.
+        exactly; with ``Schema(decimal=...)`` or ``Schema(thousands=...)`` the number columns
+        are read as text too, then as the schema says. Parquet files keep their stored types.
 
         Parameters
         ----------
@@ -482,9 +483,25 @@ class Book:
         ['007']
         """
         names = schema if schema is not None else Schema()
-        id_columns = (names.client, names.product, names.parent, names.contract, names.ref)
+        text_columns: tuple[str, ...] = (
+            names.client,
+            names.product,
+            names.parent,
+            names.contract,
+            names.ref,
+        )
+        if names.decimal is not None or names.thousands is not None:
+            # numbers are then read by the Book with the marks given, not guessed by the reader
+            text_columns += (
+                names.value,
+                names.amount,
+                names.quantity,
+                names.price,
+                names.tier,
+                names.satisfaction,
+            )
         frames = [
-            None if path is None else _read_table(path, id_columns)
+            None if path is None else _read_table(path, text_columns)
             for path in (contracts, products, clients, events)
         ]
         return cls.from_frames(
@@ -1076,6 +1093,9 @@ def _read_inputs(
     renames = schema.renames()
     schema_fields = {getattr(Columns, name): name for name in _COLUMN_FIELDS}
     fold = schema.match_names == "folded"
+    reading = _val.Reading(
+        date_format=schema.date_format, decimal=schema.decimal, thousands=schema.thousands
+    )
 
     def read(obj: Any, name: str, parameter: str, required: tuple[str, ...]) -> Table | None:
         if obj is None and name != source:
@@ -1091,6 +1111,7 @@ def _read_inputs(
             known=_KNOWN[name],
             fold=fold,
             collector=collector,
+            reading=reading,
         )
 
     contract_table = read(
