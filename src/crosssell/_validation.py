@@ -1139,11 +1139,13 @@ def _parse_text_dates(
         tz_rows = int(parsed.notna().sum())
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     failed = ~null & parsed.isna().to_numpy(dtype=bool)
-    if failed.any() and date_format is None:
+    if failed.any():
         # The first value fixes the inferred format; values in other formats (or with and
         # without offsets mixed) get a second, slower chance. A format given is never second-
-        # guessed: what does not follow it is not a date.
-        retry = _to_datetime(source[failed], utc=True, format="mixed")
+        # guessed: what does not follow it must be ISO 8601 (which reads one way only).
+        retry = _to_datetime(
+            source[failed], utc=True, format="mixed" if date_format is None else "ISO8601"
+        )
         tz_rows += int(retry.notna().sum()) if tz_rows else 0
         parsed = parsed.astype("datetime64[us]")
         parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")

@@ -82,7 +82,8 @@ class Schema:
         underscores) is an error under ``"exact"``; under ``"folded"`` it is read as the known
         column, with a :class:`~crosssell.exceptions.DataWarning`.
     date_format : str or None, default None
-        The ``strftime`` format of every date given as text, e.g. ``"%d/%m/%Y"``. Without it,
+        The ``strftime`` format of the dates given as text, e.g. ``"%d/%m/%Y"`` (ISO dates such
+        as ``2024-03-01`` are read too; any other text is not a date). Without it,
         ISO dates are read as such, and a column of dates such as ``03/04/2024`` must show
         which part is the day (a part above 12) or it is refused.
     decimal : {".", ","} or None, default None
