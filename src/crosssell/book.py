@@ -310,8 +310,16 @@ class Book:
 
         Conventions: ids that pandas read as floats (``1.0``) become integers when all are
         integral; a column mixing integer and text ids, or tables disagreeing (``42`` and
-        ``"42"``), become text; text ids are normalised to unicode NFC. Time-zone-aware dates are
-        converted to UTC and made naive. A null end date is open; an end date after 2200 (e.g.
+        ``"42"``), become text, and an integer spelled otherwise as text (``7`` and ``"007"``) is
+        an error; text ids are trimmed and normalised to unicode NFC
+        (:func:`crosssell.ids.spell_id`). A column spelled like a known one but not exactly
+        (``"End_Date "``) is an error unless ``Schema(match_names="folded")``. An event type
+        that misspells a built-in one is an error; other types are listed in an
+        :class:`~crosssell.exceptions.EventTypeWarning`. Dates and numbers given as text are
+        read as the schema's ``date_format``, ``decimal`` and ``thousands`` say; without them, a
+        column that reads two ways (``03/04/2024`` throughout, ``"1.000,50"``) is an error, and
+        so is a date column of numbers. Time-zone-aware dates are converted to UTC and made
+        naive. A null end date is open; an end date after 2200 (e.g.
         ``9999-12-31``) is read as open. Values parse text with thousands separators
         ("1,000.50"); NaN means unknown. Exact duplicate contract rows are collapsed into one
         (under ``errors="collect"`` the copies are also listed in :attr:`rejected`). Every such

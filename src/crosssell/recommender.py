@@ -464,7 +464,8 @@ class Recommender(Estimator):
         Parameters
         ----------
         clients : iterable of ids, optional
-            Client ids as in the Book. Unknown ids get no offers and a :class:`DataWarning`.
+            Client ids as in the Book, in any spelling :meth:`crosssell.ids.IdMap.coerce`
+            reads. Unknown ids get no offers and a :class:`DataWarning`.
         k : int, optional
             Offers per client; default the ``k`` given at construction.
         explain : bool, default True
@@ -802,7 +803,9 @@ class Recommender(Estimator):
         Parameters
         ----------
         client : id
-            Client id; an id unknown at fit needs ``contracts``.
+            Client id, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads (``2`` for
+            ``"2"``, blanks around, another unicode form); an id unknown at fit needs
+            ``contracts``.
         contracts : DataFrame, list of records or dict of columns, optional
             New contracts of this client (added to the ones known at fit).
         events : DataFrame, list of records or dict of columns, optional
@@ -1017,7 +1020,8 @@ class Recommender(Estimator):
         Parameters
         ----------
         client, product : id
-            Ids as in the Book.
+            Ids as in the Book, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads
+            (``2`` for ``"2"``, blanks around, another unicode form).
 
         Returns
         -------
