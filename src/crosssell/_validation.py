@@ -18,6 +18,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from crosssell.columns import Columns
 from crosssell.exceptions import DataWarning, SchemaError
@@ -986,7 +988,13 @@ class ParsedDates:
     order: str | None = None
 
 
-_DAY_MONTH = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(?:[ T].*)?$")
+#: A date such as ``03/04/2024`` or ``3.4.24 10:30``: two leading parts, either may be the day.
+_DAY_MONTH: Final = (
+    r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{2}|\d{4})(?P<rest>(?:[ T].*)?)$"
+)
+#: Two-digit years from this one on are 19xx, as ``strptime``'s ``%y`` reads them.
+_CENTURY_PIVOT: Final = 69
+_SHORT_YEAR: Final = 2
 
 
 def _to_datetime(values: pd.Series, **options: Any) -> pd.Series:
@@ -999,18 +1007,51 @@ def _to_datetime(values: pd.Series, **options: Any) -> pd.Series:
     return out
 
 
+def _day_month_parts(text: pd.Series) -> dict[str, npt.NDArray[Any]] | None:
+    """Split dates such as ``03/04/2024`` into their parts (None where another form, or all).
+
+    Arrow's regular expressions run in C over the whole column; pandas' would loop in Python.
+    """
+    values = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    found = pc.extract_regex(values, pattern=_DAY_MONTH)
+    if found.null_count == len(found):
+        return None
+    return {
+        name: found.field(name).to_numpy(zero_copy_only=False) for name in ("a", "b", "y", "rest")
+    } | {"matched": found.is_valid().to_numpy(zero_copy_only=False)}
+
+
+def _as_iso(text: pd.Series, order: str) -> pd.Series:
+    """Rewrite dates such as ``03/04/2024 10:00`` as ISO text, day or month first as ``order``."""
+    parts = _day_month_parts(text)
+    if parts is None:
+        return text
+    index = text.index
+
+    def column(name: str) -> pd.Series:
+        return pd.Series(parts[name], index=index, dtype="str").fillna("")
+
+    first, second, year, rest = column("a"), column("b"), column("y"), column("rest")
+    day, month = (first, second) if order == "day" else (second, first)
+    short = (year.str.len() == _SHORT_YEAR).to_numpy(dtype=bool)
+    pivot = pd.to_numeric(year, errors="coerce").to_numpy() >= _CENTURY_PIVOT
+    century = pd.Series(np.where(pivot, "19", "20"), index=index, dtype="str")
+    year = year.where(~short, century + year)
+    return year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + rest
+
+
 def _day_month_order(
     text: pd.Series,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_], str | None]:
     """Which dates such as ``03/04/2024`` read day first only, month first only, or both."""
-    parts = text.str.extract(_DAY_MONTH)
-    matched = parts[0].notna().to_numpy(dtype=bool)
     n = len(text)
-    if not matched.any():
+    parts = _day_month_parts(text)
+    if parts is None:
         empty = np.zeros(n, dtype=bool)
         return empty, empty, empty, None
-    a = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-    b = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    matched = np.asarray(parts["matched"], dtype=bool)
+    a = pd.to_numeric(pd.Series(parts["a"]), errors="coerce").fillna(0).to_numpy(np.int64)
+    b = pd.to_numeric(pd.Series(parts["b"]), errors="coerce").fillna(0).to_numpy(np.int64)
     day_first = matched & (a > _MONTHS) & (b <= _MONTHS)
     month_first = matched & (b > _MONTHS) & (a <= _MONTHS)
     two_ways = matched & (a <= _MONTHS) & (b <= _MONTHS) & (a != b)
@@ -1129,7 +1170,7 @@ def _parse_text_dates(
         parsed = _to_datetime(source, utc=True, format="mixed")
     if order[3] is not None:
         # the column says which part is the day: every date such as 03/04/2024 is read so
-        ordered = _to_datetime(source[either], dayfirst=order[3] == "day", format="mixed")
+        ordered = _to_datetime(_as_iso(source[either], order[3]), format="ISO8601")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             ordered = ordered.dt.tz_localize("UTC")
         parsed = parsed.astype(ordered.dtype)
@@ -1256,7 +1297,8 @@ def parse_numbers(
     values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~null & np.isnan(values) & ~cleaned.str.lower().isin(["nan"]).to_numpy(dtype=bool)
     out = ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
-    if decimal is not None:
+    if decimal is not None or not text.str.contains(",", regex=False).fillna(value=False).any():
+        # without a comma no text can read only with a decimal comma: nothing to judge
         return out
     comma = parse_numbers(series, decimal=",", thousands=".")
     read_comma = ~comma.bad & ~null
