@@ -1007,8 +1007,8 @@ def _to_datetime(values: pd.Series, **options: Any) -> pd.Series:
     return out
 
 
-def _day_month_parts(text: pd.Series) -> dict[str, npt.NDArray[Any]] | None:
-    """Split dates such as ``03/04/2024`` into their parts (None where another form, or all).
+def _day_month_parts(text: pd.Series) -> dict[str, Any] | None:
+    """Split dates such as ``03/04/2024`` into Arrow arrays of parts (None if no date is so).
 
     Arrow's regular expressions run in C over the whole column; pandas' would loop in Python.
     """
@@ -1016,9 +1016,12 @@ def _day_month_parts(text: pd.Series) -> dict[str, npt.NDArray[Any]] | None:
     found = pc.extract_regex(values, pattern=_DAY_MONTH)
     if found.null_count == len(found):
         return None
+    valid = found.is_valid()
+    # the parts of a row that does not match are empty text, not null: make them null
+    nothing = pa.scalar(None, type=pa.string())
     return {
-        name: found.field(name).to_numpy(zero_copy_only=False) for name in ("a", "b", "y", "rest")
-    } | {"matched": found.is_valid().to_numpy(zero_copy_only=False)}
+        name: pc.if_else(valid, found.field(name), nothing) for name in ("a", "b", "y", "rest")
+    } | {"matched": valid.to_numpy(zero_copy_only=False)}
 
 
 def _as_iso(text: pd.Series, order: str) -> pd.Series:
@@ -1029,7 +1032,8 @@ def _as_iso(text: pd.Series, order: str) -> pd.Series:
     index = text.index
 
     def column(name: str) -> pd.Series:
-        return pd.Series(parts[name], index=index, dtype="str").fillna("")
+        values = parts[name].to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=index, dtype="str").fillna("")
 
     first, second, year, rest = column("a"), column("b"), column("y"), column("rest")
     day, month = (first, second) if order == "day" else (second, first)
@@ -1038,6 +1042,27 @@ def _as_iso(text: pd.Series, order: str) -> pd.Series:
     century = pd.Series(np.where(pivot, "19", "20"), index=index, dtype="str")
     year = year.where(~short, century + year)
     return year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + rest
+
+
+def _read_ordered(text: pd.Series, order: str) -> pd.Series:
+    """Read dates such as ``03/04/2024`` day or month first as ``order`` says.
+
+    The form of the first date (its separator, its year's digits) is tried on all with pandas'
+    fast parser; the dates in another form are rewritten as ISO text and read so.
+    """
+    first = str(text.iloc[0])
+    sep = next(c for c in first if not c.isdigit())
+    digits = re.split(r"[ T]", first.split(sep)[2], maxsplit=1)[0]
+    year = "%Y" if len(digits) > _SHORT_YEAR else "%y"
+    form = f"%d{sep}%m{sep}{year}" if order == "day" else f"%m{sep}%d{sep}{year}"
+    out = _to_datetime(text, format=form)
+    rest = out.isna().to_numpy(dtype=bool)
+    if rest.any():
+        out = out.astype("datetime64[us]")
+        out.loc[rest] = _to_datetime(_as_iso(text[rest], order), format="ISO8601").astype(
+            "datetime64[us]"
+        )
+    return out
 
 
 def _day_month_order(
@@ -1050,8 +1075,10 @@ def _day_month_order(
         empty = np.zeros(n, dtype=bool)
         return empty, empty, empty, None
     matched = np.asarray(parts["matched"], dtype=bool)
-    a = pd.to_numeric(pd.Series(parts["a"]), errors="coerce").fillna(0).to_numpy(np.int64)
-    b = pd.to_numeric(pd.Series(parts["b"]), errors="coerce").fillna(0).to_numpy(np.int64)
+    a, b = (
+        pc.fill_null(pc.cast(parts[name], pa.int64()), 0).to_numpy(zero_copy_only=False)
+        for name in ("a", "b")
+    )
     day_first = matched & (a > _MONTHS) & (b <= _MONTHS)
     month_first = matched & (b > _MONTHS) & (a <= _MONTHS)
     two_ways = matched & (a <= _MONTHS) & (b <= _MONTHS) & (a != b)
@@ -1170,7 +1197,7 @@ def _parse_text_dates(
         parsed = _to_datetime(source, utc=True, format="mixed")
     if order[3] is not None:
         # the column says which part is the day: every date such as 03/04/2024 is read so
-        ordered = _to_datetime(_as_iso(source[either], order[3]), format="ISO8601")
+        ordered = _read_ordered(source[either], order[3])
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             ordered = ordered.dt.tz_localize("UTC")
         parsed = parsed.astype(ordered.dtype)
