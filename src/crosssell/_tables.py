@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +20,9 @@ import pandas as pd
 
 from crosssell import _validation as _val
 from crosssell._arrays import OPEN_END
-from crosssell.columns import Columns
+from crosssell.columns import Columns, EventType
 from crosssell.exceptions import SchemaError
+from crosssell.ids import spell_id
 
 __all__ = [
     "CLIENTS",
@@ -39,6 +40,8 @@ __all__ = [
     "count_repeated_lines",
     "event_columns",
     "mark_duplicates",
+    "near_event_type",
+    "parse_number_column",
     "plural",
     "prepare_table",
     "read_dates",
@@ -58,6 +61,8 @@ EVENTS: Final = "events"
 #: Values above this are taken for typing errors (a trillion per year per contract).
 _MAX_AMOUNT: Final = 1e12
 _SPLIT = re.compile(r"[;,|]")
+#: Built-in event types at least this long catch one-slip misspellings (shorter ones only case).
+_SLIP_MIN: Final = 7
 
 
 def plural(n: int, word: str) -> str:
@@ -103,6 +108,7 @@ class Table:
     frame: pd.DataFrame
     labels: dict[str, str]
     ok: npt.NDArray[np.bool_]
+    reading: _val.Reading = field(default_factory=_val.Reading)
 
     def column(self, ours: str) -> pd.Series:
         return self.frame[ours]
@@ -126,6 +132,10 @@ def prepare_table(
     renames: Mapping[str, str],
     schema_fields: Mapping[str, str],
     required: Sequence[str],
+    known: Sequence[str] = (),
+    fold: bool = False,
+    collector: _val.Collector | None = None,
+    reading: _val.Reading | None = None,
 ) -> Table:
     """Read one input table, check its required columns and rename them to crosssell's names.
 
@@ -143,6 +153,15 @@ def prepare_table(
         ``{crosssell's name: Schema field}``, to suggest a mapping for a missing column.
     required : sequence of str
         crosssell's names of the columns the table must have.
+    known : sequence of str, optional
+        crosssell's names of every column the table may have (the required ones included): a
+        column spelled like one of them (:func:`crosssell._validation.near_names`) is an error.
+    fold : bool, default False
+        Read such near names as the known ones instead, with a note to ``collector``.
+    collector : Collector, optional
+        Receives the note of the names read under ``fold``.
+    reading : Reading, optional
+        How the table's dates and numbers are written, when the caller said so.
 
     Returns
     -------
@@ -152,7 +171,8 @@ def prepare_table(
     Raises
     ------
     SchemaError
-        If a required column is missing or two columns end up with the same name.
+        If a required column is missing, a column is spelled like a known one (unless ``fold``),
+        or two columns end up with the same name.
 
     Examples
     --------
@@ -165,12 +185,34 @@ def prepare_table(
     """
     raw = _val.as_pandas(obj, parameter=parameter, owner=owner)
     inverse = {ours: theirs for theirs, ours in renames.items()}
+    expected = {inverse.get(c, c): c for c in dict.fromkeys((*required, *known))}
+    near = (
+        _val.near_names(
+            raw,
+            table=name,
+            known=expected,
+            schema_fields=schema_fields,
+            fold=fold,
+        )
+        if fold
+        else {}
+    )
+    if near:
+        renames = {**renames, **{theirs: expected[target] for theirs, target in near.items()}}
+        inverse = {ours: theirs for theirs, ours in renames.items()}
+        if collector is not None:
+            read = ", ".join(f"{theirs!r} as {target!r}" for theirs, target in near.items())
+            collector.note(
+                f'{name}: read {plural(len(near), "column")} under match_names="folded": {read}.'
+            )
     _val.check_columns(
         raw,
         table=name,
         required={inverse.get(c, c): c for c in required},
         schema_fields=schema_fields,
     )
+    if not fold:
+        _val.near_names(raw, table=name, known=expected, schema_fields=schema_fields, fold=False)
     # Columns named like one of ours but mapped away by the schema would collide after renaming.
     clash = [c for c in raw.columns if c in inverse and c not in renames]
     frame = raw.drop(columns=clash).rename(columns=renames) if renames else raw
@@ -182,7 +224,14 @@ def prepare_table(
             column=str(dup[0]),
             rule="duplicate_column",
         )
-    return Table(name=name, raw=raw, frame=frame, labels=inverse, ok=np.ones(len(raw), dtype=bool))
+    return Table(
+        name=name,
+        raw=raw,
+        frame=frame,
+        labels=inverse,
+        ok=np.ones(len(raw), dtype=bool),
+        reading=reading if reading is not None else _val.Reading(),
+    )
 
 
 def reject(
@@ -289,8 +338,9 @@ def read_dates(
     >>> t.ok.tolist()
     [True, False]
     """
-    d = _val.parse_dates(table.column(ours))
+    d = _val.parse_dates(table.column(ours), date_format=table.reading.date_format)
     name = repr(table.label(ours))
+    _check_date_reading(collector, table, ours, d, show=show)
     if required:
         reject(
             collector,
@@ -330,6 +380,88 @@ def read_dates(
     return d
 
 
+def _refuse_dates(
+    table: Table,
+    ours: str,
+    rows: npt.NDArray[np.bool_],
+    *,
+    show: Sequence[str],
+    what: str,
+    fix: str,
+    rule: str,
+) -> NoReturn:
+    where = np.flatnonzero(rows)
+    lines = _val.describe_rows(table.raw, where[: _val.SHOWN], table.show(*show, ours))
+    raise SchemaError(
+        f"{table.name}: {table.label(ours)!r} {what} in {plural(int(where.size), 'row')} "
+        f"(showing {len(lines)}): {'; '.join(lines)}. {fix}",
+        table=table.name,
+        column=table.label(ours),
+        rule=rule,
+        rows=where.tolist(),
+    )
+
+
+def _check_date_reading(
+    collector: _val.Collector,
+    table: Table,
+    ours: str,
+    d: _val.ParsedDates,
+    *,
+    show: Sequence[str],
+) -> None:
+    """Refuse numbers for dates and dates that read two ways; note a day-first reading."""
+    name = table.label(ours)
+    if d.numeric:
+        _refuse_dates(
+            table,
+            ours,
+            d.bad,
+            show=show,
+            what="holds numbers, not dates",
+            fix=(
+                "A number may count days, seconds or nanoseconds since 1970: convert the column "
+                f'with the unit it has, e.g. pd.to_datetime(frame[{name!r}], unit="D") for days '
+                'or unit="s" for seconds.'
+            ),
+            rule="numeric_date",
+        )
+    option = 'Schema(date_format="%d/%m/%Y") or Schema(date_format="%m/%d/%Y")'
+    if d.day_first.any() and d.month_first.any():
+        _refuse_dates(
+            table,
+            ours,
+            d.day_first | d.month_first,
+            show=show,
+            what="holds dates with the day first (13/04/2024) and others with the month first "
+            "(04/13/2024)",
+            fix=f"Write every date one way, and say which with {option}.",
+            rule="date_order",
+        )
+    if d.order is None and d.two_ways.any():
+        _refuse_dates(
+            table,
+            ours,
+            d.two_ways,
+            show=show,
+            what="holds dates that read two ways (03/04/2024: 3 April or March 4) and none that "
+            "says which part is the day",
+            fix=f"Say how the dates are written with {option}.",
+            rule="date_order",
+        )
+    if d.order is not None and d.two_ways.any():
+        proof = d.day_first if d.order == "day" else d.month_first
+        column = table.column(ours)
+        two = str(column.iloc[int(np.flatnonzero(d.two_ways)[0])]).strip()
+        sure = str(column.iloc[int(np.flatnonzero(proof)[0])]).strip()
+        collector.note(
+            f"{table.name}: {name!r} held dates that read two ways in "
+            f"{plural(int(d.two_ways.sum()), 'row')} (e.g. {two!r}); they were read {d.order} "
+            f"first, as {plural(int(proof.sum()), 'row')} can only be read so (e.g. {sure!r}). "
+            f"Pass {option} to say so."
+        )
+
+
 def read_numbers(
     collector: _val.Collector,
     table: Table,
@@ -357,7 +489,7 @@ def read_numbers(
     >>> t.ok.tolist()
     [True, False]
     """
-    n = _val.parse_numbers(table.column(ours))
+    n = parse_number_column(table, ours, show=show)
     name = repr(table.label(ours))
     reject(
         collector,
@@ -402,12 +534,55 @@ def read_numbers(
         fix="Fix the values (a unit or typing error?)",
         show=show,
     )
-    if n.from_text:
+    if n.from_text and table.reading.decimal is None:
         collector.note(
             f"{table.name}: {name} was read from text with thousands separators (e.g. '1,000.50') "
             f"in {plural(n.from_text, 'row')}."
         )
     return v
+
+
+def parse_number_column(table: Table, ours: str, *, show: Sequence[str]) -> _val.ParsedNumbers:
+    """Parse the number column ``ours`` as the table's reading says; refuse a decimal comma guess.
+
+    Without ``Schema(decimal=...)`` a column whose text reads only with a decimal comma
+    (``"1.000,50"`` beside ``"2.500"``, which a point would read as 2.5) is an error for the
+    whole column: no row can be trusted until the mark is said.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = prepare_table(pd.DataFrame({"value": ["2.500", "1.000,50"]}), name="contracts",
+    ...                   parameter="contracts", owner="Book.from_frames", renames={},
+    ...                   schema_fields={}, required=())
+    >>> parse_number_column(t, "value", show=("value",))
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: contracts: 'value' is written with a decimal comma ...
+    """
+    reading = table.reading
+    n = _val.parse_numbers(table.column(ours), decimal=reading.decimal, thousands=reading.thousands)
+    if not n.decimal_comma:
+        return n
+    rows = np.flatnonzero(n.comma_only | n.two_ways)
+    name = table.label(ours)
+    lines = _val.describe_rows(table.raw, rows[: _val.SHOWN], table.show(*show, ours))
+    guess = ""
+    if n.two_ways.any():
+        first = int(np.flatnonzero(n.two_ways)[0])
+        text = str(table.column(ours).iloc[first]).strip()
+        guess = f"Read with a decimal point, {text!r} would be {n.values[first]:g}. "
+    raise SchemaError(
+        f"{table.name}: {name!r} is written with a decimal comma (e.g. '1.000,50'), or reads two "
+        f"ways, in {plural(int(rows.size), 'row')} (showing {len(lines)}): {'; '.join(lines)}. "
+        f"{guess}Say how the numbers are written: "
+        'Schema(decimal=",", thousands="."), or Schema(decimal=".") if the point is the '
+        "mark.",
+        table=table.name,
+        column=name,
+        rule="decimal_mark",
+        rows=rows.tolist(),
+    )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -697,7 +872,7 @@ def catalog_columns(collector: _val.Collector, table: Table, ids: _val.IdColumn)
         show=show,
     )
     if table.has(Columns.tier):
-        tier = _val.parse_numbers(table.column(Columns.tier))
+        tier = parse_number_column(table, Columns.tier, show=show)
         with np.errstate(invalid="ignore"):
             bad = tier.bad | (~np.isnan(tier.values) & (tier.values != np.round(tier.values)))
             bad = bad | np.isinf(tier.values)
@@ -825,7 +1000,7 @@ def as_id(value: Any, integer: bool) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         return value
-    return _val.nfc(str(value))
+    return spell_id(str(value))
 
 
 def catalog_lists(
@@ -917,7 +1092,7 @@ def client_columns(
             collector, table, Columns.parent, show=(Columns.client, Columns.parent), allow_null=True
         )
     if table.has(Columns.satisfaction):
-        satisfaction = _val.parse_numbers(table.column(Columns.satisfaction))
+        satisfaction = parse_number_column(table, Columns.satisfaction, show=(Columns.client,))
         s = satisfaction.values
         reject(
             collector,
@@ -1006,4 +1181,66 @@ def event_columns(
         fix="Fill in the event types",
         show=(Columns.client, Columns.date, Columns.type),
     )
+    _check_event_types(collector, table, type_text)
     return ids, dates
+
+
+def near_event_type(name: str) -> str | None:
+    """Return the built-in event type that ``name`` misspells, or None.
+
+    A misspelling is equal to a built-in type once trimmed and case-folded (blanks and hyphens
+    read as underscores), or one typing slip away from it (a letter added, dropped, changed or
+    two swapped) when the built-in type has at least seven letters.
+
+    Examples
+    --------
+    >>> near_event_type("complaint_openned"), near_event_type("Complaint_Opened")
+    ('complaint_opened', 'complaint_opened')
+    >>> near_event_type("complaint_reopened") is None, near_event_type("call") is None
+    (True, True)
+    """
+    if name in EventType.known:
+        return None
+    folded = _val.fold_name(name)
+    for known in sorted(EventType.known):
+        if folded == known or (len(known) >= _SLIP_MIN and _one_slip(folded, known)):
+            return known
+    return None
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one insertion, deletion, substitution or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_, strict=False)) if x != y), len(short))
+    return short[i:] == long_[i + 1 :]
+
+
+def _check_event_types(collector: _val.Collector, table: Table, types: pd.Series) -> None:
+    """Reject events whose type misspells a built-in one: the rules keyed on it would not see it."""
+    # The distinct types are few: a loop over them is cheap.
+    distinct = pd.unique(types[table.ok].to_numpy(dtype=object))
+    near = {t: k for t in distinct if isinstance(t, str) and (k := near_event_type(t))}
+    if not near:
+        return
+    pairs = ", ".join(f"{t!r} for {k!r}" for t, k in list(near.items())[: _val.SHOWN])
+    reject(
+        collector,
+        table,
+        column=Columns.type,
+        rule="near_event_type",
+        bad=types.isin(list(near)).to_numpy(dtype=bool) & table.ok,
+        what=f"{table.label(Columns.type)!r} misspells a built-in event type ({pairs})",
+        fix=(
+            "No rule would see these events: write the built-in types exactly (one of "
+            f"{', '.join(sorted(EventType.known))}), or name a type of your own further from them"
+        ),
+        show=(Columns.client, Columns.date, Columns.type),
+    )

@@ -8,8 +8,9 @@ nothing about the Book's tables beyond what their arguments say.
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
-import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -17,17 +18,24 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from crosssell.columns import Columns
-from crosssell.exceptions import SchemaError
+from crosssell.exceptions import DataWarning, SchemaError
+from crosssell.ids import spell_text_ids
 
 __all__ = [
     "REJECTED_COLUMNS",
     "Collector",
     "IdColumn",
+    "Reading",
     "as_pandas",
     "check_columns",
     "encode_ids",
+    "fold_name",
+    "near_names",
+    "number_twins",
     "parse_bools",
     "parse_dates",
     "parse_numbers",
@@ -47,6 +55,10 @@ REJECTED_COLUMNS: Final = (Columns.table, Columns.row, COLUMN, Columns.rule, Col
 SHOWN: Final = 5
 #: Dates after this are sentinels ("never ends") rather than real end dates.
 SENTINEL_AFTER: Final = pd.Timestamp("2200-01-01")
+#: Months in a year: a leading part above it is a day.
+_MONTHS: Final = 12
+#: The most decimal digits an int64 id can have.
+_INT64_DIGITS: Final = 19
 #: The earliest date nanosecond timestamps can hold (with a margin).
 EARLIEST: Final = pd.Timestamp("1678-01-01")
 
@@ -172,6 +184,8 @@ class Collector:
     errors: Errors
     parts: list[pd.DataFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The warning class of each note, in the same order.
+    categories: list[type[Warning]] = field(default_factory=list)
     rejected_counts: dict[str, int] = field(default_factory=dict)
 
     def fail(
@@ -248,13 +262,15 @@ class Collector:
             )
         )
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, category: type[Warning] = DataWarning) -> None:
         """Keep a note (the builder warns with it) for the validation report.
 
         Parameters
         ----------
         message : str
             What was accepted but changed or set aside, with a count.
+        category : Warning subclass, default DataWarning
+            The class of the warning issued with it.
 
         Examples
         --------
@@ -264,6 +280,7 @@ class Collector:
         ['2 rows had time zones']
         """
         self.notes.append(message)
+        self.categories.append(category)
 
     def frame(self) -> pd.DataFrame:
         """All rejected rows so far, sorted by table and row (empty with the columns if none).
@@ -359,6 +376,112 @@ def check_columns(
         table=table,
         column=missing[0],
         rule="missing_column",
+    )
+
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def fold_name(name: Any) -> str:
+    """Return a column name trimmed, case-folded, with blanks and hyphens read as underscores.
+
+    Two names that fold to the same text are taken for the same column spelled differently.
+
+    Examples
+    --------
+    >>> fold_name(" End Date "), fold_name("do_not_contact "), fold_name("Do-Not-Contact")
+    ('end_date', 'do_not_contact', 'do_not_contact')
+    """
+    return _SEPARATORS.sub("_", str(name).strip()).casefold()
+
+
+def near_names(
+    frame: pd.DataFrame,
+    *,
+    table: str,
+    known: Mapping[str, str],
+    schema_fields: Mapping[str, str],
+    fold: bool,
+) -> dict[str, str]:
+    """Find columns named like a known column but spelled differently (case, blanks, hyphens).
+
+    Such a column would be kept as an unknown extra while the known one stays empty (a
+    ``"do_not_contact "`` with a trailing blank leaves every client contactable), so it is an
+    error unless ``fold`` maps it onto the known name.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The caller's frame.
+    table : str
+        Table name for the message.
+    known : mapping of str to str
+        ``{caller's expected name: crosssell's name}`` of every column the table may have.
+    schema_fields : mapping of str to str
+        ``{crosssell's name: Schema field}``, to suggest a ``Schema(...)`` mapping.
+    fold : bool
+        Whether a near name is read as the known one (``Schema(match_names="folded")``).
+
+    Returns
+    -------
+    dict of str to str
+        ``{caller's column: caller's expected name}`` of the columns to read as known ones
+        (empty unless ``fold``).
+
+    Raises
+    ------
+    SchemaError
+        If a column is a near name and ``fold`` is False, or the known column is there too.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"client_id": ["C1"], "Do_Not_Contact ": [True]})
+    >>> near_names(frame, table="clients", known={"do_not_contact": "do_not_contact"},
+    ...            schema_fields={"do_not_contact": "do_not_contact"}, fold=False)
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: clients: column 'Do_Not_Contact ' is spelled like the ...
+    >>> near_names(frame, table="clients", known={"do_not_contact": "do_not_contact"},
+    ...            schema_fields={"do_not_contact": "do_not_contact"}, fold=True)
+    {'Do_Not_Contact ': 'do_not_contact'}
+    """
+    present = [c for c in frame.columns if isinstance(c, str)]
+    by_fold = {fold_name(name): name for name in known}
+    found: dict[str, str] = {}
+    for column in present:
+        target = by_fold.get(fold_name(column))
+        if target is not None and column != target and column not in known:
+            found[column] = target
+    if not found:
+        return {}
+    targets = list(found.values())
+    both = [c for c, t in found.items() if t in frame.columns or targets.count(t) > 1]
+    if fold and not both:
+        return found
+    shown = list(found.items())[:SHOWN]
+    pairs = "; ".join(f"column {c!r} is spelled like the known column {t!r}" for c, t in shown)
+    if both:
+        column = both[0]
+        fix = (
+            f"Both {column!r} and {found[column]!r} name the same column: rename or drop one of "
+            "them."
+        )
+    else:
+        column = shown[0][0]
+        mapping = ", ".join(f"{schema_fields[known[t]]}={c!r}" for c, t in shown)
+        fix = (
+            f"Did you mean {', '.join(repr(t) for _, t in shown)}? Rename the columns, map them "
+            f'with Schema({mapping}), or pass Schema(match_names="folded") to read such '
+            "names as the known ones."
+        )
+    n = len(found)
+    raise SchemaError(
+        f"{table}: {pairs} ({_plural(n, 'column')}, showing {len(shown)}); read as given, it "
+        f"would be an unknown extra column and the known one would stay empty. {fix}",
+        table=table,
+        column=column,
+        rule="near_column_name",
     )
 
 
@@ -471,6 +594,17 @@ def _by_kind(
             np.asarray(uniques, dtype=np.uint64 if uniques.dtype == np.uint64 else np.int64)
         )
     elif kind is not None and kind not in {"string", "empty"}:
+        objects = np.asarray(uniques, dtype=object)
+        is_int = np.array(
+            [isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in objects],
+            dtype=bool,
+        )
+        twins = number_twins(
+            pd.Index(objects[is_int].tolist()), pd.Index([v for v in objects if isinstance(v, str)])
+        )
+        if twins:
+            mixed = IdColumn(codes=codes, uniques=uniques, bad=np.zeros(n_rows, dtype=bool))
+            _refuse_twins(table, mixed, twins, ["the same column"], column)
         before = len(uniques)
         uniques = _to_text_index(uniques)
         changed = True
@@ -500,28 +634,50 @@ def _text_checks(
     column: str,
     collector: Collector,
 ) -> tuple[pd.Index, npt.NDArray[np.bool_], bool]:
-    """Mark blank text ids and bring text ids to unicode NFC (noted)."""
-    changed = False
+    """Mark blank text ids and spell text ids with :func:`crosssell.ids.spell_id` (noted).
+
+    Blanks around an id are trimmed (``'C1 '`` is ``'C1'``) and text is brought to unicode NFC,
+    the same spelling every lookup at scoring time applies; each change is noted with a count.
+    """
     text = pd.Series(uniques, dtype="str")
-    bad_unique = bad_unique | (text.str.strip() == "").to_numpy(dtype=bool)
-    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap.
-    wide = ~text.str.isascii().fillna(value=True).to_numpy(dtype=bool)
-    if wide.any():
-        nfc = text[wide].str.normalize("NFC")
-        changed_u = np.zeros(len(text), dtype=bool)
-        changed_u[wide] = (nfc != text[wide]).to_numpy(dtype=bool)
-        if changed_u.any():
-            rows = int(((codes >= 0) & changed_u[np.maximum(codes, 0)]).sum())
-            collector.note(
-                f"{table}: {column!r} held ids in a non-standard unicode form in "
-                f"{_plural(rows, 'row')}; they were normalised (NFC), so ids that look the "
-                "same now match."
+    spelled = spell_text_ids(text)
+    bad_unique = bad_unique | (spelled == "").to_numpy(dtype=bool)
+    differs = (spelled != text).fillna(value=False).to_numpy(dtype=bool)
+    if not differs.any():
+        return uniques, bad_unique, False
+    trimmed = differs & (text.str.strip() != text).fillna(value=False).to_numpy(dtype=bool)
+    trimmed &= ~bad_unique
+    used = codes >= 0
+
+    def rows(mask: npt.NDArray[np.bool_]) -> int:
+        return int((used & mask[np.maximum(codes, 0)]).sum())
+
+    if trimmed.any():
+        examples = ", ".join(repr(v) for v in text[trimmed].head(SHOWN).tolist())
+        joined = trimmed & spelled.duplicated(keep=False).to_numpy(dtype=bool)
+        merged = ""
+        if joined.any():
+            first = int(np.flatnonzero(joined)[0])
+            merged = (
+                f"; {_plural(int(joined.sum()), 'id')} now match another id of the column "
+                f"(e.g. {text.iloc[first]!r} is {spelled.iloc[first]!r})"
             )
-            fixed = text.to_numpy(dtype=object).copy()
-            fixed[wide] = nfc.to_numpy(dtype=object)
-            uniques = pd.Index(fixed, dtype="str")
-            changed = True
-    return uniques, bad_unique, changed
+        collector.note(
+            f"{table}: {column!r} held ids with blanks around them in "
+            f"{_plural(rows(trimmed), 'row')} (e.g. {examples}); the blanks were trimmed"
+            f"{merged}."
+        )
+    unicode_ = differs & ~trimmed & ~bad_unique
+    unicode_ |= (
+        differs & trimmed & (text.str.strip() != spelled).fillna(value=False).to_numpy(dtype=bool)
+    )
+    if unicode_.any():
+        collector.note(
+            f"{table}: {column!r} held ids in a non-standard unicode form in "
+            f"{_plural(rows(unicode_), 'row')}; they were normalised (NFC), so ids that look the "
+            "same now match."
+        )
+    return pd.Index(spelled.to_numpy(dtype=object), dtype="str"), bad_unique, True
 
 
 def encode_ids(
@@ -631,10 +787,54 @@ def encode_ids(
     return out
 
 
+def number_twins(integers: pd.Index, texts: pd.Index) -> list[tuple[int, str]]:
+    """Pairs of an integer id and a text id that spell the same number differently (7, '007').
+
+    Parameters
+    ----------
+    integers : pandas.Index
+        Integer ids.
+    texts : pandas.Index
+        Text ids.
+
+    Returns
+    -------
+    list of (int, str)
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> number_twins(pd.Index([7, 8]), pd.Index(["007", "8", "C9"]))
+    [(7, '007')]
+    """
+    text = pd.Series(texts, dtype="str")
+    digits = text.str.fullmatch(r"[+-]?[0-9]+").fillna(value=False).to_numpy(dtype=bool)
+    if not digits.any():
+        return []
+    candidates = text[digits]
+    # Ids too long for int64 cannot equal an int64 id: they are left as they are.
+    short = candidates.str.len().to_numpy() <= _INT64_DIGITS
+    candidates = candidates[short]
+    values = pd.to_numeric(candidates, errors="coerce")
+    odd = (values.astype("Int64").astype("str") != candidates).to_numpy(dtype=bool)
+    spelled = candidates[odd]
+    numbers = values[odd].astype(np.int64)
+    hit = pd.Index(numbers).isin(integers)
+    return list(zip(numbers[hit].tolist(), spelled[hit].tolist(), strict=True))
+
+
 def unify_id_kinds(
-    columns: Mapping[str, IdColumn], *, what: str, collector: Collector
+    columns: Mapping[str, IdColumn],
+    *,
+    what: str,
+    collector: Collector,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, IdColumn]:
     """Give every table's ids one dtype: text when any table has text ids, else integers.
+
+    Integers are written as decimal text (7 as ``'7'``) and match the text ids spelled so. An
+    integer that another table spells differently (``'007'``, ``'+7'``) cannot be matched
+    safely either way, so it is refused with its rows rather than left apart silently.
 
     Parameters
     ----------
@@ -643,11 +843,19 @@ def unify_id_kinds(
     what : str
         ``"client"`` or ``"product"``.
     collector : Collector
-        Receives a note when integers were turned into text.
+        Receives a note saying how many integer ids matched a text id.
+    labels : mapping of str to str, optional
+        ``{table: the caller's name of the id column}``, for the messages.
 
     Returns
     -------
     dict of str to IdColumn
+
+    Raises
+    ------
+    SchemaError
+        When an integer id of one table and a text id of another spell the same number
+        differently.
 
     Examples
     --------
@@ -660,19 +868,76 @@ def unify_id_kinds(
     ...                          collector=Collector(errors="raise"))
     >>> out["contracts"].uniques.tolist()
     ['42']
+    >>> c = IdColumn(codes=np.array([0]), uniques=pd.Index(["042"]), bad=np.zeros(1, bool))
+    >>> unify_id_kinds({"clients": a, "contracts": c}, what="client",
+    ...                collector=Collector(errors="raise"))
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.SchemaError: clients: 'client_id' is an integer id spelled differently ...
     """
     text = [t for t, c in columns.items() if c.is_text]
     numeric = [t for t, c in columns.items() if not c.is_text and len(c.uniques)]
     if not text or not numeric:
         return dict(columns)
+    names = labels or {}
+    all_text = pd.Index(
+        pd.unique(np.concatenate([np.asarray(columns[t].uniques, dtype=object) for t in text]))
+    )
+    for t in numeric:
+        found = {u: number_twins(columns[t].uniques, columns[u].uniques) for u in text}
+        where = [u for u, twins in found.items() if twins]
+        if where:
+            twins = [pair for u in where for pair in found[u]]
+            _refuse_twins(t, columns[t], twins, where, names.get(t, f"{what}_id"))
+    as_text = {t: pd.Index(columns[t].uniques.astype(str), dtype="str") for t in numeric}
+    n_ints = sum(len(v) for v in as_text.values())
+    n_matched = sum(int(v.isin(all_text).sum()) for v in as_text.values())
     collector.note(
         f"{what} ids are integers in {', '.join(numeric)} but text in {', '.join(text)}; "
-        "the integers were turned into text so that they match."
+        f"the integers were written as text (7 as '7') to compare them, and "
+        f"{n_matched:,} of {n_ints:,} matched a text id."
     )
-    return {
-        t: c.with_uniques(pd.Index(c.uniques.astype(str), dtype="str")) if t in numeric else c
-        for t, c in columns.items()
-    }
+    return {t: c.with_uniques(as_text[t]) if t in numeric else c for t, c in columns.items()}
+
+
+def _refuse_twins(
+    table: str, ids: IdColumn, twins: list[tuple[int, str]], text: list[str], column: str
+) -> None:
+    integers = pd.Index([i for i, _ in twins])
+    spelled = dict(twins)
+    hit = np.append(integers.get_indexer(ids.uniques) >= 0, False)
+    rows = np.flatnonzero(hit[ids.codes])
+    shown = [
+        f"row {int(r)} {column}={ids.uniques[ids.codes[r]]} (as text: "
+        f"{spelled[ids.uniques[ids.codes[r]]]!r})"
+        for r in rows[:SHOWN]
+    ]
+    raise SchemaError(
+        f"{table}: {column!r} is an integer id spelled differently as text in {', '.join(text)} "
+        f"in {_plural(int(rows.size), 'row')} (showing {len(shown)}): {'; '.join(shown)}. "
+        "Matched by their text they would be two ids, and this table's flags and details would "
+        "miss the other's rows. Read the id columns of every table as text (dtype=str) so that "
+        "each id is spelled one way, or fix the ids.",
+        table=table,
+        column=column,
+        rule="id_spelling",
+        rows=rows.tolist(),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """How dates and numbers given as text are written (``Schema``'s reading options).
+
+    Examples
+    --------
+    >>> Reading(decimal=",").thousands is None
+    True
+    """
+
+    date_format: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -691,6 +956,16 @@ class ParsedDates:
         Before 1678 (outside what nanosecond timestamps can hold).
     late : ndarray of bool
         After 2200 (a sentinel such as 9999-12-31).
+    tz_rows : int
+        Values that had a time zone.
+    numeric : bool
+        The column holds numbers, not dates (nothing was parsed).
+    day_first, month_first, two_ways : ndarray of bool
+        Text dates such as ``13/04/2024`` that read only day first, such as ``04/13/2024``
+        that read only month first, and such as ``03/04/2024`` that read both ways (all False
+        when a ``date_format`` is given).
+    order : {"day", "month"} or None
+        How the dates with the day and month both in front were read, when the column said.
 
     Examples
     --------
@@ -706,19 +981,131 @@ class ParsedDates:
     early: npt.NDArray[np.bool_]
     late: npt.NDArray[np.bool_]
     tz_rows: int
+    numeric: bool = False
+    day_first: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    month_first: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    two_ways: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    order: str | None = None
 
 
-def parse_dates(series: pd.Series) -> ParsedDates:
+#: A date such as ``03/04/2024`` or ``3.4.24 10:30``: two leading parts, either may be the day.
+_DAY_MONTH: Final = (
+    r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{2}|\d{4})(?P<rest>(?:[ T].*)?)$"
+)
+#: Two-digit years from this one on are 19xx, as ``strptime``'s ``%y`` reads them.
+_CENTURY_PIVOT: Final = 69
+_SHORT_YEAR: Final = 2
+
+
+def _to_datetime(values: pd.Series, **options: Any) -> pd.Series:
+    """``pd.to_datetime`` without pandas' own warnings about guessed formats."""
+    with warnings.catch_warnings():
+        # crosssell says itself what it guessed (or refuses); pandas' warning would leak raw
+        warnings.simplefilter("ignore", UserWarning)
+        out = pd.to_datetime(values, errors="coerce", **options)
+    assert isinstance(out, pd.Series)
+    return out
+
+
+def _day_month_parts(text: pd.Series) -> dict[str, Any] | None:
+    """Split dates such as ``03/04/2024`` into Arrow arrays of parts (None if no date is so).
+
+    Arrow's regular expressions run in C over the whole column; pandas' would loop in Python.
+    """
+    values = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    found = pc.extract_regex(values, pattern=_DAY_MONTH)
+    if found.null_count == len(found):
+        return None
+    valid = found.is_valid()
+    # the parts of a row that does not match are empty text, not null: make them null
+    nothing = pa.scalar(None, type=pa.string())
+    return {
+        name: pc.if_else(valid, found.field(name), nothing) for name in ("a", "b", "y", "rest")
+    } | {"matched": valid.to_numpy(zero_copy_only=False)}
+
+
+def _as_iso(text: pd.Series, order: str) -> pd.Series:
+    """Rewrite dates such as ``03/04/2024 10:00`` as ISO text, day or month first as ``order``."""
+    parts = _day_month_parts(text)
+    if parts is None:
+        return text
+    index = text.index
+
+    def column(name: str) -> pd.Series:
+        values = parts[name].to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=index, dtype="str").fillna("")
+
+    first, second, year, rest = column("a"), column("b"), column("y"), column("rest")
+    day, month = (first, second) if order == "day" else (second, first)
+    short = (year.str.len() == _SHORT_YEAR).to_numpy(dtype=bool)
+    pivot = pd.to_numeric(year, errors="coerce").to_numpy() >= _CENTURY_PIVOT
+    century = pd.Series(np.where(pivot, "19", "20"), index=index, dtype="str")
+    year = year.where(~short, century + year)
+    return year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + rest
+
+
+def _read_ordered(text: pd.Series, order: str) -> pd.Series:
+    """Read dates such as ``03/04/2024`` day or month first as ``order`` says.
+
+    The form of the first date (its separator, its year's digits) is tried on all with pandas'
+    fast parser; the dates in another form are rewritten as ISO text and read so.
+    """
+    first = str(text.iloc[0])
+    sep = next(c for c in first if not c.isdigit())
+    digits = re.split(r"[ T]", first.split(sep)[2], maxsplit=1)[0]
+    year = "%Y" if len(digits) > _SHORT_YEAR else "%y"
+    form = f"%d{sep}%m{sep}{year}" if order == "day" else f"%m{sep}%d{sep}{year}"
+    out = _to_datetime(text, format=form)
+    rest = out.isna().to_numpy(dtype=bool)
+    if rest.any():
+        out = out.astype("datetime64[us]")
+        out.loc[rest] = _to_datetime(_as_iso(text[rest], order), format="ISO8601").astype(
+            "datetime64[us]"
+        )
+    return out
+
+
+def _day_month_order(
+    text: pd.Series,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_], str | None]:
+    """Which dates such as ``03/04/2024`` read day first only, month first only, or both."""
+    n = len(text)
+    parts = _day_month_parts(text)
+    if parts is None:
+        empty = np.zeros(n, dtype=bool)
+        return empty, empty, empty, None
+    matched = np.asarray(parts["matched"], dtype=bool)
+    a, b = (
+        pc.fill_null(pc.cast(parts[name], pa.int64()), 0).to_numpy(zero_copy_only=False)
+        for name in ("a", "b")
+    )
+    day_first = matched & (a > _MONTHS) & (b <= _MONTHS)
+    month_first = matched & (b > _MONTHS) & (a <= _MONTHS)
+    two_ways = matched & (a <= _MONTHS) & (b <= _MONTHS) & (a != b)
+    order = None
+    if day_first.any() and not month_first.any():
+        order = "day"
+    elif month_first.any() and not day_first.any():
+        order = "month"
+    return day_first, month_first, two_ways, order
+
+
+def parse_dates(series: pd.Series, *, date_format: str | None = None) -> ParsedDates:
     """Parse a column of dates; time-zone-aware values are converted to UTC, then made naive.
 
     Parameters
     ----------
     series : pandas.Series
         Datetimes, dates, or text.
+    date_format : str or None, default None
+        The ``strftime`` format of the text (None: ISO and other unambiguous forms; dates such
+        as ``03/04/2024`` are read day first or month first only as the column says, see
+        ``order``).
 
     Returns
     -------
     ParsedDates
+        With ``numeric`` set (and nothing parsed) for a column of numbers.
 
     Examples
     --------
@@ -727,6 +1114,23 @@ def parse_dates(series: pd.Series) -> ParsedDates:
     >>> pd.to_datetime(d.ns).tolist(), d.tz_rows
     ([Timestamp('2024-01-01 00:00:00'), Timestamp('2024-01-01 00:00:00')], 2)
     """
+    n = len(series)
+    no = np.zeros(n, dtype=bool)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        null = series.isna().to_numpy(dtype=bool)
+        if not null.all():
+            return ParsedDates(
+                ns=np.zeros(n, dtype=np.int64),
+                null=null,
+                bad=~null,
+                early=no,
+                late=no,
+                tz_rows=0,
+                numeric=True,
+            )
+        # a column of nothing but NaN (an empty column of a CSV file) holds no date at all
+        series = pd.Series([None] * n, dtype=object)
+    order: _Order = (no, no, no, None)
     tz_rows = 0
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         tz_rows = int(series.notna().sum())
@@ -736,27 +1140,7 @@ def parse_dates(series: pd.Series) -> ParsedDates:
         parsed = series
         null = series.isna().to_numpy(dtype=bool)
     else:
-        is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
-        text = series.astype("str").str.strip() if is_text else series
-        null = series.isna().to_numpy(dtype=bool)
-        if is_text:
-            null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
-        source = text.where(~null) if is_text else series
-        try:
-            parsed = pd.to_datetime(source, errors="coerce")
-        except (ValueError, TypeError):
-            parsed = pd.to_datetime(source, errors="coerce", utc=True, format="mixed")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            tz_rows = int(parsed.notna().sum())
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        failed = ~null & parsed.isna().to_numpy(dtype=bool)
-        if failed.any():
-            # The first value fixes the inferred format; values in other formats (or with and
-            # without offsets mixed) get a second, slower chance.
-            retry = pd.to_datetime(source[failed], errors="coerce", utc=True, format="mixed")
-            tz_rows += int(retry.notna().sum()) if tz_rows else 0
-            parsed = parsed.astype("datetime64[us]")
-            parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")
+        parsed, null, tz_rows, order = _parse_text_dates(series, date_format)
     nat = np.iinfo(np.int64).min
     if parsed.dtype == np.dtype("datetime64[ns]"):
         ns = parsed.to_numpy().view(np.int64)
@@ -772,12 +1156,73 @@ def parse_dates(series: pd.Series) -> ParsedDates:
         late = ~missing & (us >= SENTINEL_AFTER.value // _NS_PER_US)
         ns = np.where(~missing & ~early & ~late, us, 0) * _NS_PER_US
     bad = missing & ~null
-    return ParsedDates(ns=ns, null=null, bad=bad, early=early, late=late, tz_rows=tz_rows)
+    return ParsedDates(
+        ns=ns,
+        null=null,
+        bad=bad,
+        early=early,
+        late=late,
+        tz_rows=tz_rows,
+        day_first=order[0],
+        month_first=order[1],
+        two_ways=order[2],
+        order=order[3],
+    )
+
+
+_Order = tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_], str | None]
+
+
+def _parse_text_dates(
+    series: pd.Series, date_format: str | None
+) -> tuple[pd.Series, npt.NDArray[np.bool_], int, _Order]:
+    """Parse text (or objects) as dates: parsed values, nulls, rows with a time zone, order."""
+    is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+    text = series.astype("str").str.strip() if is_text else series
+    null = series.isna().to_numpy(dtype=bool)
+    if is_text:
+        null = null | (text == "").fillna(value=False).to_numpy(dtype=bool)
+    source = text.where(~null) if is_text else series
+    no = np.zeros(len(series), dtype=bool)
+    order: _Order = (no, no, no, None)
+    if is_text and date_format is None:
+        order = _day_month_order(text.where(~null, ""))
+    either = order[0] | order[1] | order[2]
+    try:
+        if date_format is not None:
+            parsed = _to_datetime(source, format=date_format)
+        else:
+            parsed = _to_datetime(source.where(~either) if order[3] is not None else source)
+    except (ValueError, TypeError):
+        parsed = _to_datetime(source, utc=True, format="mixed")
+    if order[3] is not None:
+        # the column says which part is the day: every date such as 03/04/2024 is read so
+        ordered = _read_ordered(source[either], order[3])
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            ordered = ordered.dt.tz_localize("UTC")
+        parsed = parsed.astype(ordered.dtype)
+        parsed.loc[either] = ordered
+    tz_rows = 0
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        tz_rows = int(parsed.notna().sum())
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    failed = ~null & parsed.isna().to_numpy(dtype=bool)
+    if failed.any():
+        # The first value fixes the inferred format; values in other formats (or with and
+        # without offsets mixed) get a second, slower chance. A format given is never second-
+        # guessed: what does not follow it must be ISO 8601 (which reads one way only).
+        retry = _to_datetime(
+            source[failed], utc=True, format="mixed" if date_format is None else "ISO8601"
+        )
+        tz_rows += int(retry.notna().sum()) if tz_rows else 0
+        parsed = parsed.astype("datetime64[us]")
+        parsed.loc[failed] = retry.dt.tz_localize(None).astype("datetime64[us]")
+    return parsed, null, tz_rows, order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedNumbers:
-    """Numbers as float64 with a mask of text that is not a number.
+    """Numbers as float64 with masks of text that is not a number or reads two ways.
 
     Attributes
     ----------
@@ -787,6 +1232,13 @@ class ParsedNumbers:
         Present but not a number.
     from_text : int
         How many values were read from text with thousands separators.
+    comma_only : ndarray of bool
+        Text that reads as a number only with a decimal comma (``"1.000,50"``, ``"2,5"``), when
+        no text of the column needs a decimal point; always False when the decimal mark is
+        given.
+    two_ways : ndarray of bool
+        Text that reads as two different numbers with a decimal point or a decimal comma
+        (``"2.500"``, ``"1,000"``); always False when the decimal mark is given.
 
     Examples
     --------
@@ -799,14 +1251,43 @@ class ParsedNumbers:
     values: npt.NDArray[np.float64]
     bad: npt.NDArray[np.bool_]
     from_text: int
+    comma_only: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    two_ways: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def decimal_comma(self) -> bool:
+        """Whether the text reads as written with a decimal comma (and none with a point).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> parse_numbers(pd.Series(["2.500", "1.000,50"])).decimal_comma
+        True
+        >>> parse_numbers(pd.Series(["2.5", "1.000,50"])).decimal_comma
+        False
+        """
+        return bool(self.comma_only.any())
 
 
-def parse_numbers(series: pd.Series) -> ParsedNumbers:
+def _grouped(thousands: str, decimal: str) -> re.Pattern[str]:
+    t, d = re.escape(thousands), re.escape(decimal)
+    return re.compile(rf"^[+-]?[1-9]\d{{0,2}}({t}\d{{3}})+({d}\d*)?$")
+
+
+def parse_numbers(
+    series: pd.Series, *, decimal: str | None = None, thousands: str | None = None
+) -> ParsedNumbers:
     """Parse a numeric column; text with thousands separators ("1,000.50") is read as a number.
 
     Parameters
     ----------
     series : pandas.Series
+    decimal : {".", ","} or None, default None
+        The decimal mark of text. None: a point, and the text that reads otherwise with a
+        comma is marked in ``comma_only`` and ``two_ways`` for the caller to judge.
+    thousands : str or None, default None
+        The thousands separator of text (default: the other one of ``","`` and ``"."``;
+        ``""`` for none).
 
     Returns
     -------
@@ -816,19 +1297,50 @@ def parse_numbers(series: pd.Series) -> ParsedNumbers:
     --------
     >>> parse_numbers(pd.Series([1, 2])).values.tolist()
     [1.0, 2.0]
+    >>> parse_numbers(pd.Series(["1.000,50", "2,5"]), decimal=",").values.tolist()
+    [1000.5, 2.5]
     """
+    n = len(series)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return ParsedNumbers(values=values, bad=np.zeros(len(values), dtype=bool), from_text=0)
+        return ParsedNumbers(values=values, bad=np.zeros(n, dtype=bool), from_text=0)
     text = series.astype("str").str.strip()
     null = series.isna().to_numpy(dtype=bool) | (text == "").fillna(value=False).to_numpy(
         dtype=bool
     )
-    grouped = text.str.match(_THOUSANDS).fillna(value=False).to_numpy(dtype=bool)
-    cleaned = text.where(~grouped, text.str.replace(",", "", regex=False)).where(~null)
+    mark = decimal if decimal is not None else "."
+    sep = thousands if thousands is not None else ("," if mark == "." else ".")
+    if sep:
+        grouped = text.str.match(_grouped(sep, mark)).fillna(value=False).to_numpy(dtype=bool)
+        cleaned = text.where(~grouped, text.str.replace(sep, "", regex=False))
+    else:
+        grouped = np.zeros(n, dtype=bool)
+        cleaned = text
+    if mark != ".":
+        # a point left in the text is neither the mark nor a valid separator: not a number
+        cleaned = cleaned.where(~cleaned.str.contains(".", regex=False).fillna(value=False), "x")
+        cleaned = cleaned.str.replace(mark, ".", regex=False)
+    cleaned = cleaned.where(~null)
     values = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~null & np.isnan(values) & ~cleaned.str.lower().isin(["nan"]).to_numpy(dtype=bool)
-    return ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
+    out = ParsedNumbers(values=values, bad=bad, from_text=int((grouped & ~bad).sum()))
+    if decimal is not None or not text.str.contains(",", regex=False).fillna(value=False).any():
+        # without a comma no text can read only with a decimal comma: nothing to judge
+        return out
+    comma = parse_numbers(series, decimal=",", thousands=".")
+    read_comma = ~comma.bad & ~null
+    comma_only = bad & read_comma
+    with np.errstate(invalid="ignore"):
+        two_ways = ~bad & read_comma & (comma.values != values)
+    marked = text.str.contains(r"[.,]").fillna(value=False).to_numpy(dtype=bool)
+    point_only = ~bad & ~null & ~read_comma & marked
+    return ParsedNumbers(
+        values=values,
+        bad=bad,
+        from_text=out.from_text,
+        comma_only=comma_only if not point_only.any() else np.zeros(n, dtype=bool),
+        two_ways=two_ways,
+    )
 
 
 def parse_bools(
@@ -862,22 +1374,3 @@ def parse_bools(
     false = text.isin(list(_FALSE)).to_numpy(dtype=bool)
     values = np.where(null, default, true)
     return values, ~null & ~true & ~false
-
-
-def nfc(value: str) -> str:
-    r"""Return ``value`` in unicode normal form C.
-
-    Parameters
-    ----------
-    value : str
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> nfc("e\u0301") == "\u00e9"
-    True
-    """
-    return unicodedata.normalize("NFC", value)

@@ -11,7 +11,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ import pandas as pd
 
 from crosssell import _validation as _val
 from crosssell._arrays import OPEN_END, ContractArrays
+from crosssell._params import Options, check_params
 from crosssell._tables import (
     CLIENTS,
     CONTRACTS,
@@ -41,8 +42,8 @@ from crosssell._tables import (
     split_list,
 )
 from crosssell.columns import Columns, EventType
-from crosssell.exceptions import DataWarning, SchemaError
-from crosssell.ids import IdMap
+from crosssell.exceptions import EventTypeWarning, InvalidParameterError, SchemaError
+from crosssell.ids import IdMap, spell_text_ids
 
 if TYPE_CHECKING:
     from crosssell.matrix import AsOf, ClientProductMatrix, State
@@ -52,13 +53,45 @@ __all__ = ["OPEN_END", "Book", "BuildInfo", "ContractArrays", "Errors", "Schema"
 
 Errors = Literal["raise", "collect"]
 
+#: The fields of :class:`Schema` that say how to read, not how a column is named.
+_READING: Final = ("match_names", "date_format", "decimal", "thousands")
+#: The fields of :class:`Schema` that name a column.
+_COLUMN_FIELDS: Final = (
+    "client", "product", "contract", "start", "end", "value", "quantity", "timestamp", "amount",
+    "family", "tier", "price", "requires", "excludes", "sellable", "segments", "name",
+    "available_from", "available_to", "segment", "region", "owner", "parent", "do_not_contact",
+    "satisfaction", "date", "type", "detail", "ref",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schema:
-    """Maps the caller's column names onto crosssell's, once, at the boundary.
+    """Maps the caller's column names onto crosssell's, once, at the boundary, and says how to read.
 
-    Each field is a crosssell column (see :class:`crosssell.columns.Columns`); its value is the
-    caller's name for it. Only the names that differ need to be given.
+    Each column field is a crosssell column (see :class:`crosssell.columns.Columns`); its value
+    is the caller's name for it. Only the names that differ need to be given. The last four
+    fields say how to read the tables rather than name a column.
+
+    Parameters
+    ----------
+    client, product, ..., ref : str
+        The caller's name of each crosssell column (default: crosssell's own name).
+    match_names : {"exact", "folded"}, default "exact"
+        A column spelled like a known one but not exactly (``"End_Date "``, ``"Value"``,
+        ``"do-not-contact"``: equal once trimmed, case-folded and with blanks and hyphens read as
+        underscores) is an error under ``"exact"``; under ``"folded"`` it is read as the known
+        column, with a :class:`~crosssell.exceptions.DataWarning`.
+    date_format : str or None, default None
+        The ``strftime`` format of the dates given as text, e.g. ``"%d/%m/%Y"`` (ISO dates such
+        as ``2024-03-01`` are read too; any other text is not a date). Without it,
+        ISO dates are read as such, and a column of dates such as ``03/04/2024`` must show
+        which part is the day (a part above 12) or it is refused.
+    decimal : {".", ","} or None, default None
+        The decimal mark of numbers given as text. Without it, ``"."`` is taken, and a column
+        that can only be read with ``","`` (``"1.000,50"``) is refused.
+    thousands : {",", ".", " ", "'", "_", ""} or None, default None
+        The thousands separator of numbers given as text (default: ``","`` with a decimal
+        ``"."``, ``"."`` with a decimal ``","``; ``""`` for none).
 
     Examples
     --------
@@ -67,7 +100,17 @@ class Schema:
     ('customer_no', 'start_date')
     >>> s.renames()["customer_no"]
     'client_id'
+    >>> Schema(decimal=",", date_format="%d.%m.%Y").thousands is None
+    True
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **{name: [str] for name in _COLUMN_FIELDS},
+        "match_names": [Options({"exact", "folded"})],
+        "date_format": [str, None],
+        "decimal": [Options({".", ","}), None],
+        "thousands": [Options({",", ".", " ", "'", "_", ""}), None],
+    }
 
     client: str = Columns.client
     product: str = Columns.product
@@ -98,6 +141,20 @@ class Schema:
     type: str = Columns.type
     detail: str = Columns.detail
     ref: str = Columns.ref
+    match_names: Literal["exact", "folded"] = "exact"
+    date_format: str | None = None
+    decimal: Literal[".", ","] | None = None
+    thousands: Literal[",", ".", " ", "'", "_", ""] | None = None
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        if self.decimal is not None and self.decimal == self.thousands:
+            raise InvalidParameterError(
+                f"The 'thousands' parameter of Schema must differ from 'decimal'. Got "
+                f"{self.thousands!r} for both instead.",
+                owner="Schema",
+                parameter="thousands",
+            )
 
     def renames(self) -> dict[str, str]:
         """Return ``{caller's name: crosssell's name}`` for every field whose names differ.
@@ -113,6 +170,8 @@ class Schema:
         """
         out: dict[str, str] = {}
         for f in fields(self):
+            if f.name in _READING:
+                continue
             ours = getattr(Columns, f.name)
             theirs = getattr(self, f.name)
             if theirs != ours:
@@ -122,6 +181,9 @@ class Schema:
     def to_dict(self) -> dict[str, str]:
         """Return the mapping as a plain dict (for saving in a model manifest).
 
+        The reading options appear only when they differ from their defaults, so that a schema
+        of column names alone gives the dict it always gave.
+
         Returns
         -------
         dict of str to str
@@ -130,8 +192,15 @@ class Schema:
         --------
         >>> Schema(client="cust").to_dict()["client"]
         'cust'
+        >>> Schema(decimal=",").to_dict()["decimal"]
+        ','
         """
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in _READING or value != f.default:
+                out[f.name] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,8 +310,16 @@ class Book:
 
         Conventions: ids that pandas read as floats (``1.0``) become integers when all are
         integral; a column mixing integer and text ids, or tables disagreeing (``42`` and
-        ``"42"``), become text; text ids are normalised to unicode NFC. Time-zone-aware dates are
-        converted to UTC and made naive. A null end date is open; an end date after 2200 (e.g.
+        ``"42"``), become text, and an integer spelled otherwise as text (``7`` and ``"007"``) is
+        an error; text ids are trimmed and normalised to unicode NFC
+        (:func:`crosssell.ids.spell_id`). A column spelled like a known one but not exactly
+        (``"End_Date "``) is an error unless ``Schema(match_names="folded")``. An event type
+        that misspells a built-in one is an error; other types are listed in an
+        :class:`~crosssell.exceptions.EventTypeWarning`. Dates and numbers given as text are
+        read as the schema's ``date_format``, ``decimal`` and ``thousands`` say; without them, a
+        column that reads two ways (``03/04/2024`` throughout, ``"1.000,50"``) is an error, and
+        so is a date column of numbers. Time-zone-aware dates are converted to UTC and made
+        naive. A null end date is open; an end date after 2200 (e.g.
         ``9999-12-31``) is read as open. Values parse text with thousands separators
         ("1,000.50"); NaN means unknown. Exact duplicate contract rows are collapsed into one
         (under ``errors="collect"`` the copies are also listed in :attr:`rejected`). Every such
@@ -384,7 +461,8 @@ class Book:
         """Read the tables from CSV or Parquet files and validate them with :meth:`from_frames`.
 
         Id columns of CSV files are read as text, so leading zeros and long numbers are kept
-        exactly; Parquet files keep their stored types.
+        exactly; with ``Schema(decimal=...)`` or ``Schema(thousands=...)`` the number columns
+        are read as text too, then as the schema says. Parquet files keep their stored types.
 
         Parameters
         ----------
@@ -414,9 +492,25 @@ class Book:
         ['007']
         """
         names = schema if schema is not None else Schema()
-        id_columns = (names.client, names.product, names.parent, names.contract, names.ref)
+        text_columns: tuple[str, ...] = (
+            names.client,
+            names.product,
+            names.parent,
+            names.contract,
+            names.ref,
+        )
+        if names.decimal is not None or names.thousands is not None:
+            # numbers are then read by the Book with the marks given, not guessed by the reader
+            text_columns += (
+                names.value,
+                names.amount,
+                names.quantity,
+                names.price,
+                names.tier,
+                names.satisfaction,
+            )
         frames = [
-            None if path is None else _read_table(path, id_columns)
+            None if path is None else _read_table(path, text_columns)
             for path in (contracts, products, clients, events)
         ]
         return cls.from_frames(
@@ -751,6 +845,32 @@ _REJECTED: Final = Columns.rejected
 _FIRST: Final = Columns.first_date
 _LAST: Final = Columns.last_date
 _NAT: Final = np.iinfo(np.int64).min
+#: How many event types without a built-in meaning the warning names.
+_LISTED_TYPES: Final = 10
+#: Every column each table may have, by crosssell's names: a column spelled like one of them
+#: but not exactly is refused (or read as it under ``Schema(match_names="folded")``).
+_KNOWN: Final[dict[str, tuple[str, ...]]] = {
+    CONTRACTS: (
+        Columns.client, Columns.product, Columns.contract, Columns.start, Columns.end,
+        Columns.value, Columns.quantity,
+    ),
+    TRANSACTIONS: (
+        Columns.client, Columns.product, Columns.contract, Columns.timestamp, Columns.amount,
+        Columns.quantity,
+    ),
+    PRODUCTS: (
+        Columns.product, Columns.family, Columns.tier, Columns.price, Columns.requires,
+        Columns.excludes, Columns.sellable, Columns.segments, Columns.name,
+        Columns.available_from, Columns.available_to,
+    ),
+    CLIENTS: (
+        Columns.client, Columns.segment, Columns.region, Columns.owner, Columns.parent,
+        Columns.do_not_contact, Columns.satisfaction,
+    ),
+    EVENTS: (
+        Columns.client, Columns.date, Columns.type, Columns.product, Columns.detail, Columns.ref,
+    ),
+}  # fmt: skip
 
 
 def _day(t: Any) -> str:
@@ -866,7 +986,14 @@ def _build(
     schema = schema if schema is not None else Schema()
     collector = _val.Collector(errors=errors)
     inputs = _read_inputs(
-        contracts, products, clients, events, schema=schema, source=source, owner=owner
+        contracts,
+        products,
+        clients,
+        events,
+        schema=schema,
+        source=source,
+        owner=owner,
+        collector=collector,
     )
     parsed = _check_each_table(inputs, collector, lookback=lookback)
     _unify_id_kinds(inputs, parsed, collector)
@@ -892,8 +1019,8 @@ def _build(
     )
     # Notes are issued once the Book stands, so that each warning points at the caller's line
     # and an error is never masked by a warning raised while it propagates.
-    for note in collector.notes:
-        warnings.warn(note, DataWarning, stacklevel=3)
+    for note, category in zip(collector.notes, collector.categories, strict=True):
+        warnings.warn(note, category, stacklevel=3)
     return book
 
 
@@ -964,6 +1091,7 @@ def _read_inputs(
     schema: Schema,
     source: str,
     owner: str,
+    collector: _val.Collector,
 ) -> _Inputs:
     """Read each table given, check its required columns and rename them to ours."""
     start_col = Columns.timestamp if source == TRANSACTIONS else Columns.start
@@ -972,10 +1100,14 @@ def _read_inputs(
     if catalog_book is not None:
         products = None
     renames = schema.renames()
-    schema_fields = {getattr(Columns, f.name): f.name for f in fields(Schema)}
+    schema_fields = {getattr(Columns, name): name for name in _COLUMN_FIELDS}
+    fold = schema.match_names == "folded"
+    reading = _val.Reading(
+        date_format=schema.date_format, decimal=schema.decimal, thousands=schema.thousands
+    )
 
     def read(obj: Any, name: str, parameter: str, required: tuple[str, ...]) -> Table | None:
-        if obj is None:
+        if obj is None and name != source:
             return None
         return prepare_table(
             obj,
@@ -985,17 +1117,19 @@ def _read_inputs(
             renames=renames,
             schema_fields=schema_fields,
             required=required,
+            known=_KNOWN[name],
+            fold=fold,
+            collector=collector,
+            reading=reading,
         )
 
-    contract_table = prepare_table(
+    contract_table = read(
         contracts,
-        name=source,
-        parameter="lines" if source == TRANSACTIONS else CONTRACTS,
-        owner=owner,
-        renames=renames,
-        schema_fields=schema_fields,
-        required=(Columns.client, Columns.product, start_col),
+        source,
+        "lines" if source == TRANSACTIONS else CONTRACTS,
+        (Columns.client, Columns.product, start_col),
     )
+    assert contract_table is not None
     product_table = read(products, PRODUCTS, PRODUCTS, (Columns.product,))
     client_table = read(clients, CLIENTS, CLIENTS, (Columns.client,))
     event_table = read(events, EVENTS, EVENTS, (Columns.client, Columns.date, Columns.type))
@@ -1080,7 +1214,15 @@ def _unify_id_kinds(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector)
         client_columns_[EVENTS] = parsed.event_ids
     if parsed.parent is not None and len(parsed.parent.uniques):
         client_columns_["clients.parent_id"] = parsed.parent
-    unified = _val.unify_id_kinds(client_columns_, what="client", collector=collector)
+    labels = {source: inputs.contracts.label(Columns.client)}
+    if inputs.clients is not None:
+        labels[CLIENTS] = inputs.clients.label(Columns.client)
+        labels["clients.parent_id"] = inputs.clients.label(Columns.parent)
+    if inputs.events is not None:
+        labels[EVENTS] = inputs.events.label(Columns.client)
+    unified = _val.unify_id_kinds(
+        client_columns_, what="client", collector=collector, labels=labels
+    )
     parsed.contracts.client = unified[source]
     parsed.client_ids = unified.get(CLIENTS)
     parsed.event_ids = unified.get(EVENTS)
@@ -1088,7 +1230,12 @@ def _unify_id_kinds(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector)
     product_columns = {source: parsed.contracts.product}
     if parsed.product_ids is not None:
         product_columns[PRODUCTS] = parsed.product_ids
-    unified = _val.unify_id_kinds(product_columns, what="product", collector=collector)
+    labels = {source: inputs.contracts.label(Columns.product)}
+    if inputs.products is not None:
+        labels[PRODUCTS] = inputs.products.label(Columns.product)
+    unified = _val.unify_id_kinds(
+        product_columns, what="product", collector=collector, labels=labels
+    )
     parsed.contracts.product = unified[source]
     parsed.product_ids = unified.get(PRODUCTS)
 
@@ -1317,6 +1464,8 @@ def _assemble(
         product_table=product_table,
         client_dtype=client_ids.dtype,
     )
+    if other_types:
+        collector.note(_other_types_note(other_types), EventTypeWarning)
     return Book(
         schema=schema,
         client_ids=client_ids,
@@ -1335,6 +1484,18 @@ def _assemble(
             other_event_types=other_types,
             repeated_lines=repeated,
         ),
+    )
+
+
+def _other_types_note(other: tuple[tuple[str, int], ...]) -> str:
+    """One sentence listing the event types without a built-in meaning, most frequent first."""
+    ranked = sorted(other, key=lambda tc: (-tc[1], tc[0]))
+    listed = ", ".join(f"{t!r} ({plural(c, 'row')})" for t, c in ranked[:_LISTED_TYPES])
+    more = len(ranked) - _LISTED_TYPES
+    rest = f" and {plural(more, 'other')} (see book.validation_report())" if more > 0 else ""
+    return (
+        f"events: {plural(len(ranked), 'event type')} without a built-in meaning, kept for rules "
+        f"of your own: {listed}{rest}. Built-in types: {', '.join(sorted(EventType.known))}."
     )
 
 
@@ -1587,6 +1748,6 @@ def _lookup_products(given: pd.Series, product_ids: IdMap) -> npt.NDArray[np.int
         if integral.any():
             out[integral] = index.get_indexer(num[integral].astype(np.int64))
         return out.astype(np.int32)
-    text = given.astype("str").str.normalize("NFC")
+    text = spell_text_ids(given)
     out = index.get_indexer(pd.Index(text.to_numpy(), dtype="str"))
     return np.where(given.notna().to_numpy(), out, -1).astype(np.int32)

@@ -13,6 +13,7 @@ __all__ = [
     "CrossSellError",
     "CrossSellWarning",
     "DataWarning",
+    "EventTypeWarning",
     "InvalidParameterError",
     "NotFittedError",
     "SchemaError",
@@ -170,4 +171,17 @@ class DataWarning(CrossSellWarning):
     ...     warnings.warn("3 float ids read as integers", DataWarning, stacklevel=1)
     >>> caught[0].category.__name__
     'DataWarning'
+    """
+
+
+class EventTypeWarning(DataWarning):
+    """Events of types without a built-in meaning were kept (for rules of the caller's own).
+
+    One warning lists them all with their counts; a type spelled like a built-in one
+    (``complaint_openned``) is an error instead.
+
+    Examples
+    --------
+    >>> issubclass(EventTypeWarning, DataWarning)
+    True
     """

@@ -1,9 +1,17 @@
-"""Translation between the caller's ids and the dense indices that matrices use."""
+"""Translation between the caller's ids and the dense indices that matrices use.
+
+It also holds the one spelling of ids (:func:`spell_id`): the Book applies it to every id it
+reads, and every lookup (Python scoring, the command line, the HTTP service) applies it to the
+id it is given, so an id found at fit is found again at scoring.
+"""
 
 from __future__ import annotations
 
+import numbers
+import re
+import unicodedata
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +19,72 @@ import pandas as pd
 
 from crosssell.exceptions import UnknownIdError
 
-__all__ = ["IdMap"]
+__all__ = ["IdMap", "spell_id", "spell_text_ids"]
+
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+
+
+def spell_id(value: Any) -> Any:
+    r"""Return an id in the one spelling crosssell uses, at fit and at scoring alike.
+
+    Text is trimmed of blanks at both ends and brought to unicode normal form C (an ``é`` typed
+    as ``e`` and an accent is the same id as a precomposed ``é``); integers of any kind (numpy's
+    included) become Python ints; anything else is returned unchanged. Leading zeros are kept:
+    ``'007'`` stays ``'007'``.
+
+    Parameters
+    ----------
+    value : object
+        An id as the caller has it.
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> spell_id(" C1 "), spell_id("e\u0301") == "\u00e9", spell_id("007")
+    ('C1', True, '007')
+    >>> import numpy as np
+    >>> type(spell_id(np.int64(7)))
+    <class 'int'>
+    """
+    if isinstance(value, str):
+        trimmed = value.strip()
+        return trimmed if trimmed.isascii() else unicodedata.normalize("NFC", trimmed)
+    if isinstance(value, bool | np.bool_):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return value
+
+
+def spell_text_ids(values: pd.Series) -> pd.Series:
+    r"""Apply :func:`spell_id` to a column of text ids, vectorised (nulls stay null).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Text ids.
+
+    Returns
+    -------
+    pandas.Series
+        Of dtype ``str``, on the same index.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spell_text_ids(pd.Series([" C1", "C1 ", "e\u0301"])).tolist() == ["C1", "C1", "\u00e9"]
+    True
+    """
+    out = values.astype("str").str.strip()
+    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap.
+    wide = ~out.str.isascii().fillna(value=True).to_numpy(dtype=bool)
+    if wide.any():
+        out = out.copy()
+        out[wide] = out[wide].str.normalize("NFC")
+    return out
 
 
 class IdMap:
@@ -142,9 +215,11 @@ class IdMap:
     def coerce(self, value: Any) -> Any:
         """Spell an id the way this map does, e.g. text from a command line or a URL query.
 
-        An id the map knows is returned as is; text that reads as an integer becomes an int when
+        An id the map knows is returned as is. Otherwise the id is spelled with
+        :func:`spell_id` (trimmed, unicode NFC), then text of decimal digits becomes an int when
         the ids are integers, and an int becomes text when they are text. Anything else is
-        returned unchanged (and is then simply unknown).
+        returned spelled but unknown. Python scoring, the command line and the HTTP service all
+        look ids up through this method.
 
         Parameters
         ----------
@@ -163,15 +238,15 @@ class IdMap:
         '007'
         >>> IdMap(["7"]).coerce(7)
         '7'
+        >>> IdMap(["C1"]).coerce(" C1")
+        'C1'
         """
         if value in self:
             return value
+        value = spell_id(value)
         integer_ids = self._index.dtype.kind in "iu"
         if integer_ids and isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                return value
+            return int(value) if _INTEGER.fullmatch(value) else value
         if not integer_ids and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value

@@ -424,8 +424,15 @@ class Recommender(Estimator):
         if clients is None:
             return np.flatnonzero(self.eligible_).astype(np.int64)
         ids = pd.Index(list(clients) if not isinstance(clients, pd.Index | pd.Series) else clients)
-        rows = self.book_.client_ids.to_index(ids, missing="ignore")
+        known = self.book_.client_ids
+        rows = known.to_index(ids, missing="ignore")
         unknown = rows < 0
+        if unknown.any():
+            # ids spelled otherwise than at fit (' C1', 2 for '2', another unicode form) are
+            # looked up again in the Book's spelling; only the few unknown ones pay for it
+            respelled = [known.coerce(x) for x in ids[unknown].tolist()]
+            rows[unknown] = known.to_index(pd.Index(respelled, dtype=object), missing="ignore")
+            unknown = rows < 0
         if unknown.any():
             shown = ", ".join(repr(x) for x in ids[unknown][:5].tolist())
             warnings.warn(
@@ -493,7 +500,8 @@ class Recommender(Estimator):
         Parameters
         ----------
         clients : iterable of ids, optional
-            Client ids as in the Book. Unknown ids get no offers and a :class:`DataWarning`.
+            Client ids as in the Book, in any spelling :meth:`crosssell.ids.IdMap.coerce`
+            reads. Unknown ids get no offers and a :class:`DataWarning`.
         k : int, optional
             Offers per client; default the ``k`` given at construction.
         explain : bool, default True
@@ -833,7 +841,9 @@ class Recommender(Estimator):
         Parameters
         ----------
         client : id
-            Client id; an id unknown at fit needs ``contracts``.
+            Client id, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads (``2`` for
+            ``"2"``, blanks around, another unicode form); an id unknown at fit needs
+            ``contracts``.
         contracts : DataFrame, list of records or dict of columns, optional
             New contracts of this client (added to the ones known at fit).
         events : DataFrame, list of records or dict of columns, optional
@@ -865,6 +875,8 @@ class Recommender(Estimator):
         """
         check_fitted(self, "scorer_")
         kk = self._check_k(self.k_ if k is None else k)
+        given = client
+        client = self.book_.client_ids.coerce(client)
         row = self.book_.client_ids.index_of(client)
         same_time = as_of is None or to_as_of(as_of, caller="recommend_one") == self.as_of_
         if contracts is None and events is None and same_time:
@@ -898,7 +910,11 @@ class Recommender(Estimator):
             k=kk,
             explain=explain,
         )
-        return _offers_from_frame(offers[offers[Columns.client] == client])
+        mine = offers[Columns.client] == client
+        if not mine.any():
+            # a new client whose fresh rows keep the caller's spelling of its id
+            mine = offers[Columns.client] == given
+        return _offers_from_frame(offers[mine])
 
     def _recommend_one_events(
         self, row: int, client: Any, events: Any, k: int, explain: bool
@@ -1233,7 +1249,8 @@ class Recommender(Estimator):
         Parameters
         ----------
         client, product : id
-            Ids as in the Book.
+            Ids as in the Book, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads
+            (``2`` for ``"2"``, blanks around, another unicode form).
 
         Returns
         -------
@@ -1248,8 +1265,10 @@ class Recommender(Estimator):
         "Client 'no-such-client' is not in the book this model was fitted on."
         """
         check_fitted(self, "scorer_")
-        row = int(self.book_.client_ids.to_index([client], missing="ignore")[0])
-        col = int(self.book_.product_ids.to_index([product], missing="ignore")[0])
+        client = self.book_.client_ids.coerce(client)
+        product = self.book_.product_ids.coerce(product)
+        row = self.book_.client_ids.index_of(client)
+        col = self.book_.product_ids.index_of(product)
         facts = functools.partial(
             PairFacts, client=client, product=product, as_of=self.as_of_, k=self.k_
         )
