@@ -16,9 +16,22 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._calibrators import IsotonicCalibrator
+from crosssell._codec import (
+    StateBooster,
+    StateCalibrator,
+    StateDates,
+    StateDuration,
+    StateNames,
+    StateRebuilt,
+    StateScorers,
+    StateSpec,
+    StateTable,
+    register,
+)
 from crosssell._params import Interval, Options, Satisfies, validate_params
 from crosssell._topk import top_k
 from crosssell.columns import Columns
+from crosssell.exceptions import ArtifactError
 from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers._features import (
     FeatureContext,
@@ -54,6 +67,7 @@ _PROB_FLOOR = 1e-6
 _TIE_WEIGHT = 1e-4
 
 
+@register("scorer")
 class Ranker(Scorer):
     """A learned second stage: gradient-boosted trees over candidates of the base scorers.
 
@@ -137,6 +151,19 @@ class Ranker(Scorer):
 
     explain_kind: ClassVar[ExplainKind] = "neighbours"
     outputs_probability: ClassVar[bool] = True
+    # saved as LightGBM's text model and plain values; the context is rebuilt from the Book
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "bases_": StateScorers(),
+        "feature_names_": StateNames(dim="n_features"),
+        "model_": StateBooster(features="n_features", nullable=True),
+        "calibrator_": StateCalibrator(nullable=True),
+        "horizon_": StateDuration(),
+        "windows_": StateDates(),
+        "training_": StateTable(
+            columns=(Columns.cutoff, Columns.horizon_end, Columns.rows, "positives")
+        ),
+        "context_": StateRebuilt(),
+    }
 
     bases_: list[Scorer]
     feature_names_: list[str]
@@ -439,6 +466,12 @@ class Ranker(Scorer):
             return raw
         cal = np.asarray(self.calibrator_.predict(raw), dtype=np.float64)
         return (1.0 - _TIE_WEIGHT) * cal + _TIE_WEIGHT * raw
+
+    def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
+        # the snapshot is a function of the Book, as_of and the horizon, so it is not saved
+        if self.model_ is not None and self.model != "lightgbm":
+            raise ArtifactError(f"a saved Ranker(model={self.model!r}) holds LightGBM trees")
+        self.context_ = build_context(book, as_of, self.horizon_)
 
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, rows: IntArray) -> FloatArray:
