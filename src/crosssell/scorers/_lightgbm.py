@@ -264,14 +264,28 @@ def _check_tree(block: str, i: int, max_feature: int) -> None:
         if key not in arrays:
             raise ArtifactError(f"{_WHAT}: {where} lacks {key}")
     for key, arr in arrays.items():
-        if arr.shape[0] != want[key] and not (n_leaves == 1 and key in _PER_SPLIT):
+        # a one-leaf tree is read for its leaf value alone
+        if arr.shape[0] != want[key] and (n_leaves > 1 or key == "leaf_value"):
             raise ArtifactError(
                 f"{_WHAT}: {where} has {arr.shape[0]} {key} values, expected {want[key]}"
             )
-    if n_leaves == 1:
-        return
+    # a threshold may be infinite; the values a prediction adds up may not
+    if not np.isfinite(arrays["leaf_value"]).all():
+        raise ArtifactError(f"{_WHAT}: {where} has NaN or infinite leaf values")
+    if n_leaves > 1:
+        _check_splits(arrays, n_leaves, max_feature, where)
+
+
+def _check_splits(
+    arrays: dict[str, npt.NDArray[np.float64]], n_leaves: int, max_feature: int, where: str
+) -> None:
+    """Check the split features and children of a tree with ``n_leaves`` > 1 leaves."""
+    for key in ("split_feature", "decision_type", "left_child", "right_child"):
+        values = arrays[key]
+        if not np.isfinite(values).all() or (values % 1 != 0).any():
+            raise ArtifactError(f"{_WHAT}: {where} has {key} values that are not integers")
     feature = arrays["split_feature"]
-    if (feature < 0).any() or (feature > max_feature).any() or (feature % 1 != 0).any():
+    if (feature < 0).any() or (feature > max_feature).any():
         raise ArtifactError(f"{_WHAT}: {where} splits on a feature outside 0..{max_feature}")
     if (arrays["decision_type"].astype(np.int64) & _CATEGORICAL_BIT).any():
         raise ArtifactError(f"{_WHAT}: {where} has categorical splits")
@@ -281,8 +295,7 @@ def _check_tree(block: str, i: int, max_feature: int) -> None:
     splits = children[children >= 0]
     leaves = -children[children < 0] - 1
     if (
-        (children % 1 != 0).any()
-        or splits.shape[0] != n_leaves - 2
+        splits.shape[0] != n_leaves - 2
         or np.unique(splits).shape[0] != splits.shape[0]
         or (splits < 1).any()
         or (splits > n_leaves - 2).any()
@@ -316,6 +329,4 @@ def _floats(value: str, where: str) -> npt.NDArray[np.float64]:
         arr = np.asarray(value.split(), dtype=np.float64)
     except ValueError:
         raise ArtifactError(f"{_WHAT}: {where} holds something other than numbers") from None
-    if not np.isfinite(arr).all():
-        raise ArtifactError(f"{_WHAT}: {where} holds NaN or infinite values")
     return arr
