@@ -23,11 +23,15 @@ names an unknown class is refused with an :class:`~crosssell.exceptions.Artifact
 what is wrong. Saving is atomic: everything is written next to the target first, flushed to
 disk, then renamed onto it, so a failed save never leaves a half-written model.
 
+A :class:`~crosssell.scorers.Ranker` keeps its trees in LightGBM's own text model format (checked
+in full before LightGBM parses it) and rebuilds its feature context from the saved Book.
+
 What is not saved: user code (a :class:`~crosssell.rules.FunctionRule`, a custom scorer, rule,
-weighting or calibrator class) makes :func:`save` fail up front; save the model without it and
-give the policy again to :func:`load`. Extra user columns of the Book's tables that are neither
-numbers, booleans, dates nor text (or tuples and mixes of those) are dropped, and the manifest's
-``notes`` say so.
+weighting or calibrator class, a Ranker's user features) makes :func:`save` fail up front; save
+the model without it and give the policy again to :func:`load`. Nor are scikit-learn's trees
+(``Ranker(model="hgb")``): they have no format that loads without pickle. Extra user columns
+of the Book's tables that are neither numbers, booleans, dates nor text (or tuples and mixes of
+those) are dropped, and the manifest's ``notes`` say so.
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ class Ranker(Scorer):
         Feature columns, in the model's order.
     model_ : object or None
         The fitted classifier (None when the history held no positive label: scores then are
-        the segment popularity).
+        the segment popularity). A loaded model holds the same LightGBM trees, rebuilt from
+        their text model.
     calibrator_ : IsotonicCalibrator or None
         Maps the trees' output to a probability.
     horizon_ : pandas.Timedelta
