@@ -27,6 +27,7 @@ def test_every_builtin_class_is_registered() -> None:
         "CoOccurrence",
         "ItemKNN",
         "Popularity",
+        "Ranker",
     }
     assert registered("rule")["AlreadyHeld"] is cs.rules.AlreadyHeld
     assert registered("weighting")["Combined"] is cs.weighting.Combined

@@ -21,7 +21,7 @@ from crosssell import persist
 from crosssell.arbitration import IsotonicCalibrator, PlattCalibrator
 from crosssell.exceptions import ArtifactError, NotFittedError
 from crosssell.rules import FunctionRule, GroupHeld, route_sales
-from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity
+from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity, Ranker
 from crosssell.weighting import LogValue, Recency
 
 AS_OF = "2025-06-30"
@@ -711,3 +711,202 @@ def test_availability_window_round_trips(tmp_path: Path) -> None:
     assert back.book_.available("2024-06-30").tolist() == [True, True, False]
     pd.testing.assert_frame_equal(back.recommend(), rec.recommend())
     assert "P3" not in set(back.recommend()["product_id"])
+
+
+# --------------------------------------------------------------------------------------- Ranker
+RANKER: dict[str, Any] = {"n_estimators": 20, "windows": 2, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def ranker_rec(book: cs.Book) -> cs.Recommender:
+    bases = ("popularity", "itemknn", "cooccurrence", "als")
+    return _fit(book, Ranker(base=bases, **RANKER))
+
+
+@pytest.fixture
+def ranker_saved(ranker_rec: cs.Recommender, tmp_path: Path) -> Path:
+    """A Ranker model saved as a folder, for tests that damage its files."""
+    return persist.save(ranker_rec, tmp_path / "ranker")
+
+
+def _assert_same_ranker(a: cs.Recommender, b: cs.Recommender, new: dict[str, Any]) -> None:
+    """Offers, log, one-client offers (known and new) and contributions are all equal."""
+    _assert_same_model(a, b)
+    for client in a.book_.client_ids.external[:5].tolist():
+        assert a.recommend_one(client) == b.recommend_one(client)
+    assert a.recommend_one("NEW", contracts=new) == b.recommend_one("NEW", contracts=new)
+    ra, rb = a.scorer_, b.scorer_
+    assert isinstance(ra, Ranker)
+    assert isinstance(rb, Ranker)
+    rows = np.repeat(np.arange(min(4, ra.n_clients_)), ra.n_products_)
+    products = np.tile(np.arange(ra.n_products_), min(4, ra.n_clients_))
+    pd.testing.assert_frame_equal(
+        ra.contributions(rows, products), rb.contributions(rows, products)
+    )
+    assert rb.feature_names_ == ra.feature_names_
+    assert rb.horizon_ == ra.horizon_
+    assert rb.windows_ == ra.windows_
+    pd.testing.assert_frame_equal(rb.training_, ra.training_)
+
+
+def _same_context(a: Any, b: Any) -> None:
+    """Every array of two feature contexts is equal (the loaded one is rebuilt from the Book)."""
+    for name in ("as_of", "horizon", "families", "segments"):
+        assert (
+            getattr(a, name).equals(getattr(b, name))
+            if name in ("families", "segments")
+            else (getattr(a, name) == getattr(b, name))
+        )
+    for name in (
+        "product_family",
+        "product_tier",
+        "product_price",
+        "client_segment",
+        "popularity",
+        "segment_popularity",
+        "trend",
+        "segment_accept",
+    ):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert (a.holdings != b.holdings).nnz == 0
+    for group in ("client_columns", "client_family", "client_product"):
+        ga, gb = getattr(a, group), getattr(b, group)
+        assert list(ga) == list(gb)
+        for key in ga:
+            if group == "client_columns":
+                np.testing.assert_array_equal(ga[key], gb[key])
+            else:
+                np.testing.assert_array_equal(ga[key].toarray(), gb[key].toarray())
+
+
+def test_ranker_round_trip_on_the_demo_book(ranker_rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that a loaded Ranker model gives exactly the fitted one's offers and explanations."""
+    back = persist.load(persist.save(ranker_rec, tmp_path / "ranker.crosssell"))
+    new = {"product_id": ["ERP-2", "SEC-3"], "start_date": ["2025-01-01", "2025-02-01"]}
+    _assert_same_ranker(ranker_rec, back, new)
+    assert [type(b).__name__ for b in back.scorer_.bases_] == [
+        "Popularity",
+        "ItemKNN",
+        "CoOccurrence",
+        "ALS",
+    ]
+    assert type(back.scorer_.calibrator_) is IsotonicCalibrator
+    _same_context(ranker_rec.scorer_.context_, back.scorer_.context_)
+    assert back.scorer_.context_.book is back.book_
+    # a loaded model saves again to the same model
+    again = persist.load(persist.save(back, tmp_path / "again"))
+    pd.testing.assert_frame_equal(again.recommend(), ranker_rec.recommend())
+
+
+@pytest.mark.parametrize(
+    ("as_of", "has_model"), [("2024-09-01", True), ("2024-07-15", False)], ids=["trees", "none"]
+)
+def test_ranker_round_trip_on_the_tiny_book(as_of: str, has_model: bool, tmp_path: Path) -> None:
+    """Check that a tiny book's Ranker round-trips, with trees and no calibrator or no trees."""
+    book = cs.datasets.tiny()
+    rec = cs.Recommender(scorer=Ranker(**RANKER), k=2).fit(book, as_of)
+    assert (rec.scorer_.model_ is not None) is has_model
+    assert rec.scorer_.calibrator_ is None
+    back = persist.load(persist.save(rec, tmp_path / "tiny.crosssell"))
+    new = {"product_id": ["CRM-1"], "start_date": ["2024-02-01"]}
+    _assert_same_ranker(rec, back, new)
+    assert back.scorer_.calibrator_ is None
+    assert (back.scorer_.model_ is not None) is has_model
+
+
+def test_ranker_model_is_lightgbm_text(ranker_saved: Path) -> None:
+    """Check that the trees are stored as LightGBM's own text model, with their feature count."""
+    state = _manifest(ranker_saved)["model"]["scorer"]["state"]
+    assert state["model_"]["kind"] == "lightgbm"
+    assert state["model_"]["n_features"] == len(state["feature_names_"]["names"])
+    assert "context_" not in state
+    text = _arrays(ranker_saved)[state["model_"]["text"]].tobytes().decode("ascii")
+    assert text.startswith("tree\nversion=")
+    assert "objective=binary" in text
+
+
+def test_ranker_tampered_model_text(ranker_saved: Path) -> None:
+    """Check that a model text edited or cut short is refused, never handed to LightGBM as is."""
+    name = _manifest(ranker_saved)["model"]["scorer"]["state"]["model_"]["text"]
+    text = _arrays(ranker_saved)[name]
+    _replace_array(ranker_saved, name, text[: text.size // 2].copy())
+    with pytest.raises(
+        ArtifactError, match=r"model\.scorer\.state\.model_: the LightGBM model text"
+    ):
+        persist.load(ranker_saved)
+
+
+def test_ranker_model_text_of_another_feature_count(ranker_saved: Path) -> None:
+    """Check that a model text reading another number of features than the names is refused."""
+    name = _manifest(ranker_saved)["model"]["scorer"]["state"]["model_"]["text"]
+    text = _arrays(ranker_saved)[name].tobytes().decode("ascii")
+    n = len(_manifest(ranker_saved)["model"]["scorer"]["state"]["feature_names_"]["names"])
+    edited = text.replace(f"max_feature_idx={n - 1}\n", f"max_feature_idx={n}\n", 1)
+    _replace_array(ranker_saved, name, np.frombuffer(edited.encode("ascii"), dtype=np.uint8))
+    with pytest.raises(ArtifactError, match=rf"reads {n + 1} features .*; the Ranker has {n}"):
+        persist.load(ranker_saved)
+
+
+def test_ranker_feature_count_disagrees_with_names(ranker_saved: Path) -> None:
+    """Check that a manifest whose feature names and model disagree in count is refused."""
+    manifest = _manifest(ranker_saved)
+    names = manifest["model"]["scorer"]["state"]["feature_names_"]["names"]
+    del names[-1]
+    _write_manifest(ranker_saved, manifest)
+    with pytest.raises(ArtifactError, match=rf"reads {len(names) + 1} features, expected n_featu"):
+        persist.load(ranker_saved)
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("evil_", r"unknown state 'evil_' for Ranker; it saves \['bases_'"),
+        ("context_", r"unknown state 'context_' for Ranker \(it is rebuilt at load, never"),
+    ],
+)
+def test_ranker_unknown_state_name(ranker_saved: Path, attr: str, message: str) -> None:
+    """Check that state the Ranker does not save, or rebuilds at load, is refused in a file."""
+    manifest = _manifest(ranker_saved)
+    manifest["model"]["scorer"]["state"][attr] = {"kind": "value", "value": 1}
+    _write_manifest(ranker_saved, manifest)
+    with pytest.raises(ArtifactError, match=message):
+        persist.load(ranker_saved)
+
+
+def test_ranker_trees_under_another_model_parameter(ranker_saved: Path) -> None:
+    """Check that LightGBM trees saved under model='hgb' are refused at load."""
+    manifest = _manifest(ranker_saved)
+    for part in (manifest["model"]["scorer"], manifest["parameters"]["scorer"]):
+        part["params"]["model"] = "hgb"
+    _write_manifest(ranker_saved, manifest)
+    with pytest.raises(ArtifactError, match=r"Ranker\(model='hgb'\) holds LightGBM trees"):
+        persist.load(ranker_saved)
+
+
+def test_ranker_with_user_features_cannot_be_saved(tmp_path: Path) -> None:
+    """Check that a Ranker with user features is refused at save, naming the function."""
+
+    def tenure_bucket(ctx: Any, clients: np.ndarray, products: np.ndarray) -> np.ndarray:
+        return np.zeros(clients.size)
+
+    ranker = Ranker(features=[("bucket", tenure_bucket)], **RANKER)
+    rec = cs.Recommender(scorer=ranker, k=2).fit(cs.datasets.tiny(), "2024-09-01")
+    with pytest.raises(
+        ArtifactError, match=r"Ranker\.features holds the function 'tenure_bucket', which is user"
+    ):
+        persist.save(rec, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_ranker_with_sklearn_trees_cannot_be_saved(tmp_path: Path) -> None:
+    """Check that a Ranker fitted with scikit-learn's trees is refused, pointing to LightGBM."""
+    rec = cs.Recommender(scorer=Ranker(model="hgb", **RANKER), k=2).fit(
+        cs.datasets.tiny(), "2024-09-01"
+    )
+    with pytest.raises(
+        ArtifactError,
+        match=r"Ranker\.model_: the fitted model is a HistGradientBoostingClassifier; only Light.*"
+        r"fit the Ranker with model='lightgbm' to save it",
+    ):
+        persist.save(rec, tmp_path / "model")
+    assert not (tmp_path / "model").exists()

@@ -37,11 +37,18 @@ __all__ = [
     "KINDS",
     "Kind",
     "StateArray",
+    "StateBooster",
+    "StateCalibrator",
+    "StateDates",
+    "StateDuration",
     "StateIndex",
+    "StateNames",
+    "StateRebuilt",
     "StateScalar",
     "StateScorers",
     "StateSparse",
     "StateSpec",
+    "StateTable",
     "lookup",
     "register",
     "registered",
@@ -208,7 +215,7 @@ class StateScalar:
     'n_products'
     """
 
-    type: Literal["int", "float"]
+    type: Literal["int", "float", "bool"]
     dim: str | None = None
 
 
@@ -234,7 +241,112 @@ class StateScorers:
     """
 
 
-StateSpec = StateArray | StateSparse | StateScalar | StateIndex | StateScorers
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateNames:
+    """A fitted list of names (text); its length is the dim ``dim``.
+
+    Examples
+    --------
+    >>> StateNames(dim="n_features").dim
+    'n_features'
+    """
+
+    dim: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateBooster:
+    """Fitted gradient-boosted trees of a binary classifier, in LightGBM's own text model format.
+
+    Loading parses the text with LightGBM, never with pickle; the model's number of features is
+    the dim ``features``. With ``nullable``, None (no model) is also valid state.
+
+    Examples
+    --------
+    >>> StateBooster(features="n_features", nullable=True).features
+    'n_features'
+    """
+
+    features: str
+    nullable: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateCalibrator:
+    """A fitted crosssell calibrator (isotonic or Platt), saved as its plain numbers.
+
+    Examples
+    --------
+    >>> StateCalibrator(nullable=True).nullable
+    True
+    """
+
+    nullable: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateDuration:
+    """A fitted duration (a pandas Timedelta), saved in nanoseconds.
+
+    Examples
+    --------
+    >>> StateDuration()
+    StateDuration()
+    """
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateDates:
+    """A fitted list of dates (pandas Timestamps without time zone), saved in nanoseconds.
+
+    Examples
+    --------
+    >>> StateDates()
+    StateDates()
+    """
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateTable:
+    """A fitted small table (a pandas DataFrame) of exactly these columns, numbers or dates.
+
+    Examples
+    --------
+    >>> StateTable(columns=("rows", "positives")).columns
+    ('rows', 'positives')
+    """
+
+    columns: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StateRebuilt:
+    """Fitted state that is never saved: the class rebuilds it at load from the saved Book.
+
+    A class declaring one defines ``_restore(book, as_of)``, which a load calls once every
+    saved attribute is set; a file holding such state is refused.
+
+    Examples
+    --------
+    >>> StateRebuilt()
+    StateRebuilt()
+    """
+
+
+StateSpec = (
+    StateArray
+    | StateSparse
+    | StateScalar
+    | StateIndex
+    | StateScorers
+    | StateNames
+    | StateBooster
+    | StateCalibrator
+    | StateDuration
+    | StateDates
+    | StateTable
+    | StateRebuilt
+)
 
 
 def state_schema(cls: type) -> dict[str, StateSpec]:
@@ -250,8 +362,10 @@ def state_schema(cls: type) -> dict[str, StateSpec]:
     Returns
     -------
     dict
-        Fitted attribute name to its :class:`StateArray`, :class:`StateSparse`,
-        :class:`StateScalar`, :class:`StateIndex` or :class:`StateScorers`.
+        Fitted attribute name to its spec: :class:`StateArray`, :class:`StateSparse`,
+        :class:`StateScalar`, :class:`StateIndex`, :class:`StateScorers`, :class:`StateNames`,
+        :class:`StateBooster`, :class:`StateCalibrator`, :class:`StateDuration`,
+        :class:`StateDates`, :class:`StateTable` or :class:`StateRebuilt`.
 
     Examples
     --------

@@ -33,11 +33,15 @@ folder steps aside for a moment. The files get the modes the process's umask giv
 A save holds a lock on its temporary entry; the next save of the same target removes the entries
 of saves that were killed.
 
+A :class:`~crosssell.scorers.Ranker` keeps its trees in LightGBM's own text model format (checked
+in full before LightGBM parses it) and rebuilds its feature context from the saved Book.
+
 What is not saved: user code (a :class:`~crosssell.rules.FunctionRule`, a custom scorer, rule,
-weighting or calibrator class) makes :func:`save` fail up front; save the model without it and
-give the policy again to :func:`load`. Extra user columns of the Book's tables that are neither
-numbers, booleans, dates nor text (or tuples and mixes of those) are dropped, and the manifest's
-``notes`` say so.
+weighting or calibrator class, a Ranker's user features) makes :func:`save` fail up front; save
+the model without it and give the policy again to :func:`load`. Nor are scikit-learn's trees
+(``Ranker(model="hgb")``): they have no format that loads without pickle. Extra user columns
+of the Book's tables that are neither numbers, booleans, dates nor text (or tuples and mixes of
+those) are dropped, and the manifest's ``notes`` say so.
 """
 
 from __future__ import annotations
@@ -70,11 +74,18 @@ import scipy.sparse as sp
 from crosssell._codec import (
     DIMS,
     StateArray,
+    StateBooster,
+    StateCalibrator,
+    StateDates,
+    StateDuration,
     StateIndex,
+    StateNames,
+    StateRebuilt,
     StateScalar,
     StateScorers,
     StateSparse,
     StateSpec,
+    StateTable,
     lookup,
     registered,
     set_saver,
@@ -94,6 +105,7 @@ from crosssell.matrix import ClientProductMatrix
 from crosssell.recommender import Recommender
 from crosssell.rules import Policy
 from crosssell.scorers import Scorer
+from crosssell.scorers._lightgbm import booster_from_text, booster_text
 from crosssell.weighting import WEIGHTING_NAMES, Combined, Weighting
 
 # pyarrow ships no type information; only its buffer-level text arrays are used here
@@ -638,10 +650,21 @@ def _encode_value(value: Any, where: str, w: _Writer | None) -> Any:  # noqa: PL
         # a generator's state is not a parameter a loaded model needs: the fit is done
         w.notes.append(f"{where} was a numpy Generator; saved as None (the fitted state is kept).")
         return None
+    _refuse_code(value, where)
     raise ArtifactError(
         f"{where} = {value!r} ({type(value).__name__}) cannot be saved; parameters must be "
         "numbers, text, booleans, None, tuples, lists, mappings, durations or crosssell objects"
     )
+
+
+def _refuse_code(value: Any, where: str) -> None:
+    if callable(value):
+        label = getattr(value, "__name__", type(value).__name__)
+        raise ArtifactError(
+            f"{where} holds the function {label!r}, which is user code and cannot be saved: "
+            "loading never runs code. Fit the model without it to save it (a Ranker's user "
+            "features: fit with features=())"
+        )
 
 
 # -- fitted scorers
@@ -650,21 +673,81 @@ def _encode_scorer(scorer: Any, prefix: str, w: _Writer, *, fitted: bool) -> dic
     if fitted:
         state: dict[str, Any] = {}
         schema = state_schema(type(scorer))
+        undeclared: list[str] = []
         for attr, value in vars(scorer).items():
             if attr.startswith("_") or not attr.endswith("_"):
                 continue
-            # a load refuses state its class does not declare, so never write any
-            if attr not in schema:
-                raise ArtifactError(
-                    f"fitted attribute {spec['class']}.{attr} is not in {spec['class']}'s "
-                    "_state_schema, so a load would refuse it"
-                )
-            state[attr] = _encode_state(value, f"{prefix}/{attr}", f"{spec['class']}.{attr}", w)
+            want = schema.get(attr)
+            if want is None:
+                undeclared.append(attr)
+            elif not isinstance(want, StateRebuilt):
+                where = f"{spec['class']}.{attr}"
+                state[attr] = _encode_state(value, f"{prefix}/{attr}", where, w, want)
+        # a load refuses state its class does not declare, so never write any; the declared
+        # state is encoded first, as it says best why a model cannot be saved
+        if undeclared:
+            raise ArtifactError(
+                f"fitted attribute {spec['class']}.{undeclared[0]} is not in {spec['class']}'s "
+                "_state_schema, so a load would refuse it"
+            )
         spec["state"] = state
     return spec
 
 
-def _encode_state(value: Any, name: str, where: str, w: _Writer) -> dict[str, Any]:  # noqa: PLR0911
+def _encode_declared(  # noqa: PLR0911 (one per spec)
+    value: Any, name: str, where: str, w: _Writer, want: StateSpec
+) -> dict[str, Any] | None:
+    """Encode state of the kinds only a schema asks for; None when ``want`` is a generic kind."""
+    if value is None and getattr(want, "nullable", False):
+        return {"kind": "value", "value": None}
+    if isinstance(want, StateNames):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ArtifactError(f"fitted attribute {where} is not a list of names")
+        return {"kind": "names", "names": list(value)}
+    if isinstance(want, StateBooster):
+        try:
+            text = booster_text(value)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{where}: {exc}") from None
+        n_features = int(value.booster_.num_feature())
+        data = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return {"kind": "lightgbm", "text": w.add(name, data), "n_features": n_features}
+    if isinstance(want, StateCalibrator):
+        return {"kind": "calibrator", "calibrator": _calibrator_spec(value)}
+    if isinstance(want, StateDuration):
+        return {"kind": "duration", "ns": int(pd.Timedelta(value).value)}
+    if isinstance(want, StateDates):
+        stamps = [pd.Timestamp(v) for v in value]
+        if any(t.tz is not None for t in stamps):
+            raise ArtifactError(f"fitted attribute {where} holds dates with a time zone")
+        return {"kind": "dates", "ns": [int(t.as_unit("ns").value) for t in stamps]}
+    if isinstance(want, StateTable):
+        return _encode_state_table(value, name, where, w, want)
+    return None
+
+
+def _encode_state_table(
+    frame: Any, name: str, where: str, w: _Writer, want: StateTable
+) -> dict[str, Any]:
+    if not isinstance(frame, pd.DataFrame) or tuple(frame.columns) != want.columns:
+        raise ArtifactError(f"fitted attribute {where} is not a table of columns {want.columns}")
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        raise ArtifactError(f"fitted attribute {where} has an index other than 0..n-1")
+    columns = []
+    for label in want.columns:
+        values = frame[label].to_numpy()
+        if values.dtype.kind not in "biufmM":
+            raise ArtifactError(f"column {label!r} of {where} holds neither numbers nor dates")
+        columns.append({"name": label, "values": w.add(f"{name}/{label}", values)})
+    return {"kind": "table", "rows": len(frame), "columns": columns}
+
+
+def _encode_state(  # noqa: PLR0911 (one per kind)
+    value: Any, name: str, where: str, w: _Writer, want: StateSpec | None = None
+) -> dict[str, Any]:
+    declared = None if want is None else _encode_declared(value, name, where, w, want)
+    if declared is not None:
+        return declared
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise ArtifactError(f"fitted attribute {where} is an object array and cannot be saved")
@@ -1399,16 +1482,19 @@ def _check_scorer_state(
     cls = lookup("scorer", s["class"])
     schema = state_schema(cls)
     state = _fields(s["state"], f"{where}.state", (), None)
+    saved = {a: spec for a, spec in schema.items() if not isinstance(spec, StateRebuilt)}
     for attr in state:
-        if attr not in schema:
+        if attr not in saved:
+            rebuilt = " (it is rebuilt at load, never read from a file)" if attr in schema else ""
             raise ArtifactError(
-                f"{where}: unknown state {attr!r} for {cls.__name__}; it saves {sorted(schema)}"
+                f"{where}: unknown state {attr!r} for {cls.__name__}{rebuilt}; it saves "
+                f"{sorted(saved)}"
             )
-    lacking = [a for a in schema if a not in state]
+    lacking = [a for a in saved if a not in state]
     if lacking:
         raise ArtifactError(f"{where}: the fitted state lacks {lacking}")
     bound: dict[str, int] = dict(dims)
-    for attr, want in schema.items():
+    for attr, want in saved.items():
         _check_state_item(
             state[attr],
             want,
@@ -1429,7 +1515,13 @@ def _check_state_item(
     entries: dict[str, dict[str, Any]],
 ) -> None:
     kind = item.get("kind") if isinstance(item, dict) else None
-    if isinstance(want, StateArray) and kind == "array":
+    if kind == "value" and getattr(want, "nullable", False) and item.get("value") is None:
+        return
+    if isinstance(want, StateNames | StateBooster | StateCalibrator):
+        _check_declared_item(item, kind, want, where, owner=owner, bound=bound, entries=entries)
+    elif isinstance(want, StateDuration | StateDates | StateTable):
+        _check_time_item(item, kind, want, where, owner=owner, entries=entries)
+    elif isinstance(want, StateArray) and kind == "array":
         entry = _entry(entries, item.get("array"), where)
         _check_array(entry["dtype"], entry["shape"], want, where, bound)
     elif isinstance(want, StateSparse) and kind == "csr":
@@ -1437,12 +1529,7 @@ def _check_state_item(
         data = _entry(entries, csr["data"], where)
         _check_array(data["dtype"], csr["shape"], want, where, bound)
     elif isinstance(want, StateScalar) and kind in ("value", "scalar"):
-        value = item.get("value")
-        allowed = int if want.type == "int" else int | float
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            raise ArtifactError(f"{where} is {value!r}, not a finite {want.type}")
-        if want.dim is not None and bound.setdefault(want.dim, value) != value:
-            raise ArtifactError(f"{where} is {value!r}, expected {want.dim}={bound[want.dim]}")
+        _check_scalar(item.get("value"), want, where, bound)
     elif isinstance(want, StateScorers) and kind in ("list", "tuple"):
         items = item.get("items")
         if not isinstance(items, list) or not items:
@@ -1454,6 +1541,93 @@ def _check_state_item(
             _check_scorer_state(one.get("scorer"), f"{where}[{i}]", dims, entries)
     elif not (isinstance(want, StateIndex) and kind == "index"):
         raise ArtifactError(f"{where} is saved as {kind!r}, which {owner} does not save")
+
+
+def _check_scalar(value: Any, want: StateScalar, where: str, bound: dict[str, int]) -> None:
+    if want.type == "bool":
+        if not isinstance(value, bool):
+            raise ArtifactError(f"{where} is {value!r}, not a boolean")
+        return
+    allowed = int if want.type == "int" else int | float
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise ArtifactError(f"{where} is {value!r}, not a finite {want.type}")
+    if want.dim is not None and bound.setdefault(want.dim, value) != value:
+        raise ArtifactError(f"{where} is {value!r}, expected {want.dim}={bound[want.dim]}")
+
+
+def _check_declared_item(
+    item: Any,
+    kind: Any,
+    want: StateNames | StateBooster | StateCalibrator,
+    where: str,
+    *,
+    owner: str,
+    bound: dict[str, int],
+    entries: dict[str, dict[str, Any]],
+) -> None:
+    if isinstance(want, StateNames) and kind == "names":
+        names = _fields(item, where, ("kind", "names"))["names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ArtifactError(f"{where} is not a list of names")
+        _bind(bound, want.dim, len(names), f"{where} holds {len(names)} names")
+    elif isinstance(want, StateBooster) and kind == "lightgbm":
+        s = _fields(item, where, ("kind", "text", "n_features"))
+        entry = _entry(entries, s["text"], where)
+        if (
+            entry["dtype"] != "|u1"
+            or not isinstance(entry["shape"], list)
+            or len(entry["shape"]) != 1
+        ):
+            raise ArtifactError(f"{where}: the model text is not stored as bytes")
+        n = s["n_features"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ArtifactError(f"{where}: n_features is {n!r}, not a count")
+        _bind(bound, want.features, n, f"{where} reads {n} features")
+    elif not (isinstance(want, StateCalibrator) and kind == "calibrator"):
+        raise ArtifactError(f"{where} is saved as {kind!r}, which {owner} does not save")
+
+
+def _check_time_item(
+    item: Any,
+    kind: Any,
+    want: StateDuration | StateDates | StateTable,
+    where: str,
+    *,
+    owner: str,
+    entries: dict[str, dict[str, Any]],
+) -> None:
+    if isinstance(want, StateDuration) and kind == "duration":
+        ns = _fields(item, where, ("kind", "ns"))["ns"]
+        if isinstance(ns, bool) or not isinstance(ns, int):
+            raise ArtifactError(f"{where} is {ns!r}, not a duration in nanoseconds")
+    elif isinstance(want, StateDates) and kind == "dates":
+        ns = _fields(item, where, ("kind", "ns"))["ns"]
+        if not isinstance(ns, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in ns
+        ):
+            raise ArtifactError(f"{where} is not a list of dates in nanoseconds")
+    elif isinstance(want, StateTable) and kind == "table":
+        s = _fields(item, where, ("kind", "rows", "columns"))
+        rows, columns = s["rows"], s["columns"]
+        if isinstance(rows, bool) or not isinstance(rows, int) or not isinstance(columns, list):
+            raise ArtifactError(f"{where} is not a table")
+        names = tuple(c.get("name") if isinstance(c, dict) else None for c in columns)
+        if names != want.columns:
+            raise ArtifactError(f"{where} has columns {list(names)}, expected {list(want.columns)}")
+        for col in columns:
+            entry = _entry(entries, _fields(col, where, ("name", "values"))["values"], where)
+            if np.dtype(entry["dtype"]).kind not in "biufmM" or entry["shape"] != [rows]:
+                raise ArtifactError(
+                    f"{where}: column {col['name']!r} is not {rows} numbers or dates"
+                )
+    else:
+        raise ArtifactError(f"{where} is saved as {kind!r}, which {owner} does not save")
+
+
+def _bind(bound: dict[str, int], dim: str, size: int, found: str) -> None:
+    """Bind ``dim`` to ``size`` the first time; later uses must agree."""
+    if bound.setdefault(dim, size) != size:
+        raise ArtifactError(f"{found}, expected {dim}={bound[dim]}")
 
 
 def _entry(entries: dict[str, dict[str, Any]], name: Any, where: str) -> dict[str, Any]:
@@ -1512,6 +1686,9 @@ class _Reader:
     def __init__(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         self.arrays = arrays
         self._csr: dict[tuple[str, str, str], Any] = {}
+        # the rebuilt Book and date, for scorers that rebuild state from them (StateRebuilt)
+        self.book: Book | None = None
+        self.as_of: pd.Timestamp | None = None
 
     def get(self, name: Any, *, dtype_kind: str | None = None, ndim: int = 1) -> npt.NDArray[Any]:
         if not isinstance(name, str) or name not in self.arrays:
@@ -1563,6 +1740,7 @@ def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Rec
         if sizes != found:
             raise ArtifactError(f"the saved sizes {sizes} disagree with the arrays ({found})")
         as_of = pd.Timestamp(manifest["as_of"]).as_unit("ns")
+        r.book, r.as_of = book, as_of
         model = _fields(manifest["model"], "model", ("matrix", "scorer", "fallback", "propensity"))
         spec = _fields(model["matrix"], "model.matrix", ("client_product", "weighting", "state"))
         client_product = r.csr(spec["client_product"], "model.matrix.client_product")
@@ -1721,6 +1899,10 @@ def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) ->
                     "the model was damaged or edited"
                 )
         setattr(scorer, attr, decoded)
+    if any(isinstance(want, StateRebuilt) for want in schema.values()):
+        if r.book is None or r.as_of is None:
+            raise ArtifactError(f"{where}: {cls.__name__} needs the saved Book to be rebuilt")
+        scorer._restore(r.book, r.as_of)
     return scorer
 
 
@@ -1750,6 +1932,8 @@ def _decode_state(spec: Any, where: str, r: _Reader) -> Any:  # noqa: PLR0911 (o
         return _decode_scorer(
             _fields(spec, where, ("kind", "scorer"))["scorer"], where, r, fitted=True
         )
+    if kind in ("names", "lightgbm", "calibrator", "duration", "dates", "table"):
+        return _decode_declared(spec, kind, where, r)
     if kind in ("list", "tuple"):
         items = _fields(spec, where, ("kind", "items"))["items"]
         if not isinstance(items, list):
@@ -1757,6 +1941,36 @@ def _decode_state(spec: Any, where: str, r: _Reader) -> Any:  # noqa: PLR0911 (o
         decoded = [_decode_state(v, f"{where}[{i}]", r) for i, v in enumerate(items)]
         return decoded if kind == "list" else tuple(decoded)
     raise ArtifactError(f"{where}: unknown kind of fitted state {kind!r}")
+
+
+def _decode_declared(spec: dict[str, Any], kind: str, where: str, r: _Reader) -> Any:
+    """Decode state of the kinds only a schema asks for (already checked against it)."""
+    if kind == "names":
+        return [str(v) for v in _fields(spec, where, ("kind", "names"))["names"]]
+    if kind == "lightgbm":
+        s = _fields(spec, where, ("kind", "text", "n_features"))
+        try:
+            text = r.get(s["text"], dtype_kind="u").tobytes().decode("ascii")
+        except UnicodeDecodeError:
+            raise ArtifactError(f"{where}: the LightGBM model text is not ASCII text") from None
+        try:
+            return booster_from_text(text, int(s["n_features"]))
+        except ArtifactError as exc:
+            raise ArtifactError(f"{where}: {exc}") from None
+    if kind == "calibrator":
+        payload = _fields(spec, where, ("kind", "calibrator"))["calibrator"]
+        if not isinstance(payload, dict):
+            raise ArtifactError(f"{where} is not a saved calibrator")
+        return calibrator_from_dict(payload)
+    if kind == "duration":
+        return pd.Timedelta(int(_fields(spec, where, ("kind", "ns"))["ns"]), unit="ns")
+    if kind == "dates":
+        return [pd.Timestamp(int(v), unit="ns") for v in _fields(spec, where, ("kind", "ns"))["ns"]]
+    s = _fields(spec, where, ("kind", "rows", "columns"))
+    data = {c["name"]: r.get(c["values"], dtype_kind="biufmM") for c in s["columns"]}
+    if any(v.shape[0] != s["rows"] for v in data.values()):
+        raise ArtifactError(f"{where}: the columns differ in length")
+    return pd.DataFrame(data, index=pd.RangeIndex(s["rows"]))
 
 
 # -- the Book

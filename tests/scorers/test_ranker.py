@@ -145,8 +145,8 @@ def test_contributions_explain_an_offer(fitted: Ranker) -> None:
     assert table["reason"].str.endswith(".").all()
 
 
-def test_saving_a_ranker_model_says_it_cannot(demo: cs.Book, tmp_path: Any) -> None:
-    """Check that saving a Recommender with a Ranker fails with a clear ArtifactError."""
+def test_a_ranker_model_saves_and_loads(demo: cs.Book, tmp_path: Any) -> None:
+    """Check that a Recommender with a Ranker saves, and loads to the same offers."""
     rec = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(demo, AS_OF)
-    with pytest.raises(cs.ArtifactError, match="Ranker"):
-        rec.save(tmp_path / "model.crosssell")
+    back = cs.load(rec.save(tmp_path / "model.crosssell"))
+    pd.testing.assert_frame_equal(back.recommend(), rec.recommend())

@@ -31,6 +31,16 @@ def test_ranker_is_calibrated_against_the_true_chances_and_beats_popularity() ->
     # are tight (measured: 0.004 on average, 0.006 at most)
     assert gap.mean() < 0.01
     assert gap.max() < 0.02
-    # popularity ignores holdings and segment, which drive the generator's take-up
-    ndcg = result.summary().set_index(["metric", "k"]).loc[("ndcg", 10)]
-    assert ndcg["crosssell"] > 1.15 * ndcg["popularity"]
+
+    # the recommender orders by expected value (propensity x value) and the built-in baseline by
+    # raw popularity, which ignores the holdings and segment that drive the generator's take-up
+    # and the value of a take-up: by the true chances, the ranker's lists are worth more
+    # (measured: 9,878 against 6,937 in the first three offers)
+    def true_value(model: str, k: int) -> float:
+        made = result.offers[(result.offers["model"] == model) & (result.offers["rank"] <= k)]
+        made = made.merge(truth, on=["client_id", "product_id"], how="left")
+        return float((made["probability"].fillna(0.0) * made["value"]).sum())
+
+    assert true_value("crosssell", 3) > 1.15 * true_value("popularity", 3)
+    value = result.summary().set_index(["metric", "k"]).loc[("value_captured", 10)]
+    assert value["crosssell"] > value["popularity"]

@@ -282,7 +282,7 @@ class BacktestResult:
 
     def reliability(
         self,
-        model: str = _MODEL,
+        model: str = "crosssell",
         fold: int | None = None,
         n_bins: int = 10,
         *,
@@ -328,7 +328,7 @@ class BacktestResult:
 
     def plot_reliability(
         self,
-        model: str = _MODEL,
+        model: str = "crosssell",
         fold: int | None = None,
         n_bins: int = 10,
         *,

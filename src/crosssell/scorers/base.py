@@ -23,6 +23,8 @@ from crosssell._sparse import take_rows
 from crosssell.scorers._common import RANDOM_STATE, as_rows, check_evidence_n
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from crosssell.book import Book
     from crosssell.matrix import ClientProductMatrix
 
@@ -282,6 +284,9 @@ class Scorer(Estimator, ABC):
     @abstractmethod
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         """Learn the fitted state from the float32 CSR holdings ``x``."""
+
+    def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
+        """Rebuild, after a load, the state the schema marks ``StateRebuilt`` (none here)."""
 
     # ----------------------------------------------------------------------- scoring
     def cold(self, clients: npt.ArrayLike) -> npt.NDArray[np.bool_]:

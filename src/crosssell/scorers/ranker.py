@@ -17,9 +17,23 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._calibrators import IsotonicCalibrator
+from crosssell._codec import (
+    StateBooster,
+    StateCalibrator,
+    StateDates,
+    StateDuration,
+    StateNames,
+    StateRebuilt,
+    StateScalar,
+    StateScorers,
+    StateSpec,
+    StateTable,
+    register,
+)
 from crosssell._params import Interval, Options, Satisfies, validate_params
 from crosssell._topk import top_k
 from crosssell.columns import Columns
+from crosssell.exceptions import ArtifactError
 from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers._features import (
     FeatureContext,
@@ -58,6 +72,7 @@ _FAMILY_FEATURES = ("family_held", "holds_lower_tier", "tier_gap", "days_since_f
 _TIE_WEIGHT = 1e-4
 
 
+@register("scorer")
 class Ranker(Scorer):
     """A learned second stage: gradient-boosted trees over candidates of the base scorers.
 
@@ -132,7 +147,8 @@ class Ranker(Scorer):
         Feature columns, in the model's order.
     model_ : object or None
         The fitted classifier (None when the history held no positive label, or when the trees
-        lost to popularity: scores then are the segment popularity).
+        lost to popularity: scores then are the segment popularity). A loaded model holds the
+        same LightGBM trees, rebuilt from their text model.
     calibrator_ : IsotonicCalibrator or None
         Maps the trees' output (or, when ``uses_model_`` is False, the segment popularity) to a
         probability.
@@ -141,7 +157,8 @@ class Ranker(Scorer):
         the ranker orders by popularity instead.
     holdout_ndcg_ : dict
         ``{"trees": ..., "popularity": ...}``: NDCG@10 on the held-out window's candidates
-        (NaN when the comparison could not be made, e.g. no positive in that window).
+        (NaN when the comparison could not be made, e.g. no positive in that window); read from
+        the held-out row of ``training_``.
     horizon_ : pandas.Timedelta
         The label window used.
     windows_ : list of pandas.Timestamp
@@ -163,6 +180,28 @@ class Ranker(Scorer):
 
     explain_kind: ClassVar[ExplainKind] = "contributions"
     outputs_probability: ClassVar[bool] = True
+    # saved as LightGBM's text model and plain values; the context is rebuilt from the Book
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "bases_": StateScorers(),
+        "feature_names_": StateNames(dim="n_features"),
+        "model_": StateBooster(features="n_features", nullable=True),
+        "calibrator_": StateCalibrator(nullable=True),
+        "horizon_": StateDuration(),
+        "windows_": StateDates(),
+        "training_": StateTable(
+            columns=(
+                Columns.cutoff,
+                Columns.horizon_end,
+                Columns.rows,
+                "positives",
+                "offer_outcomes",
+                "ndcg_trees",
+                "ndcg_popularity",
+            )
+        ),
+        "uses_model_": StateScalar(type="bool"),
+        "context_": StateRebuilt(),
+    }
 
     bases_: list[Scorer]
     feature_names_: list[str]
@@ -172,7 +211,6 @@ class Ranker(Scorer):
     windows_: list[pd.Timestamp]
     training_: pd.DataFrame
     uses_model_: bool
-    holdout_ndcg_: dict[str, float]
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     context_: FeatureContext
@@ -285,9 +323,8 @@ class Ranker(Scorer):
                     "offer_outcomes": int(rows_w.outcome.sum()),
                 }
             )
-        self.training_ = pd.DataFrame(summary)
+        self.training_ = pd.DataFrame(summary).assign(ndcg_trees=np.nan, ndcg_popularity=np.nan)
         self.uses_model_ = True
-        self.holdout_ndcg_ = {"trees": float("nan"), "popularity": float("nan")}
 
         # prediction state at as_of
         self.context_ = build_context(book, as_of, horizon)
@@ -527,6 +564,12 @@ class Ranker(Scorer):
         cal = np.asarray(self.calibrator_.predict(raw), dtype=np.float64)
         return (1.0 - _TIE_WEIGHT) * cal + _TIE_WEIGHT * raw
 
+    def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
+        # the snapshot is a function of the Book, as_of and the horizon, so it is not saved
+        if self.model_ is not None and self.model != "lightgbm":
+            raise ArtifactError(f"a saved Ranker(model={self.model!r}) holds LightGBM trees")
+        self.context_ = build_context(book, as_of, self.horizon_)
+
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, rows: IntArray) -> FloatArray:
         ctx = self.context_
@@ -548,6 +591,12 @@ class Ranker(Scorer):
         _, clients, products, x = self._features(ctx, scores, row)
         out[products] = np.clip(self._probability(x, ctx, clients, products), _PROB_FLOOR, 1.0)
         return out
+
+    @property
+    def holdout_ndcg_(self) -> dict[str, float]:
+        """NDCG@10 of the trees and of popularity on the held-out window (see the class)."""
+        row = self.training_.iloc[0]
+        return {"trees": float(row["ndcg_trees"]), "popularity": float(row["ndcg_popularity"])}
 
     def contributions(
         self, clients: npt.ArrayLike, products: npt.ArrayLike, n: int = 3
@@ -832,7 +881,8 @@ class Ranker(Scorer):
         y, groups = held_out.y[keep], held_out.client[keep]
         trees = _ndcg_at(raw[keep], y, groups, _GUARD_K)
         popularity = _ndcg_at(self._popularity_raw(held_out.x[keep]), y, groups, _GUARD_K)
-        self.holdout_ndcg_ = {"trees": trees, "popularity": popularity}
+        # the held-out window is the most recent one, the first row of the training summary
+        self.training_.loc[0, ["ndcg_trees", "ndcg_popularity"]] = [trees, popularity]
         if np.isnan(trees) or np.isnan(popularity):
             return True
         return bool(trees > popularity)
