@@ -3,6 +3,7 @@ guard, products nobody holds yet, and reasons from feature contributions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,16 @@ def test_trees_that_lose_to_popularity_fall_back_to_it() -> None:
     # the order is popularity's: B (most held) first for everyone without it
     free = np.flatnonzero(ranker.client_product_[:, 1].toarray().ravel() == 0)
     assert (scores[free].argmax(axis=1) == 1).all()
+
+
+def test_a_ranker_that_fell_back_to_popularity_saves_and_loads_so(tmp_path: Path) -> None:
+    """Check that a saved ranker keeps the guard's verdict, its held-out NDCG and its offers."""
+    book = _guard_book(pattern_holds_recently=False)
+    rec = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(book, AS_OF)
+    loaded = cs.load(rec.save(tmp_path / "model"))
+    assert loaded.scorer_.uses_model_ is False
+    assert loaded.scorer_.holdout_ndcg_ == rec.scorer_.holdout_ndcg_
+    pd.testing.assert_frame_equal(loaded.recommend(), rec.recommend())
 
 
 # ----------------------------------------------------------------- products nobody holds yet
