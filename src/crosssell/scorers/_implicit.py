@@ -20,6 +20,12 @@ from threadpoolctl import threadpool_limits
 
 from crosssell.exceptions import InvalidParameterError
 
+# implicit imports tqdm.auto, which in Jupyter without ipywidgets warns "IProgress not found" the
+# first time it is imported; crosssell never shows implicit's own bars, so import it quietly once
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
+
 __all__ = [
     "als_explain",
     "fit_als",
