@@ -16,7 +16,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 import httpx  # only with the serve extra, hence after importorskip
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient  # runs on httpx2 (the dev extra)
 
 import crosssell as cs
 from crosssell.recommender import Offer
