@@ -42,7 +42,12 @@ from crosssell._tables import (
     split_list,
 )
 from crosssell.columns import Columns, EventType
-from crosssell.exceptions import EventTypeWarning, InvalidParameterError, SchemaError
+from crosssell.exceptions import (
+    EventTypeWarning,
+    InvalidParameterError,
+    PurchaseLinesWarning,
+    SchemaError,
+)
 from crosssell.ids import IdMap, spell_text_ids
 
 if TYPE_CHECKING:
@@ -491,30 +496,69 @@ class Book:
         >>> Book.read(folder / "c.csv").client_ids.external.tolist()
         ['007']
         """
-        names = schema if schema is not None else Schema()
-        text_columns: tuple[str, ...] = (
-            names.client,
-            names.product,
-            names.parent,
-            names.contract,
-            names.ref,
-        )
-        if names.decimal is not None or names.thousands is not None:
-            # numbers are then read by the Book with the marks given, not guessed by the reader
-            text_columns += (
-                names.value,
-                names.amount,
-                names.quantity,
-                names.price,
-                names.tier,
-                names.satisfaction,
-            )
-        frames = [
-            None if path is None else _read_table(path, text_columns)
-            for path in (contracts, products, clients, events)
-        ]
+        frames = _read_files((contracts, products, clients, events), schema)
         return cls.from_frames(
             frames[0], frames[1], frames[2], frames[3], schema=schema, errors=errors
+        )
+
+    @classmethod
+    def read_transactions(
+        cls,
+        lines: str | os.PathLike[str],
+        products: str | os.PathLike[str] | None = None,
+        clients: str | os.PathLike[str] | None = None,
+        events: str | os.PathLike[str] | None = None,
+        *,
+        lookback: str | pd.Timedelta | None = "365D",
+        schema: Schema | None = None,
+        errors: Errors = "raise",
+    ) -> Book:
+        """Read purchase lines and the other tables from files, as :meth:`from_transactions` builds.
+
+        The files are read as in :meth:`read` (ids as text, CSV or Parquet).
+
+        Parameters
+        ----------
+        lines : path
+            Purchase lines: ``client_id``, ``product_id``, ``timestamp`` and optionally
+            ``amount``, ``quantity``.
+        products, clients, events : path, optional
+            As in :meth:`read`.
+        lookback, schema, errors
+            As in :meth:`from_transactions`.
+
+        Returns
+        -------
+        Book
+
+        Raises
+        ------
+        ValueError
+            For a file type other than CSV or Parquet, or a ``lookback`` that is not a positive
+            duration or ``"ever"``.
+        SchemaError
+            As in :meth:`from_transactions`.
+
+        Examples
+        --------
+        >>> import pandas as pd, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> pd.DataFrame({"client_id": ["007", "007"], "product_id": ["P1", "P2"],
+        ...               "timestamp": ["2024-01-05 10:00", "2024-03-01 09:30"],
+        ...               "amount": [12.5, 3.0]}).to_csv(folder / "lines.csv", index=False)
+        >>> book = Book.read_transactions(folder / "lines.csv", lookback="90D")
+        >>> book.client_ids.external.tolist(), str(book.lookback)
+        (['007'], '90 days 00:00:00')
+        """
+        frames = _read_files((lines, products, clients, events), schema)
+        return cls.from_transactions(
+            frames[0],
+            lookback=lookback,
+            products=frames[1],
+            clients=frames[2],
+            events=frames[3],
+            schema=schema,
+            errors=errors,
         )
 
     # ------------------------------------------------------------------ views
@@ -899,6 +943,31 @@ def _bad_lookback(lookback: Any) -> NoReturn:
     )
 
 
+def _read_files(
+    paths: Sequence[str | os.PathLike[str] | None], schema: Schema | None
+) -> list[pd.DataFrame | None]:
+    """Read the files of one Book; id columns (and, with decimal marks given, numbers) as text."""
+    names = schema if schema is not None else Schema()
+    text_columns: tuple[str, ...] = (
+        names.client,
+        names.product,
+        names.parent,
+        names.contract,
+        names.ref,
+    )
+    if names.decimal is not None or names.thousands is not None:
+        # numbers are then read by the Book with the marks given, not guessed by the reader
+        text_columns += (
+            names.value,
+            names.amount,
+            names.quantity,
+            names.price,
+            names.tier,
+            names.satisfaction,
+        )
+    return [None if path is None else _read_table(path, text_columns) for path in paths]
+
+
 def _read_table(path: str | os.PathLike[str], id_columns: Sequence[str]) -> pd.DataFrame:
     name = os.fspath(path).lower()
     if name.endswith((".parquet", ".pq")):
@@ -999,6 +1068,7 @@ def _build(
     _unify_id_kinds(inputs, parsed, collector)
     catalog = _check_against_catalog(inputs, parsed, collector)
     _check_event_clients(inputs, parsed, collector)
+    _check_purchase_lines(inputs, parsed, collector)
     if inputs.products is not None:
         catalog.lists = catalog_lists(collector, inputs.products, catalog.index)
     duplicates, repeated = _check_repeats(inputs, parsed, collector)
@@ -1301,6 +1371,47 @@ def _check_event_clients(inputs: _Inputs, parsed: _Parsed, collector: _val.Colle
         f"{inputs.source}",
         fix="Add them to clients, or remove these events",
         show=(Columns.client, Columns.date, Columns.type),
+    )
+
+
+_DAY_NS: Final = 86_400 * 10**9
+# a contracts table "looks like purchase lines" from this many rows on, when no row has an end
+# date and either most rows carry a time of day or many restart a client's product still held
+_LINES_MIN_ROWS: Final = 10
+_LINES_TIMED_SHARE: Final = 0.5
+_LINES_REPEAT_SHARE: Final = 0.2
+
+
+def _check_purchase_lines(inputs: _Inputs, parsed: _Parsed, collector: _val.Collector) -> None:
+    """Note (as a :class:`PurchaseLinesWarning`) a contracts table that looks like purchase lines.
+
+    Read as contracts, each purchase would be a product held for ever: the warning points to
+    ``Book.from_transactions``. Nothing is changed.
+    """
+    if inputs.source != CONTRACTS:
+        return
+    ok = inputs.contracts.ok
+    parts = parsed.contracts
+    n = int(ok.sum())
+    if n < _LINES_MIN_ROWS or (parts.end[ok] != OPEN_END).any():
+        return
+    start = parts.start[ok]
+    timed = float(np.mean(start % _DAY_NS != 0))
+    pairs = parts.client.codes[ok] * (int(parts.product.codes.max()) + 1) + parts.product.codes[ok]
+    repeated = 1.0 - len(np.unique(pairs)) / n
+    if timed < _LINES_TIMED_SHARE and repeated < _LINES_REPEAT_SHARE:
+        return
+    why = (
+        f"{timed:.0%} of the start dates carry a time of day"
+        if timed >= _LINES_TIMED_SHARE
+        else f"{repeated:.0%} of the rows start again a product the client already holds"
+    )
+    collector.note(
+        f"{inputs.source}: no row has an end date and {why}: these look like purchase lines, "
+        "and read as contracts every purchase is a product held for ever. Build the Book with "
+        "Book.from_transactions(lines, lookback=...) (on the command line: --transactions FILE "
+        "--lookback 365D), or give the contracts their end dates.",
+        PurchaseLinesWarning,
     )
 
 

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa  # type: ignore[import-untyped]
-
 from crosssell._version import __version__
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError, SchemaError, UnknownIdError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from crosssell.book import Book, Schema
     from crosssell.recommender import Recommender
     from crosssell.rules import Policy
@@ -101,11 +99,28 @@ def _command(
 
 
 def _input_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """Add ``--contracts --products --clients --events --schema`` (CSV or Parquet paths)."""
-    group = parser.add_argument_group("input tables (CSV, CSV.GZ or Parquet files)")
+    """Add ``--contracts|--transactions --lookback --products --clients --events --schema``.
+
+    One of ``--contracts`` and ``--transactions`` is needed (``required``); the check is made
+    when the files are read, so that the message names both.
+    """
+    group = parser.add_argument_group(
+        "input tables (CSV, CSV.GZ or Parquet files)"
+        + ("; --contracts or --transactions is required" if required else "")
+    )
     group.add_argument(
-        "--contracts", type=Path, required=required, metavar="FILE",
+        "--contracts", type=Path, metavar="FILE",
         help="contracts: client_id, product_id, start_date[, end_date, value, quantity]",
+    )  # fmt: skip
+    group.add_argument(
+        "--transactions", type=Path, metavar="FILE",
+        help="purchase lines instead of contracts: client_id, product_id, timestamp[, amount, "
+        "quantity]; a purchase counts as holding the product for --lookback",
+    )  # fmt: skip
+    group.add_argument(
+        "--lookback", default="365D", metavar="SPAN",
+        help="with --transactions: how long a purchase counts as holding the product, e.g. "
+        "365D (default) or 'ever'",
     )  # fmt: skip
     group.add_argument("--products", type=Path, metavar="FILE", help="product catalog")
     group.add_argument("--clients", type=Path, metavar="FILE", help="client accounts")
@@ -114,6 +129,7 @@ def _input_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
         "--schema", type=Path, metavar="JSON",
         help='JSON file mapping crosssell columns to yours, e.g. {"client": "customer_no"}',
     )  # fmt: skip
+    parser.set_defaults(inputs_required=required)
 
 
 def _optional_input_options(parser: argparse.ArgumentParser) -> None:
@@ -317,6 +333,8 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _date(text: str) -> pd.Timestamp:
+    import pandas as pd
+
     try:
         stamp = pd.Timestamp(text)
     except ValueError:
@@ -390,13 +408,40 @@ def _read_book(args: argparse.Namespace) -> Book:
     """Read the input tables named on the command line (bad rows set aside, not fatal)."""
     from crosssell.book import Book
 
-    paths = [args.contracts, args.products, args.clients, args.events]
-    options = ("--contracts", "--products", "--clients", "--events")
+    if args.contracts is not None and args.transactions is not None:
+        raise _UsageError(
+            "give either --contracts (contracts with start and end dates) or --transactions "
+            "(purchase lines), not both"
+        )
+    main_option = "--transactions" if args.transactions is not None else "--contracts"
+    main_path = args.transactions if args.transactions is not None else args.contracts
+    if main_path is None:
+        raise _UsageError(
+            "give the input tables: --contracts FILE (contracts) or --transactions FILE "
+            "(purchase lines)"
+        )
+    paths = [main_path, args.products, args.clients, args.events]
+    options = (main_option, "--products", "--clients", "--events")
     for option, path in zip(options, paths, strict=True):
         if path is not None:
             _check_file(path, option)
     schema = _schema(args.schema)
     try:
+        if args.transactions is not None:
+            lookback = None if args.lookback in ("ever", "none") else str(args.lookback)
+            try:
+                import pandas as pd
+
+                if lookback is not None:
+                    pd.Timedelta(lookback)
+            except ValueError as err:
+                raise _UsageError(
+                    f"--lookback {args.lookback!r} is not a duration: write e.g. 365D, 52W or "
+                    "'ever'"
+                ) from err
+            return Book.read_transactions(
+                *paths, lookback=lookback, schema=schema, errors="collect"
+            )
         return Book.read(*paths, schema=schema, errors="collect")
     except SchemaError:
         raise
@@ -415,20 +460,41 @@ def _read_book(args: argparse.Namespace) -> Book:
         ) from err
 
 
+#: Rows of ``book.rejected`` that are exact duplicates: collapsed into the first, as in Python,
+#: so they never fail a command (they are counted in the report and in a warning).
+_COLLAPSED: Final = "duplicate_row"
+
+
+def _invalid(book: Book) -> pd.DataFrame:
+    """Return the rejected rows that are invalid (exact duplicates are collapsed, not rejected)."""
+    rejected = book.rejected
+    if Columns.rule not in rejected.columns:
+        return rejected
+    return rejected[rejected[Columns.rule] != _COLLAPSED]
+
+
 def _checked_book(args: argparse.Namespace) -> Book:
-    """Read the inputs; with ``--errors raise`` any rejected row stops the command (exit 1)."""
+    """Read the inputs; with ``--errors raise`` any invalid row stops the command (exit 1).
+
+    Exact duplicate rows are collapsed into the first with a warning, as in Python, whatever
+    ``--errors`` says.
+    """
     book = _read_book(args)
-    if len(book.rejected) and args.errors == "raise":
-        lines = [_report(book), *_rejected_lines(book.rejected)]
+    invalid = _invalid(book)
+    if len(invalid) and args.errors == "raise":
+        lines = [_report(book), *_rejected_lines(invalid)]
         lines.append("\nFix the rows above, or pass --errors collect to set them aside.")
         raise _BadInputError("\n".join(lines))
-    if len(book.rejected):
-        _note(args, f"{len(book.rejected):,} invalid rows set aside (see 'crosssell validate').")
+    if len(invalid):
+        _note(args, f"{len(invalid):,} invalid rows set aside (see 'crosssell validate').")
     return book
 
 
 def _has_inputs(args: argparse.Namespace) -> bool:
-    return getattr(args, "contracts", None) is not None
+    return (
+        getattr(args, "contracts", None) is not None
+        or getattr(args, "transactions", None) is not None
+    )
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -550,6 +616,9 @@ def _fresh_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame | None]:
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     """Make a frame writable to CSV and Parquet: tuples (evidence, lists) become JSON text."""
+    import pandas as pd
+    import pyarrow as pa  # type: ignore[import-untyped]
+
     out = frame.copy()
     for column in out.columns:
         values = out[column]
@@ -573,6 +642,8 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _plain(value: Any) -> Any:
     """Nested tuples of ids and numpy scalars as JSON-ready lists and Python numbers."""
+    import numpy as np
+
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
@@ -641,6 +712,9 @@ def matrix_summary(book: Book, as_of: Any) -> dict[str, Any]:
     >>> s["holdings"], s["density"], s["top_families"]
     (3, 0.75, {'P1': 2, 'P2': 1})
     """
+    import numpy as np
+    import pandas as pd
+
     matrix = book.matrix(as_of)
     client_product = matrix.client_product
     n_clients, n_products = matrix.shape
@@ -777,6 +851,8 @@ def _print_no_offer(rec: Recommender, report: pd.DataFrame, out: TextIO) -> None
 
 
 def _print_demo_plan(rec: Recommender, out: TextIO) -> None:
+    import pandas as pd
+
     from crosssell.account_plan import plan
 
     account_plan = plan(rec, capacity=_DEMO_CAPACITY)
@@ -809,7 +885,7 @@ def _print_demo_plan(rec: Recommender, out: TextIO) -> None:
         "--events e.csv\n"
         "  crosssell validate --contracts c.csv --schema columns.json --schema-json"
     ),
-    options=(_input_options, _errors_option, _schema_json_option),
+    options=(_input_options, _errors_option, _as_of_option, _schema_json_option),
 )
 def _validate(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
@@ -819,9 +895,11 @@ def _validate(args: argparse.Namespace) -> int:
         except SchemaError as err:
             return _validation_failed(args, err, caught)
     notes = [str(w.message) for w in caught]
-    ok = len(book.rejected) == 0
+    invalid = _invalid(book)
+    ok = len(invalid) == 0
     # with --errors collect, invalid rows are reported and set aside, as fit would set them aside
     usable = ok or args.errors == "collect"
+    held = matrix_summary(book, args.as_of) if args.as_of is not None else None
     if args.schema_json:
         payload = {
             "ok": ok,
@@ -830,12 +908,16 @@ def _validate(args: argparse.Namespace) -> int:
             "rejected": json.loads(book.rejected.to_json(orient="records", date_format="iso")),
             "warnings": notes,
         }
-        print(json.dumps(payload, indent=2))
+        if held is not None:
+            payload["held_at_as_of"] = held
+        print(json.dumps(payload, indent=2, default=str))
     else:
         report = _report(book)
         print(report)
         if not ok:
-            print("\n".join(_rejected_lines(book.rejected)))
+            print("\n".join(_rejected_lines(invalid)))
+        if held is not None:
+            _print_matrix_summary(held, sys.stdout)
         for note in notes:
             if note not in report:
                 print(f"warning: {note}", file=sys.stderr)
@@ -941,6 +1023,9 @@ def _recommend_in_batches(
     rec: Recommender, args: argparse.Namespace, k: int, explain: bool
 ) -> pd.DataFrame:
     """Offers for the chosen clients, a batch at a time so the progress bar can move."""
+    import numpy as np
+    import pandas as pd
+
     ids = rec.book_.client_ids
     if args.client_ids:
         wanted = pd.Index([ids.coerce(c) for c in args.client_ids])
@@ -1020,6 +1105,7 @@ def _save(rec: Recommender, path: Path) -> None:
     options=(
         _input_options,
         _backtest_options,
+        _as_of_option,
         _policy_option,
         _scorer_option,
         _errors_option,
@@ -1034,7 +1120,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from crosssell.evaluation import backtest
     from crosssell.html import report
 
-    book = _checked_book(args)
+    book = _until(_checked_book(args), args)
     rec = _new_recommender(args)
     try:
         result = backtest(
@@ -1053,6 +1139,28 @@ def _backtest(args: argparse.Namespace) -> int:
         report(result, args.report)
         _note(args, f"report written to {args.report}")
     return EXIT_OK
+
+
+def _until(book: Book, args: argparse.Namespace) -> Book:
+    """Keep what was known at ``--as-of`` (contracts started and events dated by then).
+
+    Every cutoff's horizon must then end by ``--as-of``: nothing dated later is used.
+    """
+    if args.as_of is None:
+        return book
+    import pandas as pd
+
+    from crosssell.evaluation.backtest import _point_in_time
+
+    horizon = pd.Timedelta(args.horizon)
+    late = [c for c in args.cutoffs if c + horizon > args.as_of]
+    if late:
+        raise _UsageError(
+            f"with --as-of {args.as_of.date()} nothing later is used, but cutoff "
+            f"{late[0].date()} + horizon {args.horizon} ends on {(late[0] + horizon).date()}: "
+            f"use cutoffs on or before {(args.as_of - horizon).date()}"
+        )
+    return _point_in_time(book, int(args.as_of.as_unit("ns").value))
 
 
 def _tune_space(names: Sequence[str]) -> list[dict[str, list[Any]]]:
@@ -1193,7 +1301,7 @@ def _why_not(args: argparse.Namespace) -> int:
 )
 def _plan(args: argparse.Namespace) -> int:
     from crosssell.account_plan import plan, write_plan_csv
-    from crosssell.html import write_plan_pages
+    from crosssell.html import plan_overview, write_plan_pages
 
     capacity: int | str | None = args.capacity
     if isinstance(capacity, str) and capacity.isdigit():
@@ -1212,7 +1320,16 @@ def _plan(args: argparse.Namespace) -> int:
         csv_path = write_plan_csv(account_plan, args.out / "plan.csv")
         pages = write_plan_pages(account_plan, args.out)
         bar.update(bar.total - bar.n)
-    print(account_plan.below_cut().to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+    overview = plan_overview(account_plan)
+    if len(overview):
+        print("Actions listed per manager this period (the table of index.html):")
+        print(overview.to_string(index=False, float_format=lambda v: f"{v:,.0f}", na_rep="-"))
+    else:
+        n = len(account_plan.actions)
+        print(
+            f"No client has an owner, so there is no list per manager: the {n:,} clients' "
+            "actions are on the page of accounts without an owner."
+        )
     print(f"\nWrote {csv_path} and {len(pages)} pages (open {pages[-1]}).")
     return EXIT_OK
 

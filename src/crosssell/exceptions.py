@@ -16,6 +16,7 @@ __all__ = [
     "EventTypeWarning",
     "InvalidParameterError",
     "NotFittedError",
+    "PurchaseLinesWarning",
     "SchemaError",
     "UnknownIdError",
 ]
@@ -183,5 +184,19 @@ class EventTypeWarning(DataWarning):
     Examples
     --------
     >>> issubclass(EventTypeWarning, DataWarning)
+    True
+    """
+
+
+class PurchaseLinesWarning(DataWarning):
+    """A contracts table that looks like purchase lines: no end dates, one row per purchase.
+
+    Read as contracts, every purchase becomes a product held forever; purchase lines belong in
+    :meth:`crosssell.Book.from_transactions` (``crosssell ... --transactions FILE`` on the
+    command line), where a purchase counts as holding the product for a look-back window.
+
+    Examples
+    --------
+    >>> issubclass(PurchaseLinesWarning, DataWarning)
     True
     """

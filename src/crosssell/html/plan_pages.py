@@ -18,7 +18,7 @@ from crosssell.account_plan import ACTIONS, AccountPlan
 from crosssell.columns import Columns
 from crosssell.html._html import badge, esc, page, slug, table, write_page
 
-__all__ = ["write_plan_pages"]
+__all__ = ["plan_overview", "write_plan_pages"]
 
 INDEX: Final = "index.html"
 UNOWNED: Final = "unowned.html"
@@ -66,7 +66,6 @@ def write_plan_pages(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = _file_names(account_plan.owners)
-    summary = account_plan.below_cut()
     actions = account_plan.actions
     written: list[Path] = []
     for owner, group in actions[actions[Columns.owner].notna()].groupby(Columns.owner, sort=True):
@@ -75,7 +74,7 @@ def write_plan_pages(
     unowned = actions[actions[Columns.owner].isna()]
     if len(unowned):
         written.append(write_page(out / UNOWNED, _unowned_page(account_plan, unowned, title)))
-    index = _index_page(account_plan, summary, names, n_unowned=len(unowned), title=title)
+    index = _index_page(account_plan, names, n_unowned=len(unowned), title=title)
     written.append(write_page(out / INDEX, index))
     return written
 
@@ -228,33 +227,78 @@ def _unowned_page(account_plan: AccountPlan, rows: pd.DataFrame, title: str) -> 
     return page(f"{title}: accounts without an owner", "\n".join(body))
 
 
+def plan_overview(account_plan: AccountPlan) -> pd.DataFrame:
+    """One row per account manager: what is on the list this period, by action.
+
+    The command line prints this table and the plan's ``index.html`` shows it, with the same
+    columns, so both always count the same things.
+
+    Parameters
+    ----------
+    account_plan : AccountPlan
+        The plan, from :func:`crosssell.plan`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``owner``, ``capacity`` (NaN when unlimited), ``listed`` (actions within capacity),
+        ``below_cut`` (actions that did not fit), then one column per action
+        (``resolve_complaint``, ``renew``, ``reorder``, ``propose``, ``check_in``) counting the
+        *listed* ones, and ``nothing_to_do`` (clients with no action). Empty (with these
+        columns) when no client has an owner.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> overview = plan_overview(cs.plan(rec, capacity=5))
+    >>> overview.columns.tolist()[:4]
+    ['owner', 'capacity', 'listed', 'below_cut']
+    >>> bool((overview["listed"] == overview[["resolve_complaint", "renew", "reorder",
+    ...       "propose", "check_in"]].sum(axis=1)).all())
+    True
+    """
+    summary = account_plan.below_cut()
+    per_action = list(ACTIONS[:-1])
+    actions = account_plan.actions
+    listed = actions[actions[Columns.within_capacity] & actions[Columns.owner].notna()]
+    counts = pd.crosstab(listed[Columns.owner], listed[Columns.action].astype(str)).reindex(
+        index=summary[Columns.owner], columns=per_action, fill_value=0
+    )
+    out = summary[[Columns.owner, Columns.capacity, Columns.listed, Columns.below_cut]].copy()
+    for action in per_action:
+        out[action] = counts[action].to_numpy(dtype="int64") if len(out) else []
+    out[Columns.nothing_to_do] = summary[Columns.nothing_to_do].to_numpy()
+    return out.reset_index(drop=True)
+
+
+# Short headings keep the index table within a phone's width; same columns as plan_overview.
+_HEADINGS: Final = {
+    "owner": "manager",
+    "capacity": "cap.",
+    "listed": "listed",
+    "below_cut": "below cut",
+    "resolve_complaint": "complaint",
+    "renew": "renew",
+    "reorder": "reorder",
+    "propose": "propose",
+    "check_in": "check in",
+    "nothing_to_do": "nothing",
+}
+
+
 def _index_page(
     account_plan: AccountPlan,
-    summary: pd.DataFrame,
     names: dict[str, str],
     *,
     n_unowned: int,
     title: str,
 ) -> str:
-    # Short headings keep the table within a phone's width.
-    header = ["manager", "cap.", "listed", "below", "complaint", "renew", "reorder", "propose"]
-    header += ["check in", "nothing"]
-    listed = account_plan.actions[account_plan.actions[Columns.within_capacity]]
-    counts = pd.crosstab(listed[Columns.owner], listed[Columns.action].astype(str)).reindex(
-        index=summary[Columns.owner], columns=list(ACTIONS[:-1]), fill_value=0
-    )
-    cap = summary[Columns.capacity].astype(object).where(summary[Columns.capacity].notna(), "")
+    overview = plan_overview(account_plan)
+    header = [_HEADINGS.get(str(c), str(c)) for c in overview.columns]
     rows = [
-        [str(o), "" if c == "" else int(c), int(n), int(b), *map(int, per), int(z)]
-        for o, c, n, b, per, z in zip(
-            summary[Columns.owner],
-            cap,
-            summary[Columns.listed],
-            summary[Columns.below_cut],
-            counts.to_numpy(),
-            summary[Columns.nothing_to_do],
-            strict=True,
-        )
+        [str(r[0]), "" if pd.isna(r[1]) else int(r[1]), *(int(v) for v in r[2:])]
+        for r in overview.itertuples(index=False)
     ]
     links: list[str | None] = [names[str(r[0])] for r in rows]
     start = account_plan.as_of.strftime("%Y-%m-%d")
@@ -262,7 +306,7 @@ def _index_page(
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">{esc(account_plan.period.days)} days from {esc(start)} '
         f"&middot; crosssell {esc(__version__)}</p>",
-        "<h2>Managers</h2>",
+        "<h2>Managers: actions listed this period</h2>",
         table(rows, header, numeric=[False] + [True] * (len(header) - 1), links=links),
     ]
     if n_unowned:
