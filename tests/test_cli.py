@@ -234,11 +234,12 @@ def test_recommend_from_files_subprocess(demo_files, tmp_path):
                 "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     offers = pd.read_parquet(out)
-    assert offers.columns.tolist()[:3] == ["client_id", "product_id", "offer_type"]
+    assert offers.columns.tolist()[:3] == ["id", "name", "description"]
     assert offers.groupby("client_id").size().max() <= 2
-    assert json.loads(offers["evidence"].iloc[0])[0][0] in set(offers["product_id"]) | set(
-        demo().product_ids.external
-    )
+    # evidence is a list of {product_id, weight} structs, not JSON text
+    first = offers["evidence"].iloc[0][0]
+    assert first["product_id"] in set(demo().product_ids.external)
+    assert isinstance(first["weight"], float)
 
 
 def test_fit_subprocess_saves_a_loadable_model(demo_files, tmp_path):

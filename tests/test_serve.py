@@ -60,7 +60,8 @@ def _offer(**changes: object) -> Offer:
 def test_record_fields_follow_the_offer():
     """Check that an offer becomes a record with a stable id, labels and a validity window."""
     (action,) = next_best_actions([_offer()], as_of="2025-06-30", names={"P2": "Payroll"})
-    assert action.id == "C1:P2:2025-06-30"
+    assert action.id == "unsaved:C1:P2:2025-06-30"
+    assert action.model_id == "unsaved"
     assert action.name == "Payroll (cross-sell)"
     assert action.description == action.reason == "Clients who hold P1 also hold P2."
     assert (action.accept_label, action.reject_label) == (ACCEPT_LABEL, REJECT_LABEL)
@@ -115,12 +116,16 @@ def test_recommend_returns_crm_records(client, rec):
     """Check that POST /recommend answers the client's offers as records, best first."""
     response = client.post("/recommend", json={"client_id": "C0001"})
     assert response.status_code == 200
-    body = response.json()
+    answer = response.json()
+    assert (answer["client_id"], answer["as_of"]) == ("C0001", "2025-06-30")
+    assert answer["model_id"] == rec.model_id_
+    assert answer["no_offer"] is None
+    body = answer["actions"]
     expected = [o.product_id for o in rec.recommend_one("C0001")]
     assert [r["product_id"] for r in body] == expected
     assert [r["rank"] for r in body] == list(range(1, len(body) + 1))
     first = body[0]
-    assert first["id"] == f"C0001:{first['product_id']}:2025-06-30"
+    assert first["id"] == f"{rec.model_id_}:C0001:{first['product_id']}:2025-06-30"
     assert (first["valid_from"], first["valid_until"]) == ("2025-06-30", "2025-07-30")
     assert first["accept_label"] == "Interested"
     assert first["reject_label"] == "Not now"
@@ -129,7 +134,8 @@ def test_recommend_returns_crm_records(client, rec):
 
 def test_recommend_k_limits_the_list(client):
     """Check that k in the body caps the number of records."""
-    assert len(client.post("/recommend", json={"client_id": "C0001", "k": 1}).json()) == 1
+    body = client.post("/recommend", json={"client_id": "C0001", "k": 1}).json()
+    assert len(body["actions"]) == 1
 
 
 def test_fresh_complaint_suppresses_every_offer(client):
@@ -137,7 +143,10 @@ def test_fresh_complaint_suppresses_every_offer(client):
     events = [{"date": AS_OF, "type": "complaint_opened"}]
     response = client.post("/recommend", json={"client_id": "C0001", "events": events})
     assert response.status_code == 200
-    assert response.json() == []
+    answer = response.json()
+    assert answer["actions"] == []
+    assert answer["no_offer"]["rule"] == "open_complaint"
+    assert "complaint" in answer["no_offer"]["reason"]
 
 
 def test_new_client_is_scored_from_its_contracts(client):
@@ -145,14 +154,15 @@ def test_new_client_is_scored_from_its_contracts(client):
     contracts = [{"product_id": "ERP-2", "start_date": "2024-01-01"}]
     response = client.post("/recommend", json={"client_id": "NEW1", "contracts": contracts})
     assert response.status_code == 200
-    assert {r["client_id"] for r in response.json()} == {"NEW1"}
+    assert {r["client_id"] for r in response.json()["actions"]} == {"NEW1"}
 
 
 def test_as_of_in_the_body_moves_the_window(client):
     """Check that a later as_of is used for the ids and the validity window."""
     body = client.post("/recommend", json={"client_id": "C0001", "as_of": "2025-07-15"}).json()
-    assert body[0]["id"].endswith(":2025-07-15")
-    assert body[0]["valid_until"] == "2025-08-14"
+    assert body["as_of"] == "2025-07-15"
+    assert body["actions"][0]["id"].endswith(":2025-07-15")
+    assert body["actions"][0]["valid_until"] == "2025-08-14"
 
 
 def test_unknown_client_is_404_naming_the_id(client):
@@ -195,7 +205,13 @@ def test_why_not_answers_like_the_recommender(client, rec):
     """Check that GET /why-not gives the recommender's own sentence."""
     params = {"client_id": "C0001", "product_id": "ERP-2"}
     body = client.get("/why-not", params=params).json()
-    assert body == {**params, "answer": rec.why_not("C0001", "ERP-2")}
+    assert body == {
+        **params,
+        "answer": rec.why_not("C0001", "ERP-2"),
+        "status": "held",
+        "rule": None,
+        "kind": None,
+    }
     assert "already holds" in body["answer"]
 
 
@@ -452,8 +468,8 @@ def test_real_uvicorn_server_answers_http(rec):
         port = server.servers[0].sockets[0].getsockname()[1]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             assert http.get("/health").json()["status"] == "ok"
-            offers = http.post("/recommend", json={"client_id": "C0001", "k": 1}).json()
-            assert [o["rank"] for o in offers] == [1]
+            answer = http.post("/recommend", json={"client_id": "C0001", "k": 1}).json()
+            assert [o["rank"] for o in answer["actions"]] == [1]
             assert http.post("/recommend", json={"client_id": "nobody"}).status_code == 404
     finally:
         server.should_exit = True

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from crosssell.matrix import ClientProductMatrix
     from crosssell.persist import load
     from crosssell.recommender import Offer, Recommender
+    from crosssell.records import RecordSettings
 
 # name -> the module that defines it (a module's own name when the name is the module)
 _WHERE: dict[str, str] = {
@@ -58,6 +59,7 @@ _WHERE: dict[str, str] = {
     "IdMap": "crosssell.ids",
     "NotFittedError": "crosssell.exceptions",
     "Offer": "crosssell.recommender",
+    "RecordSettings": "crosssell.records",
     "Recommender": "crosssell.recommender",
     "Schema": "crosssell.book",
     "SchemaError": "crosssell.exceptions",
@@ -68,6 +70,7 @@ _WHERE: dict[str, str] = {
     "insights": "crosssell.insights",
     "load": "crosssell.persist",
     "plan": "crosssell.account_plan",
+    "records": "crosssell.records",
     "report": "crosssell.html",
     "rules": "crosssell.rules",
     "scorers": "crosssell.scorers",
@@ -90,6 +93,7 @@ __all__ = [
     "NotFittedError",
     "Offer",
     "Recommender",
+    "RecordSettings",
     "Schema",
     "SchemaError",
     "UnknownIdError",
@@ -100,6 +104,7 @@ __all__ = [
     "insights",
     "load",
     "plan",
+    "records",
     "report",
     "rules",
     "scorers",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from crosssell.book import Book, Schema
     from crosssell.recommender import Recommender
+    from crosssell.records import RecordSettings
     from crosssell.rules import Policy
     from crosssell.scorers import Scorer
 
@@ -49,7 +50,7 @@ _TOP_FAMILIES: Final = 5
 _DEFAULT_K: Final = 3
 _SCORERS: Final = ("default", "als", "itemknn", "cooccurrence", "popularity")
 _POLICIES: Final = ("route_sales", "none")
-_TABLE_SUFFIXES: Final = (".csv", ".csv.gz", ".parquet", ".pq")
+_TABLE_SUFFIXES: Final = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl")
 _DEMO_CLIENTS: Final = 3
 _DEMO_OWNERS: Final = 2
 _DEMO_CAPACITY: Final = 5
@@ -242,6 +243,24 @@ def _backtest_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _record_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--validity-days --language --action-reference`` (the offer records' settings)."""
+    group = parser.add_argument_group("offer records (the same as the HTTP service answers)")
+    group.add_argument(
+        "--validity-days", type=_positive_int, default=30, metavar="N",
+        help="days an offer stays valid (valid_until; default 30)",
+    )  # fmt: skip
+    group.add_argument(
+        "--language", default="en", metavar="CODE",
+        help="language of the accept/reject labels: en (default), de, es, fr, it, nl",
+    )  # fmt: skip
+    group.add_argument(
+        "--action-reference", default=None, metavar="TEMPLATE",
+        help="a link or key back into the CRM per offer, e.g. 'crm://offers/{client_id}/"
+        "{product_id}' (fields: id, client_id, product_id, offer_type, valid_from)",
+    )  # fmt: skip
+
+
 def _client_filter_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--client ID`` (repeatable) and keep the ids in ``args.client_ids``."""
     parser.add_argument(
@@ -316,20 +335,17 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--host --port --validity-days --api-key-file``."""
+    """Add ``--host --port --api-key-file`` and the records' options."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument(
-        "--validity-days", type=_positive_int, default=30, metavar="N",
-        help="days an offer stays valid in the CRM (default 30)",
-    )  # fmt: skip
-    parser.add_argument(
         "--api-key-file", default=None, metavar="PATH",
         help="file whose first line is the API key requests must carry (default: the "
         "CROSSSELL_API_KEY or CROSSSELL_API_KEY_FILE environment variable; none: open)",
     )  # fmt: skip
+    _record_options(parser)
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -614,8 +630,12 @@ def _fresh_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame | None]:
 # ----------------------------------------------------------------------------------- outputs
 
 
-def _flat(frame: pd.DataFrame) -> pd.DataFrame:
-    """Make a frame writable to CSV and Parquet: tuples (evidence, lists) become JSON text."""
+def _flat(frame: pd.DataFrame, *, nested: bool = False) -> pd.DataFrame:
+    """Make a frame writable: lists (evidence) become JSON text unless ``nested`` keeps them.
+
+    Parquet keeps ``evidence`` as a list of ``{product_id, weight}`` structs (``nested``); CSV
+    holds it as a JSON list of such objects.
+    """
     import pandas as pd
     import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -623,21 +643,53 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         values = out[column]
         if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_list(values.dtype.pyarrow_dtype):
-            # evidence: a list of {product_id, weight} per offer, written as [[id, weight], ...]
-            out[column] = values.map(
-                lambda v: None if v is None else json.dumps(_plain([tuple(e.values()) for e in v]))
-            )
+            if not nested:
+                out[column] = values.map(
+                    lambda v: None if v is None else json.dumps([_plain(dict(e)) for e in v])
+                )
             continue
         if values.dtype != object:
             continue
-        nested = values.map(lambda v: isinstance(v, tuple | list)).any()
-        if nested:
+        is_nested = values.map(lambda v: isinstance(v, tuple | list)).any()
+        if is_nested:
             out[column] = values.map(
                 lambda v: json.dumps(_plain(v)) if isinstance(v, tuple | list) else v
             )
         elif not values.map(lambda v: v is None or isinstance(v, str)).all():
             out[column] = values.map(lambda v: None if v is None else str(v))
     return out
+
+
+def _write_parquet(frame: pd.DataFrame, path: str) -> None:
+    """Write Parquet with Arrow types only: a list of structs reads back in any Parquet reader.
+
+    pandas' own metadata is left out, since it names extension types (``list<...>[pyarrow]``)
+    that some readers, pandas' default one included, cannot rebuild.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), path)
+
+
+def _write_jsonl(frame: pd.DataFrame, path: str) -> None:
+    """Write one JSON object per row; evidence as a list of objects, dates as ISO text."""
+    import pandas as pd
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in frame.to_dict("records"):
+            record = {}
+            for key, raw in row.items():
+                value = raw
+                if isinstance(raw, list | tuple):
+                    value = [_plain(dict(e)) if isinstance(e, dict) else _plain(e) for e in raw]
+                elif isinstance(raw, pd.Timestamp):
+                    value = raw.isoformat()
+                elif raw is not None and not isinstance(raw, str) and pd.isna(raw):
+                    value = None
+                record[key] = _plain(value)
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _plain(value: Any) -> Any:
@@ -652,14 +704,13 @@ def _plain(value: Any) -> Any:
 
 
 def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write to ``path`` (CSV or Parquet by suffix, replaced atomically) or CSV on stdout."""
-    flat = _flat(frame)
+    """Write to ``path`` (CSV, Parquet or JSON lines by suffix, replaced atomically) or stdout."""
     if path is None:
-        flat.to_csv(sys.stdout, index=False)
+        _flat(frame).to_csv(sys.stdout, index=False)
         return
     name = path.name.lower()
     if not name.endswith(_TABLE_SUFFIXES):
-        raise _UsageError(f"--out {path}: use a .csv, .csv.gz or .parquet file name")
+        raise _UsageError(f"--out {path}: use a .csv, .csv.gz, .parquet or .jsonl file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
@@ -668,9 +719,13 @@ def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
     os.close(fd)
     try:
         if name.endswith((".parquet", ".pq")):
-            flat.to_parquet(tmp, index=False)
+            _write_parquet(_flat(frame, nested=True), tmp)
+        elif name.endswith(".jsonl"):
+            _write_jsonl(frame, tmp)
         else:
-            flat.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
+            _flat(frame).to_csv(
+                tmp, index=False, compression="gzip" if name.endswith(".gz") else None
+            )
         # A temporary file is private (0600); an output is meant to be shared like any file.
         Path(tmp).chmod(0o644)
         Path(tmp).replace(path)
@@ -963,8 +1018,13 @@ def _validation_failed(
         "Fits on the input tables at --as-of (default: the last date in them), or uses a saved\n"
         "model. With --model and input tables, the model scores the clients in the tables\n"
         "(new contracts and events taken into account) without refitting.\n"
-        "Columns: client_id, product_id, offer_type, score, propensity, value, expected_value,\n"
-        "priority, rank, reason, evidence (JSON list of [product_id, weight]), cold_start.\n\n"
+        "Each row is an offer record, as the HTTP service answers it: id (model_id:client_id:\n"
+        "product_id:valid_from), name, description, valid_from, valid_until, accept_label,\n"
+        "reject_label, language, action_reference, model_id, then client_id, product_id,\n"
+        "offer_type, score, propensity, value, expected_value, priority, rank, reason, evidence\n"
+        "(a list of {product_id, weight}: structs in Parquet, JSON in CSV), cold_start.\n"
+        "Money is rounded to cents, scores and probabilities to 4 digits. --out takes .csv,\n"
+        ".csv.gz, .parquet or .jsonl (one JSON record per line).\n\n"
         "examples:\n"
         "  crosssell recommend --contracts c.csv --products p.csv --as-of 2025-06-30 "
         "--out offers.parquet\n"
@@ -981,6 +1041,7 @@ def _validation_failed(
         _quiet_option,
         _client_filter_option,
         _no_explain_option,
+        _record_options,
     ),
 )
 def _recommend(args: argparse.Namespace) -> int:
@@ -1001,11 +1062,36 @@ def _recommend(args: argparse.Namespace) -> int:
         else:
             offers = _recommend_in_batches(rec, args, k, explain)
         bar.update(bar.total - bar.n)
-    _write_table(offers, args.out)
+    from crosssell.records import rounded
+
+    settings = _record_settings(args)
+    records = rec.records(offers, settings=settings)
+    if args.as_of is not None and args.model is not None and _has_inputs(args):
+        from crosssell.records import offer_records, product_names
+
+        records = offer_records(
+            offers, as_of=args.as_of, model_id=rec.model_id_, names=product_names(rec),
+            settings=settings,
+        )  # fmt: skip
+    _write_table(rounded(records), args.out)
     if args.out is not None:
         _note(args, f"{len(offers):,} offers for {offers[Columns.client].nunique():,} clients "
               f"written to {args.out}")  # fmt: skip
     return EXIT_OK
+
+
+def _record_settings(args: argparse.Namespace) -> RecordSettings:
+    """Return the records' settings given by ``--validity-days --language --action-reference``."""
+    from crosssell.records import RecordSettings
+
+    try:
+        return RecordSettings(
+            validity_days=args.validity_days,
+            language=args.language,
+            action_reference=args.action_reference,
+        )
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
 
 
 def _check_known_clients(rec: Recommender, wanted: Sequence[Any]) -> None:
@@ -1355,6 +1441,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as err:  # pragma: no cover - only without the extra
         raise _UsageError(str(err)) from err
     rec = _recommender(args)
+    settings = _record_settings(args)
     try:
         run(
             rec,
@@ -1362,6 +1449,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             validity_days=args.validity_days,
             api_key_file=args.api_key_file,
+            settings=settings,
         )
     except (ImportError, ValueError) as err:  # the extra is missing, or the key is unusable
         raise _UsageError(str(err)) from err

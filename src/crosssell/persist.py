@@ -117,7 +117,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock
     fcntl = None
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "read_manifest", "save"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "model_id", "read_manifest", "save"]
 
 #: The ``format`` written in every manifest.
 FORMAT_NAME: Final = "crosssell-model"
@@ -306,6 +306,7 @@ def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = Fal
         _write_atomic(target, payload.encode("utf-8"), writer.arrays, compress=compress)
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot save this model to {str(target)!r}: {exc}") from None
+    rec.model_id_ = model_id(manifest)
     return target
 
 
@@ -372,7 +373,9 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
             _check_states(manifest)
             with open_arrays() as handle:
                 arrays = _read_arrays(handle, manifest["arrays"])
-        return _rebuild(manifest, _Reader(arrays), policy)
+        rec = _rebuild(manifest, _Reader(arrays), policy)
+        rec.model_id_ = model_id(manifest)
+        return rec
     except ArtifactError as exc:
         raise ArtifactError(f"Cannot load a crosssell model from {str(source)!r}: {exc}") from None
     except Exception as exc:
@@ -460,6 +463,42 @@ class _Writer:
         self.arrays[name] = arr
         self._seen[id(array)] = name
         return name
+
+
+def model_id(manifest: Mapping[str, Any]) -> str:
+    """Return a saved model's id: a hash of its manifest's content, the date of saving left out.
+
+    The manifest holds every parameter and the SHA-256 of every array, so two files share an id
+    exactly when they hold the same fitted model (saved by the same version of crosssell). The
+    ids of offer records (:mod:`crosssell.records`) start with it, so a batch file and the HTTP
+    service answering from the same model file give an offer the same id.
+
+    Parameters
+    ----------
+    manifest : mapping
+        What :func:`read_manifest` returns.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import crosssell as cs
+    >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), "2025-06-30")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     first = save(rec, Path(tmp) / "a.crosssell")
+    ...     again = load(save(rec, Path(tmp) / "b.crosssell"))
+    ...     same = model_id(read_manifest(first)) == again.model_id_ == rec.model_id_
+    >>> same, len(rec.model_id_)
+    (True, 16)
+    """
+    content = {key: value for key, value in manifest.items() if key != "created"}
+    text = json.dumps(content, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _manifest(rec: Recommender, w: _Writer) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,7 @@ from crosssell.columns import Columns, EventType, OfferType
 from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
+from crosssell.records import UNSAVED, RecordSettings, offer_records, product_names, spelled
 from crosssell.rules import (
     AlreadyHeld,
     ChurnSignal,
@@ -81,7 +82,14 @@ from crosssell.weighting import Weighting, WeightingLike
 
 _K = Interval(numbers.Integral, 1, None, closed="left")
 
-__all__ = ["OFFER_COLUMNS", "Offer", "Recommender", "default_scorer"]
+__all__ = [
+    "OFFER_COLUMNS",
+    "WHY_NOT_STATUSES",
+    "Offer",
+    "Recommender",
+    "WhyNotAnswer",
+    "default_scorer",
+]
 
 #: Columns of the offers frame, in order.
 OFFER_COLUMNS: tuple[str, ...] = (
@@ -204,6 +212,51 @@ class _View:
     fitted_rows: npt.NDArray[np.int64] | None = None
     fresh: npt.NDArray[np.bool_] | None = None
     holdings: sp.csr_matrix | None = None
+
+
+#: What :meth:`Recommender.why_not_answer` can say of a pair.
+WHY_NOT_STATUSES: Final = (
+    "offered",
+    "ranked_below",
+    "blocked",
+    "not_worth",
+    "held",
+    "unavailable",
+    "not_a_candidate",
+    "not_a_client",
+    "unknown_client",
+    "unknown_product",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhyNotAnswer:
+    """Why a product is, or is not, offered to a client (see :meth:`Recommender.why_not_answer`).
+
+    Attributes
+    ----------
+    status : str
+        One of :data:`WHY_NOT_STATUSES`: ``"offered"`` (in the top k), ``"ranked_below"``
+        (allowed, but k others rank higher), ``"blocked"`` (a rule blocks it), ``"not_worth"``
+        (its expected value does not cover the cost of proposing), ``"held"``,
+        ``"unavailable"`` (outside its availability window), ``"not_a_candidate"`` (neither a
+        cross-sell nor the next tier up), ``"not_a_client"`` (holds nothing at ``as_of``),
+        ``"unknown_client"``, ``"unknown_product"``.
+    rule, kind : str or None
+        The first rule that blocks the pair and its kind; None when no rule does.
+    sentence : str
+        The answer in one sentence, ids spelled as the user wrote them.
+
+    Examples
+    --------
+    >>> WhyNotAnswer(status="held", sentence="Client 'C1' already holds 'P1'.").rule is None
+    True
+    """
+
+    status: str
+    sentence: str
+    rule: str | None = None
+    kind: str | None = None
 
 
 class Recommender(Estimator):
@@ -374,6 +427,8 @@ class Recommender(Estimator):
 
         self.eligible_ = _eligible(book, as_of_ts)
         self.cold_ = np.diff(candidates.holdings.indptr) == 0
+        # the content hash of the saved model (set by save and load); offers' record ids use it
+        self.model_id_ = UNSAVED
         self.book_ = book
         self.as_of_ = as_of_ts
         self.matrix_: ClientProductMatrix = matrix
@@ -1243,7 +1298,7 @@ class Recommender(Estimator):
             }
         )
 
-    def why_not(self, client: Any, product: Any) -> str:  # noqa: PLR0911 (one answer per case)
+    def why_not(self, client: Any, product: Any) -> str:
         """Say in one sentence why ``product`` is (or is not) offered to ``client``.
 
         Parameters
@@ -1255,6 +1310,7 @@ class Recommender(Estimator):
         Returns
         -------
         str
+            :attr:`WhyNotAnswer.sentence` of :meth:`why_not_answer`.
 
         Examples
         --------
@@ -1263,6 +1319,30 @@ class Recommender(Estimator):
         >>> rec = Recommender().fit(book, "2025-06-30")
         >>> rec.why_not("no-such-client", book.product_ids.external[0])
         "Client 'no-such-client' is not in the book this model was fitted on."
+        """
+        return self.why_not_answer(client, product).sentence
+
+    def why_not_answer(self, client: Any, product: Any) -> WhyNotAnswer:  # noqa: PLR0911
+        """Why ``product`` is (or is not) offered to ``client``: a status, the rule and a sentence.
+
+        Parameters
+        ----------
+        client, product : id
+            Ids as in the Book, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads.
+
+        Returns
+        -------
+        WhyNotAnswer
+            ``status`` (one of :data:`WHY_NOT_STATUSES`), ``rule`` and ``kind`` of the first
+            rule that blocks the pair (None when no rule does) and the ``sentence``.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
+        >>> answer = rec.why_not_answer("C0003", "BI-2")
+        >>> answer.status, answer.rule, answer.kind
+        ('blocked', 'do_not_contact', 'contact')
         """
         check_fitted(self, "scorer_")
         client = self.book_.client_ids.coerce(client)
@@ -1273,22 +1353,30 @@ class Recommender(Estimator):
             PairFacts, client=client, product=product, as_of=self.as_of_, k=self.k_
         )
         if row < 0 or col < 0:
-            return why_not_sentence(facts(known_client=row >= 0, known_product=col >= 0))
+            status = "unknown_client" if row < 0 else "unknown_product"
+            text = why_not_sentence(facts(known_client=row >= 0, known_product=col >= 0))
+            return WhyNotAnswer(status=status, sentence=text)
         if not self.eligible_[row]:
-            return why_not_sentence(facts(eligible=False))
+            return WhyNotAnswer(
+                status="not_a_client", sentence=why_not_sentence(facts(eligible=False))
+            )
         is_cand, is_up, _ = self.candidates_.pairs([row], [col])
         if bool(self.candidates_.holdings[row, col]):
-            return why_not_sentence(facts(held=True))
+            return WhyNotAnswer(status="held", sentence=why_not_sentence(facts(held=True)))
         if not self.candidates_.available[col]:
             detail = _unavailable_detail(self.book_.product_table, col, self.as_of_)
-            return why_not_sentence(facts(unavailable=detail))
+            text = why_not_sentence(facts(unavailable=detail))
+            return WhyNotAnswer(status="unavailable", sentence=text)
         if not is_cand[0]:
             family = self.candidates_.families[self.candidates_.family[col]]
-            return why_not_sentence(facts(upgrade=False, family=family))
+            text = why_not_sentence(facts(upgrade=False, family=family))
+            return WhyNotAnswer(status="not_a_candidate", sentence=text)
         if self.suppression_ is not None:
             hits = self.suppression_.reasons(row, col, bool(is_up[0]))
             if hits:
-                return why_not_sentence(facts(blocked_by=tuple(hits)))
+                rule, kind, _ = hits[0]
+                text = why_not_sentence(facts(blocked_by=tuple(hits)))
+                return WhyNotAnswer(status="blocked", rule=rule, kind=kind, sentence=text)
         rows = np.array([row], dtype=np.int64)
         block = self._priority_chunk(rows)
         priority = block.priority
@@ -1301,7 +1389,12 @@ class Recommender(Estimator):
                 value=np.array([v]),
                 cost=self.pricing_.cost[[col]],
             )[0]
-            return why_not_sentence(facts(not_worth=detail))
+            return WhyNotAnswer(
+                status="not_worth",
+                rule=self.not_worth_.name,
+                kind=self.not_worth_.kind,
+                sentence=why_not_sentence(facts(not_worth=detail)),
+            )
         offerable = np.flatnonzero(np.isfinite(priority[0]))
         mine = float(priority[0, col])
         # the rank the selection gives it: the same total order (priority, propensity, raw score,
@@ -1316,7 +1409,7 @@ class Recommender(Estimator):
             )
         )
         better = int(np.flatnonzero(offerable[order] == col)[0])
-        return why_not_sentence(
+        text = why_not_sentence(
             facts(
                 priority=mine,
                 better=better,
@@ -1324,6 +1417,7 @@ class Recommender(Estimator):
                 because=self._because(row, col),
             )
         )
+        return WhyNotAnswer(status="offered" if better < self.k_ else "ranked_below", sentence=text)
 
     def _because(self, row: int, col: int) -> str | None:
         """Give the contribution sentence of a learned ranker's pair (None for other scorers)."""
@@ -1380,6 +1474,119 @@ class Recommender(Estimator):
                 reason[pos] = details
         self._explain_not_worth(without, reason, rules)
         return no_offer_frame(self.book_.client_ids.to_external(without), reason, rules)
+
+    def no_offer_reason(self, client: Any, *, events: Any = None) -> tuple[str, tuple[str, ...]]:
+        """Why one client gets no offer: the sentence and the rules, as :meth:`no_offer_report`.
+
+        Meant for a client whose list came back empty (the HTTP service says it beside the empty
+        list). New ``events`` are read as :meth:`recommend_one` reads them: a complaint sent with
+        the request is the reason when it blocks every offer.
+
+        Parameters
+        ----------
+        client : id
+            Client id, in any spelling :meth:`crosssell.ids.IdMap.coerce` reads.
+        events : DataFrame, list of records or dict of columns, optional
+            New events of this client.
+
+        Returns
+        -------
+        reason : str
+            The sentence; for a client with offers, what would block them otherwise
+            (:data:`NO_CANDIDATE_LEFT` when nothing does).
+        rules : tuple of str
+            The rules that blocked every offer (empty when none did).
+
+        Raises
+        ------
+        UnknownIdError
+            For a client the fitted Book does not hold.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(policy=cs.rules.route_sales()).fit(cs.datasets.demo(), "2025-06-30")
+        >>> rec.no_offer_reason("C0003")
+        ('the client is marked do-not-contact', ('do_not_contact',))
+        >>> complaint = {"client_id": ["C0001"], "date": ["2025-06-30"],
+        ...              "type": ["complaint_opened"]}
+        >>> rec.no_offer_reason("C0001", events=complaint)[1]
+        ('open_complaint',)
+        """
+        check_fitted(self, "scorer_")
+        client = self.book_.client_ids.coerce(client)
+        row = self.book_.client_ids.index_of(client)
+        if row < 0:
+            raise UnknownIdError(
+                f"Client {spelled(client)} is not in the book this model was fitted on."
+            )
+        if not self.eligible_[row]:
+            return (f"the client holds nothing at {self.as_of_.date()}", ())
+        logs = []
+        if self.suppression_ is not None:
+            log = self.suppression_.log
+            logs.append(log[log[Columns.client_idx] == row])
+        if events is not None and self.policy is not None:
+            parts = self._one_client_parts()
+            fresh = _plain_events(events, client, self.book_, self.as_of_)
+            if parts is not None and fresh is not None and parts[1] is not None:
+                light = _one_client_book(self.book_, row, fresh)
+                holdings = self.candidates_.holdings[np.array([row], dtype=np.int64)]
+                ctx = RuleContext(book=light, as_of=self.as_of_, holdings=holdings)
+                if self.rule_context_ is not None:
+                    ctx.share_catalogue(self.rule_context_)
+                logs.append(parts[1].evaluate(ctx).log)
+        if logs:
+            log = pd.concat(logs, ignore_index=True)
+            client_level = log[(log[Columns.product_idx] < 0) & (log[Columns.scope] == "any")]
+            if not client_level.empty:
+                _, names, details = client_block_reasons(client_level)
+                return (str(details[0]), tuple(names[0]))
+        reason = np.array([NO_CANDIDATE_LEFT], dtype=object)
+        rules = np.empty(1, dtype=object)
+        rules[0] = ()
+        self._explain_not_worth(np.array([row], dtype=np.int64), reason, rules)
+        return (str(reason[0]), tuple(rules[0]))
+
+    def records(
+        self, offers: pd.DataFrame | None = None, *, settings: RecordSettings | None = None
+    ) -> pd.DataFrame:
+        """Return the offers as CRM next-best-action records (see :mod:`crosssell.records`).
+
+        The same record the command line writes and the HTTP service answers: a stable ``id``
+        (``"<model_id>:<client_id>:<product_id>:<valid_from>"``), ``name``, ``description``,
+        validity, button labels in a language, ``action_reference`` and ``model_id``, then
+        the offer's own columns at full precision.
+
+        Parameters
+        ----------
+        offers : DataFrame, optional
+            What :meth:`recommend` returned; computed for every client when not given.
+        settings : RecordSettings, optional
+            Validity, labels, language and ``action_reference``.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> rec = Recommender(k=1).fit(cs.datasets.demo(), "2025-06-30")
+        >>> r = rec.records(settings=cs.RecordSettings(language="de"))
+        >>> r.loc[0, ["id", "accept_label", "valid_until"]].tolist()
+        ['unsaved:C0001:BI-2:2025-06-30', 'Interessiert', '2025-07-30']
+        """
+        check_fitted(self, "scorer_")
+        if offers is None:
+            offers = self.recommend()
+        return offer_records(
+            offers,
+            as_of=self.as_of_,
+            model_id=self.model_id_,
+            names=product_names(self),
+            settings=settings,
+        )
 
     def _explain_not_worth(
         self,

@@ -39,7 +39,7 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
@@ -51,6 +51,16 @@ from crosssell.columns import Columns, OfferType
 from crosssell.exceptions import CrossSellError, CrossSellWarning, SchemaError, UnknownIdError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import Offer, Recommender
+from crosssell.records import (
+    DESCRIPTION_MAX,
+    LABELS,
+    NAME_MAX,
+    UNSAVED,
+    RecordSettings,
+    offer_records,
+    product_names,
+    rounded,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -63,9 +73,11 @@ __all__ = [
     "MAX_BODY_BYTES",
     "NAME_MAX",
     "REJECT_LABEL",
+    "Answer",
     "Evidence",
     "Health",
     "NextBestAction",
+    "NoOffer",
     "WhyNot",
     "create_app",
     "next_best_actions",
@@ -73,14 +85,10 @@ __all__ = [
     "run",
 ]
 
-#: Longest ``name`` of a record (CRM action names are short).
-NAME_MAX: Final = 80
-#: Longest ``description`` of a record; longer reasons are cut and end with an ellipsis.
-DESCRIPTION_MAX: Final = 255
 #: Label of the button that takes an offer up.
-ACCEPT_LABEL: Final = "Interested"
+ACCEPT_LABEL: Final = LABELS["en"][0]
 #: Label of the button that puts an offer aside.
-REJECT_LABEL: Final = "Not now"
+REJECT_LABEL: Final = LABELS["en"][1]
 
 #: Environment variable holding the API key that requests must carry (see :func:`create_app`).
 API_KEY_ENV: Final = "CROSSSELL_API_KEY"
@@ -91,7 +99,6 @@ MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
 _EXTRA_HINT: Final = 'Install it with: pip install "crosssell[serve]"'
 _ELLIPSIS: Final = "…"
-_TYPE_LABEL: Final = {"upsell": "upsell", "cross_sell": "cross-sell"}
 _MAX_K: Final = 100
 _UNAUTHORIZED: Final = 401
 _NOT_FOUND: Final = 404
@@ -119,7 +126,7 @@ def _schema_extra(
 
 _EXAMPLE_EVIDENCE: Final = {"product_id": "DOCS-3", "weight": 0.7}
 _EXAMPLE_ACTION: Final = {
-    "id": "C0001:BI-2:2025-06-30",
+    "id": "3f9a0c1d2e4b5a6f:C0001:BI-2:2025-06-30",
     "name": "BI Standard (cross-sell)",
     "description": "Clients holding DOCS Premium, ERP Standard and SEC Premium also tend to hold "
     "BI Standard.",
@@ -139,6 +146,16 @@ _EXAMPLE_ACTION: Final = {
     "client_id": "C0001",
     "evidence": [_EXAMPLE_EVIDENCE, {"product_id": "ERP-2", "weight": 0.675}],
     "cold_start": False,
+    "language": "en",
+    "action_reference": None,
+    "model_id": "3f9a0c1d2e4b5a6f",
+}
+_EXAMPLE_ANSWER: Final = {
+    "client_id": "C0001",
+    "as_of": "2025-06-30",
+    "model_id": "3f9a0c1d2e4b5a6f",
+    "actions": [_EXAMPLE_ACTION],
+    "no_offer": None,
 }
 
 
@@ -170,7 +187,8 @@ class NextBestAction:
     Attributes
     ----------
     id : str
-        Stable: ``"{client_id}:{product_id}:{as_of}"``, the same offer on the same day keeps it.
+        Stable: ``"{model_id}:{client_id}:{product_id}:{valid_from}"``: the same offer of the same
+        model on the same day keeps it, in the batch files and over HTTP alike.
     name : str
         Product name and offer type, at most :data:`NAME_MAX` characters.
     description : str
@@ -192,6 +210,12 @@ class NextBestAction:
         Held products that speak for the offer.
     cold_start : bool
         The client held nothing to learn from; the offer follows its segment.
+    language : str
+        Language code of the labels (see :class:`crosssell.RecordSettings`).
+    action_reference : str or None
+        A link or key back into the CRM, when the settings give a template.
+    model_id : str
+        The id of the saved model that made the offer (``"unsaved"`` otherwise).
 
     Examples
     --------
@@ -224,11 +248,15 @@ class NextBestAction:
     client_id: str | int
     evidence: tuple[Evidence, ...]
     cold_start: bool
+    language: str = "en"
+    action_reference: str | None = None
+    model_id: str = UNSAVED
 
     __pydantic_config__: ClassVar[dict[str, Any]] = {
         "json_schema_extra": _schema_extra(
             {
-                "id": "Stable id: client_id:product_id:as_of.",
+                "id": "Stable id: model_id:client_id:product_id:valid_from, the same in the "
+                "batch files of the same model.",
                 "name": f"Product name and offer type (at most {NAME_MAX} characters).",
                 "description": f"The reason, cut to {DESCRIPTION_MAX} characters.",
                 "reason": "Why this offer, in one sentence.",
@@ -246,6 +274,9 @@ class NextBestAction:
                 "client_id": "The client.",
                 "evidence": "Held products that speak for the offer.",
                 "cold_start": "True when the client held nothing to learn from.",
+                "language": "Language code of the labels.",
+                "action_reference": "A link or key back into the CRM, when configured.",
+                "model_id": "Hash of the saved model that made the offer.",
             },
             _EXAMPLE_ACTION,
         )
@@ -320,17 +351,79 @@ class Health:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WhyNot:
-    """What ``GET /why-not`` answers: the pair asked about and one sentence.
+    """What ``GET /why-not`` answers: the pair asked about, a status, the rule and one sentence.
+
+    Attributes
+    ----------
+    client_id, product_id : str or int
+        The pair, as in the model's book.
+    answer : str
+        The sentence of :meth:`crosssell.Recommender.why_not`.
+    status : str
+        One of :data:`crosssell.recommender.WHY_NOT_STATUSES` (``"offered"``, ``"blocked"``...).
+    rule, kind : str or None
+        The rule that blocks the pair and its kind; None when no rule does.
 
     Examples
     --------
-    >>> WhyNot(client_id="C1", product_id="P1", answer="...").answer
-    '...'
+    >>> WhyNot(client_id="C1", product_id="P1", answer="...", status="held").rule is None
+    True
     """
 
     client_id: str | int
     product_id: str | int
     answer: str
+    status: str
+    rule: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoOffer:
+    """Why a client's list is empty: the no-offer report's sentence and the rules behind it.
+
+    Examples
+    --------
+    >>> NoOffer(reason="the client is marked do-not-contact", rule="do_not_contact",
+    ...         rules=("do_not_contact",)).rule
+    'do_not_contact'
+    """
+
+    reason: str
+    rule: str | None
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """What ``POST /recommend`` answers: the actions, and why there are none when so.
+
+    Attributes
+    ----------
+    client_id : str or int
+        The client, as in the model's book.
+    as_of : datetime.date
+        The date the actions are for.
+    model_id : str
+        The id of the saved model that answered.
+    actions : tuple of NextBestAction
+        Best first; empty when nothing fits.
+    no_offer : NoOffer or None
+        When ``actions`` is empty: the sentence and rule of the no-offer report.
+
+    Examples
+    --------
+    >>> Answer(client_id="C1", as_of=dt.date(2025, 6, 30), model_id="unsaved", actions=(),
+    ...        no_offer=NoOffer(reason="no eligible candidate left after the policy",
+    ...                         rule=None, rules=())).no_offer.rule is None
+    True
+    """
+
+    client_id: str | int
+    as_of: dt.date
+    model_id: str
+    actions: tuple[NextBestAction, ...]
+    no_offer: NoOffer | None
 
 
 # --------------------------------------------------------------------------- records
@@ -347,42 +440,16 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-def product_names(recommender: Recommender) -> dict[Any, str]:
-    """Return each product's readable name: the catalogue's ``name`` column, else its id.
-
-    Parameters
-    ----------
-    recommender : Recommender
-        A fitted recommender.
-
-    Returns
-    -------
-    dict
-        Product id to name.
-
-    Examples
-    --------
-    >>> import crosssell as cs
-    >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
-    >>> product_names(rec)["CRM-1"]
-    'CRM Basic'
-    """
-    check_fitted(recommender, "scorer_")
-    table = recommender.book_.product_table
-    ids = table[Columns.product]
-    names = table[Columns.name] if Columns.name in table.columns else ids
-    names = names.astype(object).where(names.notna(), ids).astype(str)
-    return dict(zip(ids.tolist(), names.tolist(), strict=True))
-
-
 def next_best_actions(
     offers: Sequence[Offer] | pd.DataFrame,
     *,
     as_of: Any,
     names: Mapping[Any, str] | None = None,
     validity_days: int = 30,
+    model_id: str = UNSAVED,
+    settings: RecordSettings | None = None,
 ) -> list[NextBestAction]:
-    """Turn offers into CRM next-best-action records.
+    """Turn offers into CRM next-best-action records, as :func:`crosssell.records.offer_records`.
 
     Parameters
     ----------
@@ -394,12 +461,17 @@ def next_best_actions(
     names : mapping, optional
         Product id to readable name (see :func:`product_names`); default: the ids.
     validity_days : int, default 30
-        Days an offer stays valid: ``valid_until = as_of + validity_days``.
+        Days an offer stays valid: ``valid_until = as_of + validity_days`` (``settings``, when
+        given, says it instead).
+    model_id : str, default "unsaved"
+        The model's id (``Recommender.model_id_``), the first part of each ``id``.
+    settings : RecordSettings, optional
+        Validity, labels, language and ``action_reference``.
 
     Returns
     -------
     list of NextBestAction
-        In the order given.
+        In the order given; numbers rounded as in files (:func:`crosssell.records.rounded`).
 
     Raises
     ------
@@ -411,52 +483,53 @@ def next_best_actions(
     >>> import crosssell as cs
     >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), cs.datasets.demo_as_of())
     >>> actions = next_best_actions(rec.recommend_one("C0001"), as_of=rec.as_of_,
-    ...                             names=product_names(rec))
+    ...                             names=product_names(rec), model_id=rec.model_id_)
     >>> first = actions[0]
-    >>> first.id == f"C0001:{first.product_id}:2025-06-30", str(first.valid_until)
+    >>> first.id == f"unsaved:C0001:{first.product_id}:2025-06-30", str(first.valid_until)
     (True, '2025-07-30')
-    >>> first.name == f"{product_names(rec)[first.product_id]} ({first.offer_type})".replace(
-    ...     "cross_sell", "cross-sell")
+    >>> first.id == rec.records(rec.recommend(["C0001"]))["id"].iloc[0]
     True
     """
     days = _check_validity(validity_days, "next_best_actions")
+    if settings is None:
+        settings = RecordSettings(validity_days=days)
     day = to_as_of(as_of, caller="next_best_actions").date()
-    until = day + dt.timedelta(days=days)
-    records: Iterable[Mapping[Any, Any]]
     if isinstance(offers, pd.DataFrame):
-        records = offers.to_dict("records")
+        frame = offers
     else:
-        records = (o.to_dict() for o in offers)
-    known = names if names is not None else {}
+        frame = pd.DataFrame([o.to_dict() for o in offers])
+    if frame.empty:
+        return []
+    records = rounded(
+        offer_records(frame, as_of=day, model_id=model_id, names=names, settings=settings)
+    )
     out = []
-    for rec in records:
-        client, product = _plain(rec[Columns.client]), _plain(rec[Columns.product])
-        offer_type = rec[Columns.offer_type]
-        label = _TYPE_LABEL.get(offer_type, str(offer_type))
-        title = f"{known.get(product, product)} ({label})"
+    for rec in records.to_dict("records"):
         reason = rec.get(Columns.reason)
-        reason = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
-        evidence = rec.get(Columns.evidence) or ()
+        evidence = rec.get(Columns.evidence)
         out.append(
             NextBestAction(
-                id=f"{client}:{product}:{day.isoformat()}",
-                name=_cut(title, NAME_MAX),
-                description=_cut(reason, DESCRIPTION_MAX),
-                reason=reason,
-                accept_label=ACCEPT_LABEL,
-                reject_label=REJECT_LABEL,
-                valid_from=day,
-                valid_until=until,
+                id=rec["id"],
+                name=rec["name"],
+                description=rec["description"],
+                reason=reason if isinstance(reason, str) and reason else rec["description"],
+                accept_label=rec["accept_label"],
+                reject_label=rec["reject_label"],
+                valid_from=dt.date.fromisoformat(rec["valid_from"]),
+                valid_until=dt.date.fromisoformat(rec["valid_until"]),
                 score=float(rec[Columns.score]),
                 propensity=float(rec[Columns.propensity]),
                 value=float(rec[Columns.value]),
                 expected_value=float(rec[Columns.expected_value]),
-                offer_type=offer_type,
+                offer_type=rec[Columns.offer_type],
                 rank=int(rec[Columns.rank]),
-                product_id=product,
-                client_id=client,
-                evidence=tuple(_evidence(e) for e in evidence),
+                product_id=_plain(rec[Columns.product]),
+                client_id=_plain(rec[Columns.client]),
+                evidence=tuple(_evidence(e) for e in (evidence if evidence is not None else ())),
                 cold_start=bool(rec.get(Columns.cold_start, False)),
+                language=rec["language"],
+                action_reference=rec["action_reference"],
+                model_id=rec["model_id"],
             )
         )
     return out
@@ -726,7 +799,7 @@ def _guard(app: "FastAPI", key: str | None, limit: int) -> Callable[..., None]:
     return authorised
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 (the routes are defined inside, around the model)
     model: Recommender | str | os.PathLike[str],
     *,
     validity_days: int = 30,
@@ -734,6 +807,7 @@ def create_app(
     api_key: str | None = None,
     api_key_file: str | os.PathLike[str] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    settings: RecordSettings | None = None,
 ) -> "FastAPI":
     """Build the HTTP service around one fitted model.
 
@@ -760,6 +834,9 @@ def create_app(
         A file whose first line is the key (keeps it out of the command line and the code).
     max_body_bytes : int, default MAX_BODY_BYTES (4 MiB)
         Larger request bodies answer 413 before they are read.
+    settings : RecordSettings, optional
+        Labels, language and ``action_reference`` of the records (its ``validity_days`` wins
+        over ``validity_days`` when given).
 
     Returns
     -------
@@ -783,13 +860,14 @@ def create_app(
     >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), cs.datasets.demo_as_of())
     >>> client = TestClient(create_app(rec))
     >>> body = client.post("/recommend", json={"client_id": "C0001"}).json()
-    >>> [a["product_id"] for a in body] == [o.product_id for o in rec.recommend_one("C0001")]
+    >>> actions = body["actions"]
+    >>> [a["product_id"] for a in actions] == [o.product_id for o in rec.recommend_one("C0001")]
     True
-    >>> body[0]["valid_from"], body[0]["valid_until"], body[0]["accept_label"]
-    ('2025-06-30', '2025-07-30', 'Interested')
+    >>> body["as_of"], actions[0]["valid_until"], actions[0]["accept_label"], body["no_offer"]
+    ('2025-06-30', '2025-07-30', 'Interested', None)
     >>> answer = client.get("/why-not", params={"client_id": "C0001", "product_id": "CRM-1"})
-    >>> answer.json()["answer"]
-    "'CRM-1' is allowed for 'C0001' but outranked: ..."
+    >>> answer.json()["answer"], answer.json()["status"]
+    ("'CRM-1' is allowed for 'C0001' but outranked: ...", 'ranked_below')
     >>> client.post("/recommend", json={"client_id": "nobody"}).status_code
     404
     >>> locked = TestClient(create_app(rec, api_key="a-long-enough-secret"))
@@ -807,6 +885,13 @@ def create_app(
     from pydantic import BaseModel, ConfigDict, Field
 
     days = _check_validity(validity_days, "create_app")
+    if settings is not None and not isinstance(settings, RecordSettings):
+        raise TypeError(
+            "The 'settings' parameter of create_app must be a RecordSettings or None. "
+            f"Got {type(settings).__name__} instead."
+        )
+    record_settings = settings if settings is not None else RecordSettings(validity_days=days)
+    days = record_settings.validity_days
     limit = _check_positive(max_body_bytes, "max_body_bytes", "create_app")
     key = _read_key(api_key, api_key_file)
     rec = _model(model)
@@ -866,7 +951,11 @@ def create_app(
         title=title,
         version=__version__,
         description="Next best actions (upsell and cross-sell offers) for a CRM, with reasons.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=_TAGS,
     )
+    _mount_docs(app, title)
     app.state.recommender = rec
     app.state.validity_days = days
     app.state.api_key = key
@@ -877,18 +966,19 @@ def create_app(
         _UNAUTHORIZED: {"description": "Missing or wrong API key (when the service has one)."},
     }
 
-    @app.get("/health", response_model=Health, summary="Status and model facts")
+    @app.get("/health", response_model=Health, summary="Status and model facts", tags=["service"])
     def get_health() -> Health:
         return health
 
     @app.post(
         "/recommend",
-        response_model=list[NextBestAction],
+        response_model=Answer,
         summary="Next best actions for one client",
         dependencies=guarded,
+        tags=["offers"],
         responses={
             **not_found,
-            200: {"content": {"application/json": {"example": [_EXAMPLE_ACTION]}}},
+            200: {"content": {"application/json": {"example": _EXAMPLE_ANSWER}}},
         },
     )
     def post_recommend(request: RecommendRequest) -> Any:
@@ -922,13 +1012,27 @@ def create_app(
             detail = _error(["body"], str(err), "value_error")
             return JSONResponse(status_code=_INVALID, content={"detail": detail})
         day = as_of if as_of is not None else rec.as_of_
-        return next_best_actions(offers, as_of=day, names=names, validity_days=days)
+        actions = next_best_actions(
+            offers, as_of=day, names=names, model_id=rec.model_id_, settings=record_settings
+        )
+        no_offer = None
+        if not actions and client in client_ids:
+            reason, rules = rec.no_offer_reason(client, events=events)
+            no_offer = NoOffer(reason=reason, rule=rules[0] if rules else None, rules=rules)
+        return Answer(
+            client_id=_plain(client),
+            as_of=pd.Timestamp(day).date(),
+            model_id=rec.model_id_,
+            actions=tuple(actions),
+            no_offer=no_offer,
+        )
 
     @app.get(
         "/why-not",
         response_model=WhyNot,
         summary="Why a product is, or is not, offered to a client",
         dependencies=guarded,
+        tags=["explanations"],
         responses=not_found,
     )
     def get_why_not(
@@ -946,9 +1050,51 @@ def create_app(
             raise HTTPException(
                 _NOT_FOUND, detail=f"Product {_echo(product)} is not in the model's catalogue."
             )
-        return WhyNot(client_id=client, product_id=product, answer=rec.why_not(client, product))
+        found = rec.why_not_answer(client, product)
+        return WhyNot(
+            client_id=_plain(client),
+            product_id=_plain(product),
+            answer=found.sentence,
+            status=found.status,
+            rule=found.rule,
+            kind=found.kind,
+        )
 
     return app
+
+
+_TAGS: Final = [
+    {"name": "offers", "description": "Next best actions for one client."},
+    {"name": "explanations", "description": "Why an offer is, or is not, made."},
+    {"name": "service", "description": "Status of the service and its model."},
+]
+# the Swagger UI's own files, served by the service (no request leaves the host)
+_DOCS_ASSETS: Final = "/docs-assets"
+
+
+def _mount_docs(app: "FastAPI", title: str) -> None:
+    """Serve ``/docs`` with the Swagger UI files of the ``serve`` extra, from this service."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    try:
+        import swagger_ui_bundle  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - only without the serve extra's bundle
+        return
+    app.mount(
+        _DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{title}: API",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def run(
@@ -960,6 +1106,7 @@ def run(
     log_level: str = "info",
     api_key_file: str | os.PathLike[str] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    settings: RecordSettings | None = None,
 ) -> None:
     """Serve ``model`` with uvicorn until interrupted.
 
@@ -987,6 +1134,8 @@ def run(
         :func:`create_app`).
     max_body_bytes : int, default MAX_BODY_BYTES (4 MiB)
         As in :func:`create_app`.
+    settings : RecordSettings, optional
+        As in :func:`create_app`.
 
     Raises
     ------
@@ -1002,6 +1151,7 @@ def run(
         validity_days=validity_days,
         api_key_file=api_key_file,
         max_body_bytes=max_body_bytes,
+        settings=settings,
     )
     if app.state.api_key is None and host not in _LOOPBACK:
         warnings.warn(
