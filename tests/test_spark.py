@@ -299,3 +299,14 @@ def test_import_crosssell_leaves_pyspark_alone() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_spark_rows_are_the_offer_records(
+    spark_offers: dict[int, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that Spark writes the record Python and HTTP give: same ids, names and labels."""
+    got = _sorted(spark_offers[2], [Columns.client, Columns.rank])
+    want = _sorted(fitted.records(), [Columns.client, Columns.rank])
+    for column in ("id", "name", "description", "valid_from", "valid_until", "accept_label"):
+        assert got[column].tolist() == want[column].tolist(), column
+    assert got["id"].str.startswith(f"{fitted.model_id_}:").all()

@@ -37,12 +37,16 @@ from crosssell.columns import Columns
 from crosssell.exceptions import SchemaError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import OFFER_COLUMNS, Recommender
+from crosssell.records import RECORD_COLUMNS, RecordSettings, offer_records, product_names
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType, StructType
 
 __all__ = ["offers_schema", "recommend", "suppressed", "suppressed_schema"]
+
+# the columns of recommend(): the offer record's fields, then the offer's
+_OFFER_ORDER: tuple[str, ...] = (*RECORD_COLUMNS, *OFFER_COLUMNS)
 
 _EXTRA_HINT = 'Install it with: pip install "crosssell[spark]"'
 _TAG = "__crosssell_table"
@@ -110,8 +114,9 @@ def offers_schema(recommender: Recommender) -> StructType:
     Returns
     -------
     pyspark.sql.types.StructType
-        The columns of :meth:`crosssell.Recommender.recommend`, in order: ids, ``offer_type``,
-        five doubles (``score`` .. ``priority``), ``rank`` long, ``reason`` string, ``evidence``
+        The offer record's fields (:data:`crosssell.records.RECORD_COLUMNS`, strings), then the
+        columns of :meth:`crosssell.Recommender.recommend`, in order: ids, ``offer_type``, five
+        doubles (``score`` .. ``priority``), ``rank`` long, ``reason`` string, ``evidence``
         ``array<struct<product_id, weight: double>>`` and ``cold_start`` boolean.
 
     Raises
@@ -128,7 +133,7 @@ def offers_schema(recommender: Recommender) -> StructType:
     >>> rec = cs.Recommender(k=2).fit(cs.datasets.demo(), "2025-06-30")
     >>> schema = offers_schema(rec)
     >>> schema.fieldNames()[:3]
-    ['client_id', 'product_id', 'offer_type']
+    ['id', 'name', 'description']
     >>> schema["evidence"].dataType.simpleString()
     'array<struct<product_id:string,weight:double>>'
     """
@@ -162,7 +167,8 @@ def offers_schema(recommender: Recommender) -> StructType:
         Columns.evidence: evidence,
         Columns.cold_start: types.BooleanType(),
     }
-    return types.StructType([types.StructField(c, kinds[c], nullable=True) for c in OFFER_COLUMNS])
+    kinds.update({c: types.StringType() for c in RECORD_COLUMNS})
+    return types.StructType([types.StructField(c, kinds[c], nullable=True) for c in _OFFER_ORDER])
 
 
 def suppressed_schema(recommender: Recommender) -> StructType:
@@ -366,6 +372,8 @@ class _Bucket:
     as_of: Any
     k: int | None
     explain: bool
+    model_id: str
+    settings: RecordSettings | None
 
     def run(self, bucket: pd.DataFrame) -> pd.DataFrame:
         """Score one bucket of clients."""
@@ -398,6 +406,13 @@ class _Bucket:
                 k=self.k,
                 explain=self.explain,
                 schema=schema,
+            )
+            out = offer_records(
+                out,
+                as_of=self.as_of if self.as_of is not None else rec.as_of_,
+                model_id=self.model_id,
+                names=product_names(rec),
+                settings=self.settings,
             )
         else:
             out = rec.suppressed_frames(
@@ -451,6 +466,7 @@ def _run(
     k: int | None,
     explain: bool,
     buckets: int | None,
+    settings: RecordSettings | None = None,
 ) -> DataFrame:
     rec = _fitted(recommender)
     at_least_1 = Interval(numbers.Integral, 1, None, closed="left")
@@ -480,7 +496,7 @@ def _run(
         buckets=int(buckets),
     )
     if what == "offers":
-        out_schema, columns = offers_schema(rec), OFFER_COLUMNS
+        out_schema, columns = offers_schema(rec), _OFFER_ORDER
     else:
         out_schema, columns = suppressed_schema(rec), _LOG_COLUMNS
     task = _Bucket(
@@ -493,6 +509,8 @@ def _run(
         as_of=as_of,
         k=None if k is None else int(k),
         explain=bool(explain),
+        model_id=rec.model_id_,
+        settings=settings,
     )
 
     def score(bucket: pd.DataFrame) -> pd.DataFrame:
@@ -521,6 +539,7 @@ def recommend(
     as_of: Any = None,
     explain: bool = True,
     buckets: int | None = None,
+    settings: RecordSettings | None = None,
 ) -> DataFrame:
     """Offers for every client in Spark DataFrames, scored on the cluster with a fitted model.
 
@@ -549,6 +568,9 @@ def recommend(
         Number of client hash buckets, i.e. of pandas batches; default
         ``spark.sql.shuffle.partitions``. Two to four times the executor cores is a good start;
         more when one bucket's rows do not fit a worker's memory.
+    settings : RecordSettings, optional
+        Validity, labels and ``action_reference`` of the offer records; each row is the record
+        that :meth:`crosssell.Recommender.records` and the HTTP service give (same ``id``).
 
     Returns
     -------
@@ -587,6 +609,7 @@ def recommend(
         k=k,
         explain=explain,
         buckets=buckets,
+        settings=settings,
     )
 
 
