@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("candidates", frozenset({"candidates"})),
     ("rules", frozenset({"rules"})),
     ("arbitration", frozenset({"arbitration", "_explain"})),
-    ("recommender", frozenset({"recommender"})),
+    ("recommender", frozenset({"recommender", "records"})),
     ("evaluation, account plan, insights", frozenset({"evaluation", "account_plan", "insights"})),
     ("html", frozenset({"html"})),
     ("outer", frozenset({"persist", "serve", "spark", "cli", "__main__", "__init__"})),

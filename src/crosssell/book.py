@@ -647,6 +647,61 @@ class Book:
         t = self.dates[1] if as_of is None else to_as_of(as_of, caller="Book.available")
         return _window_contains(self.product_table, int(t.value))
 
+    def known_at(self, as_of: AsOf) -> Book:
+        """Return the Book as it stood at ``as_of``: later contracts and events do not exist yet.
+
+        Contracts that start after ``as_of`` and events dated after it are left out. End dates
+        are kept: a contract's term is known when it is signed, and a later end simply means
+        "still active". Id maps and the catalog are unchanged, so matrices keep their shape.
+
+        Parameters
+        ----------
+        as_of : str, date, datetime, Timestamp or numpy.datetime64
+            The point in time (inclusive).
+
+        Returns
+        -------
+        Book
+            A new Book; this one is unchanged (the same object when nothing is later).
+
+        Raises
+        ------
+        ValueError
+            If ``as_of`` is not a date.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> c = pd.DataFrame({"client_id": [1, 1], "product_id": [7, 8],
+        ...                   "start_date": ["2024-01-01", "2024-05-01"]})
+        >>> book = Book.from_frames(c)
+        >>> len(book.known_at("2024-03-01").contracts), len(book.contracts)
+        (1, 2)
+        """
+        import dataclasses
+
+        from crosssell.matrix import to_as_of
+
+        cutoff_ns = int(to_as_of(as_of, caller="Book.known_at").value)
+        arrays = self.contract_arrays
+        keep = arrays.start <= cutoff_ns
+        changes: dict[str, Any] = {}
+        if not keep.all():
+            changes["contract_arrays"] = dataclasses.replace(
+                arrays,
+                **{f.name: getattr(arrays, f.name)[keep] for f in dataclasses.fields(arrays)},
+            )
+            raw = getattr(self, "_contracts", None)
+            names = {f.name for f in fields(self)}
+            if "_contracts" in names and isinstance(raw, pd.DataFrame) and len(raw) == len(keep):
+                changes["_contracts"] = raw.loc[keep].reset_index(drop=True)
+        events = self.event_table
+        if Columns.date in events.columns and events.shape[0]:
+            later = (events[Columns.date] > pd.Timestamp(cutoff_ns, unit="ns")).to_numpy(bool)
+            if later.any():
+                changes["event_table"] = events.loc[~later].reset_index(drop=True)
+        return dataclasses.replace(self, **changes) if changes else self
+
     @property
     def clients(self) -> pd.DataFrame:
         """The validated client table (a copy), one row per client in ``client_ids`` order.

@@ -1236,8 +1236,6 @@ def _until(book: Book, args: argparse.Namespace) -> Book:
         return book
     import pandas as pd
 
-    from crosssell.evaluation.backtest import _point_in_time
-
     horizon = pd.Timedelta(args.horizon)
     late = [c for c in args.cutoffs if c + horizon > args.as_of]
     if late:
@@ -1246,7 +1244,7 @@ def _until(book: Book, args: argparse.Namespace) -> Book:
             f"{late[0].date()} + horizon {args.horizon} ends on {(late[0] + horizon).date()}: "
             f"use cutoffs on or before {(args.as_of - horizon).date()}"
         )
-    return _point_in_time(book, int(args.as_of.as_unit("ns").value))
+    return book.known_at(args.as_of)
 
 
 def _tune_space(names: Sequence[str]) -> list[dict[str, list[Any]]]:

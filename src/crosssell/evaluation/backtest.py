@@ -403,33 +403,8 @@ class BacktestResult:
 
 
 def _point_in_time(book: Book, cutoff_ns: int) -> Book:
-    """Return the book as it stood at the cutoff: later contracts and events do not exist yet.
-
-    End dates are kept: a contract's term is known when it is signed, and a later end simply
-    means "still active". Id maps and catalog are unchanged, so matrices keep their shape.
-    """
-    arrays = book.contract_arrays
-    keep = arrays.start <= cutoff_ns
-    changes: dict[str, Any] = {}
-    if not keep.all():
-        changes["contract_arrays"] = dataclasses.replace(
-            arrays,
-            **{f.name: getattr(arrays, f.name)[keep] for f in dataclasses.fields(arrays)},
-        )
-        names = {f.name for f in dataclasses.fields(book)}
-        raw = getattr(book, "_contracts", None)
-        if (
-            "_contracts" in names
-            and isinstance(raw, pd.DataFrame)
-            and raw.shape[0] == keep.shape[0]
-        ):
-            changes["_contracts"] = raw.loc[keep].reset_index(drop=True)
-    events = book.event_table
-    if Columns.date in events.columns and events.shape[0]:
-        later = (events[Columns.date] > pd.Timestamp(cutoff_ns, unit="ns")).to_numpy(bool)
-        if later.any():
-            changes["event_table"] = events.loc[~later].reset_index(drop=True)
-    return dataclasses.replace(book, **changes) if changes else book
+    """Return the book as it stood at the cutoff (see :meth:`Book.known_at`)."""
+    return book.known_at(pd.Timestamp(cutoff_ns, unit="ns"))
 
 
 def _baseline_model(recommender: Any, baseline: Any) -> tuple[str, Any, bool] | None:
