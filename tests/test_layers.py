@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("scorers", frozenset({"scorers"})),
     ("candidates", frozenset({"candidates"})),
     ("rules", frozenset({"rules"})),
+    ("decisions", frozenset({"decisions"})),
     ("arbitration", frozenset({"arbitration", "_explain"})),
     ("recommender", frozenset({"recommender", "records"})),
     ("evaluation, account plan, insights", frozenset({"evaluation", "account_plan", "insights"})),

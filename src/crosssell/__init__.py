@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from crosssell.account_plan import plan
     from crosssell.book import Book, Schema
     from crosssell.columns import Columns, EventType
+    from crosssell.decisions import DecisionLog
 
     # crosssell.evaluation.backtest is both a module and the function it defines
     from crosssell.evaluation import backtest, tune  # type: ignore[no-redef]
@@ -54,6 +55,7 @@ _WHERE: dict[str, str] = {
     "CrossSellError": "crosssell.exceptions",
     "CrossSellWarning": "crosssell.exceptions",
     "DataWarning": "crosssell.exceptions",
+    "DecisionLog": "crosssell.decisions",
     "EventType": "crosssell.columns",
     "EventTypeWarning": "crosssell.exceptions",
     "IdMap": "crosssell.ids",
@@ -66,6 +68,7 @@ _WHERE: dict[str, str] = {
     "UnknownIdError": "crosssell.exceptions",
     "backtest": "crosssell.evaluation",
     "datasets": "crosssell.datasets",
+    "decisions": "crosssell.decisions",
     "evaluation": "crosssell.evaluation",
     "insights": "crosssell.insights",
     "load": "crosssell.persist",
@@ -87,6 +90,7 @@ __all__ = [
     "CrossSellError",
     "CrossSellWarning",
     "DataWarning",
+    "DecisionLog",
     "EventType",
     "EventTypeWarning",
     "IdMap",
@@ -100,6 +104,7 @@ __all__ = [
     "__version__",
     "backtest",
     "datasets",
+    "decisions",
     "evaluation",
     "insights",
     "load",

@@ -54,6 +54,7 @@ from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, ContractArrays, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, EventType, OfferType
+from crosssell.decisions import DecisionLog, Holdout, record_recommendation
 from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
@@ -162,6 +163,8 @@ class Offer:
     reason: str | None
     evidence: tuple[tuple[Any, float], ...] | None
     cold_start: bool
+    #: The id under which the offer was recorded in a decision log (``recommend_one(log=...)``).
+    decision_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the offer as a plain dict, like a record of :meth:`Recommender.recommend`.
@@ -183,6 +186,8 @@ class Offer:
         out[Columns.evidence] = [
             {Columns.product: product, "weight": weight} for product, weight in self.evidence or ()
         ]
+        if self.decision_id is not None:
+            out["decision_id"] = self.decision_id
         return out
 
 
@@ -548,7 +553,14 @@ class Recommender(Estimator):
         )
 
     def recommend(
-        self, clients: Iterable[Any] | None = None, k: int | None = None, *, explain: bool = True
+        self,
+        clients: Iterable[Any] | None = None,
+        k: int | None = None,
+        *,
+        explain: bool = True,
+        log: DecisionLog | None = None,
+        holdout: Holdout | None = None,
+        campaign: str | None = None,
     ) -> pd.DataFrame:
         """Offers for ``clients`` (default: every client of the book at ``as_of``).
 
@@ -561,13 +573,24 @@ class Recommender(Estimator):
             Offers per client; default the ``k`` given at construction.
         explain : bool, default True
             Fill ``reason`` and ``evidence``; ``False`` is faster for bulk scoring.
+        log : crosssell.DecisionLog, optional
+            Record every offer, and every asked client left with no offer (with the reason),
+            as decisions with this model's ``model_id_`` and the policy's id, in one
+            transaction (see :mod:`crosssell.decisions`). The result then has a
+            ``decision_id`` column, for the CRM to send reactions back.
+        holdout : crosssell.Holdout, optional
+            Held-out clients get no offer; what they would have been offered is recorded with
+            ``arm="holdout"`` (when ``log`` is given), to measure the lift of proposing.
+        campaign : str, optional
+            Recorded with the decisions; scopes the holdout draw.
 
         Returns
         -------
         pandas.DataFrame
             One row per offer, columns ``client_id, product_id, offer_type ("upsell" |
             "cross_sell"), score, propensity, value, expected_value, priority, rank (from 1),
-            reason, evidence, cold_start``; ordered by client (book order) then rank. Caller's
+            reason, evidence, cold_start`` (and ``decision_id`` with ``log``); ordered by client
+            (book order) then rank. Caller's
             ids and dtypes. ``offer_type`` and ``reason`` are text columns; ``evidence`` is an
             Arrow list column: per offer a list of ``{"product_id": ..., "weight": ...}``, the
             held products that contributed most, strongest first (missing without ``explain``).
@@ -582,8 +605,26 @@ class Recommender(Estimator):
         """
         check_fitted(self, "scorer_")
         kk = self._check_k(self.k_ if k is None else k)
-        rows = _offerable(self._rows_for(clients), self.view_)
-        return self._recommend_blocks(rows, int(kk), explain, self.view_)
+        asked = self._rows_for(clients)
+        rows = _offerable(asked, self.view_)
+        offers = self._recommend_blocks(rows, int(kk), explain, self.view_)
+        if log is None and holdout is None:
+            return offers
+        report = None
+        if log is not None:
+            report = self.no_offer_report(offers)
+            wanted = self.book_.client_ids.to_external(asked)
+            report = report[report[Columns.client].isin(wanted)].reset_index(drop=True)
+        return record_recommendation(
+            offers,
+            report,
+            as_of=self.as_of_,
+            model_id=self.model_id_,
+            policy=self.policy,
+            log=log,
+            holdout=holdout,
+            campaign=campaign,
+        )
 
     def _recommend_blocks(
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
@@ -884,6 +925,9 @@ class Recommender(Estimator):
         as_of: Any = None,
         k: int | None = None,
         explain: bool = True,
+        log: DecisionLog | None = None,
+        holdout: Holdout | None = None,
+        campaign: str | None = None,
     ) -> list[Offer]:
         """Offers for one client, in real time, optionally with data not seen at fit.
 
@@ -909,6 +953,14 @@ class Recommender(Estimator):
             Offers; default the fitted ``k``.
         explain : bool, default True
             Fill ``reason`` and ``evidence``.
+        log : crosssell.DecisionLog, optional
+            Record the answer as decisions (an empty answer as one ``no_offer`` decision with
+            its reason); each offer then carries its ``decision_id``.
+        holdout : crosssell.Holdout, optional
+            A held-out client gets an empty list (what it would have got is recorded with
+            ``arm="holdout"`` when ``log`` is given).
+        campaign : str, optional
+            Recorded with the decisions; scopes the holdout draw.
 
         Returns
         -------
@@ -928,6 +980,66 @@ class Recommender(Estimator):
         >>> rec.recommend_one("C0001", events=complaint)
         []
         """
+        offers = self._recommend_one(
+            client, contracts=contracts, events=events, as_of=as_of, k=k, explain=explain
+        )
+        if log is None and holdout is None:
+            return offers
+        return self._decide_one(
+            client, offers, events=events, as_of=as_of, log=log, holdout=holdout, campaign=campaign
+        )
+
+    def _decide_one(
+        self,
+        client: Any,
+        offers: list[Offer],
+        *,
+        events: Any,
+        as_of: Any,
+        log: DecisionLog | None,
+        holdout: Holdout | None,
+        campaign: str | None,
+    ) -> list[Offer]:
+        """Record one client's answer as decisions and apply the holdout to it."""
+        client = self.book_.client_ids.coerce(client)
+        frame = pd.DataFrame([o.to_dict() for o in offers], columns=list(OFFER_COLUMNS))
+        report = None
+        if log is not None and not offers:
+            try:
+                reason, rules = self.no_offer_reason(client, events=events)
+            except UnknownIdError:
+                reason, rules = "the client is not in the fitted book", ()
+            report = pd.DataFrame(
+                {Columns.client: [client], Columns.reason: [reason], "rules": [rules]}
+            )
+        day = self.as_of_ if as_of is None else to_as_of(as_of, caller="recommend_one")
+        shown = record_recommendation(
+            frame,
+            report,
+            as_of=day,
+            model_id=self.model_id_,
+            policy=self.policy,
+            log=log,
+            holdout=holdout,
+            campaign=campaign,
+        )
+        if shown.empty:
+            return []
+        if "decision_id" not in shown.columns:
+            return offers
+        ids = shown["decision_id"].tolist()
+        return [dataclasses.replace(o, decision_id=d) for o, d in zip(offers, ids, strict=True)]
+
+    def _recommend_one(
+        self,
+        client: Any,
+        *,
+        contracts: Any,
+        events: Any,
+        as_of: Any,
+        k: int | None,
+        explain: bool,
+    ) -> list[Offer]:
         check_fitted(self, "scorer_")
         kk = self._check_k(self.k_ if k is None else k)
         given = client
