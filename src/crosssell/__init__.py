@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from crosssell.account_plan import plan
     from crosssell.book import Book, Schema
     from crosssell.columns import Columns, EventType
-    from crosssell.decisions import DecisionLog
+    from crosssell.decisions import DecisionLog, Holdout
 
     # crosssell.evaluation.backtest is both a module and the function it defines
     from crosssell.evaluation import backtest, tune  # type: ignore[no-redef]
@@ -58,6 +58,7 @@ _WHERE: dict[str, str] = {
     "DecisionLog": "crosssell.decisions",
     "EventType": "crosssell.columns",
     "EventTypeWarning": "crosssell.exceptions",
+    "Holdout": "crosssell.decisions",
     "IdMap": "crosssell.ids",
     "NotFittedError": "crosssell.exceptions",
     "Offer": "crosssell.recommender",
@@ -93,6 +94,7 @@ __all__ = [
     "DecisionLog",
     "EventType",
     "EventTypeWarning",
+    "Holdout",
     "IdMap",
     "NotFittedError",
     "Offer",

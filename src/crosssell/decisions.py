@@ -73,6 +73,7 @@ __all__ = [
     "DecisionLog",
     "Holdout",
     "ReactReport",
+    "decide",
     "decisions_from_offers",
     "policy_id",
     "record_recommendation",
@@ -1204,9 +1205,64 @@ def record_recommendation(
     >>> shown["client_id"].tolist()
     ['C1']
     """
-    out = offers
     if holdout is None and log is None:
-        return out
+        return offers
+    rows, shown = decide(
+        offers,
+        no_offer_report,
+        as_of=as_of,
+        model_id=model_id,
+        policy=policy,
+        holdout=holdout,
+        campaign=campaign,
+    )
+    out = offers
+    if log is not None:
+        log.record(rows)
+        out = offers.assign(decision_id=rows["decision_id"].to_numpy()[: len(offers)])
+    if not shown.all():
+        out = out.loc[shown].reset_index(drop=True)
+    return out
+
+
+def decide(
+    offers: pd.DataFrame,
+    no_offer_report: pd.DataFrame | None,
+    *,
+    as_of: Any,
+    model_id: str,
+    policy: Policy | None,
+    holdout: Holdout | None = None,
+    campaign: str | None = None,
+    decided_at: Any = None,
+) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    """Return the decision rows of offers (and no-offers) under a holdout, and which are shown.
+
+    Parameters
+    ----------
+    offers, no_offer_report, as_of, model_id, policy, holdout, campaign
+        As :func:`record_recommendation`.
+    decided_at : date-like, optional
+        Default now.
+
+    Returns
+    -------
+    rows : pandas.DataFrame
+        Columns of :data:`DECISION_COLUMNS`: the offers first, in their order, then the
+        no-offers.
+    shown : numpy.ndarray of bool
+        Per offer, whether its client is treated (shown) rather than held out.
+
+    Examples
+    --------
+    >>> offers = pd.DataFrame({"client_id": ["C2"], "product_id": ["P2"],
+    ...     "offer_type": ["upsell"], "rank": [1], "propensity": [0.3], "value": [100.0],
+    ...     "priority": [30.0], "reason": ["Holds P1."]})
+    >>> rows, shown = decide(offers, None, as_of="2025-06-30", model_id="m", policy=None,
+    ...                      holdout=Holdout(share=0.5, salt="2026-Q4"))
+    >>> rows["arm"].tolist(), rows["shown_probability"].tolist(), shown.tolist()
+    (['holdout'], [0.0], [False])
+    """
     rows = decisions_from_offers(
         offers,
         no_offer_report,
@@ -1214,19 +1270,13 @@ def record_recommendation(
         model_id=model_id,
         policy_id=policy_id(policy),
         campaign=campaign,
+        decided_at=decided_at,
     )
     n_offers = len(offers)
-    if holdout is not None and len(rows):
-        arm = holdout.arms(rows["client_id"], campaign)
-        rows["arm"] = arm
-        withheld = (arm == "holdout") & (rows["action"] == "offer").to_numpy()
-        rows.loc[withheld, "shown_probability"] = 0.0
-        shown = ~withheld[:n_offers]
-    else:
-        shown = np.ones(n_offers, dtype=bool)
-    if log is not None:
-        log.record(rows)
-        out = offers.assign(decision_id=rows["decision_id"].to_numpy()[:n_offers])
-    if not shown.all():
-        out = out.loc[shown].reset_index(drop=True)
-    return out
+    if holdout is None or not len(rows):
+        return rows, np.ones(n_offers, dtype=bool)
+    arm = holdout.arms(rows["client_id"], campaign)
+    rows["arm"] = arm
+    withheld = (arm == "holdout") & (rows["action"] == "offer").to_numpy()
+    rows.loc[withheld, "shown_probability"] = 0.0
+    return rows, ~withheld[:n_offers]

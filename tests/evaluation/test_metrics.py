@@ -15,13 +15,13 @@ from crosssell.evaluation import (
     coverage,
     evaluate,
     hit_rate_at_k,
-    lift,
     map_at_k,
     ndcg_at_k,
     precision_at_k,
     recall_at_k,
     value_captured_at_k,
 )
+from crosssell.evaluation.metrics import lift
 
 C, P, R, V = Columns.client, Columns.product, Columns.rank, Columns.value
 

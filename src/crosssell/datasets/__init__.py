@@ -9,6 +9,8 @@
   book was drawn with (:class:`~crosssell.datasets._synthetic.TakeUp`), to check that a model's
   propensities are calibrated.
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
+* :func:`simulate_campaign` plays decisions, reactions and take-up forward with a known effect
+  of proposing, to check :func:`crosssell.evaluation.lift`.
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
   Book.
 
@@ -32,17 +34,20 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from crosssell.columns import Columns
+from crosssell.datasets._campaign import Campaign, simulate_campaign
 
 if TYPE_CHECKING:
     from crosssell.book import Book
     from crosssell.datasets._synthetic import TakeUp, synthetic_frames, synthetic_take_up
 
 __all__ = [
+    "Campaign",
     "demo",
     "demo_as_of",
     "demo_frames",
     "demo_take_up",
     "load_online_retail",
+    "simulate_campaign",
     "synthetic_book",
     "synthetic_frames",
     "synthetic_take_up",

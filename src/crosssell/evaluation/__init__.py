@@ -25,12 +25,12 @@ from crosssell.evaluation.calibration import (
     calibrator_from_dict,
 )
 from crosssell.evaluation.comparison import compare
+from crosssell.evaluation.holdout import LiftReport, lift
 from crosssell.evaluation.metrics import (
     METRICS,
     coverage,
     evaluate,
     hit_rate_at_k,
-    lift,
     map_at_k,
     ndcg_at_k,
     precision_at_k,
@@ -52,6 +52,7 @@ __all__ = [
     "BacktestResult",
     "Calibrator",
     "IsotonicCalibrator",
+    "LiftReport",
     "PlattCalibrator",
     "TuneResult",
     "additions",

@@ -21,6 +21,7 @@ from crosssell.columns import Columns
 from crosssell.evaluation import _common
 from crosssell.evaluation.backtest import BacktestResult
 from crosssell.evaluation.calibration import calibration_error, calibration_table
+from crosssell.evaluation.holdout import LiftReport
 from crosssell.evaluation.tuning import TuneResult
 from crosssell.html import _html
 
@@ -508,6 +509,7 @@ def report(
     tune: TuneResult | None = None,
     calibration: Calibrator | None = None,
     suppressed: pd.DataFrame | None = None,
+    lift: LiftReport | None = None,
 ) -> Path:
     """Write a backtest (and the tuning behind it) as one self-contained HTML file.
 
@@ -535,6 +537,9 @@ def report(
         propensities on the backtest offers are drawn against the take-up.
     suppressed : pandas.DataFrame, optional
         A suppression log (``Recommender.suppressed()``) for the funnel chart.
+    lift : LiftReport, optional
+        What :func:`~crosssell.evaluation.lift` measured against a holdout group: a section
+        with the arms side by side, overall and per family, and its chart.
 
     Returns
     -------
@@ -616,5 +621,47 @@ def report(
         if draw is not None:
             text += "\n" + _html.figure_img(_figure(draw, (5.6, 4.0)), "selection against held-out")
         sections.append(_section("tuning", "Tuning", text))
+    if lift is not None:
+        sections.append(_section("lift", "Lift against the holdout", _lift_section(lift)))
     document = _html.page(title, "\n".join(sections))
     return Path(_html.write_page(path, document))
+
+
+def _lift_section(lift: LiftReport) -> str:
+    """Render the measured lift: the arms side by side per metric and family, and the chart."""
+    days = int(lift.horizon / pd.Timedelta(days=1))
+    level = f"{round(lift.level * 100)}%"
+    header = ["", "metric", "treated", "holdout", "lift", f"{level} interval", "p", "clients"]
+    numeric = [False, False, True, True, True, False, True, True]
+    groups = [("all clients", lift.summary)] + [
+        (str(f), g) for f, g in lift.by_family.groupby("family", sort=True)
+    ]
+    rows = [
+        [
+            name,
+            r.metric,
+            _num(r.treated),
+            _num(r.holdout),
+            _num(r.lift),
+            _span_text(r.ci_low, r.ci_high),
+            _num(r.p_value),
+            f"{r.n_treated} + {r.n_holdout}",
+        ]
+        for name, frame in groups
+        for r in frame.itertuples(index=False)
+    ]
+    text = (
+        _para(
+            f"Clients with a (would-be) offer, treated against held out; outcomes within {days} "
+            f"days of the decision, read from the book. Intervals: percentile bootstrap "
+            "over clients within each arm.",
+            "meta",
+        )
+        + "\n"
+        + _html.table(rows, header, numeric=numeric)
+    )
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return text
+    return text + "\n" + _html.figure_img(lift.plot(), "lift against the holdout per family")
