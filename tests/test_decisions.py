@@ -450,3 +450,29 @@ def test_policy_id_follows_the_parameters() -> None:
     assert a == policy_id(cs.rules.route_sales())
     assert a != policy_id(cs.rules.route_sales(decline_days=30))
     assert policy_id(None) is None
+
+
+def test_the_plan_withholds_proposals_only_and_records_every_action(tmp_path: Path) -> None:
+    book = cs.datasets.demo()
+    rec = cs.Recommender(policy=cs.rules.route_sales()).fit(book, cs.datasets.demo_as_of())
+    plain = cs.plan(rec).actions.set_index("client_id")["action"].astype(str)
+    holdout = Holdout(share=0.3, salt="plan")
+    with DecisionLog(tmp_path / "log.db") as log:
+        actions = cs.plan(rec, holdout=holdout, log=log, campaign="q3").actions
+        decisions = log.decisions()
+    now = actions.set_index("client_id")["action"].astype(str)
+    held = set(decisions.loc[decisions["arm"] == "holdout", "client_id"])
+    # retention is never withheld; only held-out clients lose their proposal
+    retention = plain.isin(["resolve_complaint", "renew", "reorder"])
+    assert (now[retention] == plain[retention]).all()
+    lost = plain[(plain == "propose") & (now != "propose")].index
+    assert set(lost) <= held
+    assert not (now[list(held & set(now.index))] == "propose").any()
+    # one decision per client, plus the withheld proposals, unshown
+    mine = decisions[decisions["shown_probability"] == 1.0]
+    assert sorted(mine["client_id"]) == sorted(actions["client_id"])
+    assert set(mine["decision_id"]) == set(actions["decision_id"])
+    hidden = decisions[decisions["shown_probability"] == 0.0]
+    assert sorted(hidden["client_id"]) == sorted(lost)
+    assert (hidden["action"] == "offer").all()
+    assert (hidden["arm"] == "holdout").all()

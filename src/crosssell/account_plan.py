@@ -56,6 +56,7 @@ import scipy.sparse as sp
 from crosssell._params import Interval, check_fitted, validate_params
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, PlanColumns
+from crosssell.decisions import DecisionLog, Holdout, decisions_from_offers, policy_id
 from crosssell.exceptions import SchemaError
 from crosssell.recommender import Recommender
 from crosssell.rules import GroupHeld, RuleContext
@@ -260,7 +261,7 @@ class AccountPlan:
         return out.reset_index()
 
 
-def plan(
+def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     recommender: Recommender,
     book: Book | None = None,
     as_of: Any = None,
@@ -273,6 +274,9 @@ def plan(
     satisfaction_threshold: float = 5.0,
     need_days: int = 365,
     filter_group: bool = True,
+    holdout: Holdout | None = None,
+    log: DecisionLog | None = None,
+    campaign: str | None = None,
 ) -> AccountPlan:
     """Pick one next best action per client and build each account manager's list.
 
@@ -304,6 +308,15 @@ def plan(
     filter_group : bool, default True
         Drop offers of products the client's parent holds for the group (see
         :class:`GroupHeld`; the policy's GroupHeld rule is used when it has one).
+    holdout : crosssell.Holdout, optional
+        Held-out clients get no proposal (nor an upsell riding along a renewal); complaints,
+        renewals, reorders and check-ins are never withheld.
+    log : crosssell.DecisionLog, optional
+        Record each client's action as a decision (``propose`` as ``offer``, ``none`` as
+        ``no_offer``), and the proposals withheld from held-out clients with
+        ``arm="holdout"``; the actions then carry a ``decision_id`` column.
+    campaign : str, optional
+        Recorded with the decisions; scopes the holdout draw.
 
     Returns
     -------
@@ -353,7 +366,9 @@ def plan(
         if purchases
         else _renewals(ctx, recommender, renewal_days, n_risk)
     )
-    offers = _offers(recommender, ctx, filter_group)
+    offers, withheld, held = _hold_out(
+        _offers(recommender, ctx, filter_group), holdout, book, campaign
+    )
     ride = _ride_along(renewal, offers, fam_code)
     last_touch = _last_touch(ctx)
     days_quiet = np.where(last_touch == _NAT, np.nan, (t - last_touch) / _DAY_NS)
@@ -474,9 +489,105 @@ def plan(
     }
     frame = pd.DataFrame({k: v for k, v in columns.items() if v is not None})
     capacities = _capacities(book, capacity, frame[Columns.owner])
-    return AccountPlan(
-        actions=_rank(frame, capacities), as_of=ts, period=span, capacities=capacities
+    actions = _rank(frame, capacities)
+    if log is not None:
+        actions = _record_plan(
+            actions,
+            first=first,
+            # held-out clients who would have been proposed to: their withheld proposal
+            withheld=_would_propose(withheld, n, n_open == 0, ~has_renewal),
+            held=held,
+            recommender=recommender,
+            as_of=ts,
+            log=log,
+            campaign=campaign,
+        )
+    return AccountPlan(actions=actions, as_of=ts, period=span, capacities=capacities)
+
+
+def _hold_out(
+    offers: pd.DataFrame, holdout: Holdout | None, book: Book, campaign: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, BoolArray]:
+    """Split the offers into those shown and those withheld from held-out clients."""
+    held = np.zeros(len(book.client_ids), dtype=bool)
+    if holdout is not None:
+        held = holdout.arms(book.client_ids.external, campaign) == "holdout"
+    out = held[offers["c"].to_numpy(dtype=np.int64)]
+    return offers[~out].reset_index(drop=True), offers[out], held
+
+
+def _would_propose(
+    withheld: pd.DataFrame, n: int, no_complaint: BoolArray, no_renewal: BoolArray
+) -> pd.DataFrame:
+    """Keep the withheld offers of clients whose action would have been ``propose``."""
+    if not len(withheld):
+        return withheld
+    has = _spread(n, withheld.drop_duplicates("c"), None, False).astype(bool)
+    would = has & no_complaint & no_renewal
+    out: pd.DataFrame = withheld[would[withheld["c"].to_numpy(dtype=np.int64)]]
+    return out
+
+
+# the decision log's action of each plan action
+_DECISION_ACTION: Final = {"propose": "offer", "none": "no_offer"}
+
+
+def _record_plan(
+    actions: pd.DataFrame,
+    *,
+    first: pd.DataFrame,
+    withheld: pd.DataFrame,
+    held: BoolArray,
+    recommender: Recommender,
+    as_of: pd.Timestamp,
+    log: DecisionLog,
+    campaign: str | None,
+) -> pd.DataFrame:
+    """Record each client's action (and the withheld proposals) as decisions; add their ids."""
+    c = recommender.book_.client_ids.to_index(actions[Columns.client])
+    is_offer = (actions[Columns.action].astype(str) == "propose").to_numpy()
+    top = first.set_index("c")
+    offer_type = pd.Series(c).map(top[Columns.offer_type]).where(is_offer, None)
+    propensity = pd.Series(c).map(top[Columns.propensity]).where(is_offer, np.nan)
+    plan_rows = pd.DataFrame(
+        {
+            Columns.client: actions[Columns.client].to_numpy(),
+            Columns.product: actions[Columns.product].to_numpy(),
+            Columns.offer_type: offer_type.to_numpy(),
+            Columns.rank: np.where(is_offer, 1, 0),
+            Columns.propensity: propensity.to_numpy(dtype=np.float64),
+            Columns.value: actions[Columns.value].to_numpy(dtype=np.float64),
+            Columns.priority: actions[Columns.priority].to_numpy(dtype=np.float64),
+            Columns.reason: actions[Columns.reason].to_numpy(),
+        }
     )
+    rows = decisions_from_offers(
+        plan_rows,
+        as_of=as_of,
+        model_id=recommender.model_id_,
+        policy_id=policy_id(recommender.policy),
+        campaign=campaign,
+    )
+    kind = actions[Columns.action].astype(str)
+    rows["action"] = kind.map(lambda a: _DECISION_ACTION.get(a, a)).to_numpy()
+    rows["rank"] = rows["rank"].where(is_offer)
+    rows["arm"] = np.where(held[c], "holdout", "treated")
+    parts = [rows]
+    if len(withheld):
+        top_withheld = withheld.drop_duplicates("c")
+        hidden = decisions_from_offers(
+            top_withheld,
+            as_of=as_of,
+            model_id=recommender.model_id_,
+            policy_id=policy_id(recommender.policy),
+            arm="holdout",
+            campaign=campaign,
+            decided_at=rows["decided_at"].iloc[0] if len(rows) else None,
+        )
+        hidden["shown_probability"] = 0.0
+        parts.append(hidden)
+    log.record(pd.concat(parts, ignore_index=True))
+    return actions.assign(decision_id=rows["decision_id"].to_numpy())
 
 
 def _priority_and_due(
