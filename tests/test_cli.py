@@ -447,7 +447,7 @@ def test_out_needs_a_table_suffix(demo_model, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "command", ["demo", "validate", "recommend", "fit", "backtest", "tune", "why-not", "plan",
-                "serve"],
+                "serve", "react", "lift"],
 )  # fmt: skip
 def test_every_command_has_help_with_examples(command, capsys):
     """Check that each subcommand's --help exits 0 and shows examples."""

@@ -199,7 +199,9 @@ def test_invalid_rows_still_fail_beside_duplicates(tmp_path: Path, capsys) -> No
 
 # ------------------------------------------------------------------------ shared options
 
-DATA_COMMANDS = ["validate", "fit", "recommend", "backtest", "tune", "why-not", "plan", "serve"]
+DATA_COMMANDS = [
+    "validate", "fit", "recommend", "backtest", "tune", "why-not", "plan", "serve", "lift"
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", DATA_COMMANDS)

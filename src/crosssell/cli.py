@@ -261,6 +261,34 @@ def _record_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _db_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """Add ``--db URL``: the decision log."""
+    parser.add_argument(
+        "--db", required=required, metavar="URL",
+        help="the decision log: a database URL (sqlite:///crosssell.db, "
+        "postgresql+psycopg://user@host/db) or a SQLite file path; needs the 'db' extra",
+    )  # fmt: skip
+
+
+def _decision_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db --holdout --holdout-salt --campaign``."""
+    group = parser.add_argument_group("decision log and holdout (see 'crosssell lift')")
+    _db_option(group)  # type: ignore[arg-type]
+    group.add_argument(
+        "--holdout", type=float, default=None, metavar="SHARE",
+        help="hold this share of clients out of proactive offers (e.g. 0.1), to measure lift",
+    )  # fmt: skip
+    group.add_argument(
+        "--holdout-salt", default="crosssell", metavar="TEXT",
+        help="another salt draws another holdout group (e.g. one per quarter; default "
+        "'crosssell')",
+    )  # fmt: skip
+    group.add_argument(
+        "--campaign", default=None, metavar="NAME",
+        help="recorded with each decision; also scopes the holdout draw",
+    )  # fmt: skip
+
+
 def _client_filter_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--client ID`` (repeatable) and keep the ids in ``args.client_ids``."""
     parser.add_argument(
@@ -1042,6 +1070,7 @@ def _validation_failed(
         _client_filter_option,
         _no_explain_option,
         _record_options,
+        _decision_options,
     ),
 )
 def _recommend(args: argparse.Namespace) -> int:
@@ -1059,6 +1088,7 @@ def _recommend(args: argparse.Namespace) -> int:
             if args.client_ids:
                 ids = [rec.book_.client_ids.coerce(c) for c in args.client_ids]
                 offers = offers[offers[Columns.client].isin(ids)].reset_index(drop=True)
+            offers = _decide_fresh(rec, offers, args)
         else:
             offers = _recommend_in_batches(rec, args, k, explain)
         bar.update(bar.total - bar.n)
@@ -1120,14 +1150,70 @@ def _recommend_in_batches(
         wanted = ids.to_external(np.flatnonzero(rec.eligible_))
     step = int(rec.batch_size)
     parts = []
+    decide = _decision_kwargs(args)
     with _progress(args, total=len(wanted), desc="offers", unit="client") as bar:
         for start in range(0, len(wanted), step):
             chunk = wanted[start : start + step]
-            parts.append(rec.recommend(chunk, k=k, explain=explain))
+            parts.append(rec.recommend(chunk, k=k, explain=explain, **decide))
             bar.update(len(chunk))
+    if "log" in decide:
+        decide["log"].close()
     if not parts:
         return rec.recommend([], k=k, explain=explain)
     return pd.concat(parts, ignore_index=True)
+
+
+def _decision_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Return ``log``, ``holdout`` and ``campaign`` as ``--db --holdout --campaign`` give them."""
+    out: dict[str, Any] = {}
+    if getattr(args, "db", None):
+        out["log"] = _open_log(args.db)
+    if getattr(args, "holdout", None) is not None:
+        from crosssell.decisions import Holdout
+
+        try:
+            out["holdout"] = Holdout(share=args.holdout, salt=args.holdout_salt)
+        except (TypeError, ValueError) as err:
+            raise _UsageError(f"--holdout: {err}") from err
+    if out and getattr(args, "campaign", None):
+        out["campaign"] = args.campaign
+    return out
+
+
+def _open_log(url: str) -> Any:
+    """Open the decision log named by ``--db``, turning setup problems into usage errors."""
+    from crosssell.decisions import DecisionLog
+
+    try:
+        return DecisionLog(url)
+    except ImportError as err:
+        raise _UsageError(str(err)) from err
+    except Exception as err:  # a URL SQLAlchemy cannot parse, or a server that does not answer
+        if isinstance(err, ValueError | OSError) or type(err).__module__.startswith("sqlalchemy"):
+            raise _UsageError(f"--db {url}: {err}") from err
+        raise
+
+
+def _decide_fresh(rec: Recommender, offers: pd.DataFrame, args: argparse.Namespace) -> Any:
+    """Record (and hold out) offers scored on fresh tables, as ``recommend(log=...)`` does."""
+    decide = _decision_kwargs(args)
+    if not decide:
+        return offers
+    from crosssell.decisions import record_recommendation
+
+    log = decide.get("log")
+    try:
+        return record_recommendation(
+            offers,
+            None,
+            as_of=args.as_of if args.as_of is not None else rec.as_of_,
+            model_id=rec.model_id_,
+            policy=rec.policy,
+            **decide,
+        )
+    finally:
+        if log is not None:
+            log.close()
 
 
 @_command(
@@ -1381,6 +1467,7 @@ def _why_not(args: argparse.Namespace) -> int:
         _model_option,
         _quiet_option,
         _plan_options,
+        _decision_options,
     ),
 )
 def _plan(args: argparse.Namespace) -> int:
@@ -1393,12 +1480,16 @@ def _plan(args: argparse.Namespace) -> int:
     with _progress(args, total=4, desc="plan", unit="step") as bar:
         rec = _recommender(args, bar)
         bar.set_postfix_str("planning")
+        decide = _decision_kwargs(args)
         try:
-            account_plan = plan(rec, period=args.period, capacity=capacity)
+            account_plan = plan(rec, period=args.period, capacity=capacity, **decide)
         except SchemaError:
             raise
         except ValueError as err:
             raise _UsageError(str(err)) from err
+        finally:
+            if "log" in decide:
+                decide["log"].close()
         bar.update()
         bar.set_postfix_str("writing")
         csv_path = write_plan_csv(account_plan, args.out / "plan.csv")
@@ -1415,6 +1506,139 @@ def _plan(args: argparse.Namespace) -> int:
             "actions are on the page of accounts without an owner."
         )
     print(f"\nWrote {csv_path} and {len(pages)} pages (open {pages[-1]}).")
+    return EXIT_OK
+
+
+def _reactions_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--file FILE --rejected FILE``."""
+    parser.add_argument(
+        "--file", type=Path, required=True, metavar="FILE",
+        help="reactions (CSV, CSV.GZ, Parquet or JSONL): decision_id, outcome[, reacted_at, "
+        "value, note]; outcome is accepted, declined, ignored or not_reached",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rejected", type=Path, default=None, metavar="FILE",
+        help="also write the refused rows, with their reason, to this file",
+    )  # fmt: skip
+
+
+def _read_reactions(path: Path) -> pd.DataFrame:
+    """Read a reactions file, ids as text."""
+    import pandas as pd
+
+    _check_file(path, "--file")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if name.endswith(".jsonl"):
+        return pd.read_json(path, lines=True, dtype={"decision_id": str, "note": str})
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path, dtype={"decision_id": str, "outcome": str, "note": str})
+    raise _UsageError(f"--file {path}: give a .csv, .csv.gz, .parquet or .jsonl file")
+
+
+@_command(
+    "react",
+    help="record what clients did with offers (reactions) in the decision log",
+    epilog=(
+        "Each row names a decision (the decision_id of an offer record or an HTTP answer) and\n"
+        "what came of it. A reaction already in the log (same decision and outcome) is left\n"
+        "as it is, so a file can be sent again. Refused rows (unknown decision, unknown\n"
+        "outcome, a date before the decision) are listed, the others are kept, and the exit\n"
+        "code is 1.\n\n"
+        "examples:\n"
+        "  crosssell react --db crosssell.db --file reactions.csv\n"
+        "  crosssell react --db postgresql+psycopg://crm@db/sales --file today.parquet "
+        "--rejected refused.csv"
+    ),
+    options=(lambda p: _db_option(p, required=True), _reactions_option),
+)
+def _react(args: argparse.Namespace) -> int:
+    reactions = _read_reactions(args.file)
+    log = _open_log(args.db)
+    try:
+        try:
+            report = log.react_many(reactions)
+        except SchemaError as err:
+            raise _BadInputError(str(err)) from err
+    finally:
+        log.close()
+    rejected = report.rejected
+    print(
+        f"Recorded {report.recorded:,} reaction(s); {report.repeated:,} already in the log; "
+        f"{len(rejected):,} refused."
+    )
+    if len(rejected):
+        print("\n".join(_rejected_lines(rejected.assign(table="reactions"))), file=sys.stderr)
+        if args.rejected is not None:
+            _write_table(rejected, args.rejected)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _lift_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--horizon --campaign --out``."""
+    parser.add_argument(
+        "--horizon", default="90D", metavar="SPAN",
+        help="how long after a decision a take-up counts (default 90D)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--campaign", default=None, metavar="NAME", help="only this campaign's decisions"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, metavar="FILE",
+        help="also write the whole table (overall, per family, per segment) to this file",
+    )  # fmt: skip
+
+
+@_command(
+    "lift",
+    help="measure what proposing changed: treated against held-out clients",
+    epilog=(
+        "Reads the decisions from the log and what the clients took up afterwards from the\n"
+        "input tables (the whole book, including what happened after the decisions). Needs\n"
+        "decisions made with a holdout ('crosssell recommend --db ... --holdout 0.1').\n\n"
+        "examples:\n"
+        "  crosssell lift --db crosssell.db --contracts contracts.csv --products p.csv\n"
+        "  crosssell lift --db crosssell.db --contracts c.csv --horizon 60D --campaign 2026-Q4 "
+        "--out lift.csv"
+    ),
+    options=(
+        lambda p: _db_option(p, required=True),
+        _input_options,
+        _errors_option,
+        _as_of_option,
+        _lift_options,
+        _n_boot_option,
+        _quiet_option,
+    ),
+)
+def _lift(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from crosssell.evaluation import lift
+
+    book = _checked_book(args)
+    if args.as_of is not None:  # outcomes known up to --as-of
+        book = _until(book, args)
+    log = _open_log(args.db)
+    try:
+        report = lift(log, book, args.horizon, campaign=args.campaign, n_boot=args.n_boot)
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
+    finally:
+        log.close()
+    table = report.to_frame()
+    shown = table[table["group"] != "segment"].drop(columns=["delta_ci_low", "delta_ci_high"])
+    days = int(report.horizon / pd.Timedelta(days=1))
+    print(
+        f"Lift within {days} days of the decision, treated against held-out clients with a "
+        f"(would-be) offer; {round(report.level * 100)}% bootstrap intervals:"
+    )
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out is not None:
+        _write_table(table, args.out)
+        _note(args, f"Wrote {args.out}")
     return EXIT_OK
 
 

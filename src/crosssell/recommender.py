@@ -612,9 +612,10 @@ class Recommender(Estimator):
             return offers
         report = None
         if log is not None:
-            report = self.no_offer_report(offers)
-            wanted = self.book_.client_ids.to_external(asked)
-            report = report[report[Columns.client].isin(wanted)].reset_index(drop=True)
+            everyone = clients is None
+            report = self.no_offer_report(
+                offers, clients=None if everyone else self.book_.client_ids.to_external(asked)
+            )
         return record_recommendation(
             offers,
             report,
@@ -1539,7 +1540,9 @@ class Recommender(Estimator):
         _, _, text = scorer.reasons(np.array([row]), np.array([col]), n=_EVIDENCE_N)
         return str(text[0])
 
-    def no_offer_report(self, offers: pd.DataFrame | None = None) -> pd.DataFrame:
+    def no_offer_report(
+        self, offers: pd.DataFrame | None = None, *, clients: Iterable[Any] | None = None
+    ) -> pd.DataFrame:
         """Clients left with no offer, and what blocked them.
 
         A policy that is too strict shows itself here.
@@ -1547,7 +1550,10 @@ class Recommender(Estimator):
         Parameters
         ----------
         offers : DataFrame, optional
-            The result of :meth:`recommend` for every client (computed when not given).
+            The result of :meth:`recommend` for every client (or for ``clients``; computed
+            when not given).
+        clients : iterable of ids, optional
+            Only these clients (default: every client of the book at ``as_of``).
 
         Returns
         -------
@@ -1564,8 +1570,10 @@ class Recommender(Estimator):
         """
         check_fitted(self, "scorer_")
         if offers is None:
-            offers = self.recommend(explain=False)
+            offers = self.recommend(clients, explain=False)
         rows = np.flatnonzero(self.eligible_)
+        if clients is not None:
+            rows = np.intersect1d(rows, self._rows_for(clients))
         offered = self.book_.client_ids.to_index(offers[Columns.client].unique(), missing="ignore")
         without = np.setdiff1d(rows, offered)
         reason = np.full(without.shape[0], NO_CANDIDATE_LEFT, dtype=object)
