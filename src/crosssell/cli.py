@@ -1647,15 +1647,24 @@ def _lift(args: argparse.Namespace) -> int:
     help="serve a model over HTTP (needs the 'serve' extra: fastapi, uvicorn)",
     epilog=(
         "Endpoints: POST /recommend, GET /why-not, GET /health, and the OpenAPI schema at\n"
-        "/docs and /openapi.json. The model is loaded once and never changes while serving.\n\n"
+        "/docs and /openapi.json. The model is loaded once and never changes while serving.\n"
+        "With --db every answer is recorded in the decision log (each action carries its\n"
+        "decision_id) and POST /reactions takes the clients' reactions.\n\n"
         "examples:\n"
         "  crosssell serve --model model.crosssell\n"
+        "  crosssell serve --model model.crosssell --db crosssell.db --holdout 0.1\n"
         "  crosssell serve --model model.crosssell --host 0.0.0.0 --port 8080 \\\n"
         "      --api-key-file /etc/crosssell/api-key --validity-days 14\n\n"
         "Listening beyond this machine without an API key warns: anyone who reaches the port\n"
         "could read every client's offers."
     ),
-    options=(_optional_input_options, _fit_options, _model_option, _server_options),
+    options=(
+        _optional_input_options,
+        _fit_options,
+        _model_option,
+        _server_options,
+        _decision_options,
+    ),
 )
 def _serve(args: argparse.Namespace) -> int:
     try:
@@ -1664,6 +1673,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise _UsageError(str(err)) from err
     rec = _recommender(args)
     settings = _record_settings(args)
+    decide = _decision_kwargs(args)
     try:
         run(
             rec,
@@ -1672,6 +1682,7 @@ def _serve(args: argparse.Namespace) -> int:
             validity_days=args.validity_days,
             api_key_file=args.api_key_file,
             settings=settings,
+            **decide,
         )
     except (ImportError, ValueError) as err:  # the extra is missing, or the key is unusable
         raise _UsageError(str(err)) from err

@@ -544,7 +544,9 @@ class DecisionLog:
                 rows=(0,),
             )
 
-    def react_many(self, reactions: pd.DataFrame) -> ReactReport:  # noqa: PLR0915
+    def react_many(  # noqa: PLR0915
+        self, reactions: pd.DataFrame, *, all_or_nothing: bool = False
+    ) -> ReactReport:
         """Record many reactions in one transaction; refused rows are reported, never lost.
 
         Each (decision_id, outcome) is kept once: sending it again changes nothing.
@@ -554,6 +556,8 @@ class DecisionLog:
         reactions : DataFrame
             ``decision_id``, ``outcome`` and optionally ``reacted_at`` (default now),
             ``value`` and ``note``.
+        all_or_nothing : bool, default False
+            Write nothing when any row is refused (the report still lists them).
 
         Returns
         -------
@@ -654,6 +658,9 @@ class DecisionLog:
                 existing.update((str(a), str(b)) for a, b in conn.execute(query).all())
             pairs = list(zip(good["decision_id"], good["outcome"], strict=True))
             new = good[[p not in existing for p in pairs]]
+            repeated = len(good) - len(new)
+            if all_or_nothing and reasons.notna().any():
+                new = new.iloc[:0]
             if len(new):
                 conn.execute(
                     self._reactions.insert(),
@@ -674,7 +681,7 @@ class DecisionLog:
         rejected["reason"] = reasons[reasons.notna()].to_numpy()
         return ReactReport(
             recorded=len(new),
-            repeated=len(good) - len(new),
+            repeated=repeated,
             rejected=rejected.reset_index(drop=True),
         )
 

@@ -48,9 +48,10 @@ import pandas as pd
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.columns import Columns, OfferType
+from crosssell.decisions import DecisionLog, Holdout, decide
 from crosssell.exceptions import CrossSellError, CrossSellWarning, SchemaError, UnknownIdError
 from crosssell.matrix import to_as_of
-from crosssell.recommender import Offer, Recommender
+from crosssell.recommender import OFFER_COLUMNS, Offer, Recommender
 from crosssell.records import (
     DESCRIPTION_MAX,
     LABELS,
@@ -70,6 +71,7 @@ __all__ = [
     "API_KEY_ENV",
     "API_KEY_FILE_ENV",
     "DESCRIPTION_MAX",
+    "HELD_OUT",
     "MAX_BODY_BYTES",
     "NAME_MAX",
     "REJECT_LABEL",
@@ -216,6 +218,9 @@ class NextBestAction:
         A link or key back into the CRM, when the settings give a template.
     model_id : str
         The id of the saved model that made the offer (``"unsaved"`` otherwise).
+    decision_id : str or None
+        The offer's id in the decision log, when the service keeps one: the CRM sends it
+        back with the client's reaction (``POST /reactions``).
 
     Examples
     --------
@@ -251,6 +256,7 @@ class NextBestAction:
     language: str = "en"
     action_reference: str | None = None
     model_id: str = UNSAVED
+    decision_id: str | None = None
 
     __pydantic_config__: ClassVar[dict[str, Any]] = {
         "json_schema_extra": _schema_extra(
@@ -277,6 +283,8 @@ class NextBestAction:
                 "language": "Language code of the labels.",
                 "action_reference": "A link or key back into the CRM, when configured.",
                 "model_id": "Hash of the saved model that made the offer.",
+                "decision_id": "The offer's id in the decision log (when the service keeps "
+                "one): send it back with POST /reactions.",
             },
             _EXAMPLE_ACTION,
         )
@@ -410,6 +418,9 @@ class Answer:
         Best first; empty when nothing fits.
     no_offer : NoOffer or None
         When ``actions`` is empty: the sentence and rule of the no-offer report.
+    decision_id : str or None
+        When the service keeps a decision log and nothing is offered: the id of that
+        "no offer" decision.
 
     Examples
     --------
@@ -424,6 +435,7 @@ class Answer:
     model_id: str
     actions: tuple[NextBestAction, ...]
     no_offer: NoOffer | None
+    decision_id: str | None = None
 
 
 # --------------------------------------------------------------------------- records
@@ -530,9 +542,14 @@ def next_best_actions(
                 language=rec["language"],
                 action_reference=rec["action_reference"],
                 model_id=rec["model_id"],
+                decision_id=_decision_id(rec.get("decision_id")),
             )
         )
     return out
+
+
+def _decision_id(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _check_validity(validity_days: Any, owner: str) -> int:
@@ -808,6 +825,9 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
     api_key_file: str | os.PathLike[str] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     settings: RecordSettings | None = None,
+    log: DecisionLog | str | os.PathLike[str] | None = None,
+    holdout: Holdout | None = None,
+    campaign: str | None = None,
 ) -> "FastAPI":
     """Build the HTTP service around one fitted model.
 
@@ -837,6 +857,15 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
     settings : RecordSettings, optional
         Labels, language and ``action_reference`` of the records (its ``validity_days`` wins
         over ``validity_days`` when given).
+    log : DecisionLog, URL or path, optional
+        Record every ``/recommend`` answer as decisions (each action then carries its
+        ``decision_id``, an empty answer the id of its "no offer" decision), and accept the
+        clients' reactions at ``POST /reactions``.
+    holdout : Holdout, optional
+        Held-out clients get no actions (``no_offer.rule`` is ``"holdout"``); what they would
+        have been offered is recorded with ``arm="holdout"``.
+    campaign : str, optional
+        Recorded with the decisions; scopes the holdout draw.
 
     Returns
     -------
@@ -895,6 +924,7 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
     limit = _check_positive(max_body_bytes, "max_body_bytes", "create_app")
     key = _read_key(api_key, api_key_file)
     rec = _model(model)
+    decision_log = log if log is None or isinstance(log, DecisionLog) else DecisionLog(log)
     # compiled loops are built (or loaded from disk) now, not on the first request
     rec._warm_up()
     names = product_names(rec)
@@ -1012,20 +1042,33 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
             detail = _error(["body"], str(err), "value_error")
             return JSONResponse(status_code=_INVALID, content={"detail": detail})
         day = as_of if as_of is not None else rec.as_of_
-        actions = next_best_actions(
-            offers, as_of=day, names=names, model_id=rec.model_id_, settings=record_settings
-        )
         no_offer = None
-        if not actions and client in client_ids:
+        if not offers and client in client_ids:
             reason, rules = rec.no_offer_reason(client, events=events)
             no_offer = NoOffer(reason=reason, rule=rules[0] if rules else None, rules=rules)
+        frame: Any = offers
+        decision_id = None
+        if decision_log is not None or holdout is not None:
+            frame, decision_id, held = _decide(
+                rec, client, offers, no_offer, day, log=decision_log, holdout=holdout,
+                campaign=campaign,
+            )  # fmt: skip
+            if held:
+                no_offer = NoOffer(reason=HELD_OUT, rule="holdout", rules=("holdout",))
+        actions = next_best_actions(
+            frame, as_of=day, names=names, model_id=rec.model_id_, settings=record_settings
+        )
         return Answer(
             client_id=_plain(client),
             as_of=pd.Timestamp(day).date(),
             model_id=rec.model_id_,
             actions=tuple(actions),
             no_offer=no_offer,
+            decision_id=decision_id,
         )
+
+    if decision_log is not None:
+        _reactions_route(app, decision_log, guarded)
 
     @app.get(
         "/why-not",
@@ -1062,6 +1105,118 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
 
     return app
 
+
+#: The no-offer reason of a held-out client.
+HELD_OUT: Final = (
+    "the client is in the holdout group: no proactive offer, so that the lift of proposing "
+    "can be measured"
+)
+
+
+def _decide(
+    rec: Recommender,
+    client: Any,
+    offers: list[Offer],
+    no_offer: NoOffer | None,
+    day: Any,
+    *,
+    log: DecisionLog | None,
+    holdout: Holdout | None,
+    campaign: str | None,
+) -> tuple[pd.DataFrame, str | None, bool]:
+    """Record one answer; return the offers shown, the no-offer decision's id, held out or not."""
+    frame = pd.DataFrame([o.to_dict() for o in offers], columns=list(OFFER_COLUMNS))
+    report = None
+    if not offers:
+        reason = no_offer.reason if no_offer is not None else "the client is not in the book"
+        rules = no_offer.rules if no_offer is not None else ()
+        report = pd.DataFrame(
+            {Columns.client: [client], Columns.reason: [reason], "rules": [rules]}
+        )
+    rows, shown = decide(
+        frame,
+        report,
+        as_of=day,
+        model_id=rec.model_id_,
+        policy=rec.policy,
+        holdout=holdout,
+        campaign=campaign,
+    )
+    if log is not None:
+        log.record(rows)
+        frame = frame.assign(decision_id=rows["decision_id"].to_numpy()[: len(frame)])
+    held = holdout is not None and bool((rows["arm"] == "holdout").any())
+    decision_id = None
+    if log is not None and not offers:
+        decision_id = str(rows["decision_id"].iloc[-1])
+    return frame.loc[shown].reset_index(drop=True), decision_id, held
+
+
+def _reactions_route(app: "FastAPI", log: DecisionLog, guarded: list[Any]) -> None:
+    """Add ``POST /reactions``: one reaction or a list, all kept or none."""
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Reaction(BaseModel):
+        """What a client did with an offer."""
+
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [{"decision_id": "0b8f…", "outcome": "accepted", "at": "2025-07-02"}]
+            },
+        )
+
+        decision_id: str = Field(description="The decision_id of the action, as answered.")
+        outcome: str = Field(description="accepted, declined, ignored or not_reached.")
+        at: dt.datetime | None = Field(default=None, description="When; default now.")
+        value: float | None = Field(default=None, description="The value taken up.")
+        note: str | None = Field(default=None, description="Free text.")
+
+    class Recorded(BaseModel):
+        """How many reactions were kept, and how many were already in the log."""
+
+        recorded: int
+        repeated: int
+
+    @app.post(
+        "/reactions",
+        response_model=Recorded,
+        summary="Record what clients did with offers",
+        dependencies=guarded,
+        tags=["offers"],
+        responses={_INVALID: {"description": "A refused reaction: its row and the reason."}},
+    )
+    def post_reactions(body: Reaction | list[Reaction]) -> Any:
+        items = body if isinstance(body, list) else [body]
+        frame = pd.DataFrame(
+            {
+                "decision_id": [r.decision_id for r in items],
+                "outcome": [r.outcome for r in items],
+                "reacted_at": [r.at for r in items],
+                "value": [r.value for r in items],
+                "note": [r.note for r in items],
+            }
+        )
+        report = log.react_many(frame, all_or_nothing=True)
+        if len(report.rejected):
+            batch = isinstance(body, list)
+            detail = [
+                _error(
+                    ["body", int(r["row"]), _FIELD_OF.get(str(r["column"]), str(r["column"]))]
+                    if batch
+                    else ["body", _FIELD_OF.get(str(r["column"]), str(r["column"]))],
+                    f"{r['reason']}; nothing was recorded",
+                    "reaction",
+                )[0]
+                for r in report.rejected.to_dict("records")
+            ]
+            return JSONResponse(status_code=_INVALID, content={"detail": detail})
+        return Recorded(recorded=report.recorded, repeated=report.repeated)
+
+
+# the request's field of each column of a refused reaction
+_FIELD_OF: Final = {"reacted_at": "at"}
 
 _TAGS: Final = [
     {"name": "offers", "description": "Next best actions for one client."},
@@ -1107,6 +1262,9 @@ def run(
     api_key_file: str | os.PathLike[str] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     settings: RecordSettings | None = None,
+    log: DecisionLog | str | os.PathLike[str] | None = None,
+    holdout: Holdout | None = None,
+    campaign: str | None = None,
 ) -> None:
     """Serve ``model`` with uvicorn until interrupted.
 
@@ -1136,6 +1294,8 @@ def run(
         As in :func:`create_app`.
     settings : RecordSettings, optional
         As in :func:`create_app`.
+    log, holdout, campaign : optional
+        As in :func:`create_app`: record the answers, accept reactions, hold clients out.
 
     Raises
     ------
@@ -1152,6 +1312,9 @@ def run(
         api_key_file=api_key_file,
         max_body_bytes=max_body_bytes,
         settings=settings,
+        log=log,
+        holdout=holdout,
+        campaign=campaign,
     )
     if app.state.api_key is None and host not in _LOOPBACK:
         warnings.warn(
