@@ -383,24 +383,12 @@ class DecisionLog:
         (1, ['treated'])
         >>> log.close()
         """
-        import sqlalchemy as sa
-
         frame = _checked_decisions(decisions)
         if frame.empty:
             return frame
         rows = _records(frame)
         with self._begin() as conn:
-            ids = frame["decision_id"].tolist()
-            known: set[str] = set()
-            for start in range(0, len(ids), 10_000):
-                chunk = ids[start : start + 10_000]
-                query = sa.select(self._decisions.c.decision_id).where(
-                    self._decisions.c.decision_id.in_(chunk)
-                )
-                known.update(conn.execute(query).scalars())
-            fresh = [r for r in rows if r["decision_id"] not in known]
-            if fresh:
-                conn.execute(self._decisions.insert(), fresh)
+            _insert_new(conn, self._decisions, rows, ("decision_id",))
         return frame
 
     def decisions(
@@ -544,9 +532,7 @@ class DecisionLog:
                 rows=(0,),
             )
 
-    def react_many(  # noqa: PLR0915
-        self, reactions: pd.DataFrame, *, all_or_nothing: bool = False
-    ) -> ReactReport:
+    def react_many(self, reactions: pd.DataFrame, *, all_or_nothing: bool = False) -> ReactReport:
         """Record many reactions in one transaction; refused rows are reported, never lost.
 
         Each (decision_id, outcome) is kept once: sending it again changes nothing.
@@ -584,8 +570,6 @@ class DecisionLog:
         (1, ['outcome must be one of accepted, decline', 'no decision with this id in the log'])
         >>> log.close()
         """
-        import sqlalchemy as sa
-
         missing = [c for c in ("decision_id", "outcome") if c not in reactions.columns]
         if missing:
             raise SchemaError(
@@ -630,14 +614,8 @@ class DecisionLog:
         refuse(bad_value, "value", "value is not a number")
         with self._begin() as conn:
             wanted = sorted(set(frame.loc[reasons.isna(), "decision_id"].dropna()))
-            decided: dict[str, dt.datetime] = {}
-            for start in range(0, len(wanted), 10_000):
-                chunk = wanted[start : start + 10_000]
-                table = self._decisions
-                query = sa.select(table.c.decision_id, table.c.decided_at).where(
-                    table.c.decision_id.in_(chunk)
-                )
-                decided.update({str(i): d for i, d in conn.execute(query).all()})
+            found = _matching(conn, self._decisions, wanted, ("decision_id", "decided_at"))
+            decided: dict[str, dt.datetime] = {str(i): d for i, d in found}
             known = frame["decision_id"].map(lambda v: v in decided)
             refuse(~known, "decision_id", "no decision with this id in the log")
             when = frame["decision_id"].map(
@@ -649,21 +627,20 @@ class DecisionLog:
                 "the reaction is dated before its decision",
             )
             good = frame[reasons.isna()].drop_duplicates(["decision_id", "outcome"])
-            existing: set[tuple[str, str]] = set()
             ids = sorted(set(good["decision_id"]))
-            for start in range(0, len(ids), 10_000):
-                chunk = ids[start : start + 10_000]
-                r = self._reactions
-                query = sa.select(r.c.decision_id, r.c.outcome).where(r.c.decision_id.in_(chunk))
-                existing.update((str(a), str(b)) for a, b in conn.execute(query).all())
+            existing = {
+                (str(a), str(b))
+                for a, b in _matching(conn, self._reactions, ids, ("decision_id", "outcome"))
+            }
             pairs = list(zip(good["decision_id"], good["outcome"], strict=True))
             new = good[[p not in existing for p in pairs]]
             repeated = len(good) - len(new)
             if all_or_nothing and reasons.notna().any():
                 new = new.iloc[:0]
             if len(new):
-                conn.execute(
-                    self._reactions.insert(),
+                _insert_new(
+                    conn,
+                    self._reactions,
                     [
                         {
                             "decision_id": str(row["decision_id"]),
@@ -674,6 +651,7 @@ class DecisionLog:
                         }
                         for row in new.to_dict("records")
                     ],
+                    ("decision_id", "outcome"),
                 )
         rejected = reactions.reset_index(drop=True).loc[reasons.notna()].copy()
         rejected.insert(0, "row", rejected.index.to_numpy())
@@ -754,6 +732,60 @@ class DecisionLog:
             }
         )
         return out.sort_values([Columns.date, Columns.client], kind="stable").reset_index(drop=True)
+
+
+def _insert_new(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> None:
+    """Insert rows, leaving alone those whose key is already there (also a concurrent one's)."""
+    import sqlalchemy as sa
+
+    if not rows:
+        return
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert: Any = postgresql.insert if name == "postgresql" else sqlite.insert
+        conn.execute(insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+        return
+    # other databases: look the keys up first
+    known = {
+        tuple(str(v) for v in found)
+        for found in _matching(conn, table, sorted({str(r[keys[0]]) for r in rows}), keys)
+    }
+    fresh = [r for r in rows if tuple(str(r[k]) for k in keys) not in known]
+    if fresh:
+        conn.execute(sa.insert(table), fresh)
+
+
+def _matching(
+    conn: Connection, table: Any, ids: Sequence[str], columns: Sequence[str]
+) -> list[Any]:
+    """Rows of ``table`` whose ``decision_id`` is one of ``ids``: a join on a temporary table.
+
+    A join scales with the ids and the table alike; an ``IN`` list of many thousand values
+    does not (PostgreSQL may scan the whole table once per value).
+    """
+    import sqlalchemy as sa
+
+    if not ids:
+        return []
+    wanted = sa.Table(
+        "crosssell_wanted",
+        sa.MetaData(),
+        sa.Column("decision_id", sa.String(64), primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+    wanted.create(conn)
+    try:
+        conn.execute(wanted.insert(), [{"decision_id": i} for i in ids])
+        query = sa.select(*[table.c[c] for c in columns]).select_from(
+            table.join(wanted, wanted.c.decision_id == table.c.decision_id)
+        )
+        return list(conn.execute(query).all())
+    finally:
+        wanted.drop(conn)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -854,11 +886,14 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
     for column, default in defaults.items():
         if column not in frame.columns:
             frame[column] = [default] * n
-    ids = frame["decision_id"]
-    frame["decision_id"] = [str(uuid.uuid4()) if _missing(v) else _spell(v) for v in ids.tolist()]
+    ids = _text(frame["decision_id"])
+    no_id = ids.isna().to_numpy()
+    if no_id.any():
+        ids[no_id] = [str(uuid.uuid4()) for _ in range(int(no_id.sum()))]
+    frame["decision_id"] = ids
     now = _now()
     for column in ("decided_at", "as_of"):
-        given = frame[column].map(lambda v: not _missing(v))
+        given = frame[column].notna()
         parsed = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True)
         parsed = parsed.astype("datetime64[ns, UTC]")
         if column == "decided_at":
@@ -868,11 +903,11 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
         if parsed.isna().any():
             raise _refuse(column, parsed.isna(), frame, "missing date")
         frame[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
-    if frame["client_id"].map(_missing).any():
-        raise _refuse("client_id", frame["client_id"].map(_missing), frame, "missing client id")
+    if frame["client_id"].isna().any():
+        raise _refuse("client_id", frame["client_id"].isna(), frame, "missing client id")
     for column in _TEXT:
-        frame[column] = frame[column].map(lambda v: None if _missing(v) else _spell(v))
-    frame["reason"] = frame["reason"].map(lambda v: v)
+        if column != "decision_id":
+            frame[column] = _text(frame[column])
     bad_action = ~frame["action"].isin(ACTIONS)
     if bad_action.any():
         raise _refuse("action", bad_action, frame, f"action must be one of {', '.join(ACTIONS)}")
@@ -881,7 +916,7 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
         raise _refuse("arm", bad_arm, frame, f"arm must be one of {', '.join(ARMS)}")
     for column in _FLOAT:
         values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].map(lambda v: not _missing(v))
+        bad = values.isna() & frame[column].notna()
         if bad.any():
             raise _refuse(column, bad, frame, "not a number")
         frame[column] = values.astype("float64")
@@ -898,21 +933,33 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain Python values for the database driver (None for missing)."""
-    out = []
-    for row in frame.itertuples(index=False):
-        record: dict[str, Any] = {}
-        for column, value in zip(DECISION_COLUMNS, row, strict=True):
-            if _missing(value):
-                record[column] = None
-            elif isinstance(value, pd.Timestamp):
-                record[column] = value.to_pydatetime()
-            elif isinstance(value, np.generic):
-                record[column] = value.item()
-            else:
-                record[column] = value
-        out.append(record)
-    return out
+    """Rows as plain Python values for the database driver (None for missing), column-wise."""
+    columns: list[list[Any]] = []
+    for column in DECISION_COLUMNS:
+        values = frame[column]
+        if column in ("decided_at", "as_of"):
+            columns.append(list(values.dt.to_pydatetime()))
+        elif column == "rank" or column in _FLOAT:
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            gap = np.isnan(numbers)
+            plain = np.where(gap, 0, numbers).astype(np.int64) if column == "rank" else numbers
+            out = np.asarray(plain, dtype=object)
+            out[gap] = None
+            columns.append(out.tolist())
+        else:  # text, missing already None
+            columns.append(values.tolist())
+    return [dict(zip(DECISION_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Ids and labels as trimmed text, ``None`` where missing (numbers spelt as Python does)."""
+    missing = values.isna().to_numpy()
+    plain = values.astype(object).to_numpy()
+    out = np.empty(len(plain), dtype=object)
+    keep = ~missing
+    out[keep] = [v.strip() if isinstance(v, str) else _spell(v) for v in plain[keep].tolist()]
+    out[missing] = None
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _decision_frame(frame: pd.DataFrame) -> pd.DataFrame:
