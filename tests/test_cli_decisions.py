@@ -114,3 +114,15 @@ def test_plan_records_its_actions(tables: list[str], tmp_path: Path) -> None:
         decisions = log.decisions()
     assert len(decisions[decisions["shown_probability"] == 1.0]) == len(actions)
     assert (decisions.loc[decisions["shown_probability"] == 0.0, "arm"] == "holdout").all()
+
+
+def test_db_alone_is_the_file_beside_the_model(tables: list[str], tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "model.crosssell"
+    fit = ["fit", *tables, "--as-of", "2025-06-30", "--model", str(model), "-q"]
+    assert main(fit) == EXIT_OK
+    argv = ["recommend", "--model", str(model), "--out", str(tmp_path / "o.csv"), "-q", "--db"]
+    assert main(argv) == EXIT_OK
+    with cs.DecisionLog.beside(model) as log:
+        assert len(log.decisions()) > 0
+    assert (model.parent / "crosssell.db").exists()

@@ -55,6 +55,8 @@ _DEMO_CLIENTS: Final = 3
 _DEMO_OWNERS: Final = 2
 _DEMO_CAPACITY: Final = 5
 _DEMO_HEAD: Final = 5
+# '--db' given without a value: the embedded log beside the model
+_BESIDE: Final = "<beside the model>"
 
 OptionAdder = Callable[[argparse.ArgumentParser], None]
 Runner = Callable[[argparse.Namespace], int]
@@ -264,9 +266,10 @@ def _record_options(parser: argparse.ArgumentParser) -> None:
 def _db_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """Add ``--db URL``: the decision log."""
     parser.add_argument(
-        "--db", required=required, metavar="URL",
+        "--db", required=required, metavar="URL", nargs="?", const=_BESIDE,
         help="the decision log: a database URL (sqlite:///crosssell.db, "
-        "postgresql+psycopg://user@host/db) or a SQLite file path; needs the 'db' extra",
+        "postgresql+psycopg://user@host/db) or a SQLite file path; alone, crosssell.db beside "
+        "--model (or here); needs the 'db' extra",
     )  # fmt: skip
 
 
@@ -1167,7 +1170,7 @@ def _decision_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Return ``log``, ``holdout`` and ``campaign`` as ``--db --holdout --campaign`` give them."""
     out: dict[str, Any] = {}
     if getattr(args, "db", None):
-        out["log"] = _open_log(args.db)
+        out["log"] = _open_log(_db_url(args))
     if getattr(args, "holdout", None) is not None:
         from crosssell.decisions import Holdout
 
@@ -1178,6 +1181,17 @@ def _decision_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if out and getattr(args, "campaign", None):
         out["campaign"] = args.campaign
     return out
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    """Return the log ``--db`` names; ``--db`` alone: ``crosssell.db`` beside ``--model``."""
+    if args.db != _BESIDE:
+        return str(args.db)
+    from crosssell.decisions import DEFAULT_FILE
+
+    model = getattr(args, "model", None)
+    folder = Path(model).expanduser().resolve().parent if model is not None else Path.cwd()
+    return str(folder / DEFAULT_FILE)
 
 
 def _open_log(url: str) -> Any:
@@ -1555,7 +1569,7 @@ def _read_reactions(path: Path) -> pd.DataFrame:
 )
 def _react(args: argparse.Namespace) -> int:
     reactions = _read_reactions(args.file)
-    log = _open_log(args.db)
+    log = _open_log(_db_url(args))
     try:
         try:
             report = log.react_many(reactions)
@@ -1621,7 +1635,7 @@ def _lift(args: argparse.Namespace) -> int:
     book = _checked_book(args)
     if args.as_of is not None:  # outcomes known up to --as-of
         book = _until(book, args)
-    log = _open_log(args.db)
+    log = _open_log(_db_url(args))
     try:
         report = lift(log, book, args.horizon, campaign=args.campaign, n_boot=args.n_boot)
     except ValueError as err:

@@ -67,6 +67,7 @@ __all__ = [
     "ACTIONS",
     "ARMS",
     "DECISION_COLUMNS",
+    "DEFAULT_FILE",
     "OUTCOMES",
     "REACTION_COLUMNS",
     "SCHEMA_VERSION",
@@ -79,6 +80,8 @@ __all__ = [
     "record_recommendation",
 ]
 
+#: The file name of the embedded log beside a model (:meth:`DecisionLog.beside`).
+DEFAULT_FILE: Final = "crosssell.db"
 #: The schema version this release writes; older databases are migrated when opened.
 SCHEMA_VERSION: Final = 2
 #: What a client can do with a proposed offer.
@@ -291,6 +294,31 @@ class DecisionLog:
         except BaseException:
             self._engine.dispose()  # no connection is left open behind a refused database
             raise
+
+    @classmethod
+    def beside(cls, model: str | os.PathLike[str], *, echo: bool = False) -> DecisionLog:
+        """Open the embedded default: the SQLite file ``crosssell.db`` beside a saved model.
+
+        Parameters
+        ----------
+        model : path
+            The saved model's file (it need not exist yet).
+        echo : bool, default False
+
+        Returns
+        -------
+        DecisionLog
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> log = DecisionLog.beside(folder / "model.crosssell")
+        >>> log.url.endswith("crosssell.db")
+        True
+        >>> log.close()
+        """
+        return cls(Path(model).expanduser().resolve().with_name(DEFAULT_FILE), echo=echo)
 
     # ------------------------------------------------------------------------ housekeeping
     def close(self) -> None:
