@@ -44,7 +44,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ __all__ = [
     "ReactReport",
     "decide",
     "decisions_from_offers",
+    "new_ids",
     "policy_id",
     "record_recommendation",
 ]
@@ -414,9 +414,14 @@ class DecisionLog:
         frame = _checked_decisions(decisions)
         if frame.empty:
             return frame
-        rows = _records(frame)
         with self._begin() as conn:
-            _insert_new(conn, self._decisions, rows, ("decision_id",))
+            name = conn.dialect.name
+            if name == "sqlite":
+                _copy_sqlite(conn, frame)
+            elif name == "postgresql":
+                _copy_postgresql(conn, frame)
+            else:
+                _insert_new(conn, self._decisions, _records(frame), ("decision_id",))
         return frame
 
     def decisions(
@@ -453,7 +458,16 @@ class DecisionLog:
         import sqlalchemy as sa
 
         table = self._decisions
-        query = sa.select(*[table.c[c] for c in DECISION_COLUMNS])
+        # dates come back as the driver gives them (text on SQLite) and are parsed for the
+        # whole column at once below, not value by value
+        query = sa.select(
+            *[
+                sa.type_coerce(table.c[c], sa.String).label(c)
+                if c in ("decided_at", "as_of")
+                else table.c[c]
+                for c in DECISION_COLUMNS
+            ]
+        )
         if since is not None:
             query = query.where(table.c.decided_at >= _naive(pd.Timestamp(since)))
         if client is not None:
@@ -463,7 +477,7 @@ class DecisionLog:
         query = query.order_by(table.c.decided_at, table.c.client_id, table.c.rank)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return _decision_frame(pd.DataFrame(rows, columns=list(DECISION_COLUMNS)))
+        return _decision_frame(_columns(rows, DECISION_COLUMNS))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write every decision, with its reactions as list columns, to one Parquet file.
@@ -715,7 +729,7 @@ class DecisionLog:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        out = pd.DataFrame(rows, columns=list(REACTION_COLUMNS))
+        out = _columns(rows, REACTION_COLUMNS)
         out["decision_id"] = out["decision_id"].astype(object)
         out["outcome"] = out["outcome"].astype(object)
         out["reacted_at"] = pd.to_datetime(out["reacted_at"]).astype("datetime64[ns]")
@@ -760,6 +774,58 @@ class DecisionLog:
             }
         )
         return out.sort_values([Columns.date, Columns.client], kind="stable").reset_index(drop=True)
+
+
+_STAMP: Final = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's text form of a date on SQLite
+
+
+def _driver_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Decision rows as tuples of plain values, dates as text, built column by column."""
+    columns: list[list[Any]] = []
+    for column in DECISION_COLUMNS:
+        values = frame[column]
+        if column in ("decided_at", "as_of"):
+            columns.append(values.dt.strftime(_STAMP).tolist())
+        elif column == "rank" or column in _FLOAT:
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            gap = np.isnan(numbers)
+            plain = np.where(gap, 0, numbers).astype(np.int64) if column == "rank" else numbers
+            out = np.asarray(plain, dtype=object)
+            out[gap] = None
+            columns.append(out.tolist())
+        else:
+            columns.append(values.tolist())
+    return list(zip(*columns, strict=True))
+
+
+def _copy_sqlite(conn: Connection, frame: pd.DataFrame) -> None:
+    """Insert decisions through the driver's executemany, skipping ids already there."""
+    names = ", ".join(DECISION_COLUMNS)
+    marks = ", ".join("?" * len(DECISION_COLUMNS))
+    sql = (
+        f"INSERT INTO crosssell_decisions ({names}) VALUES ({marks}) "
+        "ON CONFLICT (decision_id) DO NOTHING"
+    )
+    conn.exec_driver_sql(sql, _driver_rows(frame))
+
+
+def _copy_postgresql(conn: Connection, frame: pd.DataFrame) -> None:
+    """COPY decisions into a temporary table, then insert those whose id is new."""
+    names = ", ".join(DECISION_COLUMNS)
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE crosssell_incoming "
+            "(LIKE crosssell_decisions INCLUDING DEFAULTS)"
+        )
+        with cursor.copy(f"COPY crosssell_incoming ({names}) FROM STDIN") as copy:
+            for row in _driver_rows(frame):
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO crosssell_decisions ({names}) SELECT {names} "
+            "FROM crosssell_incoming ON CONFLICT (decision_id) DO NOTHING"
+        )
+        cursor.execute("DROP TABLE crosssell_incoming")
 
 
 def _insert_new(
@@ -917,7 +983,7 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
     ids = _text(frame["decision_id"])
     no_id = ids.isna().to_numpy()
     if no_id.any():
-        ids[no_id] = [str(uuid.uuid4()) for _ in range(int(no_id.sum()))]
+        ids[no_id] = new_ids(int(no_id.sum()))
     frame["decision_id"] = ids
     now = _now()
     for column in ("decided_at", "as_of"):
@@ -979,9 +1045,51 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(DECISION_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
+def new_ids(n: int) -> list[str]:
+    """Return ``n`` new random (version 4) UUIDs as text, made in one go.
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import uuid
+    >>> a, b = new_ids(2)
+    >>> len(a), a[14], a != b, str(uuid.UUID(a)) == a
+    (36, '4', True, True)
+    """
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.tobytes().hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
+        f"{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
+
+
+def _columns(rows: Sequence[Any], names: Sequence[str]) -> pd.DataFrame:
+    """Build a frame of database rows column by column (object columns, typed later)."""
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
+    columns = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {c: np.asarray(v, dtype=object) for c, v in zip(names, columns, strict=True)}
+    )
+
+
 def _text(values: pd.Series) -> pd.Series:
     """Ids and labels as trimmed text, ``None`` where missing (numbers spelt as Python does)."""
     missing = values.isna().to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        stripped = values.astype(object).str.strip()
+        return stripped.where(~missing, None).astype(object)
     plain = values.astype(object).to_numpy()
     out = np.empty(len(plain), dtype=object)
     keep = ~missing
@@ -994,7 +1102,7 @@ def _decision_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in _TEXT:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     for column in ("decided_at", "as_of"):
-        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601").astype("datetime64[ns]")
     frame["rank"] = pd.to_numeric(frame["rank"]).astype("Int64")
     for column in _FLOAT:
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
@@ -1094,7 +1202,7 @@ def decisions_from_offers(
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in DECISION_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
-    out["decision_id"] = [str(uuid.uuid4()) for _ in range(len(out))]
+    out["decision_id"] = new_ids(len(out))
     out["decided_at"] = stamp
     out["as_of"] = day
     out["shown_probability"] = 1.0
