@@ -229,7 +229,8 @@ def client(rec: cs.Recommender):  # type: ignore[no-untyped-def]
 def test_http_answer_is_an_envelope(client, rec: cs.Recommender) -> None:  # type: ignore[no-untyped-def]
     """Check the envelope: as_of, model id, actions with the settings' labels, no no_offer."""
     body = client.post("/recommend", json={"client_id": "C0001"}).json()
-    assert set(body) == {"client_id", "as_of", "model_id", "actions", "no_offer"}
+    assert set(body) == {"client_id", "as_of", "model_id", "actions", "no_offer", "decision_id"}
+    assert body["decision_id"] is None  # no decision log behind this service
     assert body["model_id"] == rec.model_id_
     assert {a["accept_label"] for a in body["actions"]} == {"Me interesa"}
     assert body["no_offer"] is None
