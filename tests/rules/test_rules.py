@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crosssell import Book
+from crosssell.columns import EventType
 from crosssell.rules import (
     AlreadyHeld,
     Blocks,
@@ -796,3 +797,58 @@ def test_not_worth_proposing_refuses_a_bad_cost(cost, message) -> None:
     """Check that a negative or infinite contact cost is refused with the one message form."""
     with pytest.raises(ValueError, match=re.escape(message)):
         NotWorthProposing(contact_cost=cost)
+
+
+def _complaint_reference(ctx: RuleContext, cool_off_days: int) -> list[tuple[int, str]]:
+    """Open or cooling complaints by plain Python: (client, "open" | "cooling"), sorted."""
+    events = ctx.events(EventType.complaint_opened, EventType.complaint_closed)
+    queues: dict[tuple[int, Any], dict[str, list[pd.Timestamp]]] = {}
+    for row in events.itertuples(index=False):
+        ref = getattr(row, "ref", None)
+        key = (int(row.client_idx), None if pd.isna(ref) else str(ref))
+        kind = "open" if row.type == EventType.complaint_opened else "close"
+        queues.setdefault(key, {"open": [], "close": []})[kind].append(pd.Timestamp(row.date))
+    out = []
+    as_of = pd.Timestamp(ctx.as_of_ns)
+    for (client, _), q in queues.items():
+        for k, opened in enumerate(q["open"]):
+            closed = q["close"][k] if k < len(q["close"]) else None
+            if closed is None or closed < opened:
+                out.append((client, "open"))
+            elif as_of < closed + pd.Timedelta(days=cool_off_days):
+                out.append((client, "cooling"))
+    return sorted(out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["C1", "C2", "C4"]),
+            st.integers(0, 200),
+            st.booleans(),
+            st.sampled_from([None, "R1", "R2"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(0, 60),
+)
+def test_open_complaint_matches_openings_and_closings_as_stated(
+    drawn: list[tuple[str, int, bool, str | None]], cool_off: int
+) -> None:
+    """Check the k-th closing of a (client, ref) answers its k-th opening, on any mix of events."""
+    day0 = pd.Timestamp("2025-01-01")
+    events = [
+        ev(c, str((day0 + pd.Timedelta(days=d)).date()),
+           "complaint_opened" if opened else "complaint_closed", ref=ref)
+        for c, d, opened, ref in drawn
+    ]  # fmt: skip
+    book = make_book(events=events)
+    ctx = ctx_at(book, "2025-06-30")
+    blocks = OpenComplaint(cool_off_days=cool_off).blocks(ctx)
+    got = sorted(
+        (int(c), "cooling" if "closed on" in str(d) else "open")
+        for c, d in zip(blocks.client, blocks.detail, strict=True)
+    )
+    assert got == _complaint_reference(ctx, cool_off)

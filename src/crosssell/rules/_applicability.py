@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
@@ -97,25 +98,33 @@ class OpenComplaint:
             return Blocks.empty()
         ref = ev[Columns.ref] if Columns.ref in ev.columns else pd.Series(pd.NA, index=ev.index)
         has_ref = ref.notna().to_numpy(dtype=bool)
-        frame = pd.DataFrame(
-            {
-                "c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64),
-                "has_ref": has_ref,
-                "ref": np.where(has_ref, ref.astype(object).astype(str).to_numpy(dtype=object), ""),
-                "opened": (ev[Columns.type] == EventType.complaint_opened).to_numpy(dtype=bool),
-                "t": to_ns(ev[Columns.date]),
-            }
+        ref_text = np.where(has_ref, ref.astype(object).astype(str).to_numpy(dtype=object), "")
+        client_all = ev[_CLIENT_IDX].to_numpy(dtype=np.int64)
+        opened_all = (ev[Columns.type] == EventType.complaint_opened).to_numpy(dtype=bool)
+        t_all = to_ns(ev[Columns.date])
+        # one code per (client, has_ref, ref): the k-th closing of a code answers its k-th opening
+        ref_code, ref_names = pd.factorize(ref_text)
+        span = np.int64(len(ref_names) + 1)
+        group = (client_all * 2 + has_ref) * span + ref_code
+        k = _rank_within(group * 2 + opened_all)
+        opens = np.flatnonzero(opened_all)
+        closes = np.flatnonzero(~opened_all)
+        width = np.int64(k.max(initial=0) + 1)
+        close_key = group[closes] * width + k[closes]
+        order = np.argsort(close_key, kind="stable")
+        sorted_keys = close_key[order]
+        wanted = group[opens] * width + k[opens]
+        pos = np.minimum(np.searchsorted(sorted_keys, wanted), max(len(sorted_keys) - 1, 0))
+        found = (
+            (sorted_keys[pos] == wanted) if len(sorted_keys) else np.zeros(len(opens), dtype=bool)
         )
-        keys = ["c", "has_ref", "ref"]
-        frame["k"] = frame.groupby([*keys, "opened"], sort=False).cumcount()
-        opens = frame[frame["opened"]]
-        closes = frame.loc[~frame["opened"], [*keys, "k", "t"]].rename(columns={"t": "closed_t"})
-        # A datetime column keeps unmatched openings as NaT through the merge, without floats.
-        closes["closed_t"] = closes["closed_t"].to_numpy(dtype=np.int64).view("datetime64[ns]")
-        merged = opens.merge(closes, on=[*keys, "k"], how="left")
-        opened_t = merged["t"].to_numpy(dtype=np.int64)
-        close_ns = to_ns(merged["closed_t"])
+        opened_t = t_all[opens]
+        close_ns = np.full(len(opens), _NAT, dtype=np.int64)
+        if len(sorted_keys):
+            close_ns[found] = t_all[closes[order[pos[found]]]]
         has_close = close_ns != _NAT
+        has_ref_open = has_ref[opens]
+        ref_open = ref_text[opens]
         # A closing dated before its opening answers nothing: the complaint stays open.
         still_open = ~has_close | (close_ns < opened_t)
         resume = close_ns + self.cool_off_days * DAY_NS
@@ -124,8 +133,8 @@ class OpenComplaint:
         if not blocking.any():
             return Blocks.empty()
         label = np.where(
-            merged["has_ref"].to_numpy(dtype=bool),
-            concat_text("complaint #", merged["ref"].to_numpy(dtype=str)).astype(str),
+            has_ref_open,
+            concat_text("complaint #", ref_open.astype(str)).astype(str),
             "complaint",
         )
         age = (ctx.as_of_ns - opened_t) // DAY_NS
@@ -140,8 +149,21 @@ class OpenComplaint:
             f" after a {self.cool_off_days}-day cool-off",
         )
         detail = np.where(still_open, open_text, cool_text)
-        client = merged["c"].to_numpy(dtype=np.int64)
+        client = client_all[opens]
         return Blocks.clients(client[blocking], detail[blocking])
+
+
+def _rank_within(key: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return each element's position among the elements of its key, in the given order."""
+    order = np.argsort(key, kind="stable")
+    ranked = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    starts = np.flatnonzero(first)
+    runs = np.diff(np.append(starts, len(key)))
+    out = np.empty(len(key), dtype=np.int64)
+    out[order] = np.arange(len(key), dtype=np.int64) - np.repeat(starts, runs)
+    return out
 
 
 @register("rule")
