@@ -76,6 +76,7 @@ __all__ = [
     "decide",
     "decisions_from_offers",
     "new_ids",
+    "no_offer_row",
     "policy_id",
     "record_recommendation",
 ]
@@ -1344,6 +1345,31 @@ class Holdout:
         """
         held = self.draws(clients, campaign) < float(self.share)
         return np.where(held, "holdout", "treated").astype(object)
+
+
+def no_offer_row(client: Any, reason: str, rules: Sequence[str] = ()) -> pd.DataFrame:
+    """Return one client's no-offer report (what :func:`decide` records for an empty answer).
+
+    Parameters
+    ----------
+    client : id
+    reason : str
+    rules : sequence of str, default ()
+        The rules that blocked, first the one named in the decision.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id``, ``reason``, ``rules``: one row.
+
+    Examples
+    --------
+    >>> no_offer_row("C1", "a complaint is open", ("open_complaint",))["rules"].iloc[0]
+    ('open_complaint',)
+    """
+    return pd.DataFrame(
+        {Columns.client: [client], Columns.reason: [reason], "rules": [tuple(rules)]}
+    )
 
 
 def record_recommendation(

@@ -54,7 +54,7 @@ from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, ContractArrays, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, EventType, OfferType
-from crosssell.decisions import DecisionLog, Holdout, record_recommendation
+from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recommendation
 from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
@@ -1010,9 +1010,7 @@ class Recommender(Estimator):
                 reason, rules = self.no_offer_reason(client, events=events)
             except UnknownIdError:
                 reason, rules = "the client is not in the fitted book", ()
-            report = pd.DataFrame(
-                {Columns.client: [client], Columns.reason: [reason], "rules": [rules]}
-            )
+            report = no_offer_row(client, reason, rules)
         day = self.as_of_ if as_of is None else to_as_of(as_of, caller="recommend_one")
         shown = record_recommendation(
             frame,

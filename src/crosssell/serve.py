@@ -48,7 +48,7 @@ import pandas as pd
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.columns import Columns, OfferType
-from crosssell.decisions import DecisionLog, Holdout, decide
+from crosssell.decisions import DecisionLog, Holdout, decide, no_offer_row
 from crosssell.exceptions import CrossSellError, CrossSellWarning, SchemaError, UnknownIdError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import OFFER_COLUMNS, Offer, Recommender
@@ -1130,9 +1130,7 @@ def _decide(
     if not offers:
         reason = no_offer.reason if no_offer is not None else "the client is not in the book"
         rules = no_offer.rules if no_offer is not None else ()
-        report = pd.DataFrame(
-            {Columns.client: [client], Columns.reason: [reason], "rules": [rules]}
-        )
+        report = no_offer_row(client, reason, rules)
     rows, shown = decide(
         frame,
         report,
