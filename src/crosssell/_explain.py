@@ -531,7 +531,17 @@ def client_block_reasons(
     >>> clients.tolist(), rules.tolist(), reasons.tolist()
     ([4, 2], [('a', 'b'), ('a',)], ['x', 'y'])
     """
-    grouped = log.groupby(Columns.client_idx, sort=False)
+    # plain object columns: grouping categorical ones goes through pandas code that silences
+    # its own warnings with warnings.catch_warnings, which is not thread-safe (the service
+    # answers requests on many threads)
+    plain = pd.DataFrame(
+        {
+            Columns.client_idx: log[Columns.client_idx].to_numpy(),
+            Columns.rule: log[Columns.rule].astype(object).to_numpy(),
+            Columns.detail: log[Columns.detail].astype(object).to_numpy(),
+        }
+    )
+    grouped = plain.groupby(Columns.client_idx, sort=False)
     names = grouped[Columns.rule].agg(_distinct_tuple)
     details = grouped[Columns.detail].agg(lambda s: "; ".join(dict.fromkeys(s)))
     return names.index.to_numpy(dtype=np.int64), names.to_numpy(), details.to_numpy()
