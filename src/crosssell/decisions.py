@@ -79,6 +79,7 @@ __all__ = [
     "no_offer_row",
     "policy_id",
     "record_recommendation",
+    "shown_offers",
 ]
 
 #: The file name of the embedded log beside a model (:meth:`DecisionLog.beside`).
@@ -781,22 +782,8 @@ _STAMP: Final = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's text form of a date on SQ
 
 
 def _driver_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Decision rows as tuples of plain values, dates as text, built column by column."""
-    columns: list[list[Any]] = []
-    for column in DECISION_COLUMNS:
-        values = frame[column]
-        if column in ("decided_at", "as_of"):
-            columns.append(values.dt.strftime(_STAMP).tolist())
-        elif column == "rank" or column in _FLOAT:
-            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-            gap = np.isnan(numbers)
-            plain = np.where(gap, 0, numbers).astype(np.int64) if column == "rank" else numbers
-            out = np.asarray(plain, dtype=object)
-            out[gap] = None
-            columns.append(out.tolist())
-        else:
-            columns.append(values.tolist())
-    return list(zip(*columns, strict=True))
+    """Decision rows as tuples of plain values, dates as SQLAlchemy's text for SQLite."""
+    return list(zip(*_plain_columns(frame, dates_as_text=True), strict=True))
 
 
 def _copy_sqlite(conn: Connection, frame: pd.DataFrame) -> None:
@@ -1028,12 +1015,19 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain Python values for the database driver (None for missing), column-wise."""
+    """Rows as plain Python values for SQLAlchemy (None for missing, dates as datetimes)."""
+    columns = _plain_columns(frame, dates_as_text=False)
+    return [dict(zip(DECISION_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _plain_columns(frame: pd.DataFrame, *, dates_as_text: bool) -> list[list[Any]]:
+    """Return the columns of a checked decisions frame as plain values, None for missing."""
     columns: list[list[Any]] = []
     for column in DECISION_COLUMNS:
         values = frame[column]
         if column in ("decided_at", "as_of"):
-            columns.append(list(values.dt.to_pydatetime()))
+            dates = values.dt.strftime(_STAMP) if dates_as_text else values.dt.to_pydatetime()
+            columns.append(list(dates))
         elif column == "rank" or column in _FLOAT:
             numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
             gap = np.isnan(numbers)
@@ -1043,7 +1037,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             columns.append(out.tolist())
         else:  # text, missing already None
             columns.append(values.tolist())
-    return [dict(zip(DECISION_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+    return columns
 
 
 def new_ids(n: int) -> list[str]:
@@ -1432,6 +1426,39 @@ def record_recommendation(
         holdout=holdout,
         campaign=campaign,
     )
+    return shown_offers(offers, rows, shown, log)
+
+
+def shown_offers(
+    offers: pd.DataFrame,
+    rows: pd.DataFrame,
+    shown: npt.NDArray[np.bool_],
+    log: DecisionLog | None,
+) -> pd.DataFrame:
+    """Record what :func:`decide` returned, and keep the offers shown, with their ids.
+
+    Parameters
+    ----------
+    offers : DataFrame
+        The offers given to :func:`decide`.
+    rows, shown
+        What :func:`decide` returned.
+    log : DecisionLog, optional
+        Where the rows go; with it the result has a ``decision_id`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> offers = pd.DataFrame({"client_id": ["C1"], "product_id": ["P2"],
+    ...     "offer_type": ["upsell"], "rank": [1], "propensity": [0.3], "value": [100.0],
+    ...     "priority": [30.0], "reason": ["Holds P1."]})
+    >>> rows, shown = decide(offers, None, as_of="2025-06-30", model_id="m", policy=None)
+    >>> len(shown_offers(offers, rows, shown, None))
+    1
+    """
     out = offers
     if log is not None:
         log.record(rows)

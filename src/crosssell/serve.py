@@ -48,7 +48,7 @@ import pandas as pd
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.columns import Columns, OfferType
-from crosssell.decisions import DecisionLog, Holdout, decide, no_offer_row
+from crosssell.decisions import DecisionLog, Holdout, decide, no_offer_row, shown_offers
 from crosssell.exceptions import CrossSellError, CrossSellWarning, SchemaError, UnknownIdError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import OFFER_COLUMNS, Offer, Recommender
@@ -1140,14 +1140,11 @@ def _decide(
         holdout=holdout,
         campaign=campaign,
     )
-    if log is not None:
-        log.record(rows)
-        frame = frame.assign(decision_id=rows["decision_id"].to_numpy()[: len(frame)])
     held = holdout is not None and bool((rows["arm"] == "holdout").any())
     decision_id = None
     if log is not None and not offers:
         decision_id = str(rows["decision_id"].iloc[-1])
-    return frame.loc[shown].reset_index(drop=True), decision_id, held
+    return shown_offers(frame, rows, shown, log), decision_id, held
 
 
 def _reactions_route(app: "FastAPI", log: DecisionLog, guarded: list[Any]) -> None:
