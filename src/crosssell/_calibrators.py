@@ -168,7 +168,12 @@ class IsotonicCalibrator:
     x_: npt.NDArray[np.float64]
     y_: npt.NDArray[np.float64]
 
-    def fit(self, scores: npt.ArrayLike, outcomes: npt.ArrayLike) -> IsotonicCalibrator:
+    def fit(
+        self,
+        scores: npt.ArrayLike,
+        outcomes: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> IsotonicCalibrator:
         """Learn the score -> take-up mapping.
 
         Parameters
@@ -177,6 +182,9 @@ class IsotonicCalibrator:
             Scores of offered pairs (finite).
         outcomes : array-like of bool or {0, 1}
             Whether each pair was added.
+        sample_weight : array-like of float, optional
+            Positive weight of each pair (e.g. the inverse of its chance of being sampled);
+            every pair counts once when omitted.
 
         Returns
         -------
@@ -195,9 +203,15 @@ class IsotonicCalibrator:
         [0.0, 1.0]
         """
         s, y = check_scores_outcomes(scores, outcomes, owner="IsotonicCalibrator.fit")
+        w = np.ones(s.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if w.shape != s.shape or not (np.isfinite(w).all() and (w > 0).all()):
+            raise ValueError(
+                "IsotonicCalibrator.fit: sample_weight must hold one finite, positive weight "
+                f"per score ({s.size}); got shape {w.shape}"
+            )
         unique, inverse = np.unique(s, return_inverse=True)
-        counts = np.bincount(inverse).astype(np.float64)
-        rate = np.bincount(inverse, weights=y) / counts
+        counts = np.bincount(inverse, weights=w)
+        rate = np.bincount(inverse, weights=y * w) / counts
         result = isotonic_regression(rate, weights=counts, increasing=True)
         fitted = np.clip(np.asarray(result.x, dtype=np.float64), 0.0, 1.0)
         blocks = np.asarray(result.blocks, dtype=np.int64)

@@ -152,6 +152,32 @@ def test_calibrators_are_monotone_and_bounded(
         assert (np.diff(p) >= -1e-12).all()
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(-20, 20), st.booleans(), st.integers(1, 4)), min_size=1, max_size=40
+    )
+)
+def test_isotonic_weight_is_repetition(pairs: list[tuple[int, bool, int]]) -> None:
+    """Check that a pair of weight w calibrates as that pair repeated w times."""
+    scores = np.array([float(s) for s, _, _ in pairs])
+    outcomes = np.array([o for _, o, _ in pairs])
+    weights = np.array([float(w) for _, _, w in pairs])
+    weighted = IsotonicCalibrator().fit(scores, outcomes, sample_weight=weights)
+    repeat = np.repeat(np.arange(len(pairs)), weights.astype(np.int64))
+    repeated = IsotonicCalibrator().fit(scores[repeat], outcomes[repeat])
+    grid = np.arange(-21.0, 22.0, 0.5)
+    np.testing.assert_allclose(weighted.predict(grid), repeated.predict(grid), atol=1e-12)
+
+
+def test_isotonic_weights_are_checked() -> None:
+    """Check that a weight per score, finite and positive, is required."""
+    with pytest.raises(ValueError, match="one finite, positive weight per score"):
+        IsotonicCalibrator().fit([1.0, 2.0], [0, 1], sample_weight=[1.0])
+    with pytest.raises(ValueError, match="one finite, positive weight per score"):
+        IsotonicCalibrator().fit([1.0, 2.0], [0, 1], sample_weight=[1.0, 0.0])
+
+
 def test_calibration_error_hand_example() -> None:
     """Check the expected calibration error on two bins worked out by hand."""
     # bin [0.2, 0.3): mean propensity 0.2, observed 0/2 -> gap 0.2 (weight 2/4)

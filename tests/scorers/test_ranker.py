@@ -150,3 +150,62 @@ def test_a_ranker_model_saves_and_loads(demo: cs.Book, tmp_path: Any) -> None:
     rec = cs.Recommender(scorer=Ranker(**SMALL), k=2).fit(demo, AS_OF)
     back = cs.load(rec.save(tmp_path / "model.crosssell"))
     pd.testing.assert_frame_equal(back.recommend(), rec.recommend())
+
+
+# ------------------------------------------------------------------ sampled negatives
+def _rows(y: list[float], outcome: list[bool]) -> Any:
+    from crosssell.scorers.ranker import _Rows
+
+    n = len(y)
+    return _Rows(
+        np.arange(n, dtype=np.float64)[:, None],
+        np.asarray(y, dtype=np.float64),
+        np.arange(n, dtype=np.int64),
+        np.asarray(outcome),
+        np.ones(n),
+    )
+
+
+def test_sampling_keeps_positives_and_answers_and_weighs_negatives_back() -> None:
+    """Check that positives and answered offers all stay, and kept negatives count 1/rate."""
+    y = [1.0] * 10 + [0.0] * 10_000 + [0.0] * 5
+    outcome = [False] * 10_010 + [True] * 5
+    rows = _rows(y, outcome)
+    sampled = Ranker(negatives_per_positive=20)._sample(rows, np.random.default_rng(0))
+    assert sampled.y.sum() == 10
+    assert sampled.outcome.sum() == 5
+    negative = (sampled.y == 0) & ~sampled.outcome
+    # about 20 per positive, each standing for 10,000 / 200 rows
+    assert 150 <= negative.sum() <= 250
+    np.testing.assert_allclose(sampled.w[negative], 10_000 / 200)
+    assert (sampled.w[~negative] == 1.0).all()
+    # the weighted count of negatives estimates how many there were
+    assert abs(sampled.w[negative].sum() - 10_000) < 2_500
+
+
+def test_sampling_leaves_a_window_with_few_negatives_whole() -> None:
+    """Check that nothing is drawn when negatives are already within the ratio, or when off."""
+    rows = _rows([1.0, 0.0, 0.0, 0.0], [False] * 4)
+    assert Ranker(negatives_per_positive=20)._sample(rows, np.random.default_rng(0)) is rows
+    many = _rows([1.0] + [0.0] * 500, [False] * 501)
+    assert Ranker(negatives_per_positive=None)._sample(many, np.random.default_rng(0)) is many
+
+
+def test_sampled_and_whole_training_hold_out_the_same_window(demo: cs.Book) -> None:
+    """Check that sampling shrinks the older windows only and keeps the ranker calibrated."""
+    m = demo.matrix(AS_OF)
+    whole = Ranker(**SMALL, negatives_per_positive=None).fit(m, demo)
+    sampled = Ranker(**SMALL, negatives_per_positive=1).fit(m, demo)
+    rows_whole, rows_sampled = whole.training_["rows"], sampled.training_["rows"]
+    assert rows_sampled.iloc[0] == rows_whole.iloc[0]  # the held-out window, used whole
+    assert (rows_sampled.iloc[1:] < rows_whole.iloc[1:]).all()
+    assert (sampled.training_["positives"] == whole.training_["positives"]).all()
+    p = sampled.score(np.arange(len(demo.client_ids)))
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_negatives_per_positive_must_be_positive() -> None:
+    """Check that a ratio of 0 is refused with the parameter's name."""
+    book = cs.datasets.tiny()
+    with pytest.raises(ValueError, match="'negatives_per_positive' parameter of Ranker"):
+        Ranker(negatives_per_positive=0).fit(book.matrix(), book)

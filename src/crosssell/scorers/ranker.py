@@ -128,6 +128,13 @@ class Ranker(Scorer):
         Shrinkage of each tree.
     max_train_clients : int, default 20000
         Clients sampled per window for training (all when fewer).
+    negatives_per_positive : float or None, default 20
+        Candidates not taken are most of the rows (99.9% on a 1,000-product book): in the
+        windows the trees learn from, they are sampled down to about this many per product
+        taken, each kept one weighted by the inverse of its chance of being kept, so that the
+        trees still estimate the same probabilities from a fraction of the rows. Answered
+        offers and the products taken are always kept; the held-out window used for the
+        calibration and the popularity check is used whole. None keeps every row.
     features : sequence of (str, callable), default ()
         User features: ``f(context, clients, products) -> array of float``, one value per pair,
         read from the :class:`~crosssell.scorers.FeatureContext` only (so at the
@@ -228,6 +235,7 @@ class Ranker(Scorer):
         n_estimators: int = 200,
         learning_rate: float = 0.05,
         max_train_clients: int = 20000,
+        negatives_per_positive: float | None = 20,
         features: Sequence[tuple[str, FeatureFunction]] = (),
         refit: bool = True,
         random_state: Any = 0,
@@ -242,6 +250,7 @@ class Ranker(Scorer):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_train_clients = max_train_clients
+        self.negatives_per_positive = negatives_per_positive
         self.features = features
         self.refit = refit
         self.random_state = random_state
@@ -270,6 +279,7 @@ class Ranker(Scorer):
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, 1, closed="right")],
         "max_train_clients": [Interval(numbers.Integral, 1, None, closed="left")],
+        "negatives_per_positive": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "features": [
             Satisfies(
                 lambda v: all(
@@ -310,9 +320,10 @@ class Ranker(Scorer):
 
         blocks: list[_Rows] = []
         summary = []
-        for end in ends:
+        for i, end in enumerate(ends):
             start = end - horizon
-            rows_w = self._window_rows(book, start, end, rng)
+            # the most recent window is held out whole when there is another to learn from
+            rows_w = self._window_rows(book, start, end, rng, sample=i > 0 or len(ends) == 1)
             blocks.append(rows_w)
             summary.append(
                 {
@@ -340,8 +351,10 @@ class Ranker(Scorer):
             self.model_ = None
             return
         if self.refit or self.calibrator_ is None:
-            x_all = np.concatenate([b.x for b in blocks])
-            self.model_ = self._train(x_all, y_all, seed)
+            if len(blocks) >= 2:
+                blocks = [self._sample(blocks[0], rng), *blocks[1:]]
+            every = _Rows.concat(blocks)
+            self.model_ = self._train(every.x, every.y, every.w, seed)
         else:
             self.model_ = first_model
 
@@ -356,23 +369,48 @@ class Ranker(Scorer):
         if len(blocks) >= 2 and blocks[0].y.sum() > 0:
             cal = blocks[0]
             fit_rows = _Rows.concat(blocks[1:])
+        elif len(blocks) >= 2:
+            # no positive in the most recent window: nothing to calibrate on there
+            cal, fit_rows = blocks[0], _Rows.concat([self._sample(blocks[0], rng), *blocks[1:]])
         else:
-            # one window: hold out a random fifth of its rows for the calibration
-            held = rng.random(blocks[0].y.size) < 0.2
+            # one window (its negatives sampled): hold out a random fifth of its clients,
+            # weighted rows and all, for the calibration
+            clients = np.unique(blocks[0].client)
+            held = np.isin(blocks[0].client, clients[rng.random(clients.size) < 0.2])
             cal, fit_rows = blocks[0].take(held), blocks[0].take(~held)
         if not 0 < fit_rows.y.sum() < fit_rows.y.size:
             self.calibrator_ = None
             return None
-        first_model = self._train(fit_rows.x, fit_rows.y, seed)
+        first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed)
         # the probability is that of taking a candidate: answered offers, rows of their own in
         # training, would count those pairs twice here
         cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
         raw_cal = self._raw(first_model, cal.x)
-        self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y)
+        self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y, sample_weight=cal.w)
         if not self._trees_beat_popularity(raw_cal, cal):
             self.uses_model_ = False
-            self.calibrator_ = IsotonicCalibrator().fit(self._popularity_raw(cal.x), cal.y)
+            self.calibrator_ = IsotonicCalibrator().fit(
+                self._popularity_raw(cal.x), cal.y, sample_weight=cal.w
+            )
         return first_model
+
+    def _sample(self, rows: _Rows, rng: np.random.Generator) -> _Rows:
+        """Candidate rows not taken, sampled to ``negatives_per_positive`` per row taken.
+
+        Kept rows are weighted by the inverse of their chance of being kept, so sums over rows
+        (and the trees' estimates) stay unbiased. Answered offers and positives are all kept.
+        """
+        ratio = self.negatives_per_positive
+        negative = (rows.y == 0) & ~rows.outcome & (rows.w == 1.0)
+        n_negative = int(negative.sum())
+        if ratio is None or n_negative == 0:
+            return rows
+        rate = min(1.0, float(ratio) * max(int((rows.y > 0).sum()), 1) / n_negative)
+        if rate >= 1.0:
+            return rows
+        keep = ~negative | (rng.random(rows.y.size) < rate)
+        w = np.where(negative, 1.0 / rate, rows.w)
+        return _Rows(rows.x[keep], rows.y[keep], rows.client[keep], rows.outcome[keep], w[keep])
 
     def _fit_bases(self, book: Book, at: pd.Timestamp) -> list[Scorer]:
         """Fit the base scorers on the binary holdings at ``at``."""
@@ -398,12 +436,19 @@ class Ranker(Scorer):
         return out
 
     def _window_rows(
-        self, book: Book, start: pd.Timestamp, end: pd.Timestamp, rng: np.random.Generator
+        self,
+        book: Book,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        rng: np.random.Generator,
+        *,
+        sample: bool,
     ) -> _Rows:
         """Features at ``start`` and labels in ``(start, end]`` of sampled clients' candidates.
 
         The outcomes of offers made within the window follow as labelled rows of their own
-        (see :meth:`_outcome_rows`).
+        (see :meth:`_outcome_rows`). With ``sample``, each block's negatives are sampled as it
+        is built (see :meth:`_sample`), so the whole window never sits in memory.
         """
         ctx = build_context(book, start, self.horizon_)
         bases = self._fit_bases(book, start)
@@ -421,15 +466,15 @@ class Ranker(Scorer):
         )
         taken.sum_duplicates()
         taken.sort_indices()
-        xs, ys, cs = [], [], []
+        parts = []
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
             _, clients, products, x = self._features(ctx, [b.score(rows) for b in bases], rows)
-            xs.append(x)
-            cs.append(clients)
             # a candidate is never held at start, so any new contract in the window is an addition
-            ys.append((ctx.pair(taken, clients, products) > 0).astype(np.float64))
-        candidates = _Rows.of(xs, ys, cs, outcome=False)
+            y = (ctx.pair(taken, clients, products) > 0).astype(np.float64)
+            block = _Rows.of([x], [y], [clients], outcome=False)
+            parts.append(self._sample(block, rng) if sample else block)
+        candidates = _Rows.concat(parts) if parts else _Rows.of([], [], [], outcome=False)
         return _Rows.concat([candidates, self._outcome_rows(ctx, bases, start, end)])
 
     def _outcome_rows(
@@ -501,7 +546,13 @@ class Ranker(Scorer):
             np.column_stack([*base_cols, x]),
         )
 
-    def _train(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], seed: int) -> Any:
+    def _train(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        w: npt.NDArray[np.float64],
+        seed: int,
+    ) -> Any:
         threads = int(self.num_threads)
         if self.model == "lightgbm":
             import lightgbm
@@ -518,7 +569,7 @@ class Ranker(Scorer):
                 force_row_wise=True,
                 verbose=-1,
             )
-            model.fit(x, y.astype(np.int64))
+            model.fit(x, y.astype(np.int64), sample_weight=w)
             return model
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
@@ -535,7 +586,7 @@ class Ranker(Scorer):
         # scikit-learn cannot bin a column without a single value (e.g. no prices at all)
         self.empty_columns_ = np.asarray(np.isnan(x).all(axis=0), dtype=np.bool_)
         with threadpool_limits(limits=threads if threads > 0 else None, user_api="openmp"):
-            model.fit(_fill_empty(x, self.empty_columns_), y.astype(np.int64))
+            model.fit(_fill_empty(x, self.empty_columns_), y.astype(np.int64), sample_weight=w)
         return model
 
     def _raw(self, model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -935,12 +986,13 @@ def _fill_empty(
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """Training rows of a window: features, labels, client of each row, offer-outcome flag."""
+    """Training rows of a window: features, labels, client, offer-outcome flag, weight."""
 
     x: npt.NDArray[np.float64]
     y: npt.NDArray[np.float64]
     client: IntArray
     outcome: npt.NDArray[np.bool_]
+    w: npt.NDArray[np.float64]
 
     @classmethod
     def of(
@@ -952,10 +1004,15 @@ class _Rows:
         outcome: bool,
     ) -> _Rows:
         if not xs:
-            return cls(np.zeros((0, 0)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool))
+            empty = np.zeros(0)
+            return cls(np.zeros((0, 0)), empty, np.zeros(0, np.int64), np.zeros(0, bool), empty)
         y = np.concatenate(ys)
         return cls(
-            np.concatenate(xs), y, np.concatenate(cs).astype(np.int64), np.full(y.size, outcome)
+            np.concatenate(xs),
+            y,
+            np.concatenate(cs).astype(np.int64),
+            np.full(y.size, outcome),
+            np.ones(y.size),
         )
 
     @classmethod
@@ -966,10 +1023,13 @@ class _Rows:
             np.concatenate([p.y for p in full]),
             np.concatenate([p.client for p in full]),
             np.concatenate([p.outcome for p in full]),
+            np.concatenate([p.w for p in full]),
         )
 
     def take(self, mask: npt.NDArray[np.bool_]) -> _Rows:
-        return _Rows(self.x[mask], self.y[mask], self.client[mask], self.outcome[mask])
+        return _Rows(
+            self.x[mask], self.y[mask], self.client[mask], self.outcome[mask], self.w[mask]
+        )
 
 
 def _path_contributions(
