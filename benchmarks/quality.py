@@ -162,10 +162,10 @@ def _models(setup: Setup, fast: bool) -> dict[str, Callable[[], Scorer]]:
     segmented = setup.book.client_table["segment"].notna().any()
     models: dict[str, Callable[[], Scorer]] = {
         "popularity": lambda: Popularity(by="segment" if segmented else None),
-        "itemknn (default)": ItemKNN,
+        "itemknn": ItemKNN,
         "cooccurrence": CoOccurrence,
         "als": lambda: ALS(random_state=0, num_threads=1),
-        "ranker lightgbm": lambda: Ranker(horizon=setup.horizon, model="lightgbm"),
+        "ranker (default)": lambda: Ranker(horizon=setup.horizon, model="lightgbm"),
     }
     if not fast:
         models["itemknn tuned"] = lambda: _tuned(setup, ItemKNN(), {"k": [5, 10, 20, 50, 100]})
