@@ -32,7 +32,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, cs.Recommender
     book = cs.datasets.demo()
     als = ALS(factors=4, iterations=2, random_state=0, num_threads=1)
     return {
-        "knn": cs.Recommender(k=3).fit(book, AS_OF),
+        "knn": cs.Recommender(k=3, scorer=cs.scorers.ItemKNN()).fit(book, AS_OF),
         "als": cs.Recommender(k=3, scorer=als).fit(book, AS_OF),
     }
 

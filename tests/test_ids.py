@@ -63,7 +63,7 @@ def _book() -> cs.Book:
 
 @pytest.fixture(scope="module")
 def rec() -> cs.Recommender:
-    return cs.Recommender(k=1).fit(_book(), "2024-06-30")
+    return cs.Recommender(k=1, scorer=cs.scorers.ItemKNN()).fit(_book(), "2024-06-30")
 
 
 @pytest.mark.parametrize("client", [2, np.int64(2), " 2", "2 "])

@@ -483,16 +483,16 @@ def test_unknown_state_name(saved: Path) -> None:
     manifest = _manifest(saved)
     manifest["model"]["scorer"]["state"]["evil_"] = {"kind": "value", "value": 1}
     _write_manifest(saved, manifest)
-    with pytest.raises(ArtifactError, match=r"model\.scorer: unknown state 'evil_' for ItemKNN"):
+    with pytest.raises(ArtifactError, match=r"model\.scorer: unknown state 'evil_' for Ranker"):
         persist.load(saved)
 
 
 def test_missing_state_name(saved: Path) -> None:
     """Check that a fitted attribute the scorer's class declares cannot be left out."""
     manifest = _manifest(saved)
-    del manifest["model"]["scorer"]["state"]["similarity_"]
+    del manifest["model"]["scorer"]["state"]["uses_model_"]
     _write_manifest(saved, manifest)
-    with pytest.raises(ArtifactError, match=r"the fitted state lacks \['similarity_'\]"):
+    with pytest.raises(ArtifactError, match=r"the fitted state lacks \['uses_model_'\]"):
         persist.load(saved)
 
 

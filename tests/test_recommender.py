@@ -238,7 +238,7 @@ def test_threads_do_not_change_offers(n_jobs: int) -> None:
 
 def test_evidence_and_reason_columns_have_one_type_for_any_number_of_offers(book: Book) -> None:
     """Check that evidence is a list of {product_id, weight} and reason text, for 1 or many."""
-    rec = Recommender(k=3).fit(book, AS_OF)
+    rec = Recommender(k=3, scorer=ItemKNN()).fit(book, AS_OF)
     few, many, bare = rec.recommend(["E"]), rec.recommend(), rec.recommend(explain=False)
     assert few["evidence"].dtype == many["evidence"].dtype == bare["evidence"].dtype
     assert few["reason"].dtype == many["reason"].dtype == "str"
@@ -633,7 +633,9 @@ def test_product_held_by_nobody_is_not_explained_as_evidence():
         }
     )
     p = pd.DataFrame({"product_id": ["X", "Y", "Z"]})
-    rec = Recommender(k=2, policy=None).fit(Book.from_frames(contracts=c, products=p), "2024-06-30")
+    rec = Recommender(k=2, policy=None, scorer=ItemKNN()).fit(
+        Book.from_frames(contracts=c, products=p), "2024-06-30"
+    )
     offers = rec.recommend()
     zero = offers[offers["score"] <= 0]
     assert len(zero) > 0

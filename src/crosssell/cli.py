@@ -211,8 +211,8 @@ def _scorer_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--scorer NAME``."""
     parser.add_argument(
         "--scorer", choices=_SCORERS, default="default",
-        help="how products are scored: default (item-kNN, ten neighbours), als, "
-        "itemknn, cooccurrence or popularity",
+        help="how products are scored: default (the learned Ranker over popularity, "
+        "item-kNN and co-occurrence), als, itemknn, cooccurrence or popularity",
     )  # fmt: skip
 
 
