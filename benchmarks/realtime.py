@@ -5,7 +5,7 @@ Run by hand::
     python benchmarks/realtime.py                      # 50k clients x 2k products
     python benchmarks/realtime.py --clients 200000 --calls 1000
 
-For the ALS scorer and the default scorer (item-kNN), both with the
+For the ALS scorer, item-kNN and the default scorer (the learned Ranker), each with the
 route-sales policy, it times ``--calls`` calls of ``recommend_one(client, k=10)`` on clients
 drawn at random (seeded), with ``explain=False`` and ``explain=True``, and reports p50 and p99 in
 milliseconds. The comparison is implicit's public one-client path with one thread:
@@ -36,7 +36,7 @@ from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limi
 
 from crosssell import Recommender
 from crosssell.rules import route_sales
-from crosssell.scorers import ALS
+from crosssell.scorers import ALS, ItemKNN
 
 # the shared synthetic Book builder sits beside this script
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,7 +92,8 @@ def main() -> None:
     recs = {}
     for label, scorer in (
         ("ALS", ALS(factors=args.factors, iterations=15, random_state=0)),
-        ("default (item-kNN)", None),
+        ("item-kNN", ItemKNN()),
+        ("default (Ranker)", None),
     ):
         rec = Recommender(scorer=scorer, policy=route_sales(), k=10).fit(book, AS_OF)
         recs[label] = rec

@@ -5,6 +5,7 @@ Run by hand::
     python benchmarks/recommend.py                 # 200k clients x 1k products, ~1M holdings
     python benchmarks/recommend.py --large         # also 1M x 2k, ~5M holdings
     python benchmarks/recommend.py --repeats 3 --factors 64 --memory
+    python benchmarks/recommend.py --ranker        # also the learned Ranker (ALS among its bases)
 
 The Book comes from ``benchmarks/_books.py``: product families of three tiers with prices, a
 clients table (segments, satisfaction, do_not_contact) and events (complaints, offers made and
@@ -18,6 +19,13 @@ declined, churn signals, renewals due) touching a few percent of clients each. S
   explained, policy-filtered), ``recommend(explain=False)``, and ``policy=None``;
 - the floor: chunked ``U @ V.T``, ``argpartition`` and a sort of the ten, no filter (plain
   numpy on one thread plus BLAS's threads).
+
+With ``--ranker``, the learned second stage is timed against the same implicit runs:
+``Recommender(scorer=Ranker(base=(popularity, itemknn, cooccurrence, als)))``'s fit against
+implicit's ALS fit, its batch recommend (policy, explained and not) against implicit's filtered
+recommend, and ``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and
+without explanations). Where the Ranker's time goes is printed too: candidates (the base
+scorers and their top-k), features, and the trees.
 
 crosssell scores blocks of clients on ``n_jobs`` threads (default: every core), as implicit's
 batch recommend does; the ``n_jobs=1`` row shows the single-thread figure beside it.
@@ -184,6 +192,7 @@ def bench(
     iterations: int,
     memory: bool,
     batch_size: int,
+    ranker: bool = False,
 ) -> None:
     from implicit.als import AlternatingLeastSquares
 
@@ -323,6 +332,8 @@ def bench(
             f"policy adds {pol_ne_t / none_ne_t - 1:+.0%} (<= +15%)",
         ),
     ]
+    if ranker:
+        rows += bench_ranker(book, raw_fit_t, raw_rec_t, repeats=repeats, batch_size=batch_size)
     print(f"{'step':<44} {'median s':>9} {'traced':>7} {'RSS+':>7}  note")
     for name, t, (traced, rss), note in rows:
         print(f"{name:<44} {t:>9.2f} {traced:>7.0f} {rss:>7.0f}  {note}")
@@ -331,6 +342,108 @@ def bench(
         f"{n_check:,} clients the same factors give the same top-10 as implicit for {same:.3f} "
         f"of clients; load average now {os.getloadavg()[0]:.1f}"
     )
+
+
+def bench_ranker(
+    book: Any, raw_fit_t: float, raw_rec_t: float, *, repeats: int, batch_size: int
+) -> list[tuple[str, float, tuple[float, float], str]]:
+    """Rows of the table for the Ranker, its ratios taken against implicit's times of this run."""
+    import cProfile
+    import pstats
+
+    from _books import AS_OF
+    from crosssell import Recommender
+    from crosssell.rules import route_sales
+    from crosssell.scorers import Ranker
+
+    nan = (float("nan"), float("nan"))
+    ranker = Ranker(base=("popularity", "itemknn", "cooccurrence", "als"), num_threads=0)
+    fit_t, _, rec = measure(
+        lambda: Recommender(scorer=ranker, k=10, batch_size=batch_size, policy=route_sales()).fit(
+            book, AS_OF
+        ),
+        max(1, repeats // 2),
+        memory=False,
+    )
+    rec._warm_up()
+    rec.recommend(book.client_ids.external[:1000])
+    rec_t, _, offers = measure(rec.recommend, repeats, memory=False)
+    rec_ne_t, _, _ = measure(lambda: rec.recommend(explain=False), repeats, memory=False)
+
+    # where scoring's time goes: one block of clients, one thread, stage by stage
+    scorer = rec.scorer_
+    block = np.arange(min(batch_size, len(book.client_ids)))
+    t0 = time.perf_counter()
+    scores = [b.score(block) for b in scorer.bases_]
+    t1 = time.perf_counter()
+    profile = cProfile.Profile()
+    profile.enable()
+    _, clients, products, feats = scorer._features(scorer.context_, scores, block)
+    profile.disable()
+    t2 = time.perf_counter()
+    scorer._probability(feats, scorer.context_, clients, products)
+    t3 = time.perf_counter()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    features = sum(v[3] for k, v in stats.items() if k[2] == "pair_features")
+    bases, candidates, trees = t1 - t0, t2 - t1 - features, t3 - t2
+    total = t3 - t0
+
+    rng = np.random.default_rng(0)
+    ids = rng.choice(book.client_ids.external, size=min(2000, len(book.client_ids)), replace=False)
+
+    def one_by_one(explain: bool) -> tuple[float, float]:
+        times = []
+        for client in ids:
+            t0 = time.perf_counter()
+            rec.recommend_one(client, explain=explain)
+            times.append(time.perf_counter() - t0)
+        ms = np.asarray(times) * 1000
+        return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+    one_by_one(False)  # warm: the first calls compile and fill caches
+    p50_ne, p99_ne = one_by_one(False)
+    p50, p99 = one_by_one(True)
+    return [
+        (
+            "Ranker(+ALS) fit, route_sales",
+            fit_t,
+            nan,
+            f"{fit_t / raw_fit_t:.2f}x implicit's ALS fit (<= 3); "
+            f"training rows {int(scorer.training_['rows'].sum()):,}",
+        ),
+        (
+            "Ranker recommend(k=10), policy",
+            rec_t,
+            nan,
+            f"{rec_t / raw_rec_t:.2f}x implicit's filtered recommend; {len(offers):,} offers",
+        ),
+        (
+            "  explain=False",
+            rec_ne_t,
+            nan,
+            f"{rec_ne_t / raw_rec_t:.2f}x implicit's filtered recommend (<= 0.5)",
+        ),
+        (
+            f"  one block of {block.size:,} clients, one thread",
+            total,
+            nan,
+            f"base scorers {bases / total:.0%}, candidates {candidates / total:.0%}, "
+            f"features {features / total:.0%}, trees {trees / total:.0%}; "
+            f"{feats.shape[0] / block.size:.0f} candidates per client",
+        ),
+        (
+            "Ranker recommend_one, no explanation",
+            p50_ne / 1000,
+            nan,
+            f"p50 {p50_ne:.2f} ms, p99 {p99_ne:.2f} ms (< 2)",
+        ),
+        (
+            "Ranker recommend_one, explained",
+            p50 / 1000,
+            nan,
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (< 4)",
+        ),
+    ]
 
 
 def main() -> None:
@@ -343,6 +456,7 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="one extra traced run per step")
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--large", action="store_true", help="also run 1M clients x 2k products")
+    parser.add_argument("--ranker", action="store_true", help="also time the learned Ranker")
     args = parser.parse_args()
     sizes = [(args.clients, args.products)] + ([(1_000_000, 2_000)] if args.large else [])
     for n_clients, n_products in sizes:
@@ -354,6 +468,7 @@ def main() -> None:
             iterations=args.iterations,
             memory=args.memory,
             batch_size=args.batch_size,
+            ranker=args.ranker,
         )
 
 
