@@ -45,7 +45,10 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("rules", frozenset({"rules"})),
     ("arbitration", frozenset({"arbitration", "_explain"})),
     ("recommender", frozenset({"recommender", "records"})),
-    ("evaluation, account plan, insights", frozenset({"evaluation", "account_plan", "insights"})),
+    (
+        "evaluation, account plan, insights",
+        frozenset({"evaluation", "account_plan", "allocation", "insights"}),
+    ),
     ("html", frozenset({"html"})),
     ("outer", frozenset({"persist", "serve", "spark", "cli", "__main__", "__init__"})),
 ]

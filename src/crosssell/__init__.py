@@ -22,6 +22,7 @@ from crosssell._version import __version__
 if TYPE_CHECKING:
     from crosssell import datasets, evaluation, insights, rules, scorers, weighting
     from crosssell.account_plan import plan
+    from crosssell.allocation import Constraints, allocate
     from crosssell.book import Book, Schema
     from crosssell.columns import Columns, EventType
     from crosssell.decisions import DecisionLog, Holdout
@@ -51,6 +52,7 @@ _WHERE: dict[str, str] = {
     "ArtifactError": "crosssell.exceptions",
     "Book": "crosssell.book",
     "ClientProductMatrix": "crosssell.matrix",
+    "Constraints": "crosssell.allocation",
     "Columns": "crosssell.columns",
     "CrossSellError": "crosssell.exceptions",
     "CrossSellWarning": "crosssell.exceptions",
@@ -67,6 +69,7 @@ _WHERE: dict[str, str] = {
     "Schema": "crosssell.book",
     "SchemaError": "crosssell.exceptions",
     "UnknownIdError": "crosssell.exceptions",
+    "allocate": "crosssell.allocation",
     "backtest": "crosssell.evaluation",
     "datasets": "crosssell.datasets",
     "decisions": "crosssell.decisions",
@@ -88,6 +91,7 @@ __all__ = [
     "Book",
     "ClientProductMatrix",
     "Columns",
+    "Constraints",
     "CrossSellError",
     "CrossSellWarning",
     "DataWarning",
@@ -104,6 +108,7 @@ __all__ = [
     "SchemaError",
     "UnknownIdError",
     "__version__",
+    "allocate",
     "backtest",
     "datasets",
     "decisions",

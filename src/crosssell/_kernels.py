@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_K", "reasons_into", "select_rows", "top_contributions_into"]
+__all__ = ["MAX_K", "greedy_pick", "reasons_into", "select_rows", "top_contributions_into"]
 
 MAX_K = 64
 """Largest ``k`` the loop serves; it keeps the best ``k`` by insertion, which suits small ``k``."""
@@ -336,6 +336,41 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
     return data
 
 
+def _greedy_pick_py(  # noqa: PLR0917 - the program's arrays, as numba takes them
+    order: npt.NDArray[np.int64],
+    indptr: npt.NDArray[np.int32],
+    indices: npt.NDArray[np.int32],
+    data: npt.NDArray[np.float64],
+    hi: npt.NDArray[np.float64],
+    forced: npt.NDArray[np.bool_],
+    allowed: npt.NDArray[np.bool_],
+    tol: float,
+) -> npt.NDArray[np.float64]:
+    """Take rows in ``order`` while every constraint stays under its upper bound.
+
+    The constraint matrix comes column by column (CSC: one column per row of the candidates).
+    A ``forced`` row is taken whatever it costs; a row not ``allowed`` is skipped.
+    """
+    n = order.shape[0]
+    used = np.zeros(hi.shape[0])
+    x = np.zeros(indptr.shape[0] - 1)
+    for t in range(n):
+        i = order[t]
+        if not allowed[i]:
+            continue
+        fits = True
+        if not forced[i]:
+            for j in range(indptr[i], indptr[i + 1]):
+                if used[indices[j]] + data[j] > hi[indices[j]] + tol:
+                    fits = False
+                    break
+        if fits:
+            for j in range(indptr[i], indptr[i + 1]):
+                used[indices[j]] += data[j]
+            x[i] = 1.0
+    return x
+
+
 def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``func`` compiled, compiling it (or loading it from numba's cache) on first call."""
     done = _compiled.get(func.__name__)
@@ -368,5 +403,6 @@ def _lazy(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 select_rows = _lazy(_select_rows_py)
+greedy_pick = _lazy(_greedy_pick_py)
 reasons_into = _lazy(_reasons_py)
 top_contributions_into = _lazy(_top_contributions_py)
