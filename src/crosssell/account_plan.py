@@ -44,7 +44,7 @@ from __future__ import annotations
 import numbers
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -54,6 +54,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crosssell._params import Interval, check_fitted, validate_params
+from crosssell.allocation import Allocation, Constraints, allocate
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, PlanColumns
 from crosssell.decisions import DecisionLog, Holdout, decisions_from_offers, policy_id
@@ -144,6 +145,10 @@ class AccountPlan:
         The period the capacity is for.
     capacities : pandas.Series
         Capacity per owner for the period (NaN: no cut).
+    allocation : Allocation or None
+        With ``plan(..., constraints=...)``: the optimised choice of actions (which rows are
+        ``within_capacity``, why each was chosen or dropped, the objective against the greedy
+        cut and the shadow prices of binding constraints). None for the greedy cut per manager.
 
     Examples
     --------
@@ -162,6 +167,7 @@ class AccountPlan:
     as_of: pd.Timestamp
     period: pd.Timedelta
     capacities: pd.Series
+    allocation: Allocation | None = None
 
     @property
     def owners(self) -> list[str]:
@@ -277,6 +283,7 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     holdout: Holdout | None = None,
     log: DecisionLog | None = None,
     campaign: str | None = None,
+    constraints: Constraints | dict[str, Any] | None = None,
 ) -> AccountPlan:
     """Pick one next best action per client and build each account manager's list.
 
@@ -317,6 +324,13 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
         ``arm="holdout"``; the actions then carry a ``decision_id`` column.
     campaign : str, optional
         Recorded with the decisions; scopes the holdout draw.
+    constraints : Constraints or dict, optional
+        Plan the whole book at once instead of cutting each manager's list greedily: the
+        actions ``within_capacity`` are those :func:`crosssell.allocation.allocate` chooses to
+        maximise the summed ``priority`` under these constraints (capacity, in actions or hours,
+        per-client caps, product and family quotas, family shares, rows that must be included).
+        ``capacity`` above fills the constraints' capacity when they give none. The result is
+        in :attr:`AccountPlan.allocation`.
 
     Returns
     -------
@@ -490,6 +504,9 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     frame = pd.DataFrame({k: v for k, v in columns.items() if v is not None})
     capacities = _capacities(book, capacity, frame[Columns.owner])
     actions = _rank(frame, capacities)
+    allocation = None
+    if constraints is not None:
+        actions, allocation = _allocate(actions, capacities, constraints, book)
     if log is not None:
         actions = _record_plan(
             actions,
@@ -502,7 +519,29 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
             log=log,
             campaign=campaign,
         )
-    return AccountPlan(actions=actions, as_of=ts, period=span, capacities=capacities)
+    return AccountPlan(
+        actions=actions, as_of=ts, period=span, capacities=capacities, allocation=allocation
+    )
+
+
+def _allocate(
+    actions: pd.DataFrame,
+    capacities: pd.Series,
+    constraints: Constraints | dict[str, Any],
+    book: Book,
+) -> tuple[pd.DataFrame, Allocation]:
+    """Choose the actions within capacity by one optimisation over the book (see plan)."""
+    c = constraints if isinstance(constraints, Constraints) else Constraints.from_dict(constraints)
+    if c.capacity is None and capacities.notna().any():
+        c = replace(c, capacity={str(k): float(v) for k, v in capacities.dropna().items()})
+    actionable = actions[Columns.rank_in_owner].notna().to_numpy()
+    result = allocate(actions[actionable], c, book=book, objective=Columns.priority)
+    within = np.zeros(len(actions), dtype=bool)
+    within[np.flatnonzero(actionable)] = result.rows["chosen"].to_numpy()
+    why = np.full(len(actions), None, dtype=object)
+    why[np.flatnonzero(actionable)] = result.rows["why"].to_numpy()
+    out = actions.assign(**{Columns.within_capacity: within, "allocation": why})
+    return out, result
 
 
 def _hold_out(
