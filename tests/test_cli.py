@@ -343,6 +343,31 @@ def test_plan_writes_csv_and_pages(demo_model, tmp_path, capsys):
     assert "below_cut" in capsys.readouterr().out
 
 
+def test_plan_under_constraints_from_a_yaml_file(demo_model, tmp_path, capsys):
+    """Check that 'plan --constraints' plans the book at once and refuses a misspelt key."""
+    quarter = tmp_path / "quarter.yaml"
+    quarter.write_text(
+        "per_client: 1\nfamily_share:\n  SEC: 0.3\nfamily_quota:\n  ERP: [null, 10]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "plan"
+    argv = ["plan", "--model", str(demo_model), "--capacity", "5", "--constraints", str(quarter),
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "Planned as one book:" in printed
+    assert "optimised" in printed
+    plan = pd.read_csv(out / "plan.csv")
+    within = plan[plan["within_capacity"]]
+    assert (within.groupby("owner").size() <= 5).all()
+    assert (within["product_id"].str.startswith("ERP")).sum() <= 10
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("capacty: 5\n", encoding="utf-8")
+    argv = ["plan", "--model", str(demo_model), "--constraints", str(bad), "--out", str(out)]
+    assert main(argv) == EXIT_USAGE
+    assert "did you mean 'capacity'" in capsys.readouterr().err
+
+
 def test_backtest_prints_writes_and_reports(tiny_files, tmp_path, capsys):
     """Check that 'backtest' prints the summary, writes the tidy metrics and an HTML report."""
     metrics, page = tmp_path / "metrics.csv", tmp_path / "bt.html"

@@ -215,7 +215,7 @@ class Allocation:
 
     @property
     def chosen(self) -> pd.DataFrame:
-        """The chosen rows, best objective first.
+        """The chosen rows, in the candidates' order.
 
         Examples
         --------

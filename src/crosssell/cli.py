@@ -363,6 +363,40 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--period", default="7D", metavar="SPAN", help="the period planned (default 7D)"
     )
+    parser.add_argument(
+        "--constraints", type=Path, default=None, metavar="FILE",
+        help="plan the whole book at once under these constraints (YAML or JSON: capacity, "
+        "effort, per_client, product_quota, family_quota, family_share, must_include, exclude; "
+        "see crosssell.allocation.Constraints)",
+    )  # fmt: skip
+
+
+def _read_constraints(path: Path) -> Any:
+    """Read a constraints file (YAML or JSON) into checked Constraints."""
+    import json
+
+    from crosssell.allocation import Constraints
+
+    _check_file(path, "--constraints")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as err:
+        raise _UsageError(f"--constraints {path}: not valid YAML or JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise _UsageError(
+            f"--constraints {path}: expected a mapping of constraint names to values, got "
+            f"{type(data).__name__}"
+        )
+    try:
+        return Constraints.from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise _UsageError(f"--constraints {path}: {err}") from err
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -1473,7 +1507,9 @@ def _why_not(args: argparse.Namespace) -> int:
         "examples:\n"
         "  crosssell plan --model model.crosssell --out plan/\n"
         "  crosssell plan --contracts c.csv --clients a.csv --events e.csv --capacity 20 "
-        "--period 7D --out plan/"
+        "--period 7D --out plan/\n"
+        "  crosssell plan --model model.crosssell --capacity 20 --constraints quarter.yaml "
+        "--out plan/"
     ),
     options=(
         _optional_input_options,
@@ -1495,8 +1531,11 @@ def _plan(args: argparse.Namespace) -> int:
         rec = _recommender(args, bar)
         bar.set_postfix_str("planning")
         decide = _decision_kwargs(args)
+        constraints = None if args.constraints is None else _read_constraints(args.constraints)
         try:
-            account_plan = plan(rec, period=args.period, capacity=capacity, **decide)
+            account_plan = plan(
+                rec, period=args.period, capacity=capacity, constraints=constraints, **decide
+            )
         except SchemaError:
             raise
         except ValueError as err:
@@ -1519,6 +1558,12 @@ def _plan(args: argparse.Namespace) -> int:
             f"No client has an owner, so there is no list per manager: the {n:,} clients' "
             "actions are on the page of accounts without an owner."
         )
+    allocation = account_plan.allocation
+    if allocation is not None:
+        print("\nPlanned as one book:")
+        print(allocation.summary().to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+        for sentence in allocation.shadow_prices["sentence"].head(5):
+            print(f"  {sentence}")
     print(f"\nWrote {csv_path} and {len(pages)} pages (open {pages[-1]}).")
     return EXIT_OK
 
