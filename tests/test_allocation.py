@@ -35,10 +35,13 @@ def _holds(frame: pd.DataFrame, x: np.ndarray, c: Constraints) -> bool:
             cap = c.capacity.get(owner) if isinstance(c.capacity, dict) else c.capacity
             if cap is not None and hours > cap + 1e-9:
                 return False
-    for fam, (lo, hi) in c.family_quota.items():
-        count = int((picked["family"] == fam).sum())
-        if (lo is not None and count < lo) or (hi is not None and count > hi):
-            return False
+    for column, quotas in (("family", c.family_quota), ("product_id", c.product_quota)):
+        for name, (lo, hi) in quotas.items():
+            count = int((picked[column] == name).sum())
+            if (lo is not None and count < lo) or (hi is not None and count > hi):
+                return False
+    if c.exclude and frame.eval(c.exclude)[x.astype(bool)].any():
+        return False
     for fam, share in c.family_share.items():
         if len(picked) and (picked["family"] == fam).sum() < share * len(picked) - 1e-9:
             return False
@@ -64,6 +67,7 @@ def _problems(draw: st.DrawFn) -> tuple[pd.DataFrame, Constraints]:
             "client_id": [draw(st.sampled_from("ABCD")) for _ in range(n)],
             "owner": [draw(st.sampled_from(["AM1", "AM2"])) for _ in range(n)],
             "family": [draw(st.sampled_from(["ERP", "SEC"])) for _ in range(n)],
+            "product_id": [draw(st.sampled_from(["P1", "P2", "P3"])) for _ in range(n)],
             "action": [draw(st.sampled_from(["propose", "renew"])) for _ in range(n)],
             "expected_value": [float(draw(st.integers(0, 20))) for _ in range(n)],
         }
@@ -81,11 +85,15 @@ def _problems(draw: st.DrawFn) -> tuple[pd.DataFrame, Constraints]:
         family_quota={"ERP": (quota_lo, quota_hi)} if draw(st.booleans()) else {},
         family_share={"SEC": draw(st.sampled_from([0.25, 0.5]))} if draw(st.booleans()) else {},
         must_include="action == 'renew' and expected_value >= 15" if draw(st.booleans()) else None,
+        product_quota={"P1": (draw(st.none() | st.just(1)), draw(st.none() | st.integers(1, 2)))}
+        if draw(st.booleans())
+        else {},
+        exclude="expected_value < 3" if draw(st.booleans()) else None,
     )
     return frame, c
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_problems())
 def test_allocation_is_optimal_and_respects_every_constraint(
     problem: tuple[pd.DataFrame, Constraints],
@@ -252,3 +260,12 @@ def test_plan_with_constraints_marks_the_optimised_choice() -> None:
     assert (a.loc[a["within_capacity"], "allocation"].str.startswith("chosen")).all()
     lists = optimised.by_owner()
     assert sum(len(v) for v in lists.values()) == int(a["within_capacity"].sum())
+
+
+def test_a_minimum_that_only_excluded_rows_could_meet_is_a_conflict() -> None:
+    """Check that excluding every row leaves an empty plan, or a named conflict with a minimum."""
+    frame = _offers(client_id=["A"], family="ERP", expected_value=[1.0])
+    result = allocate(frame, Constraints(exclude="expected_value < 3"))
+    assert result.rows["why"].tolist() == ["dropped: excluded"]
+    with pytest.raises(InfeasibleConstraintsError, match="family ERP: at least 1"):
+        allocate(frame, Constraints(family_quota={"ERP": (1, None)}, exclude="expected_value < 3"))

@@ -373,7 +373,8 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
         groups.add("must_include")
     v, lo_x, hi_x = value[live], lower[live], upper[live]
 
-    relaxed = _relaxation(v, rows, lo_x, hi_x)
+    # every row excluded: nothing to choose, an empty plan (minimums are checked on it)
+    relaxed = _relaxation(v, rows, lo_x, hi_x) if live.size else _empty_relaxation(rows)
     if relaxed is None:
         _raise_conflict(len(live), rows, lower=lo_x, upper=hi_x, must=must[live], groups=groups)
     x_lp, bound, prices = relaxed
@@ -419,6 +420,15 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
         gap=float(mip_gap),
         seconds=time.perf_counter() - started,
     )
+
+
+def _empty_relaxation(
+    rows: Sequence[_Row],
+) -> tuple[npt.NDArray[np.float64], float, pd.DataFrame] | None:
+    """Relax a program over no row at all: feasible when every lower bound allows zero."""
+    if any(r.lo > _TOL for r in rows):
+        return None
+    return np.zeros(0), 0.0, _no_prices()
 
 
 def _raise_conflict(
@@ -859,6 +869,8 @@ def _conflict(
     def feasible(keep: set[str]) -> bool:
         kept = [r for r in rows if r.group in keep]
         lo = lower if "must_include" in keep else np.minimum(lower, 0.0)
+        if n == 0:
+            return all(r.lo <= _TOL for r in kept)
         if n > _EXACT_CONFLICT_ROWS:
             # on large books the relaxation decides (an infeasible relaxation is a conflict)
             return _relaxation(np.zeros(n), kept, lo, upper) is not None

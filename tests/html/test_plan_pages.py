@@ -140,3 +140,23 @@ def test_screenshot_in_a_browser(pages: list[Path], tmp_path: Path) -> None:
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 5_000
+
+
+def test_pages_of_a_plan_under_constraints_say_what_was_left_out_and_why(
+    tmp_path: Path,
+) -> None:
+    """Check the index compares optimised and greedy plans and a manager page gives reasons."""
+    book = cs.datasets.demo()
+    rec = cs.Recommender(k=3, scorer=cs.scorers.ItemKNN()).fit(book, cs.datasets.demo_as_of())
+    account_plan = plan(rec, capacity=5, constraints={"family_share": {"SEC": 0.3}})
+    pages = write_plan_pages(account_plan, tmp_path)
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "The book planned at once" in index
+    assert "optimised" in index
+    assert "greedy" in index
+    assert "What the binding limits cost" in index
+    owner_pages = [p for p in pages if p.name.startswith("owner-")]
+    texts = [p.read_text(encoding="utf-8") for p in owner_pages]
+    assert any("Left out by the book&#x27;s plan" in t or "Left out by the book's plan" in t
+               for t in texts)  # fmt: skip
+    assert any("is full (5 of 5)" in t for t in texts)

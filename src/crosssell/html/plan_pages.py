@@ -15,6 +15,7 @@ import pandas as pd
 
 from crosssell._version import __version__
 from crosssell.account_plan import ACTIONS, AccountPlan
+from crosssell.allocation import Allocation
 from crosssell.columns import Columns
 from crosssell.html._html import badge, esc, page, slug, table, write_page
 
@@ -192,7 +193,20 @@ def _owner_page(account_plan: AccountPlan, owner: str, rows: pd.DataFrame, *, ti
         "<h2>Call list</h2>",
         _cards(listed),
     ]
-    if len(below):
+    if len(below) and account_plan.allocation is not None and "allocation" in below.columns:
+        # planned as one book: each action left out says which limit left it out
+        left = _money(below[Columns.priority].sum())
+        why = below["allocation"].fillna("").astype(str).str.removeprefix("dropped: ")
+        body += [
+            "<h2>Left out by the book's plan</h2>",
+            f"<p>{esc(len(below))} actions (total priority {esc(left)}) were left out by the "
+            "plan of the whole book under its constraints:</p>",
+            table(
+                zip(below[Columns.client], below[Columns.action].astype(str), why, strict=True),
+                ["client", "action", "why"],
+            ),
+        ]
+    elif len(below):
         left = _money(below[Columns.priority].sum())
         body += [
             "<h2>Below the cut</h2>",
@@ -314,4 +328,45 @@ def _index_page(
             f'<p><a href="{UNOWNED}">{esc(n_unowned)} accounts without an owner</a> '
             "are listed apart.</p>"
         )
+    if account_plan.allocation is not None:
+        body += _allocation_section(account_plan.allocation)
     return page(title, "\n".join(body))
+
+
+_SHOWN_PRICES = 20
+
+
+def _allocation_section(allocation: Allocation) -> list[str]:
+    """Show the book planned at once: optimised against greedy, and what binding limits cost."""
+    summary = allocation.summary()
+    rows = [
+        [
+            str(r["plan"]),
+            _money(r["objective"]),
+            "yes" if r["feasible"] else "no",
+            str(r["status"]) or "-",
+        ]
+        for r in summary.to_dict("records")
+    ]
+    out = [
+        "<h2>The book planned at once</h2>",
+        "<p>The actions within capacity were chosen together, under the plan's constraints, "
+        "to give the highest total priority. The greedy plan (best first, skipping what breaks "
+        "a limit) is shown beside it; a greedy plan that breaks a constraint is not an "
+        "option.</p>",
+        table(rows, ["plan", "total priority", "meets the constraints", "solver"]),
+    ]
+    prices = allocation.shadow_prices.head(_SHOWN_PRICES)
+    if len(prices):
+        more = len(allocation.shadow_prices) - len(prices)
+        out += [
+            "<h3>What the binding limits cost</h3>",
+            "<p>From the linear relaxation: what one more unit of each limit would add"
+            + (f" (the {len(prices)} largest of {len(allocation.shadow_prices)})" if more else "")
+            + ".</p>",
+            table(
+                zip(prices["constraint"], prices["sentence"], strict=True),
+                ["constraint", "one more unit"],
+            ),
+        ]
+    return out
