@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +24,8 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from crosssell.columns import Columns
 
 if TYPE_CHECKING:
+    from crosssell.account_plan import AccountPlan
     from crosssell.book import Book
-
-
-class _HasActions(Protocol):
-    """An account plan, as far as allocate reads it (its ``actions`` frame)."""
-
-    actions: pd.DataFrame
 
 
 __all__ = ["Allocation", "Constraints", "InfeasibleConstraintsError", "allocate"]
@@ -265,7 +260,7 @@ class Allocation:
 
 
 def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, explain
-    candidates: pd.DataFrame | _HasActions,
+    candidates: pd.DataFrame | AccountPlan,
     constraints: Constraints | Mapping[str, Any] | None = None,
     *,
     book: Book | None = None,
@@ -512,7 +507,7 @@ def _candidates(
     if isinstance(candidates, pd.DataFrame):
         frame = candidates
     elif isinstance(getattr(candidates, "actions", None), pd.DataFrame):
-        # an account plan: its actions other than "nothing to do"
+        # an account plan (not imported here: it imports this module): its actions but "none"
         frame = candidates.actions[candidates.actions[Columns.action] != "none"]
     else:
         raise TypeError(
