@@ -385,7 +385,7 @@ class Ranker(Scorer):
         # the probability is that of taking a candidate: answered offers, rows of their own in
         # training, would count those pairs twice here
         cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
-        raw_cal = self._raw(first_model, cal.x)
+        raw_cal = self._raw(first_model, cal.x, threads=int(self.num_threads))
         self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y, sample_weight=cal.w)
         if not self._trees_beat_popularity(raw_cal, cal):
             self.uses_model_ = False
@@ -589,17 +589,28 @@ class Ranker(Scorer):
             model.fit(_fill_empty(x, self.empty_columns_), y.astype(np.int64), sample_weight=w)
         return model
 
-    def _raw(self, model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def _raw(
+        self, model: Any, x: npt.NDArray[np.float64], *, threads: int = 1
+    ) -> npt.NDArray[np.float64]:
+        """Return the trees' probability for each row.
+
+        Scoring is single-threaded (``threads=1``): a Recommender already spreads blocks of
+        clients over its own threads, and one client must never wake a thread pool, whose
+        start-up dominates the tail latency on a loaded machine. Fit passes ``num_threads``
+        for the large held-out window.
+        """
         if x.shape[0] == 0:
             return np.zeros(0)
         if self.model == "hgb":
             from threadpoolctl import threadpool_limits
 
-            threads = int(self.num_threads)
             with threadpool_limits(limits=threads if threads > 0 else None, user_api="openmp"):
                 p = model.predict_proba(_fill_empty(x, self.empty_columns_))[:, 1]
             return np.asarray(p, dtype=np.float64)
-        return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
+        # LightGBM's Booster straight away (fitted or loaded): the scikit-learn wrapper's
+        # predict inspects and copies its parameters on every call, most of one client's time
+        booster = model.booster_
+        return np.asarray(booster.predict(x, num_threads=threads), dtype=np.float64)
 
     def _probability(
         self, x: npt.NDArray[np.float64], ctx: FeatureContext, clients: IntArray, products: IntArray
@@ -1045,7 +1056,8 @@ def _path_contributions(
     """
     if table is None:
         table = _leaf_table(booster, x.shape[1])
-    leaves = np.asarray(booster.predict(x, pred_leaf=True), dtype=np.int64).reshape(x.shape[0], -1)
+    leaves = np.asarray(booster.predict(x, pred_leaf=True, num_threads=1), dtype=np.int64)
+    leaves = leaves.reshape(x.shape[0], -1)
     n_trees, n_leaves, _ = table.shape
     flat = table.reshape(n_trees * n_leaves, -1)
     cell = leaves + np.arange(n_trees) * n_leaves
