@@ -519,6 +519,8 @@ def pair_features(
     clients: IntArray,
     products: IntArray,
     extra: Sequence[tuple[str, FeatureFunction]] = (),
+    *,
+    lead: Sequence[tuple[str, npt.ArrayLike]] = (),
 ) -> tuple[list[str], FloatArray64]:
     """Compute the built-in and user features of aligned (client, product) pairs.
 
@@ -530,6 +532,9 @@ def pair_features(
         Aligned indices into ``book.client_ids`` and ``book.product_ids``.
     extra : sequence of (str, callable)
         User features: ``f(ctx, clients, products)`` returning one float per pair.
+    lead : sequence of (str, array), optional
+        Columns already computed (one value per pair) to place first, so that the whole
+        feature matrix is written once.
 
     Returns
     -------
@@ -550,7 +555,8 @@ def pair_features(
     >>> x[0, names.index("holds_lower_tier")]
     np.float64(1.0)
     """
-    cols = _builtin(ctx, clients, products)
+    cols: dict[str, npt.ArrayLike] = dict(lead)
+    cols.update(_builtin(ctx, clients, products))
     for name, fn in extra:
         values = np.asarray(fn(ctx, clients, products), dtype=np.float64).reshape(-1)
         if values.size != clients.size:

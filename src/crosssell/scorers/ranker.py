@@ -521,8 +521,8 @@ class Ranker(Scorer):
             # ties broken by product index so that the candidates never depend on input order
             top, _ = top_k(s, keep)
             local, place = np.nonzero(top >= 0)
-            rank = np.full(s.shape, keep + 1, dtype=np.float64)
-            rank[local, top[local, place]] = place + 1.0
+            rank = np.full(s.shape, keep + 1, dtype=np.int32)
+            rank[local, top[local, place]] = place + 1
             ranks.append(rank)
             mask[local, top[local, place]] = True
         if n_products <= self.score_all_below:
@@ -532,19 +532,12 @@ class Ranker(Scorer):
         mask[np.repeat(np.arange(rows.size), np.diff(held.indptr)), held.indices] = False
         local, products = np.nonzero(mask)
         clients = rows[local]
-        names, x = pair_features(ctx, clients, products, self.features)
-        base_cols = []
-        base_names = []
+        lead: list[tuple[str, npt.NDArray[Any]]] = []
         for name, s, rank in zip(self.base, scores, ranks, strict=True):
-            base_cols += [s[local, products].astype(np.float64), rank[local, products]]
-            base_names += [f"{name}_score", f"{name}_rank"]
-        self.feature_names_ = base_names + names
-        return (
-            local.astype(np.int64),
-            clients,
-            products.astype(np.int64),
-            np.column_stack([*base_cols, x]),
-        )
+            lead += [(f"{name}_score", s[local, products]), (f"{name}_rank", rank[local, products])]
+        names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+        self.feature_names_ = names
+        return local.astype(np.int64), clients, products.astype(np.int64), x
 
     def _train(
         self,
