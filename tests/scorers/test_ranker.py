@@ -209,3 +209,24 @@ def test_negatives_per_positive_must_be_positive() -> None:
     book = cs.datasets.tiny()
     with pytest.raises(ValueError, match="'negatives_per_positive' parameter of Ranker"):
         Ranker(negatives_per_positive=0).fit(book.matrix(), book)
+
+
+def test_early_stopping_keeps_the_trees_that_help_on_the_held_out_window(
+    demo: cs.Book, tmp_path: Any
+) -> None:
+    """Check that early stopping fits fewer trees, the same ones again, and saves like the rest."""
+    from crosssell import persist
+
+    m = demo.matrix(AS_OF)
+    stopped = Ranker(early_stopping=5, n_estimators=200).fit(m, demo)
+    again = Ranker(early_stopping=5, n_estimators=200).fit(m, demo)
+    n_trees = stopped.model_.booster_.num_trees()
+    assert 0 < n_trees < 200
+    assert again.model_.booster_.num_trees() == n_trees
+    rows = np.arange(len(demo.client_ids))
+    np.testing.assert_array_equal(stopped.score(rows), again.score(rows))
+    with pytest.raises(ValueError, match="'early_stopping' parameter of Ranker"):
+        Ranker(early_stopping=0).fit(m, demo)
+    rec = cs.Recommender(scorer=Ranker(early_stopping=5), k=3).fit(demo, AS_OF)
+    loaded = persist.load(persist.save(rec, tmp_path / "model"))
+    pd.testing.assert_frame_equal(loaded.recommend(explain=False), rec.recommend(explain=False))

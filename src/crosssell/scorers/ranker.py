@@ -65,6 +65,8 @@ _BASES: tuple[str, ...] = ("popularity", "itemknn", "cooccurrence", "als")
 _BLOCK = 2048
 _PROB_FLOOR = 1e-6
 _GUARD_K = 10
+# held-out rows that decide when boosting stops (early_stopping)
+_STOP_ROWS = 200_000
 # features that speak of the client's products of the offer's family
 _FAMILY_FEATURES = ("family_held", "holds_lower_tier", "tier_gap", "days_since_family_start")
 # a sliver of the raw model output breaks the ties of the isotonic steps by the model's order
@@ -126,6 +128,13 @@ class Ranker(Scorer):
         Boosting rounds.
     learning_rate : float, default 0.05
         Shrinkage of each tree.
+    early_stopping : int or None, default None
+        LightGBM only: stop adding trees when the log-loss on (a sample of) the held-out
+        window has not improved for this many rounds, and refit with that many trees. Fewer
+        trees score faster; measured with ``benchmarks/quality.py``, 20 rounds kept the
+        quality of narrow books (Czech bank +0.002, telco +0.002 NDCG@10, demo -0.003) but cut
+        Online Retail II from 0.0955 to 0.0707: the log-loss stops improving long before the
+        ranking does on a wide catalogue. Off by default.
     max_train_clients : int, default 20000
         Clients sampled per window for training (all when fewer).
     negatives_per_positive : float or None, default 20
@@ -221,6 +230,7 @@ class Ranker(Scorer):
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     context_: FeatureContext
+    _n_trees: int
     empty_columns_: npt.NDArray[np.bool_]
 
     def __init__(
@@ -234,6 +244,7 @@ class Ranker(Scorer):
         model: Model = "lightgbm",
         n_estimators: int = 200,
         learning_rate: float = 0.05,
+        early_stopping: int | None = None,
         max_train_clients: int = 20000,
         negatives_per_positive: float | None = 20,
         features: Sequence[tuple[str, FeatureFunction]] = (),
@@ -249,6 +260,7 @@ class Ranker(Scorer):
         self.model = model
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
         self.max_train_clients = max_train_clients
         self.negatives_per_positive = negatives_per_positive
         self.features = features
@@ -278,6 +290,7 @@ class Ranker(Scorer):
         "model": [Options({"lightgbm", "hgb"})],
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, 1, closed="right")],
+        "early_stopping": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_train_clients": [Interval(numbers.Integral, 1, None, closed="left")],
         "negatives_per_positive": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "features": [
@@ -306,6 +319,7 @@ class Ranker(Scorer):
                 f"({len(book.client_ids)} x {len(book.product_ids)}); got {x.shape}."
             )
         rng = check_random_state(self.random_state, owner="Ranker")
+        self._n_trees = int(self.n_estimators)
         as_of = pd.Timestamp(matrix.as_of)
         first = book.dates[0]
         horizon = pd.Timedelta(self.horizon)
@@ -381,7 +395,16 @@ class Ranker(Scorer):
         if not 0 < fit_rows.y.sum() < fit_rows.y.size:
             self.calibrator_ = None
             return None
-        first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed)
+        stop_on = None
+        if self.early_stopping is not None and self.model == "lightgbm":
+            # a sample of the held-out window's candidate rows tells when more trees stop helping
+            pick = np.flatnonzero(~cal.outcome)
+            if pick.size > _STOP_ROWS:
+                pick = np.sort(rng.choice(pick, _STOP_ROWS, replace=False))
+            if 0 < cal.y[pick].sum() < pick.size:
+                stop_on = cal.take(np.isin(np.arange(cal.y.size), pick))
+        first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed, stop_on=stop_on)
+        self._n_trees = int(getattr(first_model, "best_iteration_", 0) or self.n_estimators)
         # the probability is that of taking a candidate: answered offers, rows of their own in
         # training, would count those pairs twice here
         cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
@@ -545,13 +568,16 @@ class Ranker(Scorer):
         y: npt.NDArray[np.float64],
         w: npt.NDArray[np.float64],
         seed: int,
+        *,
+        stop_on: _Rows | None = None,
     ) -> Any:
         threads = int(self.num_threads)
         if self.model == "lightgbm":
             import lightgbm
 
+            trees = int(getattr(self, "_n_trees", 0) or self.n_estimators)
             model: Any = lightgbm.LGBMClassifier(
-                n_estimators=int(self.n_estimators),
+                n_estimators=int(self.n_estimators) if stop_on is not None else trees,
                 learning_rate=float(self.learning_rate),
                 num_leaves=31,
                 min_child_samples=50,
@@ -562,7 +588,25 @@ class Ranker(Scorer):
                 force_row_wise=True,
                 verbose=-1,
             )
-            model.fit(x, y.astype(np.int64), sample_weight=w)
+            if stop_on is None:
+                model.fit(x, y.astype(np.int64), sample_weight=w)
+                return model
+            import inspect
+
+            held: dict[str, Any] = (
+                # LightGBM 4.7 names the validation set eval_X / eval_y; older ones eval_set
+                {"eval_X": (stop_on.x,), "eval_y": (stop_on.y.astype(np.int64),)}
+                if "eval_X" in inspect.signature(model.fit).parameters
+                else {"eval_set": [(stop_on.x, stop_on.y.astype(np.int64))]}
+            )
+            model.fit(
+                x,
+                y.astype(np.int64),
+                sample_weight=w,
+                eval_sample_weight=[stop_on.w],
+                callbacks=[lightgbm.early_stopping(int(self.early_stopping or 1), verbose=False)],
+                **held,
+            )
             return model
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
