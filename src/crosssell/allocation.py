@@ -230,10 +230,10 @@ class Allocation:
         Examples
         --------
         >>> import pandas as pd
-        >>> offers = pd.DataFrame({"client_id": ["A", "B"], "product_id": ["X", "X"],
-        ...                        "expected_value": [1.0, 2.0]})
-        >>> allocate(offers, Constraints(product_quota={"X": (None, 1)})).dropped["why"].iloc[0]
-        'dropped: the most of product X (1) is reached'
+        >>> offers = pd.DataFrame({"client_id": ["A", "B", "C"], "owner": "AM1",
+        ...                        "expected_value": [1.0, 2.0, 3.0]})
+        >>> allocate(offers, Constraints(capacity=2)).dropped[["client_id", "why"]].values.tolist()
+        [['A', 'dropped: capacity of AM1 is full (2 of 2)']]
         """
         return self.rows[~self.rows["chosen"]]
 
