@@ -269,3 +269,28 @@ def test_a_minimum_that_only_excluded_rows_could_meet_is_a_conflict() -> None:
     assert result.rows["why"].tolist() == ["dropped: excluded"]
     with pytest.raises(InfeasibleConstraintsError, match="family ERP: at least 1"):
         allocate(frame, Constraints(family_quota={"ERP": (1, None)}, exclude="expected_value < 3"))
+
+
+def test_a_better_row_of_another_family_does_not_push_a_row_out() -> None:
+    """Check that rows are only compared with rows of the same product, family and effort.
+
+    The SEC row is the only one that meets the share; the ERP rows of the same product, worth
+    as much, must not make it look dominated, and neither may an excluded row.
+    """
+    frame = _offers(
+        client_id=["A", "A", "B", "A", "C"],
+        owner="AM1",
+        family=["ERP", "ERP", "ERP", "SEC", "SEC"],
+        product_id=["P1", "P3", "P3", "P3", "P3"],
+        expected_value=[0.0, 1.0, 1.0, 1.0, 5.0],
+    )
+    c = Constraints(
+        capacity={"AM1": 1},
+        per_client=None,
+        product_quota={"P1": (None, None)},
+        family_share={"SEC": 0.25},
+        exclude="client_id == 'C'",
+    )
+    result = allocate(frame, c)
+    assert result.objective == 1.0
+    assert result.chosen["family"].tolist() == ["SEC"]

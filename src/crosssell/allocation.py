@@ -360,7 +360,7 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
         return Allocation(empty, 0.0, 0.0, True, _no_prices(), "optimal", 0.0, 0.0)
 
     # rows no optimal plan can hold are left out of the program (see _dominated)
-    live = np.flatnonzero(~banned & ~_dominated(frame, constraints, value, must))
+    live = np.flatnonzero(~banned & ~_dominated(frame, constraints, value, must, banned))
     sub = frame.iloc[live].reset_index(drop=True)
     rows = _rows(sub, constraints)
     groups = {r.group for r in rows}
@@ -449,16 +449,18 @@ def _dominated(
     c: Constraints,
     value: npt.NDArray[np.float64],
     must: npt.NDArray[np.bool_],
+    banned: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.bool_]:
     """Rows no optimal plan needs: C better rows of the same kind on other clients of the owner.
 
     An owner fits at most C actions (its capacity over the least effort of its rows). If a row
-    has, in its owner and of the same kind (product when products have quotas, else family when
-    families have constraints; the same action type when efforts differ), better rows on C
-    clients other than its own, one of those clients has no action in any plan that holds the
-    row, and swapping the row for that client's better one keeps every constraint and raises
-    the objective. Such rows are left out of the program (ties go by row order, so a plan of
-    the same value is kept). Must-include rows are never left out.
+    has, in its owner and of the same kind (the same product when products have quotas, the
+    same family when families have constraints, the same action type when efforts differ),
+    better rows that may be chosen on C clients other than its own, one of those clients has no
+    action in any plan that holds the row, and swapping the row for that client's better one
+    keeps every constraint and raises the objective. Such rows are left out of the program (ties
+    go by row order, so a plan of the same value is kept). Must-include rows are never left
+    out, and excluded rows never count as better.
     """
     n = len(frame)
     out = np.zeros(n, dtype=bool)
@@ -477,7 +479,7 @@ def _dominated(
     keys: list[Any] = [owner.to_numpy()]
     if c.product_quota:
         keys.append(frame[Columns.product].astype(object).to_numpy())
-    elif c.family_quota or c.family_share:
+    if c.family_quota or c.family_share:
         keys.append(frame[Columns.family].astype(object).to_numpy())
     if isinstance(c.effort, Mapping):
         keys.append(effort)
@@ -487,13 +489,17 @@ def _dominated(
         .ngroup()
         .to_numpy()
     )
-    order = np.lexsort((np.arange(n), -value, group))
+    # excluded rows go last in their group, and count for nothing (see below)
+    order = np.lexsort((np.arange(n), -value, banned, group))
     g = group[order]
     client = pd.factorize(frame[Columns.client].astype(object))[0][order]
-    first = ~pd.DataFrame({"g": g, "c": client}).duplicated().to_numpy()
+    fresh = ~pd.DataFrame({"g": g, "c": client}).duplicated().to_numpy() & ~banned[order]
+    first = fresh.astype(np.int64)
     seen = np.cumsum(first)
     start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
-    before = seen - first - np.repeat(seen[start] - first[start], np.diff(np.r_[start, n]))
+    before: npt.NDArray[np.int64] = (
+        seen - first - np.repeat(seen[start] - first[start], np.diff(np.r_[start, n]))
+    )
     # ``before``: distinct clients among the better rows of the group (the row's own included)
     drop = (before >= most[order] + 1) & np.isfinite(caps[order]) & ~must[order]
     out[order[drop]] = True
