@@ -1264,7 +1264,7 @@ def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to botto
             else (f"accepted an offer in {family} before")
         )
     if name == "segment_acceptance" and known:
-        return f"its offers are accepted {value:.0%} of the time in the segment"
+        return f"when offered in its segment, it was accepted {value:.0%} of the time"
     if name == "product_age_days" and known and value >= 0:
         return f"launched {value:.0f} days ago"
     if name.endswith(("_score", "_rank")):
