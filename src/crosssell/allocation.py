@@ -426,24 +426,6 @@ def _empty_relaxation(
     return np.zeros(0), 0.0, _no_prices()
 
 
-def _raise_conflict(
-    n: int,
-    rows: Sequence[_Row],
-    *,
-    lower: npt.NDArray[np.float64],
-    upper: npt.NDArray[np.float64],
-    must: npt.NDArray[np.bool_],
-    groups: set[str],
-) -> NoReturn:
-    conflict = _conflict(n, rows, lower=lower, upper=upper, must=must, groups=groups)
-    raise InfeasibleConstraintsError(
-        "allocate: the constraints cannot all hold together. A smallest conflicting set: "
-        + "; ".join(conflict)
-        + ". Relax one of them.",
-        conflict,
-    )
-
-
 def _dominated(
     frame: pd.DataFrame,
     c: Constraints,
@@ -825,7 +807,7 @@ def _relaxation(
         if abs(p) <= 1e-9:
             continue
         if r.kind == "capacity":
-            sentence = f"one more unit of {r.group} is worth about {p:,.0f} in {_obj_words()}"
+            sentence = f"one more unit of {r.group} is worth about {p:,.0f} in expected value"
         elif r.kind == "per_client":
             sentence = f"{r.name}: one more would be worth about {p:,.0f}"
         elif p < 0:
@@ -840,10 +822,6 @@ def _relaxation(
     return x_lp, bound, frame.iloc[order].reset_index(drop=True)
 
 
-def _obj_words() -> str:
-    return "expected value"
-
-
 def _no_prices() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -855,7 +833,7 @@ def _no_prices() -> pd.DataFrame:
     )
 
 
-def _conflict(
+def _raise_conflict(
     n: int,
     rows: Sequence[_Row],
     *,
@@ -863,8 +841,12 @@ def _conflict(
     upper: npt.NDArray[np.float64],
     must: npt.NDArray[np.bool_],
     groups: set[str],
-) -> list[str]:
-    """Find a smallest set of constraint groups that cannot hold together (deletion filter)."""
+) -> NoReturn:
+    """Raise naming a smallest set of constraint groups that cannot hold together.
+
+    The set is found by a deletion filter: drop each group in turn, and keep it dropped when
+    what remains is still infeasible.
+    """
     names = sorted(groups)
 
     def feasible(keep: set[str]) -> bool:
@@ -889,7 +871,12 @@ def _conflict(
             described.append(f"must include: {int(must.sum())} rows")
         else:
             described.append(next(r.name for r in rows if r.group == g) if _single(rows, g) else g)
-    return described
+    raise InfeasibleConstraintsError(
+        "allocate: the constraints cannot all hold together. A smallest conflicting set: "
+        + "; ".join(described)
+        + ". Relax one of them.",
+        described,
+    )
 
 
 def _single(rows: Sequence[_Row], group: str) -> bool:
