@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("candidates", frozenset({"candidates"})),
     ("rules", frozenset({"rules"})),
     ("arbitration", frozenset({"arbitration", "_explain"})),
-    ("recommender", frozenset({"recommender", "records"})),
+    ("recommender", frozenset({"recommender", "records", "_fresh"})),
     (
         "evaluation, account plan, insights",
         frozenset({"evaluation", "account_plan", "allocation", "insights"}),

@@ -604,6 +604,134 @@ def test_one_client_path_matches_new_contracts_too(demo_rec, monkeypatch):
     assert "HR-2" not in [o.product_id for o in fast]
 
 
+_DEMO_PRODUCTS = [f"{f}-{t}" for f in ("CRM", "ERP", "BI", "HR", "PAY", "SEC") for t in (1, 2, 3)]
+
+
+@st.composite
+def _new_events(draw: st.DrawFn) -> list[dict[str, object]]:
+    """A CRM's few new records of one client: any built-in type, dates in the last 120 days."""
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        day = pd.Timestamp(_DEMO_DAY) - pd.Timedelta(days=draw(st.integers(0, 120)))
+        record: dict[str, object] = {
+            "date": str(day.date()),
+            "type": draw(st.sampled_from(sorted(cs.columns.EventType.known))),
+        }
+        if draw(st.booleans()):
+            record["product_id"] = draw(st.sampled_from(_DEMO_PRODUCTS))
+        if draw(st.booleans()):
+            record["ref"] = draw(st.sampled_from(["R1", "R2", 7]))
+        out.append(record)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_recs() -> list[Recommender]:
+    """The route-sales policy, and one whose event rules bite harder (family-wide declines)."""
+    strict = route_sales(
+        decline_days=365, decline_scope="family", contact_max_offers=1, contact_days=60
+    )
+    book = cs.datasets.demo()
+    return [
+        Recommender(policy=route_sales(), k=3).fit(book, _DEMO_DAY),
+        Recommender(policy=strict, k=5).fit(book, _DEMO_DAY),
+    ]
+
+
+# clients whose offers the event rules change at fit, and plain ones
+_DEMO_CLIENTS = ["C0008", "C0016", "C0020", "C0042", "C0001", "C0002", "C0017", "C0100", "C0333"]
+
+
+def _both_paths(rec, monkeypatch, client, events, explain=False):
+    fast = [o.to_dict() for o in rec.recommend_one(client, events=events, explain=explain)]
+    with monkeypatch.context() as m:
+        _full_path(m)
+        full = [o.to_dict() for o in rec.recommend_one(client, events=events, explain=explain)]
+    return fast, full
+
+
+_CHECKS = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_CHECKS
+@given(
+    events=_new_events(),
+    where=st.tuples(st.sampled_from(_DEMO_CLIENTS), st.integers(0, 1)),
+    explain=st.booleans(),
+)
+def test_one_client_path_equals_the_full_path_on_random_events(
+    demo_recs, monkeypatch, events, where, explain
+):
+    """Check that any plainly valid new events give the same offers on both paths."""
+    client, which = where
+    fast, full = _both_paths(demo_recs[which], monkeypatch, client, events, explain)
+    assert fast == full
+
+
+@pytest.mark.parametrize("client", ["C0001", "C0002", "C0017", "C0320"])
+def test_one_client_path_equals_the_full_path_for_every_decline(demo_recs, monkeypatch, client):
+    """Check that declining any product, upsells included, blocks the same offers on both paths."""
+    for rec in demo_recs:
+        for product in rec.book_.product_ids.external:
+            declined = [{"date": _DEMO_DAY, "type": "offer_declined", "product_id": product}]
+            fast, full = _both_paths(rec, monkeypatch, client, declined)
+            assert fast == full, product
+
+
+def test_closing_a_complaint_brings_the_offers_back_on_both_paths(monkeypatch):
+    """Check that a complaint open at fit and closed by a new event no longer blocks offers."""
+    frames = cs.datasets.demo_frames()
+    opened = pd.DataFrame(
+        {"client_id": ["C0001"], "date": ["2025-05-01"], "type": ["complaint_opened"],
+         "ref": ["X1"]}
+    )  # fmt: skip
+    frames["events"] = pd.concat([frames["events"], opened], ignore_index=True)
+    rec = Recommender(policy=route_sales(), k=3).fit(Book.from_frames(**frames), _DEMO_DAY)
+    assert rec.recommend_one("C0001") == []
+    closed = [{"date": "2025-05-20", "type": "complaint_closed", "ref": "X1"}]
+    for explain in (False, True):
+        fast, full = _both_paths(rec, monkeypatch, "C0001", closed, explain)
+        assert fast == full
+        assert fast != []
+    # closed within the cool-off: still blocked on both paths
+    recent = [{"date": "2025-06-20", "type": "complaint_closed", "ref": "X1"}]
+    assert _both_paths(rec, monkeypatch, "C0001", recent) == ([], [])
+
+
+def test_no_offer_reason_agrees_with_the_report_for_every_client(demo_rec):
+    """Check that the one-client reason is the batch report's, for every client left empty."""
+    report = demo_rec.no_offer_report()
+    assert len(report) > 20
+    for client, reason, rules in report.itertuples(index=False):
+        assert demo_rec.no_offer_reason(client) == (reason, tuple(rules))
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{"date": _DEMO_DAY, "type": "complaint_opened", "ref": "R9"}],
+        [{"date": "2025-06-29", "type": "churn_signal"}],
+        [{"date": "2025-06-29", "type": "churn_signal"},
+         {"date": _DEMO_DAY, "type": "complaint_opened"}],
+        [{"date": _DEMO_DAY, "type": "offer_made"} for _ in range(3)],
+    ],
+)  # fmt: skip
+def test_no_offer_reason_with_new_events_is_that_of_a_refit(events):
+    """Check that the reason given new events is the report's once the events are in the Book."""
+    clients = ["C0001", "C0003", "C0016", "C0100"]
+    frames = cs.datasets.demo_frames()
+    rec = Recommender(policy=route_sales(), k=3).fit(Book.from_frames(**frames), _DEMO_DAY)
+    added = pd.DataFrame([{**e, "client_id": c} for c in clients for e in events])
+    frames["events"] = pd.concat([frames["events"], added], ignore_index=True)
+    refit = Recommender(policy=route_sales(), k=3).fit(Book.from_frames(**frames), _DEMO_DAY)
+    report = refit.no_offer_report(clients=clients).set_index("client_id")
+    for client in clients:
+        expected = (report.loc[client, "reason"], tuple(report.loc[client, "rules"]))
+        assert rec.no_offer_reason(client, events=events) == expected
+
+
 # ------------------------------------------------------------------- as_of outside the data
 def test_fit_before_every_contract_is_an_error():
     """Check that fitting at a date when nothing is held names as_of and the book's dates."""

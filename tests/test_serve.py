@@ -100,6 +100,19 @@ def test_records_from_a_frame_equal_records_from_offers(rec):
     assert from_frame == from_offers
 
 
+def test_records_of_offers_equal_records_of_their_frame_for_many_clients(rec):
+    """Check that the service's frame-free records equal the frame path's, field for field."""
+    settings = cs.RecordSettings(
+        validity_days=14, language="de", action_reference="crm://{client_id}/{product_id}"
+    )
+    names = product_names(rec)
+    for client in rec.book_.client_ids.external[:60]:
+        offers = rec.recommend_one(client, k=5)
+        frame = pd.DataFrame([o.to_dict() for o in offers])
+        kw = {"as_of": rec.as_of_, "names": names, "model_id": "m1", "settings": settings}
+        assert next_best_actions(offers, **kw) == next_best_actions(frame, **kw)
+
+
 def test_product_names_fall_back_to_ids():
     """Check that a catalogue without names labels products by id."""
     contracts = pd.DataFrame(

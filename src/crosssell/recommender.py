@@ -10,14 +10,13 @@ import dataclasses
 import functools
 import numbers
 import os
-import re
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, Self
+from typing import Any, ClassVar, Final, Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +38,15 @@ from crosssell._explain import (
     reason_sentences,
     why_not_sentence,
 )
+from crosssell._fresh import (
+    EventRule,
+    OneClient,
+    WholeBlocks,
+    block_reason,
+    offer_map_row,
+    plain_events,
+    whole_pairs,
+)
 from crosssell._params import (
     Estimator,
     InstanceOf,
@@ -51,12 +59,11 @@ from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
 from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
 from crosssell.arbitration._select import priorities, select_offers
-from crosssell.book import OPEN_END, Book, ContractArrays, Schema
+from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
-from crosssell.columns import Columns, EventType, OfferType
+from crosssell.columns import Columns, OfferType
 from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recommendation
 from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
-from crosssell.ids import IdMap
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.records import UNSAVED, RecordSettings, offer_records, product_names, spelled
 from crosssell.rules import (
@@ -476,6 +483,7 @@ class Recommender(Estimator):
         self.k_ = int(self.k)
         # derived from the policy and the fitted blocks: rebuilt on first use after a (re)fit
         self.__dict__.pop("_one_client_", None)
+        self.__dict__.pop("_whole_blocks_", None)
         return self
 
     def _fit_scale(self) -> ScoreScale:
@@ -696,8 +704,10 @@ class Recommender(Estimator):
         cache; a service calls this at start so that no request pays for it.
         """
         check_fitted(self, "scorer_")
-        # the fitted blocks the one-client path reuses (a few rules over the fitted book)
-        self._one_client_parts()
+        # the fitted blocks the one-client path and the no-offer reasons reuse
+        self._one_client()
+        if self.suppression_ is not None:
+            self._whole_blocks()
         view = self.view_
         warm = np.flatnonzero(~view.cold)[:1]
         rows = warm if warm.size else np.zeros(1, dtype=np.int64)
@@ -1102,65 +1112,67 @@ class Recommender(Estimator):
         """
         if not self.eligible_[row]:
             return None
-        parts = self._one_client_parts()
-        if parts is None:
+        prepared = self._one_client()
+        if prepared == "full":
             return None
-        static, event_policy = parts
-        fresh = _plain_events(events, client, self.book_, self.as_of_)
+        fresh = plain_events(events, client, self.book_, self.as_of_)
         if fresh is None:
             return None
-        book = self.book_
         one = np.array([row], dtype=np.int64)
-        holdings = self.candidates_.holdings[one]
-        suppression = _suppression_row(static, row) if static is not None else None
-        if event_policy is not None and suppression is not None:
-            light = _one_client_book(book, row, fresh)
-            ctx = RuleContext(book=light, as_of=self.as_of_, holdings=holdings)
-            if self.rule_context_ is not None:
-                ctx.share_catalogue(self.rule_context_)
-            suppression = _union(suppression, event_policy.evaluate(ctx))
-        candidates = dataclasses.replace(
-            self.candidates_,
-            held_tier=self.candidates_.held_tier[one],
-            paid=self.candidates_.paid[one],
-            holdings=holdings,
-        )
-        offers = _offer_map_at(OfferMap.build(candidates, suppression), row, len(book.client_ids))
-        view = dataclasses.replace(self.view_, suppression=None, offers=offers)
+        view = self.view_
+        if isinstance(prepared, OneClient):
+            parts = prepared.offers(row, fresh, view.offers)
+            if parts is None:
+                return []
+            offers = offer_map_row(row, len(self.book_.client_ids), view.offers, parts)
+            view = dataclasses.replace(view, suppression=None, offers=offers)
         with _one_thread():
             cols = self._select(one, k, explain, view)
         return _offers_from_columns(cols, self.product_objects_, client)
 
-    def _one_client_parts(self) -> tuple[Suppression | None, Policy | None] | None:
-        """Return the fitted blocks of the rules that ignore events, and a policy of the others.
+    def _one_client(self) -> OneClient | Literal["full", "fitted"]:
+        """Return what the one-client path needs of this model, prepared once.
 
-        Computed once per model (under a lock: requests may race for it). None when the policy
-        has a rule whose inputs are not known to be the client's own rows (a user's rule, or
-        one that looks at other clients): such a policy always takes the full path.
+        ``"fitted"`` when no rule reads events (new events change nothing), ``"full"`` when the
+        policy has a rule whose inputs are not known to be the client's own rows (a user's
+        rule, or one that looks at other clients): such a policy always takes the full path.
+        Computed once per model, under a lock: requests may race for it.
         """
         cached = self.__dict__.get("_one_client_")
         if cached is None:
             with _ONE_CLIENT_LOCK:
                 cached = self.__dict__.get("_one_client_")
                 if cached is None:
-                    cached = (self._split_policy(),)
+                    cached = (self._prepare_one_client(),)
                     self.__dict__["_one_client_"] = cached
-        return cached[0]
+        prepared: OneClient | Literal["full", "fitted"] = cached[0]
+        return prepared
 
-    def _split_policy(self) -> tuple[Suppression | None, Policy | None] | None:
+    def _whole_blocks(self) -> WholeBlocks:
+        """Return the fitted policy's blocks of every offer of a client, by client (cached)."""
+        cached = self.__dict__.get("_whole_blocks_")
+        if cached is None:
+            assert self.suppression_ is not None
+            cached = WholeBlocks.of(self.suppression_.log, len(self.book_.client_ids))
+            self.__dict__["_whole_blocks_"] = cached
+        return cast(WholeBlocks, cached)
+
+    def _prepare_one_client(self) -> OneClient | Literal["full", "fitted"]:
         if self.policy is None:
-            return None, None
+            return "fitted"
         rules = list(self.policy)
         if any(type(r) not in _OWN_ROW_RULES and type(r) not in _EVENT_RULES for r in rules):
-            return None
+            return "full"
         if self.rule_context_ is None:
-            return None
-        static = Policy([r for r in rules if type(r) in _OWN_ROW_RULES])
+            return "full"
         reading = [r for r in rules if type(r) in _EVENT_RULES]
-        return (
-            static.evaluate(self.rule_context_),
-            Policy(reading) if reading else None,
+        if not reading:
+            return "fitted"
+        static = Policy([r for r in rules if type(r) in _OWN_ROW_RULES])
+        prepared = OneClient.prepare(
+            static, cast(list[EventRule], reading), self.rule_context_, self.candidates_
         )
+        return "full" if prepared is None else prepared
 
     def _stored_frames(
         self, row: int
@@ -1646,26 +1658,21 @@ class Recommender(Estimator):
             )
         if not self.eligible_[row]:
             return (f"the client holds nothing at {self.as_of_.date()}", ())
-        logs = []
-        if self.suppression_ is not None:
-            log = self.suppression_.log
-            logs.append(log[log[Columns.client_idx] == row])
-        if events is not None and self.policy is not None:
-            parts = self._one_client_parts()
-            fresh = _plain_events(events, client, self.book_, self.as_of_)
-            if parts is not None and fresh is not None and parts[1] is not None:
-                light = _one_client_book(self.book_, row, fresh)
-                holdings = self.candidates_.holdings[np.array([row], dtype=np.int64)]
-                ctx = RuleContext(book=light, as_of=self.as_of_, holdings=holdings)
-                if self.rule_context_ is not None:
-                    ctx.share_catalogue(self.rule_context_)
-                logs.append(parts[1].evaluate(ctx).log)
-        if logs:
-            log = pd.concat(logs, ignore_index=True)
-            client_level = log[(log[Columns.product_idx] < 0) & (log[Columns.scope] == "any")]
-            if not client_level.empty:
-                _, names, details = client_block_reasons(client_level)
-                return (str(details[0]), tuple(names[0]))
+        prepared = self._one_client() if events is not None else "fitted"
+        fresh = (
+            plain_events(events, client, self.book_, self.as_of_)
+            if isinstance(prepared, OneClient)
+            else None
+        )
+        found = None
+        if isinstance(prepared, OneClient) and fresh is not None:
+            # the other rules' fitted blocks, and the event rules' on stored and new events
+            pairs = prepared.whole.of_client(row) + whole_pairs(prepared.blocks(row, fresh))
+            found = block_reason(pairs)
+        elif self.suppression_ is not None:
+            found = block_reason(self._whole_blocks().of_client(row))
+        if found is not None:
+            return found
         reason = np.array([NO_CANDIDATE_LEFT], dtype=object)
         rules = np.empty(1, dtype=object)
         rules[0] = ()
@@ -1753,198 +1760,6 @@ _OWN_ROW_RULES: frozenset[type] = frozenset(
 # Built-in rules that read a client's own events (and its rows): run again with the new events.
 _EVENT_RULES: frozenset[type] = frozenset({OpenComplaint, RecentDecline, ContactCap, ChurnSignal})
 _ONE_CLIENT_LOCK = threading.Lock()
-_EVENT_FIELDS = frozenset(
-    {Columns.client, Columns.date, Columns.type, Columns.product, Columns.detail, Columns.ref}
-)
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-# a few records from a CRM; more take the batch path
-_PLAIN_MAX = 64
-
-
-@dataclass(frozen=True, slots=True)
-class _FreshEvents:
-    """New events of one client, checked plainly valid: what the Book would have read."""
-
-    date: npt.NDArray[np.int64]
-    type: list[str]
-    product: npt.NDArray[np.int32]
-    product_given: list[Any]
-    detail: list[Any]
-    ref: list[Any]
-
-
-# one refusal per kind of record the Book must judge
-def _plain_events(  # noqa: PLR0911, PLR0912
-    events: Any, client: Any, book: Book, as_of: pd.Timestamp
-) -> _FreshEvents | None:
-    """Read new events when they are plainly valid; None for anything the Book must judge.
-
-    Plainly valid: the known columns only, the client's own id (or none), a date written
-    ``YYYY-MM-DD`` within 1900 and ``as_of``, a built-in event type, a product of the
-    catalogue (or none), and a text or integer (or nothing) as detail and ref.
-    """
-    if isinstance(events, pd.DataFrame):
-        records = events.to_dict("records")
-    elif isinstance(events, Mapping):
-        try:
-            records = pd.DataFrame(dict(events)).to_dict("records")
-        except ValueError:
-            return None
-    elif isinstance(events, list | tuple):
-        records = list(events)
-    else:
-        return None
-    if not records or len(records) > _PLAIN_MAX:
-        return None
-    products = book.product_ids.external
-    text_ids = products.dtype == object or pd.api.types.is_string_dtype(products.dtype)
-    lo, hi = pd.Timestamp("1900-01-01").value, as_of.value
-    out = _FreshEvents(
-        date=np.empty(len(records), dtype=np.int64),
-        type=[],
-        product=np.full(len(records), -1, dtype=np.int32),
-        product_given=[],
-        detail=[],
-        ref=[],
-    )
-    for i, record in enumerate(records):
-        if not isinstance(record, Mapping) or not set(record) <= _EVENT_FIELDS:
-            return None
-        given = record.get(Columns.client, client)
-        if type(given) is not type(client) or given != client:
-            return None
-        day, kind = record.get(Columns.date), record.get(Columns.type)
-        if not isinstance(day, str) or not _ISO_DAY.fullmatch(day):
-            return None
-        if not isinstance(kind, str) or kind not in EventType.known:
-            return None
-        try:
-            ns = pd.Timestamp(day).value
-        except ValueError:
-            return None
-        if not lo <= ns <= hi:
-            return None
-        product = record.get(Columns.product)
-        if product is not None:
-            if text_ids != isinstance(product, str) or isinstance(product, bool):
-                return None
-            at = int(products.get_indexer(pd.Index([product]))[0])
-            if at < 0:
-                return None
-            out.product[i] = at
-        for name, kept in ((Columns.detail, out.detail), (Columns.ref, out.ref)):
-            value = record.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-                return None
-            kept.append(value)
-        out.date[i] = ns
-        out.type.append(kind)
-        out.product_given.append(product)
-    return out
-
-
-def _one_client_book(book: Book, row: int, fresh: _FreshEvents) -> Book:
-    """Return a Book of one client for the rules that read events: stored and new events.
-
-    The new events come first, then the stored ones, ordered by date (stable), as the full
-    path orders them; contracts are left out, since the rules that run here do not read them.
-    """
-    table = book.event_table
-    mine = table.iloc[np.flatnonzero(table[Columns.client_idx].to_numpy() == row)]
-    n = fresh.date.shape[0]
-    families = book.product_table[Columns.family].to_numpy()
-    new = pd.DataFrame(
-        {
-            Columns.client_idx: np.zeros(n, dtype=np.int32),
-            Columns.product_idx: fresh.product,
-            Columns.client: pd.Series(
-                [book.client_ids.external[row]] * n, dtype=table[Columns.client].dtype
-            ).to_numpy(),
-            Columns.product: np.asarray([*fresh.product_given, None], dtype=object)[:-1],
-            Columns.family: pd.array(
-                [families[p] if p >= 0 else None for p in fresh.product], dtype="str"
-            ),
-            Columns.date: pd.to_datetime(fresh.date, unit="ns"),
-            Columns.type: pd.array(fresh.type, dtype="str"),
-            Columns.detail: np.asarray([*fresh.detail, None], dtype=object)[:-1],
-            Columns.ref: np.asarray([*fresh.ref, None], dtype=object)[:-1],
-        }
-    )
-    merged = pd.concat([new, mine.assign(**{Columns.client_idx: np.int32(0)})], ignore_index=True)
-    order = np.argsort(merged[Columns.date].to_numpy(), kind="stable")
-    events = merged.iloc[order].reset_index(drop=True)
-    empty = np.zeros(0, dtype=np.int64)
-    return Book(
-        schema=book.schema,
-        client_ids=IdMap(book.client_ids.external[row : row + 1], name=book.client_ids.name),
-        product_ids=book.product_ids,
-        contract_arrays=ContractArrays(
-            client=empty.astype(np.int32),
-            product=empty.astype(np.int32),
-            start=empty,
-            end=empty,
-            value=empty.astype(np.float64),
-            quantity=empty.astype(np.float64),
-        ),
-        product_table=book.product_table,
-        client_table=book.client_table.iloc[row : row + 1].reset_index(drop=True),
-        event_table=events,
-        rejected=book.rejected.iloc[:0],
-        _contracts=pd.DataFrame(index=pd.RangeIndex(0)),
-    )
-
-
-def _suppression_row(s: Suppression, row: int) -> Suppression:
-    """Return the blocks of one client of ``s``, as a Suppression of one row."""
-    return Suppression(
-        client_any=s.client_any[row : row + 1],
-        client_cross_sell=s.client_cross_sell[row : row + 1],
-        client_upsell=s.client_upsell[row : row + 1],
-        product_any=s.product_any,
-        product_cross_sell=s.product_cross_sell,
-        product_upsell=s.product_upsell,
-        pairs=s.pairs[row : row + 1],
-        pairs_cross_sell=s.pairs_cross_sell[row : row + 1],
-        pairs_upsell=s.pairs_upsell[row : row + 1],
-        log=s.log.iloc[:0],
-    )
-
-
-def _union(a: Suppression, b: Suppression) -> Suppression:
-    """Everything ``a`` or ``b`` blocks (the log is left empty: only the masks are used)."""
-    return Suppression(
-        client_any=a.client_any | b.client_any,
-        client_cross_sell=a.client_cross_sell | b.client_cross_sell,
-        client_upsell=a.client_upsell | b.client_upsell,
-        product_any=a.product_any | b.product_any,
-        product_cross_sell=a.product_cross_sell | b.product_cross_sell,
-        product_upsell=a.product_upsell | b.product_upsell,
-        pairs=(a.pairs + b.pairs).astype(bool).tocsr(),
-        pairs_cross_sell=(a.pairs_cross_sell + b.pairs_cross_sell).astype(bool).tocsr(),
-        pairs_upsell=(a.pairs_upsell + b.pairs_upsell).astype(bool).tocsr(),
-        log=a.log,
-    )
-
-
-def _offer_map_at(one: OfferMap, row: int, n_clients: int) -> OfferMap:
-    """Place the one-row map ``one`` at ``row`` of a map of ``n_clients`` (other rows empty)."""
-
-    def spread(m: sp.csr_matrix) -> sp.csr_matrix:
-        indptr = np.zeros(n_clients + 1, dtype=np.int64)
-        indptr[row + 1 :] = m.indptr[1]
-        return sp.csr_matrix((m.data, m.indices, indptr), shape=(n_clients, m.shape[1]))
-
-    cross_rows = np.zeros(n_clients, dtype=bool)
-    cross_rows[row] = one.cross_rows[0]
-    all_rows = np.zeros(n_clients, dtype=bool)
-    all_rows[row] = one.all_rows[0]
-    return OfferMap(
-        off=spread(one.off),
-        up=spread(one.up),
-        cross_cols=one.cross_cols,
-        cross_rows=cross_rows,
-        all_rows=all_rows,
-    )
 
 
 def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:

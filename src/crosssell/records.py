@@ -43,6 +43,7 @@ __all__ = [
     "RecordSettings",
     "offer_records",
     "product_names",
+    "record_head",
     "rounded",
     "spelled",
 ]
@@ -292,37 +293,33 @@ def offer_records(
     until = day + dt.timedelta(days=settings.validity_days)
     accept, reject = settings.labels()
     known = names if names is not None else {}
-    clients = [spelled(c) for c in offers[Columns.client].tolist()]
-    products_raw = offers[Columns.product].tolist()
-    products = [spelled(p) for p in products_raw]
-    types = offers[Columns.offer_type].astype(str).tolist()
     has_reason = Columns.reason in offers.columns
-    reasons = offers[Columns.reason].tolist() if has_reason else [None] * len(clients)
+    reasons = offers[Columns.reason].tolist() if has_reason else [None] * len(offers)
     ids: list[str] = []
     titles: list[str] = []
     descriptions: list[str] = []
     references: list[str | None] = []
-    for client, raw, product, kind, reason in zip(
-        clients, products_raw, products, types, reasons, strict=True
+    for client, product, kind, reason in zip(
+        offers[Columns.client].tolist(),
+        offers[Columns.product].tolist(),
+        offers[Columns.offer_type].astype(str).tolist(),
+        reasons,
+        strict=True,
     ):
-        record_id = f"{model_id}:{client}:{product}:{day.isoformat()}"
-        title = f"{known.get(raw, product)} ({_TYPE_LABEL.get(kind, kind)})"
-        text = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
+        record_id, title, text, reference = record_head(
+            client,
+            product,
+            kind,
+            reason,
+            day=day,
+            model_id=model_id,
+            names=known,
+            settings=settings,
+        )
         ids.append(record_id)
-        titles.append(_cut(title, NAME_MAX))
-        descriptions.append(_cut(text, DESCRIPTION_MAX))
-        if settings.action_reference is not None:
-            references.append(
-                settings.action_reference.format(
-                    id=record_id,
-                    client_id=client,
-                    product_id=product,
-                    offer_type=kind,
-                    valid_from=day.isoformat(),
-                )
-            )
-        else:
-            references.append(None)
+        titles.append(title)
+        descriptions.append(text)
+        references.append(reference)
     n = len(ids)
     head = pd.DataFrame(
         {
@@ -340,6 +337,66 @@ def offer_records(
     )
     rest = offers.drop(columns=[c for c in RECORD_COLUMNS if c in offers.columns])
     return pd.concat([head, rest.reset_index(drop=True)], axis=1)
+
+
+def record_head(
+    client: Any,
+    product: Any,
+    kind: str,
+    reason: Any,
+    *,
+    day: dt.date,
+    model_id: str,
+    names: Mapping[Any, str],
+    settings: RecordSettings,
+) -> tuple[str, str, str, str | None]:
+    """Return one offer's record ``id``, ``name``, ``description`` and ``action_reference``.
+
+    What :func:`offer_records` writes for each row, for callers that hold one offer at a time
+    (the HTTP service answers a client's few offers without building a frame).
+
+    Parameters
+    ----------
+    client, product : object
+        The offer's ids, as the Book holds them.
+    kind : str
+        ``"upsell"`` or ``"cross_sell"``.
+    reason : str or None
+        The offer's reason; the description says none was recorded when it is empty.
+    day : datetime.date
+        The day the offer is made for.
+    model_id : str
+    names : mapping
+        Product id to readable name; the id when missing.
+    settings : RecordSettings
+
+    Returns
+    -------
+    tuple of str
+        ``(id, name, description, action_reference)``; the reference is None without a template.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> record_head("C1", "P1", "upsell", "", day=dt.date(2025, 6, 30), model_id="ab12",
+    ...             names={"P1": "Premium"}, settings=RecordSettings())
+    ('ab12:C1:P1:2025-06-30', 'Premium (upsell)', 'Premium (upsell): no reason recorded.', None)
+    """
+    client_text, product_text = spelled(client), spelled(product)
+    valid_from = day.isoformat()
+    record_id = f"{model_id}:{client_text}:{product_text}:{valid_from}"
+    title = f"{names.get(product, product_text)} ({_TYPE_LABEL.get(kind, kind)})"
+    text = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
+    reference = None
+    if settings.action_reference is not None:
+        reference = settings.action_reference.format(
+            id=record_id,
+            client_id=client_text,
+            product_id=product_text,
+            offer_type=kind,
+            valid_from=valid_from,
+        )
+    return record_id, _cut(title, NAME_MAX), _cut(text, DESCRIPTION_MAX), reference
 
 
 def rounded(records: pd.DataFrame) -> pd.DataFrame:

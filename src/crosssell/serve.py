@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
+import numpy as np
 import pandas as pd
 
 from crosssell._params import check_fitted
@@ -60,6 +61,7 @@ from crosssell.records import (
     RecordSettings,
     offer_records,
     product_names,
+    record_head,
     rounded,
 )
 
@@ -506,10 +508,10 @@ def next_best_actions(
     if settings is None:
         settings = RecordSettings(validity_days=days)
     day = to_as_of(as_of, caller="next_best_actions").date()
-    if isinstance(offers, pd.DataFrame):
-        frame = offers
-    else:
-        frame = pd.DataFrame([o.to_dict() for o in offers])
+    if not isinstance(offers, pd.DataFrame):
+        # one client's few offers, as the service answers them: no frame to build
+        return _actions_of(list(offers), day, names or {}, model_id, settings)
+    frame = offers
     if frame.empty:
         return []
     records = rounded(
@@ -543,6 +545,59 @@ def next_best_actions(
                 action_reference=rec["action_reference"],
                 model_id=rec["model_id"],
                 decision_id=_decision_id(rec.get("decision_id")),
+            )
+        )
+    return out
+
+
+def _actions_of(
+    offers: list[Offer],
+    day: dt.date,
+    names: Mapping[Any, str],
+    model_id: str,
+    settings: RecordSettings,
+) -> list[NextBestAction]:
+    """Return the records of Offer objects, field for field those of the frame path."""
+    if not offers:
+        return []
+    # rounded as records.rounded rounds a frame's columns: numpy's round on float64
+    money = np.round(np.array([(o.value, o.expected_value) for o in offers], np.float64), 2)
+    four = np.round(np.array([(o.score, o.propensity) for o in offers], np.float64), 4)
+    accept, reject = settings.labels()
+    until = day + dt.timedelta(days=settings.validity_days)
+    out = []
+    for i, o in enumerate(offers):
+        record_id, name, description, reference = record_head(
+            o.client_id, o.product_id, str(o.offer_type), o.reason,
+            day=day, model_id=model_id, names=names, settings=settings,
+        )  # fmt: skip
+        out.append(
+            NextBestAction(
+                id=record_id,
+                name=name,
+                description=description,
+                reason=o.reason if isinstance(o.reason, str) and o.reason else description,
+                accept_label=accept,
+                reject_label=reject,
+                valid_from=day,
+                valid_until=until,
+                score=float(four[i, 0]),
+                propensity=float(four[i, 1]),
+                value=float(money[i, 0]),
+                expected_value=float(money[i, 1]),
+                offer_type=o.offer_type,
+                rank=int(o.rank),
+                product_id=_plain(o.product_id),
+                client_id=_plain(o.client_id),
+                evidence=tuple(
+                    Evidence(product_id=_plain(p), weight=round(float(w), 4))
+                    for p, w in (o.evidence or ())
+                ),
+                cold_start=bool(o.cold_start),
+                language=settings.language,
+                action_reference=reference,
+                model_id=model_id,
+                decision_id=_decision_id(o.decision_id),
             )
         )
     return out

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
@@ -23,9 +22,9 @@ from crosssell.rules._common import (
     format_numbers,
     holds_purchases,
     iso_dates,
-    to_ns,
+    rank_within,
 )
-from crosssell.rules._context import RuleContext
+from crosssell.rules._context import EventColumns, RuleContext, event_columns
 
 _CLIENT_IDX: Final = Columns.client_idx
 _NAT: Final = np.iinfo(np.int64).min
@@ -93,20 +92,26 @@ class OpenComplaint:
         >>> OpenComplaint().blocks(ctx).detail.tolist()
         ['complaint #R17 open since 2024-06-01 (29 days)']
         """
-        ev = ctx.events(EventType.complaint_opened, EventType.complaint_closed)
+        return self._read_events(event_columns(ctx), ctx)
+
+    def _read_events(self, events: EventColumns, ctx: RuleContext) -> Blocks:
+        """Blocks from ``events`` (one client's or every client's), with ``ctx``'s catalogue."""
+        ev = events.select(EventType.complaint_opened, EventType.complaint_closed)
         if len(ev) == 0:
             return Blocks.empty()
-        ref = ev[Columns.ref] if Columns.ref in ev.columns else pd.Series(pd.NA, index=ev.index)
-        has_ref = ref.notna().to_numpy(dtype=bool)
-        ref_text = np.where(has_ref, ref.astype(object).astype(str).to_numpy(dtype=object), "")
-        client_all = ev[_CLIENT_IDX].to_numpy(dtype=np.int64)
-        opened_all = (ev[Columns.type] == EventType.complaint_opened).to_numpy(dtype=bool)
-        t_all = to_ns(ev[Columns.date])
+        has_ref = ~pd.isna(ev.ref)
+        ref_text = np.where(has_ref, ev.ref.astype(str).astype(object), "")
+        client_all = ev.client
+        opened_all = np.isin(
+            ev.type_code,
+            [i for i, t in enumerate(ev.type_labels) if t == EventType.complaint_opened],
+        )
+        t_all = ev.date
         # one code per (client, has_ref, ref): the k-th closing of a code answers its k-th opening
         ref_code, ref_names = pd.factorize(ref_text)
         span = np.int64(len(ref_names) + 1)
         group = (client_all * 2 + has_ref) * span + ref_code
-        k = _rank_within(group * 2 + opened_all)
+        k = rank_within(group * 2 + opened_all)
         opens = np.flatnonzero(opened_all)
         closes = np.flatnonzero(~opened_all)
         width = np.int64(k.max(initial=0) + 1)
@@ -151,19 +156,6 @@ class OpenComplaint:
         detail = np.where(still_open, open_text, cool_text)
         client = client_all[opens]
         return Blocks.clients(client[blocking], detail[blocking])
-
-
-def _rank_within(key: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Return each element's position among the elements of its key, in the given order."""
-    order = np.argsort(key, kind="stable")
-    ranked = key[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = ranked[1:] != ranked[:-1]
-    starts = np.flatnonzero(first)
-    runs = np.diff(np.append(starts, len(key)))
-    out = np.empty(len(key), dtype=np.int64)
-    out[order] = np.arange(len(key), dtype=np.int64) - np.repeat(starts, runs)
-    return out
 
 
 @register("rule")

@@ -55,3 +55,41 @@ def as_tuple(value: Any) -> tuple[Any, ...]:
 def to_ns(values: Any) -> IntArray:
     """Datetime-like column as int64 nanoseconds (NaT as the smallest int64)."""
     return np.asarray(pd.Series(values).to_numpy(dtype="datetime64[ns]").view(np.int64))
+
+
+def rank_within(key: IntArray) -> IntArray:
+    """Return each element's position among the elements of its key, in the given order."""
+    order = np.argsort(key, kind="stable")
+    ranked = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    starts = np.flatnonzero(first)
+    runs = np.diff(np.append(starts, len(key)))
+    out = np.empty(len(key), dtype=np.int64)
+    out[order] = np.arange(len(key), dtype=np.int64) - np.repeat(starts, runs)
+    return out
+
+
+def last_of_each(key: IntArray, by: IntArray | None = None) -> IntArray:
+    """Positions of the last element of each key, in order, after a stable sort on ``by``.
+
+    With ``by`` (e.g. dates) the elements are first put in a stable order of ``by``; the
+    positions returned index the original arrays and follow that order. This is pandas'
+    ``sort_values(by, kind="stable").drop_duplicates(key, keep="last")`` on arrays.
+    """
+    order = np.argsort(by, kind="stable") if by is not None else np.arange(len(key))
+    ranked = np.asarray(key, dtype=np.int64)[order]
+    n = ranked.shape[0]
+    if n == 0:
+        return order.astype(np.int64)
+    _, first_from_end = np.unique(ranked[::-1], return_index=True)
+    kept: IntArray = order[np.sort(n - 1 - first_from_end)].astype(np.int64)
+    return kept
+
+
+def family_members(codes: IntArray, n_families: int) -> tuple[IntArray, IntArray]:
+    """Products of every family: ``members[ptr[f]:ptr[f + 1]]`` are family ``f``'s, ascending."""
+    members = np.argsort(codes, kind="stable").astype(np.int64)
+    ptr = np.zeros(n_families + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes, minlength=n_families), out=ptr[1:])
+    return members, ptr

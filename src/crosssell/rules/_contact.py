@@ -7,15 +7,21 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
-import pandas as pd
 
 from crosssell._codec import register
 from crosssell._params import Interval, Options, check_params
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.rules._base import NAME
 from crosssell.rules._blocks import Blocks
-from crosssell.rules._common import DAY_NS, concat_text, iso_dates, to_ns
-from crosssell.rules._context import RuleContext
+from crosssell.rules._common import (
+    DAY_NS,
+    concat_text,
+    family_members,
+    iso_dates,
+    last_of_each,
+    rank_within,
+)
+from crosssell.rules._context import EventColumns, RuleContext, event_columns
 
 _CLIENT_IDX: Final = Columns.client_idx
 _PRODUCT_IDX: Final = Columns.product_idx
@@ -86,40 +92,37 @@ class RecentDecline:
         >>> RecentDecline().blocks(ctx).detail.tolist()
         ['declined P1 on 2024-06-01; it may be offered again from 2024-08-30']
         """
+        return self._read_events(event_columns(ctx), ctx)
+
+    def _read_events(self, events: EventColumns, ctx: RuleContext) -> Blocks:
+        """Blocks from ``events`` (one client's or every client's), with ``ctx``'s catalogue."""
         if self.days == 0:
             return Blocks.empty()
-        ev = ctx.events(EventType.offer_declined, days=self.days)
+        ev = events.select(EventType.offer_declined, after=ctx.as_of_ns - self.days * DAY_NS)
         if len(ev) == 0:
             return Blocks.empty()
         codes, labels = ctx.family_codes, ctx.family_labels
-        product = ev[_PRODUCT_IDX].to_numpy(dtype=np.int64)
-        if Columns.family in ev.columns:
-            named = labels.get_indexer(pd.Index(ev[Columns.family].astype(object).astype(str)))
-        else:
-            named = np.full(len(ev), -1, dtype=np.int64)
-        family = np.where(product >= 0, codes[np.maximum(product, 0)], named).astype(np.int64)
-        by_family = (product < 0) | (self.scope == "family")
-        frame = pd.DataFrame(
-            {
-                "c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64),
-                "p": product,
-                "f": family,
-                "whole": by_family,
-                "t": to_ns(ev[Columns.date]),
-            }
+        by_family = (ev.product < 0) | (self.scope == "family")
+        # a decline of a product blocks it; one of a family blocks each of its products
+        single = np.flatnonzero(~by_family & (ev.product >= 0))
+        whole = np.flatnonzero(by_family & (ev.family >= 0))
+        members, ptr = family_members(codes, len(labels))
+        counts = ptr[ev.family[whole] + 1] - ptr[ev.family[whole]]
+        first = np.repeat(ptr[ev.family[whole]], counts)
+        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(counts) - counts, counts
         )
-        single = frame[~frame["whole"] & (frame["p"] >= 0)]
-        members = pd.DataFrame({"f": codes, "member": np.arange(codes.shape[0], dtype=np.int64)})
-        whole = frame[frame["whole"] & (frame["f"] >= 0)].merge(members, on="f")
-        whole = whole.drop(columns="p").rename(columns={"member": "p"})
-        both = pd.concat([single, whole], ignore_index=True).sort_values("t", kind="stable")
-        both = both.drop_duplicates(["c", "p"], keep="last")
-        if len(both) == 0:
+        source = np.concatenate([single, np.repeat(whole, counts)])
+        c = ev.client[source]
+        p = np.concatenate([ev.product[single], members[first + within]])
+        t = ev.date[source]
+        f = ev.family[source]
+        is_family = np.concatenate([np.zeros(single.size, dtype=bool), np.ones(first.size, bool)])
+        # the latest decline of each pair names it (ties: the later row)
+        kept = last_of_each(c * np.int64(len(codes)) + p, t)
+        if kept.size == 0:
             return Blocks.empty()
-        t = both["t"].to_numpy(dtype=np.int64)
-        p = both["p"].to_numpy(dtype=np.int64)
-        f = both["f"].to_numpy(dtype=np.int64)
-        is_family = both["whole"].to_numpy(dtype=bool)
+        c, p, t, f, is_family = c[kept], p[kept], t[kept], f[kept], is_family[kept]
         names = ctx.product_text
         fam_names = np.asarray(labels.astype(str), dtype=str)
         again = iso_dates(t + self.days * DAY_NS)
@@ -134,9 +137,7 @@ class RecentDecline:
         product_text = concat_text(
             "declined ", names[p], " on ", iso_dates(t), "; it may be offered again from ", again
         )
-        return Blocks.pairs(
-            both["c"].to_numpy(dtype=np.int64), p, np.where(is_family, family_text, product_text)
-        )
+        return Blocks.pairs(c, p, np.where(is_family, family_text, product_text))
 
 
 @register("rule")
@@ -200,22 +201,22 @@ class ContactCap:
         >>> ContactCap(max_offers=2).blocks(ctx).detail.tolist()
         ['2 offers made in the last 30 days (the cap is 2); the next may be made from 2024-07-10']
         """
-        ev = ctx.events(EventType.offer_made, days=self.days)
+        return self._read_events(event_columns(ctx), ctx)
+
+    def _read_events(self, events: EventColumns, ctx: RuleContext) -> Blocks:
+        """Blocks from ``events`` (one client's or every client's), with ``ctx``'s catalogue."""
+        ev = events.select(EventType.offer_made, after=ctx.as_of_ns - self.days * DAY_NS)
         if len(ev) == 0:
             return Blocks.empty()
-        frame = pd.DataFrame(
-            {"c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64), "t": to_ns(ev[Columns.date])}
-        )
-        frame["count"] = frame.groupby("c")["t"].transform("size")
-        frame["newest_rank"] = frame.groupby("c").cumcount(ascending=False)
+        _, group, sizes = np.unique(ev.client, return_inverse=True, return_counts=True)
+        count = sizes[group]
+        newest_rank = count - 1 - rank_within(ev.client)
         # The cap frees a slot when the max_offers-th newest offer leaves the window.
-        edge = frame[
-            (frame["count"] >= self.max_offers) & (frame["newest_rank"] == self.max_offers - 1)
-        ]
-        if len(edge) == 0:
+        edge = np.flatnonzero((count >= self.max_offers) & (newest_rank == self.max_offers - 1))
+        if edge.size == 0:
             return Blocks.empty()
-        count = edge["count"].to_numpy(dtype=np.int64)
-        resume = iso_dates(edge["t"].to_numpy(dtype=np.int64) + self.days * DAY_NS)
+        count = count[edge]
+        resume = iso_dates(ev.date[edge] + self.days * DAY_NS)
         noun = np.where(count == 1, " offer", " offers")
         text = concat_text(
             count,
@@ -224,7 +225,7 @@ class ContactCap:
             "the next may be made from ",
             resume,
         )
-        return Blocks.clients(edge["c"].to_numpy(dtype=np.int64), text)
+        return Blocks.clients(ev.client[edge], text)
 
 
 @register("rule")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -395,6 +396,112 @@ class RuleContext:
             readable = lists.map(lambda t: ", ".join(str(x) for x in t))
             self._cache[key] = (matrix, lengths, readable)
         return cast(tuple[sp.csr_matrix, IntArray, pd.Series], self._cache[key])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EventColumns:
+    """Events dated on or before ``as_of`` as numpy columns, in date order (stable).
+
+    What the built-in event rules read, so that the same code judges a whole Book (from
+    :meth:`RuleContext.events`) and one client's stored and new events (built without pandas
+    by the recommender's one-client path).
+
+    Attributes
+    ----------
+    client, product : ndarray of int64
+        Client and product index of each event (``-1``: no product).
+    family : ndarray of int64
+        Family code (into :attr:`RuleContext.family_labels`) of the event's product, or of the
+        family it names when it has no product; ``-1`` for neither.
+    date : ndarray of int64
+        Nanoseconds since the epoch.
+    type_code : ndarray of int64
+        Code of each event's type into ``type_labels``.
+    type_labels : tuple of str
+    ref : ndarray of object
+        The ``ref`` column as given (None or NaN where missing).
+    """
+
+    client: IntArray
+    product: IntArray
+    family: IntArray
+    date: IntArray
+    type_code: IntArray
+    type_labels: tuple[str, ...]
+    ref: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return int(self.date.shape[0])
+
+    def select(self, *types: str, after: int | None = None) -> EventColumns:
+        """Return the events of the given types, dated strictly after ``after`` (ns) if given."""
+        keep = np.ones(len(self), dtype=bool)
+        if types:
+            wanted = [i for i, label in enumerate(self.type_labels) if label in types]
+            keep &= np.isin(self.type_code, np.asarray(wanted, dtype=np.int64))
+        if after is not None:
+            keep &= self.date > after
+        return self.take(np.flatnonzero(keep)) if not keep.all() else self
+
+    def take(self, rows: IntArray) -> EventColumns:
+        """Return the events at positions ``rows``, in that order."""
+        return EventColumns(
+            client=self.client[rows],
+            product=self.product[rows],
+            family=self.family[rows],
+            date=self.date[rows],
+            type_code=self.type_code[rows],
+            type_labels=self.type_labels,
+            ref=self.ref[rows],
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[EventColumns]) -> EventColumns:
+        """Stack events of parts sharing one ``type_labels``, in the order given."""
+        return cls(
+            client=np.concatenate([p.client for p in parts]),
+            product=np.concatenate([p.product for p in parts]),
+            family=np.concatenate([p.family for p in parts]),
+            date=np.concatenate([p.date for p in parts]),
+            type_code=np.concatenate([p.type_code for p in parts]),
+            type_labels=parts[0].type_labels,
+            ref=np.concatenate([p.ref for p in parts]),
+        )
+
+
+def event_columns(ctx: RuleContext) -> EventColumns:
+    """Return every event of ``ctx`` (on or before ``as_of``) as :class:`EventColumns`, cached."""
+    key = "event_columns"
+    if key not in ctx._cache:
+        table = ctx.events()
+        n = len(table)
+        codes, labels = ctx.family_codes, ctx.family_labels
+        product = (
+            table[Columns.product_idx].to_numpy(dtype=np.int64)
+            if Columns.product_idx in table.columns
+            else np.full(n, -1, dtype=np.int64)
+        )
+        if Columns.family in table.columns and n:
+            named = labels.get_indexer(pd.Index(table[Columns.family].astype(object).astype(str)))
+        else:
+            named = np.full(n, -1, dtype=np.int64)
+        family = np.where(product >= 0, codes[np.maximum(product, 0)], named)
+        type_code, type_labels = pd.factorize(table[Columns.type])
+        ref = (
+            table[Columns.ref].to_numpy(dtype=object)
+            if Columns.ref in table.columns
+            else np.full(n, None, dtype=object)
+        )
+        ctx._cache[key] = EventColumns(
+            client=table[Columns.client_idx].to_numpy(dtype=np.int64),
+            product=product,
+            family=np.asarray(family, dtype=np.int64),
+            date=to_ns(table[Columns.date]) if n else np.empty(0, dtype=np.int64),
+            type_code=np.asarray(type_code, dtype=np.int64),
+            type_labels=tuple(str(t) for t in type_labels.tolist()),
+            ref=ref,
+        )
+    return cast(EventColumns, ctx._cache[key])
 
 
 # RuleContext cache entries that depend on the catalogue only (plus "list:<column>")

@@ -23,9 +23,9 @@ from crosssell.rules._common import (
     concat_text,
     format_numbers,
     iso_dates,
-    to_ns,
+    last_of_each,
 )
-from crosssell.rules._context import RuleContext
+from crosssell.rules._context import EventColumns, RuleContext, event_columns
 
 _CLIENT_IDX: Final = Columns.client_idx
 FloatArray = npt.NDArray[np.float64]
@@ -161,22 +161,25 @@ class ChurnSignal:
         >>> ChurnSignal().blocks(ctx).detail.tolist()
         ['churn signal on 2024-06-01; offers resume on 2024-08-30']
         """
+        return self._read_events(event_columns(ctx), ctx)
+
+    def _read_events(self, events: EventColumns, ctx: RuleContext) -> Blocks:
+        """Blocks from ``events`` (one client's or every client's), with ``ctx``'s catalogue."""
         if self.days == 0:
             return Blocks.empty()
-        ev = ctx.events(EventType.churn_signal, days=self.days)
+        ev = events.select(EventType.churn_signal, after=ctx.as_of_ns - self.days * DAY_NS)
         if len(ev) == 0:
             return Blocks.empty()
-        frame = pd.DataFrame(
-            {"c": ev[_CLIENT_IDX].to_numpy(dtype=np.int64), "t": to_ns(ev[Columns.date])}
-        ).drop_duplicates("c", keep="last")
-        t = frame["t"].to_numpy(dtype=np.int64)
+        # the latest signal of each client (events are in date order)
+        kept = last_of_each(ev.client)
+        t = ev.date[kept]
         text = concat_text(
             "churn signal on ",
             iso_dates(t),
             "; offers resume on ",
             iso_dates(t + self.days * DAY_NS),
         )
-        return Blocks.clients(frame["c"].to_numpy(dtype=np.int64), text)
+        return Blocks.clients(ev.client[kept], text)
 
 
 def _is_cost(value: Any) -> bool:
