@@ -294,3 +294,79 @@ def test_a_better_row_of_another_family_does_not_push_a_row_out() -> None:
     result = allocate(frame, c)
     assert result.objective == 1.0
     assert result.chosen["family"].tolist() == ["SEC"]
+
+
+# ------------------------------------------------------------------------------- warm start
+def test_a_greedy_fill_that_keeps_a_share_meets_it():
+    """Check that the warm start's fill never lets a family's share fall below its minimum."""
+    from crosssell.allocation import _filled, _greedy, _keeping_lower_bounds, _rows
+
+    frame = _offers(
+        client_id=["A", "B", "C"], product_id=["E1", "E2", "S1"], family=["ERP", "ERP", "SEC"],
+        owner=["AM1"] * 3, expected_value=[10.0, 9.0, 1.0],
+    )  # fmt: skip
+    c = Constraints(capacity=2, family_share={"SEC": 0.5})
+    rows = _rows(frame, c)
+    value = frame["expected_value"].to_numpy()
+    lo, hi = np.zeros(3), np.ones(3)
+    plain = _greedy(value, rows, lo, hi)
+    kept = _filled(value, _keeping_lower_bounds(rows), lo, hi)
+    assert plain.tolist() == [1.0, 1.0, 0.0]  # best first: the share is broken
+    assert kept.tolist() == [1.0, 0.0, 1.0]  # SEC first, then the best ERP: the optimum
+    assert _holds(frame, kept, c)
+
+
+def _mixed_book(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    i = np.arange(n)
+    return pd.DataFrame(
+        {
+            "client_id": [f"C{k // 3}" for k in i],
+            "product_id": [f"P{k % 7}" for k in i],
+            "family": [f"F{k % 5}" for k in i],
+            "owner": [f"AM{k % 13}" for k in i],
+            "expected_value": rng.gamma(2, 10, n).round(2),
+            "offer_type": rng.choice(["upsell", "cross_sell"], n),
+        }
+    )
+
+
+def test_the_integer_program_starts_from_a_feasible_plan(monkeypatch):
+    """Check that a fractional relaxation sends HiGHS a feasible start, and the plan beats it."""
+    from crosssell import allocation
+
+    frame = _mixed_book(600)
+    c = Constraints(capacity=8.0, family_share={"F1": 0.3}, product_quota={"P3": (None, 8)})
+    starts = []
+    solve = allocation._solve
+
+    def spy(value, rows, **kw):
+        starts.append((value, rows, kw["start"]))
+        return solve(value, rows, **kw)
+
+    monkeypatch.setattr(allocation, "_solve", spy)
+    result = allocate(frame, c)
+    ((value, rows, start),) = starts
+    assert start is not None
+    assert allocation._feasible(start, rows)
+    assert not result.greedy_feasible  # so the start came from a fill that keeps the share
+    assert result.status == "optimal"
+    assert result.objective >= float(value @ start) - 1e-9
+    assert _holds(frame, result.rows["chosen"].to_numpy(), c)
+
+
+def test_out_of_time_the_plan_is_the_start_or_better_with_a_finite_gap(monkeypatch):
+    """Check that a solver stopped at once still returns a feasible plan and a bounded gap."""
+    from crosssell import allocation
+
+    frame = _mixed_book(600)
+    c = Constraints(capacity=8.0, family_share={"F1": 0.3})
+    solve = allocation._solve
+    monkeypatch.setattr(
+        allocation, "_solve", lambda *a, **kw: solve(*a, **{**kw, "time_limit": 1e-3})
+    )
+    result = allocate(frame, c)
+    assert _holds(frame, result.rows["chosen"].to_numpy(), c)
+    assert 0.0 <= result.gap < 0.2
+    optimal = allocate(frame, c, time_limit=60.0)
+    assert result.objective <= optimal.objective + 1e-9

@@ -2,14 +2,19 @@
 
 :func:`allocate` chooses which candidate actions (offers, or the account plan's actions) to
 carry out under constraints that cross clients and managers, maximising their summed expected
-value. It is solved exactly (up to a stated gap) with HiGHS through :func:`scipy.optimize.milp`,
-compared with the greedy choice, and every constraint that binds gets its shadow price from the
-linear relaxation: what one more unit of it would be worth.
+value. Its linear relaxation is solved first (HiGHS through :func:`scipy.optimize.linprog`):
+when it is integral the plan is optimal, and its duals give every binding constraint its shadow
+price, what one more unit of it would be worth. Otherwise the integer program is solved with
+HiGHS (``highspy``) up to a stated gap, started from the better of two quick plans that meet
+every constraint, and compared with the greedy choice.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import linprog
 
 from crosssell.columns import Columns
 
@@ -273,11 +278,12 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
     Each candidate row (an offer, or an account plan's action) is chosen or not; the choice
     maximises the summed ``objective`` subject to per-owner capacity (counts or hours), a
     per-client cap, product and family quotas, family shares of the mix, rows that must be
-    chosen and rows that may not. The integer program is solved by HiGHS
-    (:func:`scipy.optimize.milp`) within ``time_limit`` seconds to a relative ``gap``; the
-    greedy choice (best first, skipping a row that would break a limit) is reported beside it,
-    and kept if the solver stops at its time limit with something worse. Shadow prices come from
-    the linear relaxation.
+    chosen and rows that may not. When the linear relaxation is not integral, the integer
+    program is solved by HiGHS within ``time_limit`` seconds to a relative ``gap``, warm-started
+    from the better feasible one of the greedy choice and the relaxation rounded down and filled
+    greedily; the greedy choice (best first, skipping a row that would break a limit) is
+    reported beside it, and kept if the solver stops at its time limit with something worse.
+    Shadow prices come from the linear relaxation.
 
     Parameters
     ----------
@@ -378,6 +384,22 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
     if not fractional.any():
         x_sub, status, mip_gap = np.round(x_lp), "optimal", 0.0
     else:
+        # the solver starts from the best of quick plans that meet every constraint: best
+        # first, the relaxation rounded down then filled best first, and both of these kept
+        # above the lower bounds an empty plan meets (a family's share) all along
+        rounded = _greedy(v, rows, np.where(x_lp > 1 - _TOL, 1.0, lo_x), hi_x)
+        kept = _keeping_lower_bounds(rows)
+        quick = [
+            x
+            for x in (
+                _greedy(v, rows, lo_x, hi_x),
+                rounded,
+                _filled(v, kept, lo_x, hi_x),
+                _filled(v, kept, np.where(x_lp > 1 - _TOL, 1.0, lo_x), hi_x),
+            )
+            if _feasible(x, rows)
+        ]
+        start = max(quick, key=lambda x: float(v @ x)) if quick else None
         spent = time.perf_counter() - started
         x_sub, status, mip_gap = _solve(
             v,
@@ -386,13 +408,17 @@ def allocate(  # noqa: PLR0912, PLR0915 - one pass: read, prune, relax, solve, e
             upper=hi_x,
             time_limit=max(time_limit - spent, 1.0),
             gap=gap,
+            start=start,
         )
         if x_sub is None and status == "infeasible":
             _raise_conflict(len(live), rows, lower=lo_x, upper=hi_x, must=must[live], groups=groups)
         if x_sub is None:
             # out of time without an integer plan: the relaxation rounded down, then filled
-            x_sub = _greedy(v, rows, np.where(x_lp > 1 - _TOL, 1.0, lo_x), hi_x)
-            mip_gap = (bound - float(v @ x_sub)) / max(abs(bound), _TOL)
+            x_sub = rounded
+        if status != "optimal":
+            # the relaxation bounds the optimum too (HiGHS may stop before it has a bound)
+            lp_gap = (bound - float(v @ x_sub)) / max(abs(bound), _TOL)
+            mip_gap = lp_gap if not math.isfinite(mip_gap) else min(mip_gap, lp_gap)
     x = np.zeros(n)
     x[live] = x_sub
     rows_all = _rows(frame, constraints)
@@ -705,29 +731,86 @@ def _solve(
     upper: npt.NDArray[np.float64],
     time_limit: float,
     gap: float,
+    start: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64] | None, str, float]:
+    """Solve the integer program with HiGHS, from ``start`` (a feasible plan) when given.
+
+    Returns the plan (None without one), ``"optimal"``, ``"time limit"`` or ``"infeasible"``,
+    and the relative gap HiGHS reports.
+    """
+    import highspy
+
     n = value.size
-    cons = []
-    if rows:
-        cons.append(
-            LinearConstraint(
-                _matrix(rows, n),
-                np.array([r.lo for r in rows]),
-                np.array([r.hi for r in rows]),
-            )
-        )
-    res = milp(
-        c=-value,
-        constraints=cons,
-        integrality=np.ones(n, dtype=np.int64),
-        bounds=Bounds(lower, upper),
-        options={"time_limit": float(time_limit), "mip_rel_gap": float(gap), "presolve": True},
-    )
-    if res.x is None:
-        return None, "infeasible" if res.status == 2 else "time limit", math.nan
-    x = np.round(res.x)
-    mip_gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
-    return x, "optimal" if res.status == 0 else "time limit", mip_gap
+    inf = float(highspy.kHighsInf)
+    a = _matrix(rows, n)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, len(rows)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = value.astype(np.float64)
+    lp.col_lower_, lp.col_upper_ = lower.astype(np.float64), upper.astype(np.float64)
+    lp.row_lower_ = np.clip(np.array([r.lo for r in rows], dtype=np.float64), -inf, inf)
+    lp.row_upper_ = np.clip(np.array([r.hi for r in rows], dtype=np.float64), -inf, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(np.float64)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    h = _highs()
+    for option, setting in (
+        ("output_flag", False),
+        ("time_limit", float(time_limit)),
+        ("mip_rel_gap", float(gap)),
+        ("random_seed", 0),
+    ):
+        h.setOptionValue(option, setting)
+    h.passModel(lp)
+    if start is not None:
+        warm = highspy.HighsSolution()
+        warm.col_value = start.astype(np.float64).tolist()
+        warm.value_valid = True
+        h.setSolution(warm)
+    h.run()
+    model_status = h.getModelStatus()
+    if model_status == highspy.HighsModelStatus.kInfeasible:
+        return None, "infeasible", math.nan
+    info = h.getInfo()
+    if info.primal_solution_status != _FEASIBLE_POINT:
+        return None, "time limit", math.nan
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64).round()
+    optimal = model_status == highspy.HighsModelStatus.kOptimal
+    return x, "optimal" if optimal else "time limit", float(info.mip_gap)
+
+
+# HiGHS' code of a primal solution that is feasible
+_FEASIBLE_POINT = 2
+_HIGHS_LOCK = threading.Lock()
+_HIGHS_STARTED: list[bool] = []
+
+
+def _highs() -> Any:
+    """Return a new HiGHS instance; the first one of the process prints nothing.
+
+    HiGHS writes a banner to the process's standard output when its first instance is built,
+    below Python's ``sys.stdout``: it would land in the middle of a plan written to standard
+    output. That one construction runs with file descriptor 1 pointed at the null device.
+    """
+    import highspy
+
+    make: Any = highspy.Highs  # untyped constructor
+    with _HIGHS_LOCK:
+        if _HIGHS_STARTED:
+            return make()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = make()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _HIGHS_STARTED.append(True)
+        return h
 
 
 def _feasible(x: npt.NDArray[np.float64], rows: Sequence[_Row]) -> bool:
@@ -764,6 +847,41 @@ def _greedy(
             _TOL,
         )
     )
+
+
+def _filled(
+    value: npt.NDArray[np.float64],
+    rows: Sequence[_Row],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    passes: int = 20,
+) -> npt.NDArray[np.float64]:
+    """Fill best first again and again, keeping what is chosen, until nothing more fits.
+
+    One pass skips a row that does not fit yet; under a share (see
+    :func:`_keeping_lower_bounds`) it may fit once rows of the family are in.
+    """
+    x = _greedy(value, rows, lower, upper)
+    for _ in range(passes - 1):
+        more = _greedy(value, rows, np.maximum(lower, x), upper)
+        if np.array_equal(more, x):
+            break
+        x = more
+    return x
+
+
+def _keeping_lower_bounds(rows: Sequence[_Row]) -> list[_Row]:
+    """Return ``rows`` plus, for each lower bound an empty plan meets, the same as an upper one.
+
+    ``lo <= a @ x`` with ``lo <= 0`` is ``-a @ x <= -lo``: a greedy fill that never passes an
+    upper bound then never falls below it either (a family's share stays met as rows are added).
+    """
+    extra = [
+        _Row(r.name, r.kind, r.index, -r.coef, -np.inf, -r.lo, r.group)
+        for r in rows
+        if np.isfinite(r.lo) and r.lo <= 0
+    ]
+    return [*rows, *extra]
 
 
 def _relaxation(
