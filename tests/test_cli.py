@@ -70,6 +70,29 @@ def test_demo_command_runs():
     assert "do_not_contact" in done.stdout
     assert "No offer for" in done.stdout
     assert "Account plan for AM01 and AM02" in done.stdout
+    assert "Does it beat the obvious?" in done.stdout
+
+
+def test_demo_backtests_against_popularity_with_what_it_knew(capsys):
+    """Check that the demo's backtest is compare()'s pooled row, on cutoffs known at as_of."""
+    from crosssell.evaluation import compare
+    from crosssell.rules import route_sales
+
+    assert main(["demo"]) == EXIT_OK
+    out = capsys.readouterr().out.split("Does it beat the obvious?")[1]
+    result = cs.backtest(
+        cs.Recommender(policy=route_sales(), k=3), demo(), ["2024-06-30", "2024-12-31"], "180D",
+        k=(10,), progress=False,
+    )  # fmt: skip
+    row = compare(result).set_index("fold").loc["all"]
+    assert f"crosssell {row['value']:.3f}  popularity {row['baseline_value']:.3f}" in out
+    assert f"[95% CI {row['ci_low']:+.3f}, {row['ci_high']:+.3f}]: above popularity" in out
+    # at an earlier as_of only the cutoff whose half-year had passed is used
+    assert main(["demo", "--as-of", "2024-12-31"]) == EXIT_OK
+    assert "fitted at 2024-06-30, scored" in capsys.readouterr().out
+    # too early for any: the section is left out
+    assert main(["demo", "--as-of", "2023-12-31"]) == EXIT_OK
+    assert "Does it beat the obvious?" not in capsys.readouterr().out
 
 
 def test_validate_bad_csv_exits_1_and_shows_the_row(bad_csv):
