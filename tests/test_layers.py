@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "_arrays",
                 "_validation",
                 "_tables",
+                "_html",
             }
         ),
     ),

@@ -169,6 +169,39 @@ class AccountPlan:
     capacities: pd.Series
     allocation: Allocation | None = None
 
+    def __repr__(self) -> str:
+        a = self.actions
+        actionable = int(a[Columns.action].ne("none").sum())
+        return (
+            f"AccountPlan(as_of={self.as_of.date()}, period={self.period.days}D, "
+            f"clients={len(a):,}, actionable={actionable:,}, owners={len(self.owners):,}, "
+            f"within_capacity={int(a[Columns.within_capacity].sum()):,})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show, per manager, the actions in the period's list by kind."""
+        from crosssell._html import card
+
+        a = self.actions
+        listed = a[a[Columns.within_capacity] & a[Columns.action].ne("none")]
+        counts = (
+            pd.crosstab(listed[Columns.owner].fillna("(no owner)"), listed[Columns.action])
+            .reindex(columns=[c for c in ACTIONS if c in set(listed[Columns.action])])
+            .rename_axis(index=Columns.owner, columns=None)
+            .reset_index()
+        )
+        counts.insert(1, "capacity", counts[Columns.owner].map(self.capacities))
+        facts = [
+            ("as_of", self.as_of.date()),
+            ("period", f"{self.period.days} days"),
+            ("clients", f"{len(a):,} ({int(a[Columns.action].ne('none').sum()):,} with an "
+             "action)"),
+            ("in the period's lists", f"{len(listed):,}"),
+        ]  # fmt: skip
+        if self.allocation is not None:
+            facts.append(("optimised", f"{self.allocation.status}, gap {self.allocation.gap:.1e}"))
+        return card("AccountPlan", facts, [("actions within capacity, per manager", counts)])
+
     @property
     def owners(self) -> list[str]:
         """The account managers with at least one client, sorted.

@@ -885,6 +885,33 @@ class Book:
             lines.append("Nothing rejected.")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """Show the summary table and the rejected counts in a notebook."""
+        from crosssell._html import card
+
+        first, last = self.dates
+        table = self.summary()
+        for col in (_FIRST, _LAST):
+            table[col] = [_day(t) for t in table[col]]
+        tables = [("tables", table)]
+        if len(self.rejected):
+            counts = (
+                self.rejected.groupby([Columns.table, Columns.rule], sort=True)
+                .size()
+                .rename("findings")
+                .reset_index()
+            )
+            tables.append(("rejected rows (book.rejected), by table and rule", counts))
+        facts = [
+            (self.info.source, f"{len(self.contract_arrays):,} rows"),
+            ("clients", f"{len(self.client_ids):,}"),
+            ("products", f"{len(self.product_ids):,}"),
+            ("events", f"{len(self.event_table):,}"),
+            ("dates", f"{_day(first)} to {_day(last)}"),
+            ("rejected findings", f"{len(self.rejected):,}"),
+        ]
+        return card("Book", facts, tables)
+
     def __repr__(self) -> str:
         first, last = self.dates
         return (

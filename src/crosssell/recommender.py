@@ -486,6 +486,40 @@ class Recommender(Estimator):
         self.__dict__.pop("_whole_blocks_", None)
         return self
 
+    def _repr_html_(self) -> str:
+        """Show the parameters, or once fitted the scorer, policy, date and sizes."""
+        from crosssell._html import card
+
+        if not hasattr(self, "scorer_"):
+            return card("Recommender (not fitted)", [("parameters", repr(self))])
+        facts: list[tuple[str, Any]] = [
+            ("scorer", repr(self.scorer_)),
+            ("as_of", self.as_of_.date()),
+            ("clients", f"{len(self.book_.client_ids):,} ({int(self.eligible_.sum()):,} hold "
+             "something)"),
+            ("products", f"{len(self.book_.product_ids):,}"),
+            ("offers per client (k)", self.k_),
+            ("model_id", self.model_id_),
+        ]  # fmt: skip
+        tables = []
+        if self.policy is not None:
+            facts.insert(1, ("policy", ", ".join(r.name for r in self.policy)))
+            if self.suppression_ is not None:
+                log = self.suppression_.log
+                blocks = (
+                    pd.DataFrame(
+                        {
+                            Columns.rule: log[Columns.rule].astype(object).to_numpy(),
+                            Columns.kind: log[Columns.kind].astype(object).to_numpy(),
+                        }
+                    )
+                    .value_counts(sort=True)
+                    .rename("blocks")
+                    .reset_index()
+                )
+                tables.append(("what the policy blocked at as_of, per rule", blocks))
+        return card("Recommender", facts, tables)
+
     def _fit_scale(self) -> ScoreScale:
         warm = np.flatnonzero(self.eligible_ & ~self.cold_)
         if warm.size == 0 or self.scorer_.outputs_probability:

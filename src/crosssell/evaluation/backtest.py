@@ -115,6 +115,32 @@ class BacktestResult:
     k: tuple[int, ...]
     truth: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
+    def __repr__(self) -> str:
+        cutoffs = ", ".join(str(pd.Timestamp(c).date()) for c in self.folds[Columns.cutoff])
+        models = ", ".join(str(m) for m in self.metrics["model"].unique())
+        return (
+            f"BacktestResult(cutoffs=[{cutoffs}], horizon={self.horizon.days}D, "
+            f"k={self.k}, models=[{models}])"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the summary with the lift, and the curves when matplotlib is there."""
+        from crosssell._html import card, figure_png
+
+        cutoffs = ", ".join(str(pd.Timestamp(c).date()) for c in self.folds[Columns.cutoff])
+        facts = [
+            ("cutoffs", cutoffs),
+            ("horizon", f"{self.horizon.days} days"),
+            ("clients with an addition", f"{int(self.folds['clients_with_addition'].sum()):,}"),
+        ]
+        png = None
+        try:
+            png = figure_png(self.plot(metrics=("ndcg", "recall")))
+        except (ImportError, ValueError):
+            png = None  # no plot extra, or nothing to draw: the table alone
+        return card("BacktestResult", facts, [("summary(): averages over folds", self.summary())],
+                    png=png)  # fmt: skip
+
     def summary(self, offer_type: str = "all", segment: str = "all") -> pd.DataFrame:
         """Average each metric at each ``k`` over folds, by model, with the lift over the baseline.
 
