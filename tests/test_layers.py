@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
             }
         ),
     ),
-    ("book", frozenset({"book"})),
+    ("book", frozenset({"book", "sql"})),
     ("decisions", frozenset({"decisions"})),
     ("datasets", frozenset({"datasets"})),
     ("weighting", frozenset({"weighting"})),

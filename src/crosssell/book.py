@@ -502,6 +502,88 @@ class Book:
         )
 
     @classmethod
+    def from_sql(
+        cls,
+        con: Any,
+        contracts: Any,
+        products: Any = None,
+        clients: Any = None,
+        events: Any = None,
+        *,
+        schema: Schema | None = None,
+        errors: Errors = "raise",
+        db_schema: str | None = None,
+        chunksize: int = 100_000,
+    ) -> Book:
+        """Read the tables from a database and validate them with :meth:`from_frames`.
+
+        Each table is a table name or a SQL query, read in chunks through SQLAlchemy (see
+        :func:`crosssell.sql.read_tables`). Id columns are read as text (an integer id ``7``
+        is ``"7"``, as in a CSV file); dates, numbers and rejected rows follow the same rules as
+        every other reader. Needs the ``db`` extra, and a driver for the database (``psycopg``
+        for PostgreSQL, ``duckdb-engine`` for DuckDB; SQLite is built in).
+
+        Parameters
+        ----------
+        con : str, sqlalchemy Engine or Connection
+            A SQLAlchemy URL (``"postgresql+psycopg://user@host/crm"``,
+            ``"sqlite:///crm.db"``, ``"duckdb:///crm.duckdb"``) or an engine or connection.
+        contracts, products, clients, events : str or SQLAlchemy selectable
+            A table name (``"contracts"``, ``"crm.contracts"``) or a query
+            (``"SELECT ... FROM ... WHERE ..."``); ``products``, ``clients`` and ``events`` may
+            be None.
+        schema, errors
+            As in :meth:`from_frames`: the column names, and what to do with bad rows.
+        db_schema : str, optional
+            The database schema of bare table names.
+        chunksize : int, default 100000
+            Rows fetched at a time.
+
+        Returns
+        -------
+        Book
+
+        Raises
+        ------
+        ValueError
+            When a table or query cannot be read (the message names the table and the
+            database's error).
+        SchemaError
+            As in :meth:`from_frames`.
+
+        Examples
+        --------
+        >>> import sqlite3, tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "crm.db"
+        >>> with sqlite3.connect(path) as db:
+        ...     _ = db.execute("CREATE TABLE deals (client_id INTEGER, product_id TEXT, "
+        ...                    "start_date TEXT, end_date TEXT)")
+        ...     _ = db.execute("INSERT INTO deals VALUES (7, 'P1', '2024-01-01', NULL)")
+        >>> book = Book.from_sql(f"sqlite:///{path}",
+        ...                      contracts="SELECT * FROM deals WHERE start_date < '2025-01-01'")
+        >>> book.client_ids.external.tolist()
+        ['7']
+        """
+        from crosssell.sql import read_tables
+
+        names = schema if schema is not None else Schema()
+        frames = read_tables(
+            con,
+            {"contracts": contracts, "products": products, "clients": clients, "events": events},
+            id_columns=(names.client, names.product, names.parent, names.contract, names.ref),
+            db_schema=db_schema,
+            chunksize=chunksize,
+        )
+        return cls.from_frames(
+            frames["contracts"],
+            frames["products"],
+            frames["clients"],
+            frames["events"],
+            schema=schema,
+            errors=errors,
+        )
+
+    @classmethod
     def read_transactions(
         cls,
         lines: str | os.PathLike[str],

@@ -112,11 +112,11 @@ def _input_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
         + ("; --contracts or --transactions is required" if required else "")
     )
     group.add_argument(
-        "--contracts", type=Path, metavar="FILE",
+        "--contracts", metavar="FILE",
         help="contracts: client_id, product_id, start_date[, end_date, value, quantity]",
     )  # fmt: skip
     group.add_argument(
-        "--transactions", type=Path, metavar="FILE",
+        "--transactions", metavar="FILE",
         help="purchase lines instead of contracts: client_id, product_id, timestamp[, amount, "
         "quantity]; a purchase counts as holding the product for --lookback",
     )  # fmt: skip
@@ -125,9 +125,15 @@ def _input_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
         help="with --transactions: how long a purchase counts as holding the product, e.g. "
         "365D (default) or 'ever'",
     )  # fmt: skip
-    group.add_argument("--products", type=Path, metavar="FILE", help="product catalog")
-    group.add_argument("--clients", type=Path, metavar="FILE", help="client accounts")
-    group.add_argument("--events", type=Path, metavar="FILE", help="event log")
+    group.add_argument("--products", metavar="FILE", help="product catalog")
+    group.add_argument("--clients", metavar="FILE", help="client accounts")
+    group.add_argument("--events", metavar="FILE", help="event log")
+    group.add_argument(
+        "--from-db", metavar="URL",
+        help="read the tables from this database (a SQLAlchemy URL, e.g. "
+        "postgresql+psycopg://user@host/crm or sqlite:///crm.db; needs crosssell[db]): "
+        "--contracts and the others are then table names or SQL queries",
+    )  # fmt: skip
     group.add_argument(
         "--schema", type=Path, metavar="JSON",
         help='JSON file mapping crosssell columns to yours, e.g. {"client": "customer_no"}',
@@ -193,8 +199,10 @@ def _model_out_option(parser: argparse.ArgumentParser) -> None:
 def _out_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--out PATH``."""
     parser.add_argument(
-        "--out", type=Path, metavar="PATH",
-        help="write the result here (.csv, .csv.gz or .parquet); default: CSV on stdout",
+        "--out", type=_out_target, metavar="PATH",
+        help="write the result here (.csv, .csv.gz or .parquet), or to a database table "
+        "(a SQLAlchemy URL ending in ?table=NAME, replaced in one transaction); default: CSV "
+        "on stdout",
     )  # fmt: skip
 
 
@@ -501,29 +509,24 @@ def _read_book(args: argparse.Namespace) -> Book:
             "give the input tables: --contracts FILE (contracts) or --transactions FILE "
             "(purchase lines)"
         )
-    paths = [main_path, args.products, args.clients, args.events]
+    sources = [main_path, args.products, args.clients, args.events]
+    schema = _schema(args.schema)
+    if getattr(args, "from_db", None) is not None:
+        return _read_db_book(args, sources, schema)
+    main_file = Path(main_path)
+    paths: list[Path | None] = [main_file]
+    paths += [None if source is None else Path(source) for source in sources[1:]]
     options = (main_option, "--products", "--clients", "--events")
     for option, path in zip(options, paths, strict=True):
         if path is not None:
             _check_file(path, option)
-    schema = _schema(args.schema)
     try:
         if args.transactions is not None:
-            lookback = None if args.lookback in ("ever", "none") else str(args.lookback)
-            try:
-                import pandas as pd
-
-                if lookback is not None:
-                    pd.Timedelta(lookback)
-            except ValueError as err:
-                raise _UsageError(
-                    f"--lookback {args.lookback!r} is not a duration: write e.g. 365D, 52W or "
-                    "'ever'"
-                ) from err
             return Book.read_transactions(
-                *paths, lookback=lookback, schema=schema, errors="collect"
-            )
-        return Book.read(*paths, schema=schema, errors="collect")
+                main_file, *paths[1:], lookback=_lookback(args.lookback), schema=schema,
+                errors="collect",
+            )  # fmt: skip
+        return Book.read(main_file, *paths[1:], schema=schema, errors="collect")
     except SchemaError:
         raise
     except OSError as err:
@@ -539,6 +542,62 @@ def _read_book(args: argparse.Namespace) -> Book:
             f"cannot read the input: {err}. Check that each file is a CSV with a header line, "
             "or a Parquet file"
         ) from err
+
+
+def _lookback(value: str) -> str | None:
+    """Read ``--lookback``: a duration, or ``ever`` for none."""
+    import pandas as pd
+
+    lookback = None if value in ("ever", "none") else str(value)
+    try:
+        if lookback is not None:
+            pd.Timedelta(lookback)
+    except ValueError as err:
+        raise _UsageError(
+            f"--lookback {value!r} is not a duration: write e.g. 365D, 52W or 'ever'"
+        ) from err
+    return lookback
+
+
+def _read_db_book(args: argparse.Namespace, sources: list[Any], schema: Schema | None) -> Book:
+    """Read the tables (names or queries) from ``--from-db`` (bad rows set aside, not fatal)."""
+    from crosssell.book import Book, Schema
+    from crosssell.sql import read_tables
+
+    names = schema if schema is not None else Schema()
+    main = "transactions" if args.transactions is not None else "contracts"
+    try:
+        frames = read_tables(
+            args.from_db,
+            dict(zip((main, "products", "clients", "events"), sources, strict=True)),
+            id_columns=(names.client, names.product, names.parent, names.contract, names.ref),
+        )
+    except ImportError as err:
+        raise _UsageError(str(err)) from err
+    except ValueError as err:
+        raise _BadInputError(str(err).replace("Book.from_sql: ", "--from-db: ")) from err
+    except Exception as err:  # the driver's own errors: an unknown host, a wrong password
+        raise _UsageError(
+            f"--from-db: cannot read the database: {str(err).splitlines()[0]}"
+        ) from err
+    if args.transactions is not None:
+        return Book.from_transactions(
+            frames[main],
+            lookback=_lookback(args.lookback),
+            products=frames["products"],
+            clients=frames["clients"],
+            events=frames["events"],
+            schema=schema,
+            errors="collect",
+        )
+    return Book.from_frames(
+        frames[main],
+        frames["products"],
+        frames["clients"],
+        frames["events"],
+        schema=schema,
+        errors="collect",
+    )
 
 
 #: Rows of ``book.rejected`` that are exact duplicates: collapsed into the first, as in Python,
@@ -768,10 +827,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_table(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write to ``path`` (CSV, Parquet or JSON lines by suffix, replaced atomically) or stdout."""
+def _out_target(value: str) -> Path | str:
+    """Read ``--out``: a database URL (``scheme://...?table=NAME``) as text, else a path."""
+    return value if "://" in value else Path(value)
+
+
+def _write_db(frame: pd.DataFrame, url: str) -> None:
+    """Write to the table named by ``url``'s ``table`` parameter, in one transaction."""
+    from urllib.parse import parse_qsl, urlencode
+
+    from crosssell.sql import offers_to_sql
+
+    # split by hand: urllib would fold sqlite:////abs/path into a relative path
+    base, _, query_text = url.partition("?")
+    query = parse_qsl(query_text, keep_blank_values=True)
+    tables = [v for k, v in query if k == "table"]
+    schemas = [v for k, v in query if k == "db_schema"]
+    if len(tables) != 1:
+        raise _UsageError(
+            "--out: a database URL needs the table to write, e.g. "
+            "postgresql+psycopg://user@host/crm?table=offers"
+        )
+    rest = urlencode([(k, v) for k, v in query if k not in ("table", "db_schema")])
+    try:
+        offers_to_sql(
+            frame,
+            f"{base}?{rest}" if rest else base,
+            tables[0],
+            db_schema=schemas[0] if schemas else None,
+        )
+    except ImportError as err:
+        raise _UsageError(str(err)) from err
+    except ValueError as err:
+        raise _UsageError(f"--out: {err}") from err
+    except Exception as err:  # the driver's own errors: an unknown host, no permission
+        raise _UsageError(f"cannot write --out: {str(err).splitlines()[0]}") from err
+
+
+def _write_table(frame: pd.DataFrame, path: Path | str | None) -> None:
+    """Write to ``path``, a database table, or stdout.
+
+    A file is CSV, Parquet or JSON lines by its suffix, replaced atomically; a URL with
+    ``?table=`` names a table, replaced in one transaction.
+    """
     if path is None:
         _flat(frame).to_csv(sys.stdout, index=False)
+        return
+    if isinstance(path, str):
+        _write_db(frame, path)
         return
     name = path.name.lower()
     if not name.endswith(_TABLE_SUFFIXES):
