@@ -228,3 +228,22 @@ def test_command_line_database_errors_are_one_line(tmp_path, capsys):
     code = main(["recommend", "--from-db", url, "--contracts", "contracts", "--out", url])
     assert code == EXIT_USAGE
     assert "needs the table to write" in capsys.readouterr().err
+
+
+def test_plan_rows_go_to_a_table_as_plan_csv_has_them(tmp_path, capsys):
+    """Check that 'plan --table' writes the rows of plan.csv to the table."""
+    from crosssell.cli import EXIT_OK, main
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    _write(url, cs.datasets.demo_frames(), "")
+    tables = ["--products", "products", "--clients", "clients", "--events", "events"]
+    out = tmp_path / "plan"
+    args = ["plan", "--from-db", url, "--contracts", "contracts", *tables, "--as-of", _DAY,
+            "--capacity", "5", "--out", str(out), "--table", f"{url}?table=plan"]  # fmt: skip
+    assert main(args) == EXIT_OK
+    capsys.readouterr()
+    csv = pd.read_csv(out / "plan.csv", dtype={"client_id": str})
+    stored = read_tables(url, {"p": "plan"}, id_columns=["client_id"])["p"]
+    assert stored["client_id"].tolist() == csv["client_id"].tolist()
+    assert stored["action"].tolist() == csv["action"].tolist()
+    assert stored["due"].fillna("").tolist() == csv["due"].fillna("").tolist()

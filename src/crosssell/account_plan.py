@@ -70,6 +70,7 @@ __all__ = [
     "Action",
     "PlanColumns",
     "plan",
+    "plan_rows",
     "write_plan_csv",
 ]
 
@@ -1362,6 +1363,36 @@ def _materials(
 # --------------------------------------------------------------------------------------------
 
 
+def plan_rows(account_plan: AccountPlan) -> pd.DataFrame:
+    """Return the plan's actions as flat rows: what ``plan.csv`` and a database table hold.
+
+    Talking points and materials are joined into one text each, due dates written
+    ``YYYY-MM-DD``.
+
+    Parameters
+    ----------
+    account_plan : AccountPlan
+
+    Returns
+    -------
+    pandas.DataFrame
+        :attr:`AccountPlan.actions`, one row per client, every cell a plain value.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rec = cs.Recommender().fit(cs.datasets.demo(), cs.datasets.demo_as_of())
+    >>> rows = plan_rows(plan(rec))
+    >>> rows["due"].dropna().iloc[0][:4], type(rows["talking_points"].iloc[0]).__name__
+    ('2025', 'str')
+    """
+    frame = account_plan.actions.copy()
+    for column in (Columns.talking_points, Columns.materials):
+        frame[column] = frame[column].map(_LIST_SEP.join)
+    frame[Columns.due] = frame[Columns.due].dt.strftime("%Y-%m-%d")
+    return frame
+
+
 def write_plan_csv(account_plan: AccountPlan, path: str | os.PathLike[str]) -> Path:
     """Write the plan's actions to a CSV file, lists joined with ``" | "``.
 
@@ -1391,10 +1422,7 @@ def write_plan_csv(account_plan: AccountPlan, path: str | os.PathLike[str]) -> P
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    frame = account_plan.actions.copy()
-    for column in (Columns.talking_points, Columns.materials):
-        frame[column] = frame[column].map(_LIST_SEP.join)
-    frame[Columns.due] = frame[Columns.due].dt.strftime("%Y-%m-%d")
+    frame = plan_rows(account_plan)
     fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".csv", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

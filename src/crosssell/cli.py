@@ -372,6 +372,11 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
         "--period", default="7D", metavar="SPAN", help="the period planned (default 7D)"
     )
     parser.add_argument(
+        "--table", type=_db_target, default=None, metavar="URL",
+        help="also write the plan's rows (as plan.csv) to a database table: a SQLAlchemy URL "
+        "ending in ?table=NAME, replaced in one transaction",
+    )  # fmt: skip
+    parser.add_argument(
         "--constraints", type=Path, default=None, metavar="FILE",
         help="plan the whole book at once under these constraints (YAML or JSON: capacity, "
         "effort, per_client, product_quota, family_quota, family_share, must_include, exclude; "
@@ -824,6 +829,15 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    return value
+
+
+def _db_target(value: str) -> str:
+    """Read a database target: a SQLAlchemy URL (``scheme://...?table=NAME``)."""
+    if "://" not in value:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a database URL: write e.g. sqlite:///crm.db?table=plan"
+        )
     return value
 
 
@@ -1673,7 +1687,7 @@ def _why_not(args: argparse.Namespace) -> int:
     ),
 )
 def _plan(args: argparse.Namespace) -> int:
-    from crosssell.account_plan import plan, write_plan_csv
+    from crosssell.account_plan import plan, plan_rows, write_plan_csv
     from crosssell.html import plan_overview, write_plan_pages
 
     capacity: int | str | None = args.capacity
@@ -1698,6 +1712,8 @@ def _plan(args: argparse.Namespace) -> int:
         bar.update()
         bar.set_postfix_str("writing")
         csv_path = write_plan_csv(account_plan, args.out / "plan.csv")
+        if args.table is not None:
+            _write_db(plan_rows(account_plan), args.table)
         pages = write_plan_pages(account_plan, args.out)
         bar.update(bar.total - bar.n)
     overview = plan_overview(account_plan)
