@@ -253,7 +253,7 @@ def test_no_private_name_is_rendered_in_the_api_reference(site: Path) -> None:
 
 # Packages an extra installs that nothing imports, because something else loads them at run
 # time: the notebook kernel that nbclient starts.
-RUNTIME_ONLY = {"ipykernel", "psycopg"}
+RUNTIME_ONLY = {"ipykernel", "psycopg", "duckdb"}  # duckdb: loaded by duckdb-engine's dialect
 # Distribution names that import under another name.
 IMPORT_NAMES = {
     "mkdocs-material": "material",

@@ -12,6 +12,7 @@ import pytest
 from crosssell.book import Book
 from crosssell.datasets import synthetic_book
 from crosssell.evaluation import TuneResult, backtest, tune
+from crosssell.evaluation.tuning import FloatRange, IntRange, default_space
 from crosssell.recommender import Recommender
 from crosssell.scorers import ALS, CoOccurrence, ItemKNN, Popularity
 
@@ -83,7 +84,7 @@ def test_grid_search_runs_every_configuration(book: Book) -> None:
     )
     table = result.results
     assert isinstance(result, TuneResult)
-    assert table.shape == (4, 9)
+    assert table.shape == (4, 10)
     assert table.columns.tolist() == [
         "trial",
         "params",
@@ -93,6 +94,7 @@ def test_grid_search_runs_every_configuration(book: Book) -> None:
         "selection_score",
         "held_out_score",
         "fit_seconds",
+        "pruned",
         "rank",
     ]
     assert table["trial"].tolist() == [0, 1, 2, 3]
@@ -235,3 +237,135 @@ def test_plot_marks_the_chosen_trial(book: Book) -> None:
         assert len(chosen.get_offsets()) == 1
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------------------------------- ranges, Optuna, pruning
+def test_ranges_are_drawn_by_random_search_and_refused_by_grid_search(book: Book) -> None:
+    """Check that a range gives drawn values within it, and that grid search says it cannot."""
+    space = {"scorer": [CoOccurrence()], "scorer__min_support": IntRange(1, 20, log=True)}
+    result = tune(Recommender(), book, space, CUTOFFS[:2], horizon=HORIZON, metric=METRIC,
+                  n_trials=4, progress=False)  # fmt: skip
+    values = result.results["scorer__min_support"].tolist()
+    assert len(values) == 4
+    assert all(isinstance(v, int) and 1 <= v <= 20 for v in values)
+    with pytest.raises(ValueError, match="has no grid to walk"):
+        tune(Recommender(), book, space, CUTOFFS[:2], horizon=HORIZON, search="grid",
+             progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: IntRange(5, 1), "must not exceed"),
+        (lambda: IntRange(0, 10, log=True), "log range needs low > 0"),
+        (lambda: IntRange(1.5, 3), "finite ints"),
+        (lambda: FloatRange(0.0, float("inf")), "finite floats"),
+    ],
+)
+def test_bad_ranges_are_refused(make, message: str) -> None:
+    """Check that a range that cannot be drawn from says why."""
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_default_spaces_name_parameters_their_scorers_have() -> None:
+    """Check that every default space sets only parameters of its scorer."""
+    from crosssell.scorers import BPR, Ranker
+
+    for scorer in (ItemKNN(), ALS(), BPR(), CoOccurrence(), Ranker()):
+        space = default_space(Recommender(scorer=scorer))
+        names = scorer.get_params()
+        assert all(key.removeprefix("scorer__") in names for key in space)
+    assert "scorer" in default_space(Recommender())  # the default Ranker, made explicit
+    with pytest.raises(ValueError, match="no default search space for Popularity"):
+        default_space(Recommender(scorer=Popularity()))
+
+
+try:
+    import optuna
+except ImportError:  # the optuna extra is not installed
+    optuna = None
+needs_optuna = pytest.mark.skipif(optuna is None, reason="optuna is not installed")
+
+
+@needs_optuna
+def test_optuna_trials_score_as_the_whole_backtest(book: Book) -> None:
+    """Check that Optuna's fold-by-fold trials give the scores of one backtest of all folds."""
+    confidence = _fold_scores(book, CoOccurrence())
+    result = tune(Recommender(), book, {"scorer": [CoOccurrence()]}, CUTOFFS, horizon=HORIZON,
+                  metric=METRIC, n_trials=1, use_optuna=True, pruner=None,
+                  progress=False)  # fmt: skip
+    row = result.results.iloc[0]
+    assert row["selection_score"] == pytest.approx(confidence[:-1].mean())
+    assert row["held_out_score"] == pytest.approx(confidence[-1])
+    assert not row["pruned"]
+
+
+@needs_optuna
+def test_optuna_searches_ranges(book: Book) -> None:
+    """Check that Optuna suggests integers and floats within their ranges."""
+    space = {"scorer": [ALS(iterations=2, random_state=0)],
+             "scorer__factors": IntRange(2, 16, log=True),
+             "scorer__regularization": FloatRange(0.01, 10.0, log=True)}  # fmt: skip
+    result = tune(Recommender(), book, space, CUTOFFS[:2], horizon=HORIZON, metric=METRIC,
+                  n_trials=3, use_optuna=True, progress=False)  # fmt: skip
+    table = result.results
+    assert len(table) == 3
+    assert table["scorer__factors"].between(2, 16).all()
+    assert table["scorer__regularization"].between(0.01, 10.0).all()
+
+
+@needs_optuna
+def test_a_trial_behind_after_its_first_fold_is_stopped(book: Book) -> None:
+    """Check that a pruned trial stops after its first fold and is never chosen."""
+    confidence = _fold_scores(book, CoOccurrence())
+    jaccard = _fold_scores(book, CoOccurrence(measure="jaccard"))
+    worse, better = sorted([("confidence", confidence[0]), ("jaccard", jaccard[0])],
+                           key=lambda x: x[1])  # fmt: skip
+    assert worse[1] < better[1]
+    pruner = optuna.pruners.ThresholdPruner(lower=(worse[1] + better[1]) / 2)
+    space = {"scorer": [CoOccurrence()], "scorer__measure": ["confidence", "jaccard"]}
+    result = tune(Recommender(), book, space, CUTOFFS, horizon=HORIZON, metric=METRIC,
+                  n_trials=6, use_optuna=True, pruner=pruner, progress=False)  # fmt: skip
+    table = result.results
+    stopped = table[table["pruned"]]
+    assert set(stopped["scorer__measure"]) == {worse[0]}
+    assert stopped["selection_score"].isna().all()
+    assert stopped["held_out_score"].isna().all()
+    assert result.best_params["scorer__measure"] == better[0]
+
+
+@needs_optuna
+def test_the_best_so_far_rule_stops_only_a_clearly_worse_first_fold() -> None:
+    """Check the default pruner: 20% below the best first fold of five finished trials."""
+    from crosssell.evaluation.tuning import _best_so_far
+
+    study = optuna.create_study(direction="maximize", pruner=_best_so_far(optuna))
+    for value in (0.30, 0.40, 0.50, 0.45, 0.35):
+        study.add_trial(optuna.trial.create_trial(
+            params={}, distributions={}, value=value, intermediate_values={0: value}))  # fmt: skip
+    for first, stop in ((0.39, True), (0.41, False), (0.60, False)):
+        trial = study.ask()
+        trial.report(first, step=0)
+        assert trial.should_prune() is stop, first
+        study.tell(trial, first)
+
+
+@needs_optuna
+def test_a_stored_study_resumes_and_reports_every_trial(book: Book, tmp_path) -> None:
+    """Check that a study kept in SQLite resumes: earlier trials are read back, more run."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    space = {"scorer": [CoOccurrence()], "scorer__min_support": IntRange(1, 30)}
+    kwargs = {"horizon": HORIZON, "metric": METRIC, "n_trials": 2, "use_optuna": True,
+              "progress": False, "storage": storage, "study_name": "cooc"}  # fmt: skip
+    first = tune(Recommender(), book, space, CUTOFFS[:2], **kwargs)
+    second = tune(Recommender(), book, space, CUTOFFS[:2], **kwargs)
+    assert len(first.results) == 2
+    assert len(second.results) == 4
+    pd.testing.assert_frame_equal(
+        second.results.iloc[:2].drop(columns=["rank", "fit_seconds"]),
+        first.results.drop(columns=["rank", "fit_seconds"]),
+    )
+    other = {"scorer": [Popularity()], "scorer__by": [None]}
+    with pytest.raises(ValueError, match="made on another search space"):
+        tune(Recommender(), book, other, CUTOFFS[:2], **kwargs)

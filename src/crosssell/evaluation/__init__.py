@@ -45,12 +45,14 @@ from crosssell.evaluation.plots import (
     plot_suppression,
 )
 from crosssell.evaluation.truth import additions
-from crosssell.evaluation.tuning import TuneResult, tune
+from crosssell.evaluation.tuning import FloatRange, IntRange, TuneResult, default_space, tune
 
 __all__ = [
     "METRICS",
     "BacktestResult",
     "Calibrator",
+    "FloatRange",
+    "IntRange",
     "IsotonicCalibrator",
     "LiftReport",
     "PlattCalibrator",
@@ -63,6 +65,7 @@ __all__ = [
     "calibrator_from_dict",
     "compare",
     "coverage",
+    "default_space",
     "evaluate",
     "hit_rate_at_k",
     "lift",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from crosssell._params import Interval, Options, validate_params
@@ -34,10 +35,177 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["TuneResult", "tune"]
+__all__ = ["FloatRange", "IntRange", "TuneResult", "default_space", "tune"]
 
-#: One search space: parameter name (``set_params`` spelling) -> candidate values.
-SpaceDict = Mapping[str, Sequence[Any]]
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """Whole numbers from ``low`` to ``high`` (both included) for a searched parameter.
+
+    Parameters
+    ----------
+    low, high : int
+    log : bool, default False
+        Draw on a log scale (each factor of 10 equally likely), for counts that span orders
+        of magnitude such as neighbours or factors.
+    step : int, default 1
+
+    Examples
+    --------
+    >>> IntRange(5, 200, log=True)
+    IntRange(low=5, high=200, log=True, step=1)
+    """
+
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        _check_range(self, int)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """Draw one value (log-uniform with ``log``).
+
+        Examples
+        --------
+        >>> 5 <= IntRange(5, 200, log=True).draw(np.random.default_rng(0)) <= 200
+        True
+        """
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
+            return int(min(max(math.floor(value), self.low), self.high))
+        n = (self.high - self.low) // self.step
+        return int(self.low + self.step * int(rng.integers(0, n + 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class FloatRange:
+    """Real numbers from ``low`` to ``high`` for a searched parameter.
+
+    Parameters
+    ----------
+    low, high : float
+    log : bool, default False
+        Draw on a log scale, for rates and regularisation strengths.
+
+    Examples
+    --------
+    >>> FloatRange(0.01, 100.0, log=True).log
+    True
+    """
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_range(self, float)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """Draw one value (log-uniform with ``log``).
+
+        Examples
+        --------
+        >>> 0.01 <= FloatRange(0.01, 100.0, log=True).draw(np.random.default_rng(0)) <= 100
+        True
+        """
+        if self.log:
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+
+Range = IntRange | FloatRange
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(float(value))
+
+
+def _check_range(r: IntRange | FloatRange, kind: type) -> None:
+    name = type(r).__name__
+    ends: tuple[Any, Any] = (r.low, r.high)  # whatever the caller gave
+    numbers_ok = all(_finite_number(v) for v in ends)
+    whole = all(isinstance(v, numbers.Integral) for v in ends)
+    if not numbers_ok or (kind is int and not whole):
+        raise ValueError(f"{name}: low and high must be finite {kind.__name__}s; got {r!r}.")
+    if r.low > r.high:
+        raise ValueError(f"{name}: low ({r.low}) must not exceed high ({r.high}).")
+    if r.log and r.low <= 0:
+        raise ValueError(f"{name}: a log range needs low > 0; got {r.low}.")
+    if isinstance(r, IntRange) and (r.step < 1 or (r.log and r.step != 1)):
+        raise ValueError(f"{name}: step must be >= 1, and 1 on a log scale; got {r.step}.")
+
+
+#: One search space: parameter name (``set_params`` spelling) -> candidate values or a range.
+SpaceDict = Mapping[str, Sequence[Any] | IntRange | FloatRange]
+
+# what is worth searching for each built-in scorer, by its class name
+_DEFAULT_SPACES: Final[dict[str, dict[str, Any]]] = {
+    "ItemKNN": {"neighbours": IntRange(5, 200, log=True), "metric": ["cosine", "bm25", "tfidf"]},
+    "ALS": {
+        "factors": IntRange(8, 256, log=True),
+        "regularization": FloatRange(0.01, 100.0, log=True),
+        "alpha": FloatRange(0.5, 50.0, log=True),
+        "iterations": IntRange(5, 30),
+    },
+    "BPR": {
+        "factors": IntRange(8, 256, log=True),
+        "learning_rate": FloatRange(0.001, 0.1, log=True),
+        "regularization": FloatRange(1e-4, 0.1, log=True),
+    },
+    "CoOccurrence": {"measure": ["confidence", "lift"], "min_support": IntRange(1, 20, log=True)},
+    "Ranker": {
+        "n_estimators": IntRange(50, 400, log=True),
+        "learning_rate": FloatRange(0.02, 0.2, log=True),
+        "n_candidates": IntRange(20, 100),
+        "negatives_per_positive": IntRange(5, 50, log=True),
+    },
+}
+
+
+def default_space(recommender: Recommender) -> dict[str, Any]:
+    """Return a sensible search space for the recommender's scorer, in ``set_params`` spelling.
+
+    Parameters
+    ----------
+    recommender : Recommender
+
+    Returns
+    -------
+    dict
+        ``"scorer__<name>"`` -> list of values or :class:`IntRange` / :class:`FloatRange`.
+
+    Raises
+    ------
+    ValueError
+        For a scorer without a default space (pass your own).
+
+    Examples
+    --------
+    >>> from crosssell.scorers import ItemKNN
+    >>> default_space(Recommender(scorer=ItemKNN()))["scorer__neighbours"]
+    IntRange(low=5, high=200, log=True, step=1)
+    >>> sorted(default_space(Recommender()))[:2]  # the default Ranker, made explicit
+    ['scorer', 'scorer__learning_rate']
+    """
+    scorer = recommender.scorer
+    head: dict[str, Any] = {}
+    if scorer is None:
+        from crosssell.recommender import default_scorer
+
+        scorer = default_scorer()
+        head = {"scorer": [scorer]}  # the default, made explicit so its parameters can be set
+    name = type(scorer).__name__
+    if name not in _DEFAULT_SPACES:
+        raise ValueError(
+            f"default_space: no default search space for {name}; pass a space of your own, "
+            f"e.g. {{'scorer__<parameter>': [...]}}. Scorers with one: {sorted(_DEFAULT_SPACES)}."
+        )
+    return head | {f"scorer__{key}": value for key, value in _DEFAULT_SPACES[name].items()}
+
 
 _OWNER: Final = "tune"
 _ALL: Final = "all"
@@ -56,7 +224,7 @@ class TuneResult:
         repr; ``None`` where a sub-space does not set that parameter), ``selection_score`` (the
         metric averaged over the selection folds), ``held_out_score`` (the metric on the last
         fold), ``fit_seconds`` (wall time of the trial: fitting, offering and scoring on every
-        fold) and ``rank`` (1 = best selection score; ties go to the earlier trial).
+        fold), ``rank`` (1 = best selection score; ties go to the earlier trial).
     best_params : dict
         The chosen configuration, as ``set_params`` keywords.
     best_recommender : Recommender
@@ -151,13 +319,39 @@ class TuneResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Space:
-    """A union of grids; configuration ``i`` is decoded from a mixed-radix index."""
+    """A union of grids; configuration ``i`` is decoded from a mixed-radix index.
 
-    grids: tuple[tuple[tuple[str, tuple[Any, ...]], ...], ...]
+    A parameter is a tuple of values or a range; a space with a range has no finite grid: its
+    configurations are drawn (:meth:`draw`) or suggested by Optuna.
+    """
+
+    grids: tuple[tuple[tuple[str, tuple[Any, ...] | Range], ...], ...]
+
+    @property
+    def has_ranges(self) -> bool:
+        return any(isinstance(v, IntRange | FloatRange) for grid in self.grids for _, v in grid)
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        return tuple(math.prod(len(values) for _, values in grid) for grid in self.grids)
+        if self.has_ranges:
+            raise ValueError(
+                f"{_OWNER}: a space with IntRange or FloatRange has no grid to walk; use "
+                "search='random' or use_optuna=True."
+            )
+        return tuple(
+            math.prod(len(cast(tuple[Any, ...], values)) for _, values in grid)
+            for grid in self.grids
+        )
+
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One configuration: a sub-space at random, then each parameter at random."""
+        grid = self.grids[int(rng.integers(0, len(self.grids)))]
+        return {
+            name: values.draw(rng)
+            if isinstance(values, IntRange | FloatRange)
+            else values[int(rng.integers(0, len(values)))]
+            for name, values in grid
+        }
 
     @property
     def size(self) -> int:
@@ -176,8 +370,9 @@ class _Space:
                 out: dict[str, Any] = {}
                 # the last parameter varies fastest, as in itertools.product
                 for name, values in reversed(grid):
-                    index, pick = divmod(index, len(values))
-                    out[name] = values[pick]
+                    choices = cast(tuple[Any, ...], values)
+                    index, pick = divmod(index, len(choices))
+                    out[name] = choices[pick]
                 return dict(reversed(out.items()))
             index -= size
         raise IndexError(index)
@@ -186,7 +381,8 @@ class _Space:
 def _as_space(space: SpaceDict | Sequence[SpaceDict]) -> _Space:
     items = [space] if isinstance(space, Mapping) else list(space)
     usage = (
-        "Pass a dict of parameter name -> list of values, e.g. {'scorer__factors': [32, 64]}, "
+        "Pass a dict of parameter name -> list of values or a range, e.g. "
+        "{'scorer__factors': [32, 64]} or {'scorer__factors': IntRange(8, 256, log=True)}, "
         "or a list of such dicts."
     )
     if not items:
@@ -198,8 +394,11 @@ def _as_space(space: SpaceDict | Sequence[SpaceDict]) -> _Space:
                 f"The 'space' parameter of {_OWNER} must hold non-empty dicts. "
                 f"Got {item!r} instead. {usage}"
             )
-        grid = []
+        grid: list[tuple[str, tuple[Any, ...] | Range]] = []
         for name, values in item.items():
+            if isinstance(name, str) and isinstance(values, IntRange | FloatRange):
+                grid.append((name, values))
+                continue
             if (
                 not isinstance(name, str)
                 or isinstance(values, str | bytes | Mapping)
@@ -235,7 +434,8 @@ def _check_space(recommender: Recommender, space: _Space) -> None:
                 )
             if not rest:
                 continue
-            hosts = values.get(head, (top[head],))
+            given = values.get(head, (top[head],))
+            hosts = given if isinstance(given, tuple) else (top[head],)
             for host in hosts:
                 if not _accepts(host, rest):
                     raise ValueError(
@@ -327,6 +527,9 @@ def tune(
     random_state: int | np.random.Generator | None = 0,
     progress: bool | None = None,
     use_optuna: bool = False,
+    pruner: Any = "best",
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> TuneResult:
     """Search scorers and parameters by backtest, choosing on early folds and reporting on the last.
 
@@ -368,8 +571,20 @@ def tune(
     progress : bool, optional
         Show a progress bar over trials; default: when the standard error stream is a terminal.
     use_optuna : bool, default False
-        Let Optuna's TPE sampler choose the ``n_trials`` configurations (needs ``optuna``,
-        which crosssell does not install). The same temporal rule applies.
+        Let Optuna's TPE sampler choose the ``n_trials`` configurations (``pip install
+        "crosssell[optuna]"``). The same temporal rule applies; each trial runs its folds one
+        at a time, so that a bad trial can be stopped after its first.
+    pruner : "best", an Optuna pruner, or None, default "best"
+        With Optuna: ``"best"`` stops a trial whose first fold scores more than 20% below the
+        best first fold of the finished trials (from the sixth trial on); any
+        ``optuna.pruners`` object decides instead; None runs every fold of every trial.
+        Stopped trials are kept in the results with ``pruned`` True and no score.
+    storage : str, optional
+        With Optuna: where the study is kept, e.g. ``"sqlite:///tune.db"``. With
+        ``study_name``, a search that stops can be resumed: its finished trials are read back
+        and ``n_trials`` more are run. The Optuna dashboard reads the same storage.
+    study_name : str, optional
+        The study's name in ``storage``.
 
     Returns
     -------
@@ -427,24 +642,16 @@ def tune(
     rows: list[dict[str, Any]] = []
     configs: list[dict[str, Any]] = []
 
-    def run(params: dict[str, Any]) -> float:
-        estimator = _configure(recommender, params)
-        started = time.perf_counter()
+    def measure(estimator: Recommender, at: Sequence[pd.Timestamp]) -> npt.NDArray[np.float64]:
         result = backtest(
-            estimator, book, stamps, span, k=(k,), baseline=False, n_boot=0, progress=False
+            estimator, book, list(at), span, k=(k,), baseline=False, n_boot=0, progress=False
         )
-        seconds = time.perf_counter() - started
-        m = result.metrics
-        pick = m[
-            (m[Columns.metric] == name)
-            & (m[Columns.k] == k)
-            & (m[Columns.offer_type] == _ALL)
-            & (m[Columns.segment] == _ALL)
-            & (m[Columns.model] == "crosssell")
-        ]
-        by_fold = pick.set_index(Columns.fold)[Columns.value].reindex(range(len(stamps)))
-        scores = by_fold.to_numpy(np.float64)
-        selection = float(np.nanmean(scores[:-1])) if np.isfinite(scores[:-1]).any() else np.nan
+        return _fold_scores(result, name, k)
+
+    def record(params: dict[str, Any], scores: Any, seconds: float, pruned: bool) -> float:
+        scores = np.asarray(scores, dtype=np.float64)
+        head = scores[:-1]
+        selection = float(np.nanmean(head)) if np.isfinite(head).any() and not pruned else np.nan
         configs.append(params)
         rows.append(
             {
@@ -454,23 +661,40 @@ def tune(
                 Columns.selection_score: selection,
                 Columns.held_out_score: float(scores[-1]),
                 Columns.fit_seconds: seconds,
+                _PRUNED: pruned,
             }
         )
         return selection
 
+    def run(params: dict[str, Any]) -> float:
+        started = time.perf_counter()
+        scores = measure(_configure(recommender, params), stamps)
+        return record(params, scores, time.perf_counter() - started, False)
+
     if use_optuna:
-        _optuna_search(grid, run, n_trials=n, seed=seed, progress=progress)
+        _optuna_search(
+            grid, measure, record, recommender, stamps,
+            n_trials=n, seed=seed, progress=progress, pruner=pruner, storage=storage,
+            study_name=study_name, rows=rows, configs=configs,
+        )  # fmt: skip
     else:
-        if search == "grid" or grid.size <= n:
-            order = list(range(grid.size))
+        if grid.has_ranges:
+            if search == "grid":
+                grid.sizes  # noqa: B018 - raises: a range has no grid
+            rng = np.random.default_rng(seed)
+            drawn = [grid.draw(rng) for _ in range(n)]
         else:
-            order = [int(i) for i in np.random.default_rng(seed).choice(grid.size, n, False)]
+            if search == "grid" or grid.size <= n:
+                order = list(range(grid.size))
+            else:
+                order = [int(i) for i in np.random.default_rng(seed).choice(grid.size, n, False)]
+            drawn = [grid.config(index) for index in order]
         bar = _common.progress_bar(
-            order, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress)
+            drawn, desc=_OWNER, unit="trial", disable=not _common.show_progress(progress)
         )
         try:
-            for index in bar:
-                run(grid.config(index))
+            for params in bar:
+                run(params)
                 best = max((r[Columns.selection_score] for r in rows), key=_sortable)
                 bar.set_postfix_str(f"best {metric} {best:.4g}")
         finally:
@@ -483,33 +707,165 @@ def _sortable(value: float) -> float:
     return value if np.isfinite(value) else -np.inf
 
 
+def _fold_scores(result: Any, name: str, k: int) -> npt.NDArray[np.float64]:
+    """Return the metric of every fold of a backtest (NaN for a fold without a score)."""
+    m = result.metrics
+    pick = m[
+        (m[Columns.metric] == name)
+        & (m[Columns.k] == k)
+        & (m[Columns.offer_type] == _ALL)
+        & (m[Columns.segment] == _ALL)
+        & (m[Columns.model] == "crosssell")
+    ]
+    by_fold = pick.set_index(Columns.fold)[Columns.value]
+    scores: npt.NDArray[np.float64] = by_fold.reindex(range(len(result.folds))).to_numpy(np.float64)
+    return scores
+
+
+_PRUNED: Final = "pruned"
+# Optuna user attribute holding a trial's scores, so that a resumed study can be reported whole
+_ATTR: Final = "crosssell"
+# "best": a first fold this far below the best finished first fold stops the trial
+_PRUNE_MARGIN: Final = 0.2
+_PRUNE_STARTUP: Final = 5
+
+
+def _best_so_far(optuna: Any) -> Any:
+    """Return an Optuna pruner stopping a first fold clearly below the best finished one."""
+
+    class BestSoFar(optuna.pruners.BasePruner):  # type: ignore[misc]
+        def prune(self, study: Any, trial: Any) -> bool:
+            step = trial.last_step
+            if step is None:
+                return False
+            value = trial.intermediate_values[step]
+            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            seen = [t.intermediate_values.get(step) for t in done]
+            seen = [v for v in seen if v is not None and math.isfinite(v)]
+            if len(seen) < _PRUNE_STARTUP or not math.isfinite(value):
+                return False
+            best = max(seen)
+            return bool(value < best - _PRUNE_MARGIN * abs(best))
+
+    return BestSoFar()
+
+
+def _suggest(trial: Any, space: _Space) -> dict[str, Any]:
+    which = 0
+    if len(space.grids) > 1:
+        which = int(trial.suggest_categorical("space", list(range(len(space.grids)))))
+    params: dict[str, Any] = {}
+    for name, values in space.grids[which]:
+        key = f"{which}:{name}"
+        if isinstance(values, IntRange):
+            params[name] = trial.suggest_int(
+                key, values.low, values.high, step=values.step, log=values.log
+            )
+        elif isinstance(values, FloatRange):
+            params[name] = trial.suggest_float(key, values.low, values.high, log=values.log)
+        else:
+            index = int(trial.suggest_categorical(key, list(range(len(values)))))
+            params[name] = values[index]
+    return params
+
+
+def _decode(space: _Space, suggested: Mapping[str, Any], number: int) -> dict[str, Any]:
+    """Return a stored trial's configuration; an error when it came from another space."""
+    which = int(suggested.get("space", 0))
+    try:
+        grid = space.grids[which]
+        out = {}
+        for name, values in grid:
+            value = suggested[f"{which}:{name}"]
+            out[name] = value if isinstance(values, IntRange | FloatRange) else values[value]
+    except (IndexError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{_OWNER}: trial {number} of the stored study was made on another search space "
+            f"({dict(suggested)}); resume a study with the space it was started with, or give "
+            "a new study_name."
+        ) from err
+    return out
+
+
 def _optuna_search(
     space: _Space,
-    run: Callable[[dict[str, Any]], float],
+    measure: Callable[[Recommender, Sequence[pd.Timestamp]], npt.NDArray[np.float64]],
+    record: Callable[[dict[str, Any], Any, float, bool], float],
+    recommender: Recommender,
+    stamps: Sequence[pd.Timestamp],
     *,
     n_trials: int,
     seed: int | None,
     progress: bool | None,
+    pruner: Any,
+    storage: str | None,
+    study_name: str | None,
+    rows: list[dict[str, Any]],
+    configs: list[dict[str, Any]],
 ) -> None:
     optuna = _import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    if isinstance(pruner, str) and pruner == "best":
+        pruner = _best_so_far(optuna)
+    elif pruner is None:
+        pruner = optuna.pruners.NopPruner()
+    elif not isinstance(pruner, optuna.pruners.BasePruner):
+        raise ValueError(
+            f"The 'pruner' parameter of {_OWNER} must be 'best', an optuna.pruners object or "
+            f"None. Got {pruner!r} instead."
+        )
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+        storage=storage,
+        study_name=study_name,
+        load_if_exists=storage is not None,
+    )
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
     def objective(trial: Any) -> float:
-        which = 0
-        if len(space.grids) > 1:
-            which = int(trial.suggest_categorical("space", list(range(len(space.grids)))))
-        params = {
-            name: values[
-                int(trial.suggest_categorical(f"{which}:{name}", list(range(len(values)))))
-            ]
-            for name, values in space.grids[which]
-        }
-        score = run(params)
+        params = _suggest(trial, space)
+        estimator = _configure(recommender, params)
+        started = time.perf_counter()
+        scores = np.full(len(stamps), np.nan)
+        # the first fold alone, then the rest: a trial clearly behind stops here
+        scores[0] = measure(estimator, stamps[:1])[0]
+        first = float(scores[0]) if np.isfinite(scores[0]) else -math.inf
+        trial.report(first, step=0)
+        pruned = len(stamps) > 2 and trial.should_prune()
+        if not pruned:
+            scores[1:] = measure(estimator, stamps[1:])
+        seconds = time.perf_counter() - started
+        trial.set_user_attr(
+            _ATTR, {"scores": [None if not np.isfinite(v) else float(v) for v in scores],
+                    "seconds": seconds, "pruned": bool(pruned)},
+        )  # fmt: skip
+        if pruned:
+            raise optuna.TrialPruned()
+        head = scores[:-1]
+        selection = float(np.nanmean(head)) if np.isfinite(head).any() else -math.inf
         # a fold without additions gives no score; Optuna must still see a number to rank
-        return score if np.isfinite(score) else -np.inf
+        return selection if math.isfinite(selection) else -math.inf
 
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=_common.show_progress(progress))
+    study.optimize(
+        objective,
+        n_trials=n_trials,
+        show_progress_bar=_common.show_progress(progress),
+        catch=(),
+    )
+    # every finished trial of the study, resumed ones included, in the order they ran
+    for trial in sorted(study.get_trials(deepcopy=False, states=finished), key=lambda t: t.number):
+        stored = trial.user_attrs.get(_ATTR)
+        if stored is None:
+            continue
+        scores = [np.nan if v is None else v for v in stored["scores"]]
+        record(
+            _decode(space, trial.params, trial.number),
+            scores,
+            float(stored["seconds"]),
+            bool(stored["pruned"]),
+        )
 
 
 def _result(
@@ -529,8 +885,10 @@ def _result(
         Columns.selection_score,
         Columns.held_out_score,
         Columns.fit_seconds,
+        _PRUNED,
     ]
     table = pd.DataFrame(rows).reindex(columns=columns)
+    table[_PRUNED] = table[_PRUNED].fillna(False).astype(bool)
     for name in space.names:
         column = table[name].astype(object)
         table[name] = column.where(column.notna(), None)
