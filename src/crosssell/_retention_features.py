@@ -137,6 +137,7 @@ class BookArrays:
     clients_x: FloatArray
     clients_names: list[str]
     satisfaction_event: str
+    observed_ends: bool
 
     @classmethod
     def of(
@@ -147,6 +148,7 @@ class BookArrays:
         lapse: int,
         purchases: bool,
         satisfaction_event: str,
+        observed_ends: bool = False,
     ) -> BookArrays:
         """Read the Book's contracts and events known at ``as_of`` into day arrays."""
         t = int(as_of.value // DAY_NS)
@@ -225,6 +227,7 @@ class BookArrays:
             clients_x=x,
             clients_names=names,
             satisfaction_event=satisfaction_event,
+            observed_ends=observed_ends and not purchases,
         )
 
     def known(self, day: int) -> npt.NDArray[np.bool_]:
@@ -235,7 +238,13 @@ class BookArrays:
         """Coverage runs of clients (or client x family chains) from contracts known at ``day``."""
         k = self.known(day)
         key = self.client[k] * self.n_families + self.family[k] if by_family else self.client[k]
-        return Runs.of(key, self.start[k], self.end[k], grace)
+        return Runs.of(key, self.start[k], self.ends(day)[k], grace)
+
+    def ends(self, day: int) -> IntArray:
+        """End days as known at ``day``: with ``observed_ends``, a later end is not known yet."""
+        if not self.observed_ends:
+            return self.end
+        return np.where(self.end > day, OPEN_DAY, self.end)
 
     def events_of(self, kind: str, lo: int, hi: int) -> npt.NDArray[np.bool_]:
         """Events of type ``kind`` dated in ``(lo, hi]``."""
@@ -383,7 +392,8 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
     """Built-in client features at ``day`` (then the clients table's columns)."""
     n = a.n_clients
     known = a.known(day)
-    active = known & (a.end > day)
+    end = a.ends(day)
+    active = known & (end > day)
     c = a.client
     value = np.nan_to_num(a.value)
     cols: dict[str, FloatArray] = {}
@@ -402,34 +412,34 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
         value_before = np.bincount(c[before], weights=value[before], minlength=n)
     else:
         annual = np.bincount(c[active], weights=value[active], minlength=n)
-        was = known & (a.start <= day - 180) & (a.end > day - 180)
+        was = known & (a.start <= day - 180) & (end > day - 180)
         value_before = np.bincount(c[was], weights=value[was], minlength=n)
     cols["annual_value"] = annual
     cols["value_change_180d"] = annual - value_before
-    ending = active & (a.end < OPEN_DAY)
+    ending = active & (end < OPEN_DAY)
     next_end = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(next_end, c[ending], a.end[ending])
+    np.minimum.at(next_end, c[ending], end[ending])
     has_end = next_end < np.iinfo(np.int64).max
     cols["days_to_next_end"] = np.where(has_end, next_end - day, np.nan)
     # the product and term of the contract ending soonest (largest value first on a tie)
-    rows = np.flatnonzero(ending & (a.end == np.where(has_end, next_end, -1)[c]))
+    rows = np.flatnonzero(ending & (end == np.where(has_end, next_end, -1)[c]))
     rows = rows[np.lexsort((-value[rows], c[rows]))]
     first_rows = rows[np.unique(c[rows], return_index=True)[1]]
     next_product = np.full(n, -1, np.int64)
     next_product[c[first_rows]] = a.product[first_rows]
     term = np.full(n, np.nan)
-    term[c[first_rows]] = (a.end[first_rows] - a.start[first_rows]).astype(np.float64)
+    term[c[first_rows]] = (end[first_rows] - a.start[first_rows]).astype(np.float64)
     cols["term_days"] = term
     runs = a.runs(day, by_family=False, grace=grace)
     covered, _, run_end = runs.at(np.arange(n, dtype=np.int64), day)
     cols["days_to_coverage_end"] = np.where(
         covered & (run_end < OPEN_DAY), run_end - day, np.where(covered, np.nan, 0.0)
     )
-    soon = ending & (a.end <= day + 90)
+    soon = ending & (end <= day + 90)
     ending_value = np.bincount(c[soon], weights=value[soon], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["share_value_ending_90d"] = np.where(annual > 0, ending_value / annual, np.nan)
-        n_open = _count(n, c, active & (a.end >= OPEN_DAY))
+        n_open = _count(n, c, active & (end >= OPEN_DAY))
         cols["open_ended_share"] = np.where(
             cols["active_contracts"] > 0, n_open / cols["active_contracts"], np.nan
         )
@@ -552,7 +562,8 @@ def family_features(
     """Features of (client, family) chains ``keys`` covered at ``day``."""
     nf = max(a.n_families, 1)
     known = a.known(day)
-    active = known & (a.end > day)
+    end = a.ends(day)
+    active = known & (end > day)
     key = a.client * nf + a.family
     frame = pd.DataFrame(
         {
@@ -560,7 +571,7 @@ def family_features(
             "value": np.nan_to_num(a.value[active]),
             "tier": a.tier[active],
             "term": np.where(
-                a.end[active] < OPEN_DAY, (a.end[active] - a.start[active]).astype(float), np.nan
+                end[active] < OPEN_DAY, (end[active] - a.start[active]).astype(float), np.nan
             ),
         }
     )

@@ -270,6 +270,11 @@ class RetentionModel(Estimator):
     satisfaction_event : str, default "satisfaction"
         Events of this type with a number in ``detail`` are satisfaction readings, which give
         the satisfaction's trend; without them the clients table's ``satisfaction`` is used.
+    end_dates : {"scheduled", "observed"}, default "scheduled"
+        "scheduled": a contract's end date is known from its start (a term signed), as the
+        Book reads it. "observed": an end date counts only once it has passed, for data whose
+        end dates are written when a contract stops (an open-ended contract cancelled, a
+        snapshot of who left): features then never see a departure coming from its date.
     bands : (float, float), default (1.0, 2.0)
         ``band`` is "healthy" below the first multiple of the book's leaving rate, "watch"
         below the second, "at risk" from there.
@@ -355,6 +360,7 @@ class RetentionModel(Estimator):
         "satisfaction_event": [
             Satisfies(lambda v: isinstance(v, str) and v != "", "a type name", ("", 3))
         ],
+        "end_dates": [Options({"scheduled", "observed"})],
         "bands": [
             Satisfies(
                 lambda v: len(v) == 2 and 0 < float(v[0]) <= float(v[1]),
@@ -392,6 +398,7 @@ class RetentionModel(Estimator):
         max_train_units: int = 40000,
         features: Sequence[tuple[str, RetentionFeature]] = (),
         satisfaction_event: str = "satisfaction",
+        end_dates: Literal["scheduled", "observed"] = "scheduled",
         bands: tuple[float, float] = (1.0, 2.0),
         n_reasons: int = 3,
         random_state: Any = 0,
@@ -409,6 +416,7 @@ class RetentionModel(Estimator):
         self.max_train_units = max_train_units
         self.features = features
         self.satisfaction_event = satisfaction_event
+        self.end_dates = end_dates
         self.bands = bands
         self.n_reasons = n_reasons
         self.random_state = random_state
@@ -492,6 +500,7 @@ class RetentionModel(Estimator):
             lapse=lapse,
             purchases=holds_purchases(book),
             satisfaction_event=str(self.satisfaction_event),
+            observed_ends=self.end_dates == "observed",
         )
 
     def _runs(self, a: BookArrays, day: int, by_family: bool, cache: dict[Any, Any]) -> Runs:

@@ -8,6 +8,9 @@
 * :func:`synthetic_take_up` / :func:`demo_take_up` return the true take-up chances a synthetic
   book was drawn with (:class:`~crosssell.datasets._synthetic.TakeUp`), to check that a model's
   propensities are calibrated.
+* :func:`synthetic_churn` / :func:`demo_churn` return the true churn hazards of a synthetic
+  book (:class:`~crosssell.datasets._synthetic.Churn`), to check that a retention model orders
+  clients as the truth does.
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`simulate_campaign` plays decisions, reactions and take-up forward with a known effect
   of proposing, to check :func:`crosssell.evaluation.lift`.
@@ -38,17 +41,25 @@ from crosssell.datasets._campaign import Campaign, simulate_campaign
 
 if TYPE_CHECKING:
     from crosssell.book import Book
-    from crosssell.datasets._synthetic import TakeUp, synthetic_frames, synthetic_take_up
+    from crosssell.datasets._synthetic import (
+        Churn,
+        TakeUp,
+        synthetic_churn,
+        synthetic_frames,
+        synthetic_take_up,
+    )
 
 __all__ = [
     "Campaign",
     "demo",
     "demo_as_of",
+    "demo_churn",
     "demo_frames",
     "demo_take_up",
     "load_online_retail",
     "simulate_campaign",
     "synthetic_book",
+    "synthetic_churn",
     "synthetic_frames",
     "synthetic_take_up",
     "tiny",
@@ -76,7 +87,7 @@ _DATE_COLUMNS = (Columns.start, Columns.end, Columns.date)
 def __getattr__(name: str) -> Any:
     # The generator is imported on first use, so that running it as a script
     # (python -m crosssell.datasets._synthetic) does not find it already imported.
-    if name in ("synthetic_frames", "synthetic_take_up"):
+    if name in ("synthetic_frames", "synthetic_take_up", "synthetic_churn"):
         from crosssell.datasets import _synthetic
 
         return getattr(_synthetic, name)
@@ -184,6 +195,29 @@ def demo_take_up() -> TakeUp:
     from crosssell.datasets._synthetic import DEMO_SETTINGS, synthetic_take_up
 
     return synthetic_take_up(**DEMO_SETTINGS)
+
+
+def demo_churn() -> Churn:
+    """Return the true churn hazards the demo book was drawn with.
+
+    The demo's simulation is run again (about a second) with its settings and seed; it draws the
+    same numbers, so the hazards belong to the book :func:`demo` loads.
+
+    Returns
+    -------
+    Churn
+        ``monthly`` hazards per (client, month), ``starts``, and ``within(as_of, horizon)``.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo_churn
+    >>> risk = demo_churn().within("2025-03-31", "180D")
+    >>> risk.columns.tolist()
+    ['client_id', 'churning', 'probability']
+    """
+    from crosssell.datasets._synthetic import DEMO_SETTINGS, synthetic_churn
+
+    return synthetic_churn(**DEMO_SETTINGS)
 
 
 def demo_frames() -> dict[str, pd.DataFrame]:

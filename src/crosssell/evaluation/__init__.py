@@ -44,6 +44,7 @@ from crosssell.evaluation.plots import (
     plot_reliability,
     plot_suppression,
 )
+from crosssell.evaluation.retention import RetentionBacktest, backtest_retention, concordance
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import TuneResult, tune
 
@@ -54,14 +55,17 @@ __all__ = [
     "IsotonicCalibrator",
     "LiftReport",
     "PlattCalibrator",
+    "RetentionBacktest",
     "TuneResult",
     "additions",
     "backtest",
+    "backtest_retention",
     "calibrate",
     "calibration_error",
     "calibration_table",
     "calibrator_from_dict",
     "compare",
+    "concordance",
     "coverage",
     "evaluate",
     "hit_rate_at_k",
