@@ -111,14 +111,18 @@ class _Linear:
         from sklearn.linear_model import LogisticRegression
 
         z = np.sign(x) * np.log1p(np.abs(x))
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(np.where(np.isnan(z).all(axis=0), 0.0, z), axis=0)
-            scale = np.nanstd(z, axis=0)
-        self.mean_ = np.nan_to_num(mean)
-        self.scale_ = np.where(np.nan_to_num(scale) > 0, np.nan_to_num(scale), 1.0)
+        seen = ~np.isnan(z)
+        count = seen.sum(axis=0)
+        filled = np.where(seen, z, 0.0)
+        mean = filled.sum(axis=0) / np.maximum(count, 1)
+        var = (np.where(seen, z - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1)
+        self.mean_ = mean
+        self.scale_ = np.where(var > 0, np.sqrt(var), 1.0)
         self.flagged_ = np.flatnonzero(np.isnan(x).any(axis=0))
         design = self._design(x)
-        self.model_ = LogisticRegression(C=1.0, max_iter=500, random_state=self.seed)
+        self.model_ = LogisticRegression(
+            C=1.0, solver="newton-cholesky", max_iter=200, random_state=self.seed
+        )
         self.model_.fit(design, y, sample_weight=w)
         return self
 
@@ -234,10 +238,16 @@ class RetentionModel(Estimator):
     keeps that calibration. When the history is too short for that, a random fifth of the units
     of the most recent fully observed window is held out instead.
 
-    Why gradient-boosted trees by default: measured with ``benchmarks/retention.py``, LightGBM
-    ranked as well as or better than the logistic regression on every book (telco, Online
-    Retail II, the synthetic book) and needs no care for the features' scale or the interactions
-    of contract end and month. ``model="logistic"`` is there for a linear, more stable reading.
+    Why a logistic regression by default: measured with ``benchmarks/retention.py`` (ROC AUC,
+    the same folds and features), it ranked as well as LightGBM's trees on the telco sample
+    (0.850 against 0.847 on a 70/30 split of clients) and on the synthetic books (demo 0.946
+    against 0.934, 5,000 clients 0.976 against 0.974), and better on Online Retail II (0.748
+    against 0.684 over three cutoffs of 2011, where the trees overfit the seasons of the
+    training windows), with a calibration error as low or lower, it fits several times
+    faster, and its reasons are exact (each feature's share of the linear score). Features
+    enter on a signed log scale, standardised, with a flag where a value is missing, and the
+    month as one indicator per month. ``model="lightgbm"`` is there for books where
+    interactions matter more than the measurements here showed.
 
     Parameters
     ----------
@@ -253,8 +263,8 @@ class RetentionModel(Estimator):
     lapse : str, timedelta or None, default None
         Books of purchases: days without a purchase that mean the client has left (None: the
         horizon). Ignored for contracts.
-    model : {"lightgbm", "logistic"}, default "lightgbm"
-        The hazard learner.
+    model : {"logistic", "lightgbm"}, default "logistic"
+        The hazard learner: a logistic regression, or LightGBM's gradient-boosted trees.
     n_estimators : int, default 200
         Boosting rounds (LightGBM).
     learning_rate : float, default 0.05
@@ -391,7 +401,7 @@ class RetentionModel(Estimator):
         step: Any = "30D",
         grace: Any = "30D",
         lapse: Any = None,
-        model: Model = "lightgbm",
+        model: Model = "logistic",
         n_estimators: int = 200,
         learning_rate: float = 0.05,
         contracts: bool = True,

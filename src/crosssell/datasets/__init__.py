@@ -14,6 +14,8 @@
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`simulate_campaign` plays decisions, reactions and take-up forward with a known effect
   of proposing, to check :func:`crosssell.evaluation.lift`.
+* :func:`load_telco` turns a local copy of the IBM telco churn sample into a Book (one snapshot:
+  services held, their tenure, who left in the last month).
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
   Book.
 
@@ -32,7 +34,7 @@ from __future__ import annotations
 import importlib
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -57,6 +59,7 @@ __all__ = [
     "demo_frames",
     "demo_take_up",
     "load_online_retail",
+    "load_telco",
     "simulate_campaign",
     "synthetic_book",
     "synthetic_churn",
@@ -438,3 +441,118 @@ def load_online_retail(path: str | Path) -> Book:
         }
     )
     return Book.from_transactions(lines, lookback="365D", clients=clients, products=products)
+
+
+_TELCO_SERVICES: Final = (
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
+_TELCO_CLIENT_COLUMNS: Final = (
+    "gender",
+    "SeniorCitizen",
+    "Partner",
+    "Dependents",
+    "Contract",
+    "PaperlessBilling",
+    "PaymentMethod",
+)
+
+
+def load_telco(path: str | Path, *, snapshot: Any = "2024-01-01") -> Book:
+    """Build a Book from a local copy of the IBM telco customer churn sample.
+
+    The file is one snapshot: each customer is a client; each service held (phone, multiple
+    lines, DSL or fibre internet, and the six internet add-ons) is a contract that started
+    ``tenure`` months before ``snapshot`` (the data has no per-service dates), with the monthly
+    charges times 12, shared evenly among the services, as its annual value. A customer who
+    churned ("Churn" = Yes: left within the last month) has every contract end 15 days before
+    the snapshot; the others' contracts are open. The contract type (month-to-month, one or two
+    years) is the client's ``segment`` and, with gender, senior citizen, partner, dependents,
+    paperless billing and payment method, a column of the clients table. Nothing is
+    downloaded.
+
+    The end dates of churners are written by their departure, not signed in advance: fit a
+    :class:`~crosssell.RetentionModel` on this Book with ``end_dates="observed"``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Parquet file, or a folder holding ``customers.parquet``.
+    snapshot : date-like, default "2024-01-01"
+        The date the snapshot is placed at.
+
+    Returns
+    -------
+    Book
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import load_telco
+    >>> load_telco("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Telco churn customers not found at no/such/folder/...
+    """
+    import numpy as np
+
+    from crosssell.book import Book
+
+    source = Path(path)
+    if source.is_dir() or not source.suffix:
+        source = source / "customers.parquet"
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"Telco churn customers not found at {source}. Pass the path of customers.parquet "
+            "or of the folder that holds it."
+        )
+    raw = pd.read_parquet(source)
+    at = pd.Timestamp(snapshot).normalize()
+    ids = raw["customerID"].astype(str).to_numpy()
+    held = {name: (raw[name] == "Yes").to_numpy() for name in _TELCO_SERVICES}
+    internet = raw["InternetService"].astype(str)
+    held["Internet DSL"] = (internet == "DSL").to_numpy()
+    held["Internet Fiber"] = (internet == "Fiber optic").to_numpy()
+    n_services = np.sum(list(held.values()), axis=0)
+    annual = raw["MonthlyCharges"].to_numpy(np.float64) * 12 / np.maximum(n_services, 1)
+    tenure = raw["tenure"].to_numpy(np.int64)
+    month = np.datetime64(at.strftime("%Y-%m"), "M")
+    into = (at - pd.Timestamp(str(month))).to_timedelta64()
+    months_back = (month - tenure).astype("datetime64[ns]") + into
+    # joined this month: a day before the snapshot
+    start = np.where(tenure > 0, months_back, np.datetime64(at - pd.Timedelta(days=1)))
+    left = (raw["Churn"] == "Yes").to_numpy()
+    end = np.where(left, np.datetime64(at - pd.Timedelta(days=15)), np.datetime64("NaT"))
+    parts = []
+    for product, mask in held.items():
+        rows = np.flatnonzero(mask)
+        parts.append(
+            pd.DataFrame(
+                {
+                    Columns.client: ids[rows],
+                    Columns.product: product,
+                    Columns.start: start[rows],
+                    Columns.end: end[rows],
+                    Columns.value: annual[rows],
+                }
+            )
+        )
+    contracts = pd.concat(parts, ignore_index=True)
+    products = pd.DataFrame({Columns.product: list(held)})
+    products[Columns.family] = [
+        "Internet" if p.startswith("Internet") else p for p in products[Columns.product]
+    ]
+    clients = pd.DataFrame({Columns.client: ids, Columns.segment: raw["Contract"].astype(str)})
+    for name in _TELCO_CLIENT_COLUMNS:
+        clients[name] = raw[name].to_numpy()
+    return Book.from_frames(contracts=contracts, products=products, clients=clients)

@@ -242,7 +242,9 @@ def backtest_retention(
     span = pd.Timedelta(template.horizon)
     folds = cutoff_list(cutoffs)
     last = book.dates[1].normalize()
-    grace = pd.Timedelta(template.grace)
+    from crosssell.rules._common import holds_purchases
+
+    grace = pd.Timedelta(0) if holds_purchases(book) else pd.Timedelta(template.grace)
     parts = []
     for cut in folds:
         if cut + span + grace > last:
