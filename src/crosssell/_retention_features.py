@@ -251,7 +251,8 @@ class BookArrays:
         where = np.flatnonzero(self.ev_types == kind)
         if where.size == 0:
             return np.zeros(self.ev_day.size, bool)
-        return (self.ev_type == where[0]) & (self.ev_day > lo) & (self.ev_day <= hi)
+        found = (self.ev_type == where[0]) & (self.ev_day > lo) & (self.ev_day <= hi)
+        return np.asarray(found, dtype=bool)
 
 
 def _complaint_pairs(ev: pd.DataFrame, ev_day: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -407,13 +408,13 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
     )
     if a.purchases:
         recent = known & (a.start > day - 365)
-        annual = np.bincount(c[recent], weights=value[recent], minlength=n)
+        annual = np.bincount(c[recent], weights=value[recent], minlength=n).astype(np.float64)
         before = known & (a.start > day - 545) & (a.start <= day - 180)
-        value_before = np.bincount(c[before], weights=value[before], minlength=n)
+        value_before = np.bincount(c[before], weights=value[before], minlength=n).astype(np.float64)
     else:
-        annual = np.bincount(c[active], weights=value[active], minlength=n)
+        annual = np.bincount(c[active], weights=value[active], minlength=n).astype(np.float64)
         was = known & (a.start <= day - 180) & (end > day - 180)
-        value_before = np.bincount(c[was], weights=value[was], minlength=n)
+        value_before = np.bincount(c[was], weights=value[was], minlength=n).astype(np.float64)
     cols["annual_value"] = annual
     cols["value_change_180d"] = annual - value_before
     ending = active & (end < OPEN_DAY)
@@ -449,8 +450,12 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
     cols["starts_90d"] = _count(n, c, s90)
     cols["starts_365d"] = _count(n, c, s365)
     cols["days_since_last_start"] = day - _last_day(n, c, a.start, known)
-    cols["value_started_365d"] = np.bincount(c[s365], weights=value[s365], minlength=n)
-    cols["value_started_prior_365d"] = np.bincount(c[prior], weights=value[prior], minlength=n)
+    cols["value_started_365d"] = np.bincount(c[s365], weights=value[s365], minlength=n).astype(
+        np.float64
+    )
+    cols["value_started_prior_365d"] = np.bincount(
+        c[prior], weights=value[prior], minlength=n
+    ).astype(np.float64)
     up = s365 & (
         (a.tier > a.prev_tier) | ((a.tier == a.prev_tier) & (a.quantity > a.prev_quantity))
     )

@@ -136,7 +136,7 @@ class _Linear:
         out = design[:, :n] * coef[:n]
         flags = design[:, n : n + self.flagged_.size] * coef[n : n + self.flagged_.size]
         out[:, self.flagged_] += flags
-        return out
+        return np.asarray(out, dtype=np.float64)
 
 
 class _Trees:
@@ -1071,7 +1071,7 @@ class RetentionModel(Estimator):
                     user_names=[name for name, _ in self.features],
                 )
                 sep = np.where(out[sel] == "", "", "; ")
-                out[sel] = out[sel] + sep.astype(object) + text
+                out[sel] = out[sel] + sep.astype(object) + np.asarray(text, dtype=object)
         out[out == ""] = "no strong warning sign"
         return out
 
@@ -1115,7 +1115,7 @@ def _hazards(learner: Any, units: _Units, which: IntArray | None = None) -> Floa
 
 
 def _survival(h: FloatArray) -> FloatArray:
-    return np.cumprod(1.0 - h, axis=1)
+    return np.asarray(np.cumprod(1.0 - h, axis=1), dtype=np.float64)
 
 
 def _at(surv: FloatArray, horizon_days: int) -> FloatArray:
@@ -1219,7 +1219,7 @@ def _plural(count: FloatArray, one: str, many: str) -> npt.NDArray[np.object_]:
 
 def _days_text(days: FloatArray) -> npt.NDArray[np.object_]:
     d = np.rint(np.nan_to_num(days))
-    return _num(d) + _plural(d, " day", " days")
+    return np.asarray(_num(d) + _plural(d, " day", " days"), dtype=object)
 
 
 def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top to bottom
@@ -1231,12 +1231,12 @@ def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top
     *,
     purchases: bool,
     user_names: list[str],
-) -> npt.NDArray[np.object_]:
+) -> Any:
     c = units.client[sel]
     names = snap.names
 
     def col(name: str) -> FloatArray:
-        return snap.x[c, names.index(name)]
+        return np.asarray(snap.x[c, names.index(name)], dtype=np.float64)
 
     if topic == "satisfaction":
         now, before = col("satisfaction_last"), snap.satisfaction_before[c]
@@ -1294,8 +1294,10 @@ def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top
         return f"no {word} for " + _days_text(since)
     if topic == "buying":
         k = col("starts_365d")
-        word = ("purchase", "purchases") if purchases else ("contract started", "contracts started")
-        return _num(k) + _plural(k, f" {word[0]}", f" {word[1]}") + " in the last year"
+        one, many = (
+            ("purchase", "purchases") if purchases else ("contract started", "contracts started")
+        )
+        return _num(k) + _plural(k, f" {one}", f" {many}") + " in the last year"
     if topic == "spend":
         now, before = col("value_started_365d"), col("value_started_prior_365d")
         return (

@@ -35,21 +35,26 @@ def renewal_frames(n: int = 300, seed: int = 0) -> dict[str, pd.DataFrame]:
         ref = 0
         while start < stop:
             end = start + pd.DateOffset(months=12)
-            for product in products:
-                contracts.append(
-                    {
-                        "client_id": cid,
-                        "product_id": product,
-                        "start_date": start,
-                        "end_date": end,
-                        "value": 1000.0 if product == "CRM" else 3000.0,
-                    }
-                )
+            contracts.extend(
+                {
+                    "client_id": cid,
+                    "product_id": product,
+                    "start_date": start,
+                    "end_date": end,
+                    "value": 1000.0 if product == "CRM" else 3000.0,
+                }
+                for product in products
+            )
             complained = rng.random() < (0.3 if unhappy else 0.03)
             if complained:
                 opened = end - pd.Timedelta(days=int(rng.integers(10, 80)))
                 events.append(
-                    {"client_id": cid, "date": opened, "type": "complaint_opened", "ref": f"{cid}-{ref}"}
+                    {
+                        "client_id": cid,
+                        "date": opened,
+                        "type": "complaint_opened",
+                        "ref": f"{cid}-{ref}",
+                    }
                 )
                 events.append(
                     {

@@ -617,7 +617,7 @@ def synthetic_take_up(
         "seed": seed,
     }
     _, truth = _simulate("synthetic_take_up", given, truth=True)
-    assert truth is not None
+    assert isinstance(truth, TakeUp)
     return truth
 
 

@@ -70,7 +70,7 @@ class RetentionBacktest:
     scores: pd.DataFrame
 
     def summary(self) -> pd.DataFrame:
-        """The pooled metrics as a metric x model table of values.
+        """Return the pooled metrics as a metric x model table of values.
 
         Returns
         -------
@@ -87,7 +87,9 @@ class RetentionBacktest:
         ['model', 'risk signals', 'contract ends soon']
         """
         pooled = self.table[self.table[Columns.fold] == "all"]
-        wide = pooled.pivot(index=Columns.metric, columns=Columns.model, values="value")
+        wide = pooled.pivot_table(
+            index=Columns.metric, columns=Columns.model, values="value", dropna=False
+        )
         return wide.reindex(index=list(METRICS), columns=[_MODEL, _SIGNALS, _ENDS_SOON])
 
 
@@ -144,7 +146,7 @@ def _auc(score: FloatArray, y: FloatArray) -> float:
 def _pr_auc(score: FloatArray, y: FloatArray) -> float:
     from sklearn.metrics import average_precision_score
 
-    return float(average_precision_score(y, score)) if 0 < y.sum() else float("nan")
+    return float(average_precision_score(y, score)) if y.sum() > 0 else float("nan")
 
 
 def _value_recall(score: FloatArray, y: FloatArray, value: FloatArray) -> float:
@@ -166,7 +168,7 @@ def _metrics(
     *,
     probability: bool,
 ) -> dict[str, float]:
-    out = {
+    return {
         "roc_auc": _auc(score, y),
         "pr_auc": _pr_auc(score, y),
         "brier": float(np.mean((score - y) ** 2)) if probability else float("nan"),
@@ -174,7 +176,6 @@ def _metrics(
         "c_index": concordance(score, days, departed),
         "value_recall_top_decile": _value_recall(score, y, value),
     }
-    return out
 
 
 def backtest_retention(
