@@ -138,6 +138,7 @@ class BookArrays:
     clients_names: list[str]
     satisfaction_event: str
     observed_ends: bool
+    table_satisfaction: FloatArray
 
     @classmethod
     def of(
@@ -228,6 +229,9 @@ class BookArrays:
             clients_names=names,
             satisfaction_event=satisfaction_event,
             observed_ends=observed_ends and not purchases,
+            table_satisfaction=pd.to_numeric(
+                book.client_table[Columns.satisfaction], errors="coerce"
+            ).to_numpy(np.float64, na_value=np.nan),
         )
 
     def known(self, day: int) -> npt.NDArray[np.bool_]:
@@ -528,9 +532,7 @@ def _satisfaction(a: BookArrays, day: int) -> tuple[FloatArray, FloatArray, IntA
     """Last satisfaction reading at ``day``, the one 180 days before, and that one's day."""
     n = a.n_clients
     sel = a.events_of(a.satisfaction_event, -(1 << 40), day) & np.isfinite(a.ev_detail)
-    table_sat = pd.to_numeric(a.book.client_table[Columns.satisfaction], errors="coerce").to_numpy(
-        np.float64, na_value=np.nan
-    )
+    table_sat = a.table_satisfaction
     before_day = np.full(n, -1, np.int64)
     if not sel.any():
         return table_sat, np.full(n, np.nan), before_day

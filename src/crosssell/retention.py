@@ -58,6 +58,10 @@ RetentionFeature = Callable[[RuleContext, IntArray], npt.ArrayLike]
 Model = Literal["lightgbm", "logistic"]
 
 _BANDS: Final = ("healthy", "watch", "at risk")
+# person-months a learner is trained on, at most (months without a departure are sampled)
+_MAX_ROWS: Final = 100_000
+# units whose 12 months are scored by the trees at once
+_BLOCK_UNITS: Final = 20_000
 # the isotonic map is flat on blocks; a trace of the raw probability keeps the order inside them
 _TIE_WEIGHT: Final = 1e-4
 # per-period columns: the month, and the contract and coverage ends seen from its start
@@ -128,6 +132,34 @@ class _Linear:
 
     def predict(self, x: FloatArray) -> FloatArray:
         return np.asarray(self.model_.predict_proba(self._design(x))[:, 1], dtype=np.float64)
+
+    def partial_logit(self, x: FloatArray, start: int) -> FloatArray:
+        """The linear score of columns ``start, start + 1, ...`` of the features (no intercept).
+
+        A unit's static features are the same in each of its 12 months: their part of the
+        score is computed once per unit, and only the months' own columns once per month.
+        """
+        stop = start + x.shape[1]
+        coef = self.model_.coef_[0]
+        n = len(self.names)
+        z = np.sign(x) * np.log1p(np.abs(x))
+        missing = np.isnan(z)
+        mean, scale = self.mean_[start:stop], self.scale_[start:stop]
+        z = (np.where(missing, mean, z) - mean) / scale
+        out = z @ coef[start:stop]
+        flagged = (self.flagged_ >= start) & (self.flagged_ < stop)
+        if flagged.any():
+            flag_coef = coef[n : n + self.flagged_.size][flagged]
+            out = out + missing[:, self.flagged_[flagged] - start] @ flag_coef
+        month = self.names.index("month")
+        if start <= month < stop:
+            m = x[:, month - start].astype(np.int64)
+            out = out + coef[n + self.flagged_.size :][np.clip(m, 1, N_MONTHS) - 1]
+        return np.asarray(out, dtype=np.float64)
+
+    @property
+    def intercept(self) -> float:
+        return float(self.model_.intercept_[0])
 
     def contributions(self, x: FloatArray) -> FloatArray:
         design = self._design(x)
@@ -621,8 +653,10 @@ class RetentionModel(Estimator):
         }
         return x, y, unit, info
 
-    def _train(self, names: list[str], x: FloatArray, y: FloatArray, seed: int) -> Any:
-        w = np.ones(y.size)
+    def _train(
+        self, names: list[str], x: FloatArray, y: FloatArray, seed: int, rng: np.random.Generator
+    ) -> Any:
+        x, y, w = _thin(x, y, rng)
         if self.model == "logistic":
             return _Linear(names, seed).fit(x, y, w)
         return _Trees(
@@ -684,7 +718,7 @@ class RetentionModel(Estimator):
                 "needs both departures and stays. Give a longer history, a later as_of, more "
                 "windows or a larger step."
             )
-        learner = self._train(names, x, y, seed)
+        learner = self._train(names, x, y, seed, rng)
         calibrator = self._calibrate(
             a, by_family=by_family, names=names, rng=rng, seed=seed, cache=cache
         )
@@ -724,7 +758,7 @@ class RetentionModel(Estimator):
         label = (left & (days <= h)).astype(np.float64)
         x, y, _, _ = self._rows_up_to(a, cal_day, by_family, rng, cache)
         if y.size and 0 < y.sum() < y.size:
-            learner = self._train(names, x, y, seed)
+            learner = self._train(names, x, y, seed, rng)
             held = np.ones(units.key.size, dtype=bool)
         else:
             # too short a history before the held-out window: hold out a fifth of its units
@@ -737,7 +771,7 @@ class RetentionModel(Estimator):
             x_tr, y_tr, _ = self._rows_without(a, by_family, units.key[held], rng, cache)
             if not 0 < y_tr.sum() < y_tr.size:
                 return None
-            learner = self._train(names, x_tr, y_tr, seed)
+            learner = self._train(names, x_tr, y_tr, seed, rng)
         raw = _p_leave(_hazards(learner, units, np.flatnonzero(held)), h)
         return IsotonicCalibrator().fit(raw, label[held])
 
@@ -1093,25 +1127,62 @@ def _as_of(book: Book, as_of: Any) -> pd.Timestamp:
     return to_as_of(as_of, caller="RetentionModel").normalize()
 
 
+def _thin(
+    x: FloatArray, y: FloatArray, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Keep every departure and a sample of the months without one, weighted back.
+
+    Months without a departure are most of the rows (99% and more); beyond ``_MAX_ROWS`` they
+    are sampled, each kept one weighted by the inverse of its chance of being kept, so that the
+    learner estimates the same hazards from a fraction of the rows.
+    """
+    n_stay = int((y == 0).sum())
+    room = _MAX_ROWS - int((y > 0).sum())
+    if y.size <= _MAX_ROWS or n_stay == 0 or room <= 0:
+        return x, y, np.ones(y.size)
+    rate = room / n_stay
+    keep = (y > 0) | (rng.random(y.size) < rate)
+    w = np.where(y > 0, 1.0, 1.0 / rate)
+    return x[keep], y[keep], w[keep]
+
+
 def _period_rows(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
     """Person-month rows: the unit's static features, then the month's own columns."""
+    return np.hstack([units.x[unit], _period_columns(units, unit, month)])
+
+
+def _period_columns(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
+    """The month's own columns (``_PERIOD_FEATURES``) of person-months."""
     shift = MONTH_DAYS * (month - 1)
     to_end = units.next_end[unit] - shift
     to_cover = units.coverage_end[unit] - shift
     with np.errstate(invalid="ignore"):
         ends = ((to_end >= 0) & (to_end < MONTH_DAYS)).astype(np.float64)
         covers = ((to_cover >= 0) & (to_cover < MONTH_DAYS)).astype(np.float64)
-    period = np.column_stack([month.astype(np.float64), to_end, ends, to_cover, covers])
-    return np.hstack([units.x[unit], period])
+    return np.column_stack([month.astype(np.float64), to_end, ends, to_cover, covers])
 
 
 def _hazards(learner: Any, units: _Units, which: IntArray | None = None) -> FloatArray:
     """Monthly hazards of units ``which`` (all when None), shape (units, 12)."""
     idx = np.arange(units.key.size) if which is None else which
-    unit = np.repeat(idx, N_MONTHS)
-    month = np.tile(np.arange(1, N_MONTHS + 1), idx.size)
-    h = learner.predict(_period_rows(units, unit, month)) if idx.size else np.zeros(0)
-    return np.clip(h.reshape(idx.size, N_MONTHS), 0.0, 1.0)
+    if isinstance(learner, _Linear):
+        n_static = units.x.shape[1]
+        static = learner.intercept + learner.partial_logit(units.x[idx], 0)
+        logit = np.empty((idx.size, N_MONTHS))
+        for m in range(1, N_MONTHS + 1):
+            cols = _period_columns(units, idx, np.full(idx.size, m))
+            logit[:, m - 1] = static + learner.partial_logit(cols, n_static)
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
+    h = np.empty((idx.size, N_MONTHS))
+    # the trees read whole rows: a block of units at a time bounds the memory
+    for lo in range(0, idx.size, _BLOCK_UNITS):
+        part = idx[lo : lo + _BLOCK_UNITS]
+        unit = np.repeat(part, N_MONTHS)
+        month = np.tile(np.arange(1, N_MONTHS + 1), part.size)
+        h[lo : lo + part.size] = learner.predict(_period_rows(units, unit, month)).reshape(
+            part.size, N_MONTHS
+        )
+    return np.clip(h, 0.0, 1.0)
 
 
 def _survival(h: FloatArray) -> FloatArray:

@@ -330,8 +330,9 @@ def test_parents_roll_up_their_children_by_value() -> None:
 @given(seed=st.integers(0, 10_000), model=st.sampled_from(["logistic", "lightgbm"]))
 def test_probabilities_and_curves_keep_their_invariants(seed: int, model: str) -> None:
     """Check p_leave in [0, 1], non-increasing survival and value at risk = p x value."""
-    book = renewal_book(120, seed=seed)
-    fitted = RetentionModel(model=model, n_estimators=20, contracts=False).fit(book, AS_OF)
+    book = renewal_book(200, seed=seed)
+    fitted = RetentionModel(model=model, n_estimators=20, windows=12, contracts=False)
+    fitted.fit(book, AS_OF)
     risk = fitted.predict()
     assert risk["p_leave"].between(0, 1).all()
     np.testing.assert_allclose(risk["value_at_risk"], risk["p_leave"] * risk["annual_value"])
