@@ -134,7 +134,7 @@ class _Linear:
         return np.asarray(self.model_.predict_proba(self._design(x))[:, 1], dtype=np.float64)
 
     def partial_logit(self, x: FloatArray, start: int) -> FloatArray:
-        """The linear score of columns ``start, start + 1, ...`` of the features (no intercept).
+        """Return the linear score of feature columns ``start, start + 1, ...`` (no intercept).
 
         A unit's static features are the same in each of its 12 months: their part of the
         score is computed once per unit, and only the months' own columns once per month.
@@ -1152,7 +1152,7 @@ def _period_rows(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
 
 
 def _period_columns(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
-    """The month's own columns (``_PERIOD_FEATURES``) of person-months."""
+    """Return the month's own columns (``_PERIOD_FEATURES``) of person-months."""
     shift = MONTH_DAYS * (month - 1)
     to_end = units.next_end[unit] - shift
     to_cover = units.coverage_end[unit] - shift
