@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crosssell.account_plan import risk_signals
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.evaluation._common import cutoff_list, day, to_horizon
@@ -270,6 +269,9 @@ def backtest_retention(
 
 
 def _fold(book: Book, template: RetentionModel, cut: pd.Timestamp) -> pd.DataFrame:
+    # the plan (and the recommender behind it) is imported only when a backtest runs
+    from crosssell.account_plan import risk_signals
+
     fitted = template.clone().fit(book, cut)
     risk = fitted.predict()
     truth = observed_departures(
