@@ -193,11 +193,14 @@ class BookArrays:
                 pd.Index([], dtype=object),
             )
         )
-        detail = (
-            pd.to_numeric(ev[Columns.detail], errors="coerce").to_numpy(np.float64)
-            if len(ev) and Columns.detail in ev.columns
-            else np.full(len(ev), np.nan)
-        )
+        # only satisfaction readings carry a number in detail: parse those rows alone
+        detail = np.full(len(ev), np.nan)
+        sat_code = np.flatnonzero(pd.Index(types) == satisfaction_event)
+        if sat_code.size and Columns.detail in ev.columns:
+            rows = np.flatnonzero(np.asarray(type_codes) == sat_code[0])
+            detail[rows] = pd.to_numeric(ev[Columns.detail].iloc[rows], errors="coerce").to_numpy(
+                np.float64, na_value=np.nan
+            )
         c_open, c_close, c_client = _complaint_pairs(ev, ev_day)
         names, x = _client_table_features(book.client_table)
         return cls(
@@ -353,7 +356,7 @@ CLIENT_FEATURES: Final = (
     "days_to_close_365d",
     "days_since_complaint",
     "satisfaction_last",
-    "satisfaction_change_180d",
+    "satisfaction_change",
     "contacts_90d",
     "days_since_contact",
     "offers_declined_365d",
@@ -493,7 +496,7 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
     # satisfaction: readings from events when the Book has them, else the clients table
     sat_now, sat_before, sat_before_day = _satisfaction(a, day)
     cols["satisfaction_last"] = sat_now
-    cols["satisfaction_change_180d"] = sat_now - sat_before
+    cols["satisfaction_change"] = sat_now - sat_before
 
     ec, ed = a.ev_client, a.ev_day
     contact = a.events_of(EventType.contact, -(1 << 40), day)
@@ -529,7 +532,7 @@ def client_features(a: BookArrays, day: int, *, grace: int) -> Snapshot:  # noqa
 
 
 def _satisfaction(a: BookArrays, day: int) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Last satisfaction reading at ``day``, the one 180 days before, and that one's day."""
+    """Last satisfaction reading at ``day``, the one before it within a year, and its day."""
     n = a.n_clients
     sel = a.events_of(a.satisfaction_event, -(1 << 40), day) & np.isfinite(a.ev_detail)
     table_sat = a.table_satisfaction
@@ -541,13 +544,13 @@ def _satisfaction(a: BookArrays, day: int) -> tuple[FloatArray, FloatArray, IntA
     now = table_sat.copy()
     last = pd.Series(idx).groupby(a.ev_client[idx]).last()
     now[last.index.to_numpy(np.int64)] = a.ev_detail[last.to_numpy(np.int64)]
-    old = idx[a.ev_day[idx] <= day - 180]
+    old = idx[(a.ev_day[idx] > day - 365) & ~np.isin(idx, last.to_numpy(np.int64))]
     before = np.full(n, np.nan)
     if old.size:
-        last_old = pd.Series(old).groupby(a.ev_client[old]).last()
-        who = last_old.index.to_numpy(np.int64)
-        before[who] = a.ev_detail[last_old.to_numpy(np.int64)]
-        before_day[who] = a.ev_day[last_old.to_numpy(np.int64)]
+        previous = pd.Series(old).groupby(a.ev_client[old]).last()
+        who = previous.index.to_numpy(np.int64)
+        before[who] = a.ev_detail[previous.to_numpy(np.int64)]
+        before_day[who] = a.ev_day[previous.to_numpy(np.int64)]
     return now, before, before_day
 
 

@@ -1254,7 +1254,7 @@ _TOPIC_OF: Final = {
     "days_to_close_365d": "complaints_recent",
     "days_since_complaint": "complaints_recent",
     "satisfaction_last": "satisfaction",
-    "satisfaction_change_180d": "satisfaction",
+    "satisfaction_change": "satisfaction",
     "contacts_90d": "contact",
     "days_since_contact": "contact",
     "offers_declined_365d": "declined",

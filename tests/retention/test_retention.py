@@ -366,3 +366,37 @@ def test_the_order_of_input_rows_changes_nothing(seed: int) -> None:
     right = b.predict().sort_values("client_id").reset_index(drop=True)
     np.testing.assert_allclose(left["p_leave"], right["p_leave"], atol=1e-6)
     assert left["client_id"].tolist() == right["client_id"].tolist()
+
+
+def test_satisfaction_readings_give_its_trend_in_words() -> None:
+    """Check that satisfaction events give the last score, its change and the sentence."""
+    from crosssell.retention import _sentence
+
+    contracts = pd.DataFrame(
+        {"client_id": ["A", "B"], "product_id": ["P", "P"], "start_date": ["2023-01-01"] * 2}
+    )
+    events = pd.DataFrame(
+        {
+            "client_id": ["A", "A", "B"],
+            "date": ["2024-01-10", "2024-06-01", "2024-05-01"],
+            "type": ["satisfaction"] * 3,
+            "detail": ["8", "4", "9"],
+        }
+    )
+    with pytest.warns(cs.EventTypeWarning):
+        book = cs.Book.from_frames(contracts=contracts, events=events)
+    model = RetentionModel()
+    model.purchases_ = False
+    model.horizon_ = pd.Timedelta("180D")
+    a = model._arrays(book, pd.Timestamp(AS_OF))
+    cache: dict[object, object] = {}
+    snap, _ = model._snapshot(a, a.as_of, cache)
+    units = model._units(a, a.as_of, False, cache)
+    x = pd.DataFrame(snap.x, columns=snap.names)
+    assert x["satisfaction_last"].tolist() == [4.0, 9.0]
+    assert x["satisfaction_change"].iloc[0] == -4.0
+    text = _sentence(
+        "satisfaction", a, snap, units, np.array([0, 1]), purchases=False, user_names=[]
+    )
+    assert text[0] == "satisfaction fell from 8 to 4 since 2024-01-10"
+    assert text[1] == "satisfaction is 9 of 10"
