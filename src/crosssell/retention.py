@@ -124,14 +124,18 @@ class _Linear:
         self.scale_ = np.where(var > 0, np.sqrt(var), 1.0)
         self.flagged_ = np.flatnonzero(np.isnan(x).any(axis=0))
         design = self._design(x)
-        self.model_ = LogisticRegression(
+        model = LogisticRegression(
             C=1.0, solver="newton-cholesky", max_iter=200, random_state=self.seed
         )
-        self.model_.fit(design, y, sample_weight=w)
+        model.fit(design, y, sample_weight=w)
+        # plain arrays from here on: a saved model holds them as they are
+        self.coef_ = np.asarray(model.coef_[0], dtype=np.float64).copy()
+        self.intercept_ = float(model.intercept_[0])
         return self
 
     def predict(self, x: FloatArray) -> FloatArray:
-        return np.asarray(self.model_.predict_proba(self._design(x))[:, 1], dtype=np.float64)
+        logit = self._design(x) @ self.coef_ + self.intercept_
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
 
     def partial_logit(self, x: FloatArray, start: int) -> FloatArray:
         """Return the linear score of feature columns ``start, start + 1, ...`` (no intercept).
@@ -140,7 +144,7 @@ class _Linear:
         score is computed once per unit, and only the months' own columns once per month.
         """
         stop = start + x.shape[1]
-        coef = self.model_.coef_[0]
+        coef = self.coef_
         n = len(self.names)
         z = np.sign(x) * np.log1p(np.abs(x))
         missing = np.isnan(z)
@@ -159,11 +163,11 @@ class _Linear:
 
     @property
     def intercept(self) -> float:
-        return float(self.model_.intercept_[0])
+        return self.intercept_
 
     def contributions(self, x: FloatArray) -> FloatArray:
         design = self._design(x)
-        coef = self.model_.coef_[0]
+        coef = self.coef_
         n = len(self.names)
         out = design[:, :n] * coef[:n]
         flags = design[:, n : n + self.flagged_.size] * coef[n : n + self.flagged_.size]
