@@ -569,10 +569,10 @@ def _retention_parameters(model: Any) -> dict[str, Any]:
 
 
 def _encode_level(level: Any, prefix: str, w: _Writer) -> dict[str, Any]:
-    from crosssell.retention import _Linear
+    from crosssell._retention_learners import LinearHazard
 
     learner = level.learner
-    if isinstance(learner, _Linear):
+    if isinstance(learner, LinearHazard):
         fitted: dict[str, Any] = {
             "kind": "logistic",
             "mean": w.add(f"{prefix}/mean", np.asarray(learner.mean_, np.float64)),
@@ -696,7 +696,7 @@ def _rebuild_retention(manifest: dict[str, Any], r: _Reader) -> Any:
 
 def _decode_level(spec: Any, where: str, r: _Reader) -> Any:
     from crosssell._calibrators import IsotonicCalibrator
-    from crosssell.retention import _Level, _Linear, _Trees
+    from crosssell._retention_learners import HazardLevel, LinearHazard, TreeHazard
 
     s = _fields(spec, where, ("by_family", "names", "learner", "calibrator", "training"))
     names = s["names"]
@@ -711,7 +711,7 @@ def _decode_level(spec: Any, where: str, r: _Reader) -> Any:
             f"{where}.learner",
             ("kind", "mean", "scale", "flagged", "coef", "intercept"),
         )
-        learner: Any = _Linear(names, 0)
+        learner: Any = LinearHazard(names, 0)
         learner.mean_ = _finite(r.get(ls["mean"], dtype_kind="f"), n, f"{where}.mean")
         learner.scale_ = _finite(r.get(ls["scale"], dtype_kind="f"), n, f"{where}.scale")
         flagged = r.get(ls["flagged"], dtype_kind="iu").astype(np.int64)
@@ -730,7 +730,7 @@ def _decode_level(spec: Any, where: str, r: _Reader) -> Any:
             f"{where}.learner",
             ("kind", "text", "n_estimators", "learning_rate", "threads"),
         )
-        learner = _Trees(
+        learner = TreeHazard(
             names,
             0,
             n_estimators=int(ls["n_estimators"]),
@@ -753,7 +753,7 @@ def _decode_level(spec: Any, where: str, r: _Reader) -> Any:
             "departures": t["departures"],
         }
     )
-    return _Level(
+    return HazardLevel(
         by_family=bool(s["by_family"]),
         names=list(names),
         learner=learner,
