@@ -13,7 +13,7 @@ tells, and say where they stop knowing (censoring).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -63,13 +63,21 @@ class Runs:
     code: IntArray
 
     @classmethod
-    def of(cls, key: IntArray, start: IntArray, end: IntArray, grace: int) -> Runs:
-        """Merge spans ``[start, end)`` of each key, closing gaps of at most ``grace`` days."""
+    def of(
+        cls, key: IntArray, start: IntArray, end: IntArray, grace: int, *, ordered: bool = False
+    ) -> Runs:
+        """Merge spans ``[start, end)`` of each key, closing gaps of at most ``grace`` days.
+
+        ``ordered``: the spans are sorted by (key, start) already.
+        """
         if key.size == 0:
             empty = np.zeros(0, np.int64)
             return cls(key=empty, start=empty, end=empty, code=empty)
-        order = np.lexsort((start, key))
-        k, s, e = key[order], start[order], end[order]
+        if ordered:
+            k, s, e = key, start, end
+        else:
+            order = np.lexsort((start, key))
+            k, s, e = key[order], start[order], end[order]
         frame = pd.DataFrame({"k": k, "e": e})
         reach = frame.groupby("k", sort=False)["e"].cummax().to_numpy(np.int64)
         prev_reach = np.empty_like(reach)
@@ -139,6 +147,8 @@ class BookArrays:
     satisfaction_event: str
     observed_ends: bool
     table_satisfaction: FloatArray
+    #: (key, order by key then start) of the contracts, per level, computed on first use
+    orders: dict[str, tuple[IntArray, IntArray]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -243,9 +253,17 @@ class BookArrays:
 
     def runs(self, day: int, *, by_family: bool, grace: int) -> Runs:
         """Coverage runs of clients (or client x family chains) from contracts known at ``day``."""
-        k = self.known(day)
-        key = self.client[k] * self.n_families + self.family[k] if by_family else self.client[k]
-        return Runs.of(key, self.start[k], self.ends(day)[k], grace)
+        key, order = self._order(by_family)
+        # the contracts sorted once by (key, start); each day keeps those known in that order
+        rows = order[self.start[order] <= day]
+        return Runs.of(key[rows], self.start[rows], self.ends(day)[rows], grace, ordered=True)
+
+    def _order(self, by_family: bool) -> tuple[IntArray, IntArray]:
+        name = "family" if by_family else "client"
+        if name not in self.orders:
+            key = self.client * self.n_families + self.family if by_family else self.client
+            self.orders[name] = (key, np.lexsort((self.start, key)))
+        return self.orders[name]
 
     def ends(self, day: int) -> IntArray:
         """End days as known at ``day``: with ``observed_ends``, a later end is not known yet."""

@@ -98,14 +98,31 @@ def survival_columns() -> list[str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Units:
-    """Units at risk at one day: their keys, clients, static features and coverage ends."""
+    """Units at risk at one day: their keys, clients, static features and coverage ends.
+
+    The static features are the unit's own (``own``, product lines only) then its client's
+    (rows of ``clients``, shared by every unit of the day); :meth:`static` assembles the rows
+    asked for, so a window sampled for training never copies all of them.
+    """
 
     day: int
     key: IntArray
     client: IntArray
-    x: FloatArray
+    own: FloatArray
+    clients: FloatArray
     next_end: FloatArray
     coverage_end: FloatArray
+
+    @property
+    def n_static(self) -> int:
+        return int(self.own.shape[1] + self.clients.shape[1])
+
+    def static(self, idx: IntArray) -> FloatArray:
+        """Return the static feature rows of units ``idx``."""
+        from_client = self.clients[self.client[idx]]
+        if self.own.shape[1] == 0:
+            return np.asarray(from_client, dtype=np.float64)
+        return np.hstack([self.own[idx], from_client])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,16 +475,21 @@ class RetentionModel(Estimator):
         keys, run_start, run_end = keys[covered], run_start[covered], run_end[covered]
         nf = max(a.n_families, 1)
         client = keys // nf if by_family else keys
-        x = cx[client]
         if by_family:
-            _, fx = family_features(a, day, keys, run_start, run_end)
-            x = np.hstack([fx, x])
-            next_end = fx[:, 0]
+            _, own = family_features(a, day, keys, run_start, run_end)
+            next_end = own[:, 0]
         else:
+            own = np.zeros((keys.size, 0))
             next_end = snap.x[client, CLIENT_FEATURES.index("days_to_next_end")]
         coverage = np.where(run_end < OPEN_DAY, run_end - day, np.nan).astype(np.float64)
         units = _Units(
-            day=day, key=keys, client=client, x=x, next_end=next_end, coverage_end=coverage
+            day=day,
+            key=keys,
+            client=client,
+            own=own,
+            clients=cx,
+            next_end=next_end,
+            coverage_end=coverage,
         )
         cache[key] = units
         return units
@@ -1016,7 +1038,7 @@ def _thin(
 
 def _period_rows(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
     """Person-month rows: the unit's static features, then the month's own columns."""
-    return np.hstack([units.x[unit], _period_columns(units, unit, month)])
+    return np.hstack([units.static(unit), _period_columns(units, unit, month)])
 
 
 def _period_columns(units: _Units, unit: IntArray, month: IntArray) -> FloatArray:
@@ -1034,8 +1056,8 @@ def _hazards(learner: Any, units: _Units, which: IntArray | None = None) -> Floa
     """Monthly hazards of units ``which`` (all when None), shape (units, 12)."""
     idx = np.arange(units.key.size) if which is None else which
     if isinstance(learner, LinearHazard):
-        n_static = units.x.shape[1]
-        static = learner.intercept + learner.partial_logit(units.x[idx], 0)
+        n_static = units.n_static
+        static = learner.intercept + learner.partial_logit(units.static(idx), 0)
         logit = np.empty((idx.size, N_MONTHS))
         for m in range(1, N_MONTHS + 1):
             cols = _period_columns(units, idx, np.full(idx.size, m))
@@ -1313,7 +1335,7 @@ def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top
         return column + " is " + pd.Series(values).astype(str).to_numpy(object)
     # a user feature: its column follows the built-in ones in the client rows
     j = len(names) + user_names.index(name) if name in user_names else names.index(name)
-    return name + " = " + _num(units.x[sel, j], "%g")
+    return name + " = " + _num(units.static(sel)[:, j], "%g")
 
 
 def observed_departures(
@@ -1374,7 +1396,8 @@ def observed_departures(
         day=day,
         key=keys,
         client=keys,
-        x=np.zeros((keys.size, 0)),
+        own=np.zeros((keys.size, 0)),
+        clients=np.zeros((a.n_clients, 0)),
         next_end=np.zeros(keys.size),
         coverage_end=np.zeros(keys.size),
     )
