@@ -874,10 +874,11 @@ class RetentionModel(Estimator):
             a.book.product_table[Columns.family].astype(str)
         )
         key = ca.client[rows].astype(np.int64) * nf + fam_codes[ca.product[rows]]
-        pos = np.searchsorted(units.key, key)
-        pos = np.clip(pos, 0, max(units.key.size - 1, 0))
-        found = units.key.size > 0
-        p_row = np.where(found & (units.key[pos] == key), p[pos] if found else 0.0, np.nan)
+        # units.key is sorted: each contract finds its product line's row
+        p_row = np.full(key.size, np.nan)
+        if units.key.size:
+            pos = np.clip(np.searchsorted(units.key, key), 0, units.key.size - 1)
+            p_row = np.where(units.key[pos] == key, p[pos], np.nan)
         contracts = a.book.contracts.iloc[rows]
         value = ca.value[rows]
         out = pd.DataFrame(
