@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("candidates", frozenset({"candidates"})),
     ("rules", frozenset({"rules"})),
     ("arbitration", frozenset({"arbitration", "_explain"})),
+    ("retention", frozenset({"retention", "_retention_features", "_retention_learners"})),
     ("recommender", frozenset({"recommender", "records", "_fresh"})),
     (
         "evaluation, account plan, insights",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from crosssell._version import __version__
 
 if TYPE_CHECKING:
-    from crosssell import datasets, evaluation, insights, rules, scorers, weighting
+    from crosssell import datasets, evaluation, insights, retention, rules, scorers, weighting
     from crosssell.account_plan import plan
     from crosssell.allocation import Constraints, allocate
     from crosssell.book import Book, Schema
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from crosssell.persist import load
     from crosssell.recommender import Offer, Recommender
     from crosssell.records import RecordSettings
+    from crosssell.retention import RetentionModel
 
 # name -> the module that defines it (a module's own name when the name is the module)
 _WHERE: dict[str, str] = {
@@ -66,6 +67,7 @@ _WHERE: dict[str, str] = {
     "Offer": "crosssell.recommender",
     "RecordSettings": "crosssell.records",
     "Recommender": "crosssell.recommender",
+    "RetentionModel": "crosssell.retention",
     "Schema": "crosssell.book",
     "SchemaError": "crosssell.exceptions",
     "UnknownIdError": "crosssell.exceptions",
@@ -79,6 +81,7 @@ _WHERE: dict[str, str] = {
     "plan": "crosssell.account_plan",
     "records": "crosssell.records",
     "report": "crosssell.html",
+    "retention": "crosssell.retention",
     "rules": "crosssell.rules",
     "scorers": "crosssell.scorers",
     "tune": "crosssell.evaluation",
@@ -104,6 +107,7 @@ __all__ = [
     "Offer",
     "Recommender",
     "RecordSettings",
+    "RetentionModel",
     "Schema",
     "SchemaError",
     "UnknownIdError",
@@ -118,6 +122,7 @@ __all__ = [
     "plan",
     "records",
     "report",
+    "retention",
     "rules",
     "scorers",
     "tune",

@@ -71,6 +71,7 @@ __all__ = [
     "PlanColumns",
     "plan",
     "plan_rows",
+    "risk_signals",
     "write_plan_csv",
 ]
 
@@ -982,6 +983,55 @@ def _risks(ctx: RuleContext, days: int, threshold: float) -> tuple[pd.DataFrame,
     texts = pd.concat(parts, ignore_index=True)
     count = np.bincount(texts["c"].to_numpy(dtype=np.int64), minlength=n).astype(np.float64)
     return texts, count
+
+
+def risk_signals(
+    book: Book, as_of: Any, *, risk_days: int = 90, satisfaction_threshold: float = 5.0
+) -> pd.DataFrame:
+    """Count each client's risk signals at ``as_of``, as the account plan does for renewals.
+
+    The signals are a churn signal and a declined offer within ``risk_days``, and a
+    satisfaction below ``satisfaction_threshold``; the plan calls a renewal "at risk" when the
+    count is above zero and ranks renewals by ``(1 + count) * value``. This is the rule a
+    learned retention model is measured against.
+
+    Parameters
+    ----------
+    book : Book
+    as_of : date-like
+        The point in time; nothing dated later is read.
+    risk_days : int, default 90
+        Window of churn signals and declined offers.
+    satisfaction_threshold : float, default 5.0
+        A satisfaction below it is a signal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id`` and ``risk_signals`` (0 to 3), one row per client of the Book.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``risk_days`` is negative.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> counts = risk_signals(cs.datasets.demo(), "2025-03-31")
+    >>> int(counts["risk_signals"].max()) <= 3
+    True
+    """
+    validate_params(
+        "risk_signals",
+        {"risk_days": risk_days},
+        {"risk_days": [Interval(numbers.Integral, 0, None, closed="left")]},
+    )
+    ctx = RuleContext.at(book, as_of)
+    _, count = _risks(ctx, int(risk_days), float(satisfaction_threshold))
+    return pd.DataFrame(
+        {Columns.client: book.client_ids.external, "risk_signals": count.astype(np.int64)}
+    )
 
 
 def _renewals(ctx: RuleContext, rec: Recommender, days: int, n_risk: FloatArray) -> pd.DataFrame:

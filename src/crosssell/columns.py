@@ -130,6 +130,13 @@ class Columns:
     below_cut: Final = "below_cut"
     priority_below_cut: Final = "priority_below_cut"
     nothing_to_do: Final = "nothing_to_do"
+    # retention: each client's risk of leaving
+    p_leave: Final = "p_leave"
+    annual_value: Final = "annual_value"
+    value_at_risk: Final = "value_at_risk"
+    health: Final = "health"
+    band: Final = "band"
+    reasons: Final = "reasons"
     # whitespace (``offers`` above counts offers there too)
     holders: Final = "holders"
     needs: Final = "needs"

@@ -117,12 +117,24 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock
     fcntl = None
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "model_id", "read_manifest", "save"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "RETENTION_FORMAT_NAME",
+    "load",
+    "load_retention",
+    "model_id",
+    "read_manifest",
+    "save",
+    "save_retention",
+]
 
 #: The ``format`` written in every manifest.
 FORMAT_NAME: Final = "crosssell-model"
 #: The newest format this crosssell reads and the one it writes.
 FORMAT_VERSION: Final = 1
+#: The ``format`` of a saved :class:`~crosssell.RetentionModel` (same layout and version).
+RETENTION_FORMAT_NAME: Final = "crosssell-retention-model"
 
 _MANIFEST: Final = "manifest.json"
 _ARRAYS: Final = "arrays.npz"
@@ -433,6 +445,330 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 set_saver(save)
+
+
+# ---------------------------------------------------------------------------- retention model
+_RETENTION_DURATIONS: Final = ("horizon", "step", "grace", "lapse")
+
+
+def save_retention(model: Any, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    """Save a fitted :class:`~crosssell.RetentionModel` to a folder or a zip file, atomically.
+
+    The same layout as :func:`save`: a JSON manifest (parameters, the Book's spec, each
+    model's feature names, windows and calibration) and checked arrays (the Book, the
+    logistic hazard's coefficients and scaling); LightGBM's trees are kept as their own text
+    model, checked in full before LightGBM reads it. No pickle.
+
+    Parameters
+    ----------
+    model : RetentionModel
+        Fitted, without user ``features`` (code cannot be saved: refit with them instead).
+    path : str or path-like
+        Target; ``.zip`` and ``.crosssell`` names make one zip file, others a folder.
+    compress : bool, default False
+        Deflate the zip entries.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    NotFittedError
+        If the model is not fitted.
+    ArtifactError
+        If the model holds user features or a random generator, or the target cannot be
+        written. Nothing is written then.
+
+    Examples
+    --------
+    >>> import tempfile, crosssell as cs
+    >>> from pathlib import Path
+    >>> model = cs.RetentionModel(contracts=False).fit(cs.datasets.demo(), "2025-03-31")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     again = load_retention(save_retention(model, Path(tmp) / "risk.crosssell"))
+    ...     same = again.predict().equals(model.predict())
+    >>> same
+    True
+    """
+    from crosssell.retention import RetentionModel
+
+    if not isinstance(model, RetentionModel):
+        raise TypeError(f"save_retention expects a RetentionModel; got {type(model).__name__}.")
+    check_fitted(model, "clients_")
+    target = Path(path)
+    try:
+        w = _Writer()
+        book = model.book_
+        manifest = {
+            "format": RETENTION_FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "parameters": _retention_parameters(model),
+            "schema": book.schema.to_dict(),
+            "as_of": model.as_of_.isoformat(),
+            "sizes": {
+                "clients": len(book.client_ids),
+                "products": len(book.product_ids),
+                "contracts": len(book.contract_arrays),
+                "events": len(book.event_table),
+            },
+            "book": _encode_book(book, w),
+            "model": {
+                "horizon_ns": int(model.horizon_.value),
+                "purchases": bool(model.purchases_),
+                "base_rate": float(model.base_rate_),
+                "clients": _encode_level(model.clients_, "clients", w),
+                "lines": None if model.lines_ is None else _encode_level(model.lines_, "lines", w),
+            },
+            "notes": list(w.notes),
+            "arrays": [
+                {
+                    "name": name,
+                    "dtype": arr.dtype.str,
+                    "shape": list(arr.shape),
+                    "sha256": _sha256(arr),
+                }
+                for name, arr in w.arrays.items()
+            ],
+        }
+        payload = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False)
+        _write_atomic(target, payload.encode("utf-8"), w.arrays, compress=compress)
+    except ArtifactError as exc:
+        raise ArtifactError(f"Cannot save this retention model to {str(target)!r}: {exc}") from None
+    return target
+
+
+def _retention_parameters(model: Any) -> dict[str, Any]:
+    params = model.get_params()
+    if params["features"]:
+        names = [name for name, _ in params["features"]]
+        raise ArtifactError(
+            f"its user features {names} are code, which a saved model never holds; save a model "
+            "fitted without them"
+        )
+    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+        raise ArtifactError("its random_state is a generator; give an int or None to save it")
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "features":
+            out[name] = []
+        elif name in _RETENTION_DURATIONS:
+            # a duration as given ("180D"), or as pandas writes a Timedelta
+            out[name] = (
+                value if value is None or isinstance(value, str) else str(pd.Timedelta(value))
+            )
+        elif name == "bands":
+            out[name] = [float(v) for v in value]
+        elif isinstance(value, np.generic):
+            out[name] = value.item()
+        else:
+            out[name] = value
+    return out
+
+
+def _encode_level(level: Any, prefix: str, w: _Writer) -> dict[str, Any]:
+    from crosssell._retention_learners import LinearHazard
+
+    learner = level.learner
+    if isinstance(learner, LinearHazard):
+        fitted: dict[str, Any] = {
+            "kind": "logistic",
+            "mean": w.add(f"{prefix}/mean", np.asarray(learner.mean_, np.float64)),
+            "scale": w.add(f"{prefix}/scale", np.asarray(learner.scale_, np.float64)),
+            "flagged": w.add(f"{prefix}/flagged", np.asarray(learner.flagged_, np.int64)),
+            "coef": w.add(f"{prefix}/coef", np.asarray(learner.coef_, np.float64)),
+            "intercept": float(learner.intercept_),
+        }
+    else:
+        fitted = {
+            "kind": "lightgbm",
+            "text": str(learner.booster_.model_to_string()),
+            "n_estimators": int(learner.n_estimators),
+            "learning_rate": float(learner.learning_rate),
+            "threads": int(learner.threads),
+        }
+    training = level.training
+    return {
+        "by_family": bool(level.by_family),
+        "names": [str(n) for n in level.names],
+        "learner": fitted,
+        "calibrator": None if level.calibrator is None else level.calibrator.to_dict(),
+        "training": {
+            "level": training["level"].astype(str).tolist(),
+            "cutoff": [pd.Timestamp(t).isoformat() for t in training[Columns.cutoff]],
+            "units": training["units"].astype(int).tolist(),
+            "rows": training["rows"].astype(int).tolist(),
+            "departures": training["departures"].astype(int).tolist(),
+        },
+    }
+
+
+def load_retention(path: str | os.PathLike[str]) -> Any:
+    """Load a RetentionModel saved by :func:`save_retention`, without executing code from it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A saved retention model: a folder or a zip file.
+
+    Returns
+    -------
+    RetentionModel
+        Fitted on the saved Book; ``predict()`` gives what the saved model gave.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    ArtifactError
+        If the file is not a saved retention model, is truncated or corrupt, holds pickled
+        objects, or its arrays do not match its feature names (wrong dtype, shape, NaN).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     junk = Path(tmp) / "junk.crosssell"
+    ...     _ = junk.write_bytes(b"not a model")
+    ...     load_retention(junk)
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.ArtifactError: Cannot load a retention model from '...junk.crosssell': ...
+    """
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"No saved model at {str(source)!r}.")
+    try:
+        with _open_model(source) as (manifest_bytes, open_arrays):
+            manifest = _parse_manifest(manifest_bytes, RETENTION_FORMAT_NAME)
+            with open_arrays() as handle:
+                arrays = _read_arrays(handle, manifest["arrays"])
+        return _rebuild_retention(manifest, _Reader(arrays))
+    except ArtifactError as exc:
+        raise ArtifactError(f"Cannot load a retention model from {str(source)!r}: {exc}") from None
+    except Exception as exc:
+        raise ArtifactError(
+            f"Cannot load a retention model from {str(source)!r}: it is damaged or was not "
+            f"made by crosssell's save_retention ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _rebuild_retention(manifest: dict[str, Any], r: _Reader) -> Any:
+    from crosssell.retention import RetentionModel
+
+    params = _fields(manifest["parameters"], "parameters", tuple(RetentionModel._param_names()))
+    if params["features"] != []:
+        raise ArtifactError("parameters.features must be empty in a saved model")
+    params = {**params, "features": (), "bands": tuple(params["bands"])}
+    model = RetentionModel(**params)
+    model._validate_params()
+    book = _decode_book(manifest, r)
+    spec = _fields(
+        manifest["model"], "model", ("horizon_ns", "purchases", "base_rate", "clients", "lines")
+    )
+    model.as_of_ = pd.Timestamp(manifest["as_of"])
+    model.horizon_ = pd.Timedelta(int(spec["horizon_ns"]), unit="ns")
+    model.purchases_ = bool(spec["purchases"])
+    model.base_rate_ = float(spec["base_rate"])
+    model.book_ = book
+    model.clients_ = _decode_level(spec["clients"], "model.clients", r)
+    model.lines_ = None if spec["lines"] is None else _decode_level(spec["lines"], "model.lines", r)
+    model.feature_names_ = list(model.clients_.names)
+    model.training_ = pd.concat(
+        [lvl.training for lvl in (model.clients_, model.lines_) if lvl is not None],
+        ignore_index=True,
+    )
+    arrays = model._arrays(book, model.as_of_)
+    cache: dict[Any, Any] = {}
+    snap, _ = model._snapshot(arrays, arrays.as_of, cache)
+    expected = [*model._static_names(snap, False), *model.clients_.names[-5:]]
+    if expected != model.clients_.names:
+        raise ArtifactError(
+            "model.clients: the saved feature names do not match the features of the saved Book"
+        )
+    model._fitted_arrays = arrays
+    model._fitted_cache = cache
+    return model
+
+
+def _decode_level(spec: Any, where: str, r: _Reader) -> Any:
+    from crosssell._calibrators import IsotonicCalibrator
+    from crosssell._retention_learners import HazardLevel, LinearHazard, TreeHazard
+
+    s = _fields(spec, where, ("by_family", "names", "learner", "calibrator", "training"))
+    names = s["names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ArtifactError(f"{where}.names is not a list of names")
+    n = len(names)
+    learner_spec = s["learner"]
+    kind = learner_spec.get("kind") if isinstance(learner_spec, dict) else None
+    if kind == "logistic":
+        ls = _fields(
+            learner_spec,
+            f"{where}.learner",
+            ("kind", "mean", "scale", "flagged", "coef", "intercept"),
+        )
+        learner: Any = LinearHazard(names, 0)
+        learner.mean_ = _finite(r.get(ls["mean"], dtype_kind="f"), n, f"{where}.mean")
+        learner.scale_ = _finite(r.get(ls["scale"], dtype_kind="f"), n, f"{where}.scale")
+        flagged = r.get(ls["flagged"], dtype_kind="iu").astype(np.int64)
+        if flagged.size and (flagged.min() < 0 or flagged.max() >= n):
+            raise ArtifactError(f"{where}.flagged names a feature that does not exist")
+        learner.flagged_ = flagged
+        learner.coef_ = _finite(
+            r.get(ls["coef"], dtype_kind="f"), n + flagged.size + 12, f"{where}.coef"
+        )
+        learner.intercept_ = float(ls["intercept"])
+        if not math.isfinite(learner.intercept_):
+            raise ArtifactError(f"{where}.intercept is not finite")
+    elif kind == "lightgbm":
+        ls = _fields(
+            learner_spec,
+            f"{where}.learner",
+            ("kind", "text", "n_estimators", "learning_rate", "threads"),
+        )
+        learner = TreeHazard(
+            names,
+            0,
+            n_estimators=int(ls["n_estimators"]),
+            learning_rate=float(ls["learning_rate"]),
+            threads=int(ls["threads"]),
+        )
+        learner.booster_ = booster_from_text(str(ls["text"]), n).booster_
+    else:
+        raise ArtifactError(f"{where}.learner has an unknown kind {kind!r}")
+    calibrator = None if s["calibrator"] is None else IsotonicCalibrator.from_dict(s["calibrator"])
+    t = _fields(
+        s["training"], f"{where}.training", ("level", "cutoff", "units", "rows", "departures")
+    )
+    training = pd.DataFrame(
+        {
+            "level": t["level"],
+            Columns.cutoff: pd.to_datetime(t["cutoff"]).astype("datetime64[ns]"),
+            "units": t["units"],
+            "rows": t["rows"],
+            "departures": t["departures"],
+        }
+    )
+    return HazardLevel(
+        by_family=bool(s["by_family"]),
+        names=list(names),
+        learner=learner,
+        calibrator=calibrator,
+        training=training,
+    )
+
+
+def _finite(arr: npt.NDArray[Any], size: int, where: str) -> npt.NDArray[np.float64]:
+    out = np.asarray(arr, dtype=np.float64)
+    if out.shape != (size,):
+        raise ArtifactError(f"{where} has shape {out.shape}, expected ({size},)")
+    if not np.isfinite(out).all():
+        raise ArtifactError(f"{where} holds values that are not finite")
+    return out
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -1295,17 +1631,17 @@ def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
     return bytes(data)
 
 
-def _parse_manifest(raw: bytes) -> dict[str, Any]:
+def _parse_manifest(raw: bytes, expected: str = FORMAT_NAME) -> dict[str, Any]:
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{_MANIFEST} is not valid JSON ({exc})") from None
     except RecursionError:
         raise ArtifactError(f"{_MANIFEST} is nested too deeply to be a saved model's") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+    if not isinstance(manifest, dict) or manifest.get("format") != expected:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise ArtifactError(
-            f"not a saved model: the manifest's format is {found!r}, expected {FORMAT_NAME!r}"
+            f"not a saved model: the manifest's format is {found!r}, expected {expected!r}"
         )
     version = manifest.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

@@ -8,9 +8,14 @@
 * :func:`synthetic_take_up` / :func:`demo_take_up` return the true take-up chances a synthetic
   book was drawn with (:class:`~crosssell.datasets._synthetic.TakeUp`), to check that a model's
   propensities are calibrated.
+* :func:`synthetic_churn` / :func:`demo_churn` return the true churn hazards of a synthetic
+  book (:class:`~crosssell.datasets._synthetic.Churn`), to check that a retention model orders
+  clients as the truth does.
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`simulate_campaign` plays decisions, reactions and take-up forward with a known effect
   of proposing, to check :func:`crosssell.evaluation.lift`.
+* :func:`load_telco` turns a local copy of the IBM telco churn sample into a Book (one snapshot:
+  services held, their tenure, who left in the last month).
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
   Book.
 
@@ -29,7 +34,7 @@ from __future__ import annotations
 import importlib
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -38,17 +43,26 @@ from crosssell.datasets._campaign import Campaign, simulate_campaign
 
 if TYPE_CHECKING:
     from crosssell.book import Book
-    from crosssell.datasets._synthetic import TakeUp, synthetic_frames, synthetic_take_up
+    from crosssell.datasets._synthetic import (
+        Churn,
+        TakeUp,
+        synthetic_churn,
+        synthetic_frames,
+        synthetic_take_up,
+    )
 
 __all__ = [
     "Campaign",
     "demo",
     "demo_as_of",
+    "demo_churn",
     "demo_frames",
     "demo_take_up",
     "load_online_retail",
+    "load_telco",
     "simulate_campaign",
     "synthetic_book",
+    "synthetic_churn",
     "synthetic_frames",
     "synthetic_take_up",
     "tiny",
@@ -76,7 +90,7 @@ _DATE_COLUMNS = (Columns.start, Columns.end, Columns.date)
 def __getattr__(name: str) -> Any:
     # The generator is imported on first use, so that running it as a script
     # (python -m crosssell.datasets._synthetic) does not find it already imported.
-    if name in ("synthetic_frames", "synthetic_take_up"):
+    if name in ("synthetic_frames", "synthetic_take_up", "synthetic_churn"):
         from crosssell.datasets import _synthetic
 
         return getattr(_synthetic, name)
@@ -184,6 +198,29 @@ def demo_take_up() -> TakeUp:
     from crosssell.datasets._synthetic import DEMO_SETTINGS, synthetic_take_up
 
     return synthetic_take_up(**DEMO_SETTINGS)
+
+
+def demo_churn() -> Churn:
+    """Return the true churn hazards the demo book was drawn with.
+
+    The demo's simulation is run again (about a second) with its settings and seed; it draws the
+    same numbers, so the hazards belong to the book :func:`demo` loads.
+
+    Returns
+    -------
+    Churn
+        ``monthly`` hazards per (client, month), ``starts``, and ``within(as_of, horizon)``.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import demo_churn
+    >>> risk = demo_churn().within("2025-03-31", "180D")
+    >>> risk.columns.tolist()
+    ['client_id', 'churning', 'probability']
+    """
+    from crosssell.datasets._synthetic import DEMO_SETTINGS, synthetic_churn
+
+    return synthetic_churn(**DEMO_SETTINGS)
 
 
 def demo_frames() -> dict[str, pd.DataFrame]:
@@ -404,3 +441,118 @@ def load_online_retail(path: str | Path) -> Book:
         }
     )
     return Book.from_transactions(lines, lookback="365D", clients=clients, products=products)
+
+
+_TELCO_SERVICES: Final = (
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
+_TELCO_CLIENT_COLUMNS: Final = (
+    "gender",
+    "SeniorCitizen",
+    "Partner",
+    "Dependents",
+    "Contract",
+    "PaperlessBilling",
+    "PaymentMethod",
+)
+
+
+def load_telco(path: str | Path, *, snapshot: Any = "2024-01-01") -> Book:
+    """Build a Book from a local copy of the IBM telco customer churn sample.
+
+    The file is one snapshot: each customer is a client; each service held (phone, multiple
+    lines, DSL or fibre internet, and the six internet add-ons) is a contract that started
+    ``tenure`` months before ``snapshot`` (the data has no per-service dates), with the monthly
+    charges times 12, shared evenly among the services, as its annual value. A customer who
+    churned ("Churn" = Yes: left within the last month) has every contract end 15 days before
+    the snapshot; the others' contracts are open. The contract type (month-to-month, one or two
+    years) is the client's ``segment`` and, with gender, senior citizen, partner, dependents,
+    paperless billing and payment method, a column of the clients table. Nothing is
+    downloaded.
+
+    The end dates of churners are written by their departure, not signed in advance: fit a
+    :class:`~crosssell.RetentionModel` on this Book with ``end_dates="observed"``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Parquet file, or a folder holding ``customers.parquet``.
+    snapshot : date-like, default "2024-01-01"
+        The date the snapshot is placed at.
+
+    Returns
+    -------
+    Book
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import load_telco
+    >>> load_telco("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Telco churn customers not found at no/such/folder/...
+    """
+    import numpy as np
+
+    from crosssell.book import Book
+
+    source = Path(path)
+    if source.is_dir() or not source.suffix:
+        source = source / "customers.parquet"
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"Telco churn customers not found at {source}. Pass the path of customers.parquet "
+            "or of the folder that holds it."
+        )
+    raw = pd.read_parquet(source)
+    at = pd.Timestamp(snapshot).normalize()
+    ids = raw["customerID"].astype(str).to_numpy()
+    held = {name: (raw[name] == "Yes").to_numpy() for name in _TELCO_SERVICES}
+    internet = raw["InternetService"].astype(str)
+    held["Internet DSL"] = (internet == "DSL").to_numpy()
+    held["Internet Fiber"] = (internet == "Fiber optic").to_numpy()
+    n_services = np.sum(list(held.values()), axis=0)
+    annual = raw["MonthlyCharges"].to_numpy(np.float64) * 12 / np.maximum(n_services, 1)
+    tenure = raw["tenure"].to_numpy(np.int64)
+    month = np.datetime64(at.strftime("%Y-%m"), "M")
+    into = (at - pd.Timestamp(str(month))).to_timedelta64()
+    months_back = (month - tenure).astype("datetime64[ns]") + into
+    # joined this month: a day before the snapshot
+    start = np.where(tenure > 0, months_back, np.datetime64(at - pd.Timedelta(days=1)))
+    left = (raw["Churn"] == "Yes").to_numpy()
+    end = np.where(left, np.datetime64(at - pd.Timedelta(days=15)), np.datetime64("NaT"))
+    parts = []
+    for product, mask in held.items():
+        rows = np.flatnonzero(mask)
+        parts.append(
+            pd.DataFrame(
+                {
+                    Columns.client: ids[rows],
+                    Columns.product: product,
+                    Columns.start: start[rows],
+                    Columns.end: end[rows],
+                    Columns.value: annual[rows],
+                }
+            )
+        )
+    contracts = pd.concat(parts, ignore_index=True)
+    products = pd.DataFrame({Columns.product: list(held)})
+    products[Columns.family] = [
+        "Internet" if p.startswith("Internet") else p for p in products[Columns.product]
+    ]
+    clients = pd.DataFrame({Columns.client: ids, Columns.segment: raw["Contract"].astype(str)})
+    for name in _TELCO_CLIENT_COLUMNS:
+        clients[name] = raw[name].to_numpy()
+    return Book.from_frames(contracts=contracts, products=products, clients=clients)

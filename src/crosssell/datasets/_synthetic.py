@@ -77,7 +77,9 @@ from crosssell.exceptions import InvalidParameterError
 
 __all__ = [
     "DEMO_SETTINGS",
+    "Churn",
     "TakeUp",
+    "synthetic_churn",
     "synthetic_frames",
     "synthetic_take_up",
     "write_demo",
@@ -447,9 +449,12 @@ def synthetic_frames(
 
 
 def _simulate(
-    owner: str, given: dict[str, Any], *, truth: bool
-) -> tuple[dict[str, pd.DataFrame], TakeUp | None]:
-    """Run the simulation; with ``truth``, also record the take-up chances (no extra draws)."""
+    owner: str, given: dict[str, Any], *, truth: bool, churn: bool = False
+) -> tuple[dict[str, pd.DataFrame], Any]:
+    """Run the simulation; with ``truth``, also record the take-up chances (no extra draws).
+
+    With ``churn``, the churn hazards are recorded instead and a :class:`Churn` returned.
+    """
     validate_params(owner, given, _CONSTRAINTS)
     n, n_fam = int(given["n_clients"]), int(given["n_families"])
     n_tier, seed = int(given["n_tiers"]), int(given["seed"])
@@ -460,6 +465,8 @@ def _simulate(
     sim = _Simulation(population, catalog, horizon, rng)
     if truth:
         sim.truth = []
+    if churn:
+        sim.churn_truth = []
     sim.run()
     rows = sim.log.contract_rows(horizon.end_day)
     _derived_events(sim, rows)
@@ -469,6 +476,8 @@ def _simulate(
         "clients": population.frame(),
         "events": _events_to_frame(sim.log, catalog, population, horizon),
     }
+    if sim.churn_truth is not None:
+        return frames, _churn_truth(sim, horizon, n)
     if sim.truth is None:
         return frames, None
     parts = sim.truth or [(np.zeros(0, np.int64),) * 3 + (np.zeros(0),)]
@@ -608,8 +617,155 @@ def synthetic_take_up(
         "seed": seed,
     }
     _, truth = _simulate("synthetic_take_up", given, truth=True)
-    assert truth is not None
+    assert isinstance(truth, TakeUp)
     return truth
+
+
+def _churn_truth(sim: _Simulation, horizon: _Horizon, n: int) -> Churn:
+    parts = sim.churn_truth or [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
+    month, client, hazard = (np.concatenate(a) for a in zip(*parts, strict=True))
+    ids = _client_ids(n)
+    monthly = pd.DataFrame(
+        {
+            Columns.client: ids[client],
+            _MONTH: pd.to_datetime(horizon.month_start[month], unit="D"),
+            _HAZARD: hazard,
+        }
+    )
+    started = sim.churn_month >= 0
+    start = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+    start[started] = pd.to_datetime(horizon.month_start[sim.churn_month[started]], unit="D")
+    return Churn(
+        monthly=monthly,
+        starts=pd.DataFrame({Columns.client: ids, _CHURN_START: start.to_numpy()}),
+    )
+
+
+_HAZARD: Final = "hazard"
+_CHURN_START: Final = "churn_start"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Churn:
+    """The true churn hazards a synthetic book was drawn with.
+
+    Each month, a client that holds something and is not yet churning starts to churn with
+    probability ``0.003 * exp(-0.6 * health) * (4 if it complained in the last 6 months)``
+    (health is the latent factor the recorded satisfaction reads noisily). A churning client
+    buys nothing more and lets every contract lapse at its term's end (an open-ended one soon
+    after), so it leaves the book within a term. Renewals also lapse now and then without churn
+    (more often after complaints and with low health); those are not in these hazards.
+
+    Attributes
+    ----------
+    monthly : pandas.DataFrame
+        ``client_id``, ``month`` (its first day) and ``hazard``: the chance that the client
+        starts to churn during that month, given everything simulated before it.
+    starts : pandas.DataFrame
+        ``client_id`` and ``churn_start``: the first day of the month it started to churn
+        (NaT: never).
+
+    Examples
+    --------
+    >>> from crosssell.datasets import synthetic_churn
+    >>> truth = synthetic_churn(200, seed=1)
+    >>> truth.monthly.columns.tolist()
+    ['client_id', 'month', 'hazard']
+    """
+
+    monthly: pd.DataFrame
+    starts: pd.DataFrame
+
+    def within(self, as_of: Any, horizon: Any = "180D") -> pd.DataFrame:
+        """Each client's true risk at ``as_of``: churning already, or starting within ``horizon``.
+
+        Parameters
+        ----------
+        as_of : date-like
+        horizon : str, timedelta or int, default "180D"
+            An int is days.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``client_id``, ``churning`` (started before ``as_of``) and ``probability``: 1 for a
+            client churning already, else the chance of starting within the horizon (months
+            partly inside count for the share of their days inside it).
+
+        Examples
+        --------
+        >>> from crosssell.datasets import synthetic_churn
+        >>> risk = synthetic_churn(200, seed=1).within("2024-06-30")
+        >>> bool(risk["probability"].between(0, 1).all())
+        True
+        """
+        start = pd.Timestamp(as_of).normalize()
+        span = pd.Timedelta(days=horizon) if isinstance(horizon, int) else pd.Timedelta(horizon)
+        first = self.monthly[_MONTH].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        days = first[:, None] + np.arange(_DAYS_IN_MONTH)[None, :]
+        lo = np.datetime64(start.date(), "D").astype(np.int64)
+        hi = np.datetime64((start + span).date(), "D").astype(np.int64)
+        share = ((days > lo) & (days <= hi)).mean(axis=1)
+        p = self.monthly[_HAZARD].to_numpy(np.float64) * share
+        log_stay = (
+            pd.Series(np.log1p(-np.minimum(p, 1.0 - 1e-12)))
+            .groupby(self.monthly[Columns.client].to_numpy())
+            .sum()
+        )
+        out = self.starts[[Columns.client]].copy()
+        churn_day = self.starts[_CHURN_START].to_numpy(dtype="datetime64[D]")
+        churning = ~np.isnat(churn_day) & (churn_day.astype(np.int64) <= lo)
+        total = log_stay.reindex(out[Columns.client]).fillna(0.0).to_numpy(np.float64)
+        out["churning"] = churning
+        out[_PROBABILITY] = np.where(churning, 1.0, -np.expm1(total))
+        return out
+
+
+def synthetic_churn(
+    n_clients: int = 2000,
+    *,
+    n_families: int = 8,
+    n_tiers: int = 3,
+    start: Any = "2020-01-01",
+    end: Any = "2025-06-30",
+    seed: int = 0,
+) -> Churn:
+    """Return the true churn hazards behind :func:`synthetic_frames` with the same arguments.
+
+    The simulation is run again with the same seed and records each month's churn hazards
+    without drawing anything more, so the book is the one :func:`synthetic_frames` gives.
+
+    Parameters
+    ----------
+    n_clients, n_families, n_tiers, start, end, seed
+        As in :func:`synthetic_frames`.
+
+    Returns
+    -------
+    Churn
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range.
+
+    Examples
+    --------
+    >>> from crosssell.datasets import synthetic_churn
+    >>> truth = synthetic_churn(200, seed=1)
+    >>> bool(truth.monthly["hazard"].between(0, 1).all())
+    True
+    """
+    given = {
+        "n_clients": n_clients,
+        "n_families": n_families,
+        "n_tiers": n_tiers,
+        "start": start,
+        "end": end,
+        "seed": seed,
+    }
+    _, truth = _simulate("synthetic_churn", given, truth=False, churn=True)
+    return truth  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -786,6 +942,9 @@ class _Simulation:
         self.held_any = np.zeros(n, dtype=bool)
         # (month, client, product, probability) of each start the month could bring, when asked
         self.truth: list[tuple[IntArray, IntArray, IntArray, FloatArray]] | None = None
+        # (month, client, hazard) of each churn start the month could bring, when asked
+        self.churn_truth: list[tuple[IntArray, IntArray, FloatArray]] | None = None
+        self.churn_month = np.full(n, -1, dtype=np.int64)
 
     # -- the true take-up probabilities (computed from the state, never drawing from rng)
 
@@ -989,6 +1148,10 @@ class _Simulation:
         recent = self.complaint_until >= m
         p = _CHURN_RATE * np.exp(-0.6 * self.pop.health) * np.where(recent, 4.0, 1.0)
         starts = alive & (rng.random(n) < p)
+        if self.churn_truth is not None:
+            at = np.flatnonzero(alive)
+            self.churn_truth.append((np.full(at.size, m, dtype=np.int64), at, p[at]))
+            self.churn_month[starts] = m
         self.churning |= starts
         signal = starts & (rng.random(n) < 0.6)
         signal |= alive & ~starts & (rng.random(n) < 0.001)

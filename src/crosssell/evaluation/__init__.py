@@ -44,6 +44,7 @@ from crosssell.evaluation.plots import (
     plot_reliability,
     plot_suppression,
 )
+from crosssell.evaluation.retention import RetentionBacktest, backtest_retention, concordance
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import FloatRange, IntRange, TuneResult, default_space, tune
 
@@ -56,14 +57,17 @@ __all__ = [
     "IsotonicCalibrator",
     "LiftReport",
     "PlattCalibrator",
+    "RetentionBacktest",
     "TuneResult",
     "additions",
     "backtest",
+    "backtest_retention",
     "calibrate",
     "calibration_error",
     "calibration_table",
     "calibrator_from_dict",
     "compare",
+    "concordance",
     "coverage",
     "default_space",
     "evaluate",
