@@ -36,7 +36,10 @@ action                 money at stake                            urgency
 =====================  ========================================  ===============================
 
 ``risk_signals`` counts a churn signal, a satisfaction below the threshold and a declined offer
-(the last two within ``risk_days``); ``window`` is ``renewal_days``.
+(the last two within ``risk_days``); ``window`` is ``renewal_days``. With a retention model
+(``plan(..., retention=model)``), a renewal's priority is instead its contract's value at risk
+times ``(2 - days_left / window)`` and a check-in's the client's value at risk times its quiet
+urgency; ``retain_first`` holds back the proposals of clients likely to leave.
 """
 
 from __future__ import annotations
@@ -53,13 +56,14 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from crosssell._params import Interval, check_fitted, validate_params
+from crosssell._params import Interval, Options, check_fitted, validate_params
 from crosssell.allocation import Allocation, Constraints, allocate
 from crosssell.book import OPEN_END, Book
 from crosssell.columns import Columns, EventType, PlanColumns
 from crosssell.decisions import DecisionLog, Holdout, decisions_from_offers, policy_id
 from crosssell.exceptions import SchemaError
 from crosssell.recommender import Recommender
+from crosssell.retention import RetentionModel
 from crosssell.rules import GroupHeld, RuleContext
 from crosssell.rules._common import holds_purchases
 from crosssell.rules._eligibility import parent_index
@@ -319,6 +323,9 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     log: DecisionLog | None = None,
     campaign: str | None = None,
     constraints: Constraints | dict[str, Any] | None = None,
+    retention: RetentionModel | None = None,
+    retention_order: Literal["value_at_risk", "signals"] = "value_at_risk",
+    retain_first: float | None = None,
 ) -> AccountPlan:
     """Pick one next best action per client and build each account manager's list.
 
@@ -366,6 +373,20 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
         per-client caps, product and family quotas, family shares, rows that must be included).
         ``capacity`` above fills the constraints' capacity when they give none. The result is
         in :attr:`AccountPlan.allocation`.
+    retention : RetentionModel, optional
+        A fitted :class:`~crosssell.retention.RetentionModel` of the same Book: each client's
+        chance of leaving, value at risk, health and reasons are added to the actions
+        (``p_leave``, ``value_at_risk``, ``health``) and to the talking points, ``at_risk``
+        is the model's "at risk" band, and renewals and check-ins are ordered by value at risk
+        (see ``retention_order``).
+    retention_order : {"value_at_risk", "signals"}, default "value_at_risk"
+        With ``retention``: a renewal's priority is its contract's value at risk times the
+        deadline's urgency, a check-in's the client's value at risk times the quiet's urgency
+        (``"value_at_risk"``); or the signal-count formula of the module docstring
+        (``"signals"``, the only one without a model), to compare the two.
+    retain_first : float, optional
+        With ``retention``: a client whose chance of leaving is at least this gets no proposal;
+        the action is a check-in that says "retain first", with the risk and its reasons.
 
     Returns
     -------
@@ -407,8 +428,18 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     fam_code = recommender.candidates_.family
     fam_names = np.asarray(recommender.candidates_.families.astype(str), dtype=object)
 
+    risk = _retention_risk(retention, book, ts, retain_first) if retention is not None else None
+    if retention is None and retain_first is not None:
+        raise ValueError("plan: retain_first needs a retention model (retention=...).")
+    validate_params(
+        "plan",
+        {"retention_order": retention_order},
+        {"retention_order": [Options({"value_at_risk", "signals"})]},
+    )
     complaints = _complaints(ctx)
     risk_texts, n_risk = _risks(ctx, risk_days, float(satisfaction_threshold))
+    if risk is not None:
+        risk_texts = pd.concat([risk.texts, risk_texts], ignore_index=True)
     purchases = holds_purchases(book)
     renewal = (
         _reorders(ctx, recommender, names, n_risk)
@@ -430,7 +461,13 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
     has_offer = _spread(n, first, None, False).astype(bool)
     dnc = book.client_table[Columns.do_not_contact].to_numpy(dtype=bool)
     quiet = (np.isnan(days_quiet) | (days_quiet >= check_in_days)) & ~dnc
-    code = np.select([n_open > 0, has_renewal, has_offer, quiet], [0, 1, 2, 3], default=4)
+    # retain first: a client likely to leave is called on, not sold to
+    hold_back = risk.hold_back & has_offer & ~dnc if risk is not None else np.zeros(n, dtype=bool)
+    code = np.select(
+        [n_open > 0, has_renewal, has_offer & ~hold_back, quiet | hold_back],
+        [0, 1, 2, 3],
+        default=4,
+    )
     code = code.astype(np.int64)
 
     # -- priority: money at stake x urgency (see the module docstring)
@@ -449,6 +486,18 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
         renewal_days=renewal_days,
         check_in_days=check_in_days,
     )
+    if risk is not None and retention_order == "value_at_risk":
+        priority = _priority_at_risk(
+            priority,
+            code,
+            t=t,
+            renewal=renewal,
+            risk=risk,
+            days_quiet=days_quiet,
+            renewal_days=renewal_days,
+            check_in_days=check_in_days,
+            held_back=hold_back,
+        )
 
     # -- the one sentence, the talking points and the materials
     more = np.where(n_open > 1, " (and " + (n_open - 1).astype(str) + " more open)", "")
@@ -473,7 +522,11 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
             _spread(n, oldest, "text", "") + more,
             _spread(n, renewal, "text", ""),
             _spread(n, first, Columns.reason, ""),
-            quiet_text + "; keep the relationship",
+            np.where(
+                hold_back,
+                risk.retain_text if risk is not None else "",
+                quiet_text + "; keep the relationship",
+            ),
         ],
         default=none_text,
     ).astype(object)
@@ -529,10 +582,13 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
         Columns.value: np.where(is_renew, renew_value, value)[rows],
         Columns.expected_value: expected[rows],
         Columns.upsell_product: _external(ids, upsell[rows]),
-        Columns.at_risk: ((n_risk > 0) & is_renew)[rows],
+        Columns.at_risk: (((n_risk > 0) if risk is None else risk.at_risk) & is_renew)[rows],
         Columns.open_complaints: n_open[rows],
         Columns.days_since_contact: days_quiet[rows],
         Columns.group_holds: group_text[rows],
+        Columns.p_leave: risk.p[rows] if risk is not None else None,
+        Columns.value_at_risk: risk.value_at_risk[rows] if risk is not None else None,
+        Columns.health: risk.health[rows] if risk is not None else None,
         "_code": code[rows],
         "_row": rows,
     }
@@ -662,6 +718,116 @@ def _record_plan(
         parts.append(hidden)
     log.record(pd.concat(parts, ignore_index=True))
     return actions.assign(decision_id=rows["decision_id"].to_numpy())
+
+
+@dataclass(frozen=True, slots=True)
+class _Risk:
+    """What a retention model says of every client of the Book (and of its contracts)."""
+
+    p: FloatArray
+    value_at_risk: FloatArray
+    health: npt.NDArray[np.float64]
+    at_risk: BoolArray
+    hold_back: BoolArray
+    retain_text: ObjArray
+    texts: pd.DataFrame
+    contract_var: pd.DataFrame
+
+
+def _retention_risk(
+    model: RetentionModel, book: Book, ts: pd.Timestamp, retain_first: float | None
+) -> _Risk:
+    """Read a fitted retention model at the plan's date, client by client."""
+    check_fitted(model, "base_rate_")
+    if retain_first is not None:
+        validate_params(
+            "plan",
+            {"retain_first": retain_first},
+            {"retain_first": [Interval(numbers.Real, 0, 1, closed="both")]},
+        )
+    n = len(book.client_ids)
+    table = model.predict(book, ts)
+    rows = book.client_ids.to_index(table[Columns.client].to_numpy(dtype=object))
+    p = np.full(n, np.nan)
+    var = np.zeros(n)
+    health = np.full(n, np.nan)
+    band = np.full(n, "", dtype=object)
+    reasons = np.full(n, "", dtype=object)
+    p[rows] = table[Columns.p_leave].to_numpy(dtype=np.float64)
+    var[rows] = np.nan_to_num(table[Columns.value_at_risk].to_numpy(dtype=np.float64))
+    health[rows] = table[Columns.health].to_numpy(dtype=np.float64)
+    band[rows] = table[Columns.band].to_numpy(dtype=object)
+    reasons[rows] = table[Columns.reasons].fillna("").to_numpy(dtype=object)
+    horizon = f"{int(model.horizon_.days)} days"
+    pct = np.char.mod("%.0f%%", np.nan_to_num(p) * 100).astype(object)
+    risk_words = "risk of leaving within " + horizon + ": " + pct + " (health "
+    risk_words = risk_words + np.char.mod("%.0f", np.nan_to_num(health)).astype(object) + ")"
+    said = np.where(reasons != "", risk_words + "; " + reasons, risk_words)
+    hold_back = (
+        np.nan_to_num(p) >= float(retain_first)
+        if retain_first is not None
+        else np.zeros(n, dtype=bool)
+    )
+    at_risk = band == "at risk"
+    shown = np.flatnonzero(at_risk | hold_back)
+    texts = pd.DataFrame({"c": shown.astype(np.int64), "text": said[shown]})
+    contracts = model.predict_contracts(book, ts)
+    contract_var = (
+        pd.DataFrame(
+            {
+                "c": book.client_ids.to_index(contracts[Columns.client].to_numpy(dtype=object)),
+                "p": book.product_ids.to_index(contracts[Columns.product].to_numpy(dtype=object)),
+                "var": contracts[Columns.value_at_risk].to_numpy(dtype=np.float64),
+            }
+        )
+        .groupby(["c", "p"], as_index=False)
+        .agg(var=("var", "max"))
+    )
+    return _Risk(
+        p=p,
+        value_at_risk=var,
+        health=health,
+        at_risk=at_risk,
+        hold_back=hold_back,
+        retain_text=("retain first: " + said).astype(object),
+        texts=texts,
+        contract_var=contract_var,
+    )
+
+
+def _priority_at_risk(
+    priority: FloatArray,
+    code: IntArray,
+    *,
+    t: int,
+    renewal: pd.DataFrame,
+    risk: _Risk,
+    days_quiet: FloatArray,
+    renewal_days: int,
+    check_in_days: int,
+    held_back: BoolArray,
+) -> FloatArray:
+    """Renewals and check-ins by value at risk times urgency (the others as they were)."""
+    n = code.shape[0]
+    due = renewal.merge(risk.contract_var, on=["c", "p"], how="left")
+    contract_var = np.zeros(n)
+    contract_var[due["c"].to_numpy(dtype=np.int64)] = np.nan_to_num(
+        due["var"].to_numpy(dtype=np.float64)
+    )
+    end = _spread(n, renewal, "end", _NAT).astype(np.int64)
+    days_left = np.where(end == _NAT, 0.0, (end - t) / _DAY_NS)
+    deadline = 2.0 - np.clip(days_left / max(renewal_days, 1), 0.0, 1.0)
+    quiet = np.where(
+        np.isnan(days_quiet),
+        _MAX_QUIET_URGENCY,
+        np.minimum(np.nan_to_num(days_quiet) / check_in_days, _MAX_QUIET_URGENCY),
+    )
+    # a client held back for retention is due now, whenever it was last called
+    quiet = np.where(held_back, np.maximum(quiet, 1.0), quiet)
+    out = priority.copy()
+    out[code == 1] = (contract_var * deadline)[code == 1]
+    out[code == 3] = (risk.value_at_risk * quiet)[code == 3]
+    return out
 
 
 def _priority_and_due(
