@@ -227,13 +227,17 @@ class Response(Scorer):
     **Learning on.** :meth:`partial_fit` adds a batch of outcomes: the counts are added (after
     decaying the old ones by ``half_life``), and the regression takes one Bayesian step, its
     old weights the prior mean and their accumulated (decayed) curvature the prior precision
-    (a diagonal Laplace approximation). Measured on the bank marketing contacts
-    (``benchmarks/response.py``, predict 1,000 contacts, then learn their outcomes, on the last
-    40% of the file), this update kept the AUC of a full refit on everything earlier and beat
-    ``SGDClassifier(loss="log_loss").partial_fit`` on the same batches, whose steps follow the
-    order of the rows and need a learning rate tuned to the drift; LightGBM continued with
-    ``init_model`` only adds trees and cannot unlearn an old take-up rate. One update of 1,000
-    outcomes costs milliseconds whatever the size of the history: nothing old is revisited.
+    (a diagonal Laplace approximation). This update was chosen by measurement on the bank
+    marketing contacts (``benchmarks/response.py``: on the last 40% of the file, predict each
+    batch of 1,000 contacts, then learn their outcomes). With ``half_life=1000`` contacts it
+    reached the ROC AUC of LightGBM refitted on everything earlier at every batch (0.629
+    both), with a better Brier score (0.082 against 0.100) and calibration error (0.032
+    against 0.060), in 0.03 s an update instead of 0.47 s; LightGBM continued with
+    ``init_model`` (20 trees a batch) reached 0.619, and
+    ``SGDClassifier(loss="log_loss").partial_fit`` 0.512, its steps following the order of
+    the rows. Nothing old is revisited: one update of 1,000 outcomes on a model of 200,000
+    offers took 0.016 s. Without a half-life the take-up rate of that file, which doubled,
+    was followed too slowly (AUC 0.578): give one when the rate drifts.
 
     There is nothing random in fitting: the same outcomes give the same model, in any row
     order.
