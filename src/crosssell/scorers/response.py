@@ -604,7 +604,7 @@ class Response(Scorer):
         return products, families, segments
 
     # ------------------------------------------------------------------ predicting
-    def predict_proba(self, contacts: pd.DataFrame) -> _FloatVec:
+    def predict_proba(self, contacts: pd.DataFrame) -> npt.NDArray[np.float64]:
         """Return the probability that each contact accepts its offer.
 
         Parameters
