@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import crosssell as cs
 from crosssell import DecisionLog
 from crosssell.evaluation import off_policy
 from crosssell.exceptions import OverlapWarning, SchemaError
@@ -159,6 +160,17 @@ def test_reads_a_decision_log(tmp_path: Path) -> None:
         log.close()
     from_frames = off_policy(candidate, (decisions, reactions), n_boot=0)
     pd.testing.assert_frame_equal(from_log.estimates, from_frames.estimates)
+
+
+def test_the_logging_recommender_as_candidate_earns_what_was_logged() -> None:
+    """Check that valuing the recommender that made a campaign's offers gives the logged value."""
+    book = cs.datasets.demo()
+    rec = cs.Recommender(k=1).fit(book, "2025-06-30")
+    campaign = cs.datasets.simulate_campaign(book, rec, seed=0)
+    result = off_policy(rec, campaign, book, n_boot=0)
+    assert result.coverage == pytest.approx(1.0)
+    for name in ("ips", "snips", "dr"):
+        assert result.estimates.loc[name, "value"] == pytest.approx(result.logged_value)
 
 
 def test_bad_shown_probability_is_named() -> None:

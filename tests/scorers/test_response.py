@@ -211,6 +211,21 @@ def test_book_fit_scores_acceptance_by_segment() -> None:
     assert model.n_outcomes_ == 40
 
 
+def test_book_events_after_as_of_change_no_score() -> None:
+    """Check that answers dated after as_of leave every score of a Book fit as it was."""
+    book = _offer_book()
+    events = book.events
+    early = cs.Book.from_frames(
+        contracts=book.contracts,
+        products=book.products,
+        clients=book.clients,
+        events=events.loc[events["date"] <= "2024-06-30"],
+    )
+    with_late = Response().fit(book.matrix("2024-06-30"), book).score(np.arange(40))
+    without = Response().fit(early.matrix("2024-06-30"), early).score(np.arange(40))
+    np.testing.assert_array_equal(with_late, without)
+
+
 def test_book_partial_fit_reads_decision_log_events() -> None:
     """Check that new answers in the events' shape (DecisionLog.events) update the scores."""
     book = _offer_book()
