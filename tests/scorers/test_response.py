@@ -253,6 +253,14 @@ def test_response_in_a_recommender() -> None:
     offers = rec.recommend(["C0001", "C0002"])
     assert offers["propensity"].between(0, 1).all()
     assert len(offers) > 0
+    assert offers["reason"].str.contains("accepted").all()
+
+
+def test_score_of_a_table_fit_says_to_fit_a_book() -> None:
+    """Check that scoring clients after a fit on contacts says a Book fit is needed."""
+    frame, y = _contacts(20)
+    with pytest.raises(ValueError, match="fitted on a table of contacts: score needs a fit"):
+        Response().fit(frame, y).score([0])
 
 
 def _bank() -> Path:

@@ -293,7 +293,7 @@ class Response(Scorer):
     True
     """
 
-    explain_kind: ClassVar[ExplainKind] = "popularity"
+    explain_kind: ClassVar[ExplainKind] = "contributions"
     outputs_probability: ClassVar[bool] = True
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -680,6 +680,106 @@ class Response(Scorer):
             for k, f, r in zip(answers, family_rate, own, strict=True)
         ]
         return pd.Series(texts, index=contacts.index, dtype=object)
+
+    def reasons(
+        self,
+        clients: npt.ArrayLike,
+        products: npt.ArrayLike,
+        n: int = 3,
+        *,
+        holdings: sp.csr_matrix | None = None,
+    ) -> tuple[IntArray, FloatArray, npt.NDArray[np.object_]]:
+        """Explain offers of a Book fit in a Recommender: one sentence each, no evidence.
+
+        The sentence is :meth:`explain`'s: the offer's acceptance rate in the client's segment,
+        or, with few answers, that of similar offers. A :class:`~crosssell.Recommender` shows
+        it as the offer's reason (``explain_kind`` is ``"contributions"``); no held product is
+        evidence of an acceptance rate, so the evidence is empty.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row index of the client of each offer; rows of ``holdings`` (fresh clients, whose
+            segment is not known here) when it is given.
+        products : array-like of int
+            Product index of each offer, aligned with ``clients``.
+        n : int, default 3
+            Width of the (empty) evidence.
+        holdings : scipy.sparse.csr_matrix, optional
+            Fresh holdings: the clients are then explained as clients of no known segment.
+
+        Returns
+        -------
+        ev_products : ndarray of int64, shape (m, n)
+            All -1.
+        ev_weights : ndarray of float32, shape (m, n)
+            All 0.
+        sentences : ndarray of object, shape (m,)
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> model = Response().fit(book.matrix("2025-06-30"), book)
+        >>> model.reasons([0], [0])[2][0]
+        'Few answers yet (9); similar offers were accepted 66% of the time.'
+        """
+        self._check_book_fit("reasons")
+        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
+        cols = np.asarray(products, dtype=np.int64).reshape(-1)
+        m = rows.size
+        known = (rows >= 0) & (rows < len(self._clients)) & (holdings is None)
+        ids = self._clients.index.to_numpy(dtype=object)[np.where(known, rows, 0)]
+        ids[~known] = None  # a fresh or unknown client: no segment, no attributes
+        frame = pd.DataFrame(
+            {
+                Columns.client: ids,
+                Columns.product: self._product_ids.to_numpy(dtype=object)[cols],
+            }
+        )
+        texts = self.explain(frame).to_numpy(dtype=object)
+        sentences = np.array([f"{t[:1].upper()}{t[1:]}." for t in texts], dtype=object)
+        empty = np.full((m, int(n)), -1, dtype=np.int64)
+        return empty, np.zeros((m, int(n)), dtype=np.float32), sentences
+
+    def _check_book_fit(self, method: str) -> None:
+        self._check_fitted()
+        if self._book_columns is None:
+            raise ValueError(
+                f"This Response was fitted on a table of contacts: {method} needs a fit on a "
+                "Book, fit(matrix, book). For contacts, call predict_proba(contacts)."
+            )
+
+    def score(self, clients: npt.ArrayLike) -> FloatArray:
+        """Return each client's chance of accepting each product's offer (a Book fit only).
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row indices of the fitted matrix; unknown rows get the chances of a client of no
+            known segment.
+
+        Returns
+        -------
+        ndarray of float32, shape (len(clients), n_products_)
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+        ValueError
+            If the model was fitted on a table of contacts.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> model = Response().fit(book.matrix("2025-06-30"), book)
+        >>> model.score([0, 1]).shape
+        (2, 24)
+        """
+        self._check_book_fit("score")
+        return super().score(clients)
 
     @property
     def coef_(self) -> pd.Series:
