@@ -173,6 +173,18 @@ def test_the_logging_recommender_as_candidate_earns_what_was_logged() -> None:
         assert result.estimates.loc[name, "value"] == pytest.approx(result.logged_value)
 
 
+def test_a_book_fitted_response_is_an_outcome_model() -> None:
+    """Check that a Response fitted on the Book serves as the DR's outcome model."""
+    book = cs.datasets.demo()
+    rec = cs.Recommender(k=1).fit(book, "2025-06-30")
+    campaign = cs.datasets.simulate_campaign(book, rec, seed=1)
+    model = cs.scorers.Response().fit(book.matrix("2025-06-30"), book)
+    result = off_policy(rec, campaign, book, outcome_model=model, n_boot=50)
+    predicted = result.weights["predicted"]
+    assert predicted.between(0, 1).all()
+    assert predicted.nunique() > 1
+
+
 def test_bad_shown_probability_is_named() -> None:
     """Check that a shown probability above 1 raises a SchemaError naming the row."""
     decisions, reactions, candidate, _ = _simulate(6, n=5)

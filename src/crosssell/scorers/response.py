@@ -120,7 +120,12 @@ class _Design:
         vals: list[_FloatVec] = [np.ones(n)]
         keys: list[tuple[str, npt.NDArray[Any]]] = []
         for j, col in enumerate(self.numeric):
-            x = frame[col].to_numpy(dtype=np.float64)
+            # an absent column is unknown in every row: it moves no odds
+            x = (
+                frame[col].to_numpy(dtype=np.float64)
+                if col in frame.columns
+                else np.full(n, np.nan)
+            )
             finite = np.isfinite(x)
             z = np.clip((x - self.mean[col]) / self.scale[col], -_CLIP, _CLIP)
             z = np.where(finite, z, 0.0)
@@ -136,7 +141,12 @@ class _Design:
                 bins = np.searchsorted(cuts, x, side="right").astype(object)
                 bins[~finite] = None
                 keys.append((f"{col}#bin", bins))
-        keys += [(col, frame[col].to_numpy(dtype=object)) for col in self.categorical]
+        keys += [
+            (col, frame[col].to_numpy(dtype=object))
+            if col in frame.columns
+            else (col, np.full(n, None, dtype=object))
+            for col in self.categorical
+        ]
         for name, values in keys:
             present = pd.notna(values)
             uniq, inverse = np.unique(values[present].astype(str), return_inverse=True)
@@ -876,12 +886,19 @@ class Response(Scorer):
 
     def _with_clients(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Join each offer's client attributes and its family, and the month of its date."""
-        out = frame.join(self._clients, on=Columns.client) if len(self._clients.columns) else frame
+        out = frame.copy()
+        if len(self._clients.columns):
+            # ids compared as text: a decision log gives back text ids whatever the Book's
+            by_text = self._clients.set_axis(self._clients.index.astype(str))
+            attributes = by_text.reindex(out[Columns.client].astype(str).to_numpy())
+            for column in attributes.columns:
+                if column not in out.columns:
+                    out[column] = attributes[column].to_numpy()
         if Columns.date in out.columns and _MONTH not in out.columns:
             out[_MONTH] = pd.to_datetime(out[Columns.date]).dt.month.astype("Int64").astype(object)
         if Columns.family not in out.columns:
-            family = dict(zip(self._product_ids, self._families, strict=True))
-            out[Columns.family] = out[Columns.product].map(family)
+            family = dict(zip(self._product_ids.astype(str), self._families, strict=True))
+            out[Columns.family] = out[Columns.product].astype(str).map(family)
         return out
 
     def _score_state(self) -> None:
