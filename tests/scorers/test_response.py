@@ -211,6 +211,16 @@ def test_book_fit_scores_acceptance_by_segment() -> None:
     assert model.n_outcomes_ == 40
 
 
+def test_unknown_client_gets_the_segments_rates_by_their_size() -> None:
+    """Check that a client of no known segment gets X between the two segments' chances."""
+    book = _offer_book()
+    model = Response().fit(book.matrix("2024-06-30"), book)
+    x = book.product_ids.to_index(["X"])[0]
+    big, small, unknown = model.score([0, 30, -1])[:, x]
+    assert small < unknown < big
+    assert unknown == pytest.approx((big + small) / 2, abs=0.1)
+
+
 def test_book_events_after_as_of_change_no_score() -> None:
     """Check that answers dated after as_of leave every score of a Book fit as it was."""
     book = _offer_book()

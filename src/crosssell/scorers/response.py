@@ -922,12 +922,9 @@ class Response(Scorer):
         segments = np.repeat(self._segments, n_prod)
         rate = self._rate(products, families, segments)[0]
         self._segment_logit = logit(rate).reshape(n_seg, n_prod)
-        none = self._rate(
-            self._product_ids.astype(str).to_numpy(dtype=object),
-            self._families,
-            np.full(n_prod, _NONE, dtype=object),
-        )[0]
-        self._unknown_logit = logit(none)
+        # a client of no known segment: the segments' rates, weighted by their clients
+        share = np.bincount(self._segment_of, minlength=n_seg) / max(len(clients), 1)
+        self._unknown_logit = logit(share @ rate.reshape(n_seg, n_prod))
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
         known = (rows >= 0) & (rows < self._client_logit.size)
