@@ -242,11 +242,11 @@ class Response(Scorer):
     batch of 1,000 contacts, then learn their outcomes). With ``half_life=1000`` contacts it
     reached the ROC AUC of LightGBM refitted on everything earlier at every batch (0.629
     both), with a better Brier score (0.082 against 0.100) and calibration error (0.032
-    against 0.060), in 0.03 s an update instead of 0.47 s; LightGBM continued with
+    against 0.060), in 0.13 s an update instead of 0.43 s; LightGBM continued with
     ``init_model`` (20 trees a batch) reached 0.619, and
     ``SGDClassifier(loss="log_loss").partial_fit`` 0.512, its steps following the order of
     the rows. Nothing old is revisited: one update of 1,000 outcomes on a model of 200,000
-    offers took 0.016 s. Without a half-life the take-up rate of that file, which doubled,
+    offers took 0.03 s. Without a half-life the take-up rate of that file, which doubled,
     was followed too slowly (AUC 0.578): give one when the rate drifts.
 
     There is nothing random in fitting: the same outcomes give the same model, in any row
