@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell import DecisionLog
@@ -183,6 +185,26 @@ def test_a_book_fitted_response_is_an_outcome_model() -> None:
     predicted = result.weights["predicted"]
     assert predicted.between(0, 1).all()
     assert predicted.nunique() > 1
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_row_order_changes_nothing(seed: int) -> None:
+    """Check that shuffling the logged decisions and reactions leaves every estimate as it was."""
+    decisions, reactions, candidate, _ = _simulate(8, n=300)
+    order = np.random.default_rng(seed).permutation(len(decisions))
+    a = off_policy(candidate, (decisions, reactions), n_boot=50)
+    b = off_policy(candidate, (decisions.iloc[order], reactions.iloc[order[::-1]]), n_boot=50)
+    pd.testing.assert_frame_equal(a.estimates, b.estimates, atol=1e-9)
+
+
+def test_input_frames_are_not_mutated() -> None:
+    """Check that off_policy leaves the caller's decisions, reactions and candidate as they were."""
+    decisions, reactions, candidate, _ = _simulate(9, n=200)
+    before = (decisions.copy(), reactions.copy(), candidate.copy())
+    off_policy(candidate, (decisions, reactions), n_boot=10)
+    for frame, copy in zip((decisions, reactions, candidate), before, strict=True):
+        pd.testing.assert_frame_equal(frame, copy)
 
 
 def test_bad_shown_probability_is_named() -> None:
