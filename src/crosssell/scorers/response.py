@@ -269,7 +269,8 @@ class Response(Scorer):
         Column of the contact's date or position in time (absent: all at once).
     half_life : float, str, timedelta or None, default None
         Outcomes lose half their weight after this long (in the unit of ``time``: a duration
-        for dates, a number for positions); None keeps every outcome at full weight.
+        for dates, where a plain number counts days; a number for positions); None keeps every
+        outcome at full weight.
     prior_strength : float or None, default None
         Pseudo-count of offers that a group's prior weighs; None estimates it from the data.
     l2 : float, default 1.0
@@ -337,7 +338,6 @@ class Response(Scorer):
     _by_product: _Counts
     _by_family: _Counts
     _family_of: dict[str, str]
-    _uses_dates: bool
     _book_columns: list[str] | None
     # Book fits: the clients' attributes and each (segment, product) pooled rate
     _clients: pd.DataFrame
@@ -577,7 +577,6 @@ class Response(Scorer):
             return np.full(len(frame), getattr(self, "last_time_", 0.0))
         t = frame[self.time]
         if pd.api.types.is_datetime64_any_dtype(t):
-            self._uses_dates = True
             stamps = t.to_numpy(dtype="datetime64[ns]").astype(np.int64)
             return stamps.astype(np.float64) / 86_400e9
         return t.to_numpy(dtype=np.float64)
