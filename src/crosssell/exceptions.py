@@ -16,6 +16,7 @@ __all__ = [
     "EventTypeWarning",
     "InvalidParameterError",
     "NotFittedError",
+    "OverlapWarning",
     "PurchaseLinesWarning",
     "SchemaError",
     "UnknownIdError",
@@ -198,5 +199,18 @@ class PurchaseLinesWarning(DataWarning):
     Examples
     --------
     >>> issubclass(PurchaseLinesWarning, DataWarning)
+    True
+    """
+
+
+class OverlapWarning(CrossSellWarning):
+    """An off-policy estimate resting on offers the logged policy (almost) never showed.
+
+    :func:`crosssell.evaluation.off_policy` warns when the candidate's offers are poorly
+    covered by the log or the effective sample size is tiny: the estimate is then unreliable.
+
+    Examples
+    --------
+    >>> issubclass(OverlapWarning, CrossSellWarning)
     True
     """

@@ -84,7 +84,7 @@ from crosssell.rules import (
     SegmentNotEligible,
     Suppression,
 )
-from crosssell.scorers import Popularity, Ranker
+from crosssell.scorers import Popularity, Ranker, Response
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import Weighting, WeightingLike
 
@@ -1274,12 +1274,12 @@ class Recommender(Estimator):
         upsell: npt.NDArray[np.bool_],
         cold: npt.NDArray[np.bool_],
     ) -> tuple[Any, _Evidence]:
-        """Reasons and evidence of a learned ranker's offers, from its feature contributions.
+        """Reasons and evidence of a learned ranker's or response model's offers (``reasons``).
 
         Cold clients are scored by the fallback, so they keep the fallback's sentence.
         """
         scorer = self.scorer_
-        assert isinstance(scorer, Ranker)
+        assert isinstance(scorer, Ranker | Response)
         m = products.shape[0]
         ev_idx = np.full((m, _EVIDENCE_N), -1, dtype=np.int64)
         ev_w = np.zeros((m, _EVIDENCE_N), dtype=np.float32)
@@ -1585,7 +1585,7 @@ class Recommender(Estimator):
     def _because(self, row: int, col: int) -> str | None:
         """Give the contribution sentence of a learned ranker's pair (None for other scorers)."""
         scorer = self.scorer_
-        if not isinstance(scorer, Ranker) or self.view_.cold[row]:
+        if not isinstance(scorer, Ranker | Response) or self.view_.cold[row]:
             return None
         _, _, text = scorer.reasons(np.array([row]), np.array([col]), n=_EVIDENCE_N)
         return str(text[0])

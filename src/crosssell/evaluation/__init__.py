@@ -10,7 +10,7 @@ Examples
 # Each module imports only those before it, even inside functions, so any one can be read and
 # imported alone: truth and metrics, then plots (drawing frames and results it is handed), then
 # backtest, then calibration (fitted on backtest folds), the paired comparison of backtests and
-# tuning (a search over backtests).
+# tuning (a search over backtests); off_policy reads a decision log only.
 import warnings
 from typing import Any
 
@@ -37,6 +37,7 @@ from crosssell.evaluation.metrics import (
     recall_at_k,
     value_captured_at_k,
 )
+from crosssell.evaluation.off_policy import OffPolicyResult, off_policy
 from crosssell.evaluation.plots import (
     plot_calibration,
     plot_gain,
@@ -56,6 +57,7 @@ __all__ = [
     "IntRange",
     "IsotonicCalibrator",
     "LiftReport",
+    "OffPolicyResult",
     "PlattCalibrator",
     "RetentionBacktest",
     "TuneResult",
@@ -75,6 +77,7 @@ __all__ = [
     "lift",
     "map_at_k",
     "ndcg_at_k",
+    "off_policy",
     "plot_calibration",
     "plot_gain",
     "plot_metrics",

@@ -18,6 +18,7 @@ from crosssell.scorers.factorization import ALS, BPR, auto_regularization
 from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
 from crosssell.scorers.ranker import Ranker
+from crosssell.scorers.response import Response
 
 __all__ = [
     "ALS",
@@ -28,6 +29,7 @@ __all__ = [
     "ItemKNN",
     "Popularity",
     "Ranker",
+    "Response",
     "Scorer",
     "auto_regularization",
     "check_random_state",
