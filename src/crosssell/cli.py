@@ -423,6 +423,11 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         help="file whose first line is the API key requests must carry (default: the "
         "CROSSSELL_API_KEY or CROSSSELL_API_KEY_FILE environment variable; none: open)",
     )  # fmt: skip
+    parser.add_argument(
+        "--retention", type=Path, default=None, metavar="FILE",
+        help="a retention model saved by crosssell.persist.save_retention: serve each "
+        "client's health score at GET /health-score/{client_id}",
+    )  # fmt: skip
     _record_options(parser)
 
 
@@ -1869,12 +1874,28 @@ def _lift(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _retention_file(path: Path | None) -> Any:
+    """Load ``--retention`` (a usage error when it is not a retention model file)."""
+    if path is None:
+        return None
+    from crosssell.exceptions import ArtifactError
+    from crosssell.persist import load_retention
+
+    if not path.exists():
+        raise _UsageError(f"--retention {path}: no such file")
+    try:
+        return load_retention(path)
+    except ArtifactError as err:
+        raise _UsageError(f"--retention {path}: {err}") from err
+
+
 @_command(
     "serve",
     help="serve a model over HTTP (needs the 'serve' extra: fastapi, uvicorn)",
     epilog=(
-        "Endpoints: POST /recommend, GET /why-not, GET /health, and the OpenAPI schema at\n"
-        "/docs and /openapi.json. The model is loaded once and never changes while serving.\n"
+        "Endpoints: POST /recommend, GET /why-not, GET /health, GET /health-score/{client_id}\n"
+        "(with --retention), and the OpenAPI schema at /docs and /openapi.json. The model is\n"
+        "loaded once and never changes while serving.\n"
         "With --db every answer is recorded in the decision log (each action carries its\n"
         "decision_id) and POST /reactions takes the clients' reactions.\n\n"
         "examples:\n"
@@ -1909,6 +1930,7 @@ def _serve(args: argparse.Namespace) -> int:
             validity_days=args.validity_days,
             api_key_file=args.api_key_file,
             settings=settings,
+            retention=_retention_file(args.retention),
             **decide,
         )
     except (ImportError, ValueError) as err:  # the extra is missing, or the key is unusable

@@ -80,6 +80,7 @@ __all__ = [
     "Answer",
     "Evidence",
     "Health",
+    "HealthScore",
     "NextBestAction",
     "NoOffer",
     "WhyNot",
@@ -357,6 +358,49 @@ class Health:
     scorer: str
     policy: tuple[str, ...]
     validity_days: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthScore:
+    """What ``GET /health-score/{client_id}`` answers: a client's retention risk for a CRM.
+
+    Attributes
+    ----------
+    client_id : str or int
+    as_of : datetime.date
+        The date the retention model was fitted at.
+    health : int
+        0 to 100, higher is healthier: ``100 * (1 - p_leave)``, rounded.
+    band : str
+        ``"healthy"``, ``"watch"`` or ``"at risk"``.
+    p_leave : float
+        Probability of leaving within ``horizon_days``, calibrated.
+    horizon_days : int
+    annual_value, value_at_risk : float
+        The client's annual value, and ``p_leave`` times it.
+    reasons : tuple of str
+        What raised the risk most, in words.
+    survival : tuple of float
+        Probability of still being a client after each of the next 12 months.
+
+    Examples
+    --------
+    >>> HealthScore(client_id="C1", as_of=dt.date(2025, 6, 30), health=46, band="at risk",
+    ...             p_leave=0.54, horizon_days=180, annual_value=100.0, value_at_risk=54.0,
+    ...             reasons=("a churn signal on 2025-06-01",), survival=(0.9,) * 12).band
+    'at risk'
+    """
+
+    client_id: str | int
+    as_of: dt.date
+    health: int
+    band: str
+    p_leave: float
+    horizon_days: int
+    annual_value: float
+    value_at_risk: float
+    reasons: tuple[str, ...]
+    survival: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -883,6 +927,7 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
     log: DecisionLog | str | os.PathLike[str] | None = None,
     holdout: Holdout | None = None,
     campaign: str | None = None,
+    retention: Any = None,
 ) -> "FastAPI":
     """Build the HTTP service around one fitted model.
 
@@ -921,6 +966,11 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
         have been offered is recorded with ``arm="holdout"``.
     campaign : str, optional
         Recorded with the decisions; scopes the holdout draw.
+    retention : RetentionModel or path, optional
+        A fitted :class:`~crosssell.retention.RetentionModel`, or a file of
+        :func:`crosssell.persist.save_retention`: ``GET /health-score/{client_id}`` then
+        answers each client's health (0-100), band, chance of leaving, value at risk, reasons
+        and 12-month survival, computed once at start.
 
     Returns
     -------
@@ -997,6 +1047,8 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
         policy=tuple(rec.policy.names) if rec.policy is not None else (),
         validity_days=days,
     )
+
+    scores = _health_scores(retention) if retention is not None else None
 
     class RecommendRequest(BaseModel):
         """Ask for one client's next best actions, optionally with data the model has not seen."""
@@ -1158,7 +1210,68 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
             kind=found.kind,
         )
 
+    if scores is not None:
+        table, spell, as_of_day, horizon_days = scores
+
+        @app.get(
+            "/health-score/{client_id}",
+            response_model=HealthScore,
+            summary="A client's retention risk: health, band, value at risk and reasons",
+            dependencies=guarded,
+            tags=["retention"],
+            responses=not_found,
+        )
+        def get_health_score(client_id: str) -> HealthScore:
+            client = spell(client_id)
+            row = table.get(client)
+            if row is None:
+                raise HTTPException(
+                    _NOT_FOUND,
+                    detail=f"Client {_echo(client)} has no health score: the retention model "
+                    "knows only clients holding something at its date.",
+                )
+            return HealthScore(
+                client_id=_plain(client),
+                as_of=as_of_day,
+                health=int(row["health"]),
+                band=str(row["band"]),
+                p_leave=float(row["p_leave"]),
+                horizon_days=horizon_days,
+                annual_value=float(row["annual_value"]),
+                value_at_risk=float(row["value_at_risk"]),
+                reasons=tuple(r for r in str(row["reasons"] or "").split("; ") if r),
+                survival=tuple(float(v) for v in row["survival"]),
+            )
+
     return app
+
+
+def _health_scores(
+    retention: Any,
+) -> tuple[dict[Any, dict[str, Any]], Callable[[Any], Any], dt.date, int]:
+    """Score every client once: the table, the id speller, the date and the horizon."""
+    from crosssell.retention import RetentionModel, survival_columns
+
+    model = retention
+    if isinstance(retention, str | os.PathLike):
+        from crosssell.persist import load_retention
+
+        model = load_retention(retention)
+    if not isinstance(model, RetentionModel):
+        raise TypeError(
+            "The 'retention' parameter of create_app must be a fitted RetentionModel or the "
+            f"path of a saved one. Got {type(model).__name__} instead."
+        )
+    check_fitted(model, "base_rate_")
+    risk = model.predict()
+    curves = model.survival().set_index(Columns.client)[survival_columns()]
+    table: dict[Any, dict[str, Any]] = {}
+    for raw in risk.to_dict("records"):
+        record = {str(key): value for key, value in raw.items()}
+        client = record[Columns.client]
+        record["survival"] = curves.loc[client].to_numpy(dtype=float).round(4).tolist()
+        table[client] = record
+    return table, model.book_.client_ids.coerce, model.as_of_.date(), int(model.horizon_.days)
 
 
 #: The no-offer reason of a held-out client.
@@ -1272,6 +1385,7 @@ _TAGS: Final = [
     {"name": "offers", "description": "Next best actions for one client."},
     {"name": "explanations", "description": "Why an offer is, or is not, made."},
     {"name": "service", "description": "Status of the service and its model."},
+    {"name": "retention", "description": "Who may leave, with the value at stake and why."},
 ]
 # the Swagger UI's own files, served by the service (no request leaves the host)
 _DOCS_ASSETS: Final = "/docs-assets"
@@ -1315,6 +1429,7 @@ def run(
     log: DecisionLog | str | os.PathLike[str] | None = None,
     holdout: Holdout | None = None,
     campaign: str | None = None,
+    retention: Any = None,
 ) -> None:
     """Serve ``model`` with uvicorn until interrupted.
 
@@ -1346,6 +1461,8 @@ def run(
         As in :func:`create_app`.
     log, holdout, campaign : optional
         As in :func:`create_app`: record the answers, accept reactions, hold clients out.
+    retention : RetentionModel or path, optional
+        As in :func:`create_app`: serve ``GET /health-score/{client_id}``.
 
     Raises
     ------
@@ -1365,6 +1482,7 @@ def run(
         log=log,
         holdout=holdout,
         campaign=campaign,
+        retention=retention,
     )
     if app.state.api_key is None and host not in _LOOPBACK:
         warnings.warn(
