@@ -80,6 +80,7 @@ from crosssell.rules import (
     PrerequisiteMissing,
     RecentDecline,
     RenewalFirst,
+    RetainFirst,
     RuleContext,
     SegmentNotEligible,
     Suppression,
@@ -1789,6 +1790,7 @@ _OWN_ROW_RULES: frozenset[type] = frozenset(
         LowSatisfaction,
         DoNotContact,
         NotWorthProposing,
+        RetainFirst,
     }
 )
 # Built-in rules that read a client's own events (and its rows): run again with the new events.

@@ -29,7 +29,12 @@ from crosssell.rules._eligibility import (
     SegmentNotEligible,
 )
 from crosssell.rules._policy import Policy, route_sales
-from crosssell.rules._suitability import ChurnSignal, LowSatisfaction, NotWorthProposing
+from crosssell.rules._suitability import (
+    ChurnSignal,
+    LowSatisfaction,
+    NotWorthProposing,
+    RetainFirst,
+)
 from crosssell.rules._suppression import Suppression
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "PrerequisiteMissing",
     "RecentDecline",
     "RenewalFirst",
+    "RetainFirst",
     "Rule",
     "RuleContext",
     "Scope",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -14,6 +15,7 @@ import pandas as pd
 from crosssell._codec import register
 from crosssell._params import Interval, Satisfies, check_params
 from crosssell.columns import Columns, EventType, RuleKind
+from crosssell.exceptions import CrossSellWarning
 from crosssell.rules._base import FINITE_FLOAT, NAME
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import (
@@ -180,6 +182,181 @@ class ChurnSignal:
             iso_dates(t + self.days * DAY_NS),
         )
         return Blocks.clients(ev.client[kept], text)
+
+
+def _is_chance(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return 0.0 <= float(value) <= 1.0
+
+
+def _is_risk_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(v, tuple) and len(v) == 2 and _is_chance(v[0]) and isinstance(v[1], str)
+        for v in value.values()
+    )
+
+
+@register("rule")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetainFirst:
+    """No proposal to a client a retention model says is likely to leave: retain first.
+
+    Holds the clients whose chance of leaving, at the model's date, is at least ``threshold``,
+    each with its chance and its reasons; those clients get no offer, and the block says why
+    ("retain first: 54% risk of leaving within 180 days; a churn signal on ..."). Build it with
+    :meth:`from_model`. The risk is that of the model's date (``as_of``): at any other date the
+    rule blocks nothing and warns, so that a backtest at an earlier cutoff never reads a risk
+    computed with later data.
+
+    Parameters
+    ----------
+    name : str, default "retain_first"
+    threshold : float, default 0.5
+        Chance of leaving from which proposals are held back.
+    as_of : str, default ""
+        The retention model's date (``YYYY-MM-DD``).
+    horizon_days : int, default 180
+        The model's horizon, for the sentence.
+    risk : mapping of client id to (float, str), default {}
+        The held clients: their chance of leaving and their reasons.
+
+    Raises
+    ------
+    ValueError
+        If ``threshold`` is outside [0, 1] or ``risk`` is not such a mapping.
+
+    Examples
+    --------
+    >>> rule = RetainFirst(threshold=0.3, as_of="2025-06-30",
+    ...                    risk={"C1": (0.54, "a churn signal on 2025-06-01")})
+    >>> rule.kind, len(rule.risk)
+    ('suitability', 1)
+    """
+
+    name: str = "retain_first"
+    threshold: float = 0.5
+    as_of: str = ""
+    horizon_days: int = 180
+    risk: Mapping[Any, tuple[float, str]] = field(default_factory=dict)
+    kind: RuleKind = field(default="suitability", init=False)
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "threshold": [Interval(numbers.Real, 0, 1, closed="both")],
+        "as_of": [str],
+        "horizon_days": [Interval(numbers.Integral, 1, None, closed="left")],
+        "risk": [
+            Satisfies(
+                _is_risk_table,
+                "a mapping of client ids to (chance of leaving in [0, 1], reasons)",
+                ({"C1": (1.5, "")}, {"C1": 0.5}),
+            )
+        ],
+    }
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    @classmethod
+    def from_model(cls, model: Any, threshold: float = 0.5, **kwargs: Any) -> RetainFirst:
+        """Hold back the clients a fitted retention model scores at ``threshold`` or more.
+
+        Parameters
+        ----------
+        model : RetentionModel
+            Fitted; its :meth:`~crosssell.retention.RetentionModel.predict` at its own date
+            is read once, here.
+        threshold : float, default 0.5
+        **kwargs
+            Other parameters (``name``).
+
+        Returns
+        -------
+        RetainFirst
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> model = cs.RetentionModel().fit(cs.datasets.demo(), "2025-06-30")
+        >>> rule = RetainFirst.from_model(model, threshold=0.3)
+        >>> rule.as_of, len(rule.risk) > 0
+        ('2025-06-30', True)
+        """
+        table = model.predict()
+        p = table[Columns.p_leave].to_numpy(dtype=np.float64)
+        held = table[p >= float(threshold)]
+        risk = {
+            client: (float(chance), str(reasons) if isinstance(reasons, str) else "")
+            for client, chance, reasons in zip(
+                held[Columns.client].tolist(),
+                held[Columns.p_leave].tolist(),
+                held[Columns.reasons].tolist(),
+                strict=True,
+            )
+        }
+        return cls(
+            threshold=float(threshold),
+            as_of=str(pd.Timestamp(model.as_of_).date()),
+            horizon_days=int(pd.Timedelta(model.horizon_).days),
+            risk=risk,
+            **kwargs,
+        )
+
+    def blocks(self, ctx: RuleContext) -> Blocks:
+        """Block every offer to the held clients, with their risk and reasons.
+
+        Parameters
+        ----------
+        ctx : RuleContext
+
+        Returns
+        -------
+        Blocks
+
+        Warns
+        -----
+        CrossSellWarning
+            When ``ctx`` is at another date than the model's: nothing is blocked.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["P1", "P1"],
+        ...                   "start_date": ["2024-01-01", "2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c), "2024-06-30")
+        >>> rule = RetainFirst(threshold=0.3, as_of="2024-06-30",
+        ...                    risk={"C1": (0.54, "a churn signal on 2024-06-01")})
+        >>> rule.blocks(ctx).detail.tolist()
+        ['retain first: 54% risk of leaving within 180 days; a churn signal on 2024-06-01']
+        """
+        if not self.risk:
+            return Blocks.empty()
+        if str(ctx.as_of.date()) != self.as_of:
+            warnings.warn(
+                f"{self.name}: the retention risk is that of {self.as_of or 'an unknown date'}; "
+                f"at {ctx.as_of.date()} it blocks nothing. Fit the retention model at the "
+                "recommender's date and build the rule again.",
+                CrossSellWarning,
+                stacklevel=2,
+            )
+            return Blocks.empty()
+        ids = list(self.risk)
+        rows = ctx.book.client_ids.to_index(
+            np.asarray([*ids, None], dtype=object)[:-1], missing="ignore"
+        )
+        known = rows >= 0
+        chance = np.array([self.risk[i][0] for i in ids], dtype=np.float64)
+        reasons = np.array([self.risk[i][1] for i in ids], dtype=object)
+        keep = known & (chance >= self.threshold)
+        said = concat_text(
+            "retain first: ",
+            format_numbers("%.0f", chance[keep] * 100),
+            f"% risk of leaving within {self.horizon_days} days",
+        )
+        said = np.where(reasons[keep] != "", concat_text(said, "; ", reasons[keep]), said)
+        return Blocks.clients(rows[keep], said if keep.any() else "")
 
 
 def _is_cost(value: Any) -> bool:
