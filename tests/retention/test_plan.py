@@ -83,3 +83,20 @@ def test_retain_first_needs_a_model(fitted):
         cs.plan(rec, retain_first=0.5)
     with pytest.raises(ValueError, match="retention_order"):
         cs.plan(rec, retention=fitted[1], retention_order="random")
+
+
+def test_plan_pages_show_each_clients_health(fitted, tmp_path):
+    """Check that a manager's page shows the health and value at risk of each listed client."""
+    from crosssell.html import write_plan_pages
+
+    rec, model = fitted
+    p = cs.plan(rec, capacity=5, retention=model)
+    pages = write_plan_pages(p, tmp_path)
+    owner = p.owners[0]
+    page = next(x for x in pages if owner in x.name).read_text(encoding="utf-8")
+    first = p.by_owner()[owner].iloc[0]
+    if pd.notna(first["health"]):
+        assert f"health {int(first['health'])}/100" in page
+    assert "value at risk" in page
+    plain = write_plan_pages(cs.plan(rec, capacity=5), tmp_path / "plain")
+    assert "health " not in next(x for x in plain if owner in x.name).read_text(encoding="utf-8")

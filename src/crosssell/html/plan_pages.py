@@ -123,6 +123,11 @@ def _card(row: dict[Hashable, Any]) -> str:
         facts.append(f"value {_money(row[Columns.value])}")
     if pd.notna(row[Columns.segment]):
         facts.append(f"segment {row[Columns.segment]}")
+    health = row.get(Columns.health)
+    if health is not None and pd.notna(health):
+        # with a retention model: the client's health, and the value its risk puts at stake
+        facts.append(f"health {int(health)}/100")
+        facts.append(f"value at risk {_money(row[Columns.value_at_risk])}")
     rank = row[Columns.rank_in_owner]
     parts = [
         '<li class="card"><header>',
