@@ -782,6 +782,55 @@ class RetentionModel(Estimator):
         order = np.lexsort((units.client, -p, -out[Columns.value_at_risk].to_numpy()))
         return out.iloc[order].reset_index(drop=True)
 
+    def health_trend(
+        self, book: Book | None = None, as_of: Any = None, *, since: Any = "90D"
+    ) -> pd.DataFrame:
+        """Give each client's health now and ``since`` earlier, and the change (negative: worse).
+
+        Both are scored by the same fitted model, the earlier one on the Book as it stood then
+        (nothing later is read), so the change is the client's, not the model's.
+
+        Parameters
+        ----------
+        book : Book or None, default None
+            As in :meth:`predict`.
+        as_of : date-like or None, default None
+            As in :meth:`predict`.
+        since : str or timedelta, default "90D"
+            How far back the earlier health is read.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`predict`'s columns, plus ``health_before`` (NaN for a client not yet at risk
+            then) and ``health_change`` (``health - health_before``; negative: worse).
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> model = cs.RetentionModel().fit(cs.datasets.demo(), "2025-06-30")
+        >>> trend = model.health_trend(since="180D")
+        >>> trend.columns[-2:].tolist()
+        ['health_before', 'health_change']
+        >>> bool((trend["health_change"].dropna()
+        ...       == (trend["health"] - trend["health_before"]).dropna()).all())
+        True
+        """
+        now = self.predict(book, as_of)
+        day = _as_of(book if book is not None else self.book_, as_of if as_of is not None
+                     else self.as_of_)  # fmt: skip
+        span = pd.Timedelta(since)
+        if span <= pd.Timedelta(0):
+            raise ValueError(
+                f"RetentionModel.health_trend: since must be a positive span; got {since!r}."
+            )
+        before = self.predict(book, day - span).set_index(Columns.client)[Columns.health]
+        earlier = now[Columns.client].map(before).astype(np.float64)
+        return now.assign(
+            health_before=earlier.to_numpy(),
+            health_change=(now[Columns.health] - earlier).to_numpy(),
+        )
+
     def _band(self, p: FloatArray) -> npt.NDArray[np.object_]:
         low, high = (float(b) * self.base_rate_ for b in self.bands)
         code = (p >= low).astype(np.int64) + (p >= high).astype(np.int64)

@@ -382,6 +382,9 @@ class HealthScore:
         What raised the risk most, in words.
     survival : tuple of float
         Probability of still being a client after each of the next 12 months.
+    health_change : float or None
+        ``health`` minus the health 90 days before (negative: worse); None for a client not
+        at risk then.
 
     Examples
     --------
@@ -401,6 +404,7 @@ class HealthScore:
     value_at_risk: float
     reasons: tuple[str, ...]
     survival: tuple[float, ...]
+    health_change: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1241,9 +1245,16 @@ def create_app(  # noqa: PLR0915 (the routes are defined inside, around the mode
                 value_at_risk=float(row["value_at_risk"]),
                 reasons=tuple(r for r in str(row["reasons"] or "").split("; ") if r),
                 survival=tuple(float(v) for v in row["survival"]),
+                health_change=(
+                    None if pd.isna(row["health_change"]) else float(row["health_change"])
+                ),
             )
 
     return app
+
+
+# how far back the health score's change is read
+_TREND: Final = "90D"
 
 
 def _health_scores(
@@ -1263,7 +1274,7 @@ def _health_scores(
             f"path of a saved one. Got {type(model).__name__} instead."
         )
     check_fitted(model, "base_rate_")
-    risk = model.predict()
+    risk = model.health_trend(since=_TREND)
     curves = model.survival().set_index(Columns.client)[survival_columns()]
     table: dict[Any, dict[str, Any]] = {}
     for raw in risk.to_dict("records"):

@@ -400,3 +400,18 @@ def test_satisfaction_readings_give_its_trend_in_words() -> None:
     )
     assert text[0] == "satisfaction fell from 8 to 4 since 2024-01-10"
     assert text[1] == "satisfaction is 9 of 10"
+
+
+def test_health_trend_reads_the_earlier_health_from_the_book_as_it_stood():
+    """Check that the earlier health is predict() at the earlier date, and the change its gap."""
+    book = cs.datasets.demo()
+    model = cs.RetentionModel().fit(book, "2025-06-30")
+    trend = model.health_trend(since="120D").set_index("client_id")
+    before = model.predict(as_of="2025-03-02").set_index("client_id")["health"]
+    both = trend.index.intersection(before.index)
+    assert len(both) > 100
+    assert (trend.loc[both, "health_before"] == before.loc[both]).all()
+    assert (trend.loc[both, "health_change"] == trend.loc[both, "health"] - before.loc[both]).all()
+    assert trend.loc[trend.index.difference(before.index), "health_before"].isna().all()
+    with pytest.raises(ValueError, match="positive span"):
+        model.health_trend(since="-5D")

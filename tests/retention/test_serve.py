@@ -41,6 +41,9 @@ def test_health_score_is_the_models_answer(models, tmp_path):
     curve = model.survival().set_index("client_id").loc[who]
     assert body["survival"] == pytest.approx(curve.to_numpy().round(4).tolist())
     assert body["horizon_days"] == 180
+    trend = model.health_trend(since="90D").set_index("client_id")
+    change = trend.loc[who, "health_change"]
+    assert body["health_change"] == (None if change != change else pytest.approx(change))
 
 
 def test_health_score_refuses_unknown_clients_and_needs_the_key(models):
