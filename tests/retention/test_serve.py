@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import crosssell as cs
@@ -43,7 +44,7 @@ def test_health_score_is_the_models_answer(models, tmp_path):
     assert body["horizon_days"] == 180
     trend = model.health_trend(since="90D").set_index("client_id")
     change = trend.loc[who, "health_change"]
-    assert body["health_change"] == (None if change != change else pytest.approx(change))
+    assert body["health_change"] == (None if pd.isna(change) else pytest.approx(change))
 
 
 def test_health_score_refuses_unknown_clients_and_needs_the_key(models):
