@@ -161,6 +161,21 @@ class Schema:
                 parameter="thousands",
             )
 
+    def id_columns(self) -> tuple[str, ...]:
+        """Return the caller's names of the id columns: read as text from files and databases.
+
+        Returns
+        -------
+        tuple of str
+            Client, product, parent, contract and ref columns, in the caller's spelling.
+
+        Examples
+        --------
+        >>> Schema(client="customer_no").id_columns()[:2]
+        ('customer_no', 'product_id')
+        """
+        return (self.client, self.product, self.parent, self.contract, self.ref)
+
     def renames(self) -> dict[str, str]:
         """Return ``{caller's name: crosssell's name}`` for every field whose names differ.
 
@@ -570,7 +585,7 @@ class Book:
         frames = read_tables(
             con,
             {"contracts": contracts, "products": products, "clients": clients, "events": events},
-            id_columns=(names.client, names.product, names.parent, names.contract, names.ref),
+            id_columns=names.id_columns(),
             db_schema=db_schema,
             chunksize=chunksize,
         )
@@ -1112,13 +1127,7 @@ def _read_files(
 ) -> list[pd.DataFrame | None]:
     """Read the files of one Book; id columns (and, with decimal marks given, numbers) as text."""
     names = schema if schema is not None else Schema()
-    text_columns: tuple[str, ...] = (
-        names.client,
-        names.product,
-        names.parent,
-        names.contract,
-        names.ref,
-    )
+    text_columns = names.id_columns()
     if names.decimal is not None or names.thousands is not None:
         # numbers are then read by the Book with the marks given, not guessed by the reader
         text_columns += (

@@ -580,7 +580,7 @@ def _read_db_book(args: argparse.Namespace, sources: list[Any], schema: Schema |
         frames = read_tables(
             args.from_db,
             dict(zip((main, "products", "clients", "events"), sources, strict=True)),
-            id_columns=(names.client, names.product, names.parent, names.contract, names.ref),
+            id_columns=names.id_columns(),
         )
     except ImportError as err:
         raise _UsageError(str(err)) from err

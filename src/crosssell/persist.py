@@ -523,15 +523,7 @@ def save_retention(model: Any, path: str | os.PathLike[str], *, compress: bool =
                 "lines": None if model.lines_ is None else _encode_level(model.lines_, "lines", w),
             },
             "notes": list(w.notes),
-            "arrays": [
-                {
-                    "name": name,
-                    "dtype": arr.dtype.str,
-                    "shape": list(arr.shape),
-                    "sha256": _sha256(arr),
-                }
-                for name, arr in w.arrays.items()
-            ],
+            "arrays": _array_entries(w),
         }
         payload = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False)
         _write_atomic(target, payload.encode("utf-8"), w.arrays, compress=compress)
@@ -871,16 +863,21 @@ def _manifest(rec: Recommender, w: _Writer) -> dict[str, Any]:
         "book": book_spec,
         "model": model,
         "notes": list(w.notes),
-        "arrays": [
-            {
-                "name": name,
-                "dtype": arr.dtype.str,
-                "shape": list(arr.shape),
-                "sha256": _sha256(arr),
-            }
-            for name, arr in w.arrays.items()
-        ],
+        "arrays": _array_entries(w),
     }
+
+
+def _array_entries(w: _Writer) -> list[dict[str, Any]]:
+    """Return the manifest's entry of every array written: name, dtype, shape and checksum."""
+    return [
+        {
+            "name": name,
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape),
+            "sha256": _sha256(arr),
+        }
+        for name, arr in w.arrays.items()
+    ]
 
 
 def _sha256(arr: npt.NDArray[Any]) -> str:

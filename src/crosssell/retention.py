@@ -1235,6 +1235,12 @@ def _days_text(days: FloatArray) -> npt.NDArray[np.object_]:
     return np.asarray(_num(d) + _plural(d, " day", " days"), dtype=object)
 
 
+def _in_last_year(k: FloatArray, one: str, many: str, verb: str) -> npt.NDArray[np.object_]:
+    """Say "2 upsells in the last year" (or "no upsell in the last year") per client."""
+    tail = verb + " in the last year"
+    return np.where(k > 0, _num(k) + _plural(k, " " + one, " " + many) + tail, "no " + one + tail)
+
+
 def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top to bottom
     topic: str,
     a: BookArrays,
@@ -1338,26 +1344,11 @@ def _sentence(  # noqa: PLR0911, PLR0912, PLR0915 - one case per topic, read top
     if topic == "open_ended":
         return _num(100 * col("open_ended_share")) + "% of contracts are open-ended"
     if topic == "upsells":
-        k = col("upsells_365d")
-        return np.where(
-            k > 0,
-            _num(k) + _plural(k, " upsell", " upsells") + " in the last year",
-            "no upsell in the last year",
-        )
+        return _in_last_year(col("upsells_365d"), "upsell", "upsells", "")
     if topic == "downgrades":
-        k = col("downgrades_365d")
-        return np.where(
-            k > 0,
-            _num(k) + _plural(k, " downgrade", " downgrades") + " in the last year",
-            "no downgrade in the last year",
-        )
+        return _in_last_year(col("downgrades_365d"), "downgrade", "downgrades", "")
     if topic == "lines_ended":
-        k = col("lines_ended_365d")
-        return np.where(
-            k > 0,
-            _num(k) + _plural(k, " product line", " product lines") + " ended in the last year",
-            "no product line ended in the last year",
-        )
+        return _in_last_year(col("lines_ended_365d"), "product line", "product lines", " ended")
     if topic == "contact":
         since = col("days_since_contact")
         return np.where(
