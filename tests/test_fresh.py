@@ -47,9 +47,7 @@ def fitted() -> Recommender:
 
 def _no_events() -> FreshEvents:
     empty = np.zeros(0, dtype=np.int64)
-    return FreshEvents(
-        date=empty, type=[], product=empty.astype(np.int32), product_given=[], detail=[], ref=[]
-    )
+    return FreshEvents(date=empty, type=[], product=empty.astype(np.int32), ref=[])
 
 
 def _row(m: OfferMap, r: int) -> tuple[list[int], list[int], list[float], bool] | None:

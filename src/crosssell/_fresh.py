@@ -57,8 +57,6 @@ class FreshEvents:
     date: IntArray
     type: list[str]
     product: npt.NDArray[np.int32]
-    product_given: list[Any]
-    detail: list[Any]
     ref: list[Any]
 
 
@@ -104,8 +102,6 @@ def plain_events(  # noqa: PLR0911, PLR0912
         date=np.empty(len(records), dtype=np.int64),
         type=[],
         product=np.full(len(records), -1, dtype=np.int32),
-        product_given=[],
-        detail=[],
         ref=[],
     )
     for i, record in enumerate(records):
@@ -133,14 +129,13 @@ def plain_events(  # noqa: PLR0911, PLR0912
             if at < 0:
                 return None
             out.product[i] = at
-        for name, kept in ((Columns.detail, out.detail), (Columns.ref, out.ref)):
+        for name in (Columns.detail, Columns.ref):
             value = record.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
                 return None
-            kept.append(value)
+        out.ref.append(record.get(Columns.ref))
         out.date[i] = ns
         out.type.append(kind)
-        out.product_given.append(product)
     return out
 
 
