@@ -285,3 +285,15 @@ def test_why_not_gives_the_contribution_sentence(demo_rec: cs.Recommender) -> No
     reason = str(offer["reason"])
     core = reason.split(": ", 1)[1] if reason.startswith("Upgrade within ") else reason
     assert text.endswith(" " + core)
+
+
+def test_one_clients_explanation_reuses_its_scoring_features_exactly(demo_rec, monkeypatch):
+    """Check that explaining from the scoring pass's features says what recomputing them says."""
+    from crosssell.scorers.ranker import Ranker
+
+    clients = demo_rec.book_.client_ids.external[:40]
+    reused = [[o.to_dict() for o in demo_rec.recommend_one(c, explain=True)] for c in clients]
+    monkeypatch.setattr(Ranker, "_scored_features", lambda self, rows, prods: None)
+    again = [[o.to_dict() for o in demo_rec.recommend_one(c, explain=True)] for c in clients]
+    assert reused == again
+    assert any(offers for offers in reused)

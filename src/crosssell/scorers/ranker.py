@@ -7,6 +7,7 @@ each (client, product) pair and say how likely the client is to take each one wi
 from __future__ import annotations
 
 import numbers
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -63,6 +64,8 @@ Model = Literal["lightgbm", "hgb"]
 BaseName = Literal["popularity", "itemknn", "cooccurrence", "als"]
 _BASES: tuple[str, ...] = ("popularity", "itemknn", "cooccurrence", "als")
 _BLOCK = 2048
+# the last client each thread scored alone, with its candidates' features (see _score_rows)
+_LAST_CLIENT = threading.local()
 _PROB_FLOOR = 1e-6
 _GUARD_K = 10
 # held-out rows that decide when boosting stops (early_stopping)
@@ -679,6 +682,10 @@ class Ranker(Scorer):
             local, clients, products, x = self._features(ctx, scores, block)
             p = self._probability(x, ctx, clients, products)
             out[lo + local, products] = np.clip(p, _PROB_FLOOR, 1.0)
+        if rows.size == 1:
+            # one client, as recommend_one asks: its offers' explanation reads these features
+            # instead of computing them again (per thread: requests run in parallel)
+            _LAST_CLIENT.scored = ((id(self), id(ctx)), int(rows[0]), products, x)
         return out
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
@@ -874,13 +881,30 @@ class Ranker(Scorer):
             return np.zeros((0, len(base_cols) + len(names)))
         return np.column_stack([*base_cols, x])
 
+    def _scored_features(self, rows: IntArray, prods: IntArray) -> npt.NDArray[np.float64] | None:
+        """Return the features of one client's pairs from its last scoring, if it has them."""
+        last = getattr(_LAST_CLIENT, "scored", None)
+        key = (id(self), id(self.context_))
+        if last is None or last[0] != key or rows.size == 0 or (rows != last[1]).any():
+            return None
+        products, x = last[2], last[3]
+        order = np.argsort(products, kind="stable")
+        at = np.searchsorted(products[order], prods)
+        at = np.minimum(at, max(products.size - 1, 0))
+        if products.size == 0 or (products[order][at] != prods).any():
+            return None
+        picked: npt.NDArray[np.float64] = np.asarray(x[order[at]], dtype=np.float64)
+        return picked
+
     def _explain_rows(
         self, rows: IntArray, prods: IntArray, n: int, holdings: sp.csr_matrix | None
     ) -> tuple[IntArray, FloatArray, npt.NDArray[np.object_]]:
         """Contributions, evidence and sentences of offers (stored or fresh clients)."""
         ctx = self.context_
         if holdings is None:
-            x = self._offer_features(ctx, self.bases_, rows, prods)
+            x = self._scored_features(rows, prods)
+            if x is None:
+                x = self._offer_features(ctx, self.bases_, rows, prods)
             held = ctx.holdings[rows]
         else:
             x = np.empty((rows.size, len(self.feature_names_)))
