@@ -278,7 +278,7 @@ def simulate_uplift(
         {
             Columns.client: ids,
             Columns.segment: segment,
-            "size": np.round(rng.lognormal(3.0, 1.0, n_clients), 1),
+            "size": np.round(rng.normal(100.0, 20.0, n_clients), 1),
         }
     )
     held = pd.DataFrame(

@@ -47,6 +47,7 @@ _NOT_FEATURES: Final = frozenset(
 )
 _NONE: Final = "(none)"
 _NEWTON_STEPS: Final = 50
+_CLIP: Final = 3.0
 _NEWTON_TOL: Final = 1e-8
 _DECISION_COLUMNS: Final = ("client_id", "product_id", "action", "arm", "as_of")
 
@@ -94,6 +95,8 @@ class Uplift(Estimator):
         Take-up per arm (``"treated"``, ``"holdout"``).
     features_ : list of str
         The client columns used as features (besides product and family).
+    products_ : list of str
+        The products offered in the decisions learned from.
 
     Examples
     --------
@@ -130,6 +133,7 @@ class Uplift(Estimator):
     n_holdout_: int
     take_up_: dict[str, float]
     features_: list[str]
+    products_: list[str]
     _clients: pd.DataFrame
     _family_of: dict[str, str]
     _categories: dict[str, list[str]]
@@ -199,6 +203,7 @@ class Uplift(Estimator):
         rows = self._rows(log, book)
         treated = (rows["arm"] == "treated").to_numpy()
         y = rows["taken"].to_numpy(dtype=np.float64)
+        self.products_ = sorted(set(rows["product_id"]))
         self.n_treated_ = int(treated.sum())
         self.n_holdout_ = int((~treated).sum())
         self.take_up_ = {
@@ -323,8 +328,10 @@ class Uplift(Estimator):
         parts: list[_FloatVec] = []
         for col, mean in self._mean.items():
             x = frame[col].to_numpy(dtype=np.float64)
-            # an unknown number is the average one: it moves nothing
-            parts.append(np.nan_to_num((x - mean) / self._scale[col], nan=0.0)[:, None])
+            # an unknown number is the average one: it moves nothing; an extreme one (a
+            # client a hundred times the usual size) must not extrapolate the odds
+            z = np.clip((x - mean) / self._scale[col], -_CLIP, _CLIP)
+            parts.append(np.nan_to_num(z, nan=0.0)[:, None])
         for col, labels in self._categories.items():
             codes = pd.Categorical(_labels(frame[col]), categories=labels).codes
             hot = np.zeros((len(frame), len(labels)), dtype=np.float64)
@@ -351,6 +358,24 @@ class Uplift(Estimator):
         if self.learner == "two_model":
             return first.predict(x) - p_h, p_h
         return np.asarray(first.predict(x), dtype=np.float64), p_h
+
+    def clients(self) -> pd.Index:
+        """Return the ids of the clients of the Book learned from, as text.
+
+        Returns
+        -------
+        pandas.Index
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> sim = cs.datasets.simulate_uplift({"A": 0.1}, n_clients=50)
+        >>> Uplift(n_boot=0).fit(sim.decisions, sim.book).clients()[:2].tolist()
+        ['C00000', 'C00001']
+        """
+        self._check_fitted()
+        ids: pd.Index = pd.Index(self._clients.index.to_numpy(dtype=object), dtype=object)
+        return ids
 
     def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """Estimate the uplift of proposing each product to each client, with its uncertainty.
