@@ -78,10 +78,11 @@ def test_tiny_take_up_per_arm():
     clients = pd.DataFrame({"client_id": [f"C{i}" for i in range(8)], "segment": ["A", "B"] * 4})
     contracts = pd.DataFrame(
         {
-            "client_id": ["C0", "C1", "C2", "C6", "C7"],
-            "product_id": ["P1"] * 5,
-            # C7 took it up after the horizon: it does not count
-            "start_date": ["2025-02-01"] * 4 + ["2025-12-01"],
+            "client_id": ["C0", "C1", "C2", "C6", "C7", "C3", "C3"],
+            "product_id": ["P1"] * 7,
+            # C7 took it up after the horizon, C3 renewed what it held: neither counts
+            "start_date": ["2025-02-01"] * 4 + ["2025-12-01", "2024-01-01", "2025-01-15"],
+            "end_date": [None] * 5 + ["2025-01-14", None],
         }
     )
     book = cs.Book.from_frames(contracts=contracts, clients=clients)
@@ -97,6 +98,21 @@ def test_tiny_take_up_per_arm():
     model = Uplift(n_boot=0).fit(decisions, book)
     assert model.take_up_ == {"treated": 0.75, "holdout": 0.25}
     assert (model.n_treated_, model.n_holdout_, model.treated_share_) == (4, 4, 0.5)
+
+
+def test_integer_ids_are_read_as_text():
+    """Check that a Book with integer client ids gives the same estimates as with text ids."""
+    sim = cs.datasets.simulate_uplift({"a": 0.1, "b": -0.1}, n_clients=400, seed=2)
+    number = {c: int(c[1:]) for c in sim.book.clients["client_id"]}
+    book = cs.Book.from_frames(
+        contracts=sim.book.contracts.assign(client_id=sim.book.contracts["client_id"].map(number)),
+        products=sim.book.products,
+        clients=sim.book.clients.assign(client_id=sim.book.clients["client_id"].map(number)),
+    )
+    decisions = sim.decisions.assign(client_id=sim.decisions["client_id"].map(number))
+    as_text = Uplift(n_boot=0).fit(sim.decisions, sim.book).predict(sim.decisions.head(5))
+    as_int = Uplift(n_boot=0).fit(decisions, book).predict(decisions.head(5))
+    np.testing.assert_allclose(as_int["uplift"], as_text["uplift"])
 
 
 def test_errors_say_what_is_missing():

@@ -72,7 +72,9 @@ class Uplift(Estimator):
         ``Y (T - e) / (e (1 - e))``, with ``e`` the known chance of being proposed to.
     horizon : str or timedelta, default "90D"
         A take-up counts when the client's contract for the product starts within this long
-        after the decision's ``as_of``.
+        after the decision's ``as_of`` and the client did not hold the product at ``as_of``.
+        Outcomes are read from the Book, the same for both arms, never from reactions: a
+        held-out client has none.
     treated_share : float or None, default None
         The chance ``e`` that a decision was proposed (1 - the holdout share); None reads it as
         the share of treated decisions.
@@ -266,13 +268,21 @@ class Uplift(Estimator):
                 "client_id": contracts[Columns.client].astype(str).to_numpy(),
                 "product_id": contracts[Columns.product].astype(str).to_numpy(),
                 "start": pd.to_datetime(contracts[Columns.start]).to_numpy(),
+                "end": (
+                    pd.to_datetime(contracts[Columns.end]).to_numpy()
+                    if Columns.end in contracts.columns
+                    else np.full(len(contracts), np.datetime64("NaT"), dtype="datetime64[ns]")
+                ),
             }
         )
         span = pd.Timedelta(self.horizon)
         joined = rows.reset_index().merge(started, on=["client_id", "product_id"], how="inner")
         inside = (joined["start"] > joined["as_of"]) & (joined["start"] <= joined["as_of"] + span)
+        # a renewal of a product the client held at the decision is no take-up (as in lift)
+        active = (joined["start"] <= joined["as_of"]) & ~(joined["end"] <= joined["as_of"])
         taken = np.zeros(len(rows), dtype=bool)
         taken[joined.loc[inside, "index"].to_numpy(dtype=np.int64)] = True
+        taken[joined.loc[active, "index"].to_numpy(dtype=np.int64)] = False
         rows["taken"] = taken
         self._remember(book)
         return rows
