@@ -30,6 +30,17 @@ def test_it_blocks_exactly_the_segment_that_proposing_puts_off():
     assert {product for _, product in rule.uplift} == {"OFFER"}
 
 
+def test_with_the_transformed_outcome_it_blocks_no_other_segment():
+    """Check the other learner: no pair of another segment, nearly all of the negative one."""
+    sim, _ = _held()
+    model = cs.scorers.Uplift(learner="transformed_outcome", n_boot=30)
+    rule = SleepingDog.from_model(model.fit(sim.decisions, sim.book))
+    segment = sim.book.clients.set_index("client_id")["segment"]
+    held = sorted({client for client, _ in rule.uplift})
+    assert set(segment[held]) == {"put_off"}
+    assert len(held) >= 0.95 * int((segment == "put_off").sum())
+
+
 def test_the_block_says_how_often_clients_like_this_took_it():
     """Check the sentence: the take-up when proposed is below the take-up when not."""
     sim, rule = _held()
