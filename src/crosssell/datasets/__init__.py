@@ -13,7 +13,9 @@
   clients as the truth does.
 * :func:`tiny` builds a four-contract book, small enough to read whole, for examples and tests.
 * :func:`simulate_campaign` plays decisions, reactions and take-up forward with a known effect
-  of proposing, to check :func:`crosssell.evaluation.lift`.
+  of proposing, to check :func:`crosssell.evaluation.lift`; :func:`simulate_uplift` draws one
+  offer per client with a known effect per segment (some may be negative), to check
+  :class:`crosssell.scorers.Uplift`.
 * :func:`load_telco` turns a local copy of the IBM telco churn sample into a Book (one snapshot:
   services held, their tenure, who left in the last month).
 * :func:`load_online_retail` turns a local copy of the UCI Online Retail II transactions into a
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from crosssell.columns import Columns
-from crosssell.datasets._campaign import Campaign, simulate_campaign
+from crosssell.datasets._campaign import Campaign, simulate_campaign, simulate_uplift
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -61,6 +63,7 @@ __all__ = [
     "load_online_retail",
     "load_telco",
     "simulate_campaign",
+    "simulate_uplift",
     "synthetic_book",
     "synthetic_churn",
     "synthetic_frames",

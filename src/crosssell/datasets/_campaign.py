@@ -10,7 +10,8 @@ checked against the effect the simulation was drawn with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from crosssell.decisions import REACTION_COLUMNS, DecisionLog, Holdout, decide
 if TYPE_CHECKING:
     from crosssell.book import Book
 
-__all__ = ["Campaign", "simulate_campaign"]
+__all__ = ["Campaign", "simulate_campaign", "simulate_uplift"]
 
 _CAMPAIGN = "simulated"
 _TERM_DAYS = 365
@@ -49,6 +50,9 @@ class Campaign:
         The effect of proposing on the chance of taking up the top offer.
     baseline : float
         The chance of taking it up unasked.
+    uplift_by_segment : mapping of str to float
+        :func:`simulate_uplift`: the effect of proposing in each client segment (empty for
+        :func:`simulate_campaign`, whose effect is ``true_uplift`` everywhere).
 
     Examples
     --------
@@ -66,6 +70,7 @@ class Campaign:
     horizon: pd.Timedelta
     true_uplift: float
     baseline: float
+    uplift_by_segment: Mapping[str, float] = field(default_factory=dict)
 
 
 def simulate_campaign(
@@ -195,6 +200,142 @@ def simulate_campaign(
         horizon=span,
         true_uplift=float(true_uplift),
         baseline=float(baseline),
+    )
+
+
+def simulate_uplift(
+    uplift_by_segment: Mapping[str, float],
+    *,
+    baseline_by_segment: Mapping[str, float] | None = None,
+    n_clients: int = 3000,
+    treated_share: float = 0.5,
+    as_of: str = "2025-01-01",
+    horizon: str | pd.Timedelta = "90D",
+    seed: int = 0,
+) -> Campaign:
+    """Draw one offer per client whose effect of proposing is known per segment.
+
+    Each client (of a segment drawn uniformly, with a ``size`` attribute that does not matter)
+    holds a ``BASE`` product and is offered ``OFFER`` at ``as_of``; with chance
+    ``treated_share`` it is proposed to (``arm="treated"``), else held out. It takes the offer
+    up within the horizon with chance ``baseline`` (held out) or ``baseline + uplift``
+    (proposed to) of its segment: a negative uplift is a proposal that puts clients off.
+
+    Parameters
+    ----------
+    uplift_by_segment : mapping of str to float
+        The segments and the effect of proposing in each.
+    baseline_by_segment : mapping of str to float, optional
+        The chance of taking the offer up unasked, per segment (default 0.2 in each).
+    n_clients : int, default 3000
+    treated_share : float, default 0.5
+    as_of : str, default "2025-01-01"
+    horizon : str or Timedelta, default "90D"
+    seed : int, default 0
+
+    Returns
+    -------
+    Campaign
+        ``true_uplift`` is the average effect over the clients; ``uplift_by_segment`` the
+        effect per segment.
+
+    Raises
+    ------
+    ValueError
+        If a segment's chance, unasked or proposed to, is not a probability.
+
+    Examples
+    --------
+    >>> sim = simulate_uplift({"A": 0.1, "B": -0.1}, n_clients=200, seed=1)
+    >>> sorted(sim.decisions["arm"].unique())
+    ['holdout', 'treated']
+    >>> sim.uplift_by_segment["B"]
+    -0.1
+    """
+    segments = sorted(uplift_by_segment)
+    base = dict.fromkeys(segments, 0.2) | dict(baseline_by_segment or {})
+    for s in segments:
+        for name, p in (
+            ("baseline", base[s]),
+            ("baseline + uplift", base[s] + uplift_by_segment[s]),
+        ):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueError(
+                    f"simulate_uplift: segment {s!r}: {name} must be a probability. Got {p!r}."
+                )
+    span = pd.Timedelta(horizon)
+    days = int(span / pd.Timedelta(days=1))
+    rng = np.random.default_rng(seed)
+    day = pd.Timestamp(as_of)
+    ids = np.array([f"C{i:05d}" for i in range(n_clients)], dtype=object)
+    segment = np.asarray(segments, dtype=object)[rng.integers(0, len(segments), n_clients)]
+    treated = rng.random(n_clients) < treated_share
+    effect = np.array([float(uplift_by_segment[s]) for s in segment])
+    chance = np.array([float(base[s]) for s in segment]) + effect * treated
+    taken = rng.random(n_clients) < chance
+    start = day + pd.to_timedelta(rng.integers(1, days + 1, n_clients), unit="D")
+    clients = pd.DataFrame(
+        {
+            Columns.client: ids,
+            Columns.segment: segment,
+            "size": np.round(rng.normal(100.0, 20.0, n_clients), 1),
+        }
+    )
+    held = pd.DataFrame(
+        {
+            Columns.client: ids,
+            Columns.product: "BASE",
+            Columns.start: day - pd.Timedelta(days=_TERM_DAYS),
+        }
+    )
+    new = pd.DataFrame(
+        {Columns.client: ids[taken], Columns.product: "OFFER", Columns.start: start[taken]}
+    )
+    from crosssell.book import Book
+
+    book = Book.from_frames(
+        contracts=pd.concat([held, new], ignore_index=True),
+        products=pd.DataFrame(
+            {Columns.product: ["BASE", "OFFER"], Columns.family: ["core", "add-on"]}
+        ),
+        clients=clients,
+    )
+    decisions = pd.DataFrame(
+        {
+            "decision_id": [f"SIMU-{seed}-{i}" for i in range(n_clients)],
+            "client_id": ids,
+            "product_id": "OFFER",
+            "action": "offer",
+            "rank": 1,
+            "arm": np.where(treated, "treated", "holdout"),
+            "as_of": day,
+            "decided_at": day,
+            "shown_probability": 1.0,
+            "campaign": _CAMPAIGN,
+        }
+    )
+    answered = treated
+    outcome = np.where(
+        taken, "accepted", np.where(rng.random(n_clients) < 0.5, "declined", "ignored")
+    )
+    reactions = pd.DataFrame(
+        {
+            "decision_id": decisions.loc[answered, "decision_id"].to_numpy(),
+            "outcome": outcome[answered],
+            "reacted_at": pd.to_datetime(start[answered]),
+            "value": np.nan,
+            "note": None,
+        }
+    ).loc[:, list(REACTION_COLUMNS)]
+    return Campaign(
+        decisions=decisions,
+        reactions=reactions,
+        book=book,
+        as_of=day,
+        horizon=span,
+        true_uplift=float(effect.mean()) if n_clients else 0.0,
+        baseline=float(np.mean([base[s] for s in segment])) if n_clients else 0.0,
+        uplift_by_segment={s: float(uplift_by_segment[s]) for s in segments},
     )
 
 

@@ -48,6 +48,13 @@ from crosssell.evaluation.plots import (
 from crosssell.evaluation.retention import RetentionBacktest, backtest_retention, concordance
 from crosssell.evaluation.truth import additions
 from crosssell.evaluation.tuning import FloatRange, IntRange, TuneResult, default_space, tune
+from crosssell.evaluation.uplift import (
+    auuc,
+    plot_qini,
+    qini_coefficient,
+    qini_curve,
+    top_uplift,
+)
 
 __all__ = [
     "METRICS",
@@ -62,6 +69,7 @@ __all__ = [
     "RetentionBacktest",
     "TuneResult",
     "additions",
+    "auuc",
     "backtest",
     "backtest_retention",
     "calibrate",
@@ -81,10 +89,14 @@ __all__ = [
     "plot_calibration",
     "plot_gain",
     "plot_metrics",
+    "plot_qini",
     "plot_reliability",
     "plot_suppression",
     "precision_at_k",
+    "qini_coefficient",
+    "qini_curve",
     "recall_at_k",
+    "top_uplift",
     "tune",
     "value_captured_at_k",
 ]

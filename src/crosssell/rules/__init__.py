@@ -34,6 +34,7 @@ from crosssell.rules._suitability import (
     LowSatisfaction,
     NotWorthProposing,
     RetainFirst,
+    SleepingDog,
 )
 from crosssell.rules._suppression import Suppression
 
@@ -59,6 +60,7 @@ __all__ = [
     "RuleContext",
     "Scope",
     "SegmentNotEligible",
+    "SleepingDog",
     "Suppression",
     "route_sales",
     "rule",

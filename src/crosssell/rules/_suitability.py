@@ -359,6 +359,172 @@ class RetainFirst:
         return Blocks.clients(rows[keep], said if keep.any() else "")
 
 
+def _is_uplift_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, tuple)
+        and len(k) == 2
+        and all(isinstance(i, str) for i in k)
+        and isinstance(v, tuple)
+        and len(v) == 4
+        and all(isinstance(x, numbers.Real) and np.isfinite(float(x)) for x in v)
+        and _is_chance(v[2])
+        and _is_chance(v[3])
+        for k, v in value.items()
+    )
+
+
+@register("rule")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SleepingDog:
+    """No offer where proposing it puts clients off: let sleeping dogs lie.
+
+    Holds the (client, product) pairs whose estimated uplift (the chance of a take-up when
+    proposed minus when not, from :class:`crosssell.scorers.Uplift`) is below zero with
+    confidence: the upper end of its interval is below zero. Those offers are blocked, and the
+    block says why ("clients like this took it less often when proposed: 12% when proposed, 19%
+    when not"). Build it with :meth:`from_model`; the estimates are plain numbers, so that a
+    recommender holding the rule can be saved.
+
+    Parameters
+    ----------
+    name : str, default "sleeping_dog"
+    uplift : mapping of (client id, product id) to (float, float, float, float), default {}
+        The held pairs (ids as text): the uplift, the upper end of its interval, and the
+        chances of a take-up when proposed and when not.
+
+    Raises
+    ------
+    ValueError
+        If ``uplift`` is not such a mapping.
+
+    Examples
+    --------
+    >>> rule = SleepingDog(uplift={("C1", "P1"): (-0.07, -0.01, 0.12, 0.19)})
+    >>> rule.kind, len(rule.uplift)
+    ('suitability', 1)
+    """
+
+    name: str = "sleeping_dog"
+    uplift: Mapping[tuple[str, str], tuple[float, float, float, float]] = field(
+        default_factory=dict
+    )
+    kind: RuleKind = field(default="suitability", init=False)
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "name": [NAME],
+        "uplift": [
+            Satisfies(
+                _is_uplift_table,
+                "a mapping of (client id, product id) to (uplift, upper bound, chance when "
+                "proposed, chance when not)",
+                ({("C1", "P1"): (-0.1, -0.01, 1.5, 0.2)}, {"C1": (-0.1, -0.01, 0.1, 0.2)}),
+            )
+        ],
+    }
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    @classmethod
+    def from_model(
+        cls, model: Any, pairs: pd.DataFrame | None = None, **kwargs: Any
+    ) -> SleepingDog:
+        """Hold the pairs whose uplift a fitted model puts below zero with confidence.
+
+        Parameters
+        ----------
+        model : crosssell.scorers.Uplift
+            Fitted, with a bootstrap (``n_boot`` of 2 or more): without an interval nothing
+            is held.
+        pairs : pandas.DataFrame, optional
+            ``client_id`` and ``product_id`` to estimate; default every client of the model's
+            Book with every product offered in its decisions.
+        **kwargs
+            Other parameters (``name``).
+
+        Returns
+        -------
+        SleepingDog
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> sim = cs.datasets.simulate_uplift({"A": 0.1, "B": -0.15}, n_clients=1000)
+        >>> model = cs.scorers.Uplift(n_boot=20).fit(sim.decisions, sim.book)
+        >>> rule = SleepingDog.from_model(model)
+        >>> held = {c for c, _ in rule.uplift}
+        >>> segment = sim.book.clients.set_index("client_id")["segment"]
+        >>> sorted(set(segment[sorted(held)]))
+        ['B']
+        """
+        if pairs is None:
+            clients = model.clients()
+            products = list(model.products_)
+            pairs = pd.DataFrame(
+                {
+                    Columns.client: np.repeat(clients.to_numpy(dtype=object), len(products)),
+                    Columns.product: np.tile(np.asarray(products, dtype=object), len(clients)),
+                }
+            )
+        out = model.predict(pairs)
+        high = out["ci_high"].to_numpy(dtype=np.float64)
+        held = out[np.isfinite(high) & (high < 0.0)]
+        uplift = {
+            (str(c), str(p)): (float(u), float(h), float(t), float(n))
+            for c, p, u, h, t, n in zip(
+                held[Columns.client].tolist(),
+                held[Columns.product].tolist(),
+                held["uplift"].tolist(),
+                held["ci_high"].tolist(),
+                held["p_treated"].tolist(),
+                held["p_holdout"].tolist(),
+                strict=True,
+            )
+        }
+        return cls(uplift=uplift, **kwargs)
+
+    def blocks(self, ctx: RuleContext) -> Blocks:
+        """Block the held pairs, each with the take-up when proposed and when not.
+
+        Parameters
+        ----------
+        ctx : RuleContext
+
+        Returns
+        -------
+        Blocks
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from crosssell import Book
+        >>> c = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["P1", "P2"],
+        ...                   "start_date": ["2024-01-01", "2024-01-01"]})
+        >>> ctx = RuleContext.at(Book.from_frames(contracts=c), "2024-06-30")
+        >>> rule = SleepingDog(uplift={("C1", "P2"): (-0.07, -0.01, 0.12, 0.19)})
+        >>> rule.blocks(ctx).detail.tolist()
+        ['clients like this took it less often when proposed: 12% when proposed, 19% when not']
+        """
+        if not self.uplift:
+            return Blocks.empty()
+        keys = list(self.uplift)
+        client_text = pd.Index(ctx.book.client_ids.external.astype(str))
+        product_text = pd.Index(ctx.book.product_ids.external.astype(str))
+        rows = client_text.get_indexer([c for c, _ in keys])
+        cols = product_text.get_indexer([p for _, p in keys])
+        known = (rows >= 0) & (cols >= 0)
+        values = np.array([self.uplift[k] for k in keys], dtype=np.float64).reshape(-1, 4)
+        keep = known & (values[:, 1] < 0.0)
+        said = concat_text(
+            "clients like this took it less often when proposed: ",
+            format_numbers("%.0f", values[keep, 2] * 100),
+            "% when proposed, ",
+            format_numbers("%.0f", values[keep, 3] * 100),
+            "% when not",
+        )
+        return Blocks.pairs(rows[keep], cols[keep], said if keep.any() else "")
+
+
 def _is_cost(value: Any) -> bool:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         return False

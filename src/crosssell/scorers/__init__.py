@@ -19,10 +19,12 @@ from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
 from crosssell.scorers.ranker import Ranker
 from crosssell.scorers.response import Response
+from crosssell.scorers.uplift import UPLIFT_COLUMNS, Uplift
 
 __all__ = [
     "ALS",
     "BPR",
+    "UPLIFT_COLUMNS",
     "Blend",
     "CoOccurrence",
     "FeatureContext",
@@ -31,6 +33,7 @@ __all__ = [
     "Ranker",
     "Response",
     "Scorer",
+    "Uplift",
     "auto_regularization",
     "check_random_state",
 ]
