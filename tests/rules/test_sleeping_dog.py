@@ -44,7 +44,7 @@ def test_with_the_transformed_outcome_it_blocks_no_other_segment():
 def test_the_block_says_how_often_clients_like_this_took_it():
     """Check the sentence: the take-up when proposed is below the take-up when not."""
     sim, rule = _held()
-    blocks = rule.blocks(RuleContext.at(sim.book, sim.as_of))
+    blocks = rule.blocks(RuleContext.at(sim.book, rule.as_of))
     assert len(blocks) == len(rule.uplift)
     sentence = str(blocks.detail[0])
     assert sentence.startswith("clients like this took it less often when proposed: ")
@@ -55,7 +55,7 @@ def test_the_block_says_how_often_clients_like_this_took_it():
 def test_a_recommender_holding_it_offers_nothing_to_the_held_and_is_saved(tmp_path):
     """Check that no held pair is offered, the report says why, and a save round trip."""
     sim, rule = _held()
-    day = sim.as_of - pd.Timedelta(days=1)
+    day = rule.as_of  # the rule knows the campaign's outcomes: it serves after them
     rec = cs.Recommender(
         scorer=cs.scorers.Popularity(), policy=route_sales().with_rules(rule), k=1
     ).fit(sim.book, day)
@@ -73,3 +73,17 @@ def test_bad_uplift_tables_are_refused():
         SleepingDog(uplift={("C1", "P1"): (-0.1, -0.01, 1.5, 0.2)})
     with pytest.raises(ValueError, match="uplift"):
         SleepingDog(uplift={"C1": (-0.1, -0.01, 0.1, 0.2)})  # type: ignore[dict-item]
+
+
+def test_before_the_data_it_learned_from_it_blocks_nothing_and_warns():
+    """Check that a cutoff earlier than the estimates' data never reads them (no look-ahead)."""
+
+    from crosssell import Book
+    from crosssell.rules import RuleContext, SleepingDog
+
+    c = pd.DataFrame({"client_id": ["C1"], "product_id": ["P1"], "start_date": ["2024-01-01"]})
+    rule = SleepingDog(as_of="2024-06-30", uplift={("C1", "P1"): (-0.07, -0.01, 0.12, 0.19)})
+    book = Book.from_frames(contracts=c)
+    assert len(rule.blocks(RuleContext.at(book, "2024-07-31"))) == 1
+    with pytest.warns(cs.CrossSellWarning, match="would look ahead"):
+        assert len(rule.blocks(RuleContext.at(book, "2024-03-31"))) == 0

@@ -388,6 +388,10 @@ class SleepingDog:
     Parameters
     ----------
     name : str, default "sleeping_dog"
+    as_of : str, default ""
+        The last day of the data the estimates were learned from (``YYYY-MM-DD``): at an
+        earlier date (a backtest's cutoff) the rule blocks nothing and warns, so that no cutoff
+        reads what happened after it. Empty: no such check.
     uplift : mapping of (client id, product id) to (float, float, float, float), default {}
         The held pairs (ids as text): the uplift, the upper end of its interval, and the
         chances of a take-up when proposed and when not.
@@ -405,6 +409,7 @@ class SleepingDog:
     """
 
     name: str = "sleeping_dog"
+    as_of: str = ""
     uplift: Mapping[tuple[str, str], tuple[float, float, float, float]] = field(
         default_factory=dict
     )
@@ -412,6 +417,7 @@ class SleepingDog:
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "name": [NAME],
+        "as_of": [str],
         "uplift": [
             Satisfies(
                 _is_uplift_table,
@@ -481,7 +487,9 @@ class SleepingDog:
                 strict=True,
             )
         }
-        return cls(uplift=uplift, **kwargs)
+        known = getattr(model, "as_of_", None)
+        as_of = "" if known is None else str(pd.Timestamp(known).date())
+        return cls(uplift=uplift, **{"as_of": as_of, **kwargs})
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block the held pairs, each with the take-up when proposed and when not.
@@ -506,6 +514,15 @@ class SleepingDog:
         ['clients like this took it less often when proposed: 12% when proposed, 19% when not']
         """
         if not self.uplift:
+            return Blocks.empty()
+        if self.as_of and ctx.as_of < pd.Timestamp(self.as_of):
+            warnings.warn(
+                f"{self.name}: the uplift estimates read data up to {self.as_of}; at "
+                f"{ctx.as_of.date()} they would look ahead, so the rule blocks nothing. Fit the "
+                "uplift model on data up to this date and build the rule again.",
+                CrossSellWarning,
+                stacklevel=2,
+            )
             return Blocks.empty()
         keys = list(self.uplift)
         client_text = pd.Index(ctx.book.client_ids.external.astype(str))

@@ -206,6 +206,8 @@ class Uplift(Estimator):
         treated = (rows["arm"] == "treated").to_numpy()
         y = rows["taken"].to_numpy(dtype=np.float64)
         self.products_ = sorted(set(rows["product_id"]))
+        # the last day of the Book the outcomes were read from: what the estimates know
+        self.as_of_ = pd.Timestamp(book.dates[1]).normalize()
         self.n_treated_ = int(treated.sum())
         self.n_holdout_ = int((~treated).sum())
         self.take_up_ = {
