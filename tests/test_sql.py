@@ -247,3 +247,28 @@ def test_plan_rows_go_to_a_table_as_plan_csv_has_them(tmp_path, capsys):
     assert stored["client_id"].tolist() == csv["client_id"].tolist()
     assert stored["action"].tolist() == csv["action"].tolist()
     assert stored["due"].fillna("").tolist() == csv["due"].fillna("").tolist()
+
+
+def test_a_failed_write_through_a_callers_connection_leaves_the_previous_table(
+    tmp_path, monkeypatch
+):
+    """Check the same through a SQLite connection the caller opened (no transaction yet)."""
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    offers_to_sql(pd.DataFrame({"client_id": ["A"]}), url, "offers")
+    real = pd.DataFrame.to_sql
+
+    def half(self, name, con, **kw):
+        real(self.head(1), name, con, **kw)
+        raise RuntimeError("connection lost")
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            monkeypatch.setattr(pd.DataFrame, "to_sql", half)
+            with pytest.raises(RuntimeError, match="connection lost"):
+                offers_to_sql(pd.DataFrame({"client_id": ["B", "C"]}), conn, "offers")
+            monkeypatch.undo()
+        assert sa.inspect(engine).get_table_names() == ["offers"]
+    finally:
+        engine.dispose()
+    assert read_tables(url, {"o": "offers"}, id_columns=[])["o"]["client_id"].tolist() == ["A"]

@@ -47,6 +47,7 @@ def _connection(con: Any, *, write: bool) -> Iterator[Connection]:
     if isinstance(con, sa.engine.Connection):
         if write and not con.in_transaction():
             with con.begin():
+                _begin_sqlite(con)
                 yield con
         else:
             yield con
