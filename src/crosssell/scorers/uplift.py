@@ -27,7 +27,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit
-from sklearn.linear_model import Ridge
 
 from crosssell._params import Estimator, Interval, Options, Satisfies
 from crosssell.columns import Columns
@@ -361,6 +360,8 @@ class Uplift(Estimator):
             return (_Arm.fit(x[treated], y[treated], self.C), held)
         e = self.treated_share_
         z = y * (treated.astype(np.float64) - e) / (e * (1.0 - e))
+        from sklearn.linear_model import Ridge  # imported when a model is fitted
+
         ridge = Ridge(alpha=1.0 / float(self.C)).fit(x, z)
         return (ridge, held)
 
