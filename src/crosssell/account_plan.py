@@ -485,19 +485,12 @@ def plan(  # noqa: PLR0915 - one pass over the route-sales steps, in order
         days_quiet=days_quiet,
         renewal_days=renewal_days,
         check_in_days=check_in_days,
+        at_risk=(
+            (_contract_var(n, renewal, risk), risk.value_at_risk, hold_back)
+            if risk is not None and retention_order == "value_at_risk"
+            else None
+        ),
     )
-    if risk is not None and retention_order == "value_at_risk":
-        priority = _priority_at_risk(
-            priority,
-            code,
-            t=t,
-            renewal=renewal,
-            risk=risk,
-            days_quiet=days_quiet,
-            renewal_days=renewal_days,
-            check_in_days=check_in_days,
-            held_back=hold_back,
-        )
 
     # -- the one sentence, the talking points and the materials
     more = np.where(n_open > 1, " (and " + (n_open - 1).astype(str) + " more open)", "")
@@ -795,38 +788,11 @@ def _retention_risk(
     )
 
 
-def _priority_at_risk(
-    priority: FloatArray,
-    code: IntArray,
-    *,
-    t: int,
-    renewal: pd.DataFrame,
-    risk: _Risk,
-    days_quiet: FloatArray,
-    renewal_days: int,
-    check_in_days: int,
-    held_back: BoolArray,
-) -> FloatArray:
-    """Renewals and check-ins by value at risk times urgency (the others as they were)."""
-    n = code.shape[0]
+def _contract_var(n: int, renewal: pd.DataFrame, risk: _Risk) -> FloatArray:
+    """Return the value at risk of each client's due contract (0 where none is due)."""
     due = renewal.merge(risk.contract_var, on=["c", "p"], how="left")
-    contract_var = np.zeros(n)
-    contract_var[due["c"].to_numpy(dtype=np.int64)] = np.nan_to_num(
-        due["var"].to_numpy(dtype=np.float64)
-    )
-    end = _spread(n, renewal, "end", _NAT).astype(np.int64)
-    days_left = np.where(end == _NAT, 0.0, (end - t) / _DAY_NS)
-    deadline = 2.0 - np.clip(days_left / max(renewal_days, 1), 0.0, 1.0)
-    quiet = np.where(
-        np.isnan(days_quiet),
-        _MAX_QUIET_URGENCY,
-        np.minimum(np.nan_to_num(days_quiet) / check_in_days, _MAX_QUIET_URGENCY),
-    )
-    # a client held back for retention is due now, whenever it was last called
-    quiet = np.where(held_back, np.maximum(quiet, 1.0), quiet)
-    out = priority.copy()
-    out[code == 1] = (contract_var * deadline)[code == 1]
-    out[code == 3] = (risk.value_at_risk * quiet)[code == 3]
+    out = np.zeros(n)
+    out[due["c"].to_numpy(dtype=np.int64)] = np.nan_to_num(due["var"].to_numpy(dtype=np.float64))
     return out
 
 
@@ -844,23 +810,35 @@ def _priority_and_due(
     days_quiet: FloatArray,
     renewal_days: int,
     check_in_days: int,
+    at_risk: tuple[FloatArray, FloatArray, BoolArray] | None = None,
 ) -> tuple[FloatArray, IntArray]:
-    """Compute each client's priority and due date (ns), as the module docstring describes."""
+    """Compute each client's priority and due date (ns), as the module docstring describes.
+
+    ``at_risk`` (a retention model's value at risk of each client's due contract, of each
+    client, and the clients held back for retention) replaces the money at stake of renewals
+    and check-ins, and the signal count's urgency with the deadline's alone; a client held back
+    is due now however recently it was called.
+    """
     n = code.shape[0]
     days_left = np.where(renew_end == _NAT, 0.0, (renew_end - t) / _DAY_NS)
-    renew_urgency = (1.0 + n_risk) * (2.0 - np.clip(days_left / max(renewal_days, 1), 0.0, 1.0))
+    deadline = 2.0 - np.clip(days_left / max(renewal_days, 1), 0.0, 1.0)
     quiet_urgency = np.where(
         np.isnan(days_quiet),
         _MAX_QUIET_URGENCY,
         np.minimum(np.nan_to_num(days_quiet) / check_in_days, _MAX_QUIET_URGENCY),
     )
+    renew_money, renew_urgency, quiet_money = renew_value, (1.0 + n_risk) * deadline, relationship
+    if at_risk is not None:
+        renew_money, quiet_money, held_back = at_risk
+        renew_urgency = deadline
+        quiet_urgency = np.where(held_back, np.maximum(quiet_urgency, 1.0), quiet_urgency)
     priority = np.select(
         [code == 0, code == 1, code == 2, code == 3],
         [
             relationship * (1.0 + age / 30.0),
-            np.nan_to_num(renew_value) * renew_urgency,
+            np.nan_to_num(renew_money) * renew_urgency,
             offer_priority,
-            relationship * quiet_urgency,
+            quiet_money * quiet_urgency,
         ],
         default=0.0,
     ).astype(np.float64)

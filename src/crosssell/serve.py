@@ -1276,12 +1276,12 @@ def _health_scores(
     check_fitted(model, "base_rate_")
     risk = model.health_trend(since=_TREND)
     curves = model.survival().set_index(Columns.client)[survival_columns()]
+    months = curves.reindex(risk[Columns.client]).to_numpy(dtype=float).round(4).tolist()
     table: dict[Any, dict[str, Any]] = {}
-    for raw in risk.to_dict("records"):
+    for raw, curve in zip(risk.to_dict("records"), months, strict=True):
         record = {str(key): value for key, value in raw.items()}
-        client = record[Columns.client]
-        record["survival"] = curves.loc[client].to_numpy(dtype=float).round(4).tolist()
-        table[client] = record
+        record["survival"] = curve
+        table[record[Columns.client]] = record
     return table, model.book_.client_ids.coerce, model.as_of_.date(), int(model.horizon_.days)
 
 
