@@ -426,17 +426,29 @@ class Ranker(Scorer):
         Kept rows are weighted by the inverse of their chance of being kept, so sums over rows
         (and the trees' estimates) stay unbiased. Answered offers and positives are all kept.
         """
+        keep, w = self._sample_mask(rows.y, rows.outcome, rows.w, rng)
+        if keep is None:
+            return rows
+        return _Rows(rows.x[keep], rows.y[keep], rows.client[keep], rows.outcome[keep], w[keep])
+
+    def _sample_mask(
+        self,
+        y: npt.NDArray[np.float64],
+        outcome: npt.NDArray[np.bool_],
+        w: npt.NDArray[np.float64],
+        rng: np.random.Generator,
+    ) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.float64]]:
+        """Rows :meth:`_sample` keeps (None: all, no draw made) and every row's new weight."""
         ratio = self.negatives_per_positive
-        negative = (rows.y == 0) & ~rows.outcome & (rows.w == 1.0)
+        negative = (y == 0) & ~outcome & (w == 1.0)
         n_negative = int(negative.sum())
         if ratio is None or n_negative == 0:
-            return rows
-        rate = min(1.0, float(ratio) * max(int((rows.y > 0).sum()), 1) / n_negative)
+            return None, w
+        rate = min(1.0, float(ratio) * max(int((y > 0).sum()), 1) / n_negative)
         if rate >= 1.0:
-            return rows
-        keep = ~negative | (rng.random(rows.y.size) < rate)
-        w = np.where(negative, 1.0 / rate, rows.w)
-        return _Rows(rows.x[keep], rows.y[keep], rows.client[keep], rows.outcome[keep], w[keep])
+            return None, w
+        keep = ~negative | (rng.random(y.size) < rate)
+        return keep, np.where(negative, 1.0 / rate, w)
 
     def _fit_bases(self, book: Book, at: pd.Timestamp) -> list[Scorer]:
         """Fit the base scorers on the binary holdings at ``at``."""
@@ -495,11 +507,20 @@ class Ranker(Scorer):
         parts = []
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
-            _, clients, products, x = self._features(ctx, [b.score(rows) for b in bases], rows)
+            _, clients, products, lead = self._candidates(ctx, [b.score(rows) for b in bases], rows)
             # a candidate is never held at start, so any new contract in the window is an addition
             y = (ctx.pair(taken, clients, products) > 0).astype(np.float64)
-            block = _Rows.of([x], [y], [clients], outcome=False)
-            parts.append(self._sample(block, rng) if sample else block)
+            w = np.ones(y.size)
+            if sample:
+                # negatives are sampled before their features are computed: the same rows and
+                # weights as sampling the whole block afterwards, at a fraction of the cost
+                keep, w = self._sample_mask(y, np.zeros(y.size, dtype=bool), w, rng)
+                if keep is not None:
+                    clients, products, y, w = clients[keep], products[keep], y[keep], w[keep]
+                    lead = [(name, np.asarray(col)[keep]) for name, col in lead]
+            names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+            self.feature_names_ = names
+            parts.append(_Rows(x, y, clients, np.zeros(y.size, dtype=bool), w))
         candidates = _Rows.concat(parts) if parts else _Rows.of([], [], [], outcome=False)
         return _Rows.concat([candidates, self._outcome_rows(ctx, bases, start, end)])
 
@@ -539,6 +560,15 @@ class Ranker(Scorer):
 
         ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block).
         """
+        local, clients, products, lead = self._candidates(ctx, scores, rows)
+        names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+        self.feature_names_ = names
+        return local, clients, products, x
+
+    def _candidates(
+        self, ctx: FeatureContext, scores: list[FloatArray], rows: IntArray
+    ) -> tuple[IntArray, IntArray, IntArray, list[tuple[str, npt.NDArray[Any]]]]:
+        """Candidate pairs of a block of clients and the base scorers' score and rank of each."""
         n_products = ctx.holdings.shape[1]
         keep = min(int(self.n_candidates), n_products)
         mask = np.zeros((rows.size, n_products), dtype=bool)
@@ -561,9 +591,7 @@ class Ranker(Scorer):
         lead: list[tuple[str, npt.NDArray[Any]]] = []
         for name, s, rank in zip(self.base, scores, ranks, strict=True):
             lead += [(f"{name}_score", s[local, products]), (f"{name}_rank", rank[local, products])]
-        names, x = pair_features(ctx, clients, products, self.features, lead=lead)
-        self.feature_names_ = names
-        return local.astype(np.int64), clients, products.astype(np.int64), x
+        return local.astype(np.int64), clients, products.astype(np.int64), lead
 
     def _train(
         self,
