@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import crosssell as cs
 from crosssell.scorers import Popularity, Ranker
@@ -230,3 +231,59 @@ def test_early_stopping_keeps_the_trees_that_help_on_the_held_out_window(
     rec = cs.Recommender(scorer=Ranker(early_stopping=5), k=3).fit(demo, AS_OF)
     loaded = persist.load(persist.save(rec, tmp_path / "model"))
     pd.testing.assert_frame_equal(loaded.recommend(explain=False), rec.recommend(explain=False))
+
+
+def test_als_warm_start_continues_the_same_fit() -> None:
+    """Check that two iterations, then two more from their factors, equal four in one go."""
+    from crosssell.scorers._implicit import fit_als
+
+    rng = np.random.default_rng(3)
+    x = sp.csr_matrix((rng.random((60, 12)) < 0.3).astype(np.float32))
+    common: dict[str, Any] = {"factors": 4, "regularization": 0.1, "alpha": 1.0, "num_threads": 1}
+    u4, v4 = fit_als(x, iterations=4, random_state=np.random.default_rng(0), **common)
+    u2, v2 = fit_als(x, iterations=2, random_state=np.random.default_rng(0), **common)
+    u, v = fit_als(x, iterations=2, random_state=np.random.default_rng(9), init=(u2, v2), **common)
+    np.testing.assert_allclose(u, u4, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v, v4, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="warm start"):
+        fit_als(x, iterations=1, random_state=np.random.default_rng(0), init=(v2, u2), **common)
+
+
+def test_als_chain_reads_no_data_after_each_date(demo: cs.Book) -> None:
+    """Check that the ALS fit at a date is the same whatever happened after that date.
+
+    The Ranker fits ALS at its windows' starts from the earliest on, each started from the
+    fit before it; moving the contracts started after the earlier date beyond the later one
+    (same clients and products) must not change the earlier fit, and must change the later.
+    """
+    early, late = pd.Timestamp("2024-06-30"), pd.Timestamp(AS_OF)
+    contracts = demo.contracts.copy()
+    moved = contracts["start_date"] > early
+    contracts.loc[moved, "start_date"] = late + pd.Timedelta("10D")
+    contracts.loc[moved, "end_date"] = pd.NaT
+    other = cs.Book.from_frames(
+        contracts=contracts,
+        products=demo.products.drop(columns=["in_catalog"]),
+        clients=demo.clients,
+        events=demo.events,
+    )
+    ranker = Ranker(base=("popularity", "als"), **SMALL)
+    a = ranker._als_chain(demo, [late, early])
+    b = ranker._als_chain(other, [early, late])
+    np.testing.assert_array_equal(a[early].client_factors_, b[early].client_factors_)
+    np.testing.assert_array_equal(a[early].product_factors_, b[early].product_factors_)
+    assert not np.array_equal(a[late].product_factors_, b[late].product_factors_)
+    # the later fit is a short continuation of the earlier one, not a fresh start
+    assert a[late].iterations == a[early].iterations
+
+
+def test_a_ranker_over_als_is_deterministic_and_calibrated(demo: cs.Book) -> None:
+    """Check the ALS base through the whole fit: same seed, same probabilities in [0, 1]."""
+    m = demo.matrix(AS_OF)
+    params = {**SMALL, "base": ("popularity", "itemknn", "als")}
+    a, b = Ranker(**params).fit(m, demo), Ranker(**params).fit(m, demo)
+    rows = np.arange(200)
+    np.testing.assert_array_equal(a.score(rows), b.score(rows))
+    p = a.score(rows)
+    assert ((p >= 0) & (p <= 1)).all()
+    assert not a._als_fits  # the chain is dropped once the prediction state is fitted

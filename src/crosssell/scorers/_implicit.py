@@ -117,6 +117,7 @@ def fit_als(
     random_state: np.random.Generator,
     num_threads: int = 0,
     use_gpu: bool = False,
+    init: tuple[Float32Array, Float32Array] | None = None,
 ) -> tuple[Float32Array, Float32Array]:
     """Fit implicit's ALS and return ``(client_factors, product_factors)`` as float32.
 
@@ -133,6 +134,9 @@ def fit_als(
         OpenMP threads (0: all cores).
     use_gpu : bool, default False
         Fit with CUDA (needs implicit built with CUDA).
+    init : (ndarray, ndarray), optional
+        Factors to start from instead of random ones (a warm start, on the CPU): client and
+        product factors of the same shapes as the result, e.g. those of an earlier fit.
 
     Returns
     -------
@@ -147,6 +151,13 @@ def fit_als(
     ...                random_state=np.random.default_rng(0))
     >>> u.shape, v.shape
     ((2, 2), (3, 2))
+
+    Started from those factors, two more iterations continue the same fit:
+
+    >>> u2, v2 = fit_als(x, factors=2, regularization=0.1, alpha=1.0, iterations=2,
+    ...                  random_state=np.random.default_rng(0), init=(u, v))
+    >>> u2.shape
+    (2, 2)
     """
     from implicit.als import AlternatingLeastSquares
 
@@ -179,6 +190,16 @@ def fit_als(
             num_threads=num_threads,
             use_gpu=use_gpu,
         )
+        if init is not None and not use_gpu:
+            client_init, product_init = init
+            expected = (client_product.shape[0], factors), (client_product.shape[1], factors)
+            if (client_init.shape, product_init.shape) != expected:
+                raise ValueError(
+                    f"ALS warm start: factors of shapes {client_init.shape} and "
+                    f"{product_init.shape} cannot start a fit of shapes {expected}."
+                )
+            model.user_factors = np.array(client_init, dtype=np.float32, order="C")
+            model.item_factors = np.array(product_init, dtype=np.float32, order="C")
         try:
             model.fit(user_items, show_progress=False)
         except (ModelFitError, RuntimeWarning, FloatingPointError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -255,15 +256,22 @@ class ALS(FactorScorer):
             reg = float(self.regularization)
         rng = check_random_state(self.random_state, owner="ALS")
         rows, cols = _id_order(matrix, x)
+        iterations, init = int(self.iterations), None
+        warm: _WarmStart | None = self.__dict__.pop("_warm_start", None)
+        if warm is not None:
+            # a warm start (see _WarmStart): a few iterations from an earlier fit's factors
+            iterations = warm.iterations
+            init = (warm.client_factors[rows], warm.product_factors[cols])
         u, v = _implicit.fit_als(
             _reorder(x, rows, cols),
             factors=int(self.factors),
             regularization=reg,
             alpha=float(self.alpha),
-            iterations=int(self.iterations),
+            iterations=iterations,
             random_state=rng,
             num_threads=int(self.num_threads),
             use_gpu=bool(self.use_gpu),
+            init=init,
         )
         self.client_factors_ = _undo(u, rows)
         self.product_factors_ = _undo(v, cols)
@@ -433,6 +441,21 @@ class BPR(FactorScorer):
     def _fold_in_part(self) -> tuple[FloatArray, FloatArray]:
         v = self.product_factors_
         return np.ascontiguousarray(v[:, :-1]), np.ascontiguousarray(v[:, -1])
+
+
+@dataclass(frozen=True, slots=True)
+class _WarmStart:
+    """Factors an :class:`ALS` fit starts from, and how many iterations it then runs.
+
+    Set as ``als._warm_start`` right before ``fit`` (which consumes it) by code that fits the
+    same book at successive dates, such as the Ranker's training windows: the factors come
+    from a fit at an earlier date, so no fit ever reads data after its own date. The factors
+    are in the book's order of clients and products.
+    """
+
+    client_factors: FloatArray
+    product_factors: FloatArray
+    iterations: int
 
 
 def _id_order(matrix: ClientProductMatrix, x: sp.csr_matrix) -> tuple[IntArray, IntArray]:

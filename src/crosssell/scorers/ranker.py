@@ -64,6 +64,8 @@ Model = Literal["lightgbm", "hgb"]
 BaseName = Literal["popularity", "itemknn", "cooccurrence", "als"]
 _BASES: tuple[str, ...] = ("popularity", "itemknn", "cooccurrence", "als")
 _BLOCK = 2048
+#: ALS iterations of a fit warm-started from the fit at the date before (see Ranker._als_chain)
+_WARM_ITERATIONS = 5
 # the last client each thread scored alone, with its candidates' features (see _score_rows)
 _LAST_CLIENT = threading.local()
 _PROB_FLOOR = 1e-6
@@ -334,6 +336,7 @@ class Ranker(Scorer):
         self.horizon_ = horizon
         self.windows_ = ends
         seed = int(rng.integers(2**31 - 1))
+        self._als_fits = self._als_chain(book, [e - horizon for e in ends] + [as_of])
 
         blocks: list[_Rows] = []
         summary = []
@@ -357,6 +360,7 @@ class Ranker(Scorer):
         # prediction state at as_of
         self.context_ = build_context(book, as_of, horizon)
         self.bases_ = self._fit_bases(book, as_of)
+        self._als_fits = {}
 
         y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
         if y_all.sum() == 0 or y_all.sum() == y_all.size:
@@ -450,6 +454,30 @@ class Ranker(Scorer):
         keep = ~negative | (rng.random(y.size) < rate)
         return keep, np.where(negative, 1.0 / rate, w)
 
+    def _als_chain(self, book: Book, dates: list[pd.Timestamp]) -> dict[pd.Timestamp, Scorer]:
+        """ALS base scorers at each of ``dates``, fitted from the earliest on, each warm-started.
+
+        The earliest fit runs ALS's full iterations from random factors; each later one starts
+        from the factors of the fit before it (data up to an earlier date only, so nothing is
+        read ahead of its own date) and runs :data:`_WARM_ITERATIONS` more: the training
+        windows and the prediction state cost about as much as two cold fits instead of one
+        per date.
+        """
+        if "als" not in self.base:
+            return {}
+        from crosssell.scorers.factorization import ALS, _WarmStart
+
+        out: dict[pd.Timestamp, Scorer] = {}
+        previous: ALS | None = None
+        for at in sorted(set(dates)):
+            als = ALS(random_state=0, num_threads=max(int(self.num_threads), 1))
+            if previous is not None:
+                als._warm_start = _WarmStart(  # type: ignore[attr-defined]
+                    previous.client_factors_, previous.product_factors_, _WARM_ITERATIONS
+                )
+            out[at] = previous = als.fit(book.matrix(at), book)
+        return out
+
     def _fit_bases(self, book: Book, at: pd.Timestamp) -> list[Scorer]:
         """Fit the base scorers on the binary holdings at ``at``."""
         m = book.matrix(at)
@@ -465,6 +493,8 @@ class Ranker(Scorer):
                 out.append(ItemKNN(num_threads=max(int(self.num_threads), 1)).fit(m, book))
             elif name == "cooccurrence":
                 out.append(CoOccurrence().fit(m, book))
+            elif at in getattr(self, "_als_fits", {}):
+                out.append(self._als_fits[at])
             else:
                 from crosssell.scorers.factorization import ALS
 
@@ -521,8 +551,8 @@ class Ranker(Scorer):
             names, x = pair_features(ctx, clients, products, self.features, lead=lead)
             self.feature_names_ = names
             parts.append(_Rows(x, y, clients, np.zeros(y.size, dtype=bool), w))
-        candidates = _Rows.concat(parts) if parts else _Rows.of([], [], [], outcome=False)
-        return _Rows.concat([candidates, self._outcome_rows(ctx, bases, start, end)])
+        # one copy of the window's rows: the candidates' blocks and the answered offers at once
+        return _Rows.concat([*parts, self._outcome_rows(ctx, bases, start, end)])
 
     def _outcome_rows(
         self, ctx: FeatureContext, bases: list[Scorer], start: pd.Timestamp, end: pd.Timestamp
@@ -1127,8 +1157,14 @@ class _Rows:
         )
 
     def take(self, mask: npt.NDArray[np.bool_]) -> _Rows:
+        pick = np.flatnonzero(mask)
+        if pick.size and pick[-1] - pick[0] + 1 == pick.size:
+            # one run of rows (e.g. a window without its answered offers, which come last):
+            # views, not a copy of the feature matrix
+            s = slice(int(pick[0]), int(pick[-1]) + 1)
+            return _Rows(self.x[s], self.y[s], self.client[s], self.outcome[s], self.w[s])
         return _Rows(
-            self.x[mask], self.y[mask], self.client[mask], self.outcome[mask], self.w[mask]
+            self.x[pick], self.y[pick], self.client[pick], self.outcome[pick], self.w[pick]
         )
 
 
