@@ -15,7 +15,7 @@ mlflow = pytest.importorskip("mlflow")
 import crosssell as cs  # noqa: E402 - only with the mlflow extra, hence after importorskip
 from crosssell.evaluation import backtest as run_backtest  # noqa: E402
 from crosssell.evaluation.tuning import tune  # noqa: E402
-from crosssell.exceptions import ArtifactError, SchemaError  # noqa: E402
+from crosssell.exceptions import ArtifactError, NotFittedError, SchemaError  # noqa: E402
 from crosssell.mlflow import (  # noqa: E402
     FLAVOR_NAME,
     OffersModel,
@@ -153,6 +153,32 @@ def test_save_model_refuses_an_existing_folder(rec, tmp_path) -> None:
         save_model(rec, tmp_path / "model")
 
 
+def test_save_model_of_an_unfitted_recommender_leaves_nothing(tmp_path) -> None:
+    """Check that an unfitted recommender is refused before any file is written."""
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        save_model(cs.Recommender(), tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_save_model_of_a_user_rule_leaves_no_half_folder(tmp_path) -> None:
+    """Check that a model crosssell cannot save without code leaves no folder behind."""
+    mine = cs.rules.FunctionRule(
+        name="nobody", kind="contact", func=lambda ctx: np.zeros(ctx.n_clients, bool)
+    )
+    policy = cs.rules.route_sales().with_rules(mine)
+    custom = cs.Recommender(policy=policy, k=2).fit(cs.datasets.tiny(), "2024-06-30")
+    with pytest.raises(ArtifactError):
+        save_model(custom, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_log_model_keeps_the_metadata(tracking, rec) -> None:
+    """Check that metadata given to log_model reaches the MLmodel file."""
+    with mlflow.start_run():
+        info = log_model(rec, metadata={"team": "route sales"})
+    assert mlflow.models.get_model_info(info.model_uri).metadata == {"team": "route sales"}
+
+
 def test_load_model_refuses_a_model_of_another_flavor(rec, tmp_path) -> None:
     """Check that a model without the crosssell flavor is refused with the flavors it has."""
     folder = save_model(rec, tmp_path / "model")
@@ -183,14 +209,15 @@ def test_metric_name_is_valid_for_mlflow() -> None:
 
 def test_backtest_is_logged_per_fold_and_k_with_intervals(tracking, result) -> None:
     """Check that every fold's metric at every k, with its interval, is read back as logged."""
-    run_id = result.log_to_mlflow(params={"scorer": "default"})
+    run_id = result.log_to_mlflow(params={"scorer": "default", "k": 3})
     run = tracking.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert mlflow.active_run() is None
     params = run.data.params
-    assert params["horizon_days"] == "180"
-    assert params["k"] == "1, 3"
-    assert params["cutoffs"] == "2024-06-30, 2024-12-31"
+    assert params["backtest/horizon_days"] == "180"
+    assert params["backtest/k"] == "1, 3"
+    assert params["k"] == "3"  # the caller's own, beside the backtest's
+    assert params["backtest/cutoffs"] == "2024-06-30, 2024-12-31"
     assert params["scorer"] == "default"
     m = result.metrics
     assert set(m["fold"]) == {0, 1}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
+from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError, SchemaError
@@ -150,11 +152,17 @@ def save_model(
             "The 'recommender' parameter of save_model must be a fitted crosssell Recommender. "
             f"Got {type(recommender).__name__} instead."
         )
+    check_fitted(recommender, "scorer_")
     folder = Path(path)
     if folder.exists():
         raise FileExistsError(f"save_model: {folder} exists; give a new folder.")
     (folder / _DATA).mkdir(parents=True)
-    recommender.save(folder / _DATA / _MODEL_FILE)
+    try:
+        recommender.save(folder / _DATA / _MODEL_FILE)
+    except BaseException:
+        # a model that cannot be saved (a user rule) leaves no half-made folder behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     requirements = (
         [f"crosssell=={__version__}"] if pip_requirements is None else list(pip_requirements)
     )
@@ -275,10 +283,8 @@ class _Flavor:
         mlflow_model: Any,
         recommender: Recommender,
         pip_requirements: Sequence[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
     ) -> Path:
-        # Model.log passes the metadata to the Model it makes; it is not given twice.
-        del metadata
+        # the metadata went to the Model that Model.log made and passes here as mlflow_model
         return save_model(
             recommender, path, mlflow_model=mlflow_model, pip_requirements=pip_requirements
         )
@@ -473,7 +479,8 @@ class OffersModel:
                     rows=stray,
                 )
             keys = pd.Series(owners, index=table.index, dtype=object)
-            by_client[key] = dict(table.groupby(keys, sort=False))
+            # not dict(groupby): a GroupBy has a 'keys' attribute, which dict() would call
+            by_client[key] = {c: rows for c, rows in table.groupby(keys, sort=False)}  # noqa: C416
         records: list[dict[str, Any]] = []
         for client in asked:
             offers = self.recommender.recommend_one(
@@ -581,7 +588,8 @@ def log_backtest(
 
     Logged in the active run, or in a new run (ended before returning) when none is active:
 
-    * parameters ``cutoffs``, ``horizon_days``, ``k``, ``models``, ``folds`` and ``params``;
+    * parameters ``backtest/cutoffs``, ``backtest/horizon_days``, ``backtest/k``,
+      ``backtest/models`` and ``backtest/folds``, and ``params`` under their own names;
     * per fold (the metric's step is the fold number) ``folds/<model>/<metric>_at_<k>`` with
       ``..._ci_low``, ``..._ci_high`` and ``..._n_clients``, scored against all additions;
       ``folds/<model>/<offer type>/...`` and ``folds/<model>/segment/<segment>/...`` for the
@@ -630,7 +638,7 @@ def log_backtest(
     ...     run_id = log_backtest(result, report=False)
     ...     logged = mlflow.get_run(run_id).data
     ...     mlflow.set_tracking_uri(None)
-    >>> logged.params["horizon_days"], logged.metrics["crosssell/recall_at_2"]
+    >>> logged.params["backtest/horizon_days"], logged.metrics["crosssell/recall_at_2"]
     ('60', 1.0)
     """
     from crosssell.evaluation.backtest import BacktestResult
@@ -643,16 +651,16 @@ def log_backtest(
         )
     mlflow = _mlflow()
     folds = result.folds
+    # under backtest/: the caller's parameters (a recommender's k, say) never collide with them
     settings: dict[str, Any] = {
-        "cutoffs": ", ".join(str(pd.Timestamp(c).date()) for c in folds[Columns.cutoff]),
-        "horizon_days": result.horizon.days,
-        "k": ", ".join(str(k) for k in result.k),
-        "models": ", ".join(str(m) for m in result.metrics[Columns.model].unique()),
-        "folds": len(folds),
-        **(dict(params) if params is not None else {}),
+        "backtest/cutoffs": ", ".join(str(pd.Timestamp(c).date()) for c in folds[Columns.cutoff]),
+        "backtest/horizon_days": result.horizon.days,
+        "backtest/k": ", ".join(str(k) for k in result.k),
+        "backtest/models": ", ".join(str(m) for m in result.metrics[Columns.model].unique()),
+        "backtest/folds": len(folds),
     }
     with _run(run_name) as run:
-        mlflow.log_params(_params_of(settings))
+        mlflow.log_params({**_params_of(settings), **_params_of(params or {})})
         for step, metrics in _fold_metrics(result).items():
             mlflow.log_metrics(metrics, step=step)
         mlflow.log_metrics(_summary_metrics(result))
