@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -328,3 +329,20 @@ def test_tune_can_log_the_chosen_model(tracking, tuned) -> None:
     clients = best.recommend()["client_id"].unique()[:5]
     pd.testing.assert_frame_equal(again.recommend(clients), best.recommend(clients))
     assert np.array_equal(again.recommend()["rank"], best.recommend()["rank"])
+
+
+def test_a_pruned_trial_is_tagged_and_has_no_scores(tracking, tuned) -> None:
+    """Check that a trial Optuna stopped is logged as pruned, with its time but no score."""
+    table = tuned.results.copy()
+    table["pruned"] = [False, True, False]
+    table.loc[1, ["selection_score", "held_out_score"]] = np.nan
+    run_id = dataclasses.replace(tuned, results=table).log_to_mlflow()
+    children = tracking.search_runs(
+        [tracking.get_run(run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+    )
+    by_trial = {int(c.data.params["trial"]): c for c in children}
+    assert by_trial[1].data.tags["crosssell.pruned"] == "true"
+    assert set(by_trial[1].data.metrics) == {"fit_seconds"}
+    assert by_trial[0].data.tags["crosssell.pruned"] == "false"
+    assert "selection_score" in by_trial[0].data.metrics

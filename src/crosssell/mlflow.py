@@ -897,4 +897,5 @@ def log_tune(
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """Whether a trial's cell is empty (a parameter its sub-space does not set)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
