@@ -85,6 +85,14 @@ def test_model_logged_in_a_run_loads_by_its_run_uri(tracking, rec) -> None:
     pd.testing.assert_frame_equal(again.recommend(["C0001"]), rec.recommend(["C0001"]))
 
 
+def test_registered_model_loads_by_name_and_version(tracking, rec) -> None:
+    """Check that a model logged without a run and registered loads by models:/<name>/<version>."""
+    info = log_model(rec, registered_model_name="route-sales")
+    assert info.run_id is None
+    again = load_model("models:/route-sales/1")
+    pd.testing.assert_frame_equal(again.recommend(["C0001"]), rec.recommend(["C0001"]))
+
+
 def test_pyfunc_predict_gives_the_offers_of_recommend(tracking, rec) -> None:
     """Check that the python_function model answers a frame of ids with recommend's offers."""
     with mlflow.start_run():
