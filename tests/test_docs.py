@@ -26,7 +26,7 @@ NOTEBOOKS = sorted((DOCS / "tutorials").glob("*.ipynb"))
 # runnable walk-through.
 NOT_WALKED = {"spark.md", "evaluation-online-retail.md"}
 # Extras a page may need; without them the rest of that page is skipped, not failed.
-OPTIONAL = {"fastapi", "httpx", "starlette", "uvicorn", "matplotlib"}
+OPTIONAL = {"fastapi", "httpx", "starlette", "uvicorn", "matplotlib", "mlflow"}
 
 FENCE = re.compile(
     r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL
@@ -75,6 +75,9 @@ def test_page_snippets_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
         # Charts are drawn off screen; pages never show a window.
         matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)
+    # A page may point MLflow at a store in its folder; the variables it sets are put back.
+    for variable in ("MLFLOW_ALLOW_FILE_STORE", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(variable, raising=False)
     namespace: dict[str, object] = {"__name__": "__docs__"}
     for number, (code, expected) in enumerate(snippets(page.read_text(encoding="utf-8")), 1):
         printed = io.StringIO()
@@ -97,6 +100,8 @@ def test_page_snippets_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
             )
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
 
 
 @pytest.mark.slow
@@ -263,6 +268,7 @@ IMPORT_NAMES = {
     "pytest-timeout": "pytest_timeout",
     "pandas-stubs": "pandas",
     "scipy-stubs": "scipy",
+    "mlflow-skinny": "mlflow",
 }
 
 

@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
         frozenset({"evaluation", "account_plan", "allocation", "insights"}),
     ),
     ("html", frozenset({"html"})),
-    ("outer", frozenset({"persist", "serve", "spark", "cli", "__main__", "__init__"})),
+    ("outer", frozenset({"persist", "serve", "spark", "mlflow", "cli", "__main__", "__init__"})),
 ]
 LAYER_OF = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 
@@ -65,6 +65,13 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ),
     ("crosssell.evaluation", "crosssell.html.backtest_page"): (
         "the deprecated alias crosssell.evaluation.report, resolved on first use"
+    ),
+    ("crosssell.evaluation.backtest", "crosssell.mlflow"): (
+        "BacktestResult.log_to_mlflow, a convenience for crosssell.mlflow.log_backtest, as "
+        "DataFrame.plot is pandas' door to its plotting layer"
+    ),
+    ("crosssell.evaluation.tuning", "crosssell.mlflow"): (
+        "TuneResult.log_to_mlflow, a convenience for crosssell.mlflow.log_tune, likewise"
     ),
 }
 

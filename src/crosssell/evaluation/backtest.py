@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -230,6 +230,63 @@ class BacktestResult:
         >>> fig = result.plot()  # doctest: +SKIP
         """
         return plot_metrics(self, **kwargs)
+
+    def log_to_mlflow(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        report: bool = True,
+    ) -> str:
+        """Log the backtest to MLflow (needs the ``mlflow`` extra); see :func:`crosssell.mlflow.log_backtest`.
+
+        Settings as parameters; every metric at every k per fold (the metric's step) with its
+        bootstrap interval and client count, averaged over folds and as lift; the HTML report,
+        the tables as CSV and the charts as artifacts. Logged in the active run, or in a new
+        one when none is active.
+
+        Parameters
+        ----------
+        params : mapping, optional
+            More parameters to log, e.g. the recommender's ``get_params()``.
+        run_name : str, optional
+            The name of a new run.
+        report : bool, default True
+            Log the HTML report (:func:`crosssell.html.report`).
+
+        Returns
+        -------
+        str
+            The run id.
+
+        Raises
+        ------
+        ImportError
+            If MLflow is not installed.
+
+        Examples
+        --------
+        >>> import os, tempfile, mlflow
+        >>> from unittest import mock
+        >>> from crosssell.datasets import tiny
+        >>> from crosssell.recommender import Recommender
+        >>> result = backtest(Recommender(), tiny(), "2024-06-30", "60D", k=(1, 2),
+        ...                   n_boot=0, progress=False)
+        >>> with tempfile.TemporaryDirectory() as folder, mock.patch.dict(
+        ...         os.environ, {"MLFLOW_ALLOW_FILE_STORE": "true"}):
+        ...     mlflow.set_tracking_uri(f"file://{folder}/mlruns")
+        ...     with mlflow.start_run() as run:
+        ...         run_id = result.log_to_mlflow(params={"scorer": "default"})
+        ...     client = mlflow.MlflowClient()
+        ...     files = [f.path for f in client.list_artifacts(run_id, "backtest")]
+        ...     mlflow.set_tracking_uri(None)
+        >>> run_id == run.info.run_id, "backtest/report.html" in files
+        (True, True)
+        """  # noqa: E501
+        # the MLflow adapter sits above evaluation; this door is a convenience, as DataFrame.plot
+        from crosssell.mlflow import log_backtest
+
+        return log_backtest(self, params=params, run_name=run_name, report=report)
 
     # -- calibration of the offered propensities: what the model said against what happened
 

@@ -313,6 +313,54 @@ class TuneResult:
         fig.tight_layout()
         return fig
 
+    def log_to_mlflow(self, *, run_name: str | None = None, log_best: bool = False) -> str:
+        """Log the tuning to MLflow (needs the ``mlflow`` extra); see :func:`crosssell.mlflow.log_tune`.
+
+        The choice, its held-out score, the trials table and chart in the active run (or a new
+        one), and each trial as a nested run with its parameters and scores.
+
+        Parameters
+        ----------
+        run_name : str, optional
+            The name of a new run.
+        log_best : bool, default False
+            Also log :attr:`best_recommender` as an MLflow model (the ``crosssell`` flavor).
+
+        Returns
+        -------
+        str
+            The run id of the parent run.
+
+        Raises
+        ------
+        ImportError
+            If MLflow is not installed.
+
+        Examples
+        --------
+        >>> import os, tempfile, mlflow
+        >>> from unittest import mock
+        >>> from crosssell.datasets import tiny
+        >>> from crosssell.recommender import Recommender
+        >>> from crosssell.scorers import CoOccurrence, Popularity
+        >>> result = tune(Recommender(), tiny(), {"scorer": [Popularity(), CoOccurrence()]},
+        ...               ["2024-06-15", "2024-07-03"], horizon="60D", metric="recall@1",
+        ...               progress=False)
+        >>> with tempfile.TemporaryDirectory() as folder, mock.patch.dict(
+        ...         os.environ, {"MLFLOW_ALLOW_FILE_STORE": "true"}):
+        ...     mlflow.set_tracking_uri(f"file://{folder}/mlruns")
+        ...     run_id = result.log_to_mlflow(run_name="tune")
+        ...     trials = mlflow.search_runs(
+        ...         filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+        ...     mlflow.set_tracking_uri(None)
+        >>> sorted(trials["params.scorer"])
+        ['CoOccurrence()', 'Popularity()']
+        """  # noqa: E501
+        # the MLflow adapter sits above evaluation; this door is a convenience, as DataFrame.plot
+        from crosssell.mlflow import log_tune
+
+        return log_tune(self, run_name=run_name, log_best=log_best)
+
 
 # --------------------------------------------------------------------------- the space
 
