@@ -80,7 +80,7 @@ _SHOWN: Final = 5
 
 # private column names of the intermediate frames
 _C, _P, _W = "__client", "__product", "__weight"
-_START, _END = "__start", "__end"
+_START, _END, _BAD = "__start", "__end", "__bad"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -311,23 +311,22 @@ def fit_statistics(
     scorer._validate_params()
     by = scorer.by if isinstance(scorer, Popularity) else None
 
-    contracts = _checked_contracts(contracts_df)
-    clients = _checked_clients(clients_df, by)
-    catalogue = _catalogue(contracts, products)
+    # A few Spark jobs: the checks with the distinct products, the clients with their checks,
+    # then one aggregation of the held pairs (two for ItemKNN, three with a grouped Popularity).
+    contracts, seen = _checked_contracts(contracts_df)
+    catalogue = _catalogue(contracts, seen, products)
     n_products = len(catalogue)
+    clients = _checked_clients(clients_df, by)
     n_clients = _count_clients(contracts, clients, events_df)
     pairs = _held_pairs(contracts, catalogue, ts, state, w, binary=not isinstance(scorer, ItemKNN))
     pairs = pairs.persist()
     try:
-        holders = np.zeros(n_products, dtype=np.int64)
-        for row in pairs.groupBy(_P).count().collect():
-            holders[int(row[0])] = int(row[1])
         if isinstance(scorer, Popularity):
-            fitted_state = _popularity_state(pairs, clients, by, n_products)
+            holders, fitted_state = _popularity_state(pairs, clients, by, n_products)
         elif isinstance(scorer, CoOccurrence):
-            fitted_state = _cooccurrence_state(pairs, scorer, holders, n_clients)
+            holders, fitted_state = _cooccurrence_state(pairs, scorer, n_clients, n_products)
         else:
-            fitted_state = _knn_state(pairs, scorer, n_products)
+            holders, fitted_state = _knn_state(pairs, scorer, n_products, w)
     finally:
         pairs.unpersist()
     fitted = _fitted_scorer(scorer, holders=holders, n_clients=n_clients, state=fitted_state)
@@ -492,22 +491,24 @@ def _as_time(column: str) -> Column:
 
 
 def _raise_bad_rows(
-    df: DataFrame, checks: list[tuple[Column, str, str, str, str]], table: str
-) -> None:
+    df: DataFrame,
+    checks: list[tuple[Column, str, str, str, str]],
+    table: str,
+    *also: Column,
+) -> list[Any]:
     """Count the rows breaking each check in one pass; raise on the first one broken.
 
     Each check is ``(condition, column, rule, what, fix)``. The error names the count and shows
-    up to five rows.
+    up to five rows. ``also`` are aggregates computed in the same pass, returned.
     """
     from pyspark.sql import functions as sf
 
-    if not checks:
-        return
     counts = df.agg(
         *[
             sf.sum(sf.when(bad, 1).otherwise(0)).alias(f"__{i}")
             for i, (bad, *_) in enumerate(checks)
-        ]
+        ],
+        *also,
     ).collect()[0]
     for i, (bad, column, rule, what, fix) in enumerate(checks):
         n_bad = int(counts[i] or 0)
@@ -523,9 +524,10 @@ def _raise_bad_rows(
             column=column,
             rule=rule,
         )
+    return list(counts[len(checks) :])
 
 
-def _checked_contracts(contracts_df: DataFrame) -> DataFrame:
+def _checked_contracts(contracts_df: DataFrame) -> tuple[DataFrame, list[Any]]:
     """Check every contract row (nothing dropped); return the columns under private names."""
     from pyspark.sql import functions as sf
 
@@ -553,10 +555,12 @@ def _checked_contracts(contracts_df: DataFrame) -> DataFrame:
             (end < start, Columns.end, "end_before_start", "'end_date' is before 'start_date'",
              "Fix the dates."),
         ]  # fmt: skip
-    _raise_bad_rows(contracts_df, checks, "contracts")
+    (seen,) = _raise_bad_rows(
+        contracts_df, checks, "contracts", sf.collect_set(Columns.product).alias("__products")
+    )
     value = sf.col(Columns.value) if Columns.value in present else sf.lit(None)
     quantity = sf.col(Columns.quantity) if Columns.quantity in present else sf.lit(None)
-    return contracts_df.select(
+    checked = contracts_df.select(
         sf.col(Columns.client).alias(_C),
         sf.col(Columns.product).alias(Columns.product),
         start.alias(_START),
@@ -564,10 +568,11 @@ def _checked_contracts(contracts_df: DataFrame) -> DataFrame:
         value.cast("double").alias(Columns.value),
         quantity.cast("double").alias(Columns.quantity),
     )
+    return checked, list(seen)
 
 
 def _checked_clients(clients_df: DataFrame | None, by: str | None) -> DataFrame | None:
-    """Check the clients table (each client once); return its ids and group column."""
+    """Return the clients table's ids and group column (checked with the client count)."""
     from pyspark.sql import functions as sf
 
     if clients_df is None:
@@ -590,26 +595,13 @@ def _checked_clients(clients_df: DataFrame | None, by: str | None) -> DataFrame 
             rule="missing_column",
         )
     group = sf.col(by) if by is not None else sf.lit(None)
-    clients = clients_df.select(sf.col(Columns.client).alias(_C), group.alias("__group"))
-    per_client = clients.groupBy(_C).count()
-    _raise_bad_rows(
-        per_client,
-        [
-            (sf.col(_C).isNull(), Columns.client, "missing_value", "no client id",
-             "Fix or remove these rows."),
-            (sf.col("count") > 1, Columns.client, "duplicate", "a client id appears more than once",
-             "Keep one row per client."),
-        ],
-        "clients",
-    )  # fmt: skip
-    return clients
+    return clients_df.select(sf.col(Columns.client).alias(_C), group.alias("__group"))
 
 
-def _catalogue(contracts: DataFrame, products: Any) -> pd.Index:
+def _catalogue(contracts: DataFrame, seen: list[Any], products: Any) -> pd.Index:
     """Return the product ids in column order; every contract's product must be among them."""
     from pyspark.sql import functions as sf
 
-    seen = [r[0] for r in contracts.select(Columns.product).distinct().collect()]
     if products is None:
         ordered: pd.Index = pd.Index(sorted(seen), name=Columns.product)
         return ordered
@@ -645,18 +637,36 @@ def _catalogue(contracts: DataFrame, products: Any) -> pd.Index:
 def _count_clients(
     contracts: DataFrame, clients: DataFrame | None, events_df: DataFrame | None
 ) -> int:
-    """Count the clients a Book would know: clients table, contracts, events (no table)."""
+    """Count the clients a Book would know (clients table, contracts, events without a table).
+
+    The same pass checks the clients table: no row without an id, no client twice.
+    """
     from pyspark.sql import functions as sf
 
-    ids = contracts.select(_C)
+    ids = contracts.select(_C, sf.lit(0).alias("__rows"))
     if clients is not None:
-        ids = ids.unionByName(clients.select(_C))
+        ids = ids.unionByName(clients.select(_C, sf.lit(1).alias("__rows")))
     elif events_df is not None:
         if Columns.client not in events_df.columns:
             raise _missing("events", Columns.client, list(events_df.columns))
         known = events_df.where(sf.col(Columns.client).isNotNull())
-        ids = ids.unionByName(known.select(sf.col(Columns.client).alias(_C)))
-    return int(ids.distinct().count())
+        ids = ids.unionByName(
+            known.select(sf.col(Columns.client).alias(_C), sf.lit(0).alias("__rows"))
+        )
+    per_client = ids.groupBy(_C).agg(sf.sum("__rows").alias("rows_in_clients"))
+    per_client = per_client.select(sf.col(_C).alias(Columns.client), "rows_in_clients")
+    fix = "Fix or remove these rows."
+    (n_clients,) = _raise_bad_rows(
+        per_client,
+        [
+            (sf.col(Columns.client).isNull(), Columns.client, "missing_value", "no client id", fix),
+            (sf.col("rows_in_clients") > 1, Columns.client, "duplicate",
+             "a client id appears more than once", "Keep one row per client."),
+        ],
+        "clients",
+        sf.count(sf.lit(1)),
+    )  # fmt: skip
+    return int(n_clients)
 
 
 # ----------------------------------------------------------------- weights of held pairs
@@ -718,7 +728,11 @@ def _held_pairs(
     )
     rows = contracts.where(held).join(sf.broadcast(index), on=Columns.product, how="inner")
     if binary or isinstance(w, Binary):
-        return rows.select(_C, _P).distinct().withColumn(_W, sf.lit(1.0).cast("float"))
+        return (
+            rows.select(_C, _P)
+            .distinct()
+            .select(_C, _P, sf.lit(1.0).cast("float").alias(_W), sf.lit(False).alias(_BAD))
+        )
     value = sf.col(Columns.value)
     quantity = sf.col(Columns.quantity)
     # the latest start or end at or before as_of (Recency's age runs from it)
@@ -738,14 +752,8 @@ def _held_pairs(
     for part in parts[1:]:
         raw = raw * _factor(part, at)
     pairs = pairs.withColumn("__raw", raw)
+    # negative and infinite weights are counted with the first aggregation (see _check_weights)
     bad = (sf.col("__raw") < 0) | (sf.col("__raw") == float("inf"))
-    n_bad = pairs.where(bad).count()
-    if n_bad:
-        shown = [r[0] for r in pairs.where(bad).select("__raw").limit(_SHOWN).collect()]
-        raise ValueError(
-            f"Weighting {w.describe()!r} returned {n_bad} negative or infinite weights (showing "
-            f"up to {_SHOWN}): {shown}. A weighting must return finite weights >= 0."
-        )
     # zeros and NaN (null) are raised to MIN_WEIGHT, as crosssell.weighting.finalize_weights does
     floor = sf.lit(MIN_WEIGHT)
     weight = (
@@ -753,17 +761,31 @@ def _held_pairs(
         .otherwise(sf.greatest(sf.col("__raw"), floor))
         .cast("float")
     )
-    return pairs.select(_C, _P, weight.alias(_W))
+    return pairs.select(_C, _P, weight.alias(_W), sf.col("__raw"), bad.alias(_BAD))
+
+
+def _check_weights(pairs: DataFrame, n_bad: int, w: Weighting) -> None:
+    """Raise when the weighting gave negative or infinite weights, as the Book's matrix does."""
+    from pyspark.sql import functions as sf
+
+    if n_bad == 0:
+        return
+    shown = [r[0] for r in pairs.where(sf.col(_BAD)).select("__raw").limit(_SHOWN).collect()]
+    raise ValueError(
+        f"Weighting {w.describe()!r} returned {n_bad} negative or infinite weights (showing "
+        f"up to {_SHOWN}): {shown}. A weighting must return finite weights >= 0."
+    )
 
 
 # ----------------------------------------------------------------- the three scorers
 def _popularity_state(
     pairs: DataFrame, clients: DataFrame | None, by: str | None, n_products: int
-) -> dict[str, Any]:
+) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
     from pyspark.sql import functions as sf
 
     if by is None:
-        return {
+        holders = _per_product(pairs.groupBy(_P).count().collect(), n_products)
+        return holders.astype(np.int64), {
             "client_group_": np.zeros(0, dtype=np.int64),
             "group_shares_": np.zeros((0, n_products), dtype=np.float32),
             "groups_": pd.Index([]),
@@ -773,59 +795,78 @@ def _popularity_state(
     sizes = {r[0]: int(r[1]) for r in grouped.groupBy("__group").count().collect()}
     groups = pd.Index(sorted(sizes))
     code = {g: i for i, g in enumerate(groups.tolist())}
-    holders = np.zeros((len(groups), n_products), dtype=np.float64)
-    counted = pairs.join(grouped, on=_C, how="inner").groupBy("__group", _P).count().collect()
+    # holders per group and product in one pass; clients of no group count only in the total
+    counted = pairs.join(grouped, on=_C, how="left").groupBy("__group", _P).count().collect()
+    per_group = np.zeros((len(groups) + 1, n_products), dtype=np.float64)
     for row in counted:
-        holders[code[row[0]], int(row[1])] = float(row[2])
+        per_group[code.get(row[0], len(groups)) if row[0] is not None else len(groups), row[1]] = (
+            float(row[2])
+        )
     size = np.array([sizes[g] for g in groups.tolist()], dtype=np.float64)
-    return {
+    return per_group.sum(axis=0).astype(np.int64), {
         "client_group_": np.zeros(0, dtype=np.int64),
-        "group_shares_": shares_from_counts(holders, size),
+        "group_shares_": shares_from_counts(per_group[: len(groups)], size),
         "groups_": groups,
     }
 
 
+def _per_product(rows: list[Any], n_products: int, at: int = 1) -> npt.NDArray[np.float64]:
+    """Spread collected ``(product index, ...)`` rows into a dense array (0 where absent)."""
+    out = np.zeros(n_products, dtype=np.float64)
+    for row in rows:
+        out[int(row[0])] = float(row[at] or 0.0)
+    return out
+
+
 def _self_join(pairs: DataFrame, value: Column | None) -> DataFrame:
-    """Pairs of products held by one client: a self-join on the client, summed per pair."""
+    """Pairs of products held by one client (a product with itself too), summed per pair."""
     from pyspark.sql import functions as sf
 
     left = pairs.select(_C, sf.col(_P).alias("__a"), sf.col(_W).alias("__wa"))
     right = pairs.select(_C, sf.col(_P).alias("__b"), sf.col(_W).alias("__wb"))
     joined = left.join(right, on=_C)
     if value is None:
-        return joined.where(sf.col("__a") != sf.col("__b")).groupBy("__a", "__b").count()
+        return joined.groupBy("__a", "__b").count()
     return joined.groupBy("__a", "__b").agg(sf.sum(value).alias("__dot"))
 
 
 def _cooccurrence_state(
-    pairs: DataFrame, scorer: CoOccurrence, holders: npt.NDArray[np.int64], n_clients: int
-) -> dict[str, Any]:
+    pairs: DataFrame, scorer: CoOccurrence, n_clients: int, n_products: int
+) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
     rows = _self_join(pairs, None).collect()
     a = np.array([r[0] for r in rows], dtype=np.int64)
     c = np.array([r[1] for r in rows], dtype=np.int64)
     both = np.array([r[2] for r in rows], dtype=np.float64)
-    rules, support = rules_from_counts(
+    # a product paired with itself counts its holders
+    support = np.zeros(n_products, dtype=np.float64)
+    mine = a == c
+    support[a[mine]] = both[mine]
+    rules, support_ = rules_from_counts(
         a,
         c,
         both,
-        holders.astype(np.float64),
+        support,
         n_clients=n_clients,
-        n_products=int(holders.shape[0]),
+        n_products=n_products,
         measure=scorer.measure,
         min_support=int(scorer.min_support),
     )
-    return {"rules_": rules, "support_": support}
+    return support_, {"rules_": rules, "support_": support_}
 
 
-def _knn_state(pairs: DataFrame, scorer: ItemKNN, n_products: int) -> dict[str, Any]:
-    """Weigh the holdings by implicit's metric, take their dot products, keep the nearest."""
+def _knn_state(
+    pairs: DataFrame, scorer: ItemKNN, n_products: int, w: Weighting
+) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
+    """Weigh the holdings by implicit's metric, take their dot products, keep the nearest.
+
+    Two jobs: one aggregation per product (holders, the weighting's check, and the column
+    lengths or sums the metric needs), then the dot products of the self-join.
+    """
     from pyspark.sql import functions as sf
 
     spark = pairs.sparkSession
     x = sf.col(_W)
-    if scorer.metric == "cosine":
-        data = x.cast("double")
-    else:
+    if scorer.metric != "cosine":
         # per client: log(N) - log1p(products held), N the number of products (implicit's idf);
         # computed by numpy on the driver for every possible count, so the values are its own
         counts = np.arange(n_products + 1)
@@ -836,48 +877,46 @@ def _knn_state(pairs: DataFrame, scorer: ItemKNN, n_products: int) -> dict[str, 
         )
         held = pairs.groupBy(_C).agg(sf.count(sf.lit(1)).cast("int").alias("__held"))
         pairs = pairs.join(held, on=_C).join(sf.broadcast(table), on="__held")
-        if scorer.metric == "tfidf":
-            data = sf.sqrt(x.cast("double")).cast("float").cast("double") * sf.col("__idf")
-        else:
-            # holdings summed per product, in float32 as implicit sums them
-            sums = np.zeros(n_products, dtype=np.float64)
-            for row in pairs.groupBy(_P).agg(sf.sum(x.cast("double"))).collect():
-                sums[int(row[0])] = float(row[1])
-            row_sums = sums.astype(np.float32)
-            average = row_sums.mean()
-            length_norm = (1.0 - _BM25_B) + _BM25_B * row_sums / average
-            norms = spark.createDataFrame(
-                [(i, float(v)) for i, v in enumerate(length_norm.tolist())],
-                schema=f"{_P} int, __norm float",
-            )
-            pairs = pairs.join(sf.broadcast(norms), on=_P)
-            k1 = sf.lit(_BM25_K1).cast("float")
-            top = x * sf.lit(_BM25_K1 + 1.0).cast("float")
-            bottom = k1 * sf.col("__norm") + x
-            data = (top / bottom).cast("float").cast("double") * sf.col("__idf")
-    # each product's column normalised to unit length (cosine and tfidf), as implicit does
-    weighted = pairs.select(_C, _P, data.alias("__data"))
     if scorer.metric == "cosine":
-        square = (x * x).cast("double")
-        squares = pairs.select(_P, square.alias("__sq"))
+        data = x.cast("double")
+        # implicit squares the float32 holdings in float32
+        summed = (x * x).cast("double")
+    elif scorer.metric == "tfidf":
+        data = sf.sqrt(x.cast("double")).cast("float").cast("double") * sf.col("__idf")
+        summed = data * data
     else:
-        squares = weighted.select(_P, (sf.col("__data") * sf.col("__data")).alias("__sq"))
-    if scorer.metric != "bm25":
-        total = np.zeros(n_products, dtype=np.float64)
-        for row in squares.groupBy(_P).agg(sf.sum("__sq")).collect():
-            total[int(row[0])] = float(row[1])
-        norm = np.sqrt(total)
+        summed = x.cast("double")
+    per_product = pairs.groupBy(_P).agg(
+        sf.count(sf.lit(1)), sf.sum(summed), sf.sum(sf.col(_BAD).cast("int"))
+    )
+    rows = per_product.collect()
+    holders = _per_product(rows, n_products, 1).astype(np.int64)
+    _check_weights(pairs, int(_per_product(rows, n_products, 3).sum()), w)
+    sums = _per_product(rows, n_products, 2)
+    if scorer.metric == "bm25":
+        # implicit's length norm of each product, from its holdings summed in float32
+        row_sums = sums.astype(np.float32)
+        length_norm = (1.0 - _BM25_B) + _BM25_B * row_sums / row_sums.mean()
         norms = spark.createDataFrame(
-            [(i, float(v)) for i, v in enumerate(norm.tolist())],
+            [(i, float(v)) for i, v in enumerate(length_norm.tolist())],
+            schema=f"{_P} int, __norm float",
+        )
+        pairs = pairs.join(sf.broadcast(norms), on=_P)
+        top = x * sf.lit(_BM25_K1 + 1.0).cast("float")
+        bottom = sf.lit(_BM25_K1).cast("float") * sf.col("__norm") + x
+        weighted = pairs.select(
+            _C, _P, ((top / bottom).cast("float").cast("double") * sf.col("__idf")).alias(_W)
+        )
+    else:
+        # each product's column scaled to unit length, as implicit's normalize does
+        lengths = spark.createDataFrame(
+            [(i, float(v)) for i, v in enumerate(np.sqrt(sums).tolist())],
             schema=f"{_P} int, __length double",
         )
-        weighted = weighted.join(sf.broadcast(norms), on=_P).select(
-            _C, _P, (sf.col("__data") / sf.col("__length")).alias("__data")
+        weighted = pairs.join(sf.broadcast(lengths), on=_P).select(
+            _C, _P, (data / sf.col("__length")).alias(_W)
         )
-    dots = _self_join(
-        weighted.select(_C, _P, sf.col("__data").alias(_W)),
-        sf.col("__wa") * sf.col("__wb"),
-    ).collect()
+    dots = _self_join(weighted, sf.col("__wa") * sf.col("__wb")).collect()
     similarity = top_neighbours(
         [r[0] for r in dots],
         [r[1] for r in dots],
@@ -885,4 +924,4 @@ def _knn_state(pairs: DataFrame, scorer: ItemKNN, n_products: int) -> dict[str, 
         n_products=n_products,
         neighbours=int(scorer.neighbours),
     )
-    return {"similarity_": similarity}
+    return holders, {"similarity_": similarity}
