@@ -229,9 +229,9 @@ def fit_statistics(
     back to the driver.
 
     The result equals ``scorer.fit(book.matrix(as_of, weighting=weighting), book)`` on the
-    same data, with two exceptions that the tests measure: sums of non-integer weights (every
-    weighting but ``"binary"``, and the ``"tfidf"``/``"bm25"`` metrics) add up in another order,
-    so they may differ in the last bits of a float64; and :class:`~crosssell.scorers.ItemKNN`
+    same data, with two exceptions that the tests measure: the dot products of
+    :class:`~crosssell.scorers.ItemKNN` add up in another order, so they may differ in the last
+    bits of a float64 (counts are exact); and :class:`~crosssell.scorers.ItemKNN`
     breaks a tie at its cut by the lower product index (see :func:`top_neighbours`). The
     fitted groups of :class:`~crosssell.scorers.Popularity` are in sorted order rather than in
     order of first appearance.
@@ -427,7 +427,8 @@ def assemble(
     ...     as_of="2025-06-30", scorer=cs.scorers.CoOccurrence(), products=frames["products"])
     >>> sample = cs.Book.from_frames(**frames)  # a sample of clients, in practice
     >>> rec = assemble(cs.Recommender(k=2), sample, fitted)  # doctest: +SKIP
-    >>> offers = cs.spark.recommend(rec, contracts_df)  # doctest: +SKIP
+    >>> from crosssell import spark as cs_spark
+    >>> offers = cs_spark.recommend(rec, contracts_df)  # doctest: +SKIP
     """
     if not isinstance(recommender, Recommender):
         raise TypeError(
