@@ -215,6 +215,21 @@ def test_tiny_book_fits_as_on_one_machine(spark: Any, scorer: Any, weighting: An
 
 
 @pytest.mark.spark
+def test_exact_duplicate_contracts_are_collapsed_with_a_warning(spark: Any) -> None:
+    """Check that a repeated contract row weighs once, as in a Book, and is reported."""
+    frames = _tiny()
+    frames["contracts"] = pd.concat(
+        [frames["contracts"], frames["contracts"].iloc[:1]], ignore_index=True
+    )
+    with pytest.warns(cs.DataWarning, match="exact duplicates"):
+        book = cs.Book.from_frames(**frames)
+    one = ItemKNN().fit(book.matrix(AS_OF, weighting="value"), book)
+    with pytest.warns(cs.DataWarning, match="exact duplicates of an earlier row in 1 rows"):
+        fitted = _spark_fit(spark, frames, ItemKNN(), weighting="value")
+    _assert_same_state(fitted.scorer, one, rtol=1e-6)
+
+
+@pytest.mark.spark
 def test_ever_state_counts_ended_holdings(spark: Any) -> None:
     """Check that state="ever" counts d's ended P1: four holders of six."""
     fitted = _spark_fit(spark, _tiny(), Popularity(), state="ever")
@@ -279,6 +294,7 @@ def synthetic(spark: Any) -> dict[str, Any]:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_a_recommender_from_spark_statistics_offers_what_fit_offers(
     synthetic: dict[str, Any],
 ) -> None:
@@ -302,6 +318,7 @@ def test_a_recommender_from_spark_statistics_offers_what_fit_offers(
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_clients_outside_the_assembled_book_are_scored_from_their_holdings(
     synthetic: dict[str, Any],
 ) -> None:

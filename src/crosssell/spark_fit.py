@@ -27,6 +27,7 @@ pyspark is optional (``pip install "crosssell[spark]"``); it is imported when ca
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -38,7 +39,7 @@ import scipy.sparse as sp
 from crosssell._params import Options, validate_params
 from crosssell.book import Book
 from crosssell.columns import Columns
-from crosssell.exceptions import InvalidParameterError, SchemaError, UnknownIdError
+from crosssell.exceptions import DataWarning, InvalidParameterError, SchemaError, UnknownIdError
 from crosssell.matrix import AsOf, ClientProductMatrix, to_as_of
 from crosssell.recommender import Recommender
 from crosssell.scorers import CoOccurrence, ItemKNN, Popularity
@@ -313,6 +314,10 @@ def fit_statistics(
 
     # A few Spark jobs: the checks with the distinct products, the clients with their checks,
     # then one aggregation of the held pairs (two for ItemKNN, three with a grouped Popularity).
+    if isinstance(scorer, ItemKNN) and not isinstance(w, Binary):
+        # a Book collapses exact duplicate contract rows (with a warning): their values must not
+        # add up twice in a weight. Binary holdings count each pair once anyway.
+        contracts_df = _without_duplicates(contracts_df)
     contracts, seen = _checked_contracts(contracts_df)
     catalogue = _catalogue(contracts, seen, products)
     n_products = len(catalogue)
@@ -526,6 +531,22 @@ def _raise_bad_rows(
             rule=rule,
         )
     return list(counts[len(checks) :])
+
+
+def _without_duplicates(contracts_df: DataFrame) -> DataFrame:
+    """Collapse exact duplicate contract rows, warning with their count as a Book does."""
+    from pyspark.sql import functions as sf
+
+    counted = contracts_df.groupBy(*contracts_df.columns).count()
+    repeated = counted.agg(sf.sum(sf.col("count") - 1)).collect()[0][0] or 0
+    if repeated:
+        warnings.warn(
+            f"contracts: exact duplicates of an earlier row in {int(repeated):,} rows; each was "
+            "collapsed into the first, as a Book does.",
+            DataWarning,
+            stacklevel=3,
+        )
+    return counted.drop("count")
 
 
 def _checked_contracts(contracts_df: DataFrame) -> tuple[DataFrame, list[Any]]:
