@@ -256,6 +256,15 @@ def test_an_end_before_the_start_is_an_error_naming_the_rows(spark: Any) -> None
 
 
 @pytest.mark.spark
+def test_tfidf_weights_that_vanish_are_an_error(spark: Any) -> None:
+    """Check that TF-IDF on three products, where every holder holds two, says why it fails."""
+    with pytest.raises(
+        InvalidParameterError, match=r"weighs 3 held product\(s\) to nothing.*'P1', 'P2', 'P3'"
+    ):
+        _spark_fit(spark, _tiny(), ItemKNN(metric="tfidf"))
+
+
+@pytest.mark.spark
 def test_a_product_outside_the_catalogue_is_an_error(spark: Any) -> None:
     """Check that contracts naming a product missing from the catalogue stop the fit."""
     frames = _tiny()

@@ -331,7 +331,7 @@ def fit_statistics(
         elif isinstance(scorer, CoOccurrence):
             holders, fitted_state = _cooccurrence_state(pairs, scorer, n_clients, n_products)
         else:
-            holders, fitted_state = _knn_state(pairs, scorer, n_products, w)
+            holders, fitted_state = _knn_state(pairs, scorer, catalogue, w)
     finally:
         pairs.unpersist()
     fitted = _fitted_scorer(scorer, holders=holders, n_clients=n_clients, state=fitted_state)
@@ -877,7 +877,7 @@ def _cooccurrence_state(
 
 
 def _knn_state(
-    pairs: DataFrame, scorer: ItemKNN, n_products: int, w: Weighting
+    pairs: DataFrame, scorer: ItemKNN, catalogue: pd.Index, w: Weighting
 ) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
     """Weigh the holdings by implicit's metric, take their dot products, keep the nearest.
 
@@ -887,6 +887,7 @@ def _knn_state(
     from pyspark.sql import functions as sf
 
     spark = pairs.sparkSession
+    n_products = len(catalogue)
     x = sf.col(_W)
     if scorer.metric != "cosine":
         # per client: log(N) - log1p(products held), N the number of products (implicit's idf);
@@ -930,6 +931,18 @@ def _knn_state(
             _C, _P, ((top / bottom).cast("float").cast("double") * sf.col("__idf")).alias(_W)
         )
     else:
+        flat = np.flatnonzero((sums == 0) & (holders > 0))
+        if flat.size:
+            shown = ", ".join(repr(p) for p in catalogue[flat[:_SHOWN]].tolist())
+            raise InvalidParameterError(
+                f"ItemKNN(metric={scorer.metric!r}) weighs {flat.size} held product(s) to "
+                f"nothing (showing up to {_SHOWN}): {shown}. With TF-IDF, a client holding "
+                f"all but one of the {n_products} products weighs 0, and these products are held "
+                "by such clients alone; the similarity is undefined. Use metric='cosine' or "
+                "'bm25'.",
+                owner="ItemKNN",
+                parameter="metric",
+            )
         # each product's column scaled to unit length, as implicit's normalize does
         lengths = spark.createDataFrame(
             [(i, float(v)) for i, v in enumerate(np.sqrt(sums).tolist())],
