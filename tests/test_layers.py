@@ -52,7 +52,12 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
         frozenset({"evaluation", "account_plan", "allocation", "insights"}),
     ),
     ("html", frozenset({"html"})),
-    ("outer", frozenset({"persist", "serve", "spark", "mlflow", "cli", "__main__", "__init__"})),
+    (
+        "outer",
+        frozenset(
+            {"persist", "serve", "spark", "spark_fit", "mlflow", "cli", "__main__", "__init__"}
+        ),
+    ),
 ]
 LAYER_OF = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 

@@ -32,6 +32,7 @@ __all__ = [
     "fit_bpr",
     "has_cuda",
     "item_similarity",
+    "keep_top_per_row",
     "one_blas_thread",
     "recalculate_user",
     "to_user_items",
@@ -329,11 +330,19 @@ def item_similarity(
     sim.setdiag(0)
     sim.eliminate_zeros()
     sim = sim.astype(np.float32)
-    return _keep_top_per_row(sim, neighbours)
+    return keep_top_per_row(sim, neighbours)
 
 
-def _keep_top_per_row(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Keep the ``n`` largest entries of each row (ties: lower column first)."""
+def keep_top_per_row(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row (ties: lower column first).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[0.5, 0.2, 0.5], [0.1, 0.0, 0.3]], dtype=np.float32))
+    >>> keep_top_per_row(m, 1).toarray().tolist()
+    [[0.5, 0.0, 0.0], [0.0, 0.0, 0.30000001192092896]]
+    """
     coo = matrix.tocoo()
     order = np.lexsort((coo.col, -coo.data, coo.row))
     rows, cols, vals = coo.row[order], coo.col[order], coo.data[order]

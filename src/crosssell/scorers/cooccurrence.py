@@ -91,24 +91,20 @@ class CoOccurrence(Scorer):
     }
 
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
-        n_clients = x.shape[0]
         binary = x.copy()
         binary.data = np.ones_like(binary.data)
         counts = sp.csr_matrix(binary.T @ binary, dtype=np.float64).tocoo()
         support = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
-        a, c, both = counts.row, counts.col, counts.data
-        keep = (a != c) & (both >= self.min_support)
-        a, c, both = a[keep], c[keep], both[keep]
-        if self.measure == "confidence":
-            strength = both / support[a]
-        elif self.measure == "lift":
-            strength = both * n_clients / (support[a] * support[c])
-        else:
-            strength = both / (support[a] + support[c] - both)
-        rules = sp.csr_matrix((strength.astype(np.float32), (a, c)), shape=(x.shape[1], x.shape[1]))
-        rules.sort_indices()
-        self.rules_ = rules
-        self.support_ = support.astype(np.int64)
+        self.rules_, self.support_ = rules_from_counts(
+            counts.row,
+            counts.col,
+            counts.data,
+            support,
+            n_clients=x.shape[0],
+            n_products=x.shape[1],
+            measure=self.measure,
+            min_support=self.min_support,
+        )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
         scores: FloatArray = rows_times(self.client_product_, rows, self.rules_)
@@ -125,3 +121,63 @@ class CoOccurrence(Scorer):
             return lookup(rules, held, target, keys)
 
         return weight
+
+
+def rules_from_counts(
+    a: npt.NDArray[np.integer[Any]],
+    c: npt.NDArray[np.integer[Any]],
+    both: npt.NDArray[np.float64],
+    support: npt.NDArray[np.float64],
+    *,
+    n_clients: int,
+    n_products: int,
+    measure: Measure,
+    min_support: int,
+) -> tuple[sp.csr_matrix, IntArray]:
+    """Turn co-holding counts into the rules of :class:`CoOccurrence`.
+
+    The arithmetic of :meth:`CoOccurrence.fit`, shared with the fit on Spark
+    (:func:`crosssell.spark_fit.fit_statistics`), which counts the pairs there.
+
+    Parameters
+    ----------
+    a, c : ndarray of int
+        Products of each counted pair (the diagonal may be among them: it is dropped).
+    both : ndarray of float64
+        Clients holding both.
+    support : ndarray of float64, shape (n_products,)
+        Clients holding each product.
+    n_clients : int
+        Clients of the matrix (for ``"lift"``).
+    n_products : int
+        Number of products.
+    measure : {"confidence", "lift", "jaccard"}
+        Strength of a rule.
+    min_support : int
+        Pairs held by fewer clients are dropped.
+
+    Returns
+    -------
+    rules : scipy.sparse.csr_matrix of float32, shape (n_products, n_products)
+    support : ndarray of int64, shape (n_products,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rules, support = rules_from_counts(np.array([0, 1]), np.array([1, 0]),
+    ...     np.array([2.0, 2.0]), np.array([4.0, 2.0]), n_clients=5, n_products=2,
+    ...     measure="confidence", min_support=1)
+    >>> rules.toarray().tolist(), support.tolist()
+    ([[0.0, 0.5], [1.0, 0.0]], [4, 2])
+    """
+    keep = (a != c) & (both >= min_support)
+    a, c, both = a[keep], c[keep], both[keep]
+    if measure == "confidence":
+        strength = both / support[a]
+    elif measure == "lift":
+        strength = both * n_clients / (support[a] * support[c])
+    else:
+        strength = both / (support[a] + support[c] - both)
+    rules = sp.csr_matrix((strength.astype(np.float32), (a, c)), shape=(n_products, n_products))
+    rules.sort_indices()
+    return rules, support.astype(np.int64)

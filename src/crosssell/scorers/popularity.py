@@ -111,9 +111,8 @@ class Popularity(Scorer):
         binary.data = np.ones_like(binary.data)
         holders = np.asarray((membership @ binary).todense(), dtype=np.float64)
         sizes = np.bincount(client_group[known], minlength=n_groups).astype(np.float64)
-        shares = holders / np.maximum(sizes, 1.0)[:, None]
         self.client_group_ = client_group
-        self.group_shares_ = shares.astype(np.float32)
+        self.group_shares_ = shares_from_counts(holders, sizes)
         self.groups_ = pd.Index(groups)
 
     def score_groups(self, groups: npt.ArrayLike) -> FloatArray:
@@ -175,3 +174,31 @@ class Popularity(Scorer):
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
         return self.fallback_.copy()
+
+
+def shares_from_counts(
+    holders: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64]
+) -> FloatArray:
+    """Shares of each group's clients holding each product, as :class:`Popularity` fits them.
+
+    Shared with the fit on Spark (:func:`crosssell.spark_fit.fit_statistics`), which counts there.
+
+    Parameters
+    ----------
+    holders : ndarray of float64, shape (n_groups, n_products)
+        Clients of each group holding each product.
+    sizes : ndarray of float64, shape (n_groups,)
+        Clients in each group (an empty group gets shares 0).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_groups, n_products)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> shares_from_counts(np.array([[1.0, 2.0]]), np.array([4.0])).tolist()
+    [[0.25, 0.5]]
+    """
+    shares = holders / np.maximum(sizes, 1.0)[:, None]
+    return shares.astype(np.float32)
