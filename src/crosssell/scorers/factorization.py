@@ -257,9 +257,9 @@ class ALS(FactorScorer):
         rng = check_random_state(self.random_state, owner="ALS")
         rows, cols = _id_order(matrix, x)
         iterations, init = int(self.iterations), None
-        warm: _WarmStart | None = self.__dict__.pop("_warm_start", None)
+        warm: WarmStart | None = self.__dict__.pop("_warm_start", None)
         if warm is not None:
-            # a warm start (see _WarmStart): a few iterations from an earlier fit's factors
+            # a warm start (see WarmStart): a few iterations from an earlier fit's factors
             iterations = warm.iterations
             init = (warm.client_factors[rows], warm.product_factors[cols])
         u, v = _implicit.fit_als(
@@ -444,7 +444,7 @@ class BPR(FactorScorer):
 
 
 @dataclass(frozen=True, slots=True)
-class _WarmStart:
+class WarmStart:
     """Factors an :class:`ALS` fit starts from, and how many iterations it then runs.
 
     Set as ``als._warm_start`` right before ``fit`` (which consumes it) by code that fits the

@@ -465,14 +465,14 @@ class Ranker(Scorer):
         """
         if "als" not in self.base:
             return {}
-        from crosssell.scorers.factorization import ALS, _WarmStart
+        from crosssell.scorers.factorization import ALS, WarmStart
 
         out: dict[pd.Timestamp, Scorer] = {}
         previous: ALS | None = None
         for at in sorted(set(dates)):
             als = ALS(random_state=0, num_threads=max(int(self.num_threads), 1))
             if previous is not None:
-                als._warm_start = _WarmStart(  # type: ignore[attr-defined]
+                als._warm_start = WarmStart(  # type: ignore[attr-defined]
                     previous.client_factors_, previous.product_factors_, _WARM_ITERATIONS
                 )
             out[at] = previous = als.fit(book.matrix(at), book)
