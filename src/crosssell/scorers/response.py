@@ -790,6 +790,72 @@ class Response(Scorer):
         self._check_book_fit("score")
         return super().score(clients)
 
+    def posterior(self, clients: npt.ArrayLike) -> tuple[IntArray, _FloatVec, _FloatVec]:
+        """Return the Beta posterior of each product's acceptance rate in each client's segment.
+
+        The pooled rate of an offer of product ``p`` in segment ``s`` is the mean of
+        ``Beta(accepted + m2 r(f, s), offered - accepted + m2 (1 - r(f, s)))``: its own
+        (decayed) answers on top of a prior worth ``m2`` answers at its family's rate. A
+        Thompson draw (:class:`crosssell.arbitration.Explore`) samples from it. The client's
+        and the contact's shift of the odds is the same for every product of a client, so it is
+        not part of the posterior: it changes no comparison between a client's offers.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row indices of the fitted matrix; unknown rows get the group of no known segment.
+
+        Returns
+        -------
+        groups : ndarray of int64, shape (len(clients),)
+            Row of ``alpha`` and ``beta`` that holds each client's segment.
+        alpha, beta : ndarray of float64, shape (n_groups, n_products_)
+            The posterior's parameters per segment (the last row: no known segment).
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+        ValueError
+            If the model was fitted on a table of contacts.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> model = Response().fit(book.matrix("2025-06-30"), book)
+        >>> groups, alpha, beta = model.posterior([0, 1])
+        >>> alpha.shape == beta.shape == (len(model.segments_) + 1, 24)
+        True
+        >>> bool((alpha > 0).all() and (beta > 0).all())
+        True
+        """
+        self._check_book_fit("posterior")
+        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
+        known = (rows >= 0) & (rows < self._segment_of.size)
+        n_seg = self._segments.size
+        groups = np.where(known, self._segment_of[np.where(known, rows, 0)], n_seg)
+        n_prod = len(self._product_ids)
+        segments = np.repeat(np.append(self._segments, _NONE), n_prod)
+        products = np.tile(self._product_ids.astype(str).to_numpy(dtype=object), n_seg + 1)
+        families = np.tile(self._families, n_seg + 1)
+        _, family_rate, _ = self._rate(products, families, segments)
+        accepted, offered = self._by_product.get(_keys(products, segments))
+        m2 = self.strengths_[1]
+        # clipped as the rate is: a prior at exactly 0 or 1 would make a degenerate Beta
+        prior = np.clip(family_rate, _PROB_FLOOR, 1 - _PROB_FLOOR)
+        alpha = accepted + m2 * prior
+        beta = np.maximum(offered - accepted, 0.0) + m2 * (1.0 - prior)
+        shape = (n_seg + 1, n_prod)
+        return groups.astype(np.int64), alpha.reshape(shape), beta.reshape(shape)
+
+    @property
+    def segments_(self) -> pd.Index:
+        """The client segments of a Book fit (a client of none is in ``"(none)"``)."""
+        self._check_book_fit("segments_")
+        segments: pd.Index = pd.Index(self._segments, dtype=object)
+        return segments
+
     @property
     def coef_(self) -> pd.Series:
         """The regression's weights by feature name."""
@@ -841,14 +907,15 @@ class Response(Scorer):
         made = made.drop_duplicates(Columns.ref, keep="first").set_index(Columns.ref)
         refs = answers[Columns.ref]
         linked = refs.notna() & refs.isin(made.index)
-        offer_date = answers[Columns.date].where(
-            ~linked, refs.map(made[Columns.date]).astype(answers[Columns.date].dtype)
-        )
-        channel = (
-            refs.map(made[Columns.detail]).where(linked)
-            if Columns.detail in made.columns
-            else pd.Series(np.nan, index=answers.index)
-        )
+        # looked up for the linked answers only: pandas cannot map refs that are all missing
+        # through an empty table of dates
+        offer_date = answers[Columns.date].copy()
+        channel = pd.Series(np.nan, index=answers.index, dtype=object)
+        if linked.any():
+            found = made.reindex(refs[linked].to_numpy())
+            offer_date.loc[linked] = found[Columns.date].to_numpy()
+            if Columns.detail in made.columns:
+                channel.loc[linked] = found[Columns.detail].to_numpy(dtype=object)
         frame = pd.DataFrame(
             {
                 Columns.client: answers[Columns.client].to_numpy(),
