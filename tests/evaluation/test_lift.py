@@ -189,3 +189,14 @@ def test_uplift_missing_for_some_clients_is_refused_with_the_count() -> None:
     partial = _true_uplift(sim).iloc[:150]
     with pytest.raises(ValueError, match=r"no estimate for 50 of the 200 compared clients"):
         lift(sim.decisions, sim.book, n_boot=0, uplift=partial)
+
+
+def test_a_model_is_asked_about_the_clients_as_the_measured_book_describes_them() -> None:
+    """Check that a model fitted on one campaign scores the next one's clients by its Book."""
+    first = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=600, seed=5)
+    later = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=600, seed=6)
+    model = cs.scorers.Uplift(n_boot=0).fit(first.decisions, first.book)
+    report = lift(later.decisions, later.book, n_boot=0, uplift=model)
+    pairs = report.clients[["client_id", "product_id"]].merge(later.book.clients, how="left")
+    expected = model.predict(pairs)["uplift"].to_numpy()
+    np.testing.assert_allclose(report.clients["uplift"].to_numpy(), expected)

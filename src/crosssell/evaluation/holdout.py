@@ -372,7 +372,7 @@ def lift(
     )
     targeting, curve = pd.DataFrame(), pd.DataFrame()
     if uplift is not None:
-        estimate = _uplift_of(uplift, clients)
+        estimate = _uplift_of(uplift, clients, book)
         clients = clients.assign(uplift=estimate)
         targeting, curve = _targeting(clients)
     return LiftReport(
@@ -388,10 +388,18 @@ def lift(
     )
 
 
-def _uplift_of(uplift: Any, clients: pd.DataFrame) -> npt.NDArray[np.float64]:
+def _uplift_of(uplift: Any, clients: pd.DataFrame, book: Book) -> npt.NDArray[np.float64]:
     """Each compared client's estimated uplift: from a fitted model, or looked up by client."""
     if callable(getattr(uplift, "predict", None)):
         pairs = clients[[Columns.client, Columns.product]].reset_index(drop=True)
+        # the clients as this Book describes them, not as the model's own Book did: the same
+        # id may be another client of another campaign
+        table = book.client_table
+        described = [c for c in getattr(uplift, "features_", []) if c in table.columns]
+        if described:
+            by_id = table.set_index(table[Columns.client].astype(str))[described]
+            found = by_id.reindex(pairs[Columns.client].astype(str).to_numpy())
+            pairs[described] = found.to_numpy()
         return np.asarray(uplift.predict(pairs)["uplift"], dtype=np.float64)
     if isinstance(uplift, Mapping | pd.Series):
         by_client = pd.Series(dict(uplift)) if isinstance(uplift, Mapping) else uplift
