@@ -398,8 +398,8 @@ def _uplift_of(uplift: Any, clients: pd.DataFrame, book: Book) -> npt.NDArray[np
         described = [c for c in getattr(uplift, "features_", []) if c in table.columns]
         if described:
             by_id = table.set_index(table[Columns.client].astype(str))[described]
-            found = by_id.reindex(pairs[Columns.client].astype(str).to_numpy())
-            pairs[described] = found.to_numpy()
+            attributes = by_id.reindex(pairs[Columns.client].astype(str).to_numpy())
+            pairs[described] = attributes.to_numpy()
         return np.asarray(uplift.predict(pairs)["uplift"], dtype=np.float64)
     if isinstance(uplift, Mapping | pd.Series):
         by_client = pd.Series(dict(uplift)) if isinstance(uplift, Mapping) else uplift
