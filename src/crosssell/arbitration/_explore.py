@@ -87,7 +87,7 @@ class Explore:
     --------
     >>> import crosssell as cs
     >>> book = cs.datasets.demo()
-    >>> rec = cs.Recommender(k=2, explore=Explore(share=0.2, seed=1)).fit(book, "2025-06-30")
+    >>> rec = cs.Recommender(k=2, explore=cs.Explore(share=0.2, seed=1)).fit(book, "2025-06-30")
     >>> offers = rec.recommend()
     >>> bool(offers["shown_probability"].between(0, 1, inclusive="right").all())
     True
