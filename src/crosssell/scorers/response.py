@@ -804,7 +804,9 @@ class Response(Scorer):
         self._check_book_fit("score")
         return super().score(clients)
 
-    def posterior(self, clients: npt.ArrayLike) -> tuple[IntArray, _FloatVec, _FloatVec]:
+    def posterior(
+        self, clients: npt.ArrayLike
+    ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Return the Beta posterior of each product's acceptance rate in each client's segment.
 
         The pooled rate of an offer of product ``p`` in segment ``s`` is the mean of
