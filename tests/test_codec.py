@@ -28,6 +28,7 @@ def test_every_builtin_class_is_registered() -> None:
         "ItemKNN",
         "Popularity",
         "Ranker",
+        "Response",
     }
     assert registered("rule")["AlreadyHeld"] is cs.rules.AlreadyHeld
     assert registered("weighting")["Combined"] is cs.weighting.Combined

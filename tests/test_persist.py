@@ -910,3 +910,57 @@ def test_ranker_with_sklearn_trees_cannot_be_saved(tmp_path: Path) -> None:
     ):
         persist.save(rec, tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+# ---------------------------------------------------------------------- response and exploring
+def test_a_response_scorer_round_trips_to_the_same_scores_and_offers(
+    book: cs.Book, tmp_path: Path
+) -> None:
+    """Check that a saved Response, learned again from the saved Book, scores and offers alike."""
+    rec = cs.Recommender(
+        scorer=cs.scorers.Response(half_life="180D"), policy=route_sales(), k=2, n_jobs=1
+    ).fit(book, AS_OF)
+    again = cs.load(rec.save(tmp_path / "response.crosssell"))
+    rows = np.arange(len(book.client_ids))
+    np.testing.assert_array_equal(again.scorer_.score(rows), rec.scorer_.score(rows))
+    pd.testing.assert_frame_equal(again.recommend(), rec.recommend())
+    assert again.scorer_.strengths_ == rec.scorer_.strengths_
+
+
+def test_a_response_updated_past_its_book_is_refused(book: cs.Book, tmp_path: Path) -> None:
+    """Check that a Response taught answers its Book lacks is not saved, and says why."""
+    rec = cs.Recommender(scorer=cs.scorers.Response(), k=1, n_jobs=1).fit(book, AS_OF)
+    news = pd.DataFrame(
+        {
+            "client_id": ["C0001"],
+            "product_id": [book.product_ids.external[0]],
+            "date": ["2025-07-01"],
+            "type": ["offer_accepted"],
+        }
+    )
+    rec.scorer_.partial_fit(news)
+    with pytest.raises(ArtifactError, match="learned answers with partial_fit"):
+        rec.save(tmp_path / "updated.crosssell")
+    assert not (tmp_path / "updated.crosssell").exists()
+
+
+def test_an_exploring_recommender_round_trips_to_the_same_offers(
+    book: cs.Book, tmp_path: Path
+) -> None:
+    """Check that exploration's settings are saved and a load explores exactly alike."""
+    explore = cs.Explore(share=0.3, seed=5, model=cs.scorers.Response(), samples=50)
+    rec = cs.Recommender(scorer=Popularity(), k=2, n_jobs=1, explore=explore).fit(book, AS_OF)
+    again = cs.load(rec.save(tmp_path / "explore.crosssell"))
+    saved = again.explore
+    assert (saved.share, saved.seed, saved.samples) == (0.3, 5, 50)
+    assert repr(saved.model) == "Response()"
+    pd.testing.assert_frame_equal(again.recommend(), rec.recommend())
+
+
+def test_a_fitted_explore_model_is_refused(book: cs.Book, tmp_path: Path) -> None:
+    """Check that an Explore holding a fitted Response is not saved, and says what to do."""
+    fitted = cs.scorers.Response().fit(book.matrix(AS_OF), book)
+    rec = cs.Recommender(scorer=Popularity(), k=1, explore=cs.Explore(model=fitted))
+    rec.fit(book, AS_OF)
+    with pytest.raises(ArtifactError, match="Pass it unfitted"):
+        rec.save(tmp_path / "fitted.crosssell")

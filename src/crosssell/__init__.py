@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from crosssell import datasets, evaluation, insights, retention, rules, scorers, weighting
     from crosssell.account_plan import plan
     from crosssell.allocation import Constraints, allocate
+    from crosssell.arbitration import Explore
     from crosssell.book import Book, Schema
     from crosssell.columns import Columns, EventType
     from crosssell.decisions import DecisionLog, Holdout
@@ -60,6 +61,7 @@ _WHERE: dict[str, str] = {
     "DataWarning": "crosssell.exceptions",
     "DecisionLog": "crosssell.decisions",
     "EventType": "crosssell.columns",
+    "Explore": "crosssell.arbitration",
     "EventTypeWarning": "crosssell.exceptions",
     "Holdout": "crosssell.decisions",
     "IdMap": "crosssell.ids",
@@ -101,6 +103,7 @@ __all__ = [
     "DecisionLog",
     "EventType",
     "EventTypeWarning",
+    "Explore",
     "Holdout",
     "IdMap",
     "NotFittedError",

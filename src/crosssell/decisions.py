@@ -85,7 +85,7 @@ __all__ = [
 #: The file name of the embedded log beside a model (:meth:`DecisionLog.beside`).
 DEFAULT_FILE: Final = "crosssell.db"
 #: The schema version this release writes; older databases are migrated when opened.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 #: What a client can do with a proposed offer.
 OUTCOMES: Final = ("accepted", "declined", "ignored", "not_reached")
 #: The holdout arms of a decision.
@@ -108,6 +108,7 @@ DECISION_COLUMNS: Final = (
     "reason",
     "rule",
     "shown_probability",
+    "shown_probability_error",
     "model_id",
     "policy_id",
     "arm",
@@ -130,7 +131,7 @@ _TEXT: Final = (
     "arm",
     "campaign",
 )
-_FLOAT: Final = ("propensity", "value", "priority", "shown_probability")
+_FLOAT: Final = ("propensity", "value", "priority", "shown_probability", "shown_probability_error")
 _SHOWN: Final = 5
 # the reaction that an outcome becomes in the Book's events (not_reached: none)
 _EVENT_OF: Final = {
@@ -191,6 +192,8 @@ def _metadata() -> Any:
         # added by version 2
         sa.Column("policy_id", sa.String(64)),
         sa.Column("campaign", sa.String(255)),
+        # added by version 3
+        sa.Column("shown_probability_error", sa.Float),
     )
     sa.Table(
         "crosssell_reactions",
@@ -215,6 +218,8 @@ _MIGRATIONS: Final = {
         "ALTER TABLE crosssell_decisions ADD COLUMN policy_id VARCHAR(64)",
         "ALTER TABLE crosssell_decisions ADD COLUMN campaign VARCHAR(255)",
     ),
+    # the error of a shown probability that was computed (an exploring recommender's)
+    3: ("ALTER TABLE crosssell_decisions ADD COLUMN shown_probability_error FLOAT",),
 }
 
 
@@ -273,7 +278,7 @@ class DecisionLog:
     >>> import tempfile, pathlib
     >>> log = DecisionLog(pathlib.Path(tempfile.mkdtemp()) / "log.db")
     >>> log.schema_version, len(log.decisions())
-    (2, 0)
+    (3, 0)
     >>> log.close()
     """
 
@@ -387,7 +392,8 @@ class DecisionLog:
         decisions : DataFrame
             Columns of :data:`DECISION_COLUMNS` (see :func:`decisions_from_offers`). Needed:
             ``client_id`` and ``action``, plus ``as_of``; ``decision_id`` (a new UUID when
-            missing), ``decided_at`` (now), ``shown_probability`` (1.0), ``model_id``
+            missing), ``decided_at`` (now), ``shown_probability`` (1.0),
+            ``shown_probability_error`` (0: an exact probability), ``model_id``
             ("unsaved"), ``policy_id`` (none) and ``arm`` ("treated") have defaults.
 
         Returns
@@ -960,6 +966,7 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
         "reason": None,
         "rule": None,
         "shown_probability": 1.0,
+        "shown_probability_error": 0.0,
         "model_id": "unsaved",
         "policy_id": None,
         "arm": "treated",
@@ -1006,6 +1013,9 @@ def _checked_decisions(decisions: pd.DataFrame) -> pd.DataFrame:  # noqa: PLR091
     bad_shown = shown.isna() | (shown < 0) | (shown > 1)
     if bad_shown.any():
         raise _refuse("shown_probability", bad_shown, frame, "not a probability in [0, 1]")
+    bad_error = frame["shown_probability_error"] < 0
+    if bad_error.any():
+        raise _refuse("shown_probability_error", bad_error, frame, "a negative error")
     ranks = pd.to_numeric(frame["rank"], errors="coerce")
     frame["rank"] = ranks.astype("Int64")
     repeated = frame["decision_id"].duplicated(keep=False)
@@ -1139,7 +1149,8 @@ def decisions_from_offers(
     -------
     pandas.DataFrame
         Columns of :data:`DECISION_COLUMNS`, one new UUID per row; a deterministic top-k shows
-        its offers with probability 1.
+        its offers with probability 1, an exploring one (``Recommender(explore=...)``) with
+        the ``shown_probability`` and ``shown_probability_error`` of its offers.
 
     Examples
     --------
@@ -1201,6 +1212,10 @@ def decisions_from_offers(
     out["decided_at"] = stamp
     out["as_of"] = day
     out["shown_probability"] = 1.0
+    out["shown_probability_error"] = 0.0
+    for column in ("shown_probability", "shown_probability_error"):
+        if len(offers) and column in offers.columns:
+            out.loc[: len(offers) - 1, column] = offers[column].to_numpy(dtype=np.float64)
     out["model_id"] = model_id
     out["policy_id"] = policy_id
     out["arm"] = arm
@@ -1521,5 +1536,5 @@ def decide(
     arm = holdout.arms(rows["client_id"], campaign)
     rows["arm"] = arm
     withheld = (arm == "holdout") & (rows["action"] == "offer").to_numpy()
-    rows.loc[withheld, "shown_probability"] = 0.0
+    rows.loc[withheld, ["shown_probability", "shown_probability_error"]] = 0.0
     return rows, ~withheld[:n_offers]

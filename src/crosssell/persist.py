@@ -94,6 +94,7 @@ from crosssell._codec import (
 from crosssell._params import check_fitted
 from crosssell._version import __version__
 from crosssell.arbitration import (
+    Explore,
     ScoreScale,
     calibrator_from_dict,
 )
@@ -897,9 +898,42 @@ def _encode_parameters(rec: Recommender, w: _Writer) -> dict[str, Any]:
             out[name] = _weighting_spec(value, where, w)
         elif name == "calibrator":
             out[name] = None if value is None else _calibrator_spec(value)
+        elif name == "explore":
+            out[name] = None if value is None else _explore_spec(value, where, w)
         else:
             out[name] = _encode_value(value, where, w)
     return out
+
+
+def _explore_spec(explore: Explore, where: str, w: _Writer) -> dict[str, Any]:
+    model = explore.model
+    if model is not None and hasattr(model, "n_products_"):
+        raise ArtifactError(
+            f"{where}.model is a fitted Response: a load could not tell it from one fitted on "
+            "the saved Book. Pass it unfitted (the Recommender then fits it on its Book) to save"
+        )
+    return {
+        "share": float(explore.share),
+        "seed": int(explore.seed),
+        "samples": None if explore.samples is None else int(explore.samples),
+        "model": None if model is None else _scorer_spec(model, f"{where}.model", w),
+    }
+
+
+def _decode_explore(spec: Any, where: str) -> Explore:
+    s = _fields(spec, where, ("share", "seed", "samples", "model"))
+    model = s["model"]
+    try:
+        return Explore(
+            share=s["share"],
+            seed=s["seed"],
+            samples=s["samples"],
+            model=None
+            if model is None
+            else cast(Any, _decode_scorer(model, f"{where}.model", None, fitted=False)),
+        )
+    except ValueError as exc:
+        raise ArtifactError(f"{where}: {exc}") from None
 
 
 def _scorer_spec(scorer: Any, where: str, w: _Writer | None) -> dict[str, Any]:
@@ -1043,6 +1077,10 @@ def _refuse_code(value: Any, where: str) -> None:
 def _encode_scorer(scorer: Any, prefix: str, w: _Writer, *, fitted: bool) -> dict[str, Any]:
     spec = _scorer_spec(scorer, prefix, w)
     if fitted:
+        # a scorer whose state the saved Book cannot give back says so before anything is written
+        check = getattr(scorer, "_check_saveable", None)
+        if check is not None:
+            check()
         state: dict[str, Any] = {}
         schema = state_schema(type(scorer))
         undeclared: list[str] = []
@@ -2137,6 +2175,8 @@ def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Rec
         rec._validate_params()
         rec._prepare(book, matrix, scorer, fallback)
         rec.propensity_ = _decode_propensity(model["propensity"], rec)
+        # exploration's model is the scorer, or a Response learned again from the saved Book
+        rec.explore_model_ = rec._explore_model(matrix, book)
     except ArtifactError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
@@ -2161,6 +2201,8 @@ def _decode_parameters(spec: Any) -> dict[str, Any]:
             out[name] = _decode_weighting(value, where)
         elif name == "calibrator":
             out[name] = None if value is None else _decode_calibrator(value)
+        elif name == "explore":
+            out[name] = None if value is None else _decode_explore(value, where)
         else:
             out[name] = _decode_value(value, where)
     return out

@@ -55,7 +55,13 @@ from crosssell._params import (
     check_fitted,
     validate_params,
 )
-from crosssell.arbitration import Calibrator, ScoreScale, lever_weights
+from crosssell.arbitration import Calibrator, Explore, ScoreScale, lever_weights
+from crosssell.arbitration._explore import (
+    draw_explorers,
+    explored_reason,
+    thompson_winners,
+    win_probabilities,
+)
 from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
 from crosssell.arbitration._select import priorities, select_offers
@@ -310,6 +316,14 @@ class Recommender(Estimator):
         runs in numpy, BLAS and Arrow without the GIL). ``-1`` uses every core, as implicit
         does; ``-2`` all but one; ``1`` scores on the calling thread with multi-threaded BLAS.
         One client (:meth:`recommend_one`) always stays on one thread.
+    explore : Explore, optional
+        Let a share of each account manager's proposals explore: the last offer of some
+        clients' lists is drawn by Thompson sampling over a response model's posterior, among
+        the offers the policy allows (see :class:`~crosssell.arbitration.Explore`). The offers
+        of :meth:`recommend` then have three more columns: ``exploratory``,
+        ``shown_probability`` (each offer's chance of being shown) and
+        ``shown_probability_error``, which the decision log records. None (the default)
+        proposes the best-looking offers only, and :meth:`recommend_one` never explores.
 
     Notes
     -----
@@ -344,6 +358,7 @@ class Recommender(Estimator):
         cold_start: Literal["segment", "global"] = "segment",
         batch_size: int = 4096,
         n_jobs: int = -1,
+        explore: Explore | None = None,
     ) -> None:
         self.scorer = scorer
         self.policy = policy
@@ -355,6 +370,7 @@ class Recommender(Estimator):
         self.cold_start = cold_start
         self.batch_size = batch_size
         self.n_jobs = n_jobs
+        self.explore = explore
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "scorer": [InstanceOf(Scorer, "a crosssell scorer (see crosssell.scorers)"), None],
@@ -374,6 +390,7 @@ class Recommender(Estimator):
             Interval(numbers.Integral, None, -1, closed="right"),
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
+        "explore": [InstanceOf(Explore, "a crosssell.arbitration.Explore"), None],
     }
 
     # ------------------------------------------------------------------ fit
@@ -425,7 +442,31 @@ class Recommender(Estimator):
         )
         by = Columns.segment if self.cold_start == "segment" else None
         fallback = Popularity(by=by).fit(matrix, book)
-        return self._prepare(book, matrix, scorer, fallback)
+        self._prepare(book, matrix, scorer, fallback)
+        self.explore_model_ = self._explore_model(matrix, book)
+        return self
+
+    def _explore_model(self, matrix: ClientProductMatrix, book: Book) -> Response | None:
+        """Return the response model exploration draws from (None without explore)."""
+        if self.explore is None:
+            return None
+        model = self.explore.model
+        if model is None:
+            if isinstance(self.scorer_, Response):
+                return self.scorer_
+            return Response().fit(matrix, book)
+        if getattr(model, "_book_columns", None) is None:
+            # unfitted, or fitted on a table of contacts: learn from this Book's offers
+            return model.clone().fit(matrix, book)
+        if not model._product_ids.equals(book.product_ids.external):
+            raise InvalidParameterError(
+                "The 'explore' parameter of Recommender holds a Response fitted on another "
+                f"catalogue ({len(model._product_ids)} products; this Book has "
+                f"{len(book.product_ids)}). Pass it unfitted, or fitted on this Book.",
+                owner="Recommender",
+                parameter="explore",
+            )
+        return model
 
     def _prepare(
         self, book: Book, matrix: ClientProductMatrix, scorer: Scorer, fallback: Scorer
@@ -657,6 +698,8 @@ class Recommender(Estimator):
         asked = self._rows_for(clients)
         rows = _offerable(asked, self.view_)
         offers = self._recommend_blocks(rows, int(kk), explain, self.view_)
+        if self.explore is not None:
+            offers = self._explore_offers(offers, explain)
         if log is None and holdout is None:
             return offers
         report = None
@@ -675,6 +718,156 @@ class Recommender(Estimator):
             holdout=holdout,
             campaign=campaign,
         )
+
+    def _explore_offers(self, offers: pd.DataFrame, explain: bool) -> pd.DataFrame:
+        """Let the budget's clients draw their last offer; give every offer its shown chance."""
+        settings = self.explore
+        model = getattr(self, "explore_model_", None)
+        assert settings is not None
+        if model is None:
+            raise InvalidParameterError(
+                "The 'explore' parameter of Recommender was set after fit: call fit again.",
+                owner="Recommender",
+                parameter="explore",
+            )
+        n = len(offers)
+        out = offers.assign(
+            exploratory=np.zeros(n, dtype=bool),
+            shown_probability=np.ones(n),
+            shown_probability_error=np.zeros(n),
+        )
+        if n == 0:
+            return out
+        rng = np.random.default_rng(int(settings.seed))
+        client_rows = self.book_.client_ids.to_index(offers[Columns.client])
+        products = self.book_.product_ids.to_index(offers[Columns.product])
+        # offers come by client then rank: each client's last offer closes its run
+        last = np.flatnonzero(np.append(client_rows[1:] != client_rows[:-1], True))
+        first = np.concatenate([[0], last[:-1] + 1])
+        clients = client_rows[last]
+        table = self.book_.client_table
+        managers = (
+            table[Columns.owner].to_numpy(dtype=object)[clients]
+            if Columns.owner in table.columns
+            else np.full(clients.size, None, dtype=object)
+        )
+        # the clients whose last slot has a choice: the others have nothing to explore
+        allowed = self._draw_set(clients, products, first, last)
+        explores, p_explore = draw_explorers(
+            managers,
+            last - first + 1,
+            settings.share,
+            rng,
+            eligible=allowed.sum(axis=1) > 1,
+        )
+        at = np.flatnonzero(p_explore > 0)
+        if at.size == 0:
+            return out
+        allowed = allowed[at]
+        groups, alpha, beta = model.posterior(clients[at])
+        drawing = np.flatnonzero(explores[at])
+        winners = products[last[at]].copy()
+        if drawing.size:
+            g = groups[drawing]
+            winners[drawing] = thompson_winners(alpha[g], beta[g], allowed[drawing], rng)
+        p_win, error = win_probabilities(
+            alpha, beta, groups, allowed, winners, samples=settings.samples, rng=rng
+        )
+        greedy = winners == products[last[at]]
+        pe = p_explore[at]
+        probability = np.where(explores[at], pe * p_win + (1 - pe) * greedy, 1 - pe + pe * p_win)
+        # a last offer that was not drawn is the best-looking one: its chance includes the draw
+        # it could have lost; one that was drawn had a chance above 0, whatever the rounding
+        probability = np.clip(probability, np.finfo(np.float64).tiny, 1.0)
+        position = last[at]
+        out.loc[position, "shown_probability"] = probability
+        out.loc[position, "shown_probability_error"] = pe * error
+        out.loc[position[drawing], "exploratory"] = True
+        replaced = position[drawing[~greedy[drawing]]]
+        if replaced.size:
+            fresh = self._offers_of_pairs(
+                client_rows[replaced], winners[np.isin(position, replaced)], explain
+            )
+            fresh[Columns.rank] = out.loc[replaced, Columns.rank].to_numpy()
+            for column in ("exploratory", "shown_probability", "shown_probability_error"):
+                fresh[column] = out.loc[replaced, column].to_numpy()
+            fresh.index = pd.Index(replaced)
+            out = pd.concat([out.drop(index=replaced), fresh[out.columns]]).sort_index()
+            out = out.astype(offers.dtypes.to_dict() | {"exploratory": bool})
+        if explain:
+            mark = position[drawing]
+            out.loc[mark, Columns.reason] = [
+                f"{explored_reason(p)} {r}" if isinstance(r, str) else explored_reason(p)
+                for p, r in zip(
+                    out.loc[mark, "shown_probability"], out.loc[mark, Columns.reason], strict=True
+                )
+            ]
+        return out
+
+    def _draw_set(
+        self,
+        clients: npt.NDArray[np.int64],
+        products: npt.NDArray[np.int64],
+        first: npt.NDArray[np.int64],
+        last: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.bool_]:
+        """Offers each client's last slot may draw: allowed, not already above it, family caps.
+
+        ``products`` holds every offer, client after client; ``first`` and ``last`` are each
+        client's first and last offer in it.
+        """
+        allowed = np.zeros((clients.size, len(self.book_.product_ids)), dtype=bool)
+        for lo in range(0, clients.size, self.batch_size):
+            part = clients[lo : lo + self.batch_size]
+            allowed[lo : lo + part.size] = np.isfinite(self._priority_chunk(part).priority)
+        owner = np.repeat(np.arange(clients.size), last - first + 1)
+        above = np.ones(products.size, dtype=bool)
+        above[last] = False
+        allowed[owner[above], products[above]] = False
+        if self.max_per_family is not None:
+            family = self.candidates_.family
+            count = np.zeros((clients.size, int(family.max()) + 1), dtype=np.int64)
+            np.add.at(count, (owner[above], family[products[above]]), 1)
+            allowed &= (count < int(self.max_per_family))[:, family]
+        # the best-looking last offer is always among them (the policy allowed it)
+        allowed[np.arange(clients.size), products[last]] = True
+        return allowed
+
+    def _offers_of_pairs(
+        self, clients: npt.NDArray[np.int64], products: npt.NDArray[np.int64], explain: bool
+    ) -> pd.DataFrame:
+        """Return the offer rows of given (client, product) pairs, as recommend shapes them."""
+        block = self._priority_chunk(clients)
+        local = np.arange(clients.size)
+        upsell, value = block.typed(local, products)
+        propensity = np.asarray(block.propensity(local, products), dtype=np.float64)
+        cold = self.view_.cold[clients]
+        reasons: Any = None
+        evidence: _Evidence | None = None
+        if explain:
+            reasons, evidence = self._explain(
+                self.view_,
+                clients,
+                products,
+                upsell,
+                cold,
+                scores=block.scores[local, products].astype(np.float64),
+            )
+        cols: dict[str, Any] = {
+            Columns.client: clients,
+            Columns.product: products,
+            Columns.offer_type: _offer_types(upsell),
+            Columns.score: block.scores[local, products].astype(np.float64),
+            Columns.propensity: propensity,
+            Columns.value: value,
+            Columns.expected_value: propensity * value,
+            Columns.priority: block.priority[local, products].astype(np.float64),
+            Columns.rank: np.ones(clients.size, dtype=np.int64),
+            Columns.reason: reasons,
+            Columns.evidence: evidence,
+            Columns.cold_start: cold,
+        }
+        return self._frame_of(cols, self.view_)
 
     def _recommend_blocks(
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
@@ -763,7 +956,10 @@ class Recommender(Estimator):
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View | None = None
     ) -> pd.DataFrame:
         view = self.view_ if view is None else view
-        cols = self._select(rows, k, explain, view)
+        return self._frame_of(self._select(rows, k, explain, view), view)
+
+    def _frame_of(self, cols: dict[str, Any], view: _View) -> pd.DataFrame:
+        """Return the offers frame of selected columns: external ids, text reasons, evidence."""
         n = cols[Columns.rank].shape[0]
         cols[Columns.client] = view.book.client_ids.to_external(cols[Columns.client])
         cols[Columns.product] = view.book.product_ids.to_external(cols[Columns.product])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,3 +148,55 @@ def test_the_backtest_page_carries_a_lift_section(fitted: cs.Recommender, tmp_pa
     assert "Lift against the holdout" in text
     assert "offer_take_up" in text
     assert "within 90 days" in text
+
+
+# ------------------------------------------------------------------------- targeting by uplift
+UPLIFT_TRUTH = {"gain": 0.3, "flat": 0.0, "harm": -0.15}
+
+
+def _true_uplift(sim: Any) -> pd.Series:
+    """The known uplift of each simulated client, by client id."""
+    segment = sim.book.clients.set_index("client_id")["segment"]
+    return segment.map(UPLIFT_TRUTH).astype(float)
+
+
+def test_targeting_by_the_true_uplift_beats_random_and_a_learned_model_sits_between() -> None:
+    """Check that the true uplift's Qini bounds a learned model's, which beats a random order."""
+    sim = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=3000, seed=3)
+    truth = lift(sim.decisions, sim.book, n_boot=0, uplift=_true_uplift(sim))
+    model = cs.scorers.Uplift(n_boot=0).fit(sim.decisions, sim.book)
+    learned = lift(sim.decisions, sim.book, n_boot=0, uplift=model)
+    ids = sim.book.clients["client_id"]
+    noise = pd.Series(np.random.default_rng(0).random(len(ids)), index=ids)
+    random = lift(sim.decisions, sim.book, n_boot=0, uplift=noise)
+
+    def measure(report: Any, name: str) -> float:
+        return float(report.targeting.set_index("measure").loc[name, "value"])
+
+    assert measure(truth, "qini") > measure(random, "qini") + 0.02
+    assert measure(learned, "qini") <= measure(truth, "qini") + 1e-9
+    assert measure(learned, "qini") > measure(random, "qini")
+    # the top decile by true uplift is all of the segment that proposing helps
+    assert measure(truth, "top_decile_uplift") == pytest.approx(0.3, abs=0.08)
+    assert measure(truth, "top_decile_added") > 0
+    assert truth.qini["qini"].iloc[0] == 0.0
+    assert len(lift(sim.decisions, sim.book, n_boot=0).targeting) == 0
+
+
+def test_uplift_missing_for_some_clients_is_refused_with_the_count() -> None:
+    """Check that an uplift lookup lacking compared clients names how many and which."""
+    sim = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=200, seed=4)
+    partial = _true_uplift(sim).iloc[:150]
+    with pytest.raises(ValueError, match=r"no estimate for 50 of the 200 compared clients"):
+        lift(sim.decisions, sim.book, n_boot=0, uplift=partial)
+
+
+def test_a_model_is_asked_about_the_clients_as_the_measured_book_describes_them() -> None:
+    """Check that a model fitted on one campaign scores the next one's clients by its Book."""
+    first = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=600, seed=5)
+    later = cs.datasets.simulate_uplift(UPLIFT_TRUTH, n_clients=600, seed=6)
+    model = cs.scorers.Uplift(n_boot=0).fit(first.decisions, first.book)
+    report = lift(later.decisions, later.book, n_boot=0, uplift=model)
+    pairs = report.clients[["client_id", "product_id"]].merge(later.book.clients, how="left")
+    expected = model.predict(pairs)["uplift"].to_numpy()
+    np.testing.assert_allclose(report.clients["uplift"].to_numpy(), expected)

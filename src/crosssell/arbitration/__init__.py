@@ -23,11 +23,13 @@ from crosssell._calibrators import (
     PlattCalibrator,
     calibrator_from_dict,
 )
+from crosssell.arbitration._explore import Explore
 from crosssell.arbitration._levers import ScoreScale, diverse_top_k, lever_weights
 
 __all__ = [
     "BuiltinCalibrator",
     "Calibrator",
+    "Explore",
     "IsotonicCalibrator",
     "PlattCalibrator",
     "ScoreScale",

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -29,6 +30,7 @@ from crosssell.columns import Columns
 from crosssell.evaluation import _common, metrics
 from crosssell.evaluation._figures import figure_axes
 from crosssell.evaluation.truth import additions
+from crosssell.evaluation.uplift import auuc, qini_coefficient, qini_curve, top_uplift
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -84,6 +86,19 @@ class LiftReport:
     no_offer : pandas.Series
         Clients decided with no offer, per arm (they are not compared: proposing nothing is
         the same in both arms).
+    targeting : pandas.DataFrame
+        With ``lift(..., uplift=...)``: how well the uplift estimates order the clients, on
+        the take-up of their top offer. One row per ``measure``: ``qini`` (area between the
+        Qini curve and random targeting, per client), ``auuc`` (area under the uplift
+        curve, per client), and for the top decile by estimated uplift ``top_decile_clients``,
+        ``top_decile_uplift`` (treated minus holdout take-up among them),
+        ``top_decile_added`` (take-ups that proposing to them adds),
+        ``top_decile_share_of_added`` (of what proposing to everyone adds) and
+        ``top_decile_value_added`` (the same for the value taken up). Empty without
+        ``uplift``.
+    qini : pandas.DataFrame
+        With ``uplift``: the Qini and uplift curves
+        (:func:`crosssell.evaluation.uplift.qini_curve`); empty without.
 
     Examples
     --------
@@ -103,6 +118,8 @@ class LiftReport:
     horizon: pd.Timedelta
     level: float
     no_offer: pd.Series
+    targeting: pd.DataFrame = field(default_factory=pd.DataFrame)
+    qini: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def sample_size(
         self, effect: float, *, power: float = 0.8, metric: str = "take_up"
@@ -237,7 +254,10 @@ class LiftReport:
         return out.loc[:, ["group", "name", *_STAT_COLUMNS]]
 
     def _repr_html_(self) -> str:
-        return self.summary.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        html = self.summary.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        if len(self.targeting):
+            html += self.targeting.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        return html
 
 
 def lift(
@@ -249,6 +269,7 @@ def lift(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    uplift: Any = None,
 ) -> LiftReport:
     """Compare what treated and held-out clients took up after the decisions.
 
@@ -273,6 +294,11 @@ def lift(
         Bootstrap resamples (0: the delta-method interval alone).
     level : float, default 0.95
     seed : int, default 0
+    uplift : Uplift, mapping or pandas.Series, optional
+        Estimated uplift of each compared client's top offer: a fitted
+        :class:`~crosssell.scorers.Uplift` (asked for each client and product), or uplift by
+        client id. The report's :attr:`~LiftReport.targeting` then says how well targeting
+        by it would have done on these arms: Qini, AUUC and the top decile's capture.
 
     Returns
     -------
@@ -292,6 +318,13 @@ def lift(
     >>> report = lift(sim.decisions, sim.book, horizon="90D", n_boot=200)
     >>> report.summary["metric"].tolist()
     ['take_up', 'offer_take_up', 'value']
+
+    With uplift estimates, the report also measures targeting by them:
+
+    >>> model = cs.scorers.Uplift(n_boot=0).fit(sim.decisions, sim.book)
+    >>> report = lift(sim.decisions, sim.book, n_boot=0, uplift=model)
+    >>> report.targeting["measure"].tolist()[:3]
+    ['qini', 'auuc', 'top_decile_clients']
     """
     if isinstance(log, numbers.Real) and isinstance(book, numbers.Real):
         warnings.warn(
@@ -337,6 +370,11 @@ def lift(
         if clients["segment"].notna().any()
         else pd.DataFrame(columns=["segment", *_STAT_COLUMNS])
     )
+    targeting, curve = pd.DataFrame(), pd.DataFrame()
+    if uplift is not None:
+        estimate = _uplift_of(uplift, clients, book)
+        clients = clients.assign(uplift=estimate)
+        targeting, curve = _targeting(clients)
     return LiftReport(
         summary=summary,
         by_family=by_family,
@@ -345,7 +383,60 @@ def lift(
         horizon=span,
         level=float(level),
         no_offer=no_offer,
+        targeting=targeting,
+        qini=curve,
     )
+
+
+def _uplift_of(uplift: Any, clients: pd.DataFrame, book: Book) -> npt.NDArray[np.float64]:
+    """Each compared client's estimated uplift: from a fitted model, or looked up by client."""
+    if callable(getattr(uplift, "predict", None)):
+        pairs = clients[[Columns.client, Columns.product]].reset_index(drop=True)
+        # the clients as this Book describes them, not as the model's own Book did: the same
+        # id may be another client of another campaign
+        table = book.client_table
+        described = [c for c in getattr(uplift, "features_", []) if c in table.columns]
+        if described:
+            by_id = table.set_index(table[Columns.client].astype(str))[described]
+            attributes = by_id.reindex(pairs[Columns.client].astype(str).to_numpy())
+            pairs[described] = attributes.to_numpy()
+        return np.asarray(uplift.predict(pairs)["uplift"], dtype=np.float64)
+    if isinstance(uplift, Mapping | pd.Series):
+        by_client = pd.Series(dict(uplift)) if isinstance(uplift, Mapping) else uplift
+        by_client.index = by_client.index.astype(str)
+        found = clients[Columns.client].astype(str).map(by_client)
+        missing = found.isna().to_numpy()
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            shown = ", ".join(repr(clients[Columns.client].iloc[i]) for i in rows[:5])
+            raise ValueError(
+                f"lift: 'uplift' has no estimate for {rows.size} of the {len(clients)} compared "
+                f"clients (showing up to 5): {shown}. Give one per client of the decisions."
+            )
+        return found.to_numpy(dtype=np.float64)
+    raise TypeError(
+        "lift: 'uplift' must be a fitted crosssell.scorers.Uplift, a mapping or a Series of "
+        f"uplift by client id. Got {type(uplift).__name__}."
+    )
+
+
+def _targeting(clients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Qini, AUUC and the top decile's capture of an ordering by the clients' uplift."""
+    u = clients["uplift"].to_numpy(dtype=np.float64)
+    treated = (clients["arm"] == "treated").to_numpy()
+    y = clients["offer_take_up"].to_numpy(dtype=np.float64)
+    top = top_uplift(u, treated, y, share=0.1, value=clients["value"].to_numpy(np.float64))
+    measures = {
+        "qini": qini_coefficient(u, treated, y),
+        "auuc": auuc(u, treated, y),
+        "top_decile_clients": top["n"],
+        "top_decile_uplift": top["uplift"],
+        "top_decile_added": top["added"],
+        "top_decile_share_of_added": top["share_of_added"],
+        "top_decile_value_added": top["value_added"],
+    }
+    table = pd.DataFrame({"measure": list(measures), "value": list(measures.values())})
+    return table, qini_curve(u, treated, y)
 
 
 def _text(values: Any) -> pd.Series:

@@ -26,9 +26,10 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
+from crosssell._codec import StateRebuilt, StateSpec, register
 from crosssell._params import Interval, Satisfies
 from crosssell.columns import Columns, EventType
-from crosssell.exceptions import NotFittedError, SchemaError
+from crosssell.exceptions import ArtifactError, NotFittedError, SchemaError
 from crosssell.scorers.base import ExplainKind, FloatArray, IntArray, Scorer
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ def _strength(accepted: _FloatVec, offered: _FloatVec) -> float:
     return float(np.clip(mu * (1 - mu) / between - 1.0, *_STRENGTH_RANGE))
 
 
+@register("scorer")
 class Response(Scorer):
     """The chance that a client accepts an offer once it is made, learned from outcomes.
 
@@ -250,7 +252,11 @@ class Response(Scorer):
     was followed too slowly (AUC 0.578): give one when the rate drifts.
 
     There is nothing random in fitting: the same outcomes give the same model, in any row
-    order.
+    order. That is how a :class:`~crosssell.Recommender` with a ``Response`` is saved
+    (:meth:`crosssell.Recommender.save`): the saved Book holds every answered offer, and a
+    load learns them again (a few milliseconds per thousand answers), giving the same scores.
+    A model updated by :meth:`partial_fit` since its fit holds answers the Book does not, and
+    is refused: add them to the Book's events and fit again to save it.
 
     Parameters
     ----------
@@ -306,6 +312,13 @@ class Response(Scorer):
 
     explain_kind: ClassVar[ExplainKind] = "contributions"
     outputs_probability: ClassVar[bool] = True
+    # learned again from the saved Book's answered offers at load: fitting is deterministic
+    _state_schema: ClassVar[dict[str, StateSpec]] = {
+        "strengths_": StateRebuilt(),
+        "overall_rate_": StateRebuilt(),
+        "n_outcomes_": StateRebuilt(),
+        "last_time_": StateRebuilt(),
+    }
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "features": [
@@ -483,6 +496,7 @@ class Response(Scorer):
         5
         """
         self._check_fitted()
+        self._updated = True
         if self._book_columns is None:
             frame, target = self._tabular(data, y, None)
         else:
@@ -790,6 +804,74 @@ class Response(Scorer):
         self._check_book_fit("score")
         return super().score(clients)
 
+    def posterior(
+        self, clients: npt.ArrayLike
+    ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return the Beta posterior of each product's acceptance rate in each client's segment.
+
+        The pooled rate of an offer of product ``p`` in segment ``s`` is the mean of
+        ``Beta(accepted + m2 r(f, s), offered - accepted + m2 (1 - r(f, s)))``: its own
+        (decayed) answers on top of a prior worth ``m2`` answers at its family's rate. A
+        Thompson draw (:class:`crosssell.arbitration.Explore`) samples from it. The client's
+        and the contact's shift of the odds is the same for every product of a client, so it is
+        not part of the posterior: it changes no comparison between a client's offers.
+
+        Parameters
+        ----------
+        clients : array-like of int
+            Row indices of the fitted matrix; unknown rows get the group of no known segment.
+
+        Returns
+        -------
+        groups : ndarray of int64, shape (len(clients),)
+            Row of ``alpha`` and ``beta`` that holds each client's segment.
+        alpha, beta : ndarray of float64, shape (n_groups, n_products_)
+            The posterior's parameters per segment (the last row: no known segment).
+
+        Raises
+        ------
+        NotFittedError
+            If called before :meth:`fit`.
+        ValueError
+            If the model was fitted on a table of contacts.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> book = cs.datasets.demo()
+        >>> model = Response().fit(book.matrix("2025-06-30"), book)
+        >>> groups, alpha, beta = model.posterior([0, 1])
+        >>> alpha.shape == beta.shape == (len(model.segments_) + 1, 24)
+        True
+        >>> bool((alpha > 0).all() and (beta > 0).all())
+        True
+        """
+        self._check_book_fit("posterior")
+        rows = np.asarray(clients, dtype=np.int64).reshape(-1)
+        known = (rows >= 0) & (rows < self._segment_of.size)
+        n_seg = self._segments.size
+        groups = np.where(known, self._segment_of[np.where(known, rows, 0)], n_seg)
+        n_prod = len(self._product_ids)
+        segments = np.repeat(np.append(self._segments, _NONE), n_prod)
+        products = np.tile(self._product_ids.astype(str).to_numpy(dtype=object), n_seg + 1)
+        families = np.tile(self._families, n_seg + 1)
+        _, family_rate, _ = self._rate(products, families, segments)
+        accepted, offered = self._by_product.get(_keys(products, segments))
+        m2 = self.strengths_[1]
+        # clipped as the rate is: a prior at exactly 0 or 1 would make a degenerate Beta
+        prior = np.clip(family_rate, _PROB_FLOOR, 1 - _PROB_FLOOR)
+        alpha = accepted + m2 * prior
+        beta = np.maximum(offered - accepted, 0.0) + m2 * (1.0 - prior)
+        shape = (n_seg + 1, n_prod)
+        return groups.astype(np.int64), alpha.reshape(shape), beta.reshape(shape)
+
+    @property
+    def segments_(self) -> pd.Index:
+        """The client segments of a Book fit (a client of none is in ``"(none)"``)."""
+        self._check_book_fit("segments_")
+        segments: pd.Index = pd.Index(self._segments, dtype=object)
+        return segments
+
     @property
     def coef_(self) -> pd.Series:
         """The regression's weights by feature name."""
@@ -830,6 +912,33 @@ class Response(Scorer):
     def _fit(self, x: sp.csr_matrix, matrix: ClientProductMatrix, book: Book | None) -> None:
         self._score_state()
 
+    def _check_saveable(self) -> None:
+        """Refuse to be saved when the saved Book could not teach the same model again."""
+        if getattr(self, "_book_columns", None) is None:
+            raise ArtifactError(
+                "a Response fitted on a table of contacts is not a Recommender's scorer and is "
+                "not saved; fit it on a Book (fit(matrix, book))"
+            )
+        if getattr(self, "_updated", False):
+            raise ArtifactError(
+                "this Response learned answers with partial_fit that its Book does not hold, "
+                "and a load learns from the Book alone; add them to the Book's events and fit "
+                "again to save it"
+            )
+
+    def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
+        # the saved Book holds every answered offer by as_of: learning them again is the model
+        from crosssell.matrix import ClientProductMatrix
+
+        matrix = ClientProductMatrix(
+            client_product=self.client_product_,
+            clients=book.client_ids,
+            products=book.product_ids,
+            as_of=as_of,
+            weighting="binary",
+        )
+        self._fit_book(matrix, book)
+
     def _offers(self, book: Book) -> tuple[pd.DataFrame, _FloatVec]:
         """Answered offers by ``as_of``: each at the date and channel of its ``offer_made``."""
         ev = book.event_table
@@ -841,14 +950,15 @@ class Response(Scorer):
         made = made.drop_duplicates(Columns.ref, keep="first").set_index(Columns.ref)
         refs = answers[Columns.ref]
         linked = refs.notna() & refs.isin(made.index)
-        offer_date = answers[Columns.date].where(
-            ~linked, refs.map(made[Columns.date]).astype(answers[Columns.date].dtype)
-        )
-        channel = (
-            refs.map(made[Columns.detail]).where(linked)
-            if Columns.detail in made.columns
-            else pd.Series(np.nan, index=answers.index)
-        )
+        # looked up for the linked answers only: pandas cannot map refs that are all missing
+        # through an empty table of dates
+        offer_date = answers[Columns.date].copy()
+        channel = pd.Series(np.nan, index=answers.index, dtype=object)
+        if linked.any():
+            found = made.reindex(refs[linked].to_numpy())
+            offer_date.loc[linked] = found[Columns.date].to_numpy()
+            if Columns.detail in made.columns:
+                channel.loc[linked] = found[Columns.detail].to_numpy(dtype=object)
         frame = pd.DataFrame(
             {
                 Columns.client: answers[Columns.client].to_numpy(),
