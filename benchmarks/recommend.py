@@ -24,8 +24,9 @@ With ``--ranker``, the learned second stage is timed against the same implicit r
 ``Recommender(scorer=Ranker(base=(popularity, itemknn, cooccurrence, als)))``'s fit against
 implicit's ALS fit, its batch recommend (policy, explained and not) against implicit's filtered
 recommend, and ``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and
-without explanations). Where the Ranker's time goes is printed too: candidates (the base
-scorers and their top-k), features, and the trees.
+without explanations). Where the Ranker's time goes is printed too: for the fit, its steps (ALS
+at each date, the training windows, the prediction state, the trees and the calibration); for
+scoring, candidates (the base scorers and their top-k), features, and the trees.
 
 crosssell scores blocks of clients on ``n_jobs`` threads (default: every core), as implicit's
 batch recommend does; the ``n_jobs=1`` row shows the single-thread figure beside it.
@@ -411,6 +412,10 @@ def bench_ranker(
             f"{fit_t / raw_fit_t:.2f}x implicit's ALS fit (<= 3); "
             f"training rows {int(scorer.training_['rows'].sum()):,}",
         ),
+        *[
+            (f"  {step}", seconds, nan, f"{seconds / fit_t:.0%} of the last fit")
+            for step, seconds in getattr(scorer, "_fit_seconds", {}).items()
+        ],
         (
             "Ranker recommend(k=10), policy",
             rec_t,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -336,8 +337,56 @@ class Ranker(Scorer):
         self.horizon_ = horizon
         self.windows_ = ends
         seed = int(rng.integers(2**31 - 1))
-        self._als_fits = self._als_chain(book, [e - horizon for e in ends] + [as_of])
+        # where a fit's time goes, for benchmarks/recommend.py (seconds per step)
+        clock = time.perf_counter()
+        self._fit_seconds: dict[str, float] = {}
 
+        def lap(step: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            self._fit_seconds[step] = self._fit_seconds.get(step, 0.0) + now - clock
+            clock = now
+
+        self._als_fits = self._als_chain(book, [e - horizon for e in ends] + [as_of])
+        lap("ALS at each date")
+
+        blocks = self._windows(book, ends, horizon, rng)
+        self.uses_model_ = True
+        lap("windows: bases, candidates, features")
+
+        # prediction state at as_of
+        self.context_ = build_context(book, as_of, horizon)
+        self.bases_ = self._fit_bases(book, as_of)
+        self._als_fits = {}
+        lap("prediction state")
+
+        y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
+        if y_all.sum() == 0 or y_all.sum() == y_all.size:
+            self.model_ = None
+            self.calibrator_ = None
+            return
+        first_model = self._calibrate(blocks, rng, seed)
+        lap("trees on older windows, calibration")
+        if not self.uses_model_:
+            self.model_ = None
+            return
+        if self.refit or self.calibrator_ is None:
+            if len(blocks) >= 2:
+                blocks = [self._sample(blocks[0], rng), *blocks[1:]]
+            every = _Rows.concat(blocks)
+            self.model_ = self._train(every.x, every.y, every.w, seed)
+            lap("trees on every window")
+        else:
+            self.model_ = first_model
+
+    def _windows(
+        self,
+        book: Book,
+        ends: list[pd.Timestamp],
+        horizon: pd.Timedelta,
+        rng: np.random.Generator,
+    ) -> list[_Rows]:
+        """Training rows of each window, most recent first; their summary as ``training_``."""
         blocks: list[_Rows] = []
         summary = []
         for i, end in enumerate(ends):
@@ -355,29 +404,7 @@ class Ranker(Scorer):
                 }
             )
         self.training_ = pd.DataFrame(summary).assign(ndcg_trees=np.nan, ndcg_popularity=np.nan)
-        self.uses_model_ = True
-
-        # prediction state at as_of
-        self.context_ = build_context(book, as_of, horizon)
-        self.bases_ = self._fit_bases(book, as_of)
-        self._als_fits = {}
-
-        y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
-        if y_all.sum() == 0 or y_all.sum() == y_all.size:
-            self.model_ = None
-            self.calibrator_ = None
-            return
-        first_model = self._calibrate(blocks, rng, seed)
-        if not self.uses_model_:
-            self.model_ = None
-            return
-        if self.refit or self.calibrator_ is None:
-            if len(blocks) >= 2:
-                blocks = [self._sample(blocks[0], rng), *blocks[1:]]
-            every = _Rows.concat(blocks)
-            self.model_ = self._train(every.x, every.y, every.w, seed)
-        else:
-            self.model_ = first_model
+        return blocks
 
     def _calibrate(self, blocks: list[_Rows], rng: np.random.Generator, seed: int) -> Any:
         """Train on older windows, calibrate on the held-out one, and guard against popularity.
