@@ -21,8 +21,8 @@ declined, churn signals, renewals due) touching a few percent of clients each. S
   numpy on one thread plus BLAS's threads).
 
 With ``--ranker``, the learned second stage is timed against the same implicit runs:
-``Recommender(scorer=Ranker(base=(popularity, itemknn, cooccurrence, als)))``'s fit against
-implicit's ALS fit, its batch recommend (policy, explained and not) against implicit's filtered
+``Recommender(scorer=Ranker(base=(popularity, itemknn, cooccurrence, als)))``'s fit (its
+defaults: the trees on one thread, the base scorers on every core) against implicit's ALS fit, its batch recommend (policy, explained and not) against implicit's filtered
 recommend, and ``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and
 without explanations). Where the Ranker's time goes is printed too: for the fit, its steps (ALS
 at each date, the training windows, the prediction state, the trees and the calibration); for
@@ -358,7 +358,7 @@ def bench_ranker(
     from crosssell.scorers import Ranker
 
     nan = (float("nan"), float("nan"))
-    ranker = Ranker(base=("popularity", "itemknn", "cooccurrence", "als"), num_threads=0)
+    ranker = Ranker(base=("popularity", "itemknn", "cooccurrence", "als"))
     fit_t, _, rec = measure(
         lambda: Recommender(scorer=ranker, k=10, batch_size=batch_size, policy=route_sales()).fit(
             book, AS_OF

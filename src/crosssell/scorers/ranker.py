@@ -159,7 +159,11 @@ class Ranker(Scorer):
     random_state : int, Generator or None, default 0
         Seeds client sampling and the trees.
     num_threads : int, default 1
-        Threads for the trees (1: single-threaded and reproducible across machines).
+        Threads for the trees (1: single-threaded and reproducible across machines; 0: every
+        core). Boosting small windows on several threads gains little and, on a machine other
+        work shares, costs several times more (its threads wait on one another), hence 1. The
+        base scorers fit on every core, as ALS and item-kNN do on their own: their fitted
+        state does not depend on the number of threads.
 
     Attributes
     ----------
@@ -497,7 +501,7 @@ class Ranker(Scorer):
         out: dict[pd.Timestamp, Scorer] = {}
         previous: ALS | None = None
         for at in sorted(set(dates)):
-            als = ALS(random_state=0, num_threads=max(int(self.num_threads), 1))
+            als = ALS(random_state=0, num_threads=0)
             if previous is not None:
                 als._warm_start = WarmStart(  # type: ignore[attr-defined]
                     previous.client_factors_, previous.product_factors_, _WARM_ITERATIONS
@@ -517,7 +521,7 @@ class Ranker(Scorer):
             if name == "popularity":
                 out.append(Popularity(by=Columns.segment if has_segment else None).fit(m, book))
             elif name == "itemknn":
-                out.append(ItemKNN(num_threads=max(int(self.num_threads), 1)).fit(m, book))
+                out.append(ItemKNN(num_threads=0).fit(m, book))
             elif name == "cooccurrence":
                 out.append(CoOccurrence().fit(m, book))
             elif at in getattr(self, "_als_fits", {}):
@@ -526,7 +530,7 @@ class Ranker(Scorer):
                 from crosssell.scorers.factorization import ALS
 
                 out.append(
-                    ALS(random_state=0, num_threads=max(int(self.num_threads), 1)).fit(m, book)
+                    ALS(random_state=0, num_threads=0).fit(m, book)
                 )
         return out
 
@@ -1085,10 +1089,11 @@ class Ranker(Scorer):
 
         Offer-outcome rows are left out: the comparison is over each client's candidates.
         """
-        keep = ~held_out.outcome
-        y, groups = held_out.y[keep], held_out.client[keep]
-        trees = _ndcg_at(raw[keep], y, groups, _GUARD_K)
-        popularity = _ndcg_at(self._popularity_raw(held_out.x[keep]), y, groups, _GUARD_K)
+        if held_out.outcome.any():
+            raw, held_out = raw[~held_out.outcome], held_out.take(~held_out.outcome)
+        y, groups = held_out.y, held_out.client
+        trees = _ndcg_at(raw, y, groups, _GUARD_K)
+        popularity = _ndcg_at(self._popularity_raw(held_out.x), y, groups, _GUARD_K)
         # the held-out window is the most recent one, the first row of the training summary
         self.training_.loc[0, ["ndcg_trees", "ndcg_popularity"]] = [trees, popularity]
         if np.isnan(trees) or np.isnan(popularity):
