@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import shutil
@@ -160,6 +161,7 @@ def test_fresh_date_equals_recommend_frames(
         as_of=as_of,
         k=2,
         buckets=5,
+        prune=False,
     )
     want = fitted.recommend_frames(
         frames["contracts"],
@@ -267,14 +269,17 @@ def test_warehouse_dates_become_datetimes() -> None:
     assert far.iloc[1] == pd.Timestamp("9999-12-31")
 
 
-def test_model_unpickled_once_per_process(fitted: cs.Recommender) -> None:
-    """Check that the shipped model is unpickled once and then served from the process cache."""
+def test_model_unpickled_once_per_process(spark: Any, fitted: cs.Recommender) -> None:
+    """Check that the model is shipped once per session and unpickled once per process."""
     from crosssell.spark import _Shipped
 
-    shipped = _Shipped.of(fitted)
+    shipped = _Shipped.of(fitted, spark)
+    again = _Shipped.of(fitted, spark)
+    assert again.name == shipped.name
     first = shipped.get()
     assert first is not fitted
     assert shipped.get() is first
+    assert again.get() is first
 
 
 def test_shipped_model_is_slim_and_scores_the_same(frames: dict[str, pd.DataFrame]) -> None:
@@ -315,3 +320,72 @@ def test_spark_rows_are_the_offer_records(
     for column in ("id", "name", "description", "valid_from", "valid_until", "accept_label"):
         assert got[column].tolist() == want[column].tolist(), column
     assert got["id"].str.startswith(f"{fitted.model_id_}:").all()
+
+
+def _pruned_on_one_machine(
+    frames: dict[str, pd.DataFrame], as_of: pd.Timestamp, reads: dict[str, int | None]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The documented push-down written with pandas: contracts not ended two days before
+    ``as_of``, events of the types read within their look-back plus two days."""
+    contracts, events = frames["contracts"], frames["events"]
+    margin = pd.Timedelta(days=2)
+    end = pd.to_datetime(contracts[Columns.end])
+    kept = contracts[end.isna() | (end >= as_of - margin)]
+    keep = pd.Series(False, index=events.index)
+    for kind, days in reads.items():
+        this = events[Columns.type] == kind
+        if days is not None:
+            this &= pd.to_datetime(events[Columns.date]) >= as_of - pd.Timedelta(days=days) - margin
+        keep |= this
+    return kept, events[keep]
+
+
+def test_push_down_equals_same_filter_on_one_machine(
+    tables: dict[str, Any], frames: dict[str, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that pruned Spark scoring equals one machine given the same pruned rows."""
+    from crosssell import spark as cs_spark
+
+    as_of = pd.Timestamp("2025-03-31")
+    reads = {
+        "complaint_opened": None,
+        "complaint_closed": None,
+        "offer_declined": 90,
+        "offer_made": 30,
+        "churn_signal": 90,
+    }
+    contracts, events = _pruned_on_one_machine(frames, as_of, reads)
+    # the route-sales policy reads so little that most rows stay home
+    assert len(contracts) < 0.5 * len(frames["contracts"])
+    assert len(events) < 0.1 * len(frames["events"])
+    offers = cs_spark.recommend(
+        fitted, tables["contracts"], tables["events"], tables["clients"], as_of=as_of, k=2
+    )
+    want = fitted.recommend_frames(
+        contracts, clients=frames["clients"], events=events, as_of=as_of, k=2
+    )
+    _assert_same_offers(_offers_frame(offers.collect()), want)
+
+
+def test_push_down_reads_of_the_policy(fitted: cs.Recommender) -> None:
+    """Check the look-backs derived from the rules, and that a rule of one's own keeps all."""
+    from crosssell.spark import _reads
+
+    as_of = pd.Timestamp("2025-06-30")
+    reads = _reads(fitted, as_of)
+    assert reads.events == {
+        "complaint_opened": None,
+        "complaint_closed": None,
+        "offer_declined": 90,
+        "offer_made": 30,
+        "churn_signal": 90,
+    }
+    assert not reads.ended_contracts
+    longer = copy.copy(fitted)
+    longer.policy = fitted.policy.with_rules(cs.rules.ContactCap(name="cap_90", days=90))
+    assert _reads(longer, as_of).events == {**reads.events, "offer_made": 90}
+    own = copy.copy(fitted)
+    own.policy = fitted.policy.with_rules(lambda ctx: cs.rules.Blocks.empty())
+    unknown = _reads(own, as_of)
+    assert unknown.events is None
+    assert unknown.ended_contracts
