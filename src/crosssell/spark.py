@@ -457,9 +457,13 @@ def _pack(
     product: str,
     client_type: DataType,
     product_type: DataType,
-    buckets: int,
+    keys: tuple[int, ...],
 ) -> tuple[DataFrame, _Packed]:
-    """Union the tables into one frame with a table tag and a client hash bucket."""
+    """Union the tables into one frame with a table tag and a client hash bucket.
+
+    The bucket column holds ``keys[b]`` for bucket ``b``: the key Spark's hash partitioning
+    sends to partition ``b``, so that each bucket is one partition of its own.
+    """
     from pyspark.sql import functions, types
 
     columns: list[tuple[int, str, str, DataType]] = []
@@ -483,8 +487,12 @@ def _pack(
     for tag, (_, df) in enumerate(frames):
         key = functions.col(client).cast(client_type)
         # pmod, not abs(hash) % n: abs overflows for the smallest int and goes negative.
-        bucket = functions.pmod(functions.hash(key), functions.lit(buckets))
-        cols = [functions.lit(tag).alias(_TAG), bucket.alias(_BUCKET)]
+        bucket = functions.pmod(functions.hash(key), functions.lit(len(keys)))
+        key_of = functions.array(*(functions.lit(k).cast("long") for k in keys))
+        cols = [
+            functions.lit(tag).alias(_TAG),
+            functions.element_at(key_of, bucket + functions.lit(1)).alias(_BUCKET),
+        ]
         for owner, packed, name, dtype in columns:
             value = functions.col(name).cast(dtype) if owner == tag else _filler(dtype)
             cols.append(value.alias(packed))
@@ -497,6 +505,45 @@ def _pack(
         for tag, (table, _) in enumerate(frames)
     )
     return union, _Packed(tables=layout, dates=frozenset(dates))
+
+
+#: Bucket keys found per (session, number of buckets), on this driver.
+_KEYS: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _bucket_keys(spark: Any, buckets: int) -> tuple[int, ...]:
+    """Return, for each bucket, a long that Spark's hash partitioning sends to that partition.
+
+    Grouping by a bucket number alone lets adaptive execution merge the small shuffled
+    partitions into one task (the rows are few, the work per row is not), and hashing bucket
+    numbers onto ``buckets`` partitions collides. Repartitioning by these keys gives each
+    bucket its own partition, which adaptive execution leaves alone (a number was asked for).
+    """
+    from pyspark.sql import functions
+
+    try:
+        known = _KEYS.setdefault(spark, {})
+    except TypeError:  # pragma: no cover - a session class without weak references
+        known = {}
+    if buckets in known:
+        return known[buckets]
+    found: dict[int, int] = {}
+    start, width = 0, 64 * buckets
+    while len(found) < buckets:
+        part = functions.pmod(functions.hash("id"), functions.lit(buckets)).alias("part")
+        rows = (
+            spark.range(start, start + width)
+            .select("id", part)
+            .groupBy("part")
+            .agg(functions.min("id").alias("id"))
+            .collect()
+        )
+        for row in rows:
+            found.setdefault(int(row["part"]), int(row["id"]))
+        start += width
+    keys = tuple(found[b] for b in range(buckets))
+    known[buckets] = keys
+    return keys
 
 
 def _missing_column(table: str, column: str, present: list[str]) -> SchemaError:
@@ -743,7 +790,7 @@ def _run(
         product=schema.product,
         client_type=_id_type(client_kind),
         product_type=_id_type(product_kind),
-        buckets=int(buckets),
+        keys=_bucket_keys(spark, int(buckets)),
     )
     if what == "offers":
         out_schema, columns = offers_schema(rec), _OFFER_ORDER
@@ -771,7 +818,9 @@ def _run(
         # function keeps that count right where a bound method or __call__ would not.
         return task.run(bucket)
 
-    scored = union.groupBy(_BUCKET).applyInPandas(score, schema=out_schema)
+    # one partition per bucket: the grouping below reuses it, with no second shuffle
+    shuffled = union.repartition(int(buckets), _BUCKET)
+    scored = shuffled.groupBy(_BUCKET).applyInPandas(score, schema=out_schema)
     if what != "suppressed":
         return scored
     log = rec.suppressed()
