@@ -66,6 +66,7 @@ _OFFER_ORDER: tuple[str, ...] = (*RECORD_COLUMNS, *OFFER_COLUMNS)
 _EXTRA_HINT = 'Install it with: pip install "crosssell[spark]"'
 _TAG = "__crosssell_table"
 _BUCKET = "__crosssell_bucket"
+_ENDED = "__crosssell_ended"
 _SCOPE = "scope"
 _LOG_COLUMNS: tuple[str, ...] = (
     Columns.client,
@@ -417,14 +418,29 @@ def _prune_events(df: DataFrame, reads: _Reads, schema: Any) -> DataFrame | None
 
 
 def _prune_contracts(df: DataFrame, reads: _Reads, schema: Any) -> DataFrame:
-    """Keep contracts not ended before ``as_of`` (every one when ended ones are read)."""
+    """Keep contracts not ended before ``as_of``, and of the ended ones each client's latest.
+
+    No rule nor the "active" matrix reads an ended contract; one of them still tells that its
+    client was a client by ``as_of`` (a lapsed client gets cold-start offers, not none). The
+    latest is kept, ties broken by the other columns, so the choice does not depend on the
+    partitioning.
+    """
     from pyspark.sql import functions
 
-    if reads.ended_contracts or schema.end not in df.columns:
+    if reads.ended_contracts or schema.end not in df.columns or schema.client not in df.columns:
         return df
     end = functions.col(schema.end).cast("timestamp")
     since = reads.as_of - pd.Timedelta(days=_MARGIN_DAYS)
-    return df.where(end.isNull() | (end >= functions.lit(since.to_pydatetime())))
+    ended = end.isNotNull() & (end < functions.lit(since.to_pydatetime()))
+    columns = df.columns
+    latest = functions.max(functions.struct(end.alias(_ENDED), *(df[c] for c in columns)))
+    lapsed = (
+        df.where(ended)
+        .groupBy(df[schema.client])
+        .agg(latest.alias(_ENDED))
+        .select(*(functions.col(_ENDED).getField(c).alias(c) for c in columns))
+    )
+    return df.where(~ended).unionByName(lapsed)
 
 
 # ------------------------------------------------------ packing the tables
