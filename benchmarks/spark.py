@@ -109,6 +109,12 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--arrow-batch", type=int, default=10_000)
     parser.add_argument(
+        "--scorer",
+        choices=["default", "itemknn"],
+        default="default",
+        help="the default ranker, or item-kNN (whose one-machine scoring is the cheapest)",
+    )
+    parser.add_argument(
         "--no-prune", action="store_true", help="ship every event and contract to the buckets"
     )
     args = parser.parse_args()
@@ -123,7 +129,8 @@ def main() -> None:
     t0 = time.perf_counter()
     book = cs.Book.from_frames(**frames)
     t_book = time.perf_counter() - t0
-    rec = cs.Recommender(policy=cs.rules.route_sales(), k=3)
+    scorer = cs.scorers.ItemKNN() if args.scorer == "itemknn" else None
+    rec = cs.Recommender(policy=cs.rules.route_sales(), k=3, scorer=scorer)
     t_fit, _ = median_seconds(lambda: rec.fit(book), 1)
     t_single, offers = median_seconds(rec.recommend, args.repeats)
     n_offers = len(offers)
@@ -183,7 +190,7 @@ def main() -> None:
         "settings: driver memory "
         f"{args.driver_memory}, buckets = {args.buckets_per_core} x cores, "
         f"spark.sql.execution.arrow.maxRecordsPerBatch={args.arrow_batch:,}, "
-        f"{'no push-down' if args.no_prune else 'push-down'}"
+        f"{'no push-down' if args.no_prune else 'push-down'}, scorer {args.scorer}"
     )
     print("peak memory of a Python worker (one bucket at a time): " + ", ".join(peaks))
 

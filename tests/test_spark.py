@@ -395,3 +395,33 @@ def test_push_down_reads_of_the_policy(fitted: cs.Recommender) -> None:
     unknown = _reads(own, as_of)
     assert unknown.events is None
     assert unknown.ended_contracts
+
+
+def test_rejected_rows_as_spark_table(spark: Any) -> None:
+    """Check that bad rows come back with book.rejected's reasons and are left out of offers."""
+    from crosssell import spark as cs_spark
+
+    frames = cs.datasets.synthetic_frames(n_clients=300, seed=3)
+    rec = cs.Recommender(k=2, scorer=cs.scorers.ItemKNN()).fit(cs.Book.from_frames(**frames))
+    contracts = frames["contracts"].copy()
+    bad = [3, 40]
+    contracts.loc[bad, Columns.end] = contracts.loc[bad, Columns.start] - pd.Timedelta(days=30)
+    with pytest.warns(cs.DataWarning, match="rejected"):
+        want = cs.Book.from_frames(contracts, products=rec.book_, errors="collect").rejected
+    assert len(want) == len(bad)
+    table = spark.createDataFrame(contracts)
+
+    found = cs_spark.rejected(rec, table, buckets=3)
+    assert found.schema == cs_spark.rejected_schema()
+    got = pd.DataFrame([r.asDict() for r in found.collect()])
+    assert got[Columns.row].isna().all()
+    key = [Columns.table, "column", Columns.rule, Columns.reason, "record"]
+    pd.testing.assert_frame_equal(
+        _sorted(got[key].astype(str), key), _sorted(want[key].astype(str), key)
+    )
+
+    offers = cs_spark.recommend(rec, table, buckets=3, errors="collect")
+    kept = contracts.drop(index=bad)
+    _assert_same_offers(_offers_frame(offers.collect()), rec.recommend_frames(kept))
+    with pytest.raises(Exception, match="end_date"):
+        cs_spark.recommend(rec, table, buckets=3).collect()
