@@ -989,8 +989,9 @@ def recommend(
 
     The result equals :meth:`crosssell.Recommender.recommend_frames` on the same rows collected
     to one machine, whatever ``buckets`` is: for clients known at fit whose holdings are
-    unchanged, it equals :meth:`~crosssell.Recommender.recommend`. Nothing is computed until an
-    action (``write``, ``count``, ``collect``) runs.
+    unchanged, it equals :meth:`~crosssell.Recommender.recommend`. Nothing is scored until an
+    action (``write``, ``count``, ``collect``) runs; the call itself runs one tiny job, once per
+    session and number of buckets, that picks a partition key per bucket.
 
     Parameters
     ----------
