@@ -9,13 +9,16 @@ The synthetic book is written to Parquet (timestamps in microseconds: Spark cann
 nanosecond ones) and read back by Spark, as a warehouse table would be. Each Spark run scores
 every client with ``crosssell.spark.recommend`` into Spark's ``noop`` sink, so the whole plan
 (read, shuffle by bucket, score, write) runs without collecting to the driver. The single-machine
-row is ``Recommender.recommend()`` on the fitted Book. Medians of ``--repeats`` runs.
+row is ``Recommender.recommend()`` on the fitted Book. Medians of ``--repeats`` runs. The peak
+resident memory of the Python worker processes (each runs one bucket at a time) is read from
+``/proc`` before each session stops (Linux only).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import resource
 import statistics
 import sys
@@ -51,6 +54,34 @@ def write_parquet(frames: dict[str, pd.DataFrame], folder: Path) -> dict[str, st
     return paths
 
 
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def python_workers_peak_gib() -> float:
+    """Peak resident memory of this run's Python workers (Linux): one bucket at a time each."""
+    me, peak = os.getpid(), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"pyspark" not in (entry / "cmdline").read_bytes():
+                continue
+            pid = int(entry.name)
+            while pid > 1 and pid != me:
+                pid = _parent(pid)
+            if pid != me:
+                continue
+            status = (entry / "status").read_text()
+        except (OSError, ValueError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return peak / 2**20
+
+
 def session(cores: int, *, memory: str, arrow_batch: int) -> Any:
     from pyspark.sql import SparkSession
 
@@ -77,6 +108,15 @@ def main() -> None:
     parser.add_argument("--buckets-per-core", type=int, default=3)
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--arrow-batch", type=int, default=10_000)
+    parser.add_argument(
+        "--scorer",
+        choices=["default", "itemknn"],
+        default="default",
+        help="the default ranker, or item-kNN (whose one-machine scoring is the cheapest)",
+    )
+    parser.add_argument(
+        "--no-prune", action="store_true", help="ship every event and contract to the buckets"
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -89,7 +129,8 @@ def main() -> None:
     t0 = time.perf_counter()
     book = cs.Book.from_frames(**frames)
     t_book = time.perf_counter() - t0
-    rec = cs.Recommender(policy=cs.rules.route_sales(), k=3)
+    scorer = cs.scorers.ItemKNN() if args.scorer == "itemknn" else None
+    rec = cs.Recommender(policy=cs.rules.route_sales(), k=3, scorer=scorer)
     t_fit, _ = median_seconds(lambda: rec.fit(book), 1)
     t_single, offers = median_seconds(rec.recommend, args.repeats)
     n_offers = len(offers)
@@ -100,11 +141,12 @@ def main() -> None:
     )
     print(
         f"generate {t_gen:.1f} s, Book {t_book:.1f} s, fit {t_fit:.1f} s (driver, one machine); "
-        f"shipped model {len(cs_spark._Shipped.of(rec).payload) / 2**20:.0f} MiB pickled, "
+        f"shipped model {len(pickle.dumps(cs_spark._slim(rec))) / 2**20:.0f} MiB pickled, "
         f"driver peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
     )
 
     rows = [("one machine: recommend()", "-", "-", t_single)]
+    peaks: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_parquet(frames, Path(tmp))
         del frames
@@ -121,12 +163,14 @@ def main() -> None:
                     tables_["events"],
                     tables_["clients"],
                     buckets=buckets_,
+                    prune=not args.no_prune,
                 )
                 out.write.format("noop").mode("overwrite").save()
 
             run()  # starts the Python workers and warms the caches, untimed
             t_spark, _ = median_seconds(run, args.repeats)
             rows.append((f"Spark local[{cores}]", str(cores), str(buckets), t_spark))
+            peaks.append(f"local[{cores}] {python_workers_peak_gib():.2f} GiB")
             spark.stop()
 
     base = next((t for name, _, _, t in rows if name.startswith("Spark local[1]")), None)
@@ -145,8 +189,10 @@ def main() -> None:
     print(
         "settings: driver memory "
         f"{args.driver_memory}, buckets = {args.buckets_per_core} x cores, "
-        f"spark.sql.execution.arrow.maxRecordsPerBatch={args.arrow_batch:,}"
+        f"spark.sql.execution.arrow.maxRecordsPerBatch={args.arrow_batch:,}, "
+        f"{'no push-down' if args.no_prune else 'push-down'}, scorer {args.scorer}"
     )
+    print("peak memory of a Python worker (one bucket at a time): " + ", ".join(peaks))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import shutil
@@ -267,14 +268,17 @@ def test_warehouse_dates_become_datetimes() -> None:
     assert far.iloc[1] == pd.Timestamp("9999-12-31")
 
 
-def test_model_unpickled_once_per_process(fitted: cs.Recommender) -> None:
-    """Check that the shipped model is unpickled once and then served from the process cache."""
+def test_model_unpickled_once_per_process(spark: Any, fitted: cs.Recommender) -> None:
+    """Check that the model is shipped once per session and unpickled once per process."""
     from crosssell.spark import _Shipped
 
-    shipped = _Shipped.of(fitted)
+    shipped = _Shipped.of(fitted, spark)
+    again = _Shipped.of(fitted, spark)
+    assert again.name == shipped.name
     first = shipped.get()
     assert first is not fitted
     assert shipped.get() is first
+    assert again.get() is first
 
 
 def test_shipped_model_is_slim_and_scores_the_same(frames: dict[str, pd.DataFrame]) -> None:
@@ -315,3 +319,109 @@ def test_spark_rows_are_the_offer_records(
     for column in ("id", "name", "description", "valid_from", "valid_until", "accept_label"):
         assert got[column].tolist() == want[column].tolist(), column
     assert got["id"].str.startswith(f"{fitted.model_id_}:").all()
+
+
+def _pruned_on_one_machine(
+    frames: dict[str, pd.DataFrame], as_of: pd.Timestamp, reads: dict[str, int | None]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The documented push-down written with pandas.
+
+    Contracts not ended two days before ``as_of`` and each client's latest ended one; events of
+    the types read, within their look-back plus two days.
+    """
+    contracts, events = frames["contracts"], frames["events"]
+    margin = pd.Timedelta(days=2)
+    end = pd.to_datetime(contracts[Columns.end])
+    ended = end.notna() & (end < as_of - margin)
+    latest = contracts[ended].sort_values(Columns.end).groupby(Columns.client).tail(1)
+    kept = pd.concat([contracts[~ended], latest], ignore_index=True)
+    keep = pd.Series(False, index=events.index)
+    for kind, days in reads.items():
+        this = events[Columns.type] == kind
+        if days is not None:
+            this &= pd.to_datetime(events[Columns.date]) >= as_of - pd.Timedelta(days=days) - margin
+        keep |= this
+    return kept, events[keep]
+
+
+def test_push_down_equals_same_filter_on_one_machine(
+    tables: dict[str, Any], frames: dict[str, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that pruned Spark scoring equals one machine given the same pruned rows."""
+    from crosssell import spark as cs_spark
+
+    as_of = pd.Timestamp("2025-03-31")
+    reads = {
+        "complaint_opened": None,
+        "complaint_closed": None,
+        "offer_declined": 90,
+        "offer_made": 30,
+        "churn_signal": 90,
+    }
+    contracts, events = _pruned_on_one_machine(frames, as_of, reads)
+    # the route-sales policy reads so little that most rows stay home
+    assert len(contracts) < 0.6 * len(frames["contracts"])
+    assert len(events) < 0.1 * len(frames["events"])
+    offers = cs_spark.recommend(
+        fitted, tables["contracts"], tables["events"], tables["clients"], as_of=as_of, k=2
+    )
+    got = _offers_frame(offers.collect())
+    want = fitted.recommend_frames(
+        contracts, clients=frames["clients"], events=events, as_of=as_of, k=2
+    )
+    # (test_fresh_date_equals_recommend_frames compares the same scoring with every row)
+    _assert_same_offers(got, want)
+
+
+def test_push_down_reads_of_the_policy(fitted: cs.Recommender) -> None:
+    """Check the look-backs derived from the rules, and that a rule of one's own keeps all."""
+    from crosssell.spark import _reads
+
+    as_of = pd.Timestamp("2025-06-30")
+    reads = _reads(fitted, as_of)
+    assert reads.events == {
+        "complaint_opened": None,
+        "complaint_closed": None,
+        "offer_declined": 90,
+        "offer_made": 30,
+        "churn_signal": 90,
+    }
+    assert not reads.ended_contracts
+    longer = copy.copy(fitted)
+    longer.policy = fitted.policy.with_rules(cs.rules.ContactCap(name="cap_90", days=90))
+    assert _reads(longer, as_of).events == {**reads.events, "offer_made": 90}
+    own = copy.copy(fitted)
+    own.policy = fitted.policy.with_rules(lambda ctx: cs.rules.Blocks.empty())
+    unknown = _reads(own, as_of)
+    assert unknown.events is None
+    assert unknown.ended_contracts
+
+
+def test_rejected_rows_as_spark_table(spark: Any) -> None:
+    """Check that bad rows come back with book.rejected's reasons and are left out of offers."""
+    from crosssell import spark as cs_spark
+
+    frames = cs.datasets.synthetic_frames(n_clients=300, seed=3)
+    rec = cs.Recommender(k=2, scorer=cs.scorers.ItemKNN()).fit(cs.Book.from_frames(**frames))
+    contracts = frames["contracts"].copy()
+    bad = [3, 40]
+    contracts.loc[bad, Columns.end] = contracts.loc[bad, Columns.start] - pd.Timedelta(days=30)
+    with pytest.warns(cs.DataWarning, match="rejected"):
+        want = cs.Book.from_frames(contracts, products=rec.book_, errors="collect").rejected
+    assert len(want) == len(bad)
+    table = spark.createDataFrame(contracts)
+
+    found = cs_spark.rejected(rec, table, buckets=3)
+    assert found.schema == cs_spark.rejected_schema()
+    got = pd.DataFrame([r.asDict() for r in found.collect()])
+    assert got[Columns.row].isna().all()
+    key = [Columns.table, "column", Columns.rule, Columns.reason, "record"]
+    pd.testing.assert_frame_equal(
+        _sorted(got[key].astype(str), key), _sorted(want[key].astype(str), key)
+    )
+
+    offers = cs_spark.recommend(rec, table, buckets=3, errors="collect")
+    kept = contracts.drop(index=bad)
+    _assert_same_offers(_offers_frame(offers.collect()), rec.recommend_frames(kept))
+    with pytest.raises(Exception, match="end_date"):
+        cs_spark.recommend(rec, table, buckets=3).collect()
