@@ -43,6 +43,7 @@ from crosssell.scorers._features import (
     context_for_holdings,
     pair_features,
 )
+from crosssell.scorers._response_feature import ResponseFeature
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -53,6 +54,7 @@ from crosssell.scorers.base import (
 from crosssell.scorers.cooccurrence import CoOccurrence
 from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
+from crosssell.scorers.response import Response
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -153,6 +155,15 @@ class Ranker(Scorer):
         User features: ``f(context, clients, products) -> array of float``, one value per pair,
         read from the :class:`~crosssell.scorers.FeatureContext` only (so at the
         context's date, never later).
+    response : bool, Response or None, default None
+        Give the trees the response model's chance that the offer is accepted, point in time:
+        at each window's start (and at ``as_of`` for prediction) a
+        :class:`~crosssell.scorers.Response` (True: the default one; or a ``Response`` whose
+        parameters are used) is fitted on the offers answered on or before that date only,
+        and two features are added: ``response_acceptance`` (its probability, pooled by
+        product, family and segment and moved by the client's attributes) and
+        ``response_answers`` (the answers in the client's segment it rests on). None or False
+        adds nothing.
     refit : bool, default True
         Refit the trees on every window after calibrating on the held-out most recent one.
     random_state : int, Generator or None, default 0
@@ -234,6 +245,7 @@ class Ranker(Scorer):
     uses_model_: bool
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
+    _response_feature: ResponseFeature | None
     context_: FeatureContext
     _n_trees: int
     empty_columns_: npt.NDArray[np.bool_]
@@ -253,6 +265,7 @@ class Ranker(Scorer):
         max_train_clients: int = 20000,
         negatives_per_positive: float | None = 20,
         features: Sequence[tuple[str, FeatureFunction]] = (),
+        response: bool | Response | None = None,
         refit: bool = True,
         random_state: Any = 0,
         num_threads: int = 1,
@@ -269,6 +282,7 @@ class Ranker(Scorer):
         self.max_train_clients = max_train_clients
         self.negatives_per_positive = negatives_per_positive
         self.features = features
+        self.response = response
         self.refit = refit
         self.random_state = random_state
         self.num_threads = num_threads
@@ -307,6 +321,11 @@ class Ranker(Scorer):
                 ((("f", 3),), 3),
             )
         ],
+        "response": [
+            "boolean",
+            Satisfies(lambda v: isinstance(v, Response), "a Response", ("yes", 3)),
+            None,
+        ],
         "refit": ["boolean"],
         "random_state": RANDOM_STATE,
         "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -337,6 +356,7 @@ class Ranker(Scorer):
         self.windows_ = ends
         seed = int(rng.integers(2**31 - 1))
         self._als_fits = self._als_chain(book, [e - horizon for e in ends] + [as_of])
+        self._response_feature = self._new_response_feature()
 
         blocks: list[_Rows] = []
         summary = []
@@ -361,6 +381,8 @@ class Ranker(Scorer):
         self.context_ = build_context(book, as_of, horizon)
         self.bases_ = self._fit_bases(book, as_of)
         self._als_fits = {}
+        if self._response_feature is not None:
+            self._response_feature.keep_only(self.context_)
 
         y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
         if y_all.sum() == 0 or y_all.sum() == y_all.size:
@@ -378,6 +400,22 @@ class Ranker(Scorer):
             self.model_ = self._train(every.x, every.y, every.w, seed)
         else:
             self.model_ = first_model
+
+    def _new_response_feature(self) -> ResponseFeature | None:
+        if self.response is None or self.response is False:
+            return None
+        return ResponseFeature(self.response if isinstance(self.response, Response) else None)
+
+    def _extra_features(self) -> list[tuple[str, FeatureFunction]]:
+        """Return the user features, then the response model's when ``response`` is on."""
+        extra = list(self.features)
+        if self.response is None or self.response is False:
+            return extra
+        fn = getattr(self, "_response_feature", None)
+        if fn is None:
+            # a loaded model: the fit at as_of is made again from the saved Book on first use
+            fn = self._response_feature = self._new_response_feature()
+        return extra + (fn.columns() if fn is not None else [])
 
     def _calibrate(self, blocks: list[_Rows], rng: np.random.Generator, seed: int) -> Any:
         """Train on older windows, calibrate on the held-out one, and guard against popularity.
@@ -548,7 +586,7 @@ class Ranker(Scorer):
                 if keep is not None:
                     clients, products, y, w = clients[keep], products[keep], y[keep], w[keep]
                     lead = [(name, np.asarray(col)[keep]) for name, col in lead]
-            names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+            names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
             self.feature_names_ = names
             parts.append(_Rows(x, y, clients, np.zeros(y.size, dtype=bool), w))
         # one copy of the window's rows: the candidates' blocks and the answered offers at once
@@ -591,7 +629,7 @@ class Ranker(Scorer):
         ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block).
         """
         local, clients, products, lead = self._candidates(ctx, scores, rows)
-        names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+        names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
         self.feature_names_ = names
         return local, clients, products, x
 
@@ -729,6 +767,7 @@ class Ranker(Scorer):
         if self.model_ is not None and self.model != "lightgbm":
             raise ArtifactError(f"a saved Ranker(model={self.model!r}) holds LightGBM trees")
         self.context_ = build_context(book, as_of, self.horizon_)
+        self._response_feature = self._new_response_feature()
 
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, rows: IntArray) -> FloatArray:
@@ -933,7 +972,7 @@ class Ranker(Scorer):
             score, rank = _score_and_rank(s, inverse, products, keep)
             base_cols += [score, rank]
             base_names += [f"{name}_score", f"{name}_rank"]
-        names, x = pair_features(ctx, clients, products, self.features)
+        names, x = pair_features(ctx, clients, products, self._extra_features())
         self.feature_names_ = base_names + names
         if not clients.size:
             return np.zeros((0, len(base_cols) + len(names)))
@@ -1351,6 +1390,8 @@ def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to botto
             if name == "offers_accepted"
             else (f"accepted an offer in {family} before")
         )
+    if name == "response_acceptance" and known:
+        return f"when offered to clients like this, it was accepted {value:.0%} of the time"
     if name == "segment_acceptance" and known:
         return f"when offered in its segment, it was accepted {value:.0%} of the time"
     if name == "product_age_days" and known and value >= 0:
