@@ -14,8 +14,11 @@ which is negative where a proposal puts clients off (a "sleeping dog" woken). Tw
   (Athey & Imbens, 2015).
 
 The features are the client's attributes (its segment, size...) and the product and its family:
-cheap, and enough to say which kinds of client a proposal helps. The standard error and the
-interval come from a bootstrap of the decisions within each arm.
+cheap, and enough to say which kinds of client a proposal helps. With ``features="ranker"``
+the point-in-time features of the pair that the :class:`~crosssell.scorers.Ranker` reads
+(holdings of the family, past offers and answers, popularity in the segment, tenure...) are
+added, each computed at its decision's date. The standard error and the interval come from a
+bootstrap of the decisions within each arm.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ _NEWTON_STEPS: Final = 50
 _CLIP: Final = 3.0
 _NEWTON_TOL: Final = 1e-8
 _DECISION_COLUMNS: Final = ("client_id", "product_id", "action", "arm", "as_of")
+# pair features that are codes rather than quantities: the attributes give them as categories
+_CODES: Final = frozenset({"product_family", "client_segment"})
+# above this many distinct decision days, features are computed once a month (at its first day)
+_MAX_DAYS: Final = 24
 
 
 def _is_horizon(value: Any) -> bool:
@@ -85,6 +92,12 @@ class Uplift(Estimator):
         Confidence level of the interval.
     random_state : int or None, default 0
         Seed of the bootstrap.
+    features : {"attributes", "ranker"}, default "attributes"
+        ``"attributes"``: the client's attributes, the product and its family.
+        ``"ranker"``: those and the Ranker's point-in-time pair features (see
+        :class:`~crosssell.scorers.FeatureContext`), each computed from the Book as it stood
+        at the decision's ``as_of`` (at the first day of its month when the decisions span
+        more than 24 days), so that no take-up is described by what followed it.
 
     Attributes
     ----------
@@ -96,6 +109,8 @@ class Uplift(Estimator):
         Take-up per arm (``"treated"``, ``"holdout"``).
     features_ : list of str
         The client columns used as features (besides product and family).
+    pair_features_ : list of str
+        ``features="ranker"``: the pair features used (empty otherwise).
     products_ : list of str
         The products offered in the decisions learned from.
 
@@ -127,6 +142,7 @@ class Uplift(Estimator):
         "n_boot": [Interval(numbers.Integral, 0, None, closed="left")],
         "level": [Interval(numbers.Real, 0, 1, closed="neither")],
         "random_state": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "features": [Options({"attributes", "ranker"})],
     }
 
     treated_share_: float
@@ -134,7 +150,11 @@ class Uplift(Estimator):
     n_holdout_: int
     take_up_: dict[str, float]
     features_: list[str]
+    pair_features_: list[str]
     products_: list[str]
+    _book: Book
+    _pair_mean: _FloatVec
+    _pair_scale: _FloatVec
     _clients: pd.DataFrame
     _family_of: dict[str, str]
     _categories: dict[str, list[str]]
@@ -152,6 +172,7 @@ class Uplift(Estimator):
         n_boot: int = 50,
         level: float = 0.9,
         random_state: int | None = 0,
+        features: Literal["attributes", "ranker"] = "attributes",
     ) -> None:
         self.learner = learner
         self.horizon = horizon
@@ -160,6 +181,7 @@ class Uplift(Estimator):
         self.n_boot = n_boot
         self.level = level
         self.random_state = random_state
+        self.features = features
         self._validate_params()
 
     def _check_fitted(self) -> None:
@@ -216,7 +238,7 @@ class Uplift(Estimator):
         share = self.treated_share
         self.treated_share_ = float(treated.mean()) if share is None else float(share)
         self._learn_design(rows)
-        x = self._design(rows)
+        x = self._design(rows, learn=True)
         rng = np.random.default_rng(self.random_state)
         fits = [self._fit_once(x, y, treated)]
         arm_t, arm_h = np.flatnonzero(treated), np.flatnonzero(~treated)
@@ -290,6 +312,8 @@ class Uplift(Estimator):
 
     def _remember(self, book: Book) -> None:
         """Keep the clients' attributes and the products' families, to describe new pairs."""
+        self._book = book
+        self.pair_features_ = []
         clients = book.clients.copy()
         clients[Columns.client] = clients[Columns.client].astype(str)
         self.features_ = [c for c in clients.columns if c not in _NOT_FEATURES]
@@ -333,8 +357,71 @@ class Uplift(Estimator):
             else:
                 self._categories[col] = sorted(set(_labels(values)))
 
-    def _design(self, pairs: pd.DataFrame) -> _FloatVec:
+    def _pair_block(self, pairs: pd.DataFrame) -> tuple[list[str], _FloatVec]:
+        """Compute the Ranker's features of each pair from the Book as it stood at its date.
+
+        The date is the pair's ``as_of`` (the Book's last date when absent), floored to the
+        month's first day when the pairs span many days; a client or product the Book does not
+        know has missing features.
+        """
+        from crosssell.scorers._features import build_context, pair_features
+
+        book = self._book
+        n = len(pairs)
+        clients = pd.Index(book.client_ids.external.astype(str)).get_indexer(
+            pairs[Columns.client].astype(str).to_numpy()
+        )
+        products = pd.Index(book.product_ids.external.astype(str)).get_indexer(
+            pairs[Columns.product].astype(str).to_numpy()
+        )
+        if "as_of" in pairs.columns:
+            day = pd.to_datetime(pairs["as_of"]).dt.normalize()
+        else:
+            day = pd.Series(self.as_of_, index=pairs.index)
+        if day.nunique() > _MAX_DAYS:
+            day = day.dt.to_period("M").dt.start_time
+        day_values = day.to_numpy()
+        known = (clients >= 0) & (products >= 0)
+        names: list[str] = []
+        x = np.full((n, 0), np.nan)
+        horizon = pd.Timedelta(self.horizon)
+        for at in np.unique(day_values[known]) if known.any() else []:
+            mine = np.flatnonzero(known & (day_values == at))
+            ctx = build_context(book, pd.Timestamp(at), horizon)
+            got, values = pair_features(
+                ctx, clients[mine].astype(np.int64), products[mine].astype(np.int64)
+            )
+            if not names:
+                names = [g for g in got if g not in _CODES]
+                x = np.full((n, len(names)), np.nan)
+            x[mine] = values[:, [got.index(g) for g in names]]
+        return names, x
+
+    def _design(self, pairs: pd.DataFrame, *, learn: bool = False) -> _FloatVec:
         """Rows are pairs; one-hot categories (unseen ones add nothing), standardised numbers."""
+        attributes = self._attribute_design(pairs)
+        if self.features != "ranker":
+            return attributes
+        names, x = self._pair_block(pairs)
+        if learn:
+            self.pair_features_ = names
+            ok = np.isfinite(x)
+            count = np.maximum(ok.sum(axis=0), 1)
+            # a column without a single value (e.g. no prices) has mean 0 and scale 1
+            mean = np.where(ok, x, 0.0).sum(axis=0) / count
+            sd = np.sqrt(np.where(ok, (x - mean) ** 2, 0.0).sum(axis=0) / count)
+            self._pair_mean = mean
+            self._pair_scale = np.where(sd > 0, sd, 1.0)
+        if not self.pair_features_:
+            return attributes
+        if names != self.pair_features_:
+            # no pair the Book knows: every feature missing, read as the average
+            x = np.full((len(pairs), len(self.pair_features_)), np.nan)
+        # as the attributes: a missing value is the average, an extreme one is capped
+        z = np.clip((x - self._pair_mean) / self._pair_scale, -_CLIP, _CLIP)
+        return np.hstack([attributes, np.nan_to_num(z, nan=0.0)])
+
+    def _attribute_design(self, pairs: pd.DataFrame) -> _FloatVec:
         frame = self._described(pairs)
         parts: list[_FloatVec] = []
         for col, mean in self._mean.items():
@@ -398,6 +485,8 @@ class Uplift(Estimator):
         pairs : pandas.DataFrame
             ``client_id`` and ``product_id``; client attribute columns given here replace
             the Book's (an unknown client without them is described by the product alone).
+            With ``features="ranker"``, an ``as_of`` column dates each pair's features
+            (absent: the last date of the Book learned from).
 
         Returns
         -------
