@@ -38,7 +38,7 @@ from crosssell.exceptions import NotFittedError, SchemaError
 if TYPE_CHECKING:
     from crosssell.book import Book
 
-__all__ = ["UPLIFT_COLUMNS", "Uplift"]
+__all__ = ["UPLIFT_COLUMNS", "Uplift", "take_ups"]
 
 _FloatVec = npt.NDArray[np.float64]
 #: Columns :meth:`Uplift.predict` adds to the pairs it is given.
@@ -285,28 +285,7 @@ class Uplift(Estimator):
         # the order of the log's rows must not change the model (nor the bootstrap)
         rows = rows.sort_values(["client_id", "product_id", "as_of", "arm"], kind="stable")
         rows = rows.reset_index(drop=True)
-        contracts = book.contracts
-        started = pd.DataFrame(
-            {
-                "client_id": contracts[Columns.client].astype(str).to_numpy(),
-                "product_id": contracts[Columns.product].astype(str).to_numpy(),
-                "start": pd.to_datetime(contracts[Columns.start]).to_numpy(),
-                "end": (
-                    pd.to_datetime(contracts[Columns.end]).to_numpy()
-                    if Columns.end in contracts.columns
-                    else np.full(len(contracts), np.datetime64("NaT"), dtype="datetime64[ns]")
-                ),
-            }
-        )
-        span = pd.Timedelta(self.horizon)
-        joined = rows.reset_index().merge(started, on=["client_id", "product_id"], how="inner")
-        inside = (joined["start"] > joined["as_of"]) & (joined["start"] <= joined["as_of"] + span)
-        # a renewal of a product the client held at the decision is no take-up (as in lift)
-        active = (joined["start"] <= joined["as_of"]) & ~(joined["end"] <= joined["as_of"])
-        taken = np.zeros(len(rows), dtype=bool)
-        taken[joined.loc[inside, "index"].to_numpy(dtype=np.int64)] = True
-        taken[joined.loc[active, "index"].to_numpy(dtype=np.int64)] = False
-        rows["taken"] = taken
+        rows["taken"] = take_ups(rows, book, pd.Timedelta(self.horizon))
         self._remember(book)
         return rows
 
@@ -537,6 +516,54 @@ class Uplift(Estimator):
         out["p_treated"] = np.clip(p_h + uplift, 0.0, 1.0)
         out["p_holdout"] = p_h
         return out
+
+
+def take_ups(rows: pd.DataFrame, book: Book, span: pd.Timedelta) -> npt.NDArray[np.bool_]:
+    """Say whether each decided (client, product) was taken up within ``span`` of its ``as_of``.
+
+    A take-up is a contract of the product starting in ``(as_of, as_of + span]`` for a client
+    that did not hold it at ``as_of`` (a renewal is no take-up). ``rows`` has ``client_id``,
+    ``product_id`` (compared as text) and ``as_of``.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rows = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["CRM-2", "CRM-1"],
+    ...                      "as_of": pd.to_datetime(["2024-06-30"] * 2)})
+    >>> take_ups(rows, cs.datasets.tiny(), pd.Timedelta("60D")).tolist()
+    [True, False]
+
+    C2 takes CRM-1 on 2024-09-01, after the 60 days.
+    """
+    rows = rows.reset_index(drop=True)
+    rows = pd.DataFrame(
+        {
+            "client_id": rows["client_id"].astype(str).to_numpy(),
+            "product_id": rows["product_id"].astype(str).to_numpy(),
+            "as_of": pd.to_datetime(rows["as_of"]).to_numpy(),
+        }
+    )
+    contracts = book.contracts
+    started = pd.DataFrame(
+        {
+            "client_id": contracts[Columns.client].astype(str).to_numpy(),
+            "product_id": contracts[Columns.product].astype(str).to_numpy(),
+            "start": pd.to_datetime(contracts[Columns.start]).to_numpy(),
+            "end": (
+                pd.to_datetime(contracts[Columns.end]).to_numpy()
+                if Columns.end in contracts.columns
+                else np.full(len(contracts), np.datetime64("NaT"), dtype="datetime64[ns]")
+            ),
+        }
+    )
+    joined = rows.reset_index().merge(started, on=["client_id", "product_id"], how="inner")
+    inside = (joined["start"] > joined["as_of"]) & (joined["start"] <= joined["as_of"] + span)
+    # a renewal of a product the client held at the decision is no take-up (as in lift)
+    active = (joined["start"] <= joined["as_of"]) & ~(joined["end"] <= joined["as_of"])
+    taken = np.zeros(len(rows), dtype=bool)
+    taken[joined.loc[inside, "index"].to_numpy(dtype=np.int64)] = True
+    taken[joined.loc[active, "index"].to_numpy(dtype=np.int64)] = False
+    return taken
 
 
 def _labels(values: pd.Series) -> list[str]:
