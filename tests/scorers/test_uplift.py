@@ -180,3 +180,13 @@ def test_the_default_reads_no_ranker_feature():
     """Check that the default features are the attributes alone."""
     sim = _campaign()
     assert Uplift(n_boot=0).fit(sim.decisions, sim.book).pair_features_ == []
+
+
+def test_on_the_ranker_features_lift_reads_the_measured_book():
+    """Check that lift measures a ranker-features model on a later campaign's own Book."""
+    sim = _campaign()
+    model = Uplift(features="ranker", n_boot=0).fit(sim.decisions, sim.book)
+    later = cs.datasets.simulate_uplift(TRUTH, n_clients=3000, seed=1)
+    report = cs.evaluation.lift(later.decisions, later.book, n_boot=0, uplift=model)
+    qini = report.targeting.set_index("measure")["value"]["qini"]
+    assert qini > 0

@@ -336,7 +336,9 @@ class Uplift(Estimator):
             else:
                 self._categories[col] = sorted(set(_labels(values)))
 
-    def _pair_block(self, pairs: pd.DataFrame) -> tuple[list[str], _FloatVec]:
+    def _pair_block(
+        self, pairs: pd.DataFrame, book: Book | None = None
+    ) -> tuple[list[str], _FloatVec]:
         """Compute the Ranker's features of each pair from the Book as it stood at its date.
 
         The date is the pair's ``as_of`` (the Book's last date when absent), floored to the
@@ -345,7 +347,7 @@ class Uplift(Estimator):
         """
         from crosssell.scorers._features import build_context, pair_features
 
-        book = self._book
+        book = self._book if book is None else book
         n = len(pairs)
         clients = pd.Index(book.client_ids.external.astype(str)).get_indexer(
             pairs[Columns.client].astype(str).to_numpy()
@@ -376,12 +378,14 @@ class Uplift(Estimator):
             x[mine] = values[:, [got.index(g) for g in names]]
         return names, x
 
-    def _design(self, pairs: pd.DataFrame, *, learn: bool = False) -> _FloatVec:
+    def _design(
+        self, pairs: pd.DataFrame, *, learn: bool = False, book: Book | None = None
+    ) -> _FloatVec:
         """Rows are pairs; one-hot categories (unseen ones add nothing), standardised numbers."""
         attributes = self._attribute_design(pairs)
         if self.features != "ranker":
             return attributes
-        names, x = self._pair_block(pairs)
+        names, x = self._pair_block(pairs, book)
         if learn:
             self.pair_features_ = names
             ok = np.isfinite(x)
@@ -456,7 +460,7 @@ class Uplift(Estimator):
         ids: pd.Index = pd.Index(self._clients.index.to_numpy(dtype=object), dtype=object)
         return ids
 
-    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, pairs: pd.DataFrame, *, book: Book | None = None) -> pd.DataFrame:
         """Estimate the uplift of proposing each product to each client, with its uncertainty.
 
         Parameters
@@ -466,6 +470,9 @@ class Uplift(Estimator):
             the Book's (an unknown client without them is described by the product alone).
             With ``features="ranker"``, an ``as_of`` column dates each pair's features
             (absent: the last date of the Book learned from).
+        book : Book, optional
+            With ``features="ranker"``: the Book the pairs' features are read from, e.g. that
+            of a later campaign (default: the Book learned from).
 
         Returns
         -------
@@ -499,7 +506,7 @@ class Uplift(Estimator):
                 table="pairs",
                 column=missing[0],
             )
-        x = self._design(pairs)
+        x = self._design(pairs, book=book)
         uplift, p_h = self._point(self._fits[0], x)
         out = pairs.copy()
         if len(self._fits) > 1:
