@@ -162,3 +162,18 @@ def test_a_bad_response_is_named() -> None:
     """Check that a response that is neither a flag nor a Response says what it must be."""
     with pytest.raises(ValueError, match="'response' parameter of Ranker"):
         Ranker(response="yes").fit(cs.datasets.tiny().matrix("2024-09-01"), cs.datasets.tiny())
+
+
+def test_a_client_the_book_does_not_know_gets_the_response_of_no_segment(book: cs.Book) -> None:
+    """Check that a fresh client is scored, its response read as that of no known segment."""
+    ranker = Ranker(**SMALL, response=True).fit(book.matrix(AS_OF), book)
+    fresh = ranker.fit_client(np.array([0]), np.array([1.0]))
+    assert fresh.shape == (len(book.product_ids),)
+    assert ((fresh >= 0) & (fresh <= 1)).all()
+    from crosssell.scorers._features import context_for_holdings
+
+    one = context_for_holdings(ranker.context_, np.array([0]))
+    products = book.product_ids.to_index(["P", "Q"])
+    p = ranker._response_feature.acceptance(one, np.zeros(2, dtype=np.int64), products)
+    unknown = ranker._response_feature._model(ranker.context_)[0].score([-1])[0, products]
+    np.testing.assert_allclose(p, unknown)
