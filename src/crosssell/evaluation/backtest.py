@@ -94,6 +94,17 @@ class BacktestResult:
         The observation window after each cutoff.
     k : tuple of int
         The list lengths evaluated.
+    targeting : pandas.DataFrame
+        With ``backtest(..., decisions=log)``: whether each model's score at the cutoff orders
+        the decisions of the fold's window toward those that proposing moved. One row per
+        (fold, model, measure) with ``value``; the measures are ``qini`` and ``auuc`` (per
+        decision, see :mod:`crosssell.evaluation.uplift`), ``top_decile_uplift`` (treated
+        minus holdout take-up among the top tenth by score), ``top_decile_added`` and
+        ``top_decile_share_of_added`` (of the take-ups proposing to all adds), and the
+        ``treated`` and ``holdout`` decisions counted. Empty without ``decisions``.
+    qini : pandas.DataFrame
+        The Qini and uplift curves behind :attr:`targeting`
+        (:func:`~crosssell.evaluation.uplift.qini_curve`), with ``fold`` and ``model``.
 
     Examples
     --------
@@ -114,6 +125,8 @@ class BacktestResult:
     horizon: pd.Timedelta
     k: tuple[int, ...]
     truth: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    targeting: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    qini: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         cutoffs = ", ".join(str(pd.Timestamp(c).date()) for c in self.folds[Columns.cutoff])
@@ -138,8 +151,11 @@ class BacktestResult:
             png = figure_png(self.plot(metrics=("ndcg", "recall")))
         except (ImportError, ValueError):
             png = None  # no plot extra, or nothing to draw: the table alone
-        return card("BacktestResult", facts, [("summary(): averages over folds", self.summary())],
-                    png=png)  # fmt: skip
+        tables = [("summary(): averages over folds", self.summary())]
+        if not self.targeting.empty:
+            tables.append(("uplift_summary(): targeting the decisions, over folds",
+                           self.uplift_summary()))  # fmt: skip
+        return card("BacktestResult", facts, tables, png=png)
 
     def summary(self, offer_type: str = "all", segment: str = "all") -> pd.DataFrame:
         """Average each metric at each ``k`` over folds, by model, with the lift over the baseline.
@@ -187,6 +203,35 @@ class BacktestResult:
                 ratio = np.where(base == 0, np.where(model > 0, np.inf, np.nan), model / base)
             table[Columns.lift] = ratio
         return table.reset_index(drop=True)
+
+    def uplift_summary(self) -> pd.DataFrame:
+        """Average each targeting measure over folds, by model (empty without decisions).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``measure`` and one column per model, from :attr:`targeting`.
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> sim = cs.datasets.simulate_uplift({"A": 0.2, "B": -0.1}, n_clients=400, seed=1)
+        >>> rec = cs.Recommender(scorer=cs.scorers.Popularity(), k=1)
+        >>> result = backtest(rec, sim.book, "2024-12-31", "91D", k=1, n_boot=0,
+        ...                   progress=False, decisions=sim.decisions)
+        >>> result.uplift_summary()["measure"].tolist()[:2]
+        ['qini', 'auuc']
+        """
+        t = self.targeting
+        if t.empty:
+            return pd.DataFrame(columns=["measure"])
+        table = t.pivot_table(
+            index="measure", columns=Columns.model, values=Columns.value, aggfunc="mean",
+            sort=False,
+        ).reset_index()  # fmt: skip
+        table.columns.name = None
+        models = [c for c in (_MODEL, _BASELINE, _CUSTOM_BASELINE) if c in table.columns]
+        return table[["measure", *models]].reset_index(drop=True)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the tidy metrics with each fold's cutoff and horizon end beside it.
@@ -555,7 +600,7 @@ def _segment_of(book: Book, segments: str | None) -> npt.NDArray[np.object_] | N
     return np.asarray(values.where(values.notna(), _UNKNOWN_SEGMENT).astype(str), dtype=object)
 
 
-def backtest(
+def backtest(  # noqa: PLR0915 - one loop over folds and models, read top to bottom
     recommender: Any,
     book: Book,
     cutoffs: Sequence[Any] | Any,
@@ -568,6 +613,7 @@ def backtest(
     n_boot: int = 200,
     random_state: int | np.random.Generator | None = 0,
     progress: bool | None = None,
+    decisions: Any = None,
 ) -> BacktestResult:
     """Measure a recommender on the past: fit at each cutoff, score against the next horizon.
 
@@ -615,6 +661,15 @@ def backtest(
         Seed of the bootstrap (the same resamples serve both models, so their intervals pair).
     progress : bool, optional
         Show a progress bar; default: when the standard error stream is a terminal.
+    decisions : DecisionLog or pandas.DataFrame, optional
+        Offer decisions with a treated and a holdout arm (``client_id``, ``product_id``,
+        ``action``, ``arm``, ``as_of``). For each fold, the offers decided in
+        ``(cutoff, cutoff + horizon]`` are ordered by each model's score of the (client,
+        product) at the cutoff, and the Qini coefficient, the AUUC and the top decile's capture
+        are measured against the take-ups within ``horizon`` of each decision, in both arms
+        (:attr:`BacktestResult.targeting`): they say whether the recommender ranks first the
+        offers that proposing actually moves. A client or product unknown at the cutoff is
+        scored below every other. Needs crosssell Recommenders.
 
     Returns
     -------
@@ -660,6 +715,7 @@ def backtest(
     _common.check_cutoffs(book, stamps, span)
     segment_of = _segment_of(book, segments)
     seed = _common.seed(random_state)
+    decided = None if decisions is None else _decided(decisions)
 
     main = recommender if policy else recommender.clone().set_params(policy=None)
     models: list[tuple[str, Any, bool]] = [(_MODEL, main, False)]
@@ -670,6 +726,8 @@ def backtest(
     metric_parts: list[pd.DataFrame] = []
     offer_parts: list[pd.DataFrame] = []
     truth_parts: list[pd.DataFrame] = []
+    target_parts: list[pd.DataFrame] = []
+    curve_parts: list[pd.DataFrame] = []
     fold_rows: list[dict[str, Any]] = []
     bar = _common.progress_bar(
         total=len(stamps) * len(models),
@@ -697,6 +755,11 @@ def backtest(
             for name, template, by_score in models:
                 bar.set_postfix_str(f"{_common.day(cut)} {name}")
                 estimator = _fit_clone(template, train, cut, by_score=by_score)
+                if decided is not None:
+                    window = decided.loc[(decided["as_of"] > cut) & (decided["as_of"] <= end)]
+                    table, curve = _targeting(estimator, window, book, span)
+                    target_parts.append(table.assign(fold=fold, model=name))
+                    curve_parts.append(curve.assign(fold=fold, model=name))
                 offers = _recommend(estimator, clients, k_max)
                 if name == _MODEL:
                     n_offers = int(offers.shape[0])
@@ -746,7 +809,111 @@ def backtest(
         horizon=span,
         k=ks,
         truth=_truth_frame(truth_parts),
+        targeting=(
+            pd.concat(target_parts, ignore_index=True)[
+                [Columns.fold, Columns.model, "measure", Columns.value]
+            ]
+            if target_parts
+            else pd.DataFrame()
+        ),
+        qini=pd.concat(curve_parts, ignore_index=True) if curve_parts else pd.DataFrame(),
     )
+
+
+_DECISION_COLUMNS: Final = ("client_id", "product_id", "action", "arm", "as_of")
+
+
+def _decided(decisions: Any) -> pd.DataFrame:
+    """Return the offer decisions of both arms, checked once."""
+    frame = decisions.decisions() if hasattr(decisions, "decisions") else decisions
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            "backtest: 'decisions' must be a DecisionLog or a DataFrame of decisions. "
+            f"Got {type(decisions).__name__}."
+        )
+    missing = [c for c in _DECISION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"backtest: the decisions lack column(s) {', '.join(missing)}; Qini and AUUC need "
+            f"{', '.join(_DECISION_COLUMNS)}."
+        )
+    offers = frame.loc[(frame["action"] == "offer") & frame["arm"].isin(["treated", "holdout"])]
+    arms = set(offers["arm"])
+    if arms != {"treated", "holdout"}:
+        raise ValueError(
+            f"backtest: the decisions hold offers in the arm(s) {sorted(arms) or 'none'} only; "
+            "Qini and AUUC need offers in both the treated and the holdout arm. Decide with a "
+            "holdout: rec.recommend(log=log, holdout=cs.Holdout(share=0.1, salt=...))."
+        )
+    return pd.DataFrame(
+        {
+            "client_id": offers["client_id"].astype(str).to_numpy(),
+            "product_id": offers["product_id"].astype(str).to_numpy(),
+            "arm": offers["arm"].astype(str).to_numpy(),
+            "as_of": pd.to_datetime(offers["as_of"]).to_numpy(),
+        }
+    )
+
+
+_TARGETING_MEASURES: Final = (
+    "qini",
+    "auuc",
+    "top_decile_uplift",
+    "top_decile_added",
+    "top_decile_share_of_added",
+    "treated",
+    "holdout",
+)
+
+
+def _pair_scores(estimator: Any, pairs: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """Return the fitted model's score of each (client, product); unknown ones below all."""
+    scorer, matrix = getattr(estimator, "scorer_", None), getattr(estimator, "matrix_", None)
+    if scorer is None or matrix is None:
+        raise ValueError(
+            "backtest(decisions=...) reads each model's score of the decided offers and needs "
+            f"crosssell Recommenders. Got {type(estimator).__name__}."
+        )
+    client_ids = pd.Index(matrix.clients.external.astype(str))
+    product_ids = pd.Index(matrix.products.external.astype(str))
+    rows = client_ids.get_indexer(pairs["client_id"].to_numpy())
+    cols = product_ids.get_indexer(pairs["product_id"].to_numpy())
+    known = (rows >= 0) & (cols >= 0)
+    out = np.full(len(pairs), np.nan)
+    if known.any():
+        uniq, inverse = np.unique(rows[known], return_inverse=True)
+        scores = np.asarray(scorer.score(uniq), dtype=np.float64)
+        out[known] = scores[inverse, cols[known]]
+    finite = np.isfinite(out)
+    floor = float(out[finite].min()) - 1.0 if finite.any() else 0.0
+    return np.where(finite, out, floor)
+
+
+def _targeting(
+    estimator: Any, window: pd.DataFrame, book: Book, span: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Qini, AUUC and top-decile capture of the window's decisions ordered by the model."""
+    from crosssell.evaluation.uplift import auuc, qini_coefficient, qini_curve, top_uplift
+    from crosssell.scorers.uplift import _take_ups
+
+    treated = (window["arm"] == "treated").to_numpy()
+    values = dict.fromkeys(_TARGETING_MEASURES, float("nan"))
+    values["treated"], values["holdout"] = float(treated.sum()), float((~treated).sum())
+    curve = pd.DataFrame()
+    if treated.any() and (~treated).any():
+        score = _pair_scores(estimator, window)
+        y = _take_ups(window, book, span).astype(np.float64)
+        top = top_uplift(score, treated, y, share=0.1)
+        values |= {
+            "qini": qini_coefficient(score, treated, y),
+            "auuc": auuc(score, treated, y),
+            "top_decile_uplift": top["uplift"],
+            "top_decile_added": top["added"],
+            "top_decile_share_of_added": top["share_of_added"],
+        }
+        curve = qini_curve(score, treated, y)
+    table = pd.DataFrame({"measure": list(values), Columns.value: list(values.values())})
+    return table, curve
 
 
 _TRUTH_COLUMNS: Final = (

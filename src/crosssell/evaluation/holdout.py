@@ -400,6 +400,10 @@ def _uplift_of(uplift: Any, clients: pd.DataFrame, book: Book) -> npt.NDArray[np
             by_id = table.set_index(table[Columns.client].astype(str))[described]
             attributes = by_id.reindex(pairs[Columns.client].astype(str).to_numpy())
             pairs[described] = attributes.to_numpy()
+        if getattr(uplift, "features", None) == "ranker":
+            # the pairs' features as the measured Book stood at each decision
+            pairs["as_of"] = clients["as_of"].to_numpy()
+            return np.asarray(uplift.predict(pairs, book=book)["uplift"], dtype=np.float64)
         return np.asarray(uplift.predict(pairs)["uplift"], dtype=np.float64)
     if isinstance(uplift, Mapping | pd.Series):
         by_client = pd.Series(dict(uplift)) if isinstance(uplift, Mapping) else uplift

@@ -44,6 +44,7 @@ from crosssell.scorers._features import (
     context_for_holdings,
     pair_features,
 )
+from crosssell.scorers._response_feature import ResponseFeature
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -54,6 +55,7 @@ from crosssell.scorers.base import (
 from crosssell.scorers.cooccurrence import CoOccurrence
 from crosssell.scorers.neighbours import ItemKNN
 from crosssell.scorers.popularity import Popularity
+from crosssell.scorers.response import Response
 
 if TYPE_CHECKING:
     from crosssell.book import Book
@@ -154,6 +156,15 @@ class Ranker(Scorer):
         User features: ``f(context, clients, products) -> array of float``, one value per pair,
         read from the :class:`~crosssell.scorers.FeatureContext` only (so at the
         context's date, never later).
+    response : bool, Response or None, default None
+        Give the trees the response model's chance that the offer is accepted, point in time:
+        at each window's start (and at ``as_of`` for prediction) a
+        :class:`~crosssell.scorers.Response` (True: the default one; or a ``Response`` whose
+        parameters are used) is fitted on the offers answered on or before that date only,
+        and two features are added: ``response_acceptance`` (its probability, pooled by
+        product, family and segment and moved by the client's attributes) and
+        ``response_answers`` (the answers in the client's segment it rests on). None or False
+        adds nothing.
     refit : bool, default True
         Refit the trees on every window after calibrating on the held-out most recent one.
     random_state : int, Generator or None, default 0
@@ -239,6 +250,7 @@ class Ranker(Scorer):
     uses_model_: bool
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
+    _response_feature: ResponseFeature | None
     context_: FeatureContext
     _n_trees: int
     empty_columns_: npt.NDArray[np.bool_]
@@ -258,6 +270,7 @@ class Ranker(Scorer):
         max_train_clients: int = 20000,
         negatives_per_positive: float | None = 20,
         features: Sequence[tuple[str, FeatureFunction]] = (),
+        response: bool | Response | None = None,
         refit: bool = True,
         random_state: Any = 0,
         num_threads: int = 1,
@@ -274,6 +287,7 @@ class Ranker(Scorer):
         self.max_train_clients = max_train_clients
         self.negatives_per_positive = negatives_per_positive
         self.features = features
+        self.response = response
         self.refit = refit
         self.random_state = random_state
         self.num_threads = num_threads
@@ -312,6 +326,11 @@ class Ranker(Scorer):
                 ((("f", 3),), 3),
             )
         ],
+        "response": [
+            "boolean",
+            Satisfies(lambda v: isinstance(v, Response), "a Response", ("yes", 3)),
+            None,
+        ],
         "refit": ["boolean"],
         "random_state": RANDOM_STATE,
         "num_threads": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -344,6 +363,7 @@ class Ranker(Scorer):
         # where a fit's time goes, for benchmarks/recommend.py (seconds per step)
         clock = time.perf_counter()
         self._fit_seconds: dict[str, float] = {}
+        self._response_feature = self._new_response_feature()
 
         def lap(step: str) -> None:
             nonlocal clock
@@ -358,10 +378,7 @@ class Ranker(Scorer):
         self.uses_model_ = True
         lap("windows: bases, candidates, features")
 
-        # prediction state at as_of
-        self.context_ = build_context(book, as_of, horizon)
-        self.bases_ = self._fit_bases(book, as_of)
-        self._als_fits = {}
+        self._prediction_state(book, as_of, horizon)
         lap("prediction state")
 
         y_all = np.concatenate([b.y for b in blocks]) if blocks else np.zeros(0)
@@ -382,6 +399,14 @@ class Ranker(Scorer):
             lap("trees on every window")
         else:
             self.model_ = first_model
+
+    def _prediction_state(self, book: Book, as_of: pd.Timestamp, horizon: pd.Timedelta) -> None:
+        """Build the feature snapshot and fit the base scorers at ``as_of``, which scoring reads."""
+        self.context_ = build_context(book, as_of, horizon)
+        self.bases_ = self._fit_bases(book, as_of)
+        self._als_fits = {}
+        if self._response_feature is not None:
+            self._response_feature.keep_only(self.context_)
 
     def _windows(
         self,
@@ -409,6 +434,22 @@ class Ranker(Scorer):
             )
         self.training_ = pd.DataFrame(summary).assign(ndcg_trees=np.nan, ndcg_popularity=np.nan)
         return blocks
+
+    def _new_response_feature(self) -> ResponseFeature | None:
+        if self.response is None or self.response is False:
+            return None
+        return ResponseFeature(self.response if isinstance(self.response, Response) else None)
+
+    def _extra_features(self) -> list[tuple[str, FeatureFunction]]:
+        """Return the user features, then the response model's when ``response`` is on."""
+        extra = list(self.features)
+        if self.response is None or self.response is False:
+            return extra
+        fn = getattr(self, "_response_feature", None)
+        if fn is None:
+            # a loaded model: the fit at as_of is made again from the saved Book on first use
+            fn = self._response_feature = self._new_response_feature()
+        return extra + (fn.columns() if fn is not None else [])
 
     def _calibrate(self, blocks: list[_Rows], rng: np.random.Generator, seed: int) -> Any:
         """Train on older windows, calibrate on the held-out one, and guard against popularity.
@@ -529,9 +570,7 @@ class Ranker(Scorer):
             else:
                 from crosssell.scorers.factorization import ALS
 
-                out.append(
-                    ALS(random_state=0, num_threads=0).fit(m, book)
-                )
+                out.append(ALS(random_state=0, num_threads=0).fit(m, book))
         return out
 
     def _window_rows(
@@ -579,7 +618,7 @@ class Ranker(Scorer):
                 if keep is not None:
                     clients, products, y, w = clients[keep], products[keep], y[keep], w[keep]
                     lead = [(name, np.asarray(col)[keep]) for name, col in lead]
-            names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+            names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
             self.feature_names_ = names
             parts.append(_Rows(x, y, clients, np.zeros(y.size, dtype=bool), w))
         # one copy of the window's rows: the candidates' blocks and the answered offers at once
@@ -622,7 +661,7 @@ class Ranker(Scorer):
         ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block).
         """
         local, clients, products, lead = self._candidates(ctx, scores, rows)
-        names, x = pair_features(ctx, clients, products, self.features, lead=lead)
+        names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
         self.feature_names_ = names
         return local, clients, products, x
 
@@ -760,6 +799,7 @@ class Ranker(Scorer):
         if self.model_ is not None and self.model != "lightgbm":
             raise ArtifactError(f"a saved Ranker(model={self.model!r}) holds LightGBM trees")
         self.context_ = build_context(book, as_of, self.horizon_)
+        self._response_feature = self._new_response_feature()
 
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, rows: IntArray) -> FloatArray:
@@ -964,7 +1004,7 @@ class Ranker(Scorer):
             score, rank = _score_and_rank(s, inverse, products, keep)
             base_cols += [score, rank]
             base_names += [f"{name}_score", f"{name}_rank"]
-        names, x = pair_features(ctx, clients, products, self.features)
+        names, x = pair_features(ctx, clients, products, self._extra_features())
         self.feature_names_ = base_names + names
         if not clients.size:
             return np.zeros((0, len(base_cols) + len(names)))
@@ -1383,6 +1423,8 @@ def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to botto
             if name == "offers_accepted"
             else (f"accepted an offer in {family} before")
         )
+    if name == "response_acceptance" and known:
+        return f"when offered to clients like this, it was accepted {value:.0%} of the time"
     if name == "segment_acceptance" and known:
         return f"when offered in its segment, it was accepted {value:.0%} of the time"
     if name == "product_age_days" and known and value >= 0:

@@ -14,8 +14,11 @@ which is negative where a proposal puts clients off (a "sleeping dog" woken). Tw
   (Athey & Imbens, 2015).
 
 The features are the client's attributes (its segment, size...) and the product and its family:
-cheap, and enough to say which kinds of client a proposal helps. The standard error and the
-interval come from a bootstrap of the decisions within each arm.
+cheap, and enough to say which kinds of client a proposal helps. With ``features="ranker"``
+the point-in-time features of the pair that the :class:`~crosssell.scorers.Ranker` reads
+(holdings of the family, past offers and answers, popularity in the segment, tenure...) are
+added, each computed at its decision's date. The standard error and the interval come from a
+bootstrap of the decisions within each arm.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ _NEWTON_STEPS: Final = 50
 _CLIP: Final = 3.0
 _NEWTON_TOL: Final = 1e-8
 _DECISION_COLUMNS: Final = ("client_id", "product_id", "action", "arm", "as_of")
+# pair features that are codes rather than quantities: the attributes give them as categories
+_CODES: Final = frozenset({"product_family", "client_segment"})
+# above this many distinct decision days, features are computed once a month (at its first day)
+_MAX_DAYS: Final = 24
 
 
 def _is_horizon(value: Any) -> bool:
@@ -85,6 +92,12 @@ class Uplift(Estimator):
         Confidence level of the interval.
     random_state : int or None, default 0
         Seed of the bootstrap.
+    features : {"attributes", "ranker"}, default "attributes"
+        ``"attributes"``: the client's attributes, the product and its family.
+        ``"ranker"``: those and the Ranker's point-in-time pair features (see
+        :class:`~crosssell.scorers.FeatureContext`), each computed from the Book as it stood
+        at the decision's ``as_of`` (at the first day of its month when the decisions span
+        more than 24 days), so that no take-up is described by what followed it.
 
     Attributes
     ----------
@@ -96,6 +109,8 @@ class Uplift(Estimator):
         Take-up per arm (``"treated"``, ``"holdout"``).
     features_ : list of str
         The client columns used as features (besides product and family).
+    pair_features_ : list of str
+        ``features="ranker"``: the pair features used (empty otherwise).
     products_ : list of str
         The products offered in the decisions learned from.
 
@@ -127,6 +142,7 @@ class Uplift(Estimator):
         "n_boot": [Interval(numbers.Integral, 0, None, closed="left")],
         "level": [Interval(numbers.Real, 0, 1, closed="neither")],
         "random_state": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "features": [Options({"attributes", "ranker"})],
     }
 
     treated_share_: float
@@ -134,7 +150,11 @@ class Uplift(Estimator):
     n_holdout_: int
     take_up_: dict[str, float]
     features_: list[str]
+    pair_features_: list[str]
     products_: list[str]
+    _book: Book
+    _pair_mean: _FloatVec
+    _pair_scale: _FloatVec
     _clients: pd.DataFrame
     _family_of: dict[str, str]
     _categories: dict[str, list[str]]
@@ -152,6 +172,7 @@ class Uplift(Estimator):
         n_boot: int = 50,
         level: float = 0.9,
         random_state: int | None = 0,
+        features: Literal["attributes", "ranker"] = "attributes",
     ) -> None:
         self.learner = learner
         self.horizon = horizon
@@ -160,6 +181,7 @@ class Uplift(Estimator):
         self.n_boot = n_boot
         self.level = level
         self.random_state = random_state
+        self.features = features
         self._validate_params()
 
     def _check_fitted(self) -> None:
@@ -216,7 +238,7 @@ class Uplift(Estimator):
         share = self.treated_share
         self.treated_share_ = float(treated.mean()) if share is None else float(share)
         self._learn_design(rows)
-        x = self._design(rows)
+        x = self._design(rows, learn=True)
         rng = np.random.default_rng(self.random_state)
         fits = [self._fit_once(x, y, treated)]
         arm_t, arm_h = np.flatnonzero(treated), np.flatnonzero(~treated)
@@ -263,33 +285,14 @@ class Uplift(Estimator):
         # the order of the log's rows must not change the model (nor the bootstrap)
         rows = rows.sort_values(["client_id", "product_id", "as_of", "arm"], kind="stable")
         rows = rows.reset_index(drop=True)
-        contracts = book.contracts
-        started = pd.DataFrame(
-            {
-                "client_id": contracts[Columns.client].astype(str).to_numpy(),
-                "product_id": contracts[Columns.product].astype(str).to_numpy(),
-                "start": pd.to_datetime(contracts[Columns.start]).to_numpy(),
-                "end": (
-                    pd.to_datetime(contracts[Columns.end]).to_numpy()
-                    if Columns.end in contracts.columns
-                    else np.full(len(contracts), np.datetime64("NaT"), dtype="datetime64[ns]")
-                ),
-            }
-        )
-        span = pd.Timedelta(self.horizon)
-        joined = rows.reset_index().merge(started, on=["client_id", "product_id"], how="inner")
-        inside = (joined["start"] > joined["as_of"]) & (joined["start"] <= joined["as_of"] + span)
-        # a renewal of a product the client held at the decision is no take-up (as in lift)
-        active = (joined["start"] <= joined["as_of"]) & ~(joined["end"] <= joined["as_of"])
-        taken = np.zeros(len(rows), dtype=bool)
-        taken[joined.loc[inside, "index"].to_numpy(dtype=np.int64)] = True
-        taken[joined.loc[active, "index"].to_numpy(dtype=np.int64)] = False
-        rows["taken"] = taken
+        rows["taken"] = _take_ups(rows, book, pd.Timedelta(self.horizon))
         self._remember(book)
         return rows
 
     def _remember(self, book: Book) -> None:
         """Keep the clients' attributes and the products' families, to describe new pairs."""
+        self._book = book
+        self.pair_features_ = []
         clients = book.clients.copy()
         clients[Columns.client] = clients[Columns.client].astype(str)
         self.features_ = [c for c in clients.columns if c not in _NOT_FEATURES]
@@ -333,8 +336,75 @@ class Uplift(Estimator):
             else:
                 self._categories[col] = sorted(set(_labels(values)))
 
-    def _design(self, pairs: pd.DataFrame) -> _FloatVec:
+    def _pair_block(
+        self, pairs: pd.DataFrame, book: Book | None = None
+    ) -> tuple[list[str], _FloatVec]:
+        """Compute the Ranker's features of each pair from the Book as it stood at its date.
+
+        The date is the pair's ``as_of`` (the Book's last date when absent), floored to the
+        month's first day when the pairs span many days; a client or product the Book does not
+        know has missing features.
+        """
+        from crosssell.scorers._features import build_context, pair_features
+
+        book = self._book if book is None else book
+        n = len(pairs)
+        clients = pd.Index(book.client_ids.external.astype(str)).get_indexer(
+            pairs[Columns.client].astype(str).to_numpy()
+        )
+        products = pd.Index(book.product_ids.external.astype(str)).get_indexer(
+            pairs[Columns.product].astype(str).to_numpy()
+        )
+        if "as_of" in pairs.columns:
+            day = pd.to_datetime(pairs["as_of"]).dt.normalize()
+        else:
+            day = pd.Series(self.as_of_, index=pairs.index)
+        if day.nunique() > _MAX_DAYS:
+            day = day.dt.to_period("M").dt.start_time
+        day_values = day.to_numpy()
+        known = (clients >= 0) & (products >= 0)
+        names: list[str] = []
+        x = np.full((n, 0), np.nan)
+        horizon = pd.Timedelta(self.horizon)
+        for at in np.unique(day_values[known]) if known.any() else []:
+            mine = np.flatnonzero(known & (day_values == at))
+            ctx = build_context(book, pd.Timestamp(at), horizon)
+            got, values = pair_features(
+                ctx, clients[mine].astype(np.int64), products[mine].astype(np.int64)
+            )
+            if not names:
+                names = [g for g in got if g not in _CODES]
+                x = np.full((n, len(names)), np.nan)
+            x[mine] = values[:, [got.index(g) for g in names]]
+        return names, x
+
+    def _design(
+        self, pairs: pd.DataFrame, *, learn: bool = False, book: Book | None = None
+    ) -> _FloatVec:
         """Rows are pairs; one-hot categories (unseen ones add nothing), standardised numbers."""
+        attributes = self._attribute_design(pairs)
+        if self.features != "ranker":
+            return attributes
+        names, x = self._pair_block(pairs, book)
+        if learn:
+            self.pair_features_ = names
+            ok = np.isfinite(x)
+            count = np.maximum(ok.sum(axis=0), 1)
+            # a column without a single value (e.g. no prices) has mean 0 and scale 1
+            mean = np.where(ok, x, 0.0).sum(axis=0) / count
+            sd = np.sqrt(np.where(ok, (x - mean) ** 2, 0.0).sum(axis=0) / count)
+            self._pair_mean = mean
+            self._pair_scale = np.where(sd > 0, sd, 1.0)
+        if not self.pair_features_:
+            return attributes
+        if names != self.pair_features_:
+            # no pair the Book knows: every feature missing, read as the average
+            x = np.full((len(pairs), len(self.pair_features_)), np.nan)
+        # as the attributes: a missing value is the average, an extreme one is capped
+        z = np.clip((x - self._pair_mean) / self._pair_scale, -_CLIP, _CLIP)
+        return np.hstack([attributes, np.nan_to_num(z, nan=0.0)])
+
+    def _attribute_design(self, pairs: pd.DataFrame) -> _FloatVec:
         frame = self._described(pairs)
         parts: list[_FloatVec] = []
         for col, mean in self._mean.items():
@@ -390,7 +460,7 @@ class Uplift(Estimator):
         ids: pd.Index = pd.Index(self._clients.index.to_numpy(dtype=object), dtype=object)
         return ids
 
-    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, pairs: pd.DataFrame, *, book: Book | None = None) -> pd.DataFrame:
         """Estimate the uplift of proposing each product to each client, with its uncertainty.
 
         Parameters
@@ -398,6 +468,11 @@ class Uplift(Estimator):
         pairs : pandas.DataFrame
             ``client_id`` and ``product_id``; client attribute columns given here replace
             the Book's (an unknown client without them is described by the product alone).
+            With ``features="ranker"``, an ``as_of`` column dates each pair's features
+            (absent: the last date of the Book learned from).
+        book : Book, optional
+            With ``features="ranker"``: the Book the pairs' features are read from, e.g. that
+            of a later campaign (default: the Book learned from).
 
         Returns
         -------
@@ -431,7 +506,7 @@ class Uplift(Estimator):
                 table="pairs",
                 column=missing[0],
             )
-        x = self._design(pairs)
+        x = self._design(pairs, book=book)
         uplift, p_h = self._point(self._fits[0], x)
         out = pairs.copy()
         if len(self._fits) > 1:
@@ -448,6 +523,54 @@ class Uplift(Estimator):
         out["p_treated"] = np.clip(p_h + uplift, 0.0, 1.0)
         out["p_holdout"] = p_h
         return out
+
+
+def _take_ups(rows: pd.DataFrame, book: Book, span: pd.Timedelta) -> npt.NDArray[np.bool_]:
+    """Say whether each decided (client, product) was taken up within ``span`` of its ``as_of``.
+
+    A take-up is a contract of the product starting in ``(as_of, as_of + span]`` for a client
+    that did not hold it at ``as_of`` (a renewal is no take-up). ``rows`` has ``client_id``,
+    ``product_id`` (compared as text) and ``as_of``.
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> rows = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["CRM-2", "CRM-1"],
+    ...                      "as_of": pd.to_datetime(["2024-06-30"] * 2)})
+    >>> _take_ups(rows, cs.datasets.tiny(), pd.Timedelta("60D")).tolist()
+    [True, False]
+
+    C2 takes CRM-1 on 2024-09-01, after the 60 days.
+    """
+    rows = rows.reset_index(drop=True)
+    rows = pd.DataFrame(
+        {
+            "client_id": rows["client_id"].astype(str).to_numpy(),
+            "product_id": rows["product_id"].astype(str).to_numpy(),
+            "as_of": pd.to_datetime(rows["as_of"]).to_numpy(),
+        }
+    )
+    contracts = book.contracts
+    started = pd.DataFrame(
+        {
+            "client_id": contracts[Columns.client].astype(str).to_numpy(),
+            "product_id": contracts[Columns.product].astype(str).to_numpy(),
+            "start": pd.to_datetime(contracts[Columns.start]).to_numpy(),
+            "end": (
+                pd.to_datetime(contracts[Columns.end]).to_numpy()
+                if Columns.end in contracts.columns
+                else np.full(len(contracts), np.datetime64("NaT"), dtype="datetime64[ns]")
+            ),
+        }
+    )
+    joined = rows.reset_index().merge(started, on=["client_id", "product_id"], how="inner")
+    inside = (joined["start"] > joined["as_of"]) & (joined["start"] <= joined["as_of"] + span)
+    # a renewal of a product the client held at the decision is no take-up (as in lift)
+    active = (joined["start"] <= joined["as_of"]) & ~(joined["end"] <= joined["as_of"])
+    taken = np.zeros(len(rows), dtype=bool)
+    taken[joined.loc[inside, "index"].to_numpy(dtype=np.int64)] = True
+    taken[joined.loc[active, "index"].to_numpy(dtype=np.int64)] = False
+    return taken
 
 
 def _labels(values: pd.Series) -> list[str]:
