@@ -22,9 +22,10 @@ declined, churn signals, renewals due) touching a few percent of clients each. S
 
 With ``--ranker``, the learned second stage is timed against the same implicit runs:
 ``Recommender(scorer=Ranker(base=(popularity, itemknn, cooccurrence, als)))``'s fit (its
-defaults: the trees on one thread, the base scorers on every core) against implicit's ALS fit, its batch recommend (policy, explained and not) against implicit's filtered
-recommend, and ``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and
-without explanations). Where the Ranker's time goes is printed too: for the fit, its steps (ALS
+defaults: the trees on one thread, the base scorers on every core) against implicit's ALS fit,
+its batch recommend (policy, explained and not) against implicit's filtered recommend, and
+``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and without
+explanations). Where the Ranker's time goes is printed too: for the fit, its steps (ALS
 at each date, the training windows, the prediction state, the trees and the calibration); for
 scoring, candidates (the base scorers and their top-k), features, and the trees.
 
