@@ -14,6 +14,7 @@ import crosssell as cs
 from crosssell import DecisionLog
 from crosssell.evaluation import off_policy
 from crosssell.exceptions import OverlapWarning, SchemaError
+from crosssell.html import report
 
 PRODUCTS = np.array(["P0", "P1", "P2", "P3"], dtype=object)
 # true acceptance by segment (rows a, b) and product
@@ -213,3 +214,58 @@ def test_bad_shown_probability_is_named() -> None:
     decisions.loc[3, "shown_probability"] = 1.5
     with pytest.raises(SchemaError, match=r"in 1 rows \(showing 1\): row 3 decision_id=D6-3"):
         off_policy(candidate, (decisions, reactions))
+
+
+def test_changes_tell_dropped_kept_and_added_offers_apart() -> None:
+    """Check the per-cause table on three logged offers: one dropped, one kept, one added."""
+    decisions = pd.DataFrame(
+        {
+            "decision_id": ["d1", "d2", "d3"],
+            "client_id": ["a", "b", "c"],
+            "product_id": ["P", "Q", "P"],
+            "action": "offer",
+            "shown_probability": 0.5,
+        }
+    )
+    reactions = pd.DataFrame(
+        {"decision_id": ["d1", "d2", "d3"], "outcome": ["accepted", "declined", "accepted"]}
+    )
+    candidate = pd.DataFrame({"client_id": ["a", "b", "c"], "product_id": ["P", "P", "Q"]})
+    with pytest.warns(OverlapWarning):  # two of its three offers were never shown
+        result = off_policy(candidate, (decisions, reactions), n_boot=0)
+    changes = result.changes.set_index("change")
+    assert changes.loc["dropped", "cause"] == "not offered"
+    assert changes.loc["dropped", "offers"] == 2  # b's Q and c's P
+    assert changes.loc["dropped", "logged_reward"] == 1.0  # c had accepted P
+    assert changes.loc["kept", "offers"] == 1
+    assert changes.loc["kept", "logged_reward"] == 1.0
+    assert changes.loc["added", "offers"] == 2  # b's P and c's Q, never logged
+    assert np.isnan(changes.loc["added", "logged_reward"])
+    assert (changes["predicted_reward"] >= 0).all()
+    html = result._repr_html_()
+    assert "What this change would have done" in html
+    assert "not offered" in html
+
+
+def test_changes_name_the_rule_that_drops_a_logged_offer(tmp_path: Path) -> None:
+    """Check that a logged offer the candidate's policy blocks is put down to that rule."""
+    book = cs.datasets.demo()
+    plain = cs.Recommender(k=2, policy=None).fit(book, "2025-06-30")
+    campaign = cs.datasets.simulate_campaign(book, plain, seed=0)
+    strict = cs.Recommender(k=2, policy=cs.rules.route_sales()).fit(book, "2025-06-30")
+    result = off_policy(strict, campaign, book, n_boot=0)
+    dropped = result.changes[result.changes["change"] == "dropped"]
+    blocked = set(strict.suppressed(not_worth=True)["rule"])
+    causes = set(dropped["cause"])
+    # every cause is a rule of the policy or the ranking, and some offers are the rules'
+    assert causes <= blocked | {"ranking"}
+    assert causes & blocked
+    assert int(result.changes["offers"].sum()) >= result.n_offers
+    page = report(
+        cs.backtest(strict, book, "2025-03-31", "60D", k=(2,), n_boot=0, progress=False),
+        tmp_path / "report.html",
+        off_policy=result,
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "What this change would have done" in text
+    assert sorted(causes)[0] in text

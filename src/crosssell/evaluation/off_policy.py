@@ -19,6 +19,7 @@ percentile bootstrap intervals over clients.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crosssell._html import card
 from crosssell.columns import Columns
 from crosssell.exceptions import OverlapWarning, SchemaError
 from crosssell.scorers.response import Response
@@ -71,6 +73,15 @@ class OffPolicyResult:
         Per logged offer: ``decision_id``, ``client_id``, ``product_id``,
         ``shown_probability``, ``candidate_probability``, ``weight``, ``reward``,
         ``predicted`` (the outcome model's).
+    changes : pandas.DataFrame
+        What the change would have done, per rule and lever: one row per ``change``
+        (``dropped``: logged offers the candidate would not make; ``kept``; ``added``: offers
+        of the candidate the log never showed) and ``cause`` (for a dropped offer, the rule of
+        the candidate's policy that blocks it, ``not_worth_proposing`` for its contact-cost
+        lever, or ``ranking`` when the candidate simply ranks other offers first; for a frame
+        candidate, ``not offered``), with ``offers``, ``clients``, ``logged_reward`` (what the
+        log's offers earned as it happened; NaN for added ones) and ``predicted_reward`` (the
+        outcome model's expectation, by the candidate's probability for kept and added).
 
     Examples
     --------
@@ -93,6 +104,21 @@ class OffPolicyResult:
     effective_sample_size: float
     coverage: float
     weights: pd.DataFrame
+    changes: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+
+    def _repr_html_(self) -> str:
+        """Return the estimates and the changes per rule and lever as an HTML card."""
+        return card(
+            "What this change would have done",
+            [
+                ("reward", f"{self.reward} per client"),
+                ("as logged", f"{self.logged_value:,.4g}"),
+                ("clients, logged offers", f"{self.n_clients:,}, {self.n_offers:,}"),
+                ("coverage", f"{self.coverage:.2f}"),
+                ("effective sample size", f"{self.effective_sample_size:,.0f}"),
+            ],
+            [("estimates", self.estimates.reset_index()), ("per rule and lever", self.changes)],
+        )
 
 
 def off_policy(
@@ -251,7 +277,17 @@ def off_policy(
             "predicted": q_logged,
         }
     )
+    changes = _changes(
+        candidate,
+        offers,
+        policy,
+        pi=pi,
+        r=r,
+        q_logged=q_logged,
+        q_policy=q_cand * policy[_PROBABILITY].to_numpy(dtype=np.float64),
+    )
     return OffPolicyResult(
+        changes=changes,
         estimates=estimates,
         logged_value=float(logged.sum() / n) if n else float("nan"),
         reward=reward,
@@ -261,6 +297,82 @@ def off_policy(
         coverage=coverage,
         weights=weights,
     )
+
+
+def _changes(
+    candidate: Any,
+    offers: pd.DataFrame,
+    policy: pd.DataFrame,
+    *,
+    pi: _FloatVec,
+    r: _FloatVec,
+    q_logged: _FloatVec,
+    q_policy: _FloatVec,
+) -> pd.DataFrame:
+    """Tell apart the logged offers the candidate drops (and why), keeps, and the ones it adds."""
+    dropped = pi <= 0
+    cause = np.full(len(offers), "", dtype=object)
+    if dropped.any():
+        cause[dropped] = _drop_causes(candidate, offers.loc[dropped])
+    logged_pairs = set(_pair_keys(offers))
+    added = ~_pair_keys(policy).isin(logged_pairs)
+    parts = [
+        pd.DataFrame(
+            {
+                "change": np.where(dropped, "dropped", "kept"),
+                "cause": cause,
+                Columns.client: offers[Columns.client].astype(str).to_numpy(),
+                "logged_reward": r,
+                # a kept offer is expected to earn as the candidate would show it
+                "predicted_reward": np.where(dropped, q_logged, q_logged * pi),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "change": "added",
+                "cause": "",
+                Columns.client: policy.loc[added, Columns.client].astype(str).to_numpy(),
+                "logged_reward": np.nan,
+                "predicted_reward": q_policy[added],
+            }
+        ),
+    ]
+    rows = pd.concat(parts, ignore_index=True)
+    out = rows.groupby(["change", "cause"], sort=False).agg(
+        offers=(Columns.client, "size"),
+        clients=(Columns.client, "nunique"),
+        logged_reward=("logged_reward", lambda v: v.sum(min_count=1)),
+        predicted_reward=("predicted_reward", "sum"),
+    )
+    order = {"dropped": 0, "kept": 1, "added": 2}
+    out = out.reset_index()
+    out = out.assign(_o=out["change"].map(order)).sort_values(
+        ["_o", "offers", "cause"], ascending=[True, False, True], kind="stable"
+    )
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def _drop_causes(candidate: Any, dropped: pd.DataFrame) -> npt.NDArray[np.object_]:
+    """Name what keeps each of these logged offers out of the candidate's offers."""
+    if not callable(getattr(candidate, "suppressed", None)):
+        return np.full(len(dropped), "not offered", dtype=object)
+    log = candidate.suppressed(not_worth=True)
+    clients = dropped[Columns.client].astype(str).to_numpy()
+    whole = log[Columns.product].isna()
+    # the first rule that blocks the pair; a rule blocking every product of the client counts
+    pairs = log.loc[~whole]
+    by_pair = pd.Series(pairs[Columns.rule].to_numpy(), index=_pair_keys(pairs))
+    by_pair = by_pair[~by_pair.index.duplicated()]
+    by_client = (
+        log.loc[whole]
+        .assign(_k=lambda f: f[Columns.client].astype(str))
+        .drop_duplicates("_k")
+        .set_index("_k")[Columns.rule]
+    )
+    pair_rule = by_pair.reindex(_pair_keys(dropped)).to_numpy(dtype=object)
+    client_rule = by_client.reindex(pd.Index(clients)).to_numpy(dtype=object)
+    out = np.where(pd.isna(client_rule), pair_rule, client_rule)
+    return np.where(pd.isna(out), "ranking", out).astype(object)
 
 
 def _bootstrap(

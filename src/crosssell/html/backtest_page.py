@@ -22,6 +22,7 @@ from crosssell.evaluation import _common
 from crosssell.evaluation.backtest import BacktestResult
 from crosssell.evaluation.calibration import calibration_error, calibration_table
 from crosssell.evaluation.holdout import LiftReport
+from crosssell.evaluation.off_policy import OffPolicyResult
 from crosssell.evaluation.tuning import TuneResult
 from crosssell.html import _html
 
@@ -510,6 +511,7 @@ def report(
     calibration: Calibrator | None = None,
     suppressed: pd.DataFrame | None = None,
     lift: LiftReport | None = None,
+    off_policy: OffPolicyResult | None = None,
 ) -> Path:
     """Write a backtest (and the tuning behind it) as one self-contained HTML file.
 
@@ -540,6 +542,10 @@ def report(
     lift : LiftReport, optional
         What :func:`~crosssell.evaluation.lift` measured against a holdout group: a section
         with the arms side by side, overall and per family, and its chart.
+    off_policy : OffPolicyResult, optional
+        What :func:`~crosssell.evaluation.off_policy` estimated for a candidate on a decision
+        log: a section "What this change would have done" with the estimates and, per rule and
+        lever, the logged offers the candidate drops, keeps and adds.
 
     Returns
     -------
@@ -623,8 +629,61 @@ def report(
         sections.append(_section("tuning", "Tuning", text))
     if lift is not None:
         sections.append(_section("lift", "Lift against the holdout", _lift_section(lift)))
+    if off_policy is not None:
+        sections.append(
+            _section("off-policy", "What this change would have done", _change_section(off_policy))
+        )
     document = _html.page(title, "\n".join(sections))
     return Path(_html.write_page(path, document))
+
+
+def _change_section(result: OffPolicyResult) -> str:
+    """Render an off-policy estimate: the value per estimator, then the changes per rule."""
+    est = result.estimates
+    rows = [
+        [name.upper(), _num(r.value), _span_text(r.ci_low, r.ci_high)]
+        for name, r in zip(est.index, est.itertuples(index=False), strict=True)
+    ]
+    text = (
+        _para(
+            f"The candidate's {result.reward.replace('_', ' ')} per client, estimated on "
+            f"{result.n_offers:,} logged offers to {result.n_clients:,} clients (as logged: "
+            f"{_num(result.logged_value)}; coverage {_num(result.coverage)}, effective sample "
+            f"size {result.effective_sample_size:,.0f}).",
+            "meta",
+        )
+        + "\n"
+        + _html.table(rows, ["estimator", "value", "interval"], numeric=[False, True, False])
+    )
+    changes = result.changes
+    if len(changes):
+        crows = [
+            [
+                r.change,
+                r.cause,
+                f"{r.offers:,}",
+                f"{r.clients:,}",
+                _num(r.logged_reward),
+                _num(r.predicted_reward),
+            ]
+            for r in changes.itertuples(index=False)
+        ]
+        text += (
+            "\n"
+            + _para(
+                "Per rule and lever: the logged offers the candidate drops (and what drops "
+                "them), keeps, and the offers it adds; what they earned as logged and what "
+                "the outcome model expects of them.",
+                "meta",
+            )
+            + "\n"
+            + _html.table(
+                crows,
+                ["change", "cause", "offers", "clients", "logged", "expected"],
+                numeric=[False, False, True, True, True, True],
+            )
+        )
+    return text
 
 
 def _lift_section(lift: LiftReport) -> str:
