@@ -305,3 +305,38 @@ def test_learning_on_beats_fitted_once_on_bank_marketing() -> None:
     auc_once = roc_auc_score(truth, np.concatenate(p_once))
     auc_adaptive = roc_auc_score(truth, np.concatenate(p_adaptive))
     assert auc_adaptive > auc_once + 0.02
+
+
+def test_offer_reasons_are_explain_sentences_and_follow_new_answers() -> None:
+    """Check that each offer's reason is explain's sentence, read again after partial_fit."""
+    book = cs.datasets.demo()
+    model = cs.scorers.Response().fit(book.matrix("2025-06-30"), book)
+    rows = np.repeat(np.arange(40), 3)
+    cols = np.tile([0, 5, 9], 40)
+    frame = pd.DataFrame(
+        {
+            "client_id": book.client_ids.external[rows],
+            "product_id": book.product_ids.external[cols],
+        }
+    )
+    expected = [f"{t[:1].upper()}{t[1:]}." for t in model.explain(frame)]
+    assert model.reasons(rows, cols)[2].tolist() == expected
+    assert model.reasons(rows, cols)[2].tolist() == expected  # read back, the same
+    # new answers for product 0 change its sentence in every segment
+    client = book.client_ids.external[0]
+    product = book.product_ids.external[0]
+    answers = pd.DataFrame(
+        {
+            "client_id": [client] * 30,
+            "product_id": [product] * 30,
+            "type": ["offer_accepted"] * 30,
+            "date": pd.Timestamp("2025-06-30"),
+        }
+    )
+    before = model.reasons([0], [0])[2][0]
+    model.partial_fit(answers)
+    after = model.reasons([0], [0])[2][0]
+    assert after != before
+    assert after == f"{model.explain(frame.iloc[:1]).iloc[0][:1].upper()}" + (
+        f"{model.explain(frame.iloc[:1]).iloc[0][1:]}."
+    )

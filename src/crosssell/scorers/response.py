@@ -752,16 +752,28 @@ class Response(Scorer):
         cols = np.asarray(products, dtype=np.int64).reshape(-1)
         m = rows.size
         known = (rows >= 0) & (rows < len(self._clients)) & (holdings is None)
-        ids = self._clients.index.to_numpy(dtype=object)[np.where(known, rows, 0)]
-        ids[~known] = None  # a fresh or unknown client: no segment, no attributes
-        frame = pd.DataFrame(
-            {
-                Columns.client: ids,
-                Columns.product: self._product_ids.to_numpy(dtype=object)[cols],
-            }
-        )
-        texts = self.explain(frame).to_numpy(dtype=object)
-        sentences = np.array([f"{t[:1].upper()}{t[1:]}." for t in texts], dtype=object)
+        # a sentence depends on the client's segment and the product only: the first offer in a
+        # segment writes the sentences of every product there (through explain), read from then
+        # on until the next (partial) fit
+        seg = np.where(known, self._segment_of[np.where(known, rows, 0)], -1)
+        cache = self._reason_cache
+        for group in np.unique(seg).tolist():
+            if group in cache:
+                continue
+            at = np.flatnonzero(seg == group)[0]
+            client = self._clients.index[rows[at]] if group >= 0 else None
+            frame = pd.DataFrame(
+                {
+                    Columns.client: np.full(len(self._product_ids), client, dtype=object),
+                    Columns.product: self._product_ids.to_numpy(dtype=object),
+                }
+            )
+            texts = self.explain(frame).to_numpy(dtype=object)
+            cache[group] = np.array([f"{t[:1].upper()}{t[1:]}." for t in texts], dtype=object)
+        sentences = np.empty(m, dtype=object)
+        for group in np.unique(seg).tolist():
+            pick = seg == group
+            sentences[pick] = cache[group][cols[pick]]
         empty = np.full((m, int(n)), -1, dtype=np.int64)
         return empty, np.zeros((m, int(n)), dtype=np.float32), sentences
 
@@ -1012,6 +1024,7 @@ class Response(Scorer):
 
     def _score_state(self) -> None:
         """Each client's share of the odds and each (segment, product) pooled rate, at as_of."""
+        self._reason_cache: dict[int, npt.NDArray[np.object_]] = {}
         clients = self._clients.reset_index()
         clients[_MONTH] = str(self._as_of.month)
         # the channel of an offer not yet made is unknown: it moves no odds
