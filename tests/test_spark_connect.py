@@ -7,6 +7,7 @@ when the module's tests end. crosssell reaches its Python workers as a session a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,10 +69,22 @@ def connect(processes: _Processes) -> Iterator[Any]:
         ],
     )
     _wait_for_port(port, server, log, 90)
+    # PySpark marks the whole process as Connect mode (an environment variable) when a remote
+    # session starts; later modules build local sessions, so the mark leaves with the session
+    before = {name: os.environ.get(name) for name in _CONNECT_ENVIRONMENT}
     session = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
     session.addArtifacts(str(_package_zip(processes.folder)), pyfile=True)
     yield session
     session.stop()
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+#: What starting a Spark Connect session sets in the process environment.
+_CONNECT_ENVIRONMENT = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 
 
 def test_spark_connect_same_offers(

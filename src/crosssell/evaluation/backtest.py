@@ -894,7 +894,7 @@ def _targeting(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Qini, AUUC and top-decile capture of the window's decisions ordered by the model."""
     from crosssell.evaluation.uplift import auuc, qini_coefficient, qini_curve, top_uplift
-    from crosssell.scorers.uplift import _take_ups
+    from crosssell.scorers.uplift import take_ups
 
     treated = (window["arm"] == "treated").to_numpy()
     values = dict.fromkeys(_TARGETING_MEASURES, float("nan"))
@@ -902,7 +902,7 @@ def _targeting(
     curve = pd.DataFrame()
     if treated.any() and (~treated).any():
         score = _pair_scores(estimator, window)
-        y = _take_ups(window, book, span).astype(np.float64)
+        y = take_ups(window, book, span).astype(np.float64)
         top = top_uplift(score, treated, y, share=0.1)
         values |= {
             "qini": qini_coefficient(score, treated, y),

@@ -285,7 +285,7 @@ class Uplift(Estimator):
         # the order of the log's rows must not change the model (nor the bootstrap)
         rows = rows.sort_values(["client_id", "product_id", "as_of", "arm"], kind="stable")
         rows = rows.reset_index(drop=True)
-        rows["taken"] = _take_ups(rows, book, pd.Timedelta(self.horizon))
+        rows["taken"] = take_ups(rows, book, pd.Timedelta(self.horizon))
         self._remember(book)
         return rows
 
@@ -525,7 +525,7 @@ class Uplift(Estimator):
         return out
 
 
-def _take_ups(rows: pd.DataFrame, book: Book, span: pd.Timedelta) -> npt.NDArray[np.bool_]:
+def take_ups(rows: pd.DataFrame, book: Book, span: pd.Timedelta) -> npt.NDArray[np.bool_]:
     """Say whether each decided (client, product) was taken up within ``span`` of its ``as_of``.
 
     A take-up is a contract of the product starting in ``(as_of, as_of + span]`` for a client
@@ -537,7 +537,7 @@ def _take_ups(rows: pd.DataFrame, book: Book, span: pd.Timedelta) -> npt.NDArray
     >>> import crosssell as cs
     >>> rows = pd.DataFrame({"client_id": ["C1", "C2"], "product_id": ["CRM-2", "CRM-1"],
     ...                      "as_of": pd.to_datetime(["2024-06-30"] * 2)})
-    >>> _take_ups(rows, cs.datasets.tiny(), pd.Timedelta("60D")).tolist()
+    >>> take_ups(rows, cs.datasets.tiny(), pd.Timedelta("60D")).tolist()
     [True, False]
 
     C2 takes CRM-1 on 2024-09-01, after the 60 days.
