@@ -10,7 +10,7 @@ import pytest
 
 import crosssell as cs
 from crosssell.evaluation.uplift import qini_coefficient
-from crosssell.scorers.uplift import _take_ups
+from crosssell.scorers.uplift import take_ups
 
 TRUTH = {"gain": 0.2, "flat": 0.0, "put_off": -0.15}
 CUTOFF = "2024-12-31"
@@ -65,7 +65,7 @@ def test_an_order_that_follows_the_true_uplift_scores_a_high_qini():
     reversed_ = _targeting(_with_history({"gain": 0.05, "flat": 0.3, "put_off": 0.6}))
     d = sim.decisions
     truth = d["client_id"].map(sim.book.clients.set_index("client_id")["segment"]).map(TRUTH)
-    y = _take_ups(d, sim.book, pd.Timedelta("90D"))
+    y = take_ups(d, sim.book, pd.Timedelta("90D"))
     best = qini_coefficient(truth, d["arm"], y)
     assert best > 0
     assert 0.6 * best < _measure(aligned, "qini") <= best + 0.01
