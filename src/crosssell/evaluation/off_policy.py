@@ -281,6 +281,7 @@ def off_policy(
         candidate,
         offers,
         policy,
+        pair=pair,
         pi=pi,
         r=r,
         q_logged=q_logged,
@@ -304,6 +305,7 @@ def _changes(
     offers: pd.DataFrame,
     policy: pd.DataFrame,
     *,
+    pair: pd.Index,
     pi: _FloatVec,
     r: _FloatVec,
     q_logged: _FloatVec,
@@ -314,8 +316,7 @@ def _changes(
     cause = np.full(len(offers), "", dtype=object)
     if dropped.any():
         cause[dropped] = _drop_causes(candidate, offers.loc[dropped])
-    logged_pairs = set(_pair_keys(offers))
-    added = ~_pair_keys(policy).isin(logged_pairs)
+    added = ~_pair_keys(policy).isin(pair)
     parts = [
         pd.DataFrame(
             {

@@ -251,6 +251,8 @@ class Ranker(Scorer):
     _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     _response_feature: ResponseFeature | None
+    #: holdings at each training date, built once for ALS and the other bases of that date
+    _matrices: dict[pd.Timestamp, ClientProductMatrix]
     context_: FeatureContext
     _n_trees: int
     empty_columns_: npt.NDArray[np.bool_]
@@ -405,6 +407,7 @@ class Ranker(Scorer):
         self.context_ = build_context(book, as_of, horizon)
         self.bases_ = self._fit_bases(book, as_of)
         self._als_fits = {}
+        self._matrices = {}
         if self._response_feature is not None:
             self._response_feature.keep_only(self.context_)
 
@@ -535,6 +538,7 @@ class Ranker(Scorer):
         windows and the prediction state cost about as much as two cold fits instead of one
         per date.
         """
+        self._matrices = {}
         if "als" not in self.base:
             return {}
         from crosssell.scorers.factorization import ALS, WarmStart
@@ -547,12 +551,17 @@ class Ranker(Scorer):
                 als._warm_start = WarmStart(  # type: ignore[attr-defined]
                     previous.client_factors_, previous.product_factors_, _WARM_ITERATIONS
                 )
-            out[at] = previous = als.fit(book.matrix(at), book)
+            matrix = book.matrix(at)
+            # the other base scorers of the same date read the same holdings
+            self._matrices[at] = matrix
+            out[at] = previous = als.fit(matrix, book)
         return out
 
     def _fit_bases(self, book: Book, at: pd.Timestamp) -> list[Scorer]:
         """Fit the base scorers on the binary holdings at ``at``."""
-        m = book.matrix(at)
+        m = getattr(self, "_matrices", {}).pop(at, None)
+        if m is None:
+            m = book.matrix(at)
         has_segment = (
             Columns.segment in book.client_table.columns
             and book.client_table[Columns.segment].notna().any()
