@@ -120,14 +120,16 @@ def top_k(
     >>> top_k(s, 3, held)[0].tolist()
     [[2, 3, 0], [3, -1, -1]]
     """
-    validate_params(
-        "top_k",
-        {"k": k, "tiebreak": tiebreak},
-        {
-            "k": [Interval(numbers.Integral, 1, None, closed="left")],
-            "tiebreak": [Options({"index"})],
-        },
-    )
+    fast = type(k) is int and k >= 1 and type(tiebreak) is str and tiebreak == "index"
+    if not fast:  # the checker costs more than one client's selection
+        validate_params(
+            "top_k",
+            {"k": k, "tiebreak": tiebreak},
+            {
+                "k": [Interval(numbers.Integral, 1, None, closed="left")],
+                "tiebreak": [Options({"index"})],
+            },
+        )
     k = int(k)
     s = np.asarray(scores)
     if s.ndim != 2 or not np.issubdtype(s.dtype, np.floating):

@@ -42,6 +42,8 @@ def is_int(value: object) -> bool:
 
 def check_evidence_n(owner: object, n: object) -> int:
     """Check the ``n`` argument of a scorer's ``evidence`` and return it as an int."""
+    if type(n) is int and n >= 1:  # the usual answer, without the checker's cost per offer
+        return n
     name = f"{type(owner).__name__}.evidence"
     validate_params(name, {"n": n}, {"n": [Interval(numbers.Integral, 1, None, closed="left")]})
     return operator.index(cast(SupportsIndex, n))

@@ -102,6 +102,27 @@ class FeatureContext:
     client_product: dict[str, sp.csr_matrix]
     segment_accept: FloatArray64
     _keys: dict[int, IntArray] = field(default_factory=dict, repr=False)
+    _family_labels: list[npt.NDArray[np.object_]] = field(default_factory=list, repr=False)
+
+    def family_labels(self) -> npt.NDArray[np.object_]:
+        """Return the family names as an object array of str, aligned with :attr:`families`.
+
+        Built once per context: explaining one client's offers reads them on every call.
+
+        Returns
+        -------
+        ndarray of object
+
+        Examples
+        --------
+        >>> import crosssell as cs
+        >>> ctx = build_context(cs.datasets.tiny(), "2024-06-30", "90D")
+        >>> ctx.family_labels().tolist() == [str(f) for f in ctx.families]
+        True
+        """
+        if not self._family_labels:
+            self._family_labels.append(np.asarray(self.families.astype(str), dtype=object))
+        return self._family_labels[0]
 
     def contracts(self) -> pd.DataFrame:
         """Return the contracts started on or before :attr:`as_of` (ends after it read as open).

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from crosssell._codec import StateArray, StateScalar, StateSparse, StateSpec
 from crosssell._kernels import top_contributions_into
 from crosssell._params import Estimator, check_fitted, validate_params
-from crosssell._sparse import take_rows
+from crosssell._sparse import row_positions
 from crosssell.scorers._common import RANDOM_STATE, as_rows, check_evidence_n
 
 if TYPE_CHECKING:
@@ -544,11 +544,13 @@ class Scorer(Estimator, ABC):
         else:
             source = holdings
             warm = np.flatnonzero(np.diff(holdings.indptr)[rows] > 0)
-        sub = take_rows(source, rows[warm])
-        owner = np.repeat(warm, np.diff(sub.indptr))
-        held = sub.indices.astype(np.int64)
+        # the stored entries of the warm rows, read in place (no CSR built: one client's offers
+        # are explained in real time)
+        pos, local = row_positions(source.indptr, rows[warm])
+        owner = warm[local]
+        held = source.indices[pos].astype(np.int64)
         target = prods[owner]
-        w = sub.data.astype(np.float64) * pair_weight(held, target)
+        w = source.data[pos].astype(np.float64) * pair_weight(held, target)
         w[held == target] = 0.0
         return top_contributions(owner, held, w, m, n)
 

@@ -33,6 +33,7 @@ from crosssell._codec import (
     register,
 )
 from crosssell._params import Interval, Options, Satisfies, validate_params
+from crosssell._sparse import take_rows
 from crosssell._topk import top_k
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError
@@ -693,7 +694,7 @@ class Ranker(Scorer):
         if n_products <= self.score_all_below:
             mask[:] = True
         mask[:, _new_products(ctx)] = True
-        held = ctx.holdings[rows]
+        held = take_rows(ctx.holdings, rows)
         mask[np.repeat(np.arange(rows.size), np.diff(held.indptr)), held.indices] = False
         local, products = np.nonzero(mask)
         clients = rows[local]
@@ -1043,7 +1044,7 @@ class Ranker(Scorer):
             x = self._scored_features(rows, prods)
             if x is None:
                 x = self._offer_features(ctx, self.bases_, rows, prods)
-            held = ctx.holdings[rows]
+            held = take_rows(ctx.holdings, rows)
         else:
             x = np.empty((rows.size, len(self.feature_names_)))
             for row in np.unique(rows):
@@ -1353,8 +1354,11 @@ def _top_per_row(
     r, p = keys // n_products, keys % n_products
     order = np.lexsort((p, -total, r))
     r, p, total = r[order], p[order], total[order]
-    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
-    place = np.arange(r.size) - np.repeat(first, np.diff(np.r_[first, r.size]))
+    # each entry's place within its row (np.r_ would cost more than the rest for one client)
+    starts = np.flatnonzero(r[1:] != r[:-1]) + 1
+    first = np.zeros(r.size, dtype=np.int64)
+    first[starts] = starts
+    place = np.arange(r.size) - np.maximum.accumulate(first)
     keep = place < n
     ev_idx[r[keep], place[keep]] = p[keep]
     ev_w[r[keep], place[keep]] = total[keep]
@@ -1465,7 +1469,7 @@ def _sentences(
     saying it is proposed on popularity or attributes only.
     """
     product_names = names_of_products
-    families = np.asarray(ctx.families.astype(str), dtype=object)
+    families = ctx.family_labels()
     family = (
         families[ctx.product_family[products]]
         if families.size
