@@ -9,7 +9,9 @@ The synthetic book is written to Parquet (timestamps in microseconds: Spark cann
 nanosecond ones) and read back by Spark, as a warehouse table would be. Each Spark run scores
 every client with ``crosssell.spark.recommend`` into Spark's ``noop`` sink, so the whole plan
 (read, shuffle by bucket, score, write) runs without collecting to the driver. The single-machine
-row is ``Recommender.recommend()`` on the fitted Book. Medians of ``--repeats`` runs. The peak
+row is ``Recommender.recommend()`` on the fitted Book; "files + frames" is the same job as Spark's
+on one process: read the three Parquet tables with pandas, validate them and score every client
+with ``Recommender.recommend_frames``. Medians of ``--repeats`` runs. The peak
 resident memory of the Python worker processes (each runs one bucket at a time) is read from
 ``/proc`` before each session stops (Linux only).
 """
@@ -150,6 +152,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_parquet(frames, Path(tmp))
         del frames
+
+        def from_files() -> pd.DataFrame:
+            # Spark's whole job on one machine: read the tables, validate them, score everyone
+            read = {name: pd.read_parquet(path) for name, path in paths.items()}
+            return rec.recommend_frames(
+                read["contracts"], clients=read["clients"], events=read["events"]
+            )
+
+        t_files, _ = median_seconds(from_files, args.repeats)
+        rows.append(("one machine: files + frames", "1", "-", t_files))
         for cores in args.cores:
             spark = session(cores, memory=args.driver_memory, arrow_batch=args.arrow_batch)
             spark.sparkContext.setLogLevel("ERROR")
@@ -181,7 +193,9 @@ def main() -> None:
         if base is not None and name.startswith("Spark") and cores != "1":
             note = f"{base / t:.2f}x local[1]"
         if name.startswith("Spark"):
-            note = (note + ", " if note else "") + f"{t / t_single:.1f}x one machine"
+            note = (note + ", " if note else "") + (
+                f"{t / t_single:.1f}x one machine, {t / t_files:.1f}x files + frames"
+            )
         print(
             f"{name:<28} {cores:>5} {buckets:>7} {t:>9.2f} {n_offers / t:>10,.0f} "
             f"{n_scored / t:>10,.0f}  {note}"
