@@ -33,6 +33,7 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -856,14 +857,17 @@ def _run(
         errors=errors,
     )
 
-    def score(bucket: pd.DataFrame) -> pd.DataFrame:
-        # pyspark counts a callable's arguments to tell (frame) from (key, frame); a plain
-        # function keeps that count right where a bound method or __call__ would not.
-        return task.run(bucket)
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # A partition holds every row of its clients, which is all scoring needs: its Arrow
+        # batches are joined and scored at once. (Grouping by the bucket instead would make
+        # Spark sort each partition's rows by a key they all share.)
+        parts = [b for b in batches if len(b)]
+        if parts:
+            yield task.run(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True))
 
-    # one partition per bucket: the grouping below reuses it, with no second shuffle
+    # one partition per bucket, each client's rows in one of them
     shuffled = union.repartition(int(buckets), _BUCKET)
-    scored = shuffled.groupBy(_BUCKET).applyInPandas(score, schema=out_schema)
+    scored = shuffled.mapInPandas(score, schema=out_schema)
     if what != "suppressed":
         return scored
     log = rec.suppressed()
