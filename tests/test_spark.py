@@ -301,6 +301,40 @@ def test_shipped_model_is_slim_and_scores_the_same(frames: dict[str, pd.DataFram
     pd.testing.assert_frame_equal(slim.suppressed_frames(mine), fitted.suppressed_frames(mine))
 
 
+def test_shipped_ranker_leaves_the_fitted_events_behind(frames: dict[str, pd.DataFrame]) -> None:
+    """Check that a Ranker's copy drops the Book its feature context keeps, and scores the same.
+
+    The context was built from the fitted Book, events included; scoring fresh frames reads
+    only its ids and catalogue. Explained offers name products, so they are compared too.
+    """
+    import pickle
+
+    from crosssell.spark import _slim
+
+    fitted = cs.Recommender(policy=cs.rules.route_sales(), k=3).fit(cs.Book.from_frames(**frames))
+    assert isinstance(fitted.scorer_, cs.scorers.Ranker)
+    slim = _slim(fitted)
+    assert len(slim.scorer_.context_.book.event_table) == 0
+    assert len(fitted.scorer_.context_.book.event_table) > 0  # the fitted model is untouched
+    assert len(pickle.dumps(slim)) * 3 < len(pickle.dumps(fitted))
+    ids = ["C00002", "C00003", "C00010", "C00011"]
+    tables = {
+        name: frames[name][frames[name][Columns.client].isin(ids)]
+        for name in ("contracts", "clients", "events")
+    }
+    kwargs = {"clients": tables["clients"], "events": tables["events"]}
+    assert len(fitted.recommend_frames(tables["contracts"], **kwargs)) > 0
+    for explain in (False, True):
+        pd.testing.assert_frame_equal(
+            slim.recommend_frames(tables["contracts"], explain=explain, **kwargs),
+            fitted.recommend_frames(tables["contracts"], explain=explain, **kwargs),
+        )
+    pd.testing.assert_frame_equal(
+        slim.suppressed_frames(tables["contracts"], **kwargs),
+        fitted.suppressed_frames(tables["contracts"], **kwargs),
+    )
+
+
 def test_import_crosssell_leaves_pyspark_alone() -> None:
     """Check that importing crosssell and crosssell.spark does not import pyspark."""
     code = "import sys, crosssell, crosssell.spark; print('pyspark' in sys.modules)"

@@ -50,6 +50,7 @@ from crosssell.exceptions import SchemaError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import OFFER_COLUMNS, Recommender
 from crosssell.records import RECORD_COLUMNS, RecordSettings, offer_records, product_names
+from crosssell.scorers import Ranker
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -271,6 +272,14 @@ def _slim(recommender: Recommender) -> Recommender:
     for name in ("view_", "suppression_", "rule_context_"):
         if hasattr(slim, name):
             setattr(slim, name, None)
+    # A Ranker's feature context keeps the Book it was built from (events included, about
+    # nine tenths of the bytes on the synthetic books): it reads only the ids and the
+    # catalogue when scoring, which the slim Book keeps.
+    if isinstance(recommender.scorer_, Ranker) and recommender.scorer_.context_.book is book:
+        scorer = copy.copy(recommender.scorer_)
+        scorer.context_ = dataclasses.replace(scorer.context_, book=slim.book_)
+        scorer.__dict__.pop("_names_cache", None)  # (book, names): read again from the slim one
+        slim.scorer_ = scorer
     slim.n_jobs = 1
     return slim
 
