@@ -85,7 +85,8 @@ class Reads:
     Raises
     ------
     InvalidParameterError
-        If ``events`` is not a mapping of event types to non-negative timedeltas or None.
+        If ``events`` is not a mapping of event types to non-negative timedeltas or None, or
+        a flag is not a bool.
 
     Examples
     --------
