@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -678,6 +680,78 @@ def test_one_client_path_equals_the_full_path_for_every_decline(demo_recs, monke
             declined = [{"date": _DEMO_DAY, "type": "offer_declined", "product_id": product}]
             fast, full = _both_paths(rec, monkeypatch, client, declined)
             assert fast == full, product
+
+
+def _taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Spy on the one-client path: one entry per call, True when it answered."""
+    taken: list[bool] = []
+    original = Recommender._recommend_one_events
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(Recommender, "_recommend_one_events", spy)
+    return taken
+
+
+def _hold_bi2(ctx):
+    # the full path scores one client's own Book: name C0001 only when it is there
+    held = [c for c in ["C0001"] if c in set(ctx.book.client_ids.external)]
+    return pd.DataFrame({"client_id": held, "product_id": ["BI-2"] * len(held)})
+
+
+def _rested(ctx):
+    accepted = ctx.events("offer_accepted", days=30)
+    return cs.rules.Blocks.clients(accepted["client_idx"].to_numpy(), "accepted an offer lately")
+
+
+_DECLARED_NONE = cs.rules.FunctionRule(
+    name="hold", kind="eligibility", func=_hold_bi2, reads=cs.rules.Reads()
+)
+_DECLARED_EVENTS = cs.rules.FunctionRule(
+    name="rested",
+    kind="contact",
+    func=_rested,
+    reads=cs.rules.Reads(events={"offer_accepted": pd.Timedelta(days=30)}),
+)
+_SLEEPING = cs.rules.SleepingDog(uplift={("C0001", "CRM-3"): (-0.1, -0.02, 0.1, 0.2)})
+
+
+@pytest.mark.parametrize(
+    ("extra", "fast"),
+    [
+        (_SLEEPING, True),
+        (_DECLARED_NONE, True),
+        (_DECLARED_EVENTS, False),
+        (dataclasses.replace(_DECLARED_NONE, reads=None), False),
+        (cs.rules.GroupHeld(), False),
+    ],
+    ids=["sleeping_dog", "declared_no_event", "declared_events", "undeclared", "group_held"],
+)
+def test_one_client_path_follows_what_the_rules_read(monkeypatch, extra, fast):
+    """Check that rules reading no event keep the one-client path; the others take the full one."""
+    rec = Recommender(policy=route_sales().with_rules(extra), k=3).fit(
+        cs.datasets.demo(), _DEMO_DAY
+    )
+    taken = _taken(monkeypatch)
+    events = [
+        [{"date": _DEMO_DAY, "type": "offer_declined", "product_id": "BI-2"}],
+        [{"date": "2025-06-29", "type": "offer_accepted", "product_id": "HR-2"}],
+    ]
+    for client in ("C0001", "C0002"):
+        for new in events:
+            got, full = _both_paths(rec, monkeypatch, client, new)
+            assert got == full
+    assert taken == [fast] * 4
+    # and each rule still bites: its pair is gone, or the client who just accepted gets nothing
+    gone = {"sleeping_dog": ("C0001", "CRM-3"), "hold": ("C0001", "BI-2")}
+    if extra.name in gone:
+        client, product = gone[extra.name]
+        assert product not in [o.product_id for o in rec.recommend_one(client, events=events[1])]
+    if extra.name == "rested":
+        assert rec.recommend_one("C0002", events=events[1]) == []
 
 
 def test_closing_a_complaint_brings_the_offers_back_on_both_paths(monkeypatch):

@@ -408,27 +408,86 @@ def test_push_down_equals_same_filter_on_one_machine(
 
 
 def test_push_down_reads_of_the_policy(fitted: cs.Recommender) -> None:
-    """Check the look-backs derived from the rules, and that a rule of one's own keeps all."""
+    """Check the look-backs the rules declare; an undeclared rule of one's own keeps every row."""
     from crosssell.spark import _reads
 
     as_of = pd.Timestamp("2025-06-30")
+    days = pd.Timedelta(days=1)
     reads = _reads(fitted, as_of)
     assert reads.events == {
         "complaint_opened": None,
         "complaint_closed": None,
-        "offer_declined": 90,
-        "offer_made": 30,
-        "churn_signal": 90,
+        "offer_declined": 90 * days,
+        "offer_made": 30 * days,
+        "churn_signal": 90 * days,
     }
     assert not reads.ended_contracts
     longer = copy.copy(fitted)
     longer.policy = fitted.policy.with_rules(cs.rules.ContactCap(name="cap_90", days=90))
-    assert _reads(longer, as_of).events == {**reads.events, "offer_made": 90}
+    assert _reads(longer, as_of).events == {**reads.events, "offer_made": 90 * days}
     own = copy.copy(fitted)
     own.policy = fitted.policy.with_rules(lambda ctx: cs.rules.Blocks.empty())
     unknown = _reads(own, as_of)
     assert unknown.events is None
     assert unknown.ended_contracts
+    declared = copy.copy(fitted)
+    accepted = cs.rules.Reads(events={"offer_accepted": 30 * days}, ended_contracts=True)
+    declared.policy = fitted.policy.with_rules(
+        cs.rules.FunctionRule(
+            name="mine", kind="contact", func=lambda ctx: cs.rules.Blocks.empty(), reads=accepted
+        )
+    )
+    known = _reads(declared, as_of)
+    assert known.events == {**reads.events, "offer_accepted": 30 * days}
+    assert known.ended_contracts
+
+
+@pytest.fixture(scope="module")
+def long_churn(frames: dict[str, pd.DataFrame]) -> cs.Recommender:
+    """Route sales plus a user rule reading churn signals of a year, declared so."""
+    year = cs.rules.Reads(events={"churn_signal": pd.Timedelta(days=365)})
+    # a bound method of a built-in pickles by reference, so the model ships to the workers
+    func = cs.rules.ChurnSignal(name="long_churn", days=365).blocks
+    mine = cs.rules.FunctionRule(name="long_churn", kind="suitability", func=func, reads=year)
+    policy = cs.rules.route_sales().with_rules(mine)
+    return cs.Recommender(policy=policy, k=3).fit(cs.Book.from_frames(**frames))
+
+
+def test_declared_user_rule_keeps_the_push_down_and_the_offers(
+    tables: dict[str, Any], frames: dict[str, pd.DataFrame], long_churn: cs.Recommender
+) -> None:
+    """Check that a declared user rule keeps pruning on, with the offers of every row."""
+    from crosssell import spark as cs_spark
+    from crosssell.spark import _reads
+
+    as_of = pd.Timestamp("2025-03-31")
+    reads = _reads(long_churn, as_of)
+    assert reads.events is not None
+    assert reads.events["churn_signal"] == pd.Timedelta(days=365)
+    assert not reads.ended_contracts
+    declared = {k: None if v is None else v.days for k, v in reads.events.items()}
+    contracts, events = _pruned_on_one_machine(frames, as_of, declared)
+    assert len(events) < 0.1 * len(frames["events"])
+    every_row = long_churn.recommend_frames(
+        frames["contracts"], clients=frames["clients"], events=frames["events"], as_of=as_of, k=2
+    )
+    # the year of churn signals matters: pruned to route-sales' 90 days, the offers differ
+    short_contracts, short_events = _pruned_on_one_machine(
+        frames, as_of, {**declared, "churn_signal": 90}
+    )
+    cut = long_churn.recommend_frames(
+        short_contracts, clients=frames["clients"], events=short_events, as_of=as_of, k=2
+    )
+    assert len(cut) > len(every_row)
+    pruned = cs_spark.recommend(
+        long_churn, tables["contracts"], tables["events"], tables["clients"], as_of=as_of, k=2
+    )
+    got = _offers_frame(pruned.collect())
+    _assert_same_offers(got, every_row)
+    same_filter = long_churn.recommend_frames(
+        contracts, clients=frames["clients"], events=events, as_of=as_of, k=2
+    )
+    _assert_same_offers(got, same_filter)
 
 
 def test_rejected_rows_as_spark_table(spark: Any) -> None:

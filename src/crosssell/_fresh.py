@@ -16,7 +16,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ PLAIN_MAX: Final = 64
 _LOW_NS: Final = pd.Timestamp("1900-01-01").value
 
 
+@runtime_checkable
 class EventRule(Protocol):
     """A built-in rule that reads a client's own events (see ``crosssell.rules``)."""
 

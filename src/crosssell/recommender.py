@@ -72,25 +72,7 @@ from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recom
 from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.records import UNSAVED, RecordSettings, offer_records, product_names, spelled
-from crosssell.rules import (
-    AlreadyHeld,
-    ChurnSignal,
-    ContactCap,
-    DoNotContact,
-    ExcludedByHolding,
-    LowSatisfaction,
-    NotSellable,
-    NotWorthProposing,
-    OpenComplaint,
-    Policy,
-    PrerequisiteMissing,
-    RecentDecline,
-    RenewalFirst,
-    RetainFirst,
-    RuleContext,
-    SegmentNotEligible,
-    Suppression,
-)
+from crosssell.rules import Policy, Reads, RuleContext, Suppression
 from crosssell.scorers import Popularity, Ranker, Response
 from crosssell.scorers.base import Scorer
 from crosssell.weighting import Weighting, WeightingLike
@@ -1392,17 +1374,21 @@ class Recommender(Estimator):
         if self.policy is None:
             return "fitted"
         rules = list(self.policy)
-        if any(type(r) not in _OWN_ROW_RULES and type(r) not in _EVENT_RULES for r in rules):
+        declared = [Reads.of(r) for r in rules]
+        # A rule that may read anything, or other clients' rows, is run again on the full path.
+        if any(d is None or d.other_clients for d in declared):
             return "full"
         if self.rule_context_ is None:
             return "full"
-        reading = [r for r in rules if type(r) in _EVENT_RULES]
+        reading = [r for r, d in zip(rules, declared, strict=True) if d is not None and d.events]
         if not reading:
             return "fitted"
-        static = Policy([r for r in rules if type(r) in _OWN_ROW_RULES])
-        prepared = OneClient.prepare(
-            static, cast(list[EventRule], reading), self.rule_context_, self.candidates_
-        )
+        # only the built-in event rules can run on one client's event columns
+        runnable = [r for r in reading if isinstance(r, EventRule)]
+        if len(runnable) < len(reading):
+            return "full"
+        static = Policy([r for r, d in zip(rules, declared, strict=True) if d and not d.events])
+        prepared = OneClient.prepare(static, runnable, self.rule_context_, self.candidates_)
         return "full" if prepared is None else prepared
 
     def _stored_frames(
@@ -1973,24 +1959,6 @@ class Recommender(Estimator):
 _OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
 
 
-# Built-in rules that read only a client's own rows and the catalogue, and not its events: on
-# the one-client path they keep their fitted blocks.
-_OWN_ROW_RULES: frozenset[type] = frozenset(
-    {
-        AlreadyHeld,
-        NotSellable,
-        PrerequisiteMissing,
-        ExcludedByHolding,
-        SegmentNotEligible,
-        RenewalFirst,
-        LowSatisfaction,
-        DoNotContact,
-        NotWorthProposing,
-        RetainFirst,
-    }
-)
-# Built-in rules that read a client's own events (and its rows): run again with the new events.
-_EVENT_RULES: frozenset[type] = frozenset({OpenComplaint, RecentDecline, ContactCap, ChurnSignal})
 _ONE_CLIENT_LOCK = threading.Lock()
 
 

@@ -45,7 +45,7 @@ from crosssell import rules as _rules
 from crosssell._params import Interval, Options, check_fitted, validate_params
 from crosssell._validation import REJECTED_COLUMNS
 from crosssell.book import Book
-from crosssell.columns import Columns, EventType
+from crosssell.columns import Columns
 from crosssell.exceptions import SchemaError
 from crosssell.matrix import to_as_of
 from crosssell.recommender import OFFER_COLUMNS, Recommender
@@ -339,21 +339,6 @@ class _Shipped:
 
 
 # ------------------------------------------------- what the rules read
-#: Rules that read no event and no contract but the active ones (or none at all).
-_NO_EVENTS: tuple[type, ...] = (
-    _rules.AlreadyHeld,
-    _rules.DoNotContact,
-    _rules.ExcludedByHolding,
-    _rules.GroupHeld,
-    _rules.LowSatisfaction,
-    _rules.NotSellable,
-    _rules.NotWorthProposing,
-    _rules.PrerequisiteMissing,
-    _rules.RenewalFirst,
-    _rules.RetainFirst,
-    _rules.SegmentNotEligible,
-    _rules.SleepingDog,
-)
 # Spark's clock may read a date a few hours off pandas' (time zones): keep a margin.
 _MARGIN_DAYS = 2
 
@@ -362,48 +347,28 @@ _MARGIN_DAYS = 2
 class _Reads:
     """What scoring at ``as_of`` reads: which events, and whether ended contracts matter.
 
-    ``events`` maps each event type read to its look-back in days (``None``: any age); ``None``
-    as a whole means unknown (a rule of the caller's own), and every event travels.
+    ``events`` maps each event type read to its look-back (``None``: any age); ``None`` as a
+    whole means unknown (a rule that does not say what it reads), and every event travels.
     """
 
     as_of: pd.Timestamp
-    events: dict[str, int | None] | None
+    events: dict[str, pd.Timedelta | None] | None
     ended_contracts: bool
 
 
 def _reads(rec: Recommender, as_of: pd.Timestamp) -> _Reads:
-    """Derive what the policy and the matrix read, from the built-in rules' parameters.
+    """Derive what the policy and the matrix read, from what the rules declare they read.
 
     The scorers read the fitted state for known clients and only current holdings for the
-    others; the matrix of an "active" weighting and every built-in rule but the four below
-    read contracts active at ``as_of``. An open complaint blocks whatever its age.
+    others; the matrix of an "active" weighting reads contracts active at ``as_of``, and each
+    rule says what it reads beyond them (:attr:`crosssell.rules.Policy.reads`).
     """
-    looks: dict[type, str] = {
-        _rules.RecentDecline: EventType.offer_declined,
-        _rules.ContactCap: EventType.offer_made,
-        _rules.ChurnSignal: EventType.churn_signal,
-    }
-    events: dict[str, int | None] = {}
-    known = True
-    for rule in () if rec.policy is None else rec.policy.rules:
-        reads: dict[str, int | None]
-        if isinstance(rule, _NO_EVENTS):
-            continue
-        if isinstance(rule, _rules.OpenComplaint):
-            reads = {EventType.complaint_opened: None, EventType.complaint_closed: None}
-        elif type(rule) in looks:
-            reads = {looks[type(rule)]: int(getattr(rule, "days"))}  # noqa: B009
-        else:
-            known = False
-            break
-        for kind, days in reads.items():
-            before = events.get(kind, 0)
-            events[kind] = None if days is None or before is None else max(days, before)
+    declared = _rules.Reads() if rec.policy is None else rec.policy.reads
     state = getattr(rec.matrix_, "state", "active")
     return _Reads(
         as_of=as_of,
-        events=events if known else None,
-        ended_contracts=not known or state != "active",
+        events=None if declared is None else dict(declared.events),
+        ended_contracts=declared is None or declared.ended_contracts or state != "active",
     )
 
 
@@ -419,10 +384,10 @@ def _prune_events(df: DataFrame, reads: _Reads, schema: Any) -> DataFrame | None
     kind = functions.regexp_replace(functions.col(schema.type).cast("string"), r"^\s+|\s+$", "")
     when = functions.col(schema.date).cast("timestamp")
     keep = None
-    for name, days in sorted(reads.events.items()):
+    for name, back in sorted(reads.events.items()):
         this = kind == functions.lit(name)
-        if days is not None:
-            since = reads.as_of - pd.Timedelta(days=days + _MARGIN_DAYS)
+        if back is not None:
+            since = reads.as_of - back - pd.Timedelta(days=_MARGIN_DAYS)
             # an unreadable date travels: the Book says what is wrong with it
             this = this & (when.isNull() | (when >= functions.lit(since.to_pydatetime())))
         keep = this if keep is None else keep | this

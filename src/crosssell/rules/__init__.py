@@ -11,7 +11,7 @@ a complaint closed after it is still open. Rules work on whole arrays; none loop
 """
 
 from crosssell.rules._applicability import OpenComplaint, RenewalFirst
-from crosssell.rules._base import FunctionRule, Rule, rule
+from crosssell.rules._base import FunctionRule, Reads, Rule, rule
 from crosssell.rules._blocks import Blocks, Scope
 
 # The array aliases of the rule signatures stay importable from here, as before the split.
@@ -53,6 +53,7 @@ __all__ = [
     "OpenComplaint",
     "Policy",
     "PrerequisiteMissing",
+    "Reads",
     "RecentDecline",
     "RenewalFirst",
     "RetainFirst",

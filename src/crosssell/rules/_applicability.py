@@ -14,7 +14,7 @@ from crosssell._codec import register
 from crosssell._params import Interval, check_params
 from crosssell.book import OPEN_END
 from crosssell.columns import Columns, EventType, RuleKind
-from crosssell.rules._base import NAME
+from crosssell.rules._base import NAME, Reads
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import (
     DAY_NS,
@@ -67,6 +67,17 @@ class OpenComplaint:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Complaint openings and closings of any age: an open complaint blocks until it closes.
+
+        Examples
+        --------
+        >>> OpenComplaint().reads.events
+        {'complaint_closed': None, 'complaint_opened': None}
+        """
+        return Reads(events={EventType.complaint_opened: None, EventType.complaint_closed: None})
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with an open complaint or one closed within the cool-off.
@@ -199,6 +210,20 @@ class RenewalFirst:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the contracts active at ``as_of``: no event, no ended contract.
+
+        It looks at every contract started by ``as_of``, but one ended by then never runs past
+        a contract still due, so ended contracts change nothing.
+
+        Examples
+        --------
+        >>> RenewalFirst().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block cross-sell to clients with a contract due, and upsells outside its family.

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
+import pandas as pd
 
 from crosssell._codec import register
 from crosssell._params import Interval, Options, check_params
 from crosssell.columns import Columns, EventType, RuleKind
-from crosssell.rules._base import NAME
+from crosssell.rules._base import NAME, Reads
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import (
     DAY_NS,
@@ -67,6 +68,17 @@ class RecentDecline:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """``offer_declined`` events of the last ``days`` days.
+
+        Examples
+        --------
+        >>> RecentDecline(days=30).reads.events
+        {'offer_declined': Timedelta('30 days 00:00:00')}
+        """
+        return Reads(events={EventType.offer_declined: pd.Timedelta(days=self.days)})
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs declined within the last ``days`` days.
@@ -178,6 +190,17 @@ class ContactCap:
     def __post_init__(self) -> None:
         check_params(self)
 
+    @property
+    def reads(self) -> Reads:
+        """``offer_made`` events of the last ``days`` days.
+
+        Examples
+        --------
+        >>> ContactCap(days=30).reads.events
+        {'offer_made': Timedelta('30 days 00:00:00')}
+        """
+        return Reads(events={EventType.offer_made: pd.Timedelta(days=self.days)})
+
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients who already received ``max_offers`` in the window.
 
@@ -252,6 +275,17 @@ class DoNotContact:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the client table's ``do_not_contact`` flag: no event, no ended contract.
+
+        Examples
+        --------
+        >>> DoNotContact().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients whose ``do_not_contact`` flag is True.

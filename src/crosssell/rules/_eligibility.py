@@ -14,7 +14,7 @@ from crosssell._params import Options, check_params
 from crosssell.book import Book
 from crosssell.columns import Columns, RuleKind
 from crosssell.exceptions import SchemaError
-from crosssell.rules._base import NAME
+from crosssell.rules._base import NAME, Reads
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import BoolArray, IntArray, as_tuple, concat_text
 from crosssell.rules._context import RuleContext
@@ -75,6 +75,17 @@ class AlreadyHeld:
     def __post_init__(self) -> None:
         check_params(self)
 
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the holdings at ``as_of``: no event, no ended contract.
+
+        Examples
+        --------
+        >>> AlreadyHeld().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
+
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every (client, product) pair held at ``as_of``.
 
@@ -131,6 +142,17 @@ class NotSellable:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the product table: no event, no ended contract.
+
+        Examples
+        --------
+        >>> NotSellable().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block, for every client, each product whose ``sellable`` flag is False.
@@ -197,6 +219,17 @@ class PrerequisiteMissing:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the holdings at ``as_of`` and the product table: no event, no ended contract.
+
+        Examples
+        --------
+        >>> PrerequisiteMissing().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where the client lacks the product's prerequisites.
@@ -268,6 +301,17 @@ class ExcludedByHolding:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the holdings at ``as_of`` and the product table: no event, no ended contract.
+
+        Examples
+        --------
+        >>> ExcludedByHolding().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where a held product excludes the product (or back).
@@ -349,6 +393,17 @@ class SegmentNotEligible:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the client and product tables: no event, no ended contract.
+
+        Examples
+        --------
+        >>> SegmentNotEligible().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (client, product) pairs where the client's segment is not among the product's.
@@ -461,6 +516,17 @@ class GroupHeld:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """The parent's active contracts: another client's rows, no event.
+
+        Examples
+        --------
+        >>> GroupHeld().reads.other_clients
+        True
+        """
+        return Reads(other_clients=True)
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block (subsidiary, product) pairs where the parent holds the product for the group.

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from crosssell._params import validate_params
 from crosssell.rules._applicability import OpenComplaint, RenewalFirst
-from crosssell.rules._base import KIND, FunctionRule, Rule
+from crosssell.rules._base import KIND, FunctionRule, Reads, Rule
 from crosssell.rules._contact import ContactCap, DoNotContact, RecentDecline
 from crosssell.rules._context import RuleContext
 from crosssell.rules._eligibility import (
@@ -112,6 +112,32 @@ class Policy:
             if isinstance(r, NotWorthProposing):
                 return r
         return None
+
+    @property
+    def reads(self) -> Reads | None:
+        """What the rules read together, or None when a rule does not say (it may read anything).
+
+        The union of the rules' :class:`Reads`: every event type one of them reads, with the
+        longest look-back (any age wins), and ended contracts or other clients' rows when one
+        reads them. Spark scoring ships only these rows (see ``docs/spark.md``); a rule without
+        a ``reads`` attribute, such as a :class:`FunctionRule` built without ``reads=``, makes
+        it None and every row travels.
+
+        Examples
+        --------
+        >>> route_sales().reads.events  # doctest: +NORMALIZE_WHITESPACE
+        {'churn_signal': Timedelta('90 days 00:00:00'),
+         'complaint_closed': None, 'complaint_opened': None,
+         'offer_declined': Timedelta('90 days 00:00:00'),
+         'offer_made': Timedelta('30 days 00:00:00')}
+        >>> route_sales().with_rules(lambda ctx: None).reads is None
+        True
+        """
+        declared = [Reads.of(r) for r in self._rules]
+        known = [d for d in declared if d is not None]
+        if len(known) < len(declared):
+            return None
+        return Reads.union(known)
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self._rules)

@@ -16,7 +16,7 @@ from crosssell._codec import register
 from crosssell._params import Interval, Satisfies, check_params
 from crosssell.columns import Columns, EventType, RuleKind
 from crosssell.exceptions import CrossSellWarning
-from crosssell.rules._base import FINITE_FLOAT, NAME
+from crosssell.rules._base import FINITE_FLOAT, NAME, Reads
 from crosssell.rules._blocks import Blocks
 from crosssell.rules._common import (
     DAY_NS,
@@ -68,6 +68,17 @@ class LowSatisfaction:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the client table's ``satisfaction``: no event, no ended contract.
+
+        Examples
+        --------
+        >>> LowSatisfaction().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with satisfaction below the threshold.
@@ -139,6 +150,17 @@ class ChurnSignal:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """``churn_signal`` events of the last ``days`` days.
+
+        Examples
+        --------
+        >>> ChurnSignal(days=30).reads.events
+        {'churn_signal': Timedelta('30 days 00:00:00')}
+        """
+        return Reads(events={EventType.churn_signal: pd.Timedelta(days=self.days)})
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block every offer to clients with a churn signal in the window.
@@ -257,6 +279,17 @@ class RetainFirst:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but its own table of held clients: no event, no ended contract.
+
+        Examples
+        --------
+        >>> RetainFirst().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     @classmethod
     def from_model(cls, model: Any, threshold: float = 0.5, **kwargs: Any) -> RetainFirst:
@@ -430,6 +463,17 @@ class SleepingDog:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but its own table of held pairs: no event, no ended contract.
+
+        Examples
+        --------
+        >>> SleepingDog().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     @classmethod
     def from_model(
@@ -633,6 +677,17 @@ class NotWorthProposing:
 
     def __post_init__(self) -> None:
         check_params(self)
+
+    @property
+    def reads(self) -> Reads:
+        """Nothing but the scores, after scoring: no event, no ended contract.
+
+        Examples
+        --------
+        >>> NotWorthProposing().reads
+        Reads(events={}, ended_contracts=False, other_clients=False)
+        """
+        return Reads()
 
     def blocks(self, ctx: RuleContext) -> Blocks:
         """Block nothing before scoring; see :meth:`blocked`.
