@@ -69,7 +69,12 @@ from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
 from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recommendation
-from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
+from crosssell.exceptions import (
+    DataWarning,
+    InvalidParameterError,
+    NotFittedError,
+    UnknownIdError,
+)
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.records import UNSAVED, RecordSettings, offer_records, product_names, spelled
 from crosssell.rules import (
@@ -446,6 +451,16 @@ class Recommender(Estimator):
         self.explore_model_ = self._explore_model(matrix, book)
         return self
 
+    def _check_whole_book(self, method: str) -> None:
+        """Refuse a method that reads the fitted Book's events when a scoring-only save has none."""
+        if getattr(self, "scoring_only_", False):
+            raise NotFittedError(
+                f"Recommender.{method} reads the fitted Book's events and suppression, which a "
+                "scoring-only save leaves out: this model scores fresh frames only "
+                "(recommend_frames, suppressed_frames). Load the whole saved model to call "
+                f"{method}."
+            )
+
     def _explore_model(self, matrix: ClientProductMatrix, book: Book) -> Response | None:
         """Return the response model exploration draws from (None without explore)."""
         if self.explore is None:
@@ -489,6 +504,8 @@ class Recommender(Estimator):
         self.cold_ = np.diff(candidates.holdings.indptr) == 0
         # the content hash of the saved model (set by save and load); offers' record ids use it
         self.model_id_ = UNSAVED
+        # set by a load of a scoring-only save, whose Book holds no events
+        self.scoring_only_ = False
         self.book_ = book
         self.as_of_ = as_of_ts
         self.matrix_: ClientProductMatrix = matrix
@@ -694,6 +711,7 @@ class Recommender(Estimator):
         [1]
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("recommend")
         kk = self._check_k(self.k_ if k is None else k)
         asked = self._rows_for(clients)
         rows = _offerable(asked, self.view_)
@@ -1287,6 +1305,7 @@ class Recommender(Estimator):
         explain: bool,
     ) -> list[Offer]:
         check_fitted(self, "scorer_")
+        self._check_whole_book("recommend_one")
         kk = self._check_k(self.k_ if k is None else k)
         given = client
         client = self.book_.client_ids.coerce(client)
@@ -1606,6 +1625,7 @@ class Recommender(Estimator):
         'expected value ... is below the 100.00 cost of proposing it'
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("suppressed")
         if self.suppression_ is None:
             return self._empty_log()
         log = self.suppression_.to_frame(self.book_)
@@ -1705,6 +1725,7 @@ class Recommender(Estimator):
         ('blocked', 'do_not_contact', 'contact')
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("why_not")
         client = self.book_.client_ids.coerce(client)
         product = self.book_.product_ids.coerce(product)
         row = self.book_.client_ids.index_of(client)
@@ -1816,6 +1837,7 @@ class Recommender(Estimator):
         True
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("no_offer_report")
         if offers is None:
             offers = self.recommend(clients, explain=False)
         rows = np.flatnonzero(self.eligible_)
@@ -1881,6 +1903,7 @@ class Recommender(Estimator):
         ('open_complaint',)
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("no_offer_reason")
         client = self.book_.client_ids.coerce(client)
         row = self.book_.client_ids.index_of(client)
         if row < 0:
