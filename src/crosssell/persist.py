@@ -1770,7 +1770,12 @@ def _parse_manifest(raw: bytes, expected: str = FORMAT_NAME) -> dict[str, Any]:
             f"made by crosssell {made_by} with format {version}; this crosssell "
             f"({__version__}) reads format {FORMAT_VERSION}: upgrade crosssell"
         )
-    _fields(manifest, "the manifest", _MANIFEST_KEYS, ("scoring_only",) if expected == FORMAT_NAME else ())
+    _fields(
+        manifest,
+        "the manifest",
+        _MANIFEST_KEYS,
+        ("scoring_only",) if expected == FORMAT_NAME else (),
+    )
     if manifest.get("scoring_only", True) is not True:
         raise ArtifactError(
             f"the manifest's scoring_only is {manifest['scoring_only']!r}; only true is written"
@@ -2286,7 +2291,7 @@ def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Rec
             params["policy"] = policy
         rec = Recommender(**params)
         rec._validate_params()
-        rec._prepare(book, matrix, scorer, fallback)
+        rec._prepare(book, matrix, scorer, fallback, whole_book=not r.scoring_only)
         rec.propensity_ = _decode_propensity(model["propensity"], rec)
         if r.scoring_only and rec.explore is not None:
             raise ArtifactError("a scoring-only save has 'explore', which needs the events")

@@ -484,12 +484,19 @@ class Recommender(Estimator):
         return model
 
     def _prepare(
-        self, book: Book, matrix: ClientProductMatrix, scorer: Scorer, fallback: Scorer
+        self,
+        book: Book,
+        matrix: ClientProductMatrix,
+        scorer: Scorer,
+        fallback: Scorer,
+        *,
+        whole_book: bool = True,
     ) -> Self:
         """Derive everything that is not learned (candidates, policy, scale) from the book.
 
         Deterministic given its inputs, so a loaded model recomputes it and offers exactly what
-        the saved one offered.
+        the saved one offered. ``whole_book=False`` (a scoring-only load, whose Book has no
+        events) leaves the whole book's suppression out: only fresh frames are scored.
         """
         as_of_ts = matrix.as_of
         candidates = Candidates.build(book, as_of_ts)
@@ -497,7 +504,8 @@ class Recommender(Estimator):
         self.rule_context_: RuleContext | None = None
         if self.policy is not None:
             ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
-            suppression = self.policy.evaluate(ctx)
+            if whole_book:
+                suppression = self.policy.evaluate(ctx)
             self.rule_context_ = ctx
 
         self.eligible_ = _eligible(book, as_of_ts)

@@ -503,7 +503,7 @@ def with_event_state(ctx: FeatureContext, state: dict[str, Any]) -> FeatureConte
     for name, value in state.items():
         was = now[name]
         canonical = not sp.issparse(value) or (
-            value.format == "csr" and value.has_canonical_format
+            isinstance(value, sp.csr_matrix | sp.csr_array) and value.has_canonical_format
         )
         if value.shape != was.shape or value.dtype != was.dtype or not canonical:
             raise ValueError(
