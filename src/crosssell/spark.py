@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import copy
 import numbers
+import secrets
 import shutil
 import tempfile
 import threading
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from crosssell import rules as _rules
+from crosssell._codec import registered
 from crosssell._params import Interval, Options, check_fitted, validate_params
 from crosssell._validation import REJECTED_COLUMNS
 from crosssell.book import Book
@@ -236,13 +238,17 @@ def suppressed_schema(recommender: Recommender) -> StructType:
 
 
 # ------------------------------------------------------- shipping the model
-def _model(token: str, path: str) -> Recommender:
-    """Return the fitted model of ``token``, loaded from ``path`` once per worker process."""
+def _model(token: str, path: str, policy: _rules.Policy | None = None) -> Recommender:
+    """Return the fitted model of ``token``, loaded from ``path`` once per worker process.
+
+    ``policy`` replaces the saved one: a policy holding rules of the caller's own code travels
+    with the tasks, as Spark sends the job's code, and the file holds none.
+    """
     with _MODELS_LOCK:
         hit = _MODELS.get(token)
         if hit is None:
             # the safe format: nothing in the file is executed, whoever wrote it
-            hit = load(path)
+            hit = load(path, policy=policy)
             # the whole-book offers and suppression of the shipped Book: batches never read them
             hit.view_ = None  # type: ignore[assignment]
             hit.suppression_ = None
@@ -254,17 +260,31 @@ def _model(token: str, path: str) -> Recommender:
         return hit
 
 
+def _own_code(policy: _rules.Policy | None) -> bool:
+    """Tell whether ``policy`` holds a rule that is not one of crosssell's own classes."""
+    if policy is None:
+        return False
+    if type(policy) is not _rules.Policy:
+        return True
+    known = registered("rule")
+    return any(known.get(type(rule).__name__) is not type(rule) for rule in policy.rules)
+
+
 def _write_model(recommender: Recommender, path: Path) -> Recommender:
     """Save the copy of ``recommender`` that workers load to ``path``; return that copy.
 
     Batch scoring validates each bucket into its own small Book, so the fitted Book's events,
     contract rows and rows set aside are dead weight on the wire: a scoring-only save leaves them
     out and keeps what the scorer computed from them. A model that learns again from the events
-    when loaded (a Response, ``explore``) travels whole. The copy scores on one thread: Spark runs
-    one task per core already, and threads of a task would only compete with the other tasks.
+    when loaded (a Response, ``explore``) travels whole. A policy holding rules of the caller's
+    own code is not saved (the copy has none); it travels with the tasks. The copy scores on one
+    thread: Spark runs one task per core already, and threads of a task would only compete with
+    the other tasks.
     """
     light = copy.copy(recommender)
     light.n_jobs = 1
+    if _own_code(light.policy):
+        light.policy = None
     try:
         save(light, path, scoring_only=True)
     except ArtifactError:
@@ -306,6 +326,8 @@ class _Shipped:
     token: str
     name: str
     size: int
+    #: a policy with rules of the caller's own code, sent with the tasks (the file has none)
+    policy: _rules.Policy | None = None
 
     @classmethod
     def of(cls, recommender: Recommender, spark: Any) -> _Shipped:
@@ -314,6 +336,7 @@ class _Shipped:
             written = Path(tmp) / "model.crosssell"
             token = _write_model(recommender, written).model_id_
             size = written.stat().st_size
+            policy = recommender.policy if _own_code(recommender.policy) else None
             try:
                 shipped = _SHIPPED.setdefault(spark, {})
             except TypeError:  # pragma: no cover - a session class without weak references
@@ -325,7 +348,10 @@ class _Shipped:
                 written.replace(path)
                 spark.addArtifacts(str(path), file=True)
                 shipped[token] = name
-        return cls(token=token, name=name, size=size)
+        if policy is not None:
+            # the same file with another policy object: a model of its own in the workers' cache
+            token = f"{token}-{secrets.token_hex(8)}"
+        return cls(token=token, name=name, size=size, policy=policy)
 
     def get(self) -> Recommender:
         from pyspark import SparkFiles
@@ -333,7 +359,7 @@ class _Shipped:
         path = Path(SparkFiles.get(self.name))
         if not path.exists():  # pragma: no cover - a worker that runs in the files' folder
             path = Path.cwd() / self.name
-        return _model(self.token, str(path))
+        return _model(self.token, str(path), self.policy)
 
 
 # ------------------------------------------------- what the rules read
