@@ -1568,7 +1568,9 @@ class Recommender(Estimator):
         return ev_idx, ev_w
 
     # -------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], *, compress: bool = False, scoring_only: bool = False
+    ) -> Path:
         """Save the fitted model safely: a JSON manifest and arrays, never a pickle.
 
         Parameters
@@ -1577,6 +1579,10 @@ class Recommender(Estimator):
             A ``.zip`` or ``.crosssell`` name gives one zip file; any other name a folder.
         compress : bool, default False
             Deflate the arrays (smaller, slower).
+        scoring_only : bool, default False
+            Leave the Book's events out and keep what scoring fresh frames reads: the loaded
+            model answers only :meth:`recommend_frames` and :meth:`suppressed_frames` (see
+            :func:`crosssell.persist.save`).
 
         Returns
         -------
@@ -1586,7 +1592,8 @@ class Recommender(Estimator):
         Raises
         ------
         ArtifactError
-            If the model holds something that cannot be saved without code (a user rule).
+            If the model holds something that cannot be saved without code (a user rule), or
+            with ``scoring_only`` learns again from the events when loaded (a Response).
 
         Examples
         --------
@@ -1599,7 +1606,7 @@ class Recommender(Estimator):
         True
         """
         # persistence knows every class and so sits above this module; it installs its saver
-        return save_model(self, path, compress=compress)
+        return save_model(self, path, compress=compress, scoring_only=scoring_only)
 
     # -------------------------------------------------------------- audit
     def suppressed(self, *, not_worth: bool = False) -> pd.DataFrame:

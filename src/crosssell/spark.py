@@ -7,9 +7,9 @@ worker, which calls :meth:`crosssell.Recommender.recommend_frames` (or
 rule tables and id maps of the fitted model. Only the rows the policy reads travel (events
 within each rule's look-back before ``as_of``, contracts not ended by then and each client's
 latest ended one). The fitted model is saved once on the driver in crosssell's safe format
-(:func:`crosssell.save` with ``scoring_only=True``: a JSON manifest and arrays, no pickle, no
-event), sent once to each executor as a file of the Spark session, and loaded once per worker
-process by :func:`crosssell.load`, which runs no code from the file.
+(:func:`crosssell.persist.save` with ``scoring_only=True``: a JSON manifest and arrays, no
+pickle, no event), sent once to each executor as a file of the Spark session, and loaded once
+per worker process by :func:`crosssell.load`, which runs no code from the file.
 
 Only the DataFrame API is used (no ``SparkContext``, no RDD), so the same code runs on a classic
 cluster and on Spark Connect. pyspark is optional: install it with ``pip install
