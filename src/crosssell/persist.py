@@ -286,7 +286,7 @@ def save(
     :meth:`~crosssell.Recommender.recommend_frames` and
     :meth:`~crosssell.Recommender.suppressed_frames` as ``rec`` and refuses every method that
     reads the fitted Book's events or suppression (``recommend``, ``recommend_one``,
-    ``suppressed``, ``why_not``, ``no_offer_report``, ``records``, a whole save). Models that
+    ``suppressed``, ``why_not``, ``no_offer_*``, a whole save). Models that
     learn again from the events when loaded (a :class:`~crosssell.scorers.Response` scorer, a
     Ranker with ``response``, ``explore``) cannot be saved so.
 
