@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import resource
 import statistics
 import sys
@@ -141,9 +140,15 @@ def main() -> None:
         f"\n## {args.clients:,} clients, {len(frames['contracts']):,} contracts, "
         f"{len(frames['events']):,} events; {n_offers:,} offers for {n_scored:,} clients"
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        shipped = Path(tmp) / "model.crosssell"
+        cs_spark._write_model(rec, shipped)
+        size = shipped.stat().st_size
+        t_load, _ = median_seconds(lambda: cs.load(shipped), 1)
     print(
         f"generate {t_gen:.1f} s, Book {t_book:.1f} s, fit {t_fit:.1f} s (driver, one machine); "
-        f"shipped model {len(pickle.dumps(cs_spark._slim(rec))) / 2**20:.0f} MiB pickled, "
+        f"shipped model {size / 2**20:.0f} MiB (scoring-only safe file), loaded in "
+        f"{t_load:.1f} s; "
         f"driver peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
     )
 

@@ -964,3 +964,155 @@ def test_a_fitted_explore_model_is_refused(book: cs.Book, tmp_path: Path) -> Non
     rec.fit(book, AS_OF)
     with pytest.raises(ArtifactError, match="Pass it unfitted"):
         rec.save(tmp_path / "fitted.crosssell")
+
+
+# --------------------------------------------------------------------------- scoring-only saves
+def _fresh_frames() -> dict[str, dict[str, pd.DataFrame]]:
+    """Frames of 40 clients of the demo book as they are, and the same clients under new ids."""
+    f = cs.datasets.demo_frames()
+    ids = f["clients"]["client_id"].iloc[::12].head(40)
+    known = {t: f[t][f[t]["client_id"].isin(ids)] for t in ("contracts", "clients", "events")}
+    new = {t: v.assign(client_id="N" + v["client_id"].astype(str)) for t, v in known.items()}
+    return {"known": known, "new": new}
+
+
+def _assert_same_on_frames(a: cs.Recommender, b: cs.Recommender) -> None:
+    for frames in _fresh_frames().values():
+        kw = {"clients": frames["clients"], "events": frames["events"]}
+        pd.testing.assert_frame_equal(
+            a.recommend_frames(frames["contracts"], **kw),
+            b.recommend_frames(frames["contracts"], **kw),
+        )
+        pd.testing.assert_frame_equal(
+            a.suppressed_frames(frames["contracts"], **kw),
+            b.suppressed_frames(frames["contracts"], **kw),
+        )
+
+
+@pytest.mark.parametrize(
+    "scorer",
+    [
+        None,
+        Popularity(by="segment"),
+        CoOccurrence(),
+        ItemKNN(),
+        ALS(factors=8, iterations=3, random_state=0, num_threads=1),
+    ],
+    ids=lambda s: "Ranker" if s is None else type(s).__name__,
+)
+def test_scoring_only_save_scores_fresh_frames_alike(
+    book: cs.Book, scorer: Any, tmp_path: Path
+) -> None:
+    """Check that a scoring-only save holds no event and scores fresh frames exactly alike."""
+    rec = _fit(book, scorer)
+    path = persist.save(rec, tmp_path / "light.crosssell", scoring_only=True)
+    back = persist.load(path)
+    assert back.scoring_only_
+    assert not rec.scoring_only_
+    assert len(back.book_.events) == 0
+    assert persist.read_manifest(path)["scoring_only"] is True
+    assert path.stat().st_size < persist.save(rec, tmp_path / "whole.crosssell").stat().st_size
+    _assert_same_on_frames(rec, back)
+
+
+def test_scoring_only_ranker_keeps_its_event_features(
+    ranker_rec: cs.Recommender, tmp_path: Path
+) -> None:
+    """Check that a Ranker loaded scoring-only has the fitted feature context, array for array."""
+    back = persist.load(persist.save(ranker_rec, tmp_path / "light", scoring_only=True))
+    _same_context(ranker_rec.scorer_.context_, back.scorer_.context_)
+    _assert_same_on_frames(ranker_rec, back)
+    names = {a["name"] for a in _manifest(tmp_path / "light")["arrays"]}
+    assert "scorer/context/segment_accept" in names
+    assert "scorer/context/client_product/offer_made/data" in names
+    # every array loads without pickle
+    with np.load(tmp_path / "light" / "arrays.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype.kind in "biufcmM" for k in z.files)
+
+
+def test_scoring_only_model_refuses_whole_book_methods(rec: cs.Recommender, tmp_path: Path) -> None:
+    """Check that a scoring-only model refuses what reads the events it lacks, and saves light."""
+    back = persist.load(persist.save(rec, tmp_path / "light", scoring_only=True))
+    client, product = rec.book_.client_ids.external[0], rec.book_.product_ids.external[0]
+    calls = {
+        "recommend": back.recommend,
+        "recommend_one": lambda: back.recommend_one(client),
+        "suppressed": back.suppressed,
+        "why_not": lambda: back.why_not(client, product),
+        "no_offer_report": back.no_offer_report,
+        "no_offer_reason": lambda: back.no_offer_reason(client),
+    }
+    for method, call in calls.items():
+        with pytest.raises(NotFittedError, match=rf"Recommender\.{method} reads the fitted Book"):
+            call()
+    with pytest.raises(ArtifactError, match="loaded from a scoring-only save"):
+        persist.save(back, tmp_path / "whole")
+    again = persist.load(persist.save(back, tmp_path / "again", scoring_only=True))
+    _assert_same_on_frames(rec, again)
+
+
+@pytest.mark.parametrize(
+    ("scorer", "explore", "message"),
+    [
+        (cs.scorers.Response(), None, "a Response learns again from the Book's events"),
+        (Ranker(response=True, n_estimators=20), None, "a Ranker with response=True"),
+        (Popularity(), cs.Explore(share=0.2), "a model with 'explore'"),
+    ],
+    ids=["Response", "Ranker-response", "explore"],
+)
+def test_scoring_only_refuses_models_that_learn_from_events(
+    book: cs.Book, scorer: Any, explore: Any, message: str, tmp_path: Path
+) -> None:
+    """Check that a model that relearns from the events at load is not saved scoring-only."""
+    rec = _fit(book, scorer, explore=explore)
+    with pytest.raises(ArtifactError, match=message):
+        persist.save(rec, tmp_path / "light", scoring_only=True)
+    assert not (tmp_path / "light").exists()
+
+
+@pytest.fixture
+def light_saved(rec: cs.Recommender, tmp_path: Path) -> Path:
+    """A default (Ranker) model saved scoring-only as a folder, for tests that damage it."""
+    return persist.save(rec, tmp_path / "light", scoring_only=True)
+
+
+def test_scoring_only_event_state_nan_refused(light_saved: Path) -> None:
+    """Check that a saved event feature holding NaN is refused."""
+    accept = _arrays(light_saved)["scorer/context/segment_accept"].copy()
+    accept[0, 0] = np.nan
+    _replace_array(light_saved, "scorer/context/segment_accept", accept)
+    with pytest.raises(ArtifactError, match=r"context\.segment_accept holds NaN or infinite"):
+        persist.load(light_saved)
+
+
+def test_scoring_only_event_state_shape_refused(light_saved: Path) -> None:
+    """Check that a saved event feature of another length than the clients is refused."""
+    n_clients = _manifest(light_saved)["sizes"]["clients"]
+    name = "scorer/context/client_columns/client_contacts"
+    _replace_array(light_saved, name, np.zeros(n_clients + 1))
+    message = rf"client_contacts has shape \[{n_clients + 1}\], expected \(n_clients={n_clients}\)"
+    with pytest.raises(ArtifactError, match=message):
+        persist.load(light_saved)
+
+
+def test_scoring_only_event_state_missing_or_misplaced(light_saved: Path, saved: Path) -> None:
+    """Check that a scoring-only save lacking event state, or a whole save with it, is refused."""
+    manifest = _manifest(light_saved)
+    del manifest["model"]["scorer"]["context"]["segment_accept"]
+    _write_manifest(light_saved, manifest)
+    with pytest.raises(ArtifactError, match=r"context lacks the keys \['segment_accept'\]"):
+        persist.load(light_saved)
+    manifest = _manifest(saved)
+    manifest["model"]["scorer"]["context"] = {}
+    _write_manifest(saved, manifest)
+    with pytest.raises(ArtifactError, match="context lacks the keys"):
+        persist.load(saved)
+
+
+def test_scoring_only_flag_must_be_true(light_saved: Path) -> None:
+    """Check that the manifest's scoring_only flag is true when present."""
+    manifest = _manifest(light_saved)
+    manifest["scoring_only"] = False
+    _write_manifest(light_saved, manifest)
+    with pytest.raises(ArtifactError, match="scoring_only is False"):
+        persist.load(light_saved)

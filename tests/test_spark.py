@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ import pandas as pd
 import pytest
 
 import crosssell as cs
+from crosssell import persist
 from crosssell.columns import Columns
 
 pytestmark = [
@@ -268,71 +272,131 @@ def test_warehouse_dates_become_datetimes() -> None:
     assert far.iloc[1] == pd.Timestamp("9999-12-31")
 
 
-def test_model_unpickled_once_per_process(spark: Any, fitted: cs.Recommender) -> None:
-    """Check that the model is shipped once per session and unpickled once per process."""
+def test_model_loaded_once_per_process(spark: Any, fitted: cs.Recommender) -> None:
+    """Check that the model is shipped once per session and loaded once per process."""
     from crosssell.spark import _Shipped
 
     shipped = _Shipped.of(fitted, spark)
     again = _Shipped.of(fitted, spark)
     assert again.name == shipped.name
+    assert shipped.name.endswith(".crosssell")
     first = shipped.get()
     assert first is not fitted
     assert shipped.get() is first
     assert again.get() is first
 
 
-def test_shipped_model_is_slim_and_scores_the_same(frames: dict[str, pd.DataFrame]) -> None:
-    """Check that the copy sent to workers is much smaller and scores fresh frames identically.
+@pytest.mark.parametrize("scorer", [None, "ItemKNN", "Popularity", "CoOccurrence", "ALS"])
+def test_shipped_model_is_safe_light_and_scores_the_same(
+    frames: dict[str, pd.DataFrame],
+    fitted: cs.Recommender,
+    scorer: str | None,
+    tmp_path: Path,
+) -> None:
+    """Check that the file sent to workers holds no pickle and no event, and scores the same.
 
-    On an item-kNN model: a Ranker keeps the feature context it scores from, and its copy is
-    about half the full model's size.
+    Fresh frames of clients known at fit and of the same clients under new ids give the same
+    offers and suppressed rows from the model a worker loads as from the fitted one.
     """
-    import pickle
+    from crosssell.spark import _model, _write_model
 
-    from crosssell.spark import _slim
+    rec = fitted
+    if scorer is not None:
+        rec = cs.Recommender(
+            policy=cs.rules.route_sales(), k=3, scorer=getattr(cs.scorers, scorer)()
+        ).fit(cs.Book.from_frames(**frames))
+    path = tmp_path / "model.crosssell"
+    _write_model(rec, path)
+    # a copy: save gives the model it saves an id, and the fixture's offers were made without
+    whole = persist.save(copy.copy(rec), tmp_path / "whole.crosssell")
+    assert path.stat().st_size * 2 < whole.stat().st_size
+    assert persist.read_manifest(path)["scoring_only"] is True
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == ["arrays.npz", "manifest.json"]
+        json.loads(z.read("manifest.json"))
+        with z.open("arrays.npz") as member, np.load(member, allow_pickle=False) as arrays:
+            assert all(arrays[name].dtype.kind in "biufcmM" for name in arrays.files)
+    worker = _model(str(path), str(path))
+    assert worker.scoring_only_
+    assert len(worker.book_.events) == 0
+    assert _model(str(path), str(path)) is worker
 
-    fitted = cs.Recommender(policy=cs.rules.route_sales(), k=3, scorer=cs.scorers.ItemKNN()).fit(
+    ids = frames["clients"][Columns.client].iloc[::250]
+    known = {
+        t: frames[t][frames[t][Columns.client].isin(ids)]
+        for t in ("contracts", "clients", "events")
+    }
+    new = {
+        t: v.assign(**{Columns.client: "N" + v[Columns.client].astype(str)})
+        for t, v in known.items()
+    }
+    for part in (known, new):
+        kw = {"clients": part["clients"], "events": part["events"]}
+        for explain in (False, True):
+            pd.testing.assert_frame_equal(
+                worker.recommend_frames(part["contracts"], explain=explain, **kw),
+                rec.recommend_frames(part["contracts"], explain=explain, **kw),
+            )
+        pd.testing.assert_frame_equal(
+            worker.suppressed_frames(part["contracts"], **kw),
+            rec.suppressed_frames(part["contracts"], **kw),
+        )
+
+
+def test_policy_of_own_code_travels_beside_the_file(
+    frames: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Check that a policy with a FunctionRule stays out of the file and scores the same."""
+    from crosssell.spark import _model, _write_model
+
+    rule = cs.rules.FunctionRule(
+        name="odd_rows_only",
+        kind="suitability",
+        func=lambda ctx: np.arange(ctx.n_clients) % 2 == 0,
+    )
+    policy = cs.rules.route_sales().with_rules(rule)
+    rec = cs.Recommender(policy=policy, k=3, scorer=cs.scorers.ItemKNN()).fit(
         cs.Book.from_frames(**frames)
     )
-    slim = _slim(fitted)
-    assert len(pickle.dumps(slim)) * 4 < len(pickle.dumps(fitted))
+    path = tmp_path / "model.crosssell"
+    _write_model(rec, path)
+    assert persist.read_manifest(path)["parameters"]["policy"] is None
+    worker = _model(f"{path}-policy", str(path), policy)
     mine = frames["contracts"][frames["contracts"][Columns.client].isin(["C00002", "C00003"])]
-    pd.testing.assert_frame_equal(slim.recommend_frames(mine), fitted.recommend_frames(mine))
-    pd.testing.assert_frame_equal(slim.suppressed_frames(mine), fitted.suppressed_frames(mine))
+    log = rec.suppressed_frames(mine)
+    assert "odd_rows_only" in set(log[Columns.rule])
+    pd.testing.assert_frame_equal(worker.suppressed_frames(mine), log)
+    pd.testing.assert_frame_equal(worker.recommend_frames(mine), rec.recommend_frames(mine))
 
 
-def test_shipped_ranker_leaves_the_fitted_events_behind(frames: dict[str, pd.DataFrame]) -> None:
-    """Check that a Ranker's copy drops the Book its feature context keeps, and scores the same.
+def test_model_the_safe_format_cannot_hold_travels_with_the_tasks(
+    spark: Any, frames: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Check that a model without a safe form (trees of scikit-learn) still scores on Spark.
 
-    The context was built from the fitted Book, events included; scoring fresh frames reads
-    only its ids and catalogue. Explained offers name products, so they are compared too.
+    It cannot be saved without code, so it travels with every task, with a warning that says
+    why; the offers are one machine's.
     """
-    import pickle
+    from crosssell.exceptions import ArtifactError, CrossSellWarning
+    from crosssell.spark import recommend
 
-    from crosssell.spark import _slim
-
-    fitted = cs.Recommender(policy=cs.rules.route_sales(), k=3).fit(cs.Book.from_frames(**frames))
-    assert isinstance(fitted.scorer_, cs.scorers.Ranker)
-    slim = _slim(fitted)
-    assert len(slim.scorer_.context_.book.event_table) == 0
-    assert len(fitted.scorer_.context_.book.event_table) > 0  # the fitted model is untouched
-    assert len(pickle.dumps(slim)) * 3 < len(pickle.dumps(fitted))
-    ids = ["C00002", "C00003", "C00010", "C00011"]
-    tables = {
-        name: frames[name][frames[name][Columns.client].isin(ids)]
-        for name in ("contracts", "clients", "events")
+    ids = frames["clients"][Columns.client].iloc[:1500]
+    small = {
+        t: f[f[Columns.client].isin(ids)] if Columns.client in f else f for t, f in frames.items()
     }
-    kwargs = {"clients": tables["clients"], "events": tables["events"]}
-    assert len(fitted.recommend_frames(tables["contracts"], **kwargs)) > 0
-    for explain in (False, True):
-        pd.testing.assert_frame_equal(
-            slim.recommend_frames(tables["contracts"], explain=explain, **kwargs),
-            fitted.recommend_frames(tables["contracts"], explain=explain, **kwargs),
-        )
-    pd.testing.assert_frame_equal(
-        slim.suppressed_frames(tables["contracts"], **kwargs),
-        fitted.suppressed_frames(tables["contracts"], **kwargs),
+    rec = cs.Recommender(
+        policy=cs.rules.route_sales(), k=3, scorer=cs.scorers.Ranker(model="hgb", n_estimators=20)
+    ).fit(cs.Book.from_frames(**small))
+    with pytest.raises(ArtifactError):
+        persist.save(copy.copy(rec), tmp_path / "model")
+    tables = {t: spark.createDataFrame(small[t]) for t in ("contracts", "events", "clients")}
+    with pytest.warns(CrossSellWarning, match="travels with every task"):
+        out = recommend(rec, tables["contracts"], tables["events"], tables["clients"], buckets=2)
+    want = rec.recommend_frames(
+        small["contracts"], clients=small["clients"], events=small["events"]
     )
+    assert len(want) > 0
+    _assert_same_offers(_offers_frame(out.collect()), want)
 
 
 def test_import_crosssell_leaves_pyspark_alone() -> None:

@@ -395,7 +395,7 @@ def set_saver(fn: Callable[..., Path]) -> None:
     Parameters
     ----------
     fn : callable
-        Called as ``fn(rec, path, compress=...)``; returns the path written.
+        Called as ``fn(rec, path, compress=..., scoring_only=...)``; returns the path written.
 
     Examples
     --------
@@ -406,7 +406,9 @@ def set_saver(fn: Callable[..., Path]) -> None:
     _SAVER[:] = [fn]
 
 
-def save_model(rec: Any, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+def save_model(
+    rec: Any, path: str | os.PathLike[str], *, compress: bool = False, scoring_only: bool = False
+) -> Path:
     """Save ``rec`` with the installed saver (see :func:`set_saver`).
 
     Parameters
@@ -417,6 +419,8 @@ def save_model(rec: Any, path: str | os.PathLike[str], *, compress: bool = False
         Target.
     compress : bool, default False
         Deflate the zip entries.
+    scoring_only : bool, default False
+        Leave the events out: a model for scoring fresh frames only.
 
     Returns
     -------
@@ -443,4 +447,4 @@ def save_model(rec: Any, path: str | os.PathLike[str], *, compress: bool = False
         importlib.import_module("crosssell.persist")
     if not _SAVER:
         raise RuntimeError("Saving needs crosssell.persist, which installed no saver.")
-    return _SAVER[0](rec, path, compress=compress)
+    return _SAVER[0](rec, path, compress=compress, scoring_only=scoring_only)

@@ -262,7 +262,13 @@ def _calibrator_classes() -> tuple[type[Any], ...]:
 
 
 # ------------------------------------------------------------------------------ public api
-def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+def save(
+    rec: Recommender,
+    path: str | os.PathLike[str],
+    *,
+    compress: bool = False,
+    scoring_only: bool = False,
+) -> Path:
     """Save a fitted Recommender to a folder or a zip file, atomically.
 
     ``.zip`` and ``.crosssell`` names make one zip file; any other name makes a folder holding
@@ -271,6 +277,18 @@ def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = Fal
     in place. Events and contracts are saved whole, so a loaded model can also answer
     :meth:`~crosssell.Recommender.recommend_one` with fresh data; the rows validation set
     aside (``book.rejected``) are saved too.
+
+    ``scoring_only=True`` saves a model for scoring fresh frames only, as batch scoring ships
+    it to workers: the Book's events, the rows set aside and the extra columns of the
+    contracts are left out, and what the fitted scorer computed from the events is saved
+    instead (a :class:`~crosssell.scorers.Ranker`'s event features), checked on load like
+    every other array. The loaded model gives the same
+    :meth:`~crosssell.Recommender.recommend_frames` and
+    :meth:`~crosssell.Recommender.suppressed_frames` as ``rec`` and refuses every method that
+    reads the fitted Book's events or suppression (``recommend``, ``recommend_one``,
+    ``suppressed``, ``why_not``, ``no_offer_*``, a whole save). Models that
+    learn again from the events when loaded (a :class:`~crosssell.scorers.Response` scorer, a
+    Ranker with ``response``, ``explore``) cannot be saved so.
 
     Parameters
     ----------
@@ -281,6 +299,8 @@ def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = Fal
         holds a saved model.
     compress : bool, default False
         Deflate the zip entries: smaller files, slower saves and loads.
+    scoring_only : bool, default False
+        Leave the events out and keep only what scoring fresh frames reads (see above).
 
     Returns
     -------
@@ -295,7 +315,9 @@ def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = Fal
         If the model holds something that cannot be saved without code: a
         :class:`~crosssell.rules.FunctionRule` or another rule, scorer, weighting or calibrator
         that is not one of crosssell's own classes, or fitted state of an unsupported type.
-        Nothing is written then. Also when the target is a folder that is not a saved model.
+        Nothing is written then. Also when the target is a folder that is not a saved model,
+        with ``scoring_only`` when the model learns again from the events when loaded, and
+        without it when ``rec`` was itself loaded from a scoring-only save.
 
     Examples
     --------
@@ -309,11 +331,29 @@ def save(rec: Recommender, path: str | os.PathLike[str], *, compress: bool = Fal
     ...     same = again.recommend().equals(rec.recommend())
     >>> written.name, same
     ('model.crosssell', True)
+
+    A scoring-only save scores fresh frames the same and holds no event:
+
+    >>> frames = cs.datasets.demo_frames()
+    >>> mine = frames["contracts"][frames["contracts"]["client_id"] == "C0001"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     light = load(save(rec, Path(tmp) / "light.crosssell", scoring_only=True))
+    >>> light.recommend_frames(mine).equals(rec.recommend_frames(mine)), len(light.book_.events)
+    (True, 0)
     """
     check_fitted(rec, "scorer_")
+    if not isinstance(scoring_only, bool):
+        raise TypeError(
+            f"The 'scoring_only' parameter of save must be a bool. Got {scoring_only!r} instead."
+        )
     target = Path(path)
     try:
-        writer = _Writer()
+        if getattr(rec, "scoring_only_", False) and not scoring_only:
+            raise ArtifactError(
+                "this model was loaded from a scoring-only save, which holds no events; save it "
+                "with scoring_only=True, or save the model it was made from"
+            )
+        writer = _Writer(scoring_only=scoring_only)
         manifest = _manifest(rec, writer)
         payload = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False)
         _write_atomic(target, payload.encode("utf-8"), writer.arrays, compress=compress)
@@ -328,7 +368,8 @@ def load(path: str | os.PathLike[str], *, policy: Policy | None = None) -> Recom
 
     The Book, the matrix and the fitted scorers are rebuilt from the arrays; candidates and
     the policy's suppression are recomputed from the Book, so the loaded model offers exactly
-    what the saved one offered.
+    what the saved one offered. A scoring-only save (see :func:`save`) loads into a model that
+    scores fresh frames only (``scoring_only_`` is True).
 
     Parameters
     ----------
@@ -772,10 +813,11 @@ class _UnsupportedError(Exception):
 class _Writer:
     """Collects arrays under unique names; an array object met twice is stored once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, scoring_only: bool = False) -> None:
         self.arrays: dict[str, npt.NDArray[Any]] = {}
         self._seen: dict[int, str] = {}
         self.notes: list[str] = []
+        self.scoring_only = scoring_only
 
     def add(self, name: str, array: npt.NDArray[Any]) -> str:
         # the arrays dict keeps every stored array alive, so an id cannot be reused meanwhile
@@ -833,6 +875,20 @@ def model_id(manifest: Mapping[str, Any]) -> str:
 def _manifest(rec: Recommender, w: _Writer) -> dict[str, Any]:
     book = rec.book_
     matrix = rec.matrix_
+    if w.scoring_only:
+        if rec.explore is not None:
+            raise ArtifactError(
+                "a model with 'explore' learns its response model again from the Book's events "
+                "when loaded, so it cannot be saved scoring-only; save it whole"
+            )
+        # fresh frames bring their own events and contracts; the fitted Book lends its ids,
+        # catalogue, client table and contract arrays (an empty contracts table keeps the rows)
+        book = dataclasses.replace(
+            book,
+            event_table=book.event_table.iloc[:0],
+            _contracts=book._contracts.iloc[:, :0],
+            rejected=book.rejected.iloc[:0],
+        )
     parameters = _encode_parameters(rec, w)
     book_spec = _encode_book(book, w)
     if not (matrix.clients == book.client_ids and matrix.products == book.product_ids):
@@ -847,11 +903,13 @@ def _manifest(rec: Recommender, w: _Writer) -> dict[str, Any]:
         "fallback": _encode_scorer(rec.fallback_, "fallback", w, fitted=True),
         "propensity": _encode_propensity(rec),
     }
+    scoring = {"scoring_only": True} if w.scoring_only else {}
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **scoring,
         "parameters": parameters,
         "schema": book.schema.to_dict(),
         "as_of": matrix.as_of.isoformat(),
@@ -1101,7 +1159,31 @@ def _encode_scorer(scorer: Any, prefix: str, w: _Writer, *, fitted: bool) -> dic
                 "_state_schema, so a load would refuse it"
             )
         spec["state"] = state
+        if w.scoring_only and any(isinstance(v, StateRebuilt) for v in schema.values()):
+            spec["context"] = _encode_scoring(scorer, spec["class"], prefix, w)
     return spec
+
+
+def _encode_scoring(scorer: Any, name: str, prefix: str, w: _Writer) -> dict[str, Any]:
+    """Encode what a scorer rebuilds from the events at load, for a save without them."""
+    take = getattr(scorer, "_scoring_state", None)
+    if take is None:
+        raise ArtifactError(
+            f"a {name} learns again from the Book's events when loaded, so it cannot be saved "
+            "scoring-only; save it whole"
+        )
+    schema = _scoring_schema(type(scorer))
+    out: dict[str, Any] = {}
+    for key, value in take().items():
+        out[key] = _encode_state(
+            value, f"{prefix}/context/{key}", f"{name} context {key}", w, schema.get(key)
+        )
+    return out
+
+
+def _scoring_schema(cls: type) -> dict[str, StateSpec]:
+    """Return the state a scorer class keeps in a scoring-only save, besides its saved state."""
+    return dict(getattr(cls, "_scoring_schema", {}))
 
 
 def _encode_declared(  # noqa: PLR0911 (one per spec)
@@ -1687,7 +1769,16 @@ def _parse_manifest(raw: bytes, expected: str = FORMAT_NAME) -> dict[str, Any]:
             f"made by crosssell {made_by} with format {version}; this crosssell "
             f"({__version__}) reads format {FORMAT_VERSION}: upgrade crosssell"
         )
-    _fields(manifest, "the manifest", _MANIFEST_KEYS)
+    _fields(
+        manifest,
+        "the manifest",
+        _MANIFEST_KEYS,
+        ("scoring_only",) if expected == FORMAT_NAME else (),
+    )
+    if manifest.get("scoring_only", True) is not True:
+        raise ArtifactError(
+            f"the manifest's scoring_only is {manifest['scoring_only']!r}; only true is written"
+        )
     entries = manifest["arrays"]
     if not isinstance(entries, list):
         raise ArtifactError("the manifest's 'arrays' is not a list")
@@ -1888,9 +1979,11 @@ def _declared_rows(spec: Any, where: str, entries: dict[str, dict[str, Any]]) ->
 def _check_scorer_state(
     spec: Any, where: str, dims: dict[str, int], entries: dict[str, dict[str, Any]]
 ) -> None:
-    s = _fields(spec, where, ("class", "params", "state"))
+    s = _fields(spec, where, ("class", "params", "state"), ("context",))
     cls = lookup("scorer", s["class"])
     schema = state_schema(cls)
+    if "context" in s:
+        _check_scoring_state(s["context"], cls, f"{where}.context", dims, entries)
     state = _fields(s["state"], f"{where}.state", (), None)
     saved = {a: spec for a, spec in schema.items() if not isinstance(spec, StateRebuilt)}
     for attr in state:
@@ -1912,6 +2005,25 @@ def _check_scorer_state(
             owner=cls.__name__,
             bound=bound,
             entries=entries,
+        )
+
+
+def _check_scoring_state(
+    context: Any,
+    cls: type,
+    where: str,
+    dims: dict[str, int],
+    entries: dict[str, dict[str, Any]],
+) -> None:
+    """Check the state a scoring-only save keeps for a scorer, against its class's schema."""
+    schema = _scoring_schema(cls)
+    if not schema:
+        raise ArtifactError(f"{where}: {cls.__name__} keeps nothing in a scoring-only save")
+    items = _fields(context, where, tuple(schema))
+    bound: dict[str, int] = dict(dims)
+    for key, want in schema.items():
+        _check_state_item(
+            items[key], want, f"{where}.{key}", owner=cls.__name__, bound=bound, entries=entries
         )
 
 
@@ -2099,6 +2211,8 @@ class _Reader:
         # the rebuilt Book and date, for scorers that rebuild state from them (StateRebuilt)
         self.book: Book | None = None
         self.as_of: pd.Timestamp | None = None
+        # a scoring-only save: scorers rebuild from the Book without events and saved state
+        self.scoring_only = False
 
     def get(self, name: Any, *, dtype_kind: str | None = None, ndim: int = 1) -> npt.NDArray[Any]:
         if not isinstance(name, str) or name not in self.arrays:
@@ -2149,6 +2263,9 @@ def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Rec
         }
         if sizes != found:
             raise ArtifactError(f"the saved sizes {sizes} disagree with the arrays ({found})")
+        r.scoring_only = manifest.get("scoring_only", False) is True
+        if r.scoring_only and found["events"]:
+            raise ArtifactError(f"a scoring-only save holds {found['events']} events, not 0")
         as_of = pd.Timestamp(manifest["as_of"]).as_unit("ns")
         r.book, r.as_of = book, as_of
         model = _fields(manifest["model"], "model", ("matrix", "scorer", "fallback", "propensity"))
@@ -2173,10 +2290,13 @@ def _rebuild(manifest: dict[str, Any], r: _Reader, policy: Policy | None) -> Rec
             params["policy"] = policy
         rec = Recommender(**params)
         rec._validate_params()
-        rec._prepare(book, matrix, scorer, fallback)
+        rec._prepare(book, matrix, scorer, fallback, whole_book=not r.scoring_only)
         rec.propensity_ = _decode_propensity(model["propensity"], rec)
+        if r.scoring_only and rec.explore is not None:
+            raise ArtifactError("a scoring-only save has 'explore', which needs the events")
         # exploration's model is the scorer, or a Response learned again from the saved Book
         rec.explore_model_ = rec._explore_model(matrix, book)
+        rec.scoring_only_ = r.scoring_only
     except ArtifactError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
@@ -2289,7 +2409,7 @@ def _decode_propensity(spec: Any, rec: Recommender) -> Any:
 # -- scorers
 def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) -> Scorer:
     keys = ("class", "params", "state") if fitted else ("class", "params")
-    s = _fields(spec, where, keys)
+    s = _fields(spec, where, keys, ("context",) if fitted else ())
     cls: type[Scorer] = lookup("scorer", s["class"])
     params = _fields(s["params"], f"{where}.params", (), tuple(cls._param_names()))
     scorer: Scorer = cls(**{k: _decode_value(v, f"{where}.params.{k}") for k, v in params.items()})
@@ -2313,11 +2433,34 @@ def _decode_scorer(spec: Any, where: str, r: _Reader | None, *, fitted: bool) ->
                     "the model was damaged or edited"
                 )
         setattr(scorer, attr, decoded)
-    if any(isinstance(want, StateRebuilt) for want in schema.values()):
+    rebuilt = any(isinstance(want, StateRebuilt) for want in schema.values())
+    if ("context" in s) != (rebuilt and r.scoring_only):
+        raise ArtifactError(
+            f"{where}: a {cls.__name__} in a {'scoring-only' if r.scoring_only else 'whole'} "
+            f"save {'lacks' if 'context' not in s else 'holds no'} event state"
+        )
+    if rebuilt:
         if r.book is None or r.as_of is None:
             raise ArtifactError(f"{where}: {cls.__name__} needs the saved Book to be rebuilt")
-        scorer._restore(r.book, r.as_of)
+        if r.scoring_only:
+            context = _decode_scoring(s["context"], cls, f"{where}.context", r)
+            cast(Any, scorer)._restore_scoring(r.book, r.as_of, context)
+        else:
+            scorer._restore(r.book, r.as_of)
     return scorer
+
+
+def _decode_scoring(spec: Any, cls: type, where: str, r: _Reader) -> dict[str, Any]:
+    schema = _scoring_schema(cls)
+    items = _fields(spec, where, tuple(schema))
+    out: dict[str, Any] = {}
+    for key, want in schema.items():
+        decoded = _decode_state(items[key], f"{where}.{key}", r)
+        values = decoded.data if isinstance(want, StateSparse) else decoded
+        if not np.isfinite(values).all():
+            raise ArtifactError(f"{where}.{key} holds NaN or infinite values")
+        out[key] = decoded
+    return out
 
 
 def _decode_state(spec: Any, where: str, r: _Reader) -> Any:  # noqa: PLR0911 (one per kind)

@@ -69,7 +69,12 @@ from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
 from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recommendation
-from crosssell.exceptions import DataWarning, InvalidParameterError, UnknownIdError
+from crosssell.exceptions import (
+    DataWarning,
+    InvalidParameterError,
+    NotFittedError,
+    UnknownIdError,
+)
 from crosssell.matrix import ClientProductMatrix, to_as_of
 from crosssell.records import UNSAVED, RecordSettings, offer_records, product_names, spelled
 from crosssell.rules import Policy, Reads, RuleContext, Suppression
@@ -428,6 +433,16 @@ class Recommender(Estimator):
         self.explore_model_ = self._explore_model(matrix, book)
         return self
 
+    def _check_whole_book(self, method: str) -> None:
+        """Refuse a method that reads the fitted Book's events when a scoring-only save has none."""
+        if getattr(self, "scoring_only_", False):
+            raise NotFittedError(
+                f"Recommender.{method} reads the fitted Book's events and suppression, which a "
+                "scoring-only save leaves out: this model scores fresh frames only "
+                "(recommend_frames, suppressed_frames). Load the whole saved model to call "
+                f"{method}."
+            )
+
     def _explore_model(self, matrix: ClientProductMatrix, book: Book) -> Response | None:
         """Return the response model exploration draws from (None without explore)."""
         if self.explore is None:
@@ -451,12 +466,19 @@ class Recommender(Estimator):
         return model
 
     def _prepare(
-        self, book: Book, matrix: ClientProductMatrix, scorer: Scorer, fallback: Scorer
+        self,
+        book: Book,
+        matrix: ClientProductMatrix,
+        scorer: Scorer,
+        fallback: Scorer,
+        *,
+        whole_book: bool = True,
     ) -> Self:
         """Derive everything that is not learned (candidates, policy, scale) from the book.
 
         Deterministic given its inputs, so a loaded model recomputes it and offers exactly what
-        the saved one offered.
+        the saved one offered. ``whole_book=False`` (a scoring-only load, whose Book has no
+        events) leaves the whole book's suppression out: only fresh frames are scored.
         """
         as_of_ts = matrix.as_of
         candidates = Candidates.build(book, as_of_ts)
@@ -464,13 +486,16 @@ class Recommender(Estimator):
         self.rule_context_: RuleContext | None = None
         if self.policy is not None:
             ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
-            suppression = self.policy.evaluate(ctx)
+            if whole_book:
+                suppression = self.policy.evaluate(ctx)
             self.rule_context_ = ctx
 
         self.eligible_ = _eligible(book, as_of_ts)
         self.cold_ = np.diff(candidates.holdings.indptr) == 0
         # the content hash of the saved model (set by save and load); offers' record ids use it
         self.model_id_ = UNSAVED
+        # set by a load of a scoring-only save, whose Book holds no events
+        self.scoring_only_ = False
         self.book_ = book
         self.as_of_ = as_of_ts
         self.matrix_: ClientProductMatrix = matrix
@@ -676,6 +701,7 @@ class Recommender(Estimator):
         [1]
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("recommend")
         kk = self._check_k(self.k_ if k is None else k)
         asked = self._rows_for(clients)
         rows = _offerable(asked, self.view_)
@@ -1269,6 +1295,7 @@ class Recommender(Estimator):
         explain: bool,
     ) -> list[Offer]:
         check_fitted(self, "scorer_")
+        self._check_whole_book("recommend_one")
         kk = self._check_k(self.k_ if k is None else k)
         given = client
         client = self.book_.client_ids.coerce(client)
@@ -1527,7 +1554,9 @@ class Recommender(Estimator):
         return ev_idx, ev_w
 
     # -------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], *, compress: bool = False, scoring_only: bool = False
+    ) -> Path:
         """Save the fitted model safely: a JSON manifest and arrays, never a pickle.
 
         Parameters
@@ -1536,6 +1565,10 @@ class Recommender(Estimator):
             A ``.zip`` or ``.crosssell`` name gives one zip file; any other name a folder.
         compress : bool, default False
             Deflate the arrays (smaller, slower).
+        scoring_only : bool, default False
+            Leave the Book's events out and keep what scoring fresh frames reads: the loaded
+            model answers only :meth:`recommend_frames` and :meth:`suppressed_frames` (see
+            :func:`crosssell.persist.save`).
 
         Returns
         -------
@@ -1545,7 +1578,8 @@ class Recommender(Estimator):
         Raises
         ------
         ArtifactError
-            If the model holds something that cannot be saved without code (a user rule).
+            If the model holds something that cannot be saved without code (a user rule), or
+            with ``scoring_only`` learns again from the events when loaded (a Response).
 
         Examples
         --------
@@ -1558,7 +1592,7 @@ class Recommender(Estimator):
         True
         """
         # persistence knows every class and so sits above this module; it installs its saver
-        return save_model(self, path, compress=compress)
+        return save_model(self, path, compress=compress, scoring_only=scoring_only)
 
     # -------------------------------------------------------------- audit
     def suppressed(self, *, not_worth: bool = False) -> pd.DataFrame:
@@ -1592,6 +1626,7 @@ class Recommender(Estimator):
         'expected value ... is below the 100.00 cost of proposing it'
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("suppressed")
         if self.suppression_ is None:
             return self._empty_log()
         log = self.suppression_.to_frame(self.book_)
@@ -1691,6 +1726,7 @@ class Recommender(Estimator):
         ('blocked', 'do_not_contact', 'contact')
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("why_not")
         client = self.book_.client_ids.coerce(client)
         product = self.book_.product_ids.coerce(product)
         row = self.book_.client_ids.index_of(client)
@@ -1802,6 +1838,7 @@ class Recommender(Estimator):
         True
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("no_offer_report")
         if offers is None:
             offers = self.recommend(clients, explain=False)
         rows = np.flatnonzero(self.eligible_)
@@ -1867,6 +1904,7 @@ class Recommender(Estimator):
         ('open_complaint',)
         """
         check_fitted(self, "scorer_")
+        self._check_whole_book("no_offer_reason")
         client = self.book_.client_ids.coerce(client)
         row = self.book_.client_ids.index_of(client)
         if row < 0:

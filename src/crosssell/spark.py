@@ -6,8 +6,10 @@ worker, which calls :meth:`crosssell.Recommender.recommend_frames` (or
 :meth:`~crosssell.Recommender.suppressed_frames`) once on the whole bucket, with the catalogue,
 rule tables and id maps of the fitted model. Only the rows the policy reads travel (events
 within each rule's look-back before ``as_of``, contracts not ended by then and each client's
-latest ended one). The fitted model is pickled once on the driver, sent once to each executor as
-a file of the Spark session, and read once per worker process.
+latest ended one). The fitted model is saved once on the driver in crosssell's safe format
+(:func:`crosssell.persist.save` with ``scoring_only=True``: a JSON manifest and arrays, no
+pickle, no event), sent once to each executor as a file of the Spark session, and loaded once
+per worker process by :func:`crosssell.load`, which runs no code from the file.
 
 Only the DataFrame API is used (no ``SparkContext``, no RDD), so the same code runs on a classic
 cluster and on Spark Connect. pyspark is optional: install it with ``pip install
@@ -24,13 +26,12 @@ from __future__ import annotations
 
 import atexit
 import copy
-import dataclasses
-import hashlib
 import numbers
-import pickle
+import secrets
 import shutil
 import tempfile
 import threading
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -42,15 +43,16 @@ import numpy as np
 import pandas as pd
 
 from crosssell import rules as _rules
+from crosssell._codec import registered
 from crosssell._params import Interval, Options, check_fitted, validate_params
 from crosssell._validation import REJECTED_COLUMNS
 from crosssell.book import Book
 from crosssell.columns import Columns
-from crosssell.exceptions import SchemaError
+from crosssell.exceptions import ArtifactError, CrossSellWarning, SchemaError
 from crosssell.matrix import to_as_of
+from crosssell.persist import load, save
 from crosssell.recommender import OFFER_COLUMNS, Recommender
 from crosssell.records import RECORD_COLUMNS, RecordSettings, offer_records, product_names
-from crosssell.scorers import Ranker
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -81,7 +83,7 @@ _LOG_COLUMNS: tuple[str, ...] = (
     Columns.detail,
     _SCOPE,
 )
-#: Fitted models already unpickled in this worker process, by token; a few at most.
+#: Fitted models already loaded in this worker process, by token; a few at most.
 _MODELS: OrderedDict[str, Recommender] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 _MODELS_KEPT = 4
@@ -238,15 +240,20 @@ def suppressed_schema(recommender: Recommender) -> StructType:
 
 
 # ------------------------------------------------------- shipping the model
-def _model(token: str, path: str) -> Recommender:
-    """Return the fitted model of ``token``, read from ``path`` at most once per worker process."""
+def _model(token: str, path: str, policy: _rules.Policy | None = None) -> Recommender:
+    """Return the fitted model of ``token``, loaded from ``path`` once per worker process.
+
+    ``policy`` replaces the saved one: a policy holding rules of the caller's own code travels
+    with the tasks, as Spark sends the job's code, and the file holds none.
+    """
     with _MODELS_LOCK:
         hit = _MODELS.get(token)
         if hit is None:
-            # The file was pickled by this library on the driver, from a fitted Recommender of
-            # the caller's, for this job: the same trust as the job's own code.
-            with open(path, "rb") as f:
-                hit = pickle.load(f)
+            # the safe format: nothing in the file is executed, whoever wrote it
+            hit = load(path, policy=policy)
+            # the whole-book offers and suppression of the shipped Book: batches never read them
+            hit.view_ = None  # type: ignore[assignment]
+            hit.suppression_ = None
             _MODELS[token] = hit
             while len(_MODELS) > _MODELS_KEPT:
                 _MODELS.popitem(last=False)
@@ -255,33 +262,42 @@ def _model(token: str, path: str) -> Recommender:
         return hit
 
 
-def _slim(recommender: Recommender) -> Recommender:
-    """Return a shallow copy without the state that only whole-book methods read.
+def _own_code(policy: _rules.Policy | None) -> bool:
+    """Tell whether ``policy`` holds a rule that is not one of crosssell's own classes."""
+    if policy is None:
+        return False
+    if type(policy) is not _rules.Policy:
+        return True
+    known = registered("rule")
+    return any(known.get(type(rule).__name__) is not type(rule) for rule in policy.rules)
 
-    Batch scoring validates each bucket into its own small Book, so the fitted Book's events and
-    contract rows, the whole-book suppression log and view are dead weight on the wire (about 8x
-    the rest on the synthetic books). The copy answers ``recommend_frames`` and
-    ``suppressed_frames`` exactly as the original does. It scores on one thread: Spark runs one
-    task per core already, and threads of a task would only compete with the other tasks.
+
+def _write_model(recommender: Recommender, path: Path) -> Recommender:
+    """Save the copy of ``recommender`` that workers load to ``path``; return that copy.
+
+    Batch scoring validates each bucket into its own small Book, so the fitted Book's events,
+    contract rows and rows set aside are dead weight on the wire: a scoring-only save leaves them
+    out and keeps what the scorer computed from them. A model that learns again from the events
+    when loaded (a Response, ``explore``) travels whole. A policy holding rules of the caller's
+    own code is not saved (the copy has none); it travels with the tasks. The copy scores on one
+    thread: Spark runs one task per core already, and threads of a task would only compete with
+    the other tasks.
     """
-    slim = copy.copy(recommender)
-    book = recommender.book_
-    slim.book_ = dataclasses.replace(
-        book, event_table=book.event_table.iloc[:0], _contracts=book._contracts.iloc[:0]
-    )
-    for name in ("view_", "suppression_", "rule_context_"):
-        if hasattr(slim, name):
-            setattr(slim, name, None)
-    # A Ranker's feature context keeps the Book it was built from (events included, about
-    # nine tenths of the bytes on the synthetic books): it reads only the ids and the
-    # catalogue when scoring, which the slim Book keeps.
-    if isinstance(recommender.scorer_, Ranker) and recommender.scorer_.context_.book is book:
-        scorer = copy.copy(recommender.scorer_)
-        scorer.context_ = dataclasses.replace(scorer.context_, book=slim.book_)
-        scorer.__dict__.pop("_names_cache", None)  # (book, names): read again from the slim one
-        slim.scorer_ = scorer
-    slim.n_jobs = 1
-    return slim
+    light = copy.copy(recommender)
+    light.n_jobs = 1
+    if _own_code(light.policy):
+        light.policy = None
+    try:
+        save(light, path, scoring_only=True)
+    except ArtifactError:
+        try:
+            save(light, path)
+        except ArtifactError as exc:
+            raise ArtifactError(
+                "crosssell.spark sends the model to the workers in crosssell's safe format, "
+                f"which holds no code: {exc}"
+            ) from None
+    return light
 
 
 #: Models this driver process has shipped, per Spark session: (session, digest) -> file name.
@@ -300,42 +316,68 @@ def _ship_folder() -> Path:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Shipped:
-    """A fitted recommender pickled once on the driver and sent once to each executor.
+    """A fitted recommender saved once on the driver and sent once to each executor.
 
-    The bytes travel as a file of the Spark session (``SparkSession.addArtifacts(file=True)``,
-    which classic Spark and Spark Connect both serve): each executor downloads it once, and each
-    worker process reads it once into its cache. Only the file name travels with the tasks.
+    The file (crosssell's safe format, see :func:`_write_model`) travels as a file of the Spark
+    session (``SparkSession.addArtifacts(file=True)``, which classic Spark and Spark Connect both
+    serve): each executor downloads it once, and each worker process loads it once into its
+    cache. Only the file name travels with the tasks. The token is the saved model's id, a hash
+    of its content, so an identical model is sent once per session however often it scores.
     """
 
     token: str
     name: str
     size: int
+    #: a policy with rules of the caller's own code, sent with the tasks (the file has none)
+    policy: _rules.Policy | None = None
+    #: a model the safe format cannot hold (a scorer of the caller's own code), sent with the
+    #: tasks as Spark sends the job's code: no file, the whole model with every task
+    model: Recommender | None = None
 
     @classmethod
     def of(cls, recommender: Recommender, spark: Any) -> _Shipped:
-        payload = pickle.dumps(_slim(recommender), protocol=pickle.HIGHEST_PROTOCOL)
-        token = hashlib.blake2b(payload, digest_size=16).hexdigest()
-        try:
-            shipped = _SHIPPED.setdefault(spark, {})
-        except TypeError:  # pragma: no cover - a session class without weak references
-            shipped = {}
-        name = shipped.get(token)
-        if name is None:
-            name = f"crosssell-model-{token}.pickle"
-            path = _ship_folder() / name
-            path.write_bytes(payload)
-            # An identical model (same bytes) is sent once per session, however often it scores.
-            spark.addArtifacts(str(path), file=True)
-            shipped[token] = name
-        return cls(token=token, name=name, size=len(payload))
+        folder = _ship_folder()
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            written = Path(tmp) / "model.crosssell"
+            try:
+                token = _write_model(recommender, written).model_id_
+            except ArtifactError as exc:
+                warnings.warn(
+                    f"{exc}. The model travels with every task instead, as the job's code "
+                    "does: slower than one file per executor on large books.",
+                    CrossSellWarning,
+                    stacklevel=4,
+                )
+                inline = copy.copy(recommender)
+                inline.n_jobs = 1
+                return cls(token="", name="", size=0, model=inline)
+            size = written.stat().st_size
+            policy = recommender.policy if _own_code(recommender.policy) else None
+            try:
+                shipped = _SHIPPED.setdefault(spark, {})
+            except TypeError:  # pragma: no cover - a session class without weak references
+                shipped = {}
+            name = shipped.get(token)
+            if name is None:
+                name = f"crosssell-model-{token}.crosssell"
+                path = folder / name
+                written.replace(path)
+                spark.addArtifacts(str(path), file=True)
+                shipped[token] = name
+        if policy is not None:
+            # the same file with another policy object: a model of its own in the workers' cache
+            token = f"{token}-{secrets.token_hex(8)}"
+        return cls(token=token, name=name, size=size, policy=policy)
 
     def get(self) -> Recommender:
+        if self.model is not None:
+            return self.model
         from pyspark import SparkFiles
 
         path = Path(SparkFiles.get(self.name))
         if not path.exists():  # pragma: no cover - a worker that runs in the files' folder
             path = Path.cwd() / self.name
-        return _model(self.token, str(path))
+        return _model(self.token, str(path), self.policy)
 
 
 # ------------------------------------------------- what the rules read
@@ -974,8 +1016,8 @@ def recommend(
     Parameters
     ----------
     recommender : Recommender
-        Fitted on the driver. It is pickled once here, sent once to each executor and read once
-        per worker process.
+        Fitted on the driver. It is saved once here in crosssell's safe format (no pickle),
+        sent once to each executor and loaded once per worker process.
     contracts_df : pyspark.sql.DataFrame
         Every contract of the clients to score, with the columns the model was fitted on (the
         fitted Book's :class:`~crosssell.Schema`). DATE columns are fine; so are TIMESTAMP ones.

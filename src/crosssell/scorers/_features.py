@@ -14,7 +14,7 @@ client and product tables), which keeps the same no-look-ahead contract as the b
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,11 +30,14 @@ if TYPE_CHECKING:
     from crosssell.book import Book
 
 __all__ = [
+    "EVENT_STATE",
     "FeatureContext",
     "FeatureFunction",
     "build_context",
     "context_for_holdings",
+    "event_state",
     "pair_features",
+    "with_event_state",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -43,6 +46,24 @@ FeatureFunction = Callable[["FeatureContext", IntArray, IntArray], npt.ArrayLike
 
 _DAY_NS = 86_400 * 10**9
 _CHURN_WINDOW_DAYS = 365
+
+#: The arrays of a :class:`FeatureContext` that :func:`build_context` computes from the Book's
+#: events, by ``"<attribute>"`` or ``"<attribute>/<key>"``, with their kind and shape:
+#: everything else it reads from the contracts and the client and product tables.
+EVENT_STATE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "client_columns/client_open_complaints": ("array", ("n_clients",)),
+    "client_columns/client_contacts": ("array", ("n_clients",)),
+    "client_columns/client_churn_signals": ("array", ("n_clients",)),
+    **{
+        f"client_family/{kind}": ("sparse", ("n_clients", "n_families"))
+        for kind in ("offer_made", "offer_declined", "offer_accepted", "need", "last_decline")
+    },
+    **{
+        f"client_product/{kind}": ("sparse", ("n_clients", "n_products"))
+        for kind in ("offer_made", "offer_declined", "offer_accepted", "need")
+    },
+    "segment_accept": ("array", ("n_segment_rows", "n_products")),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -427,6 +448,104 @@ def _family_segment_popularity(
     np.add.at(seg_fam, (np.where(seg >= 0, seg, n_seg), fams), 1.0)
     overall = seg_fam.sum(axis=0) / max(float(seg_sizes.sum()), 1.0)
     return np.asarray((seg_fam + 10.0 * overall) / (seg_sizes[:, None] + 10.0), dtype=np.float64)
+
+
+def event_state(ctx: FeatureContext) -> dict[str, Any]:
+    """Return the arrays of ``ctx`` computed from events, by their names in :data:`EVENT_STATE`.
+
+    With the Book's contracts and tables, they are all :func:`with_event_state` needs to give
+    back the same context from a Book whose events were left out.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        A snapshot.
+
+    Returns
+    -------
+    dict
+        Name to ndarray of float64 or CSR matrix of float64 (rows are clients).
+
+    Examples
+    --------
+    >>> import crosssell as cs
+    >>> state = event_state(build_context(cs.datasets.demo(), "2024-06-30", "90D"))
+    >>> sorted(state) == sorted(EVENT_STATE), state["segment_accept"].shape[1]
+    (True, 24)
+    """
+    out: dict[str, Any] = {}
+    for name in EVENT_STATE:
+        attr, _, key = name.partition("/")
+        value = getattr(ctx, attr)
+        out[name] = value[key] if key else value
+    return out
+
+
+def with_event_state(ctx: FeatureContext, state: dict[str, Any]) -> FeatureContext:
+    """Return ``ctx`` with the arrays computed from events replaced by ``state``.
+
+    ``ctx`` is built from a Book without events; ``state`` is what :func:`event_state` took from
+    the context of the Book with them, at the same date and horizon.
+
+    Parameters
+    ----------
+    ctx : FeatureContext
+        A snapshot of the Book without its events.
+    state : dict
+        Every name of :data:`EVENT_STATE`, each with the shape of the array it replaces.
+
+    Returns
+    -------
+    FeatureContext
+
+    Raises
+    ------
+    ValueError
+        If a name is missing or unknown, or an array has another shape or dtype, or a sparse
+        matrix is not canonical CSR.
+
+    Examples
+    --------
+    >>> import dataclasses, crosssell as cs
+    >>> book = cs.datasets.demo()
+    >>> full = build_context(book, "2024-06-30", "90D")
+    >>> bare = dataclasses.replace(book, event_table=book.event_table.iloc[:0])
+    >>> again = with_event_state(build_context(bare, "2024-06-30", "90D"), event_state(full))
+    >>> bool((again.segment_accept == full.segment_accept).all())
+    True
+    """
+    if set(state) != set(EVENT_STATE):
+        missing = sorted(set(EVENT_STATE) - set(state))
+        unknown = sorted(set(state) - set(EVENT_STATE))
+        raise ValueError(
+            f"The feature context's event arrays lack {missing} and hold unknown {unknown}."
+        )
+    now = event_state(ctx)
+    for name, value in state.items():
+        was = now[name]
+        canonical = not sp.issparse(value) or (
+            isinstance(value, sp.csr_matrix | sp.csr_array) and value.has_canonical_format
+        )
+        if value.shape != was.shape or value.dtype != was.dtype or not canonical:
+            raise ValueError(
+                f"The feature context's event array {name!r} is {type(value).__name__} "
+                f"{value.dtype} of shape {value.shape}; expected {type(was).__name__} "
+                f"{was.dtype} of shape {was.shape}{'' if canonical else ' in canonical CSR'}."
+            )
+    groups: dict[str, Any] = {
+        "client_columns": dict(ctx.client_columns),
+        "client_family": dict(ctx.client_family),
+        "client_product": dict(ctx.client_product),
+    }
+    fields: dict[str, Any] = {}
+    for name, value in state.items():
+        attr, _, key = name.partition("/")
+        if key:
+            groups[attr][key] = value
+        else:
+            fields[attr] = value
+    # the lookup keys are cached by matrix: a fresh cache for the new matrices
+    return replace(ctx, **groups, **fields, _keys={})
 
 
 def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:

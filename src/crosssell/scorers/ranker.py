@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from crosssell._calibrators import IsotonicCalibrator
 from crosssell._codec import (
+    StateArray,
     StateBooster,
     StateCalibrator,
     StateDates,
@@ -28,6 +29,7 @@ from crosssell._codec import (
     StateRebuilt,
     StateScalar,
     StateScorers,
+    StateSparse,
     StateSpec,
     StateTable,
     register,
@@ -39,11 +41,14 @@ from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError
 from crosssell.scorers._common import RANDOM_STATE
 from crosssell.scorers._features import (
+    EVENT_STATE,
     FeatureContext,
     FeatureFunction,
     build_context,
     context_for_holdings,
+    event_state,
     pair_features,
+    with_event_state,
 )
 from crosssell.scorers._response_feature import ResponseFeature
 from crosssell.scorers.base import (
@@ -239,6 +244,13 @@ class Ranker(Scorer):
         ),
         "uses_model_": StateScalar(type="bool"),
         "context_": StateRebuilt(),
+    }
+    # a scoring-only save leaves the Book's events out, so it keeps what the context took from them
+    _scoring_schema: ClassVar[dict[str, StateSpec]] = {
+        name: StateArray(dtype="float64", shape=dims)
+        if kind == "array"
+        else StateSparse(dtype="float64", shape=(dims[0], dims[1]))
+        for name, (kind, dims) in EVENT_STATE.items()
     }
 
     bases_: list[Scorer]
@@ -810,6 +822,22 @@ class Ranker(Scorer):
             raise ArtifactError(f"a saved Ranker(model={self.model!r}) holds LightGBM trees")
         self.context_ = build_context(book, as_of, self.horizon_)
         self._response_feature = self._new_response_feature()
+
+    def _scoring_state(self) -> dict[str, Any]:
+        """Return what the context took from the events, for a save that leaves them out."""
+        if self._new_response_feature() is not None:
+            raise ArtifactError(
+                f"a Ranker with response={self.response!r} learns its response model again from "
+                "the Book's events when loaded, so it cannot be saved scoring-only; save it whole"
+            )
+        return event_state(self.context_)
+
+    def _restore_scoring(self, book: Book, as_of: pd.Timestamp, state: dict[str, Any]) -> None:
+        """Rebuild the context from a Book without events and the event arrays saved with it."""
+        if self._new_response_feature() is not None:
+            raise ArtifactError("a Ranker with 'response' is never saved scoring-only")
+        self._restore(book, as_of)
+        self.context_ = with_event_state(self.context_, state)
 
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, rows: IntArray) -> FloatArray:
