@@ -399,6 +399,24 @@ def test_model_the_safe_format_cannot_hold_travels_with_the_tasks(
     _assert_same_offers(_offers_frame(out.collect()), want)
 
 
+def test_rules_of_other_clients_rows_are_refused(
+    spark: Any, frames: dict[str, pd.DataFrame], fitted: cs.Recommender
+) -> None:
+    """Check that a group rule, which reads a parent's contracts, is refused by name.
+
+    A bucket holds whole clients, not whole groups: the rule would silently block nothing for
+    a subsidiary whose parent sits in another bucket.
+    """
+    from crosssell.spark import recommend, suppressed
+
+    rec = copy.copy(fitted)
+    rec.policy = fitted.policy.with_rules(cs.rules.GroupHeld())
+    contracts = spark.createDataFrame(frames["contracts"].head(50))
+    for run in (recommend, suppressed):
+        with pytest.raises(ValueError, match=r"\['group_held'\].*other clients"):
+            run(rec, contracts)
+
+
 def test_import_crosssell_leaves_pyspark_alone() -> None:
     """Check that importing crosssell and crosssell.spark does not import pyspark."""
     code = "import sys, crosssell, crosssell.spark; print('pyspark' in sys.modules)"

@@ -414,6 +414,26 @@ def _reads(rec: Recommender, as_of: pd.Timestamp) -> _Reads:
     )
 
 
+def _refuse_other_clients(policy: _rules.Policy | None, what: str) -> None:
+    """Refuse a policy whose blocks for a client read other clients' rows.
+
+    Buckets hold whole clients, not whole groups: a subsidiary's parent may sit in another
+    bucket, and a rule such as :class:`~crosssell.rules.GroupHeld` would silently block nothing.
+    """
+    if policy is None:
+        return
+    names = [
+        r.name for r in policy.rules if (d := _rules.Reads.of(r)) is not None and d.other_clients
+    ]
+    if names:
+        raise ValueError(
+            f"crosssell.spark.{what} cannot apply the rule(s) {names}: they read other clients' "
+            "rows (a parent's contracts), and each Spark bucket holds only its own clients. "
+            "Score with Recommender.recommend on one machine, or drop the rule(s) with "
+            "rec.set_params(policy=rec.policy.without(...)) and apply them afterwards."
+        )
+
+
 def _prune_events(df: DataFrame, reads: _Reads, schema: Any) -> DataFrame | None:
     """Keep the events the rules read (``None``: none is read), within their look-back."""
     from pyspark.sql import functions
@@ -826,6 +846,8 @@ def _run(
             "errors": [Options({"raise", "collect"})],
         },
     )
+    if what != "rejected":
+        _refuse_other_clients(rec.policy, what)
     spark = contracts_df.sparkSession
     if buckets is None:
         buckets = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
