@@ -563,15 +563,7 @@ def test_one_client_path_gives_the_full_paths_offers(demo_rec, monkeypatch, even
 
 def test_one_client_path_is_taken_and_blocks_on_a_complaint(demo_rec, monkeypatch):
     """Check that plain new events take the one-client path, and a complaint empties the offers."""
-    taken = []
-    original = Recommender._recommend_one_events
-
-    def spy(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        taken.append(out is not None)
-        return out
-
-    monkeypatch.setattr(Recommender, "_recommend_one_events", spy)
+    taken = _taken(monkeypatch)
     complaint = [{"date": _DEMO_DAY, "type": "complaint_opened"}]
     assert demo_rec.recommend_one("C0001") != []
     assert demo_rec.recommend_one("C0001", events=complaint) == []
