@@ -113,6 +113,22 @@ def test_allocation_is_optimal_and_respects_every_constraint(
         assert result.greedy_objective <= result.objective + 1e-9
 
 
+def test_a_client_of_two_owners_does_not_make_a_row_dominated() -> None:
+    """Check that C is still chosen when AM1's better rows are on clients AM2 serves anyway.
+
+    AM1 fits one action; its rows on A and B rank before C, but A and B take AM2's actions
+    (one per client), so AM1's best use of its visit is C: 3 in all, not 2.
+    """
+    frame = _offers(
+        client_id=["A", "A", "A", "B", "A", "B", "C"],
+        owner=["AM1", "AM1", "AM1", "AM1", "AM2", "AM2", "AM1"],
+        expected_value=[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    )
+    result = allocate(frame, Constraints(capacity={"AM1": 1}, per_client=1))
+    assert result.objective == 3.0
+    assert sorted(result.chosen["client_id"]) == ["A", "B", "C"]
+
+
 def test_capacity_in_hours_beats_greedy() -> None:
     """Check a knapsack where best-first is not best: 10 hours, one long and two short actions."""
     frame = _offers(

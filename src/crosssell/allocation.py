@@ -468,7 +468,9 @@ def _dominated(
     action in any plan that holds the row, and swapping the row for that client's better one
     keeps every constraint and raises the objective. Such rows are left out of the program (ties
     go by row order, so a plan of the same value is kept). Must-include rows are never left
-    out, and excluded rows never count as better.
+    out, and excluded rows never count as better. Nor do rows of a client that other owners
+    also hold rows of: that client may have an action from another owner, and the swap would
+    break its limits.
     """
     n = len(frame)
     out = np.zeros(n, dtype=bool)
@@ -501,7 +503,12 @@ def _dominated(
     order = np.lexsort((np.arange(n), -value, banned, group))
     g = group[order]
     client = pd.factorize(frame[Columns.client].astype(object))[0][order]
-    fresh = ~pd.DataFrame({"g": g, "c": client}).duplicated().to_numpy() & ~banned[order]
+    # a client of one owner only has no action at all in a plan without its row of that owner
+    owners = frame[Columns.owner].astype(object).groupby(frame[Columns.client].astype(object))
+    alone = (owners.transform("nunique") <= 1).to_numpy()
+    fresh = (
+        ~pd.DataFrame({"g": g, "c": client}).duplicated().to_numpy() & ~banned[order] & alone[order]
+    )
     first = fresh.astype(np.int64)
     seen = np.cumsum(first)
     start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
