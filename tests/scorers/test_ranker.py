@@ -287,3 +287,76 @@ def test_a_ranker_over_als_is_deterministic_and_calibrated(demo: cs.Book) -> Non
     p = a.score(rows)
     assert ((p >= 0) & (p <= 1)).all()
     assert not a._als_fits  # the chain is dropped once the prediction state is fitted
+
+
+def test_sampling_weighs_rows_kept_by_an_earlier_draw_by_what_they_stand_for() -> None:
+    """Check that negatives already weighted are kept in proportion to their weight.
+
+    A held-out window thinned before (weights 4) then sampled for training: every kept
+    negative ends with the same weight, and the weighted count still estimates all of them.
+    """
+    y = np.array([1.0] * 10 + [0.0] * 4_000 + [0.0] * 4_000)
+    rows = _rows(list(y), [False] * y.size)
+    rows.w[10 + 4_000 :] = 4.0  # 4,000 rows standing for 16,000
+    sampled = Ranker(negatives_per_positive=20)._sample(rows, np.random.default_rng(0))
+    negative = sampled.y == 0
+    np.testing.assert_allclose(sampled.w[negative], 20_000 / 200)
+    assert abs(sampled.w[negative].sum() - 20_000) < 5_000
+    assert sampled.y.sum() == 10
+
+
+def test_a_large_held_out_window_is_thinned_where_no_client_took_anything(
+    demo: cs.Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check the held-out window past its row budget: same check, fewer rows, still calibrated.
+
+    Clients who took something keep every candidate, so the NDCG comparison with popularity
+    (which reads only them) is the very same; the others' candidates are a weighted sample.
+    """
+    from crosssell.scorers import ranker as ranker_module
+
+    m = demo.matrix(AS_OF)
+    whole = Ranker(**SMALL).fit(m, demo)
+    monkeypatch.setattr(ranker_module, "_HELD_OUT_ROWS", 2_000)
+    thinned = Ranker(**SMALL).fit(m, demo)
+    rows_whole, rows_thinned = whole.training_["rows"], thinned.training_["rows"]
+    assert rows_thinned.iloc[0] < rows_whole.iloc[0] / 2
+    assert (rows_thinned.iloc[1:] == rows_whole.iloc[1:]).all()  # older windows untouched
+    assert (thinned.training_["positives"] == whole.training_["positives"]).all()
+    assert thinned.holdout_ndcg_ == whole.holdout_ndcg_
+    rows = np.arange(len(demo.client_ids))
+    p_whole, p_thinned = whole.score(rows), thinned.score(rows)
+    assert ((p_thinned >= 0) & (p_thinned <= 1)).all()
+    # the calibration read from a weighted sample: the mean probability moves little
+    candidates = p_whole > 0
+    assert abs(p_thinned[candidates].mean() - p_whole[candidates].mean()) < 0.02
+
+
+def test_thinning_keeps_every_candidate_of_a_client_who_took_one() -> None:
+    """Check the draw of one held-out block: whole clients with a positive, others weighted."""
+    from crosssell.scorers.ranker import _thin_held_out
+
+    local = np.repeat(np.arange(4), 100)
+    y = np.zeros(400)
+    y[[5, 250]] = 1.0  # clients 0 and 2 took something
+    keep, w = _thin_held_out(local, y, 0.25, np.random.default_rng(0))
+    took = np.isin(local, [0, 2])
+    assert keep[took].all()
+    assert (w[took] == 1.0).all()
+    assert 20 <= keep[~took].sum() <= 80
+    assert (w[~took] == 4.0).all()
+
+
+def test_candidates_selected_once_per_segment_are_the_same_as_per_row(fitted: Ranker) -> None:
+    """Check that selecting popularity's top products per segment changes no candidate."""
+    rows = np.arange(min(300, fitted.context_.holdings.shape[0]))
+    scores = [b.score(rows) for b in fitted.bases_]
+    keys = fitted._row_keys(fitted.bases_, rows)
+    assert any(k is not None for k in keys)
+    plain = fitted._candidates(fitted.context_, scores, rows)
+    keyed = fitted._candidates(fitted.context_, scores, rows, keys)
+    for a, b in zip(plain[:3], keyed[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    for (name_a, a), (name_b, b) in zip(plain[3], keyed[3], strict=True):
+        assert name_a == name_b
+        np.testing.assert_array_equal(a, b)

@@ -155,10 +155,18 @@ class Popularity(Scorer):
             out[has] = self.group_shares_[code[has]]
         return out
 
-    def _group_scores(self, rows: IntArray) -> FloatArray:
+    def row_groups(self, rows: IntArray) -> IntArray:
+        """Group of each row (-1: the global shares): rows of one group score the same.
+
+        Lets a caller that selects per row (e.g. the Ranker's candidates) do it once per group.
+        """
         known = (rows >= 0) & (rows < self.n_clients_)
         group = np.full(rows.size, -1, dtype=np.int64)
         group[known] = self.client_group_[rows[known]]
+        return group
+
+    def _group_scores(self, rows: IntArray) -> FloatArray:
+        group = self.row_groups(rows)
         out = np.empty((rows.size, self.n_products_), dtype=np.float32)
         has = group >= 0
         out[has] = self.group_shares_[group[has]]

@@ -74,7 +74,12 @@ BaseName = Literal["popularity", "itemknn", "cooccurrence", "als"]
 _BASES: tuple[str, ...] = ("popularity", "itemknn", "cooccurrence", "als")
 _BLOCK = 2048
 #: ALS iterations of a fit warm-started from the fit at the date before (see Ranker._als_chain)
-_WARM_ITERATIONS = 5
+_WARM_ITERATIONS = 3
+#: Past this many candidate rows, the held-out window keeps every candidate of the clients who
+#: took something (the NDCG check ranks them) and a weighted sample of the other clients'
+#: (the calibration reads it by weight): a wide catalogue's window would otherwise cost more to
+#: score than all the training (1.5M rows on Online Retail II, 2.2M at 200k x 1k)
+_HELD_OUT_ROWS = 500_000
 # the last client each thread scored alone, with its candidates' features (see _score_rows)
 _LAST_CLIENT = threading.local()
 _PROB_FLOOR = 1e-6
@@ -156,8 +161,12 @@ class Ranker(Scorer):
         windows the trees learn from, they are sampled down to about this many per product
         taken, each kept one weighted by the inverse of its chance of being kept, so that the
         trees still estimate the same probabilities from a fraction of the rows. Answered
-        offers and the products taken are always kept; the held-out window used for the
-        calibration and the popularity check is used whole. None keeps every row.
+        offers and the products taken are always kept. The held-out window used for the
+        calibration and the popularity check keeps every candidate of the clients who took
+        something (the check ranks them) and, past 500,000 candidate rows (a wide catalogue),
+        a sample of the other clients' candidates, weighted the same way, so that its cost
+        stays bounded (Online Retail II's window: 1.5M rows). None keeps every row of the
+        older windows.
     features : sequence of (str, callable), default ()
         User features: ``f(context, clients, products) -> array of float``, one value per pair,
         read from the :class:`~crosssell.scorers.FeatureContext` only (so at the
@@ -374,7 +383,7 @@ class Ranker(Scorer):
         ends = [e for e in ends if e - horizon > first] or [as_of]
         self.horizon_ = horizon
         self.windows_ = ends
-        seed = int(rng.integers(2**31 - 1))
+        seed = self._seed = int(rng.integers(2**31 - 1))
         # where a fit's time goes, for benchmarks/recommend.py (seconds per step)
         clock = time.perf_counter()
         self._fit_seconds: dict[str, float] = {}
@@ -503,7 +512,8 @@ class Ranker(Scorer):
         # the probability is that of taking a candidate: answered offers, rows of their own in
         # training, would count those pairs twice here
         cal = cal.take(~cal.outcome) if cal.y[~cal.outcome].any() else cal
-        raw_cal = self._raw(first_model, cal.x, threads=int(self.num_threads))
+        # every core: a prediction does not depend on the threads that make it
+        raw_cal = self._raw(first_model, cal.x, threads=0)
         self.calibrator_ = IsotonicCalibrator().fit(raw_cal, cal.y, sample_weight=cal.w)
         if not self._trees_beat_popularity(raw_cal, cal):
             self.uses_model_ = False
@@ -532,15 +542,18 @@ class Ranker(Scorer):
     ) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.float64]]:
         """Rows :meth:`_sample` keeps (None: all, no draw made) and every row's new weight."""
         ratio = self.negatives_per_positive
-        negative = (y == 0) & ~outcome & (w == 1.0)
-        n_negative = int(negative.sum())
-        if ratio is None or n_negative == 0:
+        negative = (y == 0) & ~outcome
+        # rows already kept by an earlier draw (the held-out window's thinning) stand for
+        # ``w`` rows each: a negative is kept with a chance in proportion to its weight, so
+        # that every kept negative ends with the same weight
+        mass = float(w[negative].sum())
+        if ratio is None or mass == 0:
             return None, w
-        rate = min(1.0, float(ratio) * max(int((y > 0).sum()), 1) / n_negative)
-        if rate >= 1.0:
+        chance = np.minimum(1.0, w * (float(ratio) * max(int((y > 0).sum()), 1) / mass))
+        if (chance[negative] >= 1.0).all():
             return None, w
-        keep = ~negative | (rng.random(y.size) < rate)
-        return keep, np.where(negative, 1.0 / rate, w)
+        keep = ~negative | (rng.random(y.size) < chance)
+        return keep, np.where(negative, w / chance, w)
 
     def _als_chain(self, book: Book, dates: list[pd.Timestamp]) -> dict[pd.Timestamp, Scorer]:
         """ALS base scorers at each of ``dates``, fitted from the earliest on, each warm-started.
@@ -627,12 +640,26 @@ class Ranker(Scorer):
         taken.sum_duplicates()
         taken.sort_indices()
         parts = []
+        thin = 1.0
+        thin_rng: np.random.Generator | None = None
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
-            _, clients, products, lead = self._candidates(ctx, [b.score(rows) for b in bases], rows)
+            local, clients, products, lead = self._candidates(
+                ctx, [b.score(rows) for b in bases], rows, self._row_keys(bases, rows)
+            )
             # a candidate is never held at start, so any new contract in the window is an addition
             y = (ctx.pair(taken, clients, products) > 0).astype(np.float64)
             w = np.ones(y.size)
+            if not sample and lo == 0:
+                # the window's size, told by its first block's candidates per client
+                thin = min(1.0, _HELD_OUT_ROWS / (y.size / rows.size * warm.size))
+            if not sample and thin < 1.0:
+                if thin_rng is None:
+                    # its own stream: the older windows draw the same rows with or without it
+                    thin_rng = np.random.default_rng([int(self._seed), 1])
+                kept, w = _thin_held_out(local, y, thin, thin_rng)
+                clients, products, y, w = clients[kept], products[kept], y[kept], w[kept]
+                lead = [(name, np.asarray(col)[kept]) for name, col in lead]
             if sample:
                 # negatives are sampled before their features are computed: the same rows and
                 # weights as sampling the whole block afterwards, at a fraction of the cost
@@ -676,33 +703,53 @@ class Ranker(Scorer):
         return _Rows.of([x], [label], [clients], outcome=True)
 
     def _features(
-        self, ctx: FeatureContext, scores: list[FloatArray], rows: IntArray
+        self,
+        ctx: FeatureContext,
+        scores: list[FloatArray],
+        rows: IntArray,
+        keys: Sequence[IntArray | None] | None = None,
     ) -> tuple[IntArray, IntArray, IntArray, npt.NDArray[np.float64]]:
         """Candidate pairs of a block of clients (local row, client, product) and their features.
 
         ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block).
         """
-        local, clients, products, lead = self._candidates(ctx, scores, rows)
+        local, clients, products, lead = self._candidates(ctx, scores, rows, keys)
         names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
         self.feature_names_ = names
         return local, clients, products, x
 
     def _candidates(
-        self, ctx: FeatureContext, scores: list[FloatArray], rows: IntArray
+        self,
+        ctx: FeatureContext,
+        scores: list[FloatArray],
+        rows: IntArray,
+        keys: Sequence[IntArray | None] | None = None,
     ) -> tuple[IntArray, IntArray, IntArray, list[tuple[str, npt.NDArray[Any]]]]:
-        """Candidate pairs of a block of clients and the base scorers' score and rank of each."""
+        """Candidate pairs of a block of clients and the base scorers' score and rank of each.
+
+        ``keys`` (one per base, or None) groups rows whose scores are equal, so that their top
+        products are selected once (see :meth:`_row_keys`).
+        """
         n_products = ctx.holdings.shape[1]
         keep = min(int(self.n_candidates), n_products)
         mask = np.zeros((rows.size, n_products), dtype=bool)
-        ranks = []
-        for s in scores:
+        ranks: list[tuple[npt.NDArray[np.int32], IntArray | None]] = []
+        for s, key in zip(scores, keys or [None] * len(scores), strict=True):
+            of_row, distinct = None, s
+            if key is not None:
+                # rows of one key score alike (popularity by segment): select once per key
+                _, first, of_row = np.unique(key, return_index=True, return_inverse=True)
+                distinct = s[first]
             # ties broken by product index so that the candidates never depend on input order
-            top, _ = top_k(s, keep)
+            top, _ = top_k(distinct, keep)
             local, place = np.nonzero(top >= 0)
-            rank = np.full(s.shape, keep + 1, dtype=np.int32)
+            rank = np.full(distinct.shape, keep + 1, dtype=np.int32)
             rank[local, top[local, place]] = place + 1
-            ranks.append(rank)
-            mask[local, top[local, place]] = True
+            ranks.append((rank, of_row))
+            if of_row is None:
+                mask[local, top[local, place]] = True
+            else:
+                mask |= (rank <= keep)[of_row]
         if n_products <= self.score_all_below:
             mask[:] = True
         mask[:, _new_products(ctx)] = True
@@ -711,9 +758,18 @@ class Ranker(Scorer):
         local, products = np.nonzero(mask)
         clients = rows[local]
         lead: list[tuple[str, npt.NDArray[Any]]] = []
-        for name, s, rank in zip(self.base, scores, ranks, strict=True):
-            lead += [(f"{name}_score", s[local, products]), (f"{name}_rank", rank[local, products])]
+        for name, s, (rank, of_row) in zip(self.base, scores, ranks, strict=True):
+            at = local if of_row is None else of_row[local]
+            lead += [(f"{name}_score", s[local, products]), (f"{name}_rank", rank[at, products])]
         return local.astype(np.int64), clients, products.astype(np.int64), lead
+
+    @staticmethod
+    def _row_keys(bases: Sequence[Scorer], rows: IntArray) -> list[IntArray | None]:
+        """Per base scorer, a key under which rows score alike (see :meth:`_candidates`)."""
+        return [
+            b.row_groups(rows) if isinstance(b, Popularity) and rows.size > 1 else None
+            for b in bases
+        ]
 
     def _train(
         self,
@@ -786,8 +842,8 @@ class Ranker(Scorer):
 
         Scoring is single-threaded (``threads=1``): a Recommender already spreads blocks of
         clients over its own threads, and one client must never wake a thread pool, whose
-        start-up dominates the tail latency on a loaded machine. Fit passes ``num_threads``
-        for the large held-out window.
+        start-up dominates the tail latency on a loaded machine. Fit predicts the large
+        held-out window on every core (``threads=0``): the output is the same on any number.
         """
         if x.shape[0] == 0:
             return np.zeros(0)
@@ -846,7 +902,8 @@ class Ranker(Scorer):
         for lo in range(0, rows.size, _BLOCK):
             block = rows[lo : lo + _BLOCK]
             scores = [b.score(block) for b in self.bases_]
-            local, clients, products, x = self._features(ctx, scores, block)
+            keys = self._row_keys(self.bases_, block)
+            local, clients, products, x = self._features(ctx, scores, block, keys)
             p = self._probability(x, ctx, clients, products)
             out[lo + local, products] = np.clip(p, _PROB_FLOOR, 1.0)
         if rows.size == 1:
@@ -1391,6 +1448,21 @@ def _top_per_row(
     ev_idx[r[keep], place[keep]] = p[keep]
     ev_w[r[keep], place[keep]] = total[keep]
     return ev_idx, ev_w
+
+
+def _thin_held_out(
+    local: IntArray, y: npt.NDArray[np.float64], chance: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Rows of a held-out block to keep, and their weights (see :data:`_HELD_OUT_ROWS`).
+
+    Every candidate of a client who took one is kept (the NDCG check ranks them all); the
+    candidates of the other clients are kept with probability ``chance``, each then weighted
+    ``1 / chance``, so that the calibration still sees an unbiased sample.
+    """
+    took = np.bincount(local, weights=y, minlength=int(local.max(initial=-1)) + 1) > 0
+    whole = took[local]
+    keep = whole | (rng.random(y.size) < chance)
+    return keep, np.where(whole, 1.0, 1.0 / chance)
 
 
 def _ndcg_at(
