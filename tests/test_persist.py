@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import crosssell as cs
 from crosssell import persist
 from crosssell.arbitration import IsotonicCalibrator, PlattCalibrator
-from crosssell.exceptions import ArtifactError, NotFittedError
+from crosssell.exceptions import ArtifactError, NotFittedError, ScoringOnlyError
 from crosssell.rules import FunctionRule, GroupHeld, route_sales
 from crosssell.scorers import ALS, BPR, Blend, CoOccurrence, ItemKNN, Popularity, Ranker
 from crosssell.weighting import LogValue, Recency
@@ -1043,8 +1043,11 @@ def test_scoring_only_model_refuses_whole_book_methods(rec: cs.Recommender, tmp_
         "no_offer_reason": lambda: back.no_offer_reason(client),
     }
     for method, call in calls.items():
-        with pytest.raises(NotFittedError, match=rf"Recommender\.{method} reads the fitted Book"):
+        with pytest.raises(ScoringOnlyError, match=rf"Recommender\.{method} reads the fitted Book"):
             call()
+    # a NotFittedError, so code that caught that before still catches it
+    with pytest.raises(NotFittedError):
+        back.recommend()
     with pytest.raises(ArtifactError, match="loaded from a scoring-only save"):
         persist.save(back, tmp_path / "whole")
     again = persist.load(persist.save(back, tmp_path / "again", scoring_only=True))

@@ -19,6 +19,7 @@ __all__ = [
     "OverlapWarning",
     "PurchaseLinesWarning",
     "SchemaError",
+    "ScoringOnlyError",
     "UnknownIdError",
 ]
 
@@ -113,6 +114,22 @@ class NotFittedError(CrossSellError, ValueError, AttributeError):
     Traceback (most recent call last):
     ...
     crosssell.exceptions.NotFittedError: This ALS instance is not fitted yet. Call 'fit' ...
+    """
+
+
+class ScoringOnlyError(NotFittedError):
+    """A method that reads the fitted Book was called on a model loaded from a scoring-only save.
+
+    Such a file (``rec.save(path, scoring_only=True)``) holds no events, so only fresh frames
+    are scored (``recommend_frames``, ``suppressed_frames``). A :class:`NotFittedError`, so
+    code that caught that before still catches it.
+
+    Examples
+    --------
+    >>> raise ScoringOnlyError("Recommender.recommend reads the fitted Book's events ...")
+    Traceback (most recent call last):
+    ...
+    crosssell.exceptions.ScoringOnlyError: Recommender.recommend reads the fitted Book's ...
     """
 
 

@@ -72,7 +72,7 @@ from crosssell.decisions import DecisionLog, Holdout, no_offer_row, record_recom
 from crosssell.exceptions import (
     DataWarning,
     InvalidParameterError,
-    NotFittedError,
+    ScoringOnlyError,
     UnknownIdError,
 )
 from crosssell.matrix import ClientProductMatrix, to_as_of
@@ -436,7 +436,7 @@ class Recommender(Estimator):
     def _check_whole_book(self, method: str) -> None:
         """Refuse a method that reads the fitted Book's events when a scoring-only save has none."""
         if getattr(self, "scoring_only_", False):
-            raise NotFittedError(
+            raise ScoringOnlyError(
                 f"Recommender.{method} reads the fitted Book's events and suppression, which a "
                 "scoring-only save leaves out: this model scores fresh frames only "
                 "(recommend_frames, suppressed_frames). Load the whole saved model to call "
