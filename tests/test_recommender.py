@@ -856,3 +856,33 @@ def test_als_overflow_is_a_crosssell_error():
         rec.fit(Book.from_frames(contracts=c), "2025-01-01")
     assert "alpha=1e+30 and the largest value 1e+12 give 1e+42" in str(caught.value)
     assert "Lower 'alpha'" in str(caught.value)
+
+
+def test_a_do_not_call_list_works_on_fresh_frames_and_one_client() -> None:
+    """Check that a rule returning a list of clients scores a batch that holds only some of them.
+
+    Fresh frames hold one client; the list names others: before, their ids were refused as
+    unknown to the batch's Book, so the rule could not be used outside a whole-book run.
+    """
+    book = cs.datasets.demo()
+    listed = cs.rules.FunctionRule(
+        name="do_not_call",
+        kind="contact",
+        func=lambda ctx: pd.DataFrame({"client_id": ["C0002", "C0003"]}),
+    )
+    rec = Recommender(k=3, scorer=ItemKNN(), policy=cs.rules.Policy([listed])).fit(
+        book, "2025-06-30"
+    )
+    whole = rec.recommend()
+    assert not whole["client_id"].isin(["C0002", "C0003"]).any()
+    mine = book.contracts[book.contracts["client_id"] == "C0001"]
+    fresh = rec.recommend_frames(mine)
+    assert (
+        fresh["product_id"].tolist()
+        == whole.loc[whole["client_id"] == "C0001", "product_id"].tolist()
+    )
+    theirs = book.contracts[book.contracts["client_id"] == "C0002"]
+    assert rec.recommend_frames(theirs).empty
+    assert set(rec.suppressed_frames(theirs)["rule"]) == {"do_not_call"}
+    offers = rec.recommend_one("C0001", contracts=mine)
+    assert [o.product_id for o in offers] == fresh["product_id"].tolist()

@@ -1042,7 +1042,7 @@ class Recommender(Estimator):
         )
         suppression = None
         if self.policy is not None:
-            ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings)
+            ctx = RuleContext(book=book, as_of=as_of_ts, holdings=candidates.holdings, partial=True)
             fitted_ctx = getattr(self, "rule_context_", None)
             if fitted_ctx is not None:
                 # same catalogue (checked above): its families and lists are parsed already

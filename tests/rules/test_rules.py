@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from crosssell import Book
 from crosssell.columns import EventType
+from crosssell.exceptions import UnknownIdError
 from crosssell.rules import (
     AlreadyHeld,
     Blocks,
@@ -545,6 +546,28 @@ def test_function_rule_accepts_blocks_masks_and_frames() -> None:
     policy = Policy([frame_rule])
     assert policy.names == ("frame_rule",)
     assert policy.rules[0].kind == "applicability"
+
+
+def test_a_frame_naming_clients_outside_a_partial_book_blocks_only_its_own() -> None:
+    """Check that a whole do-not-call list works on a batch: outside clients are passed over.
+
+    On a whole Book an unknown client is refused (a likely typo); on a partial one (fresh
+    frames of some clients) the others are simply not in it.
+    """
+    book = make_book()
+    listed = FunctionRule(
+        name="do_not_call",
+        kind="contact",
+        func=lambda ctx: pd.DataFrame({"client_id": ["C2", "ELSEWHERE", "C4"]}),
+    )
+    with pytest.raises(UnknownIdError, match="ELSEWHERE"):
+        listed.blocks(ctx_at(book))
+    whole = ctx_at(book)
+    partial = RuleContext(book=book, as_of=whole.as_of, holdings=whole.holdings, partial=True)
+    assert rows(book, listed.blocks(partial)) == {
+        ("C2", None, "blocked by rule do_not_call", "any"),
+        ("C4", None, "blocked by rule do_not_call", "any"),
+    }
 
 
 def test_function_rule_wrong_answer_names_the_rule() -> None:

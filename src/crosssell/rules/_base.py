@@ -295,7 +295,8 @@ class FunctionRule:
             If a boolean array does not have one entry per client, or a DataFrame lacks
             ``client_id``.
         UnknownIdError
-            If a DataFrame names ids the Book does not know.
+            If a DataFrame names ids the Book does not know (clients outside a partial
+            context's Book excepted: see :class:`RuleContext`).
 
         Examples
         --------
@@ -335,7 +336,14 @@ class FunctionRule:
                 f"Rule {self.name!r} returned a DataFrame without a {Columns.client!r} column "
                 f"(columns: {list(frame.columns)}); name the clients to block there."
             )
-        client = ctx.book.client_ids.to_index(frame[Columns.client])
+        if ctx.partial:
+            # a batch of fresh frames: clients the frame names outside the batch are not its own
+            client = ctx.book.client_ids.to_index(frame[Columns.client], missing="ignore")
+            if (client < 0).any():
+                frame = frame.loc[client >= 0]
+                client = client[client >= 0]
+        else:
+            client = ctx.book.client_ids.to_index(frame[Columns.client])
         product = np.full(len(frame), -1, dtype=np.int64)
         if Columns.product in frame.columns:
             given = frame[Columns.product].notna().to_numpy(dtype=bool)

@@ -29,6 +29,12 @@ class RuleContext:
     holdings : scipy.sparse.csr_matrix of bool
         Active holdings at ``as_of``; rows are clients (``book.client_ids``), columns are products
         (``book.product_ids``).
+    partial : bool, default False
+        The Book holds only some clients of the fitted one: a client's or a batch's fresh
+        frames scored by a fitted model (``recommend_frames``, ``recommend_one`` with new
+        rows, a Spark bucket). A DataFrame a rule returns (e.g. a whole do-not-call list) may
+        then name clients outside it; they are not this Book's and are passed over, where a
+        whole Book refuses an unknown client as a likely typo.
 
     Raises
     ------
@@ -49,6 +55,7 @@ class RuleContext:
     book: Book
     as_of: pd.Timestamp
     holdings: sp.csr_matrix
+    partial: bool = False
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
