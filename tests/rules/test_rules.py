@@ -570,6 +570,42 @@ def test_a_frame_naming_clients_outside_a_partial_book_blocks_only_its_own() -> 
     }
 
 
+def test_a_rule_reading_beyond_what_it_declares_is_refused_by_name() -> None:
+    """Check that ctx.events calls are held to a declaring rule's reads, on any Book.
+
+    Spark and recommend_one ship only the declared rows: a rule reading more would block
+    otherwise there than on the whole Book, so the mistake is refused where it is first made.
+    """
+    import crosssell.rules as rules_module
+
+    ctx = ctx_at(make_book())
+    declared = rules_module.Reads(events={"offer_declined": pd.Timedelta(days=30)})
+
+    def reading(*types: str, days: int | None) -> FunctionRule:
+        def func(c: RuleContext) -> Any:
+            c.events(*types, days=days)
+            return np.zeros(c.n_clients, dtype=bool)
+
+        return FunctionRule(name="breather", kind="contact", func=func, reads=declared)
+
+    assert len(reading("offer_declined", days=30).blocks(ctx)) == 0
+    assert len(reading("offer_declined", days=7).blocks(ctx)) == 0
+    with pytest.raises(
+        ValueError, match="Rule 'breather' read events of type 'offer_declined' within 60 days"
+    ):
+        reading("offer_declined", days=60).blocks(ctx)
+    with pytest.raises(ValueError, match="'offer_declined' of any age"):
+        reading("offer_declined", days=None).blocks(ctx)
+    with pytest.raises(ValueError, match="events of type 'complaint_opened'"):
+        reading("offer_declined", "complaint_opened", days=30).blocks(ctx)
+    with pytest.raises(ValueError, match="events of every type"):
+        reading(days=30).blocks(ctx)
+    # the check ends with the rule: other code reads freely, and so does an undeclared rule
+    assert len(ctx.events("complaint_opened")) >= 0
+    undeclared = dataclasses.replace(reading("complaint_opened", days=None), reads=None)
+    assert len(undeclared.blocks(ctx)) == 0
+
+
 def test_function_rule_wrong_answer_names_the_rule() -> None:
     """Check that a user rule returning the wrong type raises a TypeError naming it."""
     ctx = ctx_at(make_book())

@@ -14,7 +14,7 @@ import pandas as pd
 from crosssell._params import InstanceOf, Options, Satisfies, check_params
 from crosssell.columns import Columns, RuleKind
 from crosssell.rules._blocks import Blocks
-from crosssell.rules._context import RuleContext
+from crosssell.rules._context import RuleContext, reading_as
 
 KINDS: Final = get_args(RuleKind)
 _SCOPE: Final = Columns.scope
@@ -236,8 +236,10 @@ class FunctionRule:
         What the function reads beyond the active contracts and the client and product tables:
         the event types and their look-backs, whether ended contracts or other clients' rows.
         Without it the rule may read anything, so Spark ships every row and ``recommend_one``
-        with new events takes the full path. Declaring too little is a mistake only the
-        caller can see: Spark then leaves out rows the function reads.
+        with new events takes the full path. What the function reads through
+        ``ctx.events`` is checked against it on every Book: an undeclared event type, or a
+        look-back longer than declared, raises a ``ValueError`` naming the rule (what it reads
+        from ``ctx.book`` directly cannot be checked: declare that too).
 
     Raises
     ------
@@ -311,7 +313,12 @@ class FunctionRule:
         >>> b.client.tolist(), b.detail.tolist()
         ([1], ['blocked by rule vip'])
         """
-        answer = self.func(ctx)
+        if self.reads is None:
+            answer = self.func(ctx)
+        else:
+            # what it reads through ctx.events must be declared (see reading_as)
+            with reading_as(self.name, self.reads.events):
+                answer = self.func(ctx)
         default = f"blocked by rule {self.name}"
         if isinstance(answer, Blocks):
             return answer

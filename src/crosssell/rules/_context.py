@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -14,6 +16,57 @@ import scipy.sparse as sp
 from crosssell.book import Book
 from crosssell.columns import Columns
 from crosssell.rules._common import DAY_NS, IntArray, as_tuple, to_ns
+
+#: (rule name, declared event look-backs) while a rule that declares its reads runs
+_READING = threading.local()
+
+
+@contextlib.contextmanager
+def reading_as(name: str, events: Mapping[str, pd.Timedelta | None]) -> Iterator[None]:
+    """Check every ``ctx.events`` call made inside against the events a rule declares.
+
+    A rule that declares its reads (``FunctionRule(reads=...)``) is given only those rows
+    where rows are shipped by the declarations (``crosssell.spark``, ``recommend_one`` with new
+    events): reading more through :meth:`RuleContext.events` would block differently there than
+    on the whole Book, so it is refused at once, on any Book.
+    """
+    previous = getattr(_READING, "rule", None)
+    _READING.rule = (name, events)
+    try:
+        yield
+    finally:
+        _READING.rule = previous
+
+
+def _check_declared(types: tuple[str, ...], days: int | None) -> None:
+    guard = getattr(_READING, "rule", None)
+    if guard is None:
+        return
+    name, declared = guard
+    asked = pd.Timedelta(days=days) if days is not None else None
+    for kind in types or (None,):
+        look_back = declared.get(kind) if kind is not None else None
+        covered = (
+            kind is not None
+            and kind in declared
+            and (look_back is None or (asked is not None and asked <= look_back))
+        )
+        if covered:
+            continue
+        what = f"events of type {kind!r}" if kind is not None else "events of every type"
+        span = f"within {days} days" if days is not None else "of any age"
+        hint = (
+            f"{{{kind!r}: pd.Timedelta(days={days})}}"
+            if days is not None
+            else f"{{{kind!r}: None}}"
+        )
+        raise ValueError(
+            f"Rule {name!r} read {what} {span} through ctx.events, beyond what its reads= "
+            f"declares (events: {dict(declared) or 'none'}). Where only the declared rows are "
+            "shipped (crosssell.spark, recommend_one with new events) it would block otherwise "
+            "than on the whole Book. Declare it, e.g. reads=Reads(events="
+            f"{hint if kind is not None else '{...}'}), or leave reads= out (every row is read)."
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -224,6 +277,7 @@ class RuleContext:
         >>> len(ctx.events("offer_made")), len(ctx.events("offer_made", days=30))
         (1, 0)
         """
+        _check_declared(types, days)
         key = "events"
         if key not in self._cache:
             table = self.book.event_table
