@@ -156,9 +156,31 @@ class Popularity(Scorer):
         return out
 
     def row_groups(self, rows: IntArray) -> IntArray:
-        """Group of each row (-1: the global shares): rows of one group score the same.
+        """Return the group of each row: rows of one group get the same scores.
 
         Lets a caller that selects per row (e.g. the Ranker's candidates) do it once per group.
+
+        Parameters
+        ----------
+        rows : ndarray of int64
+            Row indices of the fitted matrix; rows outside it get -1.
+
+        Returns
+        -------
+        ndarray of int64
+            Index into :attr:`groups_`, or -1 for the global shares (no group, or unknown row).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from crosssell import Book
+        >>> contracts = pd.DataFrame({"client_id": ["a", "b", "c"],
+        ...     "product_id": ["P1", "P2", "P2"], "start_date": ["2024-01-01"] * 3})
+        >>> clients = pd.DataFrame({"client_id": ["a", "b", "c"], "segment": ["x", "y", "y"]})
+        >>> book = Book.from_frames(contracts=contracts, clients=clients)
+        >>> pop = Popularity(by="segment").fit(book.matrix("2024-06-30"), book)
+        >>> pop.row_groups(np.array([0, 1, 2, 9])).tolist()
+        [0, 1, 1, -1]
         """
         known = (rows >= 0) & (rows < self.n_clients_)
         group = np.full(rows.size, -1, dtype=np.int64)
