@@ -360,3 +360,19 @@ def test_candidates_selected_once_per_segment_are_the_same_as_per_row(fitted: Ra
     for (name_a, a), (name_b, b) in zip(plain[3], keyed[3], strict=True):
         assert name_a == name_b
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_book_where_everyone_holds_everything_fits_with_no_candidate() -> None:
+    """Check that a held-out window with no candidate at all is not sized by dividing by 0."""
+    n = 50
+    contracts = pd.DataFrame(
+        {
+            "client_id": [f"C{i}" for i in range(n)],
+            "product_id": "P1",
+            "start_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(np.arange(n) * 7, unit="D"),
+        }
+    )
+    book = cs.Book.from_frames(contracts=contracts)
+    ranker = Ranker(n_estimators=5).fit(book.matrix("2025-06-30"), book)
+    assert (ranker.training_["rows"] == 0).all()
+    assert ranker.score(np.arange(n)).shape == (n, 1)

@@ -652,7 +652,8 @@ class Ranker(Scorer):
             w = np.ones(y.size)
             if not sample and lo == 0:
                 # the window's size, told by its first block's candidates per client
-                thin = min(1.0, _HELD_OUT_ROWS / (y.size / rows.size * warm.size))
+                size = y.size / rows.size * warm.size
+                thin = min(1.0, _HELD_OUT_ROWS / size) if size > 0 else 1.0
             if not sample and thin < 1.0:
                 if thin_rng is None:
                     # its own stream: the older windows draw the same rows with or without it
