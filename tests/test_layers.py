@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "_validation",
                 "_tables",
                 "_html",
+                "_progress",
             }
         ),
     ),

@@ -886,3 +886,22 @@ def test_a_do_not_call_list_works_on_fresh_frames_and_one_client() -> None:
     assert set(rec.suppressed_frames(theirs)["rule"]) == {"do_not_call"}
     offers = rec.recommend_one("C0001", contracts=mine)
     assert [o.product_id for o in offers] == fresh["product_id"].tolist()
+
+
+def test_recommend_shows_a_progress_bar_over_its_blocks_when_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Check that progress=True draws a bar to stderr over every client, and changes no offer."""
+    book = cs.datasets.demo()
+    rec = Recommender(k=2, scorer=ItemKNN(), batch_size=100, n_jobs=2).fit(book, "2025-06-30")
+    quiet = rec.recommend(progress=False)
+    assert capsys.readouterr().err == ""
+    shown = rec.recommend(progress=True)
+    err = capsys.readouterr().err
+    pd.testing.assert_frame_equal(shown, quiet)
+    n = int(rec.eligible_.sum())
+    assert "recommend" in err
+    assert f"{n}/{n}" in err
+    # one block: nothing worth a bar
+    rec.recommend(["C0001"], progress=True)
+    assert capsys.readouterr().err == ""

@@ -55,6 +55,7 @@ from crosssell._params import (
     check_fitted,
     validate_params,
 )
+from crosssell._progress import progress_bar
 from crosssell.arbitration import Calibrator, Explore, ScoreScale, lever_weights
 from crosssell.arbitration._explore import (
     draw_explorers,
@@ -658,6 +659,7 @@ class Recommender(Estimator):
         log: DecisionLog | None = None,
         holdout: Holdout | None = None,
         campaign: str | None = None,
+        progress: bool = False,
     ) -> pd.DataFrame:
         """Offers for ``clients`` (default: every client of the book at ``as_of``).
 
@@ -680,6 +682,11 @@ class Recommender(Estimator):
             ``arm="holdout"`` (when ``log`` is given), to measure the lift of proposing.
         campaign : str, optional
             Recorded with the decisions; scopes the holdout draw.
+        progress : bool, default False
+            Show a progress bar over the clients on the standard error stream (a notebook
+            widget where ipywidgets is installed), when there is more than one block of
+            ``batch_size`` clients. Off by default: a service calling ``recommend`` keeps its
+            logs clean.
 
         Returns
         -------
@@ -705,7 +712,7 @@ class Recommender(Estimator):
         kk = self._check_k(self.k_ if k is None else k)
         asked = self._rows_for(clients)
         rows = _offerable(asked, self.view_)
-        offers = self._recommend_blocks(rows, int(kk), explain, self.view_)
+        offers = self._recommend_blocks(rows, int(kk), explain, self.view_, progress=bool(progress))
         if self.explore is not None:
             offers = self._explore_offers(offers, explain)
         if log is None and holdout is None:
@@ -878,20 +885,40 @@ class Recommender(Estimator):
         return self._frame_of(cols, self.view_)
 
     def _recommend_blocks(
-        self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
+        self,
+        rows: npt.NDArray[np.int64],
+        k: int,
+        explain: bool,
+        view: _View,
+        *,
+        progress: bool = False,
     ) -> pd.DataFrame:
         """Offers of ``rows`` of ``view``, block after block, blocks spread over ``n_jobs``."""
         blocks = [rows[i : i + self.batch_size] for i in range(0, rows.shape[0], self.batch_size)]
         if not blocks:
             return self._empty_offers()
+        bar = None
+        if progress and len(blocks) > 1:
+            bar = progress_bar(total=int(rows.shape[0]), desc="recommend", unit="client")
+
+        def block_offers(b: npt.NDArray[np.int64]) -> pd.DataFrame:
+            out = self._recommend_rows(b, k, explain, view)
+            if bar is not None:
+                bar.update(int(b.shape[0]))
+            return out
+
         jobs = min(_jobs(self.n_jobs), len(blocks))
-        if jobs == 1:
-            parts = [self._recommend_rows(b, k, explain, view) for b in blocks]
-        else:
-            # Each block already uses BLAS; threads of BLAS inside threads of blocks would only
-            # compete for the same cores.
-            with _one_thread(), ThreadPoolExecutor(jobs) as pool:
-                parts = list(pool.map(lambda b: self._recommend_rows(b, k, explain, view), blocks))
+        try:
+            if jobs == 1:
+                parts = [block_offers(b) for b in blocks]
+            else:
+                # Each block already uses BLAS; threads of BLAS inside threads of blocks would
+                # only compete for the same cores.
+                with _one_thread(), ThreadPoolExecutor(jobs) as pool:
+                    parts = list(pool.map(block_offers, blocks))
+        finally:
+            if bar is not None:
+                bar.close()
         return pd.concat(parts, ignore_index=True)
 
     def _select(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Protocol
 
@@ -11,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crosssell._progress import progress_bar, show_progress
 from crosssell.book import Book
 from crosssell.columns import Columns
 
@@ -126,12 +126,6 @@ def seed(random_state: int | np.random.Generator | None) -> int | None:
     return random_state
 
 
-def show_progress(progress: bool | None) -> bool:
-    if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return bool(progress)
-
-
 def boot_sums(
     columns: npt.NDArray[np.float64], n_boot: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float64]:
@@ -149,21 +143,6 @@ def boot_sums(
         counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
         out[first : first + b] = counts @ columns
     return out
-
-
-def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
-    """Make a tqdm bar: the notebook widget with ipywidgets installed, the text bar otherwise.
-
-    tqdm's automatic choice picks the widget in Jupyter even without ipywidgets and then warns
-    "IProgress not found" on every bar; the text bar works everywhere.
-    """
-    import importlib.util
-
-    if importlib.util.find_spec("ipywidgets") is None:
-        from tqdm.std import tqdm
-    else:
-        from tqdm.auto import tqdm
-    return tqdm(iterable, **kwargs)
 
 
 def to_timestamp(value: Any, *, name: str, owner: str) -> pd.Timestamp:
