@@ -502,9 +502,10 @@ def _dominated(
     # excluded rows go last in their group, and count for nothing (see below)
     order = np.lexsort((np.arange(n), -value, banned, group))
     g = group[order]
-    client = pd.factorize(frame[Columns.client].astype(object))[0][order]
+    client_code = pd.factorize(frame[Columns.client].astype(object))[0]
+    client = client_code[order]
     # a client of one owner only has no action at all in a plan without its row of that owner
-    owners = frame[Columns.owner].astype(object).groupby(frame[Columns.client].astype(object))
+    owners = pd.Series(frame[Columns.owner].astype(object).to_numpy()).groupby(client_code)
     alone = (owners.transform("nunique") <= 1).to_numpy()
     fresh = (
         ~pd.DataFrame({"g": g, "c": client}).duplicated().to_numpy() & ~banned[order] & alone[order]

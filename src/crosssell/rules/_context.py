@@ -43,30 +43,28 @@ def _check_declared(types: tuple[str, ...], days: int | None) -> None:
     if guard is None:
         return
     name, declared = guard
+    span = f"within {days} days" if days is not None else "of any age"
+    if not types:
+        raise _undeclared(name, declared, f"events of every type {span}", "{...}")
     asked = pd.Timedelta(days=days) if days is not None else None
-    for kind in types or (None,):
-        look_back = declared.get(kind) if kind is not None else None
-        covered = (
-            kind is not None
-            and kind in declared
-            and (look_back is None or (asked is not None and asked <= look_back))
-        )
-        if covered:
+    for kind in types:
+        look_back = declared.get(kind)
+        if kind in declared and (look_back is None or (asked is not None and asked <= look_back)):
             continue
-        what = f"events of type {kind!r}" if kind is not None else "events of every type"
-        span = f"within {days} days" if days is not None else "of any age"
-        hint = (
-            f"{{{kind!r}: pd.Timedelta(days={days})}}"
-            if days is not None
-            else f"{{{kind!r}: None}}"
-        )
-        raise ValueError(
-            f"Rule {name!r} read {what} {span} through ctx.events, beyond what its reads= "
-            f"declares (events: {dict(declared) or 'none'}). Where only the declared rows are "
-            "shipped (crosssell.spark, recommend_one with new events) it would block otherwise "
-            "than on the whole Book. Declare it, e.g. reads=Reads(events="
-            f"{hint if kind is not None else '{...}'}), or leave reads= out (every row is read)."
-        )
+        age = f"pd.Timedelta(days={days})" if days is not None else "None"
+        raise _undeclared(name, declared, f"events of type {kind!r} {span}", f"{{{kind!r}: {age}}}")
+
+
+def _undeclared(
+    name: str, declared: Mapping[str, pd.Timedelta | None], what: str, hint: str
+) -> ValueError:
+    return ValueError(
+        f"Rule {name!r} read {what} through ctx.events, beyond what its reads= declares "
+        f"(events: {dict(declared) or 'none'}). Where only the declared rows are shipped "
+        "(crosssell.spark, recommend_one with new events) it would block otherwise than on the "
+        f"whole Book. Declare it, e.g. reads=Reads(events={hint}), or leave reads= out (every "
+        "row is read)."
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -383,7 +383,7 @@ class Ranker(Scorer):
         ends = [e for e in ends if e - horizon > first] or [as_of]
         self.horizon_ = horizon
         self.windows_ = ends
-        seed = self._seed = int(rng.integers(2**31 - 1))
+        seed = int(rng.integers(2**31 - 1))
         # where a fit's time goes, for benchmarks/recommend.py (seconds per step)
         clock = time.perf_counter()
         self._fit_seconds: dict[str, float] = {}
@@ -398,7 +398,9 @@ class Ranker(Scorer):
         self._als_fits = self._als_chain(book, [e - horizon for e in ends] + [as_of])
         lap("ALS at each date")
 
-        blocks = self._windows(book, ends, horizon, rng)
+        # the held-out window's thinning draws from its own stream: the older windows draw the
+        # same rows with or without it
+        blocks = self._windows(book, ends, horizon, rng, np.random.default_rng([seed, 1]))
         self.uses_model_ = True
         lap("windows: bases, candidates, features")
 
@@ -439,6 +441,7 @@ class Ranker(Scorer):
         ends: list[pd.Timestamp],
         horizon: pd.Timedelta,
         rng: np.random.Generator,
+        thin_rng: np.random.Generator,
     ) -> list[_Rows]:
         """Training rows of each window, most recent first; their summary as ``training_``."""
         blocks: list[_Rows] = []
@@ -446,7 +449,9 @@ class Ranker(Scorer):
         for i, end in enumerate(ends):
             start = end - horizon
             # the most recent window is held out whole when there is another to learn from
-            rows_w = self._window_rows(book, start, end, rng, sample=i > 0 or len(ends) == 1)
+            rows_w = self._window_rows(
+                book, start, end, rng, thin_rng, sample=i > 0 or len(ends) == 1
+            )
             blocks.append(rows_w)
             summary.append(
                 {
@@ -614,6 +619,7 @@ class Ranker(Scorer):
         start: pd.Timestamp,
         end: pd.Timestamp,
         rng: np.random.Generator,
+        thin_rng: np.random.Generator,
         *,
         sample: bool,
     ) -> _Rows:
@@ -641,7 +647,6 @@ class Ranker(Scorer):
         taken.sort_indices()
         parts = []
         thin = 1.0
-        thin_rng: np.random.Generator | None = None
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
             local, clients, products, lead = self._candidates(
@@ -654,20 +659,16 @@ class Ranker(Scorer):
                 # the window's size, told by its first block's candidates per client
                 size = y.size / rows.size * warm.size
                 thin = min(1.0, _HELD_OUT_ROWS / size) if size > 0 else 1.0
+            keep: npt.NDArray[np.bool_] | None = None
             if not sample and thin < 1.0:
-                if thin_rng is None:
-                    # its own stream: the older windows draw the same rows with or without it
-                    thin_rng = np.random.default_rng([int(self._seed), 1])
-                kept, w = _thin_held_out(local, y, thin, thin_rng)
-                clients, products, y, w = clients[kept], products[kept], y[kept], w[kept]
-                lead = [(name, np.asarray(col)[kept]) for name, col in lead]
-            if sample:
+                keep, w = _thin_held_out(local, y, thin, thin_rng)
+            elif sample:
                 # negatives are sampled before their features are computed: the same rows and
                 # weights as sampling the whole block afterwards, at a fraction of the cost
                 keep, w = self._sample_mask(y, np.zeros(y.size, dtype=bool), w, rng)
-                if keep is not None:
-                    clients, products, y, w = clients[keep], products[keep], y[keep], w[keep]
-                    lead = [(name, np.asarray(col)[keep]) for name, col in lead]
+            if keep is not None:
+                clients, products, y, w = clients[keep], products[keep], y[keep], w[keep]
+                lead = [(name, np.asarray(col)[keep]) for name, col in lead]
             names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
             self.feature_names_ = names
             parts.append(_Rows(x, y, clients, np.zeros(y.size, dtype=bool), w))
