@@ -52,6 +52,22 @@ def test_same_seed_same_scores(demo: cs.Book, fitted: Ranker) -> None:
     np.testing.assert_array_equal(again.score(rows), fitted.score(rows))
 
 
+def _trees(ranker: Ranker) -> list[str]:
+    """The model's trees as text (the parameters section names the threads)."""
+    text = ranker.model_.booster_.model_to_string()
+    return text.split("end of trees")[0].split("Tree=")[1:]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 0])
+def test_same_trees_on_any_number_of_threads(demo: cs.Book, fitted: Ranker, threads: int) -> None:
+    """Check that the trees and scores do not depend on the number of threads that boost them."""
+    other = Ranker(**SMALL, num_threads=threads).fit(demo.matrix(AS_OF), demo)
+    assert _trees(other) == _trees(fitted)
+    assert len(_trees(fitted)) == SMALL["n_estimators"]
+    rows = np.arange(200)
+    np.testing.assert_array_equal(other.score(rows), fitted.score(rows))
+
+
 def test_rows_after_as_of_change_nothing(demo: cs.Book) -> None:
     """Check that contracts and events dated after as_of leave every score unchanged."""
     as_of = "2024-12-31"
