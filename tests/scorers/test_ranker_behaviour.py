@@ -297,3 +297,28 @@ def test_one_clients_explanation_reuses_its_scoring_features_exactly(demo_rec, m
     again = [[o.to_dict() for o in demo_rec.recommend_one(c, explain=True)] for c in clients]
     assert reused == again
     assert any(offers for offers in reused)
+
+
+def test_a_base_proposes_only_what_it_scores_above_zero() -> None:
+    """Check that a product item-kNN scores 0 (nothing co-held) is no candidate of its own.
+
+    Before, item-kNN's top ``n_candidates`` ran past its evidence into products in index order.
+    """
+    book = cs.datasets.demo()
+    ranker = Ranker(
+        n_estimators=20,
+        windows=2,
+        random_state=0,
+        base=("itemknn",),
+        score_all_below=0,
+        n_candidates=len(book.product_ids),
+    ).fit(book.matrix(AS_OF), book)
+    rows = np.arange(300)
+    knn = ranker.bases_[0].score(rows)
+    scores = ranker.score(rows)
+    held = ranker.client_product_[rows].toarray() > 0
+    new = np.zeros(knn.shape[1], dtype=bool)
+    new[ranker.context_.available & (ranker.context_.popularity == 0)] = True
+    # the demo book has clients whose holdings leave some products without a neighbour
+    assert ((knn <= 0) & ~held & ~new).any()
+    np.testing.assert_array_equal(scores > 0, ((knn > 0) | new) & ~held)
