@@ -277,6 +277,24 @@ def test_path_contributions_add_up_to_the_log_odds(demo_rec: cs.Recommender) -> 
     np.testing.assert_allclose(total, booster.predict(x, raw_score=True), atol=1e-9)
 
 
+def test_path_contributions_are_the_same_for_few_rows_and_many(
+    demo_rec: cs.Recommender,
+) -> None:
+    """Check that many rows (the sparse credit table) get the sums a few rows get (dense)."""
+    from crosssell.scorers.ranker import _SPARSE_CREDIT_ROWS, _path_contributions
+
+    ranker = demo_rec.scorer_
+    assert isinstance(ranker, Ranker)
+    n = 3 * _SPARSE_CREDIT_ROWS
+    rows, products = np.arange(n), np.arange(n) % ranker.n_products_
+    x = ranker._offer_features(ranker.context_, ranker.bases_, rows, products)
+    booster = ranker.model_.booster_
+    many = _path_contributions(booster, x)
+    few = np.vstack([_path_contributions(booster, x[i : i + 10]) for i in range(0, n, 10)])
+    np.testing.assert_array_equal(many, few)
+    assert (many != 0).any()
+
+
 def test_why_not_gives_the_contribution_sentence(demo_rec: cs.Recommender) -> None:
     """Check that why_not of an offered pair ends with the offer's reason."""
     offer = demo_rec.recommend([demo_rec.book_.client_ids.external[5]]).iloc[0]

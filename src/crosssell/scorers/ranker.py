@@ -94,6 +94,9 @@ _FAMILY_FEATURES = ("family_held", "holds_lower_tier", "tier_gap", "days_since_f
 # a sliver of the raw model output breaks the ties of the isotonic steps by the model's order
 # while moving a probability by at most this much
 _TIE_WEIGHT = 1e-4
+# from this many rows, _path_contributions sums the sparse credit table (one client's handful
+# of offers reads the dense one: the sparse product's set-up costs more than it saves there)
+_SPARSE_CREDIT_ROWS = 64
 
 
 @register("scorer")
@@ -277,7 +280,7 @@ class Ranker(Scorer):
     windows_: list[pd.Timestamp]
     training_: pd.DataFrame
     uses_model_: bool
-    _leaf_cache: tuple[Any, npt.NDArray[np.float64]] | None
+    _leaf_cache: tuple[Any, npt.NDArray[np.float64], sp.csr_matrix] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     _response_feature: ResponseFeature | None
     #: holdings at each training date, built once for ALS and the other bases of that date
@@ -800,6 +803,11 @@ class Ranker(Scorer):
             import lightgbm
 
             trees = int(getattr(self, "_n_trees", 0) or self.n_estimators)
+            # one thread: row-wise histograms, the faster; several: column-wise, whose sums do
+            # not depend on the threads (row-wise ones add per-thread partial sums)
+            histograms: dict[str, Any] = (
+                {"force_row_wise": True} if threads == 1 else {"force_col_wise": True}
+            )
             model: Any = lightgbm.LGBMClassifier(
                 n_estimators=int(self.n_estimators) if stop_on is not None else trees,
                 learning_rate=float(self.learning_rate),
@@ -809,9 +817,7 @@ class Ranker(Scorer):
                 random_state=seed,
                 n_jobs=threads if threads > 0 else -1,
                 deterministic=True,
-                # one thread: row-wise histograms, the faster; several: column-wise, whose sums
-                # do not depend on the threads (row-wise ones add per-thread partial sums)
-                **({"force_row_wise": True} if threads == 1 else {"force_col_wise": True}),
+                **histograms,
                 verbose=-1,
             )
             if stop_on is None:
@@ -1267,9 +1273,10 @@ class Ranker(Scorer):
             cached = getattr(self, "_leaf_cache", None)
             if cached is None or cached[0] is not booster:
                 # one table per fitted model, built on first use (a tuple: swapped atomically)
-                cached = (booster, _leaf_table(booster, x.shape[1]))
+                table = _leaf_table(booster, x.shape[1])
+                cached = (booster, table, sp.csr_matrix(table.reshape(-1, table.shape[2])))
                 self._leaf_cache = cached
-            return _path_contributions(booster, x, cached[1])
+            return _path_contributions(booster, x, cached[1], cached[2])
         base = self._raw(self.model_, x)
         out = np.empty_like(x)
         for j in range(x.shape[1]):
@@ -1353,7 +1360,10 @@ class _Rows:
 
 
 def _path_contributions(
-    booster: Any, x: npt.NDArray[np.float64], table: npt.NDArray[np.float64] | None = None
+    booster: Any,
+    x: npt.NDArray[np.float64],
+    table: npt.NDArray[np.float64] | None = None,
+    credit: sp.csr_matrix | None = None,
 ) -> npt.NDArray[np.float64]:
     """Per-prediction contributions of LightGBM trees by their decision paths, in log-odds.
 
@@ -1362,6 +1372,9 @@ def _path_contributions(
     the contributions plus the roots' values are exactly the model's log-odds. The credit of
     every leaf is tabulated once per model, so explaining a row costs one leaf lookup per tree
     (TreeSHAP, LightGBM's ``pred_contrib``, is some hundred times slower for the same rows).
+    ``credit`` is the table as a sparse matrix of (tree, leaf) rows: a path credits a few
+    features only (16% of the table's cells at 200k x 1k), so many rows sum its stored cells
+    alone, in the same order of trees, hence the same sums; a few rows read the dense table.
     """
     if table is None:
         table = _leaf_table(booster, x.shape[1])
@@ -1370,6 +1383,18 @@ def _path_contributions(
     n_trees, n_leaves, _ = table.shape
     flat = table.reshape(n_trees * n_leaves, -1)
     cell = leaves + np.arange(n_trees) * n_leaves
+    if x.shape[0] >= _SPARSE_CREDIT_ROWS:
+        if credit is None:
+            credit = sp.csr_matrix(flat)
+        paths = sp.csr_matrix(
+            (
+                np.ones(cell.size),
+                cell.reshape(-1),
+                np.arange(0, cell.size + 1, max(n_trees, 1), dtype=np.int64),
+            ),
+            shape=(x.shape[0], flat.shape[0]),
+        )
+        return np.asarray((paths @ credit).toarray(), dtype=np.float64)
     out = np.empty(x.shape)
     step = max(1, _BLOCK * 8 // max(n_trees, 1))
     for lo in range(0, x.shape[0], step):
