@@ -31,6 +31,38 @@ def test_one_row_product_is_scipys_bit_for_bit(seed: int, density: float, dtypes
     np.testing.assert_array_equal(many.view(np.uint32), single.view(np.uint32))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    density=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
+    other_density=st.sampled_from([0.1, 0.4, 1.0]),
+    dtypes=st.sampled_from([(np.float32, np.float32), (np.float64, np.float32)]),
+    negative=st.booleans(),
+)
+def test_many_rows_by_a_dense_enough_matrix_are_scipys_bit_for_bit(
+    seed: int, density: float, other_density: float, dtypes, negative: bool
+) -> None:
+    """Check that the product with ``other`` made dense equals scipy's sparse one in every bit."""
+    rng = np.random.default_rng(seed)
+    a = sp.random(50, 30, density=density, format="csr", rng=rng, dtype=dtypes[0])
+    if negative:
+        a.data = -a.data
+    b = sp.random(30, 40, density=other_density, format="csr", rng=rng, dtype=dtypes[1])
+    b.data = rng.standard_normal(b.nnz).astype(b.dtype) * 1e3
+    rows = rng.permutation(50)[:40]
+    want = np.asarray((take_rows(a, rows) @ b).toarray(), dtype=np.float32)
+    got = rows_times(a, rows, b)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_rows_with_an_infinity_keep_the_sparse_product() -> None:
+    """Check that an infinite value is not multiplied by the zeros a dense copy would add."""
+    a = sp.csr_matrix(np.array([[np.inf, 0.0], [0.0, 1.0]], dtype=np.float32))
+    b = sp.csr_matrix(np.array([[3.0, 0.0], [0.0, 2.0]], dtype=np.float32))
+    got = rows_times(a, np.array([0, 1]), b)
+    assert got.tolist() == [[np.inf, 0.0], [0.0, 2.0]]
+
+
 def test_row_positions_of_one_row_equals_the_general_path() -> None:
     """Check that the one-row slice gives the positions and owners of the general path."""
     indptr = np.array([0, 2, 2, 5])

