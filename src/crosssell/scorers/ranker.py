@@ -755,19 +755,21 @@ class Ranker(Scorer):
             # ties broken by product index so that the candidates never depend on input order
             top, value = top_k(distinct, keep)
             local, place = np.nonzero(top >= 0)
+            chosen = top[local, place]
             rank = np.full(distinct.shape, keep + 1, dtype=np.int32)
-            rank[local, top[local, place]] = place + 1
+            rank[local, chosen] = place + 1
             ranks.append((rank, of_row))
             # a base proposes only what it scores above zero: past its evidence (item-kNN's
             # top 50 held about 24 products with a score at 200k x 1k), the rest of its top
             # would be products in index order, 26% of all candidates
-            local, place = np.nonzero((top >= 0) & (value > 0))
+            scored = value[local, place] > 0
+            at, proposed = local[scored], chosen[scored]
             if of_row is None:
-                mask[local, top[local, place]] = True
+                mask[at, proposed] = True
             else:
-                proposed = np.zeros(distinct.shape, dtype=bool)
-                proposed[local, top[local, place]] = True
-                mask |= proposed[of_row]
+                by_key = np.zeros(distinct.shape, dtype=bool)
+                by_key[at, proposed] = True
+                mask |= by_key[of_row]
         if n_products <= self.score_all_below:
             mask[:] = True
         mask[:, _new_products(ctx)] = True
@@ -1394,7 +1396,8 @@ def _path_contributions(
             ),
             shape=(x.shape[0], flat.shape[0]),
         )
-        return np.asarray((paths @ credit).toarray(), dtype=np.float64)
+        out: npt.NDArray[np.float64] = (paths @ credit).toarray()
+        return out
     out = np.empty(x.shape)
     step = max(1, _BLOCK * 8 // max(n_trees, 1))
     for lo in range(0, x.shape[0], step):
