@@ -68,6 +68,46 @@ def test_same_trees_on_any_number_of_threads(demo: cs.Book, fitted: Ranker, thre
     np.testing.assert_array_equal(other.score(rows), fitted.score(rows))
 
 
+def test_boostings_side_by_side_give_the_trees_of_one_after_the_other(
+    demo: cs.Book, fitted: Ranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that training the two boostings at once changes neither of them."""
+    trained: list[list[str]] = []
+    train = Ranker._train
+
+    def spy(self: Ranker, *args: Any, **kwargs: Any) -> Any:
+        model = train(self, *args, **kwargs)
+        trained.append(model.booster_.model_to_string().split("end of trees")[0].split("Tree=")[1:])
+        return model
+
+    monkeypatch.setattr(Ranker, "_train", spy)
+    monkeypatch.setattr(Ranker, "_side_by_side", lambda self: False)
+    one_after = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+    serial = list(trained)
+    trained.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(Ranker, "_train", spy)
+    at_once = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+    assert at_once._side_by_side()
+    # the older windows' trees, then every window's: different rows, different trees
+    assert len(serial) == len(trained) == 2
+    assert serial[0] != serial[1]
+    assert sorted(map(tuple, trained)) == sorted(map(tuple, serial))
+    assert _trees(at_once) == _trees(one_after) == _trees(fitted) == serial[1]
+    np.testing.assert_array_equal(at_once.score(np.arange(100)), fitted.score(np.arange(100)))
+
+
+def test_without_refit_the_model_is_the_calibrated_one(demo: cs.Book, fitted: Ranker) -> None:
+    """Check that refit=False keeps the trees trained without the held-out window."""
+    kept = Ranker(**SMALL, refit=False).fit(demo.matrix(AS_OF), demo)
+    assert kept.calibrator_ is not None
+    assert kept.uses_model_
+    assert _trees(kept) != _trees(fitted)
+    assert len(_trees(kept)) == SMALL["n_estimators"]
+    rows = np.arange(100)
+    assert not np.array_equal(kept.score(rows), fitted.score(rows))
+
+
 def test_rows_after_as_of_change_nothing(demo: cs.Book) -> None:
     """Check that contracts and events dated after as_of leave every score unchanged."""
     as_of = "2024-12-31"

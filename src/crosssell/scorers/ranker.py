@@ -7,9 +7,11 @@ each (client, product) pair and say how likely the client is to take each one wi
 from __future__ import annotations
 
 import numbers
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -422,17 +424,13 @@ class Ranker(Scorer):
             self.model_ = None
             self.calibrator_ = None
             return
-        first_model = self._calibrate(blocks, rng, seed)
-        lap("trees on older windows, calibration")
+        first_model, every_model = self._calibrate(blocks, rng, seed)
+        lap("trees, calibration")
         if not self.uses_model_:
             self.model_ = None
             return
         if self.refit or self.calibrator_ is None:
-            if len(blocks) >= 2:
-                blocks = [self._sample(blocks[0], rng), *blocks[1:]]
-            every = _Rows.concat(blocks)
-            self.model_ = self._train(every.x, every.y, every.w, seed)
-            lap("trees on every window")
+            self.model_ = every_model
         else:
             self.model_ = first_model
 
@@ -491,13 +489,17 @@ class Ranker(Scorer):
             fn = self._response_feature = self._new_response_feature()
         return extra + (fn.columns() if fn is not None else [])
 
-    def _calibrate(self, blocks: list[_Rows], rng: np.random.Generator, seed: int) -> Any:
+    def _calibrate(
+        self, blocks: list[_Rows], rng: np.random.Generator, seed: int
+    ) -> tuple[Any, Any]:
         """Train on older windows, calibrate on the held-out one, and guard against popularity.
 
         Returns the trees trained without the held-out rows (None when those hold a single
-        class). When they rank the held-out window no better than the segment's popularity
-        (NDCG@10 over each client's candidates), ``uses_model_`` turns False and the calibration
-        is that of the popularity on the same rows.
+        class) and, when ``refit`` asks for them or there is no calibration, the trees trained
+        on every window (their negatives sampled), None otherwise. When the first rank the
+        held-out window no better than the segment's popularity (NDCG@10 over each client's
+        candidates), ``uses_model_`` turns False, the calibration is that of the popularity on
+        the same rows and the second are None.
         """
         if len(blocks) >= 2 and blocks[0].y.sum() > 0:
             cal = blocks[0]
@@ -511,18 +513,37 @@ class Ranker(Scorer):
             clients = np.unique(blocks[0].client)
             held = np.isin(blocks[0].client, clients[rng.random(clients.size) < 0.2])
             cal, fit_rows = blocks[0].take(held), blocks[0].take(~held)
-        if not 0 < fit_rows.y.sum() < fit_rows.y.size:
-            self.calibrator_ = None
-            return None
+        single_class = not 0 < fit_rows.y.sum() < fit_rows.y.size
         stop_on = None
-        if self.early_stopping is not None and self.model == "lightgbm":
+        if not single_class and self.early_stopping is not None and self.model == "lightgbm":
             # a sample of the held-out window's candidate rows tells when more trees stop helping
             pick = np.flatnonzero(~cal.outcome)
             if pick.size > _STOP_ROWS:
                 pick = np.sort(rng.choice(pick, _STOP_ROWS, replace=False))
             if 0 < cal.y[pick].sum() < pick.size:
                 stop_on = cal.take(np.isin(np.arange(cal.y.size), pick))
-        first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed, stop_on=stop_on)
+        every: _Rows | None = None
+        if self.refit or single_class:
+            # drawn after the split's draws, whichever order the trees are then trained in
+            every = _Rows.concat(
+                [self._sample(blocks[0], rng), *blocks[1:]] if len(blocks) >= 2 else blocks
+            )
+        if single_class:
+            self.calibrator_ = None
+            assert every is not None
+            return None, self._train(every.x, every.y, every.w, seed)
+        every_model: Any = None
+        if every is not None and stop_on is None and self._side_by_side():
+            # two single-threaded boostings side by side, each on its own core: the same trees
+            # as one after the other (neither draws from the other's stream), in the time of
+            # the longer. Nothing else runs LightGBM meanwhile: a prediction on every core
+            # would change the thread count the other boosting reads
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                later = pool.submit(self._train, every.x, every.y, every.w, seed)
+                first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed)
+                every_model = later.result()
+        else:
+            first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed, stop_on=stop_on)
         self._n_trees = int(getattr(first_model, "best_iteration_", 0) or self.n_estimators)
         # the probability is that of taking a candidate: answered offers, rows of their own in
         # training, would count those pairs twice here
@@ -535,7 +556,15 @@ class Ranker(Scorer):
             self.calibrator_ = IsotonicCalibrator().fit(
                 self._popularity_raw(cal.x), cal.y, sample_weight=cal.w
             )
-        return first_model
+            return first_model, None
+        if every is not None and every_model is None:
+            # after early stopping, as many trees as the held-out window asked for
+            every_model = self._train(every.x, every.y, every.w, seed)
+        return first_model, every_model
+
+    def _side_by_side(self) -> bool:
+        """Whether the two boostings of a fit may run at once (one thread each, LightGBM)."""
+        return self.model == "lightgbm" and int(self.num_threads) == 1 and (os.cpu_count() or 1) > 1
 
     def _sample(self, rows: _Rows, rng: np.random.Generator) -> _Rows:
         """Candidate rows not taken, sampled to ``negatives_per_positive`` per row taken.
