@@ -168,3 +168,43 @@ def test_wide_catalogue_takes_the_threshold_path_and_stays_exact() -> None:
     ref_idx, ref_val = brute_force(scores, 10, None)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(val, ref_val)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 5),
+    st.integers(1, 60),
+    st.integers(0, 400),
+    st.data(),
+)
+def test_ties_far_into_the_row_are_found_exactly(
+    m: int, k: int, blank: int, data: st.DataObject
+) -> None:
+    """Check the partition path when the k-th value's ties lie past the first columns searched.
+
+    Rows of 500 products with a few distinct values, their first ``blank`` columns out of
+    reach (-inf) or a single high score, as item-kNN's rows of many zeros and a few scores.
+    """
+    from crosssell._topk import _select
+
+    values = st.sampled_from([0.0, 0.0, 0.0, 0.25, 1.0, -np.inf])
+    scores = data.draw(hnp.arrays(np.float32, (m, 500), elements=values))
+    scores[:, :blank] = data.draw(st.sampled_from([-np.inf, 3.0]))
+    sel = _select(scores, k)
+    ref_idx, _ = brute_force(scores, k, None)
+    got = np.sort(np.where(sel >= 0, sel, 10**6), axis=1)
+    want = np.sort(np.where(ref_idx >= 0, ref_idx, 10**6), axis=1)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.bool_, hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=30)))
+def test_cells_are_numpy_nonzero(mask: np.ndarray) -> None:
+    """Check that cells() gives np.nonzero's coordinates, in its order, also for views."""
+    from crosssell._topk import cells
+
+    for m in (mask, mask[:, ::2], mask.T):
+        rows, cols = cells(m)
+        ref_rows, ref_cols = np.nonzero(m)
+        np.testing.assert_array_equal(rows, ref_rows)
+        np.testing.assert_array_equal(cols, ref_cols)

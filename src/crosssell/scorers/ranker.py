@@ -38,7 +38,7 @@ from crosssell._codec import (
 )
 from crosssell._params import Interval, Options, Satisfies, validate_params
 from crosssell._sparse import take_rows
-from crosssell._topk import top_k
+from crosssell._topk import cells, top_k
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError
 from crosssell.scorers._common import RANDOM_STATE
@@ -783,7 +783,7 @@ class Ranker(Scorer):
                 distinct = s[first]
             # ties broken by product index so that the candidates never depend on input order
             top, value = top_k(distinct, keep)
-            local, place = np.nonzero(top >= 0)
+            local, place = cells(top >= 0)
             chosen = top[local, place]
             rank = np.full(distinct.shape, keep + 1, dtype=np.int32)
             rank[local, chosen] = place + 1
@@ -804,7 +804,7 @@ class Ranker(Scorer):
         mask[:, _new_products(ctx)] = True
         held = take_rows(ctx.holdings, rows)
         mask[np.repeat(np.arange(rows.size), np.diff(held.indptr)), held.indices] = False
-        local, products = np.nonzero(mask)
+        local, products = cells(mask)
         clients = rows[local]
         lead: list[tuple[str, npt.NDArray[Any]]] = []
         for name, s, (rank, of_row) in zip(self.base, scores, ranks, strict=True):
