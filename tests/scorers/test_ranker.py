@@ -97,6 +97,28 @@ def test_boostings_side_by_side_give_the_trees_of_one_after_the_other(
     np.testing.assert_array_equal(at_once.score(np.arange(100)), fitted.score(np.arange(100)))
 
 
+def test_one_core_gives_the_model_of_many(
+    demo: cs.Book, fitted: Ranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that windows built one after the other on one core give the same trees."""
+    import crosssell.scorers.ranker as ranker_module
+
+    monkeypatch.setattr(ranker_module.os, "cpu_count", lambda: 1)
+    alone = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+    assert not alone._side_by_side()
+    pd.testing.assert_frame_equal(alone.training_, fitted.training_)
+    assert _trees(alone) == _trees(fitted)
+
+
+def test_a_window_draws_the_same_rows_whatever_the_others_draw(demo: cs.Book) -> None:
+    """Check that a third, older window leaves the two recent windows' rows as they were."""
+    two = Ranker(**{**SMALL, "windows": 2}).fit(demo.matrix(AS_OF), demo)
+    three = Ranker(**{**SMALL, "windows": 3}).fit(demo.matrix(AS_OF), demo)
+    assert len(three.training_) == 3
+    columns = ["rows", "positives", "offer_outcomes"]
+    pd.testing.assert_frame_equal(three.training_[columns].iloc[:2], two.training_[columns])
+
+
 def test_without_refit_the_model_is_the_calibrated_one(demo: cs.Book, fitted: Ranker) -> None:
     """Check that refit=False keeps the trees trained without the held-out window."""
     kept = Ranker(**SMALL, refit=False).fit(demo.matrix(AS_OF), demo)
