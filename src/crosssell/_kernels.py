@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_K", "greedy_pick", "reasons_into", "select_rows", "top_contributions_into"]
+__all__ = [
+    "MAX_K",
+    "forest_into",
+    "greedy_pick",
+    "path_credit_into",
+    "reasons_into",
+    "select_rows",
+    "top_contributions_into",
+]
 
 MAX_K = 64
 """Largest ``k`` the loop serves; it keeps the best ``k`` by insertion, which suits small ``k``."""
@@ -371,6 +379,78 @@ def _greedy_pick_py(  # noqa: PLR0917 - the program's arrays, as numba takes the
     return x
 
 
+def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
+    x: npt.NDArray[np.float64],
+    feature: npt.NDArray[np.int32],
+    threshold: npt.NDArray[np.float64],
+    left: npt.NDArray[np.int32],
+    right: npt.NDArray[np.int32],
+    kind: npt.NDArray[np.int8],
+    leaf_value: npt.NDArray[np.float64],
+    root: npt.NDArray[np.int32],
+    leaf_offset: npt.NDArray[np.int32],
+    zero: float,
+    sigmoid: float,
+    raw: npt.NDArray[np.float64],
+    leaves: npt.NDArray[np.int32],
+) -> None:
+    """Walk every row of ``x`` down every tree: scores into ``raw``, leaves into ``leaves``.
+
+    The decisions are LightGBM's for numerical splits, on the values its dense-row predict
+    reads: a value within ``zero`` of 0 is 0; NaN is 0 unless the split sends NaN one way
+    (``kind`` bits 0-1: missing type none / zero / NaN; bit 2: missing goes left); else left
+    when the value is at most the threshold. A child ``>= 0`` is a split, ``~child`` a leaf
+    (indices into the forest's flat arrays). The trees' outputs are added in tree order from
+    0.0, as LightGBM adds them. With ``sigmoid`` > 0 the score is LightGBM's probability,
+    ``1 / (1 + exp(-sigmoid * sum))`` through the C library's ``exp`` as LightGBM's (numpy's
+    vectorised ``exp`` differs from it in the last bit on about 2% of values); else the sum.
+    ``leaves`` (rows x trees, or 0 rows) receives each tree's leaf index within the tree.
+    """
+    want_leaves = leaves.shape[0] > 0
+    for i in range(x.shape[0]):
+        total = 0.0
+        for t in range(root.shape[0]):
+            node = root[t]
+            while node >= 0:
+                v = x[i, feature[node]]
+                if v >= -zero and v <= zero:
+                    v = 0.0
+                missing = kind[node] & 3
+                if missing != 2 and np.isnan(v):
+                    v = 0.0
+                if (missing == 1 and v == 0.0) or (missing == 2 and np.isnan(v)):
+                    node = left[node] if kind[node] & 4 else right[node]
+                elif v <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            leaf = ~node
+            if want_leaves:
+                leaves[i, t] = leaf - leaf_offset[t]
+            total += leaf_value[leaf]
+        raw[i] = 1.0 / (1.0 + np.exp(-sigmoid * total)) if sigmoid > 0 else total
+
+
+def _path_credit_py(  # noqa: PLR0917 - the credit table's CSR arrays, as numba takes them
+    leaves: npt.NDArray[np.int32],
+    n_leaves: int,
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    data: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Add to ``out[i]`` the credit row of each tree's leaf of row ``i``, tree after tree.
+
+    ``leaves`` is rows x trees; the credit rows (a CSR matrix: tree ``t``'s leaf ``l`` is row
+    ``t * n_leaves + l``) hold what each split on the path credits to its feature.
+    """
+    for i in range(leaves.shape[0]):
+        for t in range(leaves.shape[1]):
+            r = t * n_leaves + leaves[i, t]
+            for j in range(indptr[r], indptr[r + 1]):
+                out[i, indices[j]] += data[j]
+
+
 def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``func`` compiled, compiling it (or loading it from numba's cache) on first call."""
     done = _compiled.get(func.__name__)
@@ -404,5 +484,7 @@ def _lazy(func: Callable[..., Any]) -> Callable[..., Any]:
 
 select_rows = _lazy(_select_rows_py)
 greedy_pick = _lazy(_greedy_pick_py)
+forest_into = _lazy(_forest_py)
+path_credit_into = _lazy(_path_credit_py)
 reasons_into = _lazy(_reasons_py)
 top_contributions_into = _lazy(_top_contributions_py)

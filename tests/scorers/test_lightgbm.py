@@ -115,3 +115,94 @@ def test_any_damage_is_refused_or_harmless(where: int, char: str, how: str) -> N
     assert isinstance(loaded, BoosterClassifier)
     assert loaded.predict_proba(X).shape == (300, 2)
     assert loaded.predict_proba(X, pred_contrib=True).shape == (300, 5)
+
+
+# ------------------------------------------------------------------ Forest: LightGBM's numbers
+# LightGBM's zero: the float 1e-35 as a double (values within it are read as 0)
+_LGB_ZERO = float(np.float32(1e-35))
+_ODD = st.sampled_from(
+    [0.0, -0.0, 1e-36, -1e-35, 1e-35, 1e-34, _LGB_ZERO, -_LGB_ZERO, np.nan, np.inf, -np.inf]
+)
+
+
+@st.composite
+def _rows(draw: st.DrawFn, n_features: int) -> np.ndarray:
+    """Rows of plain values with zeros, signed zeros, values around LightGBM's zero and NaN."""
+    n = draw(st.integers(1, 40))
+    base = draw(st.lists(st.floats(-3, 3), min_size=n * n_features, max_size=n * n_features))
+    x = np.asarray(base, dtype=np.float64).reshape(n, n_features)
+    odd = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n_features - 1), _ODD)))
+    for i, j, v in odd:
+        x[i, j] = v
+    return x
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([{}, {"zero_as_missing": True}, {"use_missing": False}]),
+    st.integers(0, 3),
+    st.data(),
+)
+def test_forest_gives_lightgbm_numbers_bit_for_bit(
+    params: dict[str, Any], seed: int, data: st.DataObject
+) -> None:
+    """Check raw scores, probabilities and leaves against LightGBM's on awkward values."""
+    from crosssell.scorers._lightgbm import Forest
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((400, 5))
+    x[rng.random(x.shape) < 0.25] = 0.0
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 3]) + rng.standard_normal(400) > 0
+    model = lightgbm.LGBMClassifier(
+        n_estimators=20, num_leaves=15, min_child_samples=5, verbose=-1, **params
+    ).fit(x, y.astype(np.int64))
+    booster = model.booster_
+    forest = Forest.from_text(booster.model_to_string())
+    assert forest is not None
+    for rows in (x, data.draw(_rows(5))):
+        np.testing.assert_array_equal(forest.raw(rows), booster.predict(rows, raw_score=True))
+        np.testing.assert_array_equal(forest.predict(rows), booster.predict(rows))
+        np.testing.assert_array_equal(forest.leaves(rows), booster.predict(rows, pred_leaf=True))
+
+
+def test_forest_reads_one_leaf_trees_and_declines_what_it_cannot_walk() -> None:
+    """Check a forest of stumps, and None for categorical splits, many classes and no model."""
+    from crosssell.scorers._lightgbm import Forest
+
+    stumps = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=1000, verbose=-1)
+    booster = stumps.fit(X, Y).booster_
+    forest = Forest.from_text(booster.model_to_string())
+    assert forest is not None
+    np.testing.assert_array_equal(forest.predict(X), booster.predict(X))
+    assert (forest.leaves(X) == 0).all()
+    cats = X.copy()
+    cats[:, 3] = np.arange(300) % 4
+    categorical = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=5, verbose=-1)
+    categorical.fit(cats, (cats[:, 3] == 2).astype(np.int64), categorical_feature=[3])
+    assert "num_cat=0" not in categorical.booster_.model_to_string()
+    assert Forest.from_text(categorical.booster_.model_to_string()) is None
+    classes = lightgbm.LGBMClassifier(n_estimators=2, min_child_samples=5, verbose=-1)
+    classes.fit(X, (X[:, 0] * 3).astype(np.int64))
+    assert Forest.from_text(classes.booster_.model_to_string()) is None
+    assert Forest.from_text(TEXT[: len(TEXT) // 2]) is None
+    with pytest.raises(ValueError, match="4 features"):
+        Forest.from_text(TEXT).predict(np.zeros((2, 3)))  # type: ignore[union-attr]
+
+
+def test_the_ranker_scores_and_explains_through_the_forest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that a fitted ranker's scores and contributions are those of LightGBM's predict."""
+    import crosssell as cs
+    from crosssell.scorers import Ranker
+
+    book = cs.datasets.demo()
+    ranker = Ranker(n_estimators=20, windows=2).fit(book.matrix("2025-06-30"), book)
+    rows = np.arange(60)
+    fast = ranker.score(rows)
+    x = ranker._offer_features(ranker.context_, ranker.bases_, rows, rows % ranker.n_products_)
+    fast_contrib = ranker._contributions(x)
+    assert ranker._forest(ranker.model_.booster_) is not None
+    monkeypatch.setattr(Ranker, "_forest", lambda self, booster: None)
+    ranker._leaf_cache = None
+    np.testing.assert_array_equal(ranker.score(rows), fast)
+    np.testing.assert_array_equal(ranker._contributions(x), fast_contrib)

@@ -280,19 +280,24 @@ def test_path_contributions_add_up_to_the_log_odds(demo_rec: cs.Recommender) -> 
 def test_path_contributions_are_the_same_for_few_rows_and_many(
     demo_rec: cs.Recommender,
 ) -> None:
-    """Check that many rows (the sparse credit table) get the sums a few rows get (dense)."""
-    from crosssell.scorers.ranker import _SPARSE_CREDIT_ROWS, _path_contributions
+    """Check that a row's sums do not depend on the rows beside it, and are the table's sums."""
+    from crosssell.scorers.ranker import _leaf_table, _path_contributions
 
     ranker = demo_rec.scorer_
     assert isinstance(ranker, Ranker)
-    n = 3 * _SPARSE_CREDIT_ROWS
+    n = 200
     rows, products = np.arange(n), np.arange(n) % ranker.n_products_
     x = ranker._offer_features(ranker.context_, ranker.bases_, rows, products)
     booster = ranker.model_.booster_
     many = _path_contributions(booster, x)
-    few = np.vstack([_path_contributions(booster, x[i : i + 10]) for i in range(0, n, 10)])
+    few = np.vstack([_path_contributions(booster, x[i : i + 7]) for i in range(0, n, 7)])
     np.testing.assert_array_equal(many, few)
     assert (many != 0).any()
+    # the dense table, added up tree after tree, as the sparse credit rows are
+    table = _leaf_table(booster, x.shape[1])
+    leaves = booster.predict(x, pred_leaf=True)
+    dense = table[np.arange(table.shape[0]), leaves].sum(axis=1)
+    np.testing.assert_array_equal(many, dense)
 
 
 def test_why_not_gives_the_contribution_sentence(demo_rec: cs.Recommender) -> None:

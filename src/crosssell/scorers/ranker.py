@@ -52,6 +52,7 @@ from crosssell.scorers._features import (
     pair_features,
     with_event_state,
 )
+from crosssell.scorers._lightgbm import Forest
 from crosssell.scorers._response_feature import ResponseFeature
 from crosssell.scorers.base import (
     ExplainKind,
@@ -96,9 +97,6 @@ _FAMILY_FEATURES = ("family_held", "holds_lower_tier", "tier_gap", "days_since_f
 # a sliver of the raw model output breaks the ties of the isotonic steps by the model's order
 # while moving a probability by at most this much
 _TIE_WEIGHT = 1e-4
-# from this many rows, _path_contributions sums the sparse credit table (one client's handful
-# of offers reads the dense one: the sparse product's set-up costs more than it saves there)
-_SPARSE_CREDIT_ROWS = 64
 
 
 @register("scorer")
@@ -283,6 +281,7 @@ class Ranker(Scorer):
     training_: pd.DataFrame
     uses_model_: bool
     _leaf_cache: tuple[Any, npt.NDArray[np.float64], sp.csr_matrix] | None
+    _forest_cache: tuple[Any, Forest | None] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     _response_feature: ResponseFeature | None
     #: holdings at each training date, built once for ALS and the other bases of that date
@@ -920,7 +919,20 @@ class Ranker(Scorer):
         # LightGBM's Booster straight away (fitted or loaded): the scikit-learn wrapper's
         # predict inspects and copies its parameters on every call, most of one client's time
         booster = model.booster_
+        forest = self._forest(booster) if threads == 1 else None
+        if forest is not None:
+            # LightGBM's numbers, bit for bit, without its two copies of every row
+            return forest.predict(x)
         return np.asarray(booster.predict(x, num_threads=threads), dtype=np.float64)
+
+    def _forest(self, booster: Any) -> Forest | None:
+        """Return the fitted trees as a :class:`Forest`, built on first use (None: LightGBM)."""
+        cached = getattr(self, "_forest_cache", None)
+        if cached is None or cached[0] is not booster:
+            # a tuple, swapped atomically: threads scoring at once build it alike
+            cached = (booster, Forest.from_text(booster.model_to_string()))
+            self._forest_cache = cached
+        return cached[1]
 
     def _probability(
         self, x: npt.NDArray[np.float64], ctx: FeatureContext, clients: IntArray, products: IntArray
@@ -1317,7 +1329,7 @@ class Ranker(Scorer):
                 table = _leaf_table(booster, x.shape[1])
                 cached = (booster, table, sp.csr_matrix(table.reshape(-1, table.shape[2])))
                 self._leaf_cache = cached
-            return _path_contributions(booster, x, cached[1], cached[2])
+            return _path_contributions(booster, x, cached[1], cached[2], self._forest(booster))
         base = self._raw(self.model_, x)
         out = np.empty_like(x)
         for j in range(x.shape[1]):
@@ -1405,6 +1417,7 @@ def _path_contributions(
     x: npt.NDArray[np.float64],
     table: npt.NDArray[np.float64] | None = None,
     credit: sp.csr_matrix | None = None,
+    forest: Forest | None = None,
 ) -> npt.NDArray[np.float64]:
     """Per-prediction contributions of LightGBM trees by their decision paths, in log-odds.
 
@@ -1414,33 +1427,31 @@ def _path_contributions(
     every leaf is tabulated once per model, so explaining a row costs one leaf lookup per tree
     (TreeSHAP, LightGBM's ``pred_contrib``, is some hundred times slower for the same rows).
     ``credit`` is the table as a sparse matrix of (tree, leaf) rows: a path credits a few
-    features only (16% of the table's cells at 200k x 1k), so many rows sum its stored cells
-    alone, in the same order of trees, hence the same sums; a few rows read the dense table.
+    features only (16% of the table's cells at 200k x 1k), so each row adds up the stored
+    cells of its leaves' rows, tree after tree. ``forest`` (the same trees) finds the leaves
+    without LightGBM's copies of every row.
     """
     if table is None:
         table = _leaf_table(booster, x.shape[1])
-    leaves = np.asarray(booster.predict(x, pred_leaf=True, num_threads=1), dtype=np.int64)
+    if forest is not None:
+        leaves = forest.leaves(x)
+    else:
+        leaves = np.asarray(booster.predict(x, pred_leaf=True, num_threads=1), dtype=np.int32)
     leaves = leaves.reshape(x.shape[0], -1)
     n_trees, n_leaves, _ = table.shape
-    flat = table.reshape(n_trees * n_leaves, -1)
-    cell = leaves + np.arange(n_trees) * n_leaves
-    if x.shape[0] >= _SPARSE_CREDIT_ROWS:
-        if credit is None:
-            credit = sp.csr_matrix(flat)
-        paths = sp.csr_matrix(
-            (
-                np.ones(cell.size),
-                cell.reshape(-1),
-                np.arange(0, cell.size + 1, max(n_trees, 1), dtype=np.int64),
-            ),
-            shape=(x.shape[0], flat.shape[0]),
-        )
-        out: npt.NDArray[np.float64] = (paths @ credit).toarray()
-        return out
-    out = np.empty(x.shape)
-    step = max(1, _BLOCK * 8 // max(n_trees, 1))
-    for lo in range(0, x.shape[0], step):
-        out[lo : lo + step] = flat[cell[lo : lo + step]].sum(axis=1)
+    if credit is None:
+        credit = sp.csr_matrix(table.reshape(n_trees * n_leaves, -1))
+    from crosssell._kernels import path_credit_into
+
+    out = np.zeros(x.shape)
+    path_credit_into(
+        np.ascontiguousarray(leaves, dtype=np.int32),
+        n_leaves,
+        credit.indptr.astype(np.int64, copy=False),
+        credit.indices.astype(np.int64, copy=False),
+        credit.data.astype(np.float64, copy=False),
+        out,
+    )
     return out
 
 
