@@ -383,8 +383,7 @@ def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
     x: npt.NDArray[np.float64],
     feature: npt.NDArray[np.int32],
     threshold: npt.NDArray[np.float64],
-    left: npt.NDArray[np.int32],
-    right: npt.NDArray[np.int32],
+    child: npt.NDArray[np.int32],
     kind: npt.NDArray[np.int8],
     leaf_value: npt.NDArray[np.float64],
     root: npt.NDArray[np.int32],
@@ -398,32 +397,44 @@ def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
 
     The decisions are LightGBM's for numerical splits, on the values its dense-row predict
     reads: a value within ``zero`` of 0 is 0; NaN is 0 unless the split sends NaN one way
-    (``kind`` bits 0-1: missing type none / zero / NaN; bit 2: missing goes left); else left
-    when the value is at most the threshold. A child ``>= 0`` is a split, ``~child`` a leaf
-    (indices into the forest's flat arrays). The trees' outputs are added in tree order from
-    0.0, as LightGBM adds them. With ``sigmoid`` > 0 the score is LightGBM's probability,
+    (``kind`` bits 0-1: missing type none / zero / NaN; bit 2: missing goes left); else right
+    when the value is above the threshold. Split ``s`` has its children at ``child[2 s]``
+    (left) and ``child[2 s + 1]``: ``>= 0`` a split, ``~child`` a leaf (indices into the
+    forest's flat arrays). The trees' outputs are added in tree order from 0.0, as LightGBM
+    adds them. With ``sigmoid`` > 0 the score is LightGBM's probability,
     ``1 / (1 + exp(-sigmoid * sum))`` through the C library's ``exp`` as LightGBM's (numpy's
     vectorised ``exp`` differs from it in the last bit on about 2% of values); else the sum.
     ``leaves`` (rows x trees, or 0 rows) receives each tree's leaf index within the tree.
     """
     want_leaves = leaves.shape[0] > 0
+    n_features = x.shape[1]
+    # the row as LightGBM reads it, and with NaN as 0 for the splits without missing values
+    # (nearly all): those then take one comparison, no branch
+    row = np.empty(n_features)
+    row0 = np.empty(n_features)
     for i in range(x.shape[0]):
+        for j in range(n_features):
+            v = x[i, j]
+            if v >= -zero and v <= zero:
+                v = 0.0
+            row[j] = v
+            row0[j] = 0.0 if np.isnan(v) else v
         total = 0.0
         for t in range(root.shape[0]):
             node = root[t]
             while node >= 0:
-                v = x[i, feature[node]]
-                if v >= -zero and v <= zero:
-                    v = 0.0
-                missing = kind[node] & 3
-                if missing != 2 and np.isnan(v):
+                k = kind[node]
+                missing = k & 3
+                if missing == 0:
+                    node = child[2 * node + (row0[feature[node]] > threshold[node])]
+                    continue
+                v = row[feature[node]]
+                if missing == 1 and np.isnan(v):
                     v = 0.0
                 if (missing == 1 and v == 0.0) or (missing == 2 and np.isnan(v)):
-                    node = left[node] if kind[node] & 4 else right[node]
-                elif v <= threshold[node]:
-                    node = left[node]
+                    node = child[2 * node + (0 if k & 4 else 1)]
                 else:
-                    node = right[node]
+                    node = child[2 * node + (v > threshold[node])]
             leaf = ~node
             if want_leaves:
                 leaves[i, t] = leaf - leaf_offset[t]

@@ -145,8 +145,7 @@ class Forest:
 
     feature: npt.NDArray[np.int32]
     threshold: npt.NDArray[np.float64]
-    left: npt.NDArray[np.int32]
-    right: npt.NDArray[np.int32]
+    child: npt.NDArray[np.int32]
     kind: npt.NDArray[np.int8]
     leaf_value: npt.NDArray[np.float64]
     root: npt.NDArray[np.int32]
@@ -232,8 +231,7 @@ class Forest:
         forest = cls(
             feature=flat("feature", np.int32),
             threshold=flat("threshold", np.float64),
-            left=flat("left", np.int32),
-            right=flat("right", np.int32),
+            child=np.column_stack([flat("left", np.int32), flat("right", np.int32)]).reshape(-1),
             kind=flat("kind", np.int8),
             leaf_value=flat("leaf", np.float64),
             root=flat("root", np.int32),
@@ -241,7 +239,7 @@ class Forest:
             sigmoid=sigmoid,
             n_features=int(header["max_feature_idx"]) + 1,
         )
-        children = np.concatenate([forest.left, forest.right])
+        children = forest.child
         if (
             (forest.feature < 0).any()
             or (forest.feature >= forest.n_features).any()
@@ -270,8 +268,7 @@ class Forest:
             rows,
             self.feature,
             self.threshold,
-            self.left,
-            self.right,
+            self.child,
             self.kind,
             self.leaf_value,
             self.root,
