@@ -213,6 +213,38 @@ def demo_rec() -> cs.Recommender:
     return cs.Recommender(scorer=ranker, k=3).fit(cs.datasets.demo(), "2025-06-30")
 
 
+def test_a_batch_explains_its_offers_from_the_features_it_scored(
+    demo_rec: cs.Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that explanations read from a chunk's scoring equal those computed afresh."""
+    clients = demo_rec.book_.client_ids.external[:300]
+    found: list[bool] = []
+    read = Ranker._chunk_features
+
+    def spy(self: Ranker, rows: np.ndarray, prods: np.ndarray) -> Any:
+        x = read(self, rows, prods)
+        found.append(x is not None)
+        if x is not None:
+            np.testing.assert_array_equal(
+                x, self._offer_features(self.context_, self.bases_, rows, prods)
+            )
+        return x
+
+    monkeypatch.setattr(Ranker, "_chunk_features", spy)
+    before = demo_rec.get_params(deep=False)
+    for jobs in (1, 2):
+        demo_rec.set_params(n_jobs=jobs, batch_size=64)
+        read_back = demo_rec.recommend(clients)
+        assert found
+        assert all(found)
+        found.clear()
+        monkeypatch.setattr(Ranker, "_chunk_features", lambda self, rows, prods: None)
+        fresh = demo_rec.recommend(clients)
+        monkeypatch.setattr(Ranker, "_chunk_features", spy)
+        pd.testing.assert_frame_equal(read_back, fresh)
+    demo_rec.set_params(n_jobs=before["n_jobs"], batch_size=before["batch_size"])
+
+
 def test_ranker_offers_are_explained_by_their_contributions(demo_rec: cs.Recommender) -> None:
     """Check that offers carry contribution sentences and evidence held by the client."""
     assert demo_rec.scorer_.explain_kind == "contributions"

@@ -66,7 +66,7 @@ EVENT_STATE: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
 class FeatureContext:
     """A Book seen at one date: the arrays every built-in feature reads.
 
