@@ -1988,7 +1988,7 @@ class Recommender(Estimator):
         >>> rec = Recommender(k=1).fit(cs.datasets.demo(), "2025-06-30")
         >>> r = rec.records(settings=cs.RecordSettings(language="de"))
         >>> r.loc[0, ["id", "accept_label", "valid_until"]].tolist()
-        ['unsaved:C0001:BI-2:2025-06-30', 'Interessiert', '2025-07-30']
+        ['unsaved:C0001:CRM-3:2025-06-30', 'Interessiert', '2025-07-30']
         """
         check_fitted(self, "scorer_")
         if offers is None:
