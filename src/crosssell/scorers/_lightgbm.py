@@ -285,13 +285,8 @@ class Forest:
 
         Examples
         --------
-        >>> import numpy as np, lightgbm
-        >>> x = np.arange(200.0).reshape(100, 2)
-        >>> clf = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=5, verbose=-1)
-        >>> clf = clf.fit(x, (x[:, 0] > 100).astype(int))
-        >>> forest = Forest.from_text(clf.booster_.model_to_string())
-        >>> raw = clf.booster_.predict(x, raw_score=True)
-        >>> bool(np.array_equal(forest.raw(x), raw))
+        >>> forest, booster, x = _example()
+        >>> bool(np.array_equal(forest.raw(x), booster.predict(x, raw_score=True)))
         True
         """
         out: npt.NDArray[np.float64] = self._walk(x, False)[0]
@@ -302,11 +297,8 @@ class Forest:
 
         Examples
         --------
-        >>> import numpy as np, lightgbm
-        >>> x = np.arange(200.0).reshape(100, 2)
-        >>> clf = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=5, verbose=-1)
-        >>> clf = clf.fit(x, (x[:, 0] > 100).astype(int))
-        >>> p = Forest.from_text(clf.booster_.model_to_string()).predict(x[[0, 150 // 2]])
+        >>> forest, booster, x = _example()
+        >>> p = forest.predict(x[[0, 75]])
         >>> bool(p[0] < 0.5 < p[1])
         True
         """
@@ -318,16 +310,23 @@ class Forest:
 
         Examples
         --------
-        >>> import numpy as np, lightgbm
-        >>> x = np.arange(200.0).reshape(100, 2)
-        >>> clf = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=5, verbose=-1)
-        >>> clf = clf.fit(x, (x[:, 0] > 100).astype(int))
-        >>> forest = Forest.from_text(clf.booster_.model_to_string())
-        >>> bool(np.array_equal(forest.leaves(x), clf.booster_.predict(x, pred_leaf=True)))
+        >>> forest, booster, x = _example()
+        >>> bool(np.array_equal(forest.leaves(x), booster.predict(x, pred_leaf=True)))
         True
         """
         out: npt.NDArray[np.int32] = self._walk(x, True)[1]
         return out
+
+
+def _example() -> tuple[Forest, Any, npt.NDArray[np.float64]]:
+    """Return a forest of three trees, its LightGBM booster and the rows it learned from."""
+    lightgbm: Any = importlib.import_module("lightgbm")
+    x = np.arange(200.0).reshape(100, 2)
+    clf = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=5, verbose=-1)
+    booster = clf.fit(x, (x[:, 0] > 100).astype(int)).booster_
+    forest = Forest.from_text(booster.model_to_string())
+    assert forest is not None
+    return forest, booster, x
 
 
 def booster_text(model: Any) -> str:
