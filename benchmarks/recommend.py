@@ -424,7 +424,8 @@ def bench_ranker(
             nan,
             f"{fit_t / raw_fit_t:.2f}x implicit's ALS fit in turns with it ({raw_fit_t:.1f} s; "
             "<= 3); "
-            f"training rows {int(scorer.training_['rows'].sum()):,}",
+            f"training rows {int(scorer.training_['rows'].sum()):,}; "
+            + ("trees" if scorer.uses_model_ else "popularity's order (trees no better)"),
         ),
         *[
             (f"  {step}", seconds, nan, f"{seconds / fit_t:.0%} of the last fit")
