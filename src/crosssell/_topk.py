@@ -258,7 +258,10 @@ def _select(work: npt.NDArray[np.floating[Any]], kk: int) -> npt.NDArray[np.int6
 
 
 def _positions(rows: npt.NDArray[np.int64], counts: npt.NDArray[np.int64] | None) -> Any:
-    """Place of each entry within its row, for row indices in ascending order (``np.nonzero``)."""
+    """Place of each entry within its row, for row indices in ascending order.
+
+    ``counts`` holds the entries of each row (their ``np.bincount``; computed when None).
+    """
     if rows.size == 0:
         return rows
     if counts is None:
@@ -310,8 +313,7 @@ def _by_threshold(
     else:
         order = np.lexsort((c, -v, r))
     r, c, v = r[order], c[order], v[order]
-    counts = np.bincount(r, minlength=m)
-    pos = np.arange(r.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    pos = _positions(r, np.bincount(r, minlength=m))
     take = pos < kk
     idx = np.full((m, kk), -1, dtype=np.int64)
     val = np.full((m, kk), -np.inf, dtype=np.float32)
@@ -385,12 +387,11 @@ def ordered_top_k(
     tied = (priority == kth[:, None]).sum(axis=1)
     cut = np.flatnonzero((kth > -np.inf) & (tied > kk - above))
     if cut.size:
-        r_loc, c = np.nonzero(priority[cut] == kth[cut, None])
+        r_loc, c = cells(priority[cut] == kth[cut, None])
         r = cut[r_loc]
         order = np.lexsort((*keys(r, c), r))
         r, c = r[order], c[order]
-        counts = np.bincount(r_loc, minlength=cut.size)
-        pos = np.arange(r.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        pos = _positions(r_loc[order], np.bincount(r_loc, minlength=cut.size))
         take = pos < (kk - above[r])
         idx[r[take], above[r[take]] + pos[take]] = c[take]
     # order each row's chosen products by every key; pads (-inf) stay last

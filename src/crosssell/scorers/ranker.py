@@ -991,7 +991,7 @@ class Ranker(Scorer):
             # one client, as recommend_one asks: its offers' explanation reads these features
             # instead of computing them again (per thread: requests run in parallel)
             _LAST_CLIENT.scored = (_owner(self, ctx), int(rows[0]), products, x)
-        else:
+        elif rows.size > 1:
             # a batch's chunk: its offers' explanation reads the base scorers' columns of the
             # candidates (a fifth of the features' memory) instead of scoring the clients
             # again and ranking each offer among all products
@@ -1212,7 +1212,7 @@ class Ranker(Scorer):
             return None
         parts = last[1]
         n_products = self.context_.holdings.shape[1]
-        keys = np.concatenate([c * n_products + p for c, p, _ in parts] or [np.zeros(0, int)])
+        keys = np.concatenate([c * n_products + p for c, p, _ in parts])
         if keys.size == 0:
             return None
         order = np.argsort(keys, kind="stable")
