@@ -9,6 +9,10 @@
   the numpy path (the same float32 operations in the same order; property-tested).
 - ``top_contributions_into``: the strongest held products behind each offer, in one pass.
 - ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
+- ``top_rows_into``: the exact top-k of each row of a chunk above a known lower bound (the
+  threshold path of :func:`crosssell._topk.top_k`): one pass per row and a sort of the few
+  survivors, instead of a sort of every survivor of the chunk at once (rows of many equal
+  scores, such as item-kNN's zeros, kept whole rows).
 
 numba is imported, and each loop compiled, on first use: ``import crosssell`` stays light. The
 compiled code is cached on disk beside the module (or in numba's user cache) when either is
@@ -32,6 +36,7 @@ __all__ = [
     "reasons_into",
     "select_rows",
     "top_contributions_into",
+    "top_rows_into",
 ]
 
 MAX_K = 64
@@ -462,6 +467,52 @@ def _path_credit_py(  # noqa: PLR0917 - the credit table's CSR arrays, as numba 
                 out[i, indices[j]] += data[j]
 
 
+def _top_rows_py(
+    work: npt.NDArray[np.floating[Any]],
+    kk: int,
+    bound: npt.NDArray[np.floating[Any]],
+    idx: npt.NDArray[np.int64],
+    val: npt.NDArray[np.float32],
+) -> None:
+    """Write each row's best ``kk`` columns into ``idx`` and ``val``: best first, ties by index.
+
+    ``bound[i]`` must be at most row ``i``'s ``kk``-th best score, with ``kk`` entries at or
+    above it (a lower bound, e.g. the ``kk``-th largest maximum of disjoint column groups).
+    One pass keeps the entries above it and, of those equal to it, the ``kk`` lowest columns:
+    no more can be chosen. The survivors are ordered by a stable sort of the negated scores,
+    so equal scores keep their columns ascending (``0.0`` and ``-0.0`` are equal). ``-inf``
+    is never chosen; places left are not written (the caller fills them with -1 and -inf).
+    """
+    n = work.shape[1]
+    above_v = np.empty(n, work.dtype)
+    above_c = np.empty(n, np.int64)
+    tie_c = np.empty(kk, np.int64)
+    for i in range(work.shape[0]):
+        b = bound[i]
+        na = 0
+        nt = 0
+        for j in range(n):
+            v = work[i, j]
+            if v > b:
+                above_v[na] = -v
+                above_c[na] = j
+                na += 1
+            elif v == b and nt < kk:
+                tie_c[nt] = j
+                nt += 1
+        take = min(na, kk)
+        if na > 0:
+            order = np.argsort(above_v[:na], kind="mergesort")
+            for p in range(take):
+                q = order[p]
+                idx[i, p] = above_c[q]
+                val[i, p] = -above_v[q]
+        if b > -np.inf:
+            for p in range(min(nt, kk - take)):
+                idx[i, take + p] = tie_c[p]
+                val[i, take + p] = b
+
+
 def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``func`` compiled, compiling it (or loading it from numba's cache) on first call."""
     done = _compiled.get(func.__name__)
@@ -499,3 +550,4 @@ forest_into = _lazy(_forest_py)
 path_credit_into = _lazy(_path_credit_py)
 reasons_into = _lazy(_reasons_py)
 top_contributions_into = _lazy(_top_contributions_py)
+top_rows_into = _lazy(_top_rows_py)

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crosssell._kernels import top_rows_into
 from crosssell._params import Interval, Options, validate_params
 
 __all__ = ["cells", "masked_fill", "ordered_top_k", "top_k"]
@@ -184,12 +185,11 @@ def top_k(
         # One client (the real-time path): a few vector operations beat the general machinery.
         idx[0, :kk], val[0, :kk] = _one_row(work[0], kk)
         return idx, val
-    groups = _groups(kk, n_products)
-    if groups:
-        idx[:, :kk], val[:, :kk] = _by_threshold(work, kk, groups)
+    if kk < n_products:
+        idx[:, :kk], val[:, :kk] = _by_threshold(work, kk, _groups(kk, n_products))
         return idx, val
     # whole row wanted: a stable sort of the negated scores puts ties in index order
-    sel = np.argsort(-work, axis=1, kind="stable") if kk == n_products else _select(work, kk)
+    sel = np.argsort(-work, axis=1, kind="stable")
     chosen = np.take_along_axis(work, np.maximum(sel, 0), axis=1)
     chosen = np.where(sel >= 0, chosen, -np.inf)
     valid = chosen > -np.inf
@@ -221,42 +221,6 @@ def _one_row(
     return idx, val
 
 
-def _select(work: npt.NDArray[np.floating[Any]], kk: int) -> npt.NDArray[np.int64]:
-    """Find the (unordered) exact top-``kk`` columns of each row; -1 where a row runs short."""
-    # argpartition on the negated scores: several times faster than partitioning at P - k on
-    # rows with many equal scores
-    part = np.argpartition(-work, kk - 1, axis=1)
-    sel = np.ascontiguousarray(part[:, :kk]).astype(np.int64, copy=False)
-    kth = np.take_along_axis(work, part[:, kk - 1 : kk], axis=1)
-    # rows where more than kk entries reach the k-th value: argpartition picked arbitrary
-    # members of the tie, so pick the lowest indices instead (also rows that run short: -inf)
-    ambiguous = np.flatnonzero((work >= kth).sum(axis=1) > kk)
-    if ambiguous.size == 0:
-        return sel
-    w = work[ambiguous]
-    t = kth[ambiguous]
-    fixed = np.full((ambiguous.size, kk), -1, dtype=np.int64)
-    rows, cols = cells(w > t)
-    n_above = np.bincount(rows, minlength=ambiguous.size)
-    fixed[rows, _positions(rows, n_above)] = cols
-    # the rest of each row's places go to its lowest-indexed entries equal to the k-th value
-    # (none where that is -inf: the row runs short). They usually lie near the start of the
-    # row (item-kNN's many zeros), so a prefix of the columns is searched first
-    need = np.where(t[:, 0] > -np.inf, kk - n_above, 0)
-    todo = np.flatnonzero(need > 0)
-    width = min(w.shape[1], 2 * kk + 64)
-    while todo.size:
-        ties = w[todo, :width] == t[todo]
-        seen = np.cumsum(ties, axis=1, dtype=np.int32)
-        done = (seen[:, -1] >= need[todo]) | (width == w.shape[1])
-        at, cols = cells(ties[done] & (seen[done] <= need[todo][done, None]))
-        rows = todo[done][at]
-        fixed[rows, n_above[rows] + _positions(at, None)] = cols
-        todo, width = todo[~done], w.shape[1]
-    sel[ambiguous] = fixed
-    return sel
-
-
 def _positions(rows: npt.NDArray[np.int64], counts: npt.NDArray[np.int64] | None) -> Any:
     """Place of each entry within its row, for row indices in ascending order.
 
@@ -271,9 +235,13 @@ def _positions(rows: npt.NDArray[np.int64], counts: npt.NDArray[np.int64] | None
 
 
 def _groups(kk: int, n_products: int) -> int:
-    """Column groups for :func:`_by_threshold`, or 0 where the catalogue is too narrow for it."""
-    groups = max(8 * kk, 64)
-    return groups if n_products >= 4 * groups else 0
+    """Column groups for :func:`_by_threshold`: ``8 kk`` (at least 64), at most one per column.
+
+    Measured on 2,048 rows of 60 to 2,000 products, ``kk`` 10 and 50, dense and mostly-zero
+    scores: the fastest of 1, 2, 4 and 8 groups per place, or within 5% of it; one group per
+    column makes the bound the exact ``kk``-th score (a partition of every row).
+    """
+    return min(max(8 * kk, 64), n_products)
 
 
 def _by_threshold(
@@ -284,9 +252,10 @@ def _by_threshold(
     The columns are cut into ``groups`` disjoint groups (column ``j`` in group ``j % groups``).
     The ``kk``-th largest group maximum is reached by ``kk`` distinct entries, so it bounds the
     ``kk``-th best score from below: only entries at or above it can be chosen. On scores these
-    are a few more than ``kk`` per row, so one boolean pass and a sort of the survivors replace
-    a partition of every row (about twice as fast at 1,000 products). Rows with many equal
-    scores keep more survivors; the result stays exact.
+    are a few more than ``kk`` per row; a compiled pass per row keeps them (and, of the entries
+    equal to the bound, only the ``kk`` first: rows of many equal scores, such as item-kNN's
+    zeros, no longer keep the whole row) and sorts them. About 1.4x faster than a sort of the
+    chunk's survivors on dense rows of 2,000 products, 13x on rows of zeros and a few scores.
     """
     m, n = work.shape
     full = n - n % groups
@@ -294,31 +263,9 @@ def _by_threshold(
     if full < n:
         np.maximum(best[:, : n - full], work[:, full:], out=best[:, : n - full])
     bound = -np.partition(-best, kk - 1, axis=1)[:, kk - 1]
-    keep = work >= bound[:, None]
-    if bound.size and not bound.min() > -np.inf:
-        keep &= work > -np.inf
-    flat = np.flatnonzero(keep)
-    del keep
-    r, c = np.divmod(flat, n)
-    v = work.reshape(-1)[flat]
-    if v.dtype == np.float32:
-        # One sort on a 64-bit key (row, then score descending): the float32 bits mapped to an
-        # order-preserving unsigned integer; the stable sort keeps columns ascending on ties.
-        bits = v.view(np.uint32)
-        ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
-        key = (r.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - ordered).astype(
-            np.uint64
-        )
-        order = np.argsort(key, kind="stable")
-    else:
-        order = np.lexsort((c, -v, r))
-    r, c, v = r[order], c[order], v[order]
-    pos = _positions(r, np.bincount(r, minlength=m))
-    take = pos < kk
     idx = np.full((m, kk), -1, dtype=np.int64)
     val = np.full((m, kk), -np.inf, dtype=np.float32)
-    idx[r[take], pos[take]] = c[take]
-    val[r[take], pos[take]] = v[take]
+    top_rows_into(work, kk, bound, idx, val)
     return idx, val
 
 
