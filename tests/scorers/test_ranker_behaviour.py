@@ -158,6 +158,29 @@ def test_trees_that_lose_to_popularity_fall_back_to_it() -> None:
     assert (scores[free].argmax(axis=1) == 1).all()
 
 
+def test_popularity_fallback_reads_two_columns_and_scores_as_every_feature_would() -> None:
+    """Check that a ranker fallen back to popularity scores, batch and alone, as its features do.
+
+    Its scoring reads only the two popularity columns; the reference computes every feature
+    and orders the candidates through them, as before that shortcut.
+    """
+    ranker = _fit(_guard_book(pattern_holds_recently=False))
+    assert ranker.model_ is None
+    rows = np.arange(ranker.n_clients_)
+    ctx = ranker.context_
+    local, clients, products, x = ranker._features(
+        ctx, [b.score(rows) for b in ranker.bases_], rows
+    )
+    want = np.zeros((rows.size, ctx.holdings.shape[1]), dtype=np.float32)
+    want[local, products] = np.clip(ranker._probability(x, ctx, clients, products), 1e-6, 1.0)
+    np.testing.assert_array_equal(ranker.score(rows), want)
+    for row in rows[:: max(rows.size // 7, 1)]:
+        np.testing.assert_array_equal(ranker.score(rows[row : row + 1])[0], want[row])
+    _, weights, text = ranker.reasons(clients[:20], products[:20])
+    assert (weights == 0).all()
+    assert all("popularity only" in t or "held by no client" in t for t in text)
+
+
 def test_a_ranker_that_fell_back_to_popularity_saves_and_loads_so(tmp_path: Path) -> None:
     """Check that a saved ranker keeps the guard's verdict, its held-out NDCG and its offers."""
     book = _guard_book(pattern_holds_recently=False)

@@ -37,6 +37,7 @@ __all__ = [
     "context_for_holdings",
     "event_state",
     "pair_features",
+    "segment_popularity_of",
     "with_event_state",
 ]
 
@@ -611,12 +612,38 @@ def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
     )
 
 
+def _segment_rows(ctx: FeatureContext, clients: IntArray) -> IntArray:
+    """Row of each client's segment in the segment tables (the last row: no segment)."""
+    seg = ctx.client_segment[clients]
+    return np.where(seg >= 0, seg, ctx.segment_popularity.shape[0] - 1)
+
+
+def segment_popularity_of(
+    ctx: FeatureContext, clients: IntArray, products: IntArray
+) -> tuple[FloatArray64, FloatArray64]:
+    """Return the features ``segment_popularity`` and ``family_segment_popularity`` alone.
+
+    The same values :func:`pair_features` gives those two columns, without the others.
+
+    Examples
+    --------
+    >>> import numpy as np, crosssell as cs
+    >>> ctx = build_context(cs.datasets.tiny(), "2024-06-30", "90D")
+    >>> seg, fam = segment_popularity_of(ctx, np.array([0, 1]), np.array([1, 1]))
+    >>> names, x = pair_features(ctx, np.array([0, 1]), np.array([1, 1]))
+    >>> bool((seg == x[:, names.index("segment_popularity")]).all())
+    True
+    """
+    seg_row = _segment_rows(ctx, clients)
+    fam = ctx.product_family[products]
+    return ctx.segment_popularity[seg_row, products], ctx.family_segment_popularity[seg_row, fam]
+
+
 def _builtin(ctx: FeatureContext, clients: IntArray, products: IntArray) -> dict[str, FloatArray64]:
     """Every built-in feature of the pairs, as named float64 columns."""
     t = float(ctx.as_of.value)
     fam = ctx.product_family[products]
-    seg = ctx.client_segment[clients]
-    seg_row = np.where(seg >= 0, seg, ctx.segment_popularity.shape[0] - 1)
+    seg_row = _segment_rows(ctx, clients)
     cf, cp = ctx.client_family, ctx.client_product
     tier = ctx.product_tier[products]
     max_tier = ctx.pair(cf["family_max_tier"], clients, fam) - 1.0
