@@ -29,7 +29,11 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DEFAULT_RIGHT",
+    "FEATURE_MASK",
     "MAX_K",
+    "NAN_DEFAULT",
+    "ZERO_DEFAULT",
     "forest_into",
     "greedy_pick",
     "path_credit_into",
@@ -41,6 +45,18 @@ __all__ = [
 
 MAX_K = 64
 """Largest ``k`` the loop serves; it keeps the best ``k`` by insertion, which suits small ``k``."""
+
+#: Rows the forest walks down a tree together (32: 3.9 us per row against 4.3 at 16 and 8.7
+#: one row at a time, 200 trees of 31 leaves of mean depth 14)
+_FOREST_ROWS = 32
+FEATURE_MASK = (1 << 24) - 1
+"""A forest node's ``info``: its feature in these bits, then the flags below."""
+ZERO_DEFAULT = 1 << 28
+"""Flag: a value of 0 (NaN included) goes the split's default way."""
+NAN_DEFAULT = 1 << 29
+"""Flag: NaN goes the split's default way."""
+DEFAULT_RIGHT = 1 << 30
+"""Flag: the split's default way is right."""
 
 _lock = threading.Lock()
 _compiled: dict[str, Callable[..., Any]] = {}
@@ -386,13 +402,14 @@ def _greedy_pick_py(  # noqa: PLR0917 - the program's arrays, as numba takes the
 
 def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
     x: npt.NDArray[np.float64],
-    feature: npt.NDArray[np.int32],
+    info: npt.NDArray[np.int32],
     threshold: npt.NDArray[np.float64],
     child: npt.NDArray[np.int32],
-    kind: npt.NDArray[np.int8],
     leaf_value: npt.NDArray[np.float64],
     root: npt.NDArray[np.int32],
+    depth: npt.NDArray[np.int32],
     leaf_offset: npt.NDArray[np.int32],
+    n_splits: int,
     zero: float,
     sigmoid: float,
     raw: npt.NDArray[np.float64],
@@ -401,50 +418,57 @@ def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
     """Walk every row of ``x`` down every tree: scores into ``raw``, leaves into ``leaves``.
 
     The decisions are LightGBM's for numerical splits, on the values its dense-row predict
-    reads: a value within ``zero`` of 0 is 0; NaN is 0 unless the split sends NaN one way
-    (``kind`` bits 0-1: missing type none / zero / NaN; bit 2: missing goes left); else right
-    when the value is above the threshold. Split ``s`` has its children at ``child[2 s]``
-    (left) and ``child[2 s + 1]``: ``>= 0`` a split, ``~child`` a leaf (indices into the
-    forest's flat arrays). The trees' outputs are added in tree order from 0.0, as LightGBM
-    adds them. With ``sigmoid`` > 0 the score is LightGBM's probability,
-    ``1 / (1 + exp(-sigmoid * sum))`` through the C library's ``exp`` as LightGBM's (numpy's
-    vectorised ``exp`` differs from it in the last bit on about 2% of values); else the sum.
-    ``leaves`` (rows x trees, or 0 rows) receives each tree's leaf index within the tree.
+    reads: a value within ``zero`` of 0 is 0; NaN is 0 unless the split sends NaN one way.
+    ``info[node]`` holds the split's feature (bits 0-23) and flags: bit 28, 0 (NaN included)
+    goes the default way; bit 29, NaN goes the default way; bit 30, the default way is right.
+    Otherwise a row goes right when its value is above the threshold. Node ``s`` has its
+    children at ``child[2 s]`` (left) and ``child[2 s + 1]``; nodes from ``n_splits`` on are
+    the leaves (leaf ``node - n_splits`` of the forest), their children themselves.
+
+    Rows go down a tree :data:`_FOREST_ROWS` at a time, each for the tree's ``depth`` steps:
+    one row's step does not wait for another's, so the CPU overlaps them. The trees' outputs
+    are added in tree order from 0.0, as LightGBM adds them. With ``sigmoid`` > 0 the score is
+    LightGBM's probability, ``1 / (1 + exp(-sigmoid * sum))`` through the C library's ``exp``
+    as LightGBM's (numpy's vectorised ``exp`` differs from it in the last bit on about 2% of
+    values); else the sum. ``leaves`` (rows x trees, or 0 rows) receives each tree's leaf
+    index within the tree.
     """
     want_leaves = leaves.shape[0] > 0
-    n_features = x.shape[1]
-    # the row as LightGBM reads it, and with NaN as 0 for the splits without missing values
-    # (nearly all): those then take one comparison, no branch
-    row = np.empty(n_features)
-    row0 = np.empty(n_features)
-    for i in range(x.shape[0]):
-        for j in range(n_features):
-            v = x[i, j]
-            if v >= -zero and v <= zero:
-                v = 0.0
-            row[j] = v
-            row0[j] = 0.0 if np.isnan(v) else v
-        total = 0.0
+    n_rows, n_features = x.shape
+    width = _FOREST_ROWS
+    rows = np.empty((width, n_features))
+    node = np.empty(width, np.int64)
+    total = np.empty(width)
+    for lo in range(0, n_rows, width):
+        m = min(width, n_rows - lo)
+        for r in range(m):
+            for j in range(n_features):
+                v = x[lo + r, j]
+                rows[r, j] = 0.0 if v >= -zero and v <= zero else v
+            total[r] = 0.0
         for t in range(root.shape[0]):
-            node = root[t]
-            while node >= 0:
-                k = kind[node]
-                missing = k & 3
-                if missing == 0:
-                    node = child[2 * node + (row0[feature[node]] > threshold[node])]
-                    continue
-                v = row[feature[node]]
-                if missing == 1 and np.isnan(v):
-                    v = 0.0
-                if (missing == 1 and v == 0.0) or (missing == 2 and np.isnan(v)):
-                    node = child[2 * node + (0 if k & 4 else 1)]
-                else:
-                    node = child[2 * node + (v > threshold[node])]
-            leaf = ~node
-            if want_leaves:
-                leaves[i, t] = leaf - leaf_offset[t]
-            total += leaf_value[leaf]
-        raw[i] = 1.0 / (1.0 + np.exp(-sigmoid * total)) if sigmoid > 0 else total
+            for r in range(m):
+                node[r] = root[t]
+            for _ in range(depth[t]):
+                for r in range(m):
+                    nd = node[r]
+                    flags = info[nd]
+                    v = rows[r, flags & FEATURE_MASK]
+                    nan = np.isnan(v)
+                    v0 = 0.0 if nan else v
+                    right = v0 > threshold[nd]
+                    zero_way = flags & ZERO_DEFAULT != 0 and v0 == 0.0
+                    if zero_way or (flags & NAN_DEFAULT != 0 and nan):
+                        right = flags & DEFAULT_RIGHT != 0
+                    node[r] = child[2 * nd + right]
+            for r in range(m):
+                leaf = node[r] - n_splits
+                if want_leaves:
+                    leaves[lo + r, t] = leaf - leaf_offset[t]
+                total[r] += leaf_value[leaf]
+        for r in range(m):
+            s = total[r]
+            raw[lo + r] = 1.0 / (1.0 + np.exp(-sigmoid * s)) if sigmoid > 0 else s
 
 
 def _path_credit_py(  # noqa: PLR0917 - the credit table's CSR arrays, as numba takes them

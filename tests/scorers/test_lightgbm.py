@@ -190,6 +190,21 @@ def test_forest_reads_one_leaf_trees_and_declines_what_it_cannot_walk() -> None:
         Forest.from_text(TEXT).predict(np.zeros((2, 3)))  # type: ignore[union-attr]
 
 
+def test_forest_declines_a_tree_whose_child_leads_back_up() -> None:
+    """Check that a model text whose split points back to the root gives no forest (no loop)."""
+    import re
+
+    from crosssell.scorers._lightgbm import Forest
+
+    tree = TEXT.index("\nTree=0\n")
+    line = re.compile(r"\nleft_child=([^\n]*)").search(TEXT, tree)
+    assert line is not None
+    looped = " ".join("0" for _ in line.group(1).split())
+    text = TEXT[: line.start(1)] + looped + TEXT[line.end(1) :]
+    assert Forest.from_text(TEXT) is not None
+    assert Forest.from_text(text) is None
+
+
 def test_the_ranker_scores_and_explains_through_the_forest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Check that a fitted ranker's scores and contributions are those of LightGBM's predict."""
     import crosssell as cs
