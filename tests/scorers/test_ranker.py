@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import crosssell as cs
 from crosssell.scorers import Popularity, Ranker
@@ -454,3 +456,29 @@ def test_a_book_where_everyone_holds_everything_fits_with_no_candidate() -> None
     ranker = Ranker(n_estimators=5).fit(book.matrix("2025-06-30"), book)
     assert (ranker.training_["rows"] == 0).all()
     assert ranker.score(np.arange(n)).shape == (n, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, -0.0, 1.5, 2.0, np.nan, np.inf]),
+            st.integers(0, 2),
+            st.integers(-1, 2),
+        ),
+        max_size=40,
+    )
+)
+def test_distinct_groups_entries_equal_bit_for_bit(entries: list[tuple[float, int, int]]) -> None:
+    """Check the grouping that puts each phrase into words once: equal entries, and only those."""
+    from crosssell.scorers.ranker import _distinct
+
+    values = np.array([e[0] for e in entries], dtype=np.float64)
+    a = np.array([e[1] for e in entries], dtype=np.int64)
+    b = np.array([e[2] for e in entries], dtype=np.int64)
+    first, inverse = _distinct(values, a, b)
+    bits = values.view(np.int64)
+    keys = list(zip(bits.tolist(), a.tolist(), b.tolist(), strict=True))
+    assert inverse.shape == values.shape
+    assert [keys[i] for i in first[inverse].tolist()] == keys
+    assert len({keys[i] for i in first.tolist()}) == first.size

@@ -1735,6 +1735,23 @@ def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to botto
     return None
 
 
+def _distinct(values: npt.NDArray[np.float64], *keys: IntArray) -> tuple[IntArray, IntArray]:
+    """Group equal (value, keys...) entries: return each group's first entry, each entry's group.
+
+    Values are compared bit for bit (NaN equals NaN, 0.0 differs from -0.0), as they print.
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    order = np.lexsort((*reversed(keys), bits))
+    same = np.ones(bits.size, dtype=bool)
+    for column in (bits, *keys):
+        ordered = column[order]
+        same[1:] &= ordered[1:] == ordered[:-1]
+    same[:1] = False
+    inverse = np.empty(bits.size, dtype=np.int64)
+    inverse[order] = np.cumsum(~same) - 1
+    return order[~same], inverse
+
+
 def _sentences(
     *,
     ctx: FeatureContext,
@@ -1749,18 +1766,41 @@ def _sentences(
     """One sentence per offer from its strongest positive contributions (``top``, -1 pads).
 
     A product nobody holds, or an offer with no positive contribution, gets a plain sentence
-    saying it is proposed on popularity or attributes only.
+    saying it is proposed on popularity or attributes only. Each phrase is put into words once
+    per distinct feature, value, family and held product among the offers, then the offers'
+    phrases are joined.
     """
     product_names = names_of_products
     families = ctx.family_labels()
-    family = (
-        families[ctx.product_family[products]]
-        if families.size
-        else np.full(products.size, "", dtype=object)
-    )
-    nobody = ctx.popularity[products] == 0
-    out = np.empty(products.size, dtype=object)
-    for i, cols in enumerate(top.tolist()):
+    family_of = ctx.product_family[products]
+    family = families[family_of] if families.size else np.full(products.size, "", dtype=object)
+    m = products.size
+    phrases = np.full(top.shape, None, dtype=object)
+    for slot in range(top.shape[1]):
+        col = top[:, slot]
+        for j in np.unique(col[col >= 0]).tolist():
+            rows = np.flatnonzero(col == j)
+            if names[j] not in user and names[j].endswith(("_score", "_rank")):
+                # a base scorer's column is put into words by its name alone
+                first, inverse = rows[:1], np.zeros(rows.size, dtype=np.int64)
+            else:
+                first, inverse = _distinct(x[rows, j], family_of[rows], family_product[rows])
+                first = rows[first]
+            name = names[j]
+            held = family_product[first]
+            held_names = product_names[np.maximum(held, 0)]
+            held_names[held < 0] = None
+            words = np.empty(first.size, dtype=object)
+            words[:] = [
+                f"{name} {value:g}" if name in user else _phrase(name, value, str(fam), who)
+                for value, fam, who in zip(
+                    x[first, j].tolist(), family[first].tolist(), held_names.tolist(), strict=True
+                )
+            ]
+            phrases[rows, slot] = words[inverse]
+    nobody = (ctx.popularity[products] == 0).tolist()
+    out = np.empty(m, dtype=object)
+    for i, (row, cols) in enumerate(zip(phrases.tolist(), top.tolist(), strict=True)):
         name = product_names[products[i]]
         if nobody[i]:
             out[i] = (
@@ -1768,22 +1808,14 @@ def _sentences(
                 f"(family {family[i]})."
             )
             continue
-        held = int(family_product[i])
-        held_name = product_names[held] if held >= 0 else None
         strong = [j for j in cols if j >= 0]
-        parts = [
-            f"{names[j]} {x[i, j]:g}"
-            if names[j] in user
-            else _phrase(names[j], float(x[i, j]), str(family[i]), held_name)
-            for j in strong
-        ]
-        unique = list(dict.fromkeys(p for p in parts if p))
         if not strong:
             out[i] = (
                 f"Proposed on popularity only: nothing about this client in particular "
                 f"speaks for {name}."
             )
             continue
+        unique = list(dict.fromkeys(p for p in row if p))
         if not unique:
             listed = ", ".join(names[j].replace("_", " ") for j in strong)
             out[i] = f"Proposed by the learned ranking; strongest features: {listed}."
