@@ -390,15 +390,22 @@ def bench_ranker(
     t0 = time.perf_counter()
     scores = [b.score(block) for b in scorer.bases_]
     t1 = time.perf_counter()
-    profile = cProfile.Profile()
-    profile.enable()
-    _, clients, products, feats = scorer._features(scorer.context_, scores, block)
-    profile.disable()
-    t2 = time.perf_counter()
-    scorer._probability(feats, scorer.context_, clients, products)
-    t3 = time.perf_counter()
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    features = sum(v[3] for k, v in stats.items() if k[2] == "pair_features")
+    if scorer.model_ is None:
+        # popularity's order: the candidates and their two popularity columns, no features
+        _, clients, _, _, _ = scorer._pairs_probability(scorer.context_, scores, block)
+        t2 = t3 = time.perf_counter()
+        features, pairs = 0.0, clients.size
+    else:
+        profile = cProfile.Profile()
+        profile.enable()
+        _, clients, products, feats = scorer._features(scorer.context_, scores, block)
+        profile.disable()
+        t2 = time.perf_counter()
+        scorer._probability(feats, scorer.context_, clients, products)
+        t3 = time.perf_counter()
+        stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+        features = sum(v[3] for k, v in stats.items() if k[2] == "pair_features")
+        pairs = feats.shape[0]
     bases, candidates, trees = t1 - t0, t2 - t1 - features, t3 - t2
     total = t3 - t0
 
@@ -449,7 +456,7 @@ def bench_ranker(
             nan,
             f"base scorers {bases / total:.0%}, candidates {candidates / total:.0%}, "
             f"features {features / total:.0%}, trees {trees / total:.0%}; "
-            f"{feats.shape[0] / block.size:.0f} candidates per client",
+            f"{pairs / block.size:.0f} candidates per client",
         ),
         (
             "Ranker recommend_one, no explanation",

@@ -176,9 +176,19 @@ def test_popularity_fallback_reads_two_columns_and_scores_as_every_feature_would
     np.testing.assert_array_equal(ranker.score(rows), want)
     for row in rows[:: max(rows.size // 7, 1)]:
         np.testing.assert_array_equal(ranker.score(rows[row : row + 1])[0], want[row])
-    _, weights, text = ranker.reasons(clients[:20], products[:20])
+    evidence, weights, text = ranker.reasons(clients[:20], products[:20])
+    assert (evidence == -1).all()
     assert (weights == 0).all()
-    assert all("popularity only" in t or "held by no client" in t for t in text)
+    names = ranker.context_.book.product_ids.to_external(products[:20])
+    held_by_some = ranker.context_.popularity[products[:20]] > 0
+    for sentence, name, some in zip(text, names, held_by_some, strict=True):
+        if some:
+            assert sentence == (
+                "Proposed on popularity only: nothing about this client in particular "
+                f"speaks for {name}."
+            )
+        else:
+            assert sentence.startswith(f"{name} is held by no client yet")
 
 
 def test_a_ranker_that_fell_back_to_popularity_saves_and_loads_so(tmp_path: Path) -> None:

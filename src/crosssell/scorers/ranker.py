@@ -1267,10 +1267,13 @@ class Ranker(Scorer):
         ctx = self.context_
         x: FloatArray64 | None
         if self.model_ is None:
-            # popularity's order: every contribution is 0, so no feature is read
-            x = np.zeros((rows.size, len(self.feature_names_)))
-            held = take_rows(ctx.holdings, rows) if holdings is None else holdings[rows]
-        elif holdings is None:
+            # popularity's order: every contribution is 0, so no evidence and plain sentences
+            return (
+                np.full((rows.size, n), -1, dtype=np.int64),
+                np.zeros((rows.size, n), dtype=np.float32),
+                _plain_sentences(ctx, prods, self._product_names()),
+            )
+        if holdings is None:
             x = self._scored_features(rows, prods)
             if x is None:
                 x = self._chunk_features(rows, prods)
@@ -1752,6 +1755,34 @@ def _distinct(values: npt.NDArray[np.float64], *keys: IntArray) -> tuple[IntArra
     return order[~same], inverse
 
 
+def _plain_sentences(
+    ctx: FeatureContext, products: IntArray, product_names: npt.NDArray[np.object_]
+) -> npt.NDArray[np.object_]:
+    """Per offer, the sentence of an offer no feature speaks for, made once per product.
+
+    A product nobody holds is proposed on its attributes; any other on popularity only.
+    """
+    uniq, inverse = np.unique(products, return_inverse=True)
+    families = ctx.family_labels()
+    family = families[ctx.product_family[uniq]] if families.size else np.full(uniq.size, "")
+    words = np.empty(uniq.size, dtype=object)
+    words[:] = [
+        f"{name} is held by no client yet: proposed on its attributes only (family {fam})."
+        if nobody
+        else (
+            f"Proposed on popularity only: nothing about this client in particular "
+            f"speaks for {name}."
+        )
+        for name, fam, nobody in zip(
+            product_names[uniq].tolist(),
+            family.tolist(),
+            (ctx.popularity[uniq] == 0).tolist(),
+            strict=True,
+        )
+    ]
+    return words[inverse.reshape(-1)]
+
+
 def _sentences(
     *,
     ctx: FeatureContext,
@@ -1774,7 +1805,6 @@ def _sentences(
     families = ctx.family_labels()
     family_of = ctx.product_family[products]
     family = families[family_of] if families.size else np.full(products.size, "", dtype=object)
-    m = products.size
     phrases = np.full(top.shape, None, dtype=object)
     for slot in range(top.shape[1]):
         col = top[:, slot]
@@ -1798,23 +1828,12 @@ def _sentences(
                 )
             ]
             phrases[rows, slot] = words[inverse]
-    nobody = (ctx.popularity[products] == 0).tolist()
-    out = np.empty(m, dtype=object)
+    out = _plain_sentences(ctx, products, product_names)
+    plain = ((ctx.popularity[products] == 0) | (top < 0).all(axis=1)).tolist()
     for i, (row, cols) in enumerate(zip(phrases.tolist(), top.tolist(), strict=True)):
-        name = product_names[products[i]]
-        if nobody[i]:
-            out[i] = (
-                f"{name} is held by no client yet: proposed on its attributes only "
-                f"(family {family[i]})."
-            )
+        if plain[i]:
             continue
         strong = [j for j in cols if j >= 0]
-        if not strong:
-            out[i] = (
-                f"Proposed on popularity only: nothing about this client in particular "
-                f"speaks for {name}."
-            )
-            continue
         unique = list(dict.fromkeys(p for p in row if p))
         if not unique:
             listed = ", ".join(names[j].replace("_", " ") for j in strong)
