@@ -38,6 +38,7 @@ __all__ = [
     "event_state",
     "pair_features",
     "segment_popularity_of",
+    "segment_rows",
     "with_event_state",
 ]
 
@@ -612,8 +613,16 @@ def context_for_holdings(ctx: FeatureContext, held: IntArray) -> FeatureContext:
     )
 
 
-def _segment_rows(ctx: FeatureContext, clients: IntArray) -> IntArray:
-    """Row of each client's segment in the segment tables (the last row: no segment)."""
+def segment_rows(ctx: FeatureContext, clients: IntArray) -> IntArray:
+    """Return the row of each client's segment in the segment tables (the last: no segment).
+
+    Examples
+    --------
+    >>> import numpy as np, crosssell as cs
+    >>> ctx = build_context(cs.datasets.tiny(), "2024-06-30", "90D")
+    >>> bool((segment_rows(ctx, np.arange(2)) < ctx.segment_popularity.shape[0]).all())
+    True
+    """
     seg = ctx.client_segment[clients]
     return np.where(seg >= 0, seg, ctx.segment_popularity.shape[0] - 1)
 
@@ -634,7 +643,7 @@ def segment_popularity_of(
     >>> bool((seg == x[:, names.index("segment_popularity")]).all())
     True
     """
-    seg_row = _segment_rows(ctx, clients)
+    seg_row = segment_rows(ctx, clients)
     fam = ctx.product_family[products]
     return ctx.segment_popularity[seg_row, products], ctx.family_segment_popularity[seg_row, fam]
 
@@ -643,7 +652,7 @@ def _builtin(ctx: FeatureContext, clients: IntArray, products: IntArray) -> dict
     """Every built-in feature of the pairs, as named float64 columns."""
     t = float(ctx.as_of.value)
     fam = ctx.product_family[products]
-    seg_row = _segment_rows(ctx, clients)
+    seg_row = segment_rows(ctx, clients)
     cf, cp = ctx.client_family, ctx.client_product
     tier = ctx.product_tier[products]
     max_tier = ctx.pair(cf["family_max_tier"], clients, fam) - 1.0

@@ -52,6 +52,7 @@ from crosssell.scorers._features import (
     event_state,
     pair_features,
     segment_popularity_of,
+    segment_rows,
     with_event_state,
 )
 from crosssell.scorers._lightgbm import Forest
@@ -92,6 +93,8 @@ FloatArray64 = npt.NDArray[np.float64]
 # the last client each thread scored alone, with its candidates' features (see _score_rows)
 _LAST_CLIENT = threading.local()
 _PROB_FLOOR = 1e-6
+#: Largest (segments x products) table of popularity's probabilities kept (32 MB of float64)
+_POPULARITY_TABLE_CELLS = 4_000_000
 _GUARD_K = 10
 # held-out rows that decide when boosting stops (early_stopping)
 _STOP_ROWS = 200_000
@@ -285,6 +288,7 @@ class Ranker(Scorer):
     uses_model_: bool
     _leaf_cache: tuple[Any, npt.NDArray[np.float64], sp.csr_matrix] | None
     _forest_cache: tuple[Any, Forest | None] | None
+    _popularity_cache: tuple[tuple[Any, ...], npt.NDArray[np.float64]] | None
     _names_cache: tuple[Book, npt.NDArray[np.object_]] | None
     _response_feature: ResponseFeature | None
     #: holdings at each training date, built once for ALS and the other bases of that date
@@ -978,8 +982,29 @@ class Ranker(Scorer):
             local, clients, products, x = self._features(ctx, scores, rows, keys)
             return local, clients, products, x, self._probability(x, ctx, clients, products)
         local, clients, products, _ = self._candidates(ctx, scores, rows, keys, lead=False)
+        table = self._popularity_table(ctx)
+        if table is not None:
+            return local, clients, products, None, table[segment_rows(ctx, clients), products]
         raw = _popularity_score(*segment_popularity_of(ctx, clients, products))
         return local, clients, products, None, self._calibrated(raw)
+
+    def _popularity_table(self, ctx: FeatureContext) -> FloatArray64 | None:
+        """Popularity order's probability per (segment row, product), or None when too large.
+
+        It depends on the pair through those two only, so it is computed once per model and
+        read per candidate (the same numbers: the same operations on the same values).
+        """
+        seg, fam = ctx.segment_popularity, ctx.family_segment_popularity
+        if seg.size > _POPULARITY_TABLE_CELLS:
+            return None
+        key = (seg, fam, ctx.product_family, self.calibrator_)
+        cached = getattr(self, "_popularity_cache", None)
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            raw = _popularity_score(seg, fam[:, ctx.product_family])
+            # a tuple, swapped atomically: threads scoring at once build it alike
+            cached = (key, self._calibrated(raw.reshape(-1)).reshape(raw.shape))
+            self._popularity_cache = cached
+        return cached[1]
 
     def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
         # the snapshot is a function of the Book, as_of and the horizon, so it is not saved
