@@ -403,7 +403,7 @@ def _greedy_pick_py(  # noqa: PLR0917 - the program's arrays, as numba takes the
     return x
 
 
-def _forest_py(  # noqa: PLR0912, PLR0917 - the forest's arrays, as numba takes them
+def _forest_py(  # noqa: PLR0917 - the forest's arrays, as numba takes them
     x: npt.NDArray[np.float64],
     info: npt.NDArray[np.int32],
     threshold: npt.NDArray[np.float64],
@@ -444,6 +444,18 @@ def _forest_py(  # noqa: PLR0912, PLR0917 - the forest's arrays, as numba takes 
     rows = np.empty((width, n_features))
     node = np.empty(width, np.int64)
     total = np.empty(width)
+
+    def step(r: int, nd: int) -> int:
+        """Return the child split ``nd`` sends row ``r`` to."""
+        flags = info[nd]
+        v = rows[r, flags & FEATURE_MASK]
+        nan = np.isnan(v)
+        v0 = 0.0 if nan else v
+        right = v0 > threshold[nd]
+        if (flags & ZERO_DEFAULT and v0 == 0.0) or (flags & NAN_DEFAULT and nan):
+            right = flags & DEFAULT_RIGHT != 0
+        return int(child[2 * nd + right])
+
     for lo in range(0, n_rows, width):
         m = min(width, n_rows - lo)
         for r in range(m):
@@ -457,15 +469,7 @@ def _forest_py(  # noqa: PLR0912, PLR0917 - the forest's arrays, as numba takes 
             for _ in range(depth[t]):
                 live = 0
                 for r in range(m):
-                    nd = node[r]
-                    flags = info[nd]
-                    v = rows[r, flags & FEATURE_MASK]
-                    nan = np.isnan(v)
-                    v0 = 0.0 if nan else v
-                    right = v0 > threshold[nd]
-                    if (flags & ZERO_DEFAULT and v0 == 0.0) or (flags & NAN_DEFAULT and nan):
-                        right = flags & DEFAULT_RIGHT != 0
-                    nd = child[2 * nd + right]
+                    nd = step(r, node[r])
                     node[r] = nd
                     live += nd < n_splits
                 if live <= _FOREST_FEW:
@@ -474,14 +478,7 @@ def _forest_py(  # noqa: PLR0912, PLR0917 - the forest's arrays, as numba takes 
             for r in range(m):
                 nd = node[r]
                 while nd < n_splits:
-                    flags = info[nd]
-                    v = rows[r, flags & FEATURE_MASK]
-                    nan = np.isnan(v)
-                    v0 = 0.0 if nan else v
-                    right = v0 > threshold[nd]
-                    if (flags & ZERO_DEFAULT and v0 == 0.0) or (flags & NAN_DEFAULT and nan):
-                        right = flags & DEFAULT_RIGHT != 0
-                    nd = child[2 * nd + right]
+                    nd = step(r, nd)
                 leaf = nd - n_splits
                 if want_leaves:
                     leaves[lo + r, t] = leaf - leaf_offset[t]
