@@ -190,8 +190,7 @@ def top_k(
         return idx, val
     # whole row wanted: a stable sort of the negated scores puts ties in index order
     sel = np.argsort(-work, axis=1, kind="stable")
-    chosen = np.take_along_axis(work, np.maximum(sel, 0), axis=1)
-    chosen = np.where(sel >= 0, chosen, -np.inf)
+    chosen = np.take_along_axis(work, sel, axis=1)
     valid = chosen > -np.inf
     sel = np.where(valid, sel, -1)
     # best first, equal scores by product index; pads (-inf) sink to the end

@@ -943,14 +943,24 @@ class Ranker(Scorer):
             return forest.predict(x)
         return np.asarray(booster.predict(x, num_threads=threads), dtype=np.float64)
 
+    def _memo(self, attr: str, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """Return what ``build`` made from the objects ``key``, kept in ``attr`` until they change.
+
+        The objects are compared by identity. The entry is one tuple, swapped atomically:
+        threads scoring at once build it alike.
+        """
+        cached = getattr(self, attr, None)
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            cached = (key, build())
+            setattr(self, attr, cached)
+        return cached[1]
+
     def _forest(self, booster: Any) -> Forest | None:
         """Return the fitted trees as a :class:`Forest`, built on first use (None: LightGBM)."""
-        cached = getattr(self, "_forest_cache", None)
-        if cached is None or cached[0] is not booster:
-            # a tuple, swapped atomically: threads scoring at once build it alike
-            cached = (booster, Forest.from_text(booster.model_to_string()))
-            self._forest_cache = cached
-        return cached[1]
+        forest: Forest | None = self._memo(
+            "_forest_cache", (booster,), lambda: Forest.from_text(booster.model_to_string())
+        )
+        return forest
 
     def _probability(
         self, x: npt.NDArray[np.float64], ctx: FeatureContext, clients: IntArray, products: IntArray
@@ -997,14 +1007,15 @@ class Ranker(Scorer):
         seg, fam = ctx.segment_popularity, ctx.family_segment_popularity
         if seg.size > _POPULARITY_TABLE_CELLS:
             return None
-        key = (seg, fam, ctx.product_family, self.calibrator_)
-        cached = getattr(self, "_popularity_cache", None)
-        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+
+        def build() -> FloatArray64:
             raw = _popularity_score(seg, fam[:, ctx.product_family])
-            # a tuple, swapped atomically: threads scoring at once build it alike
-            cached = (key, self._calibrated(raw.reshape(-1)).reshape(raw.shape))
-            self._popularity_cache = cached
-        return cached[1]
+            return self._calibrated(raw.reshape(-1)).reshape(raw.shape)
+
+        table: FloatArray64 = self._memo(
+            "_popularity_cache", (seg, fam, ctx.product_family, self.calibrator_), build
+        )
+        return table
 
     def _restore(self, book: Book, as_of: pd.Timestamp) -> None:
         # the snapshot is a function of the Book, as_of and the horizon, so it is not saved
@@ -1337,12 +1348,12 @@ class Ranker(Scorer):
     def _product_names(self) -> npt.NDArray[np.object_]:
         """Product names of the fitted Book, read once (the Book is immutable)."""
         book = self.context_.book
-        cached = getattr(self, "_names_cache", None)
-        if cached is None or cached[0] is not book:
-            names = np.asarray(book.product_table[Columns.name].astype(str), dtype=object)
-            cached = (book, names)
-            self._names_cache = cached
-        return cached[1]
+        names: npt.NDArray[np.object_] = self._memo(
+            "_names_cache",
+            (book,),
+            lambda: np.asarray(book.product_table[Columns.name].astype(str), dtype=object),
+        )
+        return names
 
     def _evidence_products(
         self,
@@ -1422,13 +1433,14 @@ class Ranker(Scorer):
             return np.zeros_like(x)
         if self.model == "lightgbm":
             booster = self.model_.booster_
-            cached = getattr(self, "_leaf_cache", None)
-            if cached is None or cached[0] is not booster:
-                # one table per fitted model, built on first use (a tuple: swapped atomically)
+
+            def tables() -> tuple[npt.NDArray[np.float64], sp.csr_matrix]:
                 table = _leaf_table(booster, x.shape[1])
-                cached = (booster, table, sp.csr_matrix(table.reshape(-1, table.shape[2])))
-                self._leaf_cache = cached
-            return _path_contributions(booster, x, cached[1], cached[2], self._forest(booster))
+                return table, sp.csr_matrix(table.reshape(-1, table.shape[2]))
+
+            # one table per fitted model
+            table, credit = self._memo("_leaf_cache", (booster,), tables)
+            return _path_contributions(booster, x, table, credit, self._forest(booster))
         base = self._raw(self.model_, x)
         out = np.empty_like(x)
         for j in range(x.shape[1]):
@@ -1717,6 +1729,11 @@ _BASE_PHRASES = {
 }
 
 
+def _base_column(name: str) -> bool:
+    """Whether a feature is a base scorer's score or rank (put into words by its name alone)."""
+    return name.endswith(("_score", "_rank"))
+
+
 def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to bottom
     name: str, value: float, family: str, held_name: str | None
 ) -> str | None:
@@ -1753,7 +1770,7 @@ def _phrase(  # noqa: PLR0911, PLR0912 - one case per feature, read top to botto
         return f"when offered in its segment, it was accepted {value:.0%} of the time"
     if name == "product_age_days" and known and value >= 0:
         return f"launched {value:.0f} days ago"
-    if name.endswith(("_score", "_rank")):
+    if _base_column(name):
         base = name.rsplit("_", 1)[0]
         return _BASE_PHRASES.get(base, f"ranked high by {base}")
     if name == "client_tenure_days" and known:
@@ -1835,7 +1852,7 @@ def _sentences(
         col = top[:, slot]
         for j in np.unique(col[col >= 0]).tolist():
             rows = np.flatnonzero(col == j)
-            if names[j] not in user and names[j].endswith(("_score", "_rank")):
+            if names[j] not in user and _base_column(names[j]):
                 # a base scorer's column is put into words by its name alone
                 first, inverse = rows[:1], np.zeros(rows.size, dtype=np.int64)
             else:
@@ -1846,8 +1863,9 @@ def _sentences(
             held_names = product_names[np.maximum(held, 0)]
             held_names[held < 0] = None
             words = np.empty(first.size, dtype=object)
+            own = name in user
             words[:] = [
-                f"{name} {value:g}" if name in user else _phrase(name, value, str(fam), who)
+                f"{name} {value:g}" if own else _phrase(name, value, str(fam), who)
                 for value, fam, who in zip(
                     x[first, j].tolist(), family[first].tolist(), held_names.tolist(), strict=True
                 )
