@@ -168,7 +168,9 @@ def _models(setup: Setup, fast: bool) -> dict[str, Callable[[], Scorer]]:
         "ranker (default)": lambda: Ranker(horizon=setup.horizon, model="lightgbm"),
     }
     if not fast:
-        models["itemknn tuned"] = lambda: _tuned(setup, ItemKNN(), {"k": [5, 10, 20, 50, 100]})
+        models["itemknn tuned"] = lambda: _tuned(
+            setup, ItemKNN(), {"neighbours": [5, 10, 20, 50, 100]}
+        )
         models["als tuned"] = lambda: _tuned(
             setup, ALS(random_state=0, num_threads=1), {"factors": [16, 32, 64]}
         )
