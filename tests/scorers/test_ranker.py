@@ -54,6 +54,43 @@ def test_same_seed_same_scores(demo: cs.Book, fitted: Ranker) -> None:
     np.testing.assert_array_equal(again.score(rows), fitted.score(rows))
 
 
+def test_sizes_compared_side_by_side_give_the_trees_of_one_after_the_other(
+    demo: cs.Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that comparing tree sizes on two cores changes none of the boostings.
+
+    The older windows' trees of each size grow side by side, then every window's beside the
+    calibration, the check against popularity and the prediction state.
+    """
+    trained: list[tuple[str, ...]] = []
+    train = Ranker._train
+
+    def spy(self: Ranker, *args: Any, **kwargs: Any) -> Any:
+        model = train(self, *args, **kwargs)
+        text = model.booster_.model_to_string().split("end of trees")[0]
+        trained.append(tuple(text.split("Tree=")[1:]))
+        return model
+
+    params = {**SMALL, "num_leaves": (7, 31)}
+    monkeypatch.setattr(Ranker, "_train", spy)
+    monkeypatch.setattr(Ranker, "_side_by_side", lambda self: False)
+    one_after = Ranker(**params).fit(demo.matrix(AS_OF), demo)
+    serial = list(trained)
+    trained.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(Ranker, "_train", spy)
+    at_once = Ranker(**params).fit(demo.matrix(AS_OF), demo)
+    assert at_once._side_by_side()
+    # the older windows' trees of 7 and 31 leaves, then every window's: all different
+    assert len(serial) == len(trained) == 3
+    assert len(set(serial)) == 3
+    assert sorted(trained) == sorted(serial)
+    assert at_once.num_leaves_ == one_after.num_leaves_
+    assert tuple(_trees(at_once)) == tuple(_trees(one_after)) == serial[2]
+    rows = np.arange(100)
+    np.testing.assert_array_equal(at_once.score(rows), one_after.score(rows))
+
+
 def _trees(ranker: Ranker) -> list[str]:
     """The model's trees as text (the parameters section names the threads)."""
     text = ranker.model_.booster_.model_to_string()

@@ -1,5 +1,5 @@
 """The Ranker's behaviour on tiny hand-built books: offer outcomes as labels, the popularity
-guard, products nobody holds yet, and reasons from feature contributions."""
+guard, the trees' size, products nobody holds yet, and reasons from feature contributions."""
 
 from __future__ import annotations
 
@@ -199,6 +199,84 @@ def test_a_ranker_that_fell_back_to_popularity_saves_and_loads_so(tmp_path: Path
     assert loaded.scorer_.uses_model_ is False
     assert loaded.scorer_.holdout_ndcg_ == rec.scorer_.holdout_ndcg_
     pd.testing.assert_frame_equal(loaded.recommend(), rec.recommend())
+
+
+# ----------------------------------------------------------------- the trees' size
+def _demo_ranker(num_leaves: Any) -> cs.Recommender:
+    params = {"n_estimators": 40, "horizon": "180D", "random_state": 0}
+    return cs.Recommender(scorer=Ranker(**params, num_leaves=num_leaves), k=5).fit(
+        cs.datasets.demo(), "2024-12-31"
+    )
+
+
+def test_the_tree_size_kept_is_the_one_ranking_the_held_out_window_best() -> None:
+    """Check that of two sizes the ranker keeps the one whose held-out NDCG is higher.
+
+    Each size fitted alone gives its held-out NDCG; given both, the ranker must keep the better
+    one (a tie: fewer leaves) and score exactly as that size fitted alone.
+    """
+    alone = {n: _demo_ranker(n) for n in (4, 31)}
+    ndcg = {n: rec.scorer_.holdout_ndcg_["trees"] for n, rec in alone.items()}
+    assert ndcg[4] != ndcg[31]
+    better = 4 if ndcg[4] >= ndcg[31] else 31
+    both = _demo_ranker((31, 4))
+    assert both.scorer_.num_leaves_ == better
+    assert both.scorer_.holdout_ndcg_ == alone[better].scorer_.holdout_ndcg_
+    rows = np.arange(both.scorer_.n_clients_)
+    np.testing.assert_array_equal(both.scorer_.score(rows), alone[better].scorer_.score(rows))
+    pd.testing.assert_frame_equal(both.recommend(), alone[better].recommend())
+
+
+def test_by_default_trees_have_31_leaves() -> None:
+    """Check that the default grows one size of tree, 31 leaves, and compares none."""
+    rec = _demo_ranker(Ranker().num_leaves)
+    assert rec.scorer_.num_leaves_ == 31
+
+
+def test_one_tree_size_is_used_as_given() -> None:
+    """Check that ``num_leaves=n`` grows trees of n leaves at most, and n where rows allow."""
+    rec = _demo_ranker(6)
+    assert rec.scorer_.num_leaves_ == 6
+    text = rec.scorer_.model_.booster_.model_to_string()
+    leaves = [
+        int(line.split("=")[1]) for line in text.splitlines() if line.startswith("num_leaves=")
+    ]
+    assert max(leaves, default=0) == 6
+
+
+def test_the_chosen_tree_size_survives_a_save(tmp_path: Path) -> None:
+    """Check that a loaded ranker reports the size it was fitted with and offers the same."""
+    rec = _demo_ranker((15, 31))
+    loaded = cs.load(rec.save(tmp_path / "model"))
+    assert loaded.scorer_.num_leaves_ == rec.scorer_.num_leaves_ in (15, 31)
+    pd.testing.assert_frame_equal(loaded.recommend(), rec.recommend())
+
+
+def test_with_nothing_taken_in_the_held_out_window_the_largest_size_is_kept() -> None:
+    """Check that a held-out window without a product taken, nothing to rank, keeps 31 leaves."""
+    rng = np.random.default_rng(3)
+    clients = [f"K{i:03d}" for i in range(300)]
+    rows = [(c, "A", "2023-01-01") for c in clients]
+    held: set[tuple[str, str]] = set()
+    for w in (1, 2, 3):
+        rows += _takes(rng, group=clients, product="B", window=w, n=20, held=held)
+        rows += _takes(rng, group=clients, product="D", window=w, n=10, held=held)
+    book = _book(rows, {"product_id": ["A", "B", "D"], "family": list("abd"), "tier": [1] * 3})
+    ranker = _fit(book, num_leaves=(4, 31))
+    assert ranker.training_["positives"].iloc[0] == 0
+    assert ranker.num_leaves_ == 31
+
+
+@pytest.mark.parametrize("bad", [1, 0, (), (7, 1), (7, 2.5), True])
+def test_a_tree_size_below_two_is_refused(bad: Any) -> None:
+    """Check that ``num_leaves`` must be whole numbers of at least 2, and says so."""
+    with pytest.raises(ValueError, match="num_leaves"):
+        Ranker(num_leaves=bad).fit(*_small_matrix_and_book())
+
+
+def _small_matrix_and_book() -> tuple[Any, cs.Book]:
+    book = _guard_book(pattern_holds_recently=True)
+    return book.matrix(AS_OF), book
 
 
 # ----------------------------------------------------------------- products nobody holds yet
