@@ -165,7 +165,9 @@ def _models(setup: Setup, fast: bool) -> dict[str, Callable[[], Scorer]]:
         "itemknn": ItemKNN,
         "cooccurrence": CoOccurrence,
         "als": lambda: ALS(random_state=0, num_threads=1),
-        "ranker (default)": lambda: Ranker(horizon=setup.horizon, model="lightgbm"),
+        # the library's default (its 90-day label window), then with the backtest's horizon
+        "ranker (default)": Ranker,
+        "ranker, backtest's horizon": lambda: Ranker(horizon=setup.horizon),
     }
     if not fast:
         models["itemknn tuned"] = lambda: _tuned(
