@@ -26,8 +26,8 @@ defaults: the trees on one thread, the base scorers on every core) against impli
 its batch recommend (policy, explained and not) against implicit's filtered recommend, and
 ``recommend_one`` for 2,000 random clients, one at a time (p50 and p99, with and without
 explanations). Where the Ranker's time goes is printed too: for the fit, its steps (ALS
-at each date, the training windows, the trees and the calibration, with the prediction state
-built alongside the last trees and also shown on its own); for
+at each date, the training windows, then the trees, the calibration and the prediction state,
+which is also shown on its own since it may be built while the last trees grow); for
 scoring, candidates (the base scorers and their top-k), features, and the trees.
 
 crosssell scores blocks of clients on ``n_jobs`` threads (default: every core), as implicit's

@@ -467,9 +467,9 @@ class Ranker(Scorer):
             self.model_ = None
             self.calibrator_ = None
             return
-        # the prediction state is built while the last trees grow, when they grow on one core
+        # when sizes are compared, the prediction state is built while the refit grows
         first_model, every_model = self._calibrate(blocks, rng, seed, prediction_state)
-        lap("trees and calibration, prediction state alongside")
+        lap("trees, calibration, prediction state")
         if not self.uses_model_:
             self.model_ = None
             return
