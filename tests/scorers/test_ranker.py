@@ -54,47 +54,13 @@ def test_same_seed_same_scores(demo: cs.Book, fitted: Ranker) -> None:
     np.testing.assert_array_equal(again.score(rows), fitted.score(rows))
 
 
-def test_sizes_compared_side_by_side_give_the_trees_of_one_after_the_other(
-    demo: cs.Book, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Check that comparing tree sizes on two cores changes none of the boostings.
-
-    The older windows' trees of each size grow side by side, then every window's beside the
-    calibration, the check against popularity and the prediction state.
-    """
-    trained: list[tuple[str, ...]] = []
-    train = Ranker._train
-
-    def spy(self: Ranker, *args: Any, **kwargs: Any) -> Any:
-        model = train(self, *args, **kwargs)
-        text = model.booster_.model_to_string().split("end of trees")[0]
-        trained.append(tuple(text.split("Tree=")[1:]))
-        return model
-
-    params = {**SMALL, "num_leaves": (7, 31)}
-    monkeypatch.setattr(Ranker, "_train", spy)
-    monkeypatch.setattr(Ranker, "_side_by_side", lambda self: False)
-    one_after = Ranker(**params).fit(demo.matrix(AS_OF), demo)
-    serial = list(trained)
-    trained.clear()
-    monkeypatch.undo()
-    monkeypatch.setattr(Ranker, "_train", spy)
-    at_once = Ranker(**params).fit(demo.matrix(AS_OF), demo)
-    assert at_once._side_by_side()
-    # the older windows' trees of 7 and 31 leaves, then every window's: all different
-    assert len(serial) == len(trained) == 3
-    assert len(set(serial)) == 3
-    assert sorted(trained) == sorted(serial)
-    assert at_once.num_leaves_ == one_after.num_leaves_
-    assert tuple(_trees(at_once)) == tuple(_trees(one_after)) == serial[2]
-    rows = np.arange(100)
-    np.testing.assert_array_equal(at_once.score(rows), one_after.score(rows))
-
-
 def _trees(ranker: Ranker) -> list[str]:
     """The model's trees as text (the parameters section names the threads)."""
-    text = ranker.model_.booster_.model_to_string()
-    return text.split("end of trees")[0].split("Tree=")[1:]
+    return _trees_of(ranker.model_.booster_)
+
+
+def _trees_of(booster: Any) -> list[str]:
+    return str(booster.model_to_string()).split("end of trees")[0].split("Tree=")[1:]
 
 
 @pytest.mark.parametrize("threads", [2, 3, 0])
@@ -107,33 +73,62 @@ def test_same_trees_on_any_number_of_threads(demo: cs.Book, fitted: Ranker, thre
     np.testing.assert_array_equal(other.score(rows), fitted.score(rows))
 
 
-def test_boostings_side_by_side_give_the_trees_of_one_after_the_other(
-    demo: cs.Book, fitted: Ranker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Check that training the two boostings at once changes neither of them."""
-    trained: list[list[str]] = []
+def _one_after_and_at_once(
+    demo: cs.Book, monkeypatch: pytest.MonkeyPatch, **params: Any
+) -> tuple[Ranker, list[tuple[str, ...]], Ranker, list[tuple[str, ...]]]:
+    """Fit twice, boostings one after the other then at once; each fit with the trees it grew."""
+    grown: list[tuple[str, ...]] = []
     train = Ranker._train
 
     def spy(self: Ranker, *args: Any, **kwargs: Any) -> Any:
         model = train(self, *args, **kwargs)
-        trained.append(model.booster_.model_to_string().split("end of trees")[0].split("Tree=")[1:])
+        grown.append(tuple(_trees_of(model.booster_)))
         return model
 
     monkeypatch.setattr(Ranker, "_train", spy)
     monkeypatch.setattr(Ranker, "_side_by_side", lambda self: False)
-    one_after = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
-    serial = list(trained)
-    trained.clear()
+    one_after = Ranker(**{**SMALL, **params}).fit(demo.matrix(AS_OF), demo)
+    serial = list(grown)
+    grown.clear()
     monkeypatch.undo()
     monkeypatch.setattr(Ranker, "_train", spy)
-    at_once = Ranker(**SMALL).fit(demo.matrix(AS_OF), demo)
+    at_once = Ranker(**{**SMALL, **params}).fit(demo.matrix(AS_OF), demo)
     assert at_once._side_by_side()
+    return one_after, serial, at_once, grown
+
+
+def test_boostings_side_by_side_give_the_trees_of_one_after_the_other(
+    demo: cs.Book, fitted: Ranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that training the two boostings at once changes neither of them."""
+    one_after, serial, at_once, trained = _one_after_and_at_once(demo, monkeypatch)
     # the older windows' trees, then every window's: different rows, different trees
     assert len(serial) == len(trained) == 2
     assert serial[0] != serial[1]
-    assert sorted(map(tuple, trained)) == sorted(map(tuple, serial))
-    assert _trees(at_once) == _trees(one_after) == _trees(fitted) == serial[1]
+    assert sorted(trained) == sorted(serial)
+    assert tuple(_trees(at_once)) == tuple(_trees(one_after)) == tuple(_trees(fitted)) == serial[1]
     np.testing.assert_array_equal(at_once.score(np.arange(100)), fitted.score(np.arange(100)))
+
+
+def test_sizes_compared_side_by_side_give_the_trees_of_one_after_the_other(
+    demo: cs.Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that comparing tree sizes on two cores changes none of the boostings.
+
+    The older windows' trees of each size grow side by side, then every window's beside the
+    calibration, the check against popularity and the prediction state.
+    """
+    one_after, serial, at_once, trained = _one_after_and_at_once(
+        demo, monkeypatch, num_leaves=(7, 31)
+    )
+    # the older windows' trees of 7 and 31 leaves, then every window's: all different
+    assert len(serial) == len(trained) == 3
+    assert len(set(serial)) == 3
+    assert sorted(trained) == sorted(serial)
+    assert at_once.num_leaves_ == one_after.num_leaves_
+    assert tuple(_trees(at_once)) == tuple(_trees(one_after)) == serial[2]
+    rows = np.arange(100)
+    np.testing.assert_array_equal(at_once.score(rows), one_after.score(rows))
 
 
 def test_one_core_gives_the_model_of_many(
