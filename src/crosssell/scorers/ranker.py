@@ -454,6 +454,7 @@ class Ranker(Scorer):
         self.uses_model_ = True
         lap("windows: bases, candidates, features")
 
+        # the largest size until the held-out window chooses among several (_choose_leaves)
         self.num_leaves_ = self._leaf_sizes()[-1]
 
         def prediction_state() -> None:
@@ -575,9 +576,8 @@ class Ranker(Scorer):
                 [self._sample(blocks[0], rng), *blocks[1:]] if len(blocks) >= 2 else blocks
             )
         if single_class:
-            # nothing to compare sizes on: the largest
+            # nothing to compare sizes on: the largest (num_leaves_ as fit set it)
             self.calibrator_ = None
-            self.num_leaves_ = sizes[-1]
             assert every is not None
             meanwhile()
             return None, self._train(every.x, every.y, every.w, seed, leaves=sizes[-1])
@@ -594,7 +594,6 @@ class Ranker(Scorer):
                 later = pool.submit(self._train, every.x, every.y, every.w, seed, leaves=sizes[0])
                 first_model = self._train(fit_rows.x, fit_rows.y, fit_rows.w, seed, leaves=sizes[0])
                 every_model = later.result()
-            self.num_leaves_ = sizes[0]
             # every core: a prediction does not depend on the threads that make it
             raw_cal = self._raw(first_model, cal_rows.x, threads=0)
         else:
@@ -681,22 +680,21 @@ class Ranker(Scorer):
                 models = list(pool.map(train, sizes))
         else:
             models = [train(n) for n in sizes]
-        if len(models) == 1:
-            self.num_leaves_ = sizes[0]
-            # every core: a prediction does not depend on the threads that make it
-            return models[0], self._raw(models[0], held_out.x, threads=0)
-        # NDCG counts only the clients who took something: the sizes are compared on their
-        # rows alone (a quarter of a large window's), the kept trees then predict every row
-        rows = held_out.take(np.isin(held_out.client, held_out.client[held_out.y > 0]))
-        ndcg = np.array(
-            [
-                _ndcg_at(self._raw(m, rows.x, threads=0), rows.y, rows.client, _GUARD_K)
-                for m in models
-            ]
-        )
-        # the first of the best (fewest leaves); the largest when nothing could be compared
-        best = int(np.argmax(np.nan_to_num(ndcg, nan=-1.0))) if np.isfinite(ndcg).any() else -1
+        best = 0
+        if len(models) > 1:
+            # NDCG counts only the clients who took something: the sizes are compared on their
+            # rows alone (a quarter of a large window's), the kept trees then predict every row
+            rows = held_out.take(np.isin(held_out.client, held_out.client[held_out.y > 0]))
+            ndcg = np.array(
+                [
+                    _ndcg_at(self._raw(m, rows.x, threads=0), rows.y, rows.client, _GUARD_K)
+                    for m in models
+                ]
+            )
+            # the first of the best (fewest leaves); the largest when nothing could be compared
+            best = int(np.argmax(np.nan_to_num(ndcg, nan=-1.0))) if np.isfinite(ndcg).any() else -1
         self.num_leaves_ = sizes[best]
+        # every core: a prediction does not depend on the threads that make it
         return models[best], self._raw(models[best], held_out.x, threads=0)
 
     def _side_by_side(self) -> bool:
