@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crosssell._sparse import row_positions, rows_times, take_rows
+from crosssell._sparse import dense_form, row_positions, rows_times, take_rows
 
 
 @settings(max_examples=200, deadline=None)
@@ -35,14 +35,22 @@ def test_one_row_product_is_scipys_bit_for_bit(seed: int, density: float, dtypes
 @given(
     seed=st.integers(0, 2**32 - 1),
     density=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
-    other_density=st.sampled_from([0.1, 0.4, 1.0]),
-    dtypes=st.sampled_from([(np.float32, np.float32), (np.float64, np.float32)]),
+    other_density=st.sampled_from([0.0, 0.1, 0.4, 1.0]),
+    dtypes=st.sampled_from(
+        [(np.float32, np.float32), (np.float64, np.float32), (np.float32, np.float64)]
+    ),
     negative=st.booleans(),
+    with_dense=st.booleans(),
 )
-def test_many_rows_by_a_dense_enough_matrix_are_scipys_bit_for_bit(
-    seed: int, density: float, other_density: float, dtypes, negative: bool
+def test_many_rows_are_scipys_bit_for_bit(  # noqa: PLR0917 - hypothesis passes them so
+    seed: int,
+    density: float,
+    other_density: float,
+    dtypes,
+    negative: bool,
+    with_dense: bool,
 ) -> None:
-    """Check that the product with ``other`` made dense equals scipy's sparse one in every bit."""
+    """Check that the compiled product (``other`` sparse or also dense) equals scipy's."""
     rng = np.random.default_rng(seed)
     a = sp.random(50, 30, density=density, format="csr", rng=rng, dtype=dtypes[0])
     if negative:
@@ -51,16 +59,30 @@ def test_many_rows_by_a_dense_enough_matrix_are_scipys_bit_for_bit(
     b.data = rng.standard_normal(b.nnz).astype(b.dtype) * 1e3
     rows = rng.permutation(50)[:40]
     want = np.asarray((take_rows(a, rows) @ b).toarray(), dtype=np.float32)
-    got = rows_times(a, rows, b)
+    got = rows_times(a, rows, b, b.toarray() if with_dense else None)
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
 def test_rows_with_an_infinity_keep_the_sparse_product() -> None:
-    """Check that an infinite value is not multiplied by the zeros a dense copy would add."""
-    a = sp.csr_matrix(np.array([[np.inf, 0.0], [0.0, 1.0]], dtype=np.float32))
+    """Check that an infinite or NaN weight is not multiplied by the zeros of a dense copy."""
+    a = sp.csr_matrix(np.array([[np.inf, 0.0], [0.0, 1.0], [np.nan, 2.0]], dtype=np.float32))
     b = sp.csr_matrix(np.array([[3.0, 0.0], [0.0, 2.0]], dtype=np.float32))
-    got = rows_times(a, np.array([0, 1]), b)
-    assert got.tolist() == [[np.inf, 0.0], [0.0, 2.0]]
+    want = np.asarray((a @ b).toarray(), dtype=np.float32)
+    for dense in (None, b.toarray()):
+        got = rows_times(a, np.array([0, 1, 2]), b, dense)
+        np.testing.assert_array_equal(got, want)
+        assert got[:2].tolist() == [[np.inf, 0.0], [0.0, 2.0]]
+        assert np.isnan(got[2, 0])
+        assert got[2, 1] == 4.0
+
+
+def test_dense_form_only_where_whole_rows_pay() -> None:
+    """Check that a table a tenth full is made dense and a sparser or empty one is not."""
+    tenth = sp.random(20, 20, density=0.1, format="csr", rng=0, dtype=np.float32)
+    assert dense_form(tenth) is not None
+    np.testing.assert_array_equal(dense_form(tenth), tenth.toarray())
+    assert dense_form(sp.random(20, 20, density=0.05, format="csr", rng=0)) is None
+    assert dense_form(sp.csr_matrix((0, 5), dtype=np.float32)) is None
 
 
 def test_row_positions_of_one_row_equals_the_general_path() -> None:

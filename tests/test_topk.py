@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from crosssell._topk import masked_fill, top_k
+from crosssell._topk import mark_top_k, masked_fill, top_k
 
 
 def brute_force(
@@ -192,6 +192,82 @@ def test_ties_far_into_the_row_are_found_exactly(
     ref_idx, ref_val = brute_force(scores, k, None)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(val, ref_val)
+
+
+def marked_reference(scores: np.ndarray, k: int, above: float) -> np.ndarray:
+    """Reference: the cells of the full lexsort's top k whose float32 value is above ``above``."""
+    idx, val = brute_force(scores, k, None)
+    want = np.zeros(scores.shape, dtype=bool)
+    r, c = np.nonzero((idx >= 0) & (val > above))
+    want[r, idx[r, c]] = True
+    return want
+
+
+@settings(max_examples=300, deadline=None)
+@given(score_cases(), st.sampled_from([-np.inf, 0.0, 0.5]), st.booleans())
+def test_mark_top_k_marks_top_ks_cells(
+    case: tuple[np.ndarray, int, sp.csr_matrix | None], above: float, wide: bool
+) -> None:
+    """Check that mark_top_k sets exactly top_k's cells above ``above``, keeping set ones."""
+    scores, k, _ = case
+    scores = scores.astype(np.float64 if wide else np.float32)
+    before = scores.copy()
+    mask = np.zeros(scores.shape, dtype=bool)
+    mark_top_k(scores, k, mask, above=above)
+    np.testing.assert_array_equal(mask, marked_reference(scores, k, above))
+    np.testing.assert_array_equal(scores, before)
+    already = np.ones(scores.shape, dtype=bool)
+    mark_top_k(scores, k, already, above=above)
+    assert already.all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(2, 5),
+    st.integers(1, 60),
+    st.integers(0, 400),
+    st.sampled_from([-np.inf, 0.0]),
+    st.data(),
+)
+def test_mark_top_k_on_wide_rows_of_ties(
+    m: int, k: int, blank: int, above: float, data: st.DataObject
+) -> None:
+    """Check the unordered selection where more than k entries pass the bound.
+
+    Rows of 500 products with a few distinct values: the group bound lets many entries
+    through, so the k-th value is found among them and its ties are taken in column order.
+    """
+    values = st.sampled_from([0.0, -0.0, 0.25, 0.5, 1.0, 2.0, -np.inf, np.nan])
+    scores = data.draw(hnp.arrays(np.float32, (m, 500), elements=values))
+    scores[:, :blank] = data.draw(st.sampled_from([-np.inf, 3.0, 0.5]))
+    mask = np.zeros(scores.shape, dtype=bool)
+    mark_top_k(scores, k, mask, above=above)
+    np.testing.assert_array_equal(mask, marked_reference(scores, k, above))
+
+
+@settings(max_examples=300, deadline=None)
+@given(score_cases(), st.integers(1, 12), st.sampled_from([-np.inf, 0.0, 0.5]))
+def test_top_set_kernel_with_loose_bounds(
+    case: tuple[np.ndarray, int, sp.csr_matrix | None], groups: int, above: float
+) -> None:
+    """Check the kernel under bounds from as few groups as places: many entries pass them."""
+    from crosssell._kernels import top_set_into
+    from crosssell._topk import _bound
+
+    scores, k, _ = case
+    k = min(k, scores.shape[1])
+    groups = min(max(groups, k), scores.shape[1])
+    work = scores.copy()
+    work[np.isnan(work)] = -np.inf
+    mask = np.zeros(work.shape, dtype=bool)
+    top_set_into(work, k, _bound(work, k, groups), above, mask)
+    np.testing.assert_array_equal(mask, marked_reference(work, k, above))
+
+
+def test_mark_top_k_rejects_a_mask_of_another_shape() -> None:
+    """Check that a mask not shaped as the scores is refused, naming both shapes."""
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
+        mark_top_k(np.zeros((2, 4), np.float32), 1, np.zeros((2, 3), dtype=bool))
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,6 +13,9 @@
   threshold path of :func:`crosssell._topk.top_k`): one pass per row and a sort of the few
   survivors, instead of a sort of every survivor of the chunk at once (rows of many equal
   scores, such as item-kNN's zeros, kept whole rows).
+- ``top_set_into``: the same cells, unordered, marked in a boolean mask (a candidate set).
+- ``rows_times_into``: rows of a sparse matrix times another (sparse, or also given dense)
+  into float32, one output row at a time in a buffer, summed as scipy sums.
 
 numba is imported, and each loop compiled, on first use: ``import crosssell`` stays light. The
 compiled code is cached on disk beside the module (or in numba's user cache) when either is
@@ -38,9 +41,11 @@ __all__ = [
     "greedy_pick",
     "path_credit_into",
     "reasons_into",
+    "rows_times_into",
     "select_rows",
     "top_contributions_into",
     "top_rows_into",
+    "top_set_into",
 ]
 
 MAX_K = 64
@@ -52,6 +57,9 @@ MAX_K = 64
 #: tree's depth, 4.08 and 3.23 (the benchmark book's rows mostly stop after a few steps)
 _FOREST_ROWS = 32
 _FOREST_FEW = 4
+#: Survivors past ``k`` below which :func:`_top_set_py` finds the ``k``-th by passes of a minimum
+#: search rather than a partition (which copies the row's survivors).
+_FEW_DROPPED = 8
 FEATURE_MASK = (1 << 24) - 1
 """A forest node's ``info``: its feature in these bits, then the flags below."""
 ZERO_DEFAULT = 1 << 28
@@ -554,6 +562,115 @@ def _top_rows_py(
                 val[i, take + p] = b
 
 
+def _top_set_py(  # noqa: PLR0912 - one pass per row, then the few survivors
+    work: npt.NDArray[np.floating[Any]],
+    kk: int,
+    bound: npt.NDArray[np.floating[Any]],
+    above: float,
+    mask: npt.NDArray[np.bool_],
+) -> None:
+    """Mark in ``mask`` the cells :func:`_top_rows_py` chooses, of float32 value above ``above``.
+
+    The same cells (best ``kk`` of each row, ties by lower column, ``-inf`` never), without
+    their order (the value compared is the one ``_top_rows_py`` writes, in float32): when
+    more than ``kk`` entries exceed ``bound``, the ``kk``-th best of them
+    is found by selection and the entries equal to it are taken in column order, so no row
+    is sorted. Cells already set in ``mask`` stay set.
+    """
+    n = work.shape[1]
+    above_v = np.empty(n, work.dtype)
+    above_c = np.empty(n, np.int64)
+    scratch = np.empty(n, work.dtype)
+    tie_c = np.empty(kk, np.int64)
+    for i in range(work.shape[0]):
+        b = bound[i]
+        na = 0
+        nt = 0
+        for j in range(n):
+            v = work[i, j]
+            if v > b:
+                above_v[na] = v
+                above_c[na] = j
+                na += 1
+            elif v == b and nt < kk:
+                tie_c[nt] = j
+                nt += 1
+        if na > kk:
+            # the kk-th best of the survivors; those above it all go in, then its equals in
+            # column order (the survivors were gathered in column order)
+            scratch[:na] = above_v[:na]
+            drop = na - kk
+            if drop <= _FEW_DROPPED:
+                # the usual row, a few survivors too many: pass over them once per one dropped
+                for t in range(drop + 1):
+                    low = t
+                    for q in range(t + 1, na):
+                        if scratch[q] < scratch[low]:
+                            low = q
+                    scratch[t], scratch[low] = scratch[low], scratch[t]
+                kth = scratch[drop]
+            else:
+                kth = -np.partition(-scratch[:na], kk - 1)[kk - 1]
+            left = kk
+            for p in range(na):
+                if above_v[p] > kth:
+                    left -= 1
+            for p in range(na):
+                v = above_v[p]
+                if v > kth or (v == kth and left > 0):
+                    if v == kth:
+                        left -= 1
+                    if np.float32(v) > above:
+                        mask[i, above_c[p]] = True
+            continue
+        for p in range(na):
+            if np.float32(above_v[p]) > above:
+                mask[i, above_c[p]] = True
+        if b > -np.inf and np.float32(b) > above:
+            for p in range(min(nt, kk - na)):
+                mask[i, tie_c[p]] = True
+
+
+def _rows_times_py(  # noqa: PLR0917 - both matrices' arrays, as numba takes them
+    indptr: npt.NDArray[np.integer[Any]],
+    indices: npt.NDArray[np.integer[Any]],
+    data: npt.NDArray[Any],
+    rows: npt.NDArray[np.int64],
+    o_indptr: npt.NDArray[np.integer[Any]],
+    o_indices: npt.NDArray[np.integer[Any]],
+    o_data: npt.NDArray[Any],
+    dense: npt.NDArray[Any],
+    acc: npt.NDArray[Any],
+    out: npt.NDArray[np.float32],
+) -> None:
+    """Write ``matrix[rows] @ other`` into ``out`` (float32), summed as scipy sums it.
+
+    Each stored entry of a row in turn adds its weight times ``other``'s row into ``acc`` (one
+    row of zeros in the product's dtype), which is then cast to float32: the order and dtype
+    of scipy's sparse product (numba promotes the operands of each product as numpy's
+    ``result_type`` does), so the same bits. ``dense`` is ``other`` as a dense array, or empty:
+    a finite weight then adds the whole row (contiguous, several times faster on a dense
+    ``other``; the zeros it adds change no bit of a sum that starts at +0), an infinite or NaN
+    one only the stored entries, as scipy does.
+    """
+    p = out.shape[1]
+    use_dense = dense.shape[0] > 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for jj in range(indptr[r], indptr[r + 1]):
+            j = indices[jj]
+            w = data[jj]
+            if use_dense and np.isfinite(w):
+                for c in range(p):
+                    acc[c] += w * dense[j, c]
+            else:
+                for q in range(o_indptr[j], o_indptr[j + 1]):
+                    acc[o_indices[q]] += w * o_data[q]
+        for c in range(p):
+            out[i, c] = acc[c]
+            acc[c] = 0
+
+
 def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``func`` compiled, compiling it (or loading it from numba's cache) on first call."""
     done = _compiled.get(func.__name__)
@@ -592,3 +709,5 @@ path_credit_into = _lazy(_path_credit_py)
 reasons_into = _lazy(_reasons_py)
 top_contributions_into = _lazy(_top_contributions_py)
 top_rows_into = _lazy(_top_rows_py)
+top_set_into = _lazy(_top_set_py)
+rows_times_into = _lazy(_rows_times_py)

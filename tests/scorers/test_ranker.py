@@ -460,16 +460,23 @@ def test_thinning_keeps_every_candidate_of_a_client_who_took_one() -> None:
 
 
 def test_candidates_selected_once_per_segment_are_the_same_as_per_row(fitted: Ranker) -> None:
-    """Check that selecting popularity's top products per segment changes no candidate."""
+    """Check that popularity scored and selected once per segment changes no candidate.
+
+    Neither does selecting the candidate set without ordering it (``lead=False``).
+    """
     rows = np.arange(min(300, fitted.context_.holdings.shape[0]))
     scores = [b.score(rows) for b in fitted.bases_]
-    keys = fitted._row_keys(fitted.bases_, rows)
-    assert any(k is not None for k in keys)
+    grouped, groups = fitted._base_scores(fitted.bases_, rows)
+    assert any(g is not None for g in groups)
+    assert any(s.shape[0] < rows.size for s in grouped)
     plain = fitted._candidates(fitted.context_, scores, rows)
-    keyed = fitted._candidates(fitted.context_, scores, rows, keys)
-    for a, b in zip(plain[:3], keyed[:3], strict=True):
+    once = fitted._candidates(fitted.context_, grouped, rows, groups)
+    unordered = fitted._candidates(fitted.context_, grouped, rows, groups, lead=False)
+    for a, b, c in zip(plain[:3], once[:3], unordered[:3], strict=True):
         np.testing.assert_array_equal(a, b)
-    for (name_a, a), (name_b, b) in zip(plain[3], keyed[3], strict=True):
+        np.testing.assert_array_equal(a, c)
+    assert unordered[3] == []
+    for (name_a, a), (name_b, b) in zip(plain[3], once[3], strict=True):
         assert name_a == name_b
         np.testing.assert_array_equal(a, b)
 

@@ -11,11 +11,12 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._params import ConstraintLike, InstanceOf, Interval, validate_params
-from crosssell._sparse import row_keys
+from crosssell._sparse import dense_form, row_keys
 
 __all__ = [
     "RANDOM_STATE",
     "as_rows",
+    "cached_dense",
     "cached_keys",
     "check_evidence_n",
     "is_int",
@@ -74,6 +75,21 @@ def cached_keys(owner: object, matrix: sp.csr_matrix) -> IntArray:
     keys = row_keys(matrix)
     owner._lookup_keys = (matrix, keys)  # type: ignore[attr-defined]
     return keys
+
+
+def cached_dense(owner: object, matrix: sp.csr_matrix) -> npt.NDArray[Any] | None:
+    """``matrix`` made dense for :func:`crosssell._sparse.rows_times` (or None), kept on ``owner``.
+
+    Made once per fitted matrix, not per block of clients; private (never saved), as
+    :func:`cached_keys`.
+    """
+    cached = getattr(owner, "_dense_form", None)
+    if cached is not None and cached[0] is matrix:
+        dense: npt.NDArray[Any] | None = cached[1]
+        return dense
+    dense = dense_form(matrix)
+    owner._dense_form = (matrix, dense)  # type: ignore[attr-defined]
+    return dense
 
 
 def lookup(

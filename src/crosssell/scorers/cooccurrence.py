@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from crosssell._codec import StateArray, StateSparse, StateSpec, register
 from crosssell._params import Interval, Options
 from crosssell._sparse import rows_times
-from crosssell.scorers._common import cached_keys, lookup
+from crosssell.scorers._common import cached_dense, cached_keys, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -107,7 +107,9 @@ class CoOccurrence(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        scores: FloatArray = rows_times(self.client_product_, rows, self.rules_)
+        scores: FloatArray = rows_times(
+            self.client_product_, rows, self.rules_, cached_dense(self, self.rules_)
+        )
         return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:

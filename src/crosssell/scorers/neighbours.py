@@ -14,7 +14,7 @@ from crosssell._codec import StateSparse, StateSpec, register
 from crosssell._params import Interval, Options
 from crosssell._sparse import rows_times
 from crosssell.scorers import _implicit
-from crosssell.scorers._common import cached_keys, lookup
+from crosssell.scorers._common import cached_dense, cached_keys, lookup
 from crosssell.scorers.base import (
     ExplainKind,
     FloatArray,
@@ -97,7 +97,9 @@ class ItemKNN(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        scores: FloatArray = rows_times(self.client_product_, rows, self.similarity_)
+        scores: FloatArray = rows_times(
+            self.client_product_, rows, self.similarity_, cached_dense(self, self.similarity_)
+        )
         return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:

@@ -39,7 +39,7 @@ from crosssell._codec import (
 )
 from crosssell._params import Interval, Options, Satisfies, validate_params
 from crosssell._sparse import take_rows
-from crosssell._topk import cells, top_k
+from crosssell._topk import cells, mark_top_k, top_k
 from crosssell.columns import Columns
 from crosssell.exceptions import ArtifactError
 from crosssell.scorers._common import RANDOM_STATE
@@ -823,9 +823,8 @@ class Ranker(Scorer):
         thin = 1.0
         for lo in range(0, warm.size, _BLOCK):
             rows = warm[lo : lo + _BLOCK]
-            local, clients, products, lead = self._candidates(
-                ctx, [b.score(rows) for b in bases], rows, self._row_keys(bases, rows)
-            )
+            scores, groups = self._base_scores(bases, rows)
+            local, clients, products, lead = self._candidates(ctx, scores, rows, groups)
             # a candidate is never held at start, so any new contract in the window is an addition
             y = (ctx.pair(taken, clients, products) > 0).astype(np.float64)
             w = np.ones(y.size)
@@ -883,13 +882,14 @@ class Ranker(Scorer):
         ctx: FeatureContext,
         scores: list[FloatArray],
         rows: IntArray,
-        keys: Sequence[IntArray | None] | None = None,
+        groups: Sequence[IntArray | None] | None = None,
     ) -> tuple[IntArray, IntArray, IntArray, npt.NDArray[np.float64]]:
         """Candidate pairs of a block of clients (local row, client, product) and their features.
 
-        ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block).
+        ``scores`` holds each base scorer's scores of ``rows`` (rows are clients of the block),
+        one row per group for a base with ``groups`` (see :meth:`_base_scores`).
         """
-        local, clients, products, lead = self._candidates(ctx, scores, rows, keys)
+        local, clients, products, lead = self._candidates(ctx, scores, rows, groups)
         names, x = pair_features(ctx, clients, products, self._extra_features(), lead=lead)
         self.feature_names_ = names
         return local, clients, products, x
@@ -899,15 +899,16 @@ class Ranker(Scorer):
         ctx: FeatureContext,
         scores: list[FloatArray],
         rows: IntArray,
-        keys: Sequence[IntArray | None] | None = None,
+        groups: Sequence[IntArray | None] | None = None,
         *,
         lead: bool = True,
     ) -> tuple[IntArray, IntArray, IntArray, list[tuple[str, npt.NDArray[Any]]]]:
         """Candidate pairs of a block of clients and the base scorers' score and rank of each.
 
-        ``keys`` (one per base, or None) groups rows whose scores are equal, so that their top
-        products are selected once (see :meth:`_row_keys`). With ``lead=False`` the scores and
-        ranks are not gathered (an empty list).
+        ``groups`` (one per base, or None) tells, for a base whose rows of one group score
+        alike, each row's group: that base's scores are then one row per group (see
+        :meth:`_base_scores`), and its top products are selected once per group. With
+        ``lead=False`` the scores and ranks are not gathered (an empty list).
         """
         n_products = ctx.holdings.shape[1]
         keep = min(int(self.n_candidates), n_products)
@@ -915,12 +916,11 @@ class Ranker(Scorer):
         # the rank arrays are as large as the scores: half of int32's bytes to write and read
         rank_type = np.int16 if keep < np.iinfo(np.int16).max else np.int32
         ranks: list[tuple[npt.NDArray[np.signedinteger[Any]], IntArray | None]] = []
-        for s, key in zip(scores, keys or [None] * len(scores), strict=True):
-            of_row, distinct = None, s
-            if key is not None:
-                # rows of one key score alike (popularity by segment): select once per key
-                _, first, of_row = np.unique(key, return_index=True, return_inverse=True)
-                distinct = s[first]
+        for distinct, of_row in zip(scores, groups or [None] * len(scores), strict=True):
+            if not lead and of_row is None:
+                # only the set is wanted: the same cells, unordered (a third of the time)
+                mark_top_k(distinct, keep, mask, above=0.0)
+                continue
             # ties broken by product index so that the candidates never depend on input order
             top, value = top_k(distinct, keep)
             local, place = cells(top >= 0)
@@ -951,20 +951,37 @@ class Ranker(Scorer):
         # flat positions: a gather through one index array is 2.5x faster than through two
         cell = local * n_products + products
         for name, s, (rank, of_row) in zip(self.base, scores, ranks, strict=lead):
+            # a grouped base's scores and ranks are one row per group
             at = cell if of_row is None else of_row[local] * n_products + products
             columns += [
-                (f"{name}_score", np.ascontiguousarray(s).reshape(-1)[cell]),
+                (f"{name}_score", np.ascontiguousarray(s).reshape(-1)[at]),
                 (f"{name}_rank", rank.reshape(-1)[at]),
             ]
         return local.astype(np.int64), clients, products.astype(np.int64), columns
 
     @staticmethod
-    def _row_keys(bases: Sequence[Scorer], rows: IntArray) -> list[IntArray | None]:
-        """Per base scorer, a key under which rows score alike (see :meth:`_candidates`)."""
-        return [
-            b.row_groups(rows) if isinstance(b, Popularity) and rows.size > 1 else None
-            for b in bases
-        ]
+    def _base_scores(
+        bases: Sequence[Scorer], rows: IntArray
+    ) -> tuple[list[FloatArray], list[IntArray | None]]:
+        """Each base scorer's scores of ``rows``, and the groups of rows that score alike.
+
+        Popularity by segment scores every row of a segment alike: it scores one row per
+        segment, and the row's segment (its place among them) comes with it; the candidates
+        are read through it (see :meth:`_candidates`). The other bases score every row (None).
+        """
+        scores: list[FloatArray] = []
+        groups: list[IntArray | None] = []
+        for b in bases:
+            if isinstance(b, Popularity) and rows.size > 1:
+                _, first, of_row = np.unique(
+                    b.row_groups(rows), return_index=True, return_inverse=True
+                )
+                scores.append(b.score(rows[first]))
+                groups.append(of_row.reshape(-1))
+            else:
+                scores.append(b.score(rows))
+                groups.append(None)
+        return scores, groups
 
     def _train(
         self,
@@ -1100,7 +1117,7 @@ class Ranker(Scorer):
         ctx: FeatureContext,
         scores: list[FloatArray],
         rows: IntArray,
-        keys: Sequence[IntArray | None] | None = None,
+        groups: Sequence[IntArray | None] | None = None,
     ) -> tuple[IntArray, IntArray, IntArray, FloatArray64 | None, FloatArray64]:
         """Candidates of a block of clients, their features (None: not needed) and probability.
 
@@ -1109,9 +1126,9 @@ class Ranker(Scorer):
         the other features (most of such a block's time after the candidates).
         """
         if self.model_ is not None:
-            local, clients, products, x = self._features(ctx, scores, rows, keys)
+            local, clients, products, x = self._features(ctx, scores, rows, groups)
             return local, clients, products, x, self._probability(x, ctx, clients, products)
-        local, clients, products, _ = self._candidates(ctx, scores, rows, keys, lead=False)
+        local, clients, products, _ = self._candidates(ctx, scores, rows, groups, lead=False)
         table = self._popularity_table(ctx)
         if table is not None:
             return local, clients, products, None, table[segment_rows(ctx, clients), products]
@@ -1168,9 +1185,8 @@ class Ranker(Scorer):
         parts = []
         for lo in range(0, rows.size, _BLOCK):
             block = rows[lo : lo + _BLOCK]
-            scores = [b.score(block) for b in self.bases_]
-            keys = self._row_keys(self.bases_, block)
-            local, clients, products, x, p = self._pairs_probability(ctx, scores, block, keys)
+            scores, groups = self._base_scores(self.bases_, block)
+            local, clients, products, x, p = self._pairs_probability(ctx, scores, block, groups)
             out[lo + local, products] = np.clip(p, _PROB_FLOOR, 1.0)
             if rows.size > 1 and x is not None:
                 parts.append((clients, products, x[:, :n_lead].copy()))
