@@ -252,7 +252,7 @@ def test_top_set_kernel_with_loose_bounds(
 ) -> None:
     """Check the kernel under bounds from as few groups as places: many entries pass them."""
     from crosssell._kernels import top_set_into
-    from crosssell._topk import _bound
+    from crosssell._topk import _group_max, _kth_of
 
     scores, k, _ = case
     k = min(k, scores.shape[1])
@@ -260,7 +260,8 @@ def test_top_set_kernel_with_loose_bounds(
     work = scores.copy()
     work[np.isnan(work)] = -np.inf
     mask = np.zeros(work.shape, dtype=bool)
-    top_set_into(work, k, _bound(work, k, groups), above, mask)
+    best = _group_max(work, groups)
+    top_set_into(work, k, groups, best, _kth_of(best, k), above, mask)
     np.testing.assert_array_equal(mask, marked_reference(work, k, above))
 
 

@@ -562,42 +562,43 @@ def _top_rows_py(
                 val[i, take + p] = b
 
 
-def _top_set_py(  # noqa: PLR0912 - one pass per row, then the few survivors
+def _top_set_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop per row; numba
     work: npt.NDArray[np.floating[Any]],
     kk: int,
+    groups: int,
+    best: npt.NDArray[np.floating[Any]],
     bound: npt.NDArray[np.floating[Any]],
     above: float,
     mask: npt.NDArray[np.bool_],
 ) -> None:
     """Mark in ``mask`` the cells :func:`_top_rows_py` chooses, of float32 value above ``above``.
 
-    The same cells (best ``kk`` of each row, ties by lower column, ``-inf`` never), without
-    their order (the value compared is the one ``_top_rows_py`` writes, in float32): when
-    more than ``kk`` entries exceed ``bound``, the ``kk``-th best of them
-    is found by selection and the entries equal to it are taken in column order, so no row
-    is sorted. Cells already set in ``mask`` stay set.
+    The same cells (best ``kk`` of each row, ties by lower column, ``-inf`` and NaN never),
+    without their order. ``best[i, g]`` is the maximum of row ``i``'s column group ``g``
+    (columns ``g``, ``g + groups``, ...; NaN if it holds one) and ``bound[i]`` the ``kk``-th
+    largest of them. Only groups whose maximum exceeds the bound hold entries above it, so
+    only those are read (about ``kk`` groups, not the row); when more than ``kk`` entries
+    exceed it, the ``kk``-th best is found by selection and its equals go in by lowest column;
+    when fewer, the first entries equal to the bound, in column order, are read from the
+    groups that reach it, and only if they would be marked. Cells already set stay set.
     """
     n = work.shape[1]
     above_v = np.empty(n, work.dtype)
     above_c = np.empty(n, np.int64)
     scratch = np.empty(n, work.dtype)
-    tie_c = np.empty(kk, np.int64)
+    reach = np.empty(groups, np.int64)
     for i in range(work.shape[0]):
         b = bound[i]
         na = 0
-        nt = 0
-        for j in range(n):
-            v = work[i, j]
-            if v > b:
-                above_v[na] = v
-                above_c[na] = j
-                na += 1
-            elif v == b and nt < kk:
-                tie_c[nt] = j
-                nt += 1
+        for g in range(groups):
+            if best[i, g] > b:
+                for j in range(g, n, groups):
+                    v = work[i, j]
+                    if v > b:
+                        above_v[na] = v
+                        above_c[na] = j
+                        na += 1
         if na > kk:
-            # the kk-th best of the survivors; those above it all go in, then its equals in
-            # column order (the survivors were gathered in column order)
             scratch[:na] = above_v[:na]
             drop = na - kk
             if drop <= _FEW_DROPPED:
@@ -615,20 +616,41 @@ def _top_set_py(  # noqa: PLR0912 - one pass per row, then the few survivors
             for p in range(na):
                 if above_v[p] > kth:
                     left -= 1
-            for p in range(na):
-                v = above_v[p]
-                if v > kth or (v == kth and left > 0):
-                    if v == kth:
-                        left -= 1
-                    if np.float32(v) > above:
+                    if np.float32(above_v[p]) > above:
                         mask[i, above_c[p]] = True
+            # the k-th best's equals, lowest columns first (gathered group by group)
+            while left > 0:
+                low = -1
+                for p in range(na):
+                    if above_v[p] == kth and (low < 0 or above_c[p] < above_c[low]):
+                        low = p
+                if np.float32(kth) > above:
+                    mask[i, above_c[low]] = True
+                above_v[low] = -np.inf
+                left -= 1
             continue
         for p in range(na):
             if np.float32(above_v[p]) > above:
                 mask[i, above_c[p]] = True
-        if b > -np.inf and np.float32(b) > above:
-            for p in range(min(nt, kk - na)):
-                mask[i, tie_c[p]] = True
+        need = kk - na
+        if need == 0 or not (b > -np.inf) or not (np.float32(b) > above):
+            continue
+        # entries equal to the bound lie in groups reaching it: read them in column order
+        nr = 0
+        for g in range(groups):
+            if best[i, g] >= b:
+                reach[nr] = g
+                nr += 1
+        for start in range(0, n, groups):
+            for r in range(nr):
+                j = start + reach[r]
+                if j < n and work[i, j] == b:
+                    mask[i, j] = True
+                    need -= 1
+                    if need == 0:
+                        break
+            if need == 0:
+                break
 
 
 def _rows_times_py(  # noqa: PLR0917 - both matrices' arrays, as numba takes them

@@ -264,8 +264,12 @@ def _by_threshold(
     return idx, val
 
 
-def _bound(work: npt.NDArray[np.floating[Any]], kk: int, groups: int) -> npt.NDArray[Any]:
-    """Return the ``kk``-th largest maximum of ``groups`` disjoint column groups of each row."""
+#: Rows :func:`mark_top_k` selects at a time: 256 x 2,000 float32 scores are 2 MiB.
+_SET_ROWS = 256
+
+
+def _group_max(work: npt.NDArray[np.floating[Any]], groups: int) -> npt.NDArray[Any]:
+    """Return each row's maximum of the column groups ``j % groups`` (NaN where one is)."""
     n = work.shape[1]
     full = n - n % groups
     # slice after slice: twice as fast as a maximum over the middle axis of a reshaped view
@@ -274,8 +278,18 @@ def _bound(work: npt.NDArray[np.floating[Any]], kk: int, groups: int) -> npt.NDA
         np.maximum(best, work[:, start : start + groups], out=best)
     if full < n:
         np.maximum(best[:, : n - full], work[:, full:], out=best[:, : n - full])
-    bound: npt.NDArray[Any] = -np.partition(-best, kk - 1, axis=1)[:, kk - 1]
-    return bound
+    return best
+
+
+def _kth_of(best: npt.NDArray[Any], kk: int) -> npt.NDArray[Any]:
+    """Return the ``kk``-th largest of each row (NaN last: the kk-th of the others)."""
+    kth: npt.NDArray[Any] = -np.partition(-best, kk - 1, axis=1)[:, kk - 1]
+    return kth
+
+
+def _bound(work: npt.NDArray[np.floating[Any]], kk: int, groups: int) -> npt.NDArray[Any]:
+    """Return the ``kk``-th largest maximum of ``groups`` disjoint column groups of each row."""
+    return _kth_of(_group_max(work, groups), kk)
 
 
 def mark_top_k(
@@ -323,15 +337,20 @@ def mark_top_k(
         r, c = np.nonzero((idx >= 0) & (val > above))
         mask[r, idx[r, c]] = True
         return
-    bound = _bound(work, kk, _groups(kk, n))
-    # No pass looks for NaN first: a group holding one has a NaN maximum, which the partition
-    # puts last, so the bound is the kk-th of the other groups' maxima (still reached by kk
-    # entries), and the kernel never chooses a NaN. Fewer than kk such groups: clean, again.
-    if np.isnan(bound).any():
-        work = work.copy()
-        work[np.isnan(work)] = -np.inf
-        bound = _bound(work, kk, _groups(kk, n))
-    top_set_into(work, kk, bound, float(above), mask)
+    groups = _groups(kk, n)
+    # a few hundred rows at a time: the kernel reads rows the group maxima have just read,
+    # still in the core's cache (1.5x faster than a whole block of 2,048 x 2,000 at once)
+    for lo in range(0, m, _SET_ROWS):
+        part = work[lo : lo + _SET_ROWS]
+        best = _group_max(part, groups)
+        if np.isnan(best).any():
+            # the kernel skips a group whose maximum is NaN: NaN become -inf (never chosen)
+            part = part.copy()
+            part[np.isnan(part)] = -np.inf
+            best = _group_max(part, groups)
+        top_set_into(
+            part, kk, groups, best, _kth_of(best, kk), float(above), mask[lo : lo + _SET_ROWS]
+        )
 
 
 def ordered_top_k(
