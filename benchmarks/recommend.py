@@ -389,17 +389,18 @@ def bench_ranker(
     scorer = rec.scorer_
     block = np.arange(min(batch_size, len(book.client_ids)))
     t0 = time.perf_counter()
-    scores = [b.score(block) for b in scorer.bases_]
+    # as scoring does: popularity by segment scores one row per segment
+    scores, groups = scorer._base_scores(scorer.bases_, block)
     t1 = time.perf_counter()
     if scorer.model_ is None:
-        # popularity's order: the candidates and their two popularity columns, no features
-        _, clients, _, _, _ = scorer._pairs_probability(scorer.context_, scores, block)
+        # popularity's order: the candidate set and its two popularity columns, no features
+        _, clients, _, _, _ = scorer._pairs_probability(scorer.context_, scores, block, groups)
         t2 = t3 = time.perf_counter()
         features, pairs = 0.0, clients.size
     else:
         profile = cProfile.Profile()
         profile.enable()
-        _, clients, products, feats = scorer._features(scorer.context_, scores, block)
+        _, clients, products, feats = scorer._features(scorer.context_, scores, block, groups)
         profile.disable()
         t2 = time.perf_counter()
         scorer._probability(feats, scorer.context_, clients, products)

@@ -107,9 +107,9 @@ class CoOccurrence(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        scores: FloatArray = rows_times(
-            self.client_product_, rows, self.rules_, cached_dense(self, self.rules_)
-        )
+        # the dense table serves blocks of clients; one client (real time) reads the sparse one
+        dense = cached_dense(self, self.rules_) if rows.size > 1 else None
+        scores: FloatArray = rows_times(self.client_product_, rows, self.rules_, dense)
         return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:

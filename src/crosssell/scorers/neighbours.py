@@ -97,9 +97,9 @@ class ItemKNN(Scorer):
         )
 
     def _score_rows(self, rows: IntArray) -> FloatArray:
-        scores: FloatArray = rows_times(
-            self.client_product_, rows, self.similarity_, cached_dense(self, self.similarity_)
-        )
+        # the dense table serves blocks of clients; one client (real time) reads the sparse one
+        dense = cached_dense(self, self.similarity_) if rows.size > 1 else None
+        scores: FloatArray = rows_times(self.client_product_, rows, self.similarity_, dense)
         return scores
 
     def _fit_client(self, held: IntArray, weights: npt.NDArray[np.float64]) -> FloatArray:
