@@ -918,7 +918,7 @@ class Ranker(Scorer):
         ranks: list[tuple[npt.NDArray[np.signedinteger[Any]], IntArray | None]] = []
         for distinct, of_row in zip(scores, groups or [None] * len(scores), strict=True):
             if not lead and of_row is None:
-                # only the set is wanted: the same cells, unordered (a third of the time)
+                # only the set is wanted: the same cells, without sorting each row's survivors
                 mark_top_k(distinct, keep, mask, above=0.0)
                 continue
             # ties broken by product index so that the candidates never depend on input order
