@@ -138,6 +138,18 @@ def test_one_row_path_equals_the_chunk_path(
 
 
 @settings(max_examples=300, deadline=None)
+def loose_bound_case(
+    case: tuple[np.ndarray, int, sp.csr_matrix | None], groups: int, dtype: type
+) -> tuple[np.ndarray, int, int]:
+    """Scores without NaN (-inf instead), k within the row and groups between k and the row."""
+    scores, k, _ = case
+    k = min(k, scores.shape[1])
+    groups = min(max(groups, k), scores.shape[1])
+    work = scores.astype(dtype)
+    work[np.isnan(work)] = -np.inf
+    return work, k, groups
+
+
 @given(score_cases(), st.integers(1, 12), st.booleans())
 def test_threshold_path_matches_brute_force(
     case: tuple[np.ndarray, int, sp.csr_matrix | None], groups: int, wide: bool
@@ -145,11 +157,7 @@ def test_threshold_path_matches_brute_force(
     """Check that the group-maximum bound selects exactly what a full sort selects."""
     from crosssell._topk import _by_threshold
 
-    scores, k, _ = case
-    k = min(k, scores.shape[1])
-    groups = min(max(groups, k), scores.shape[1])
-    work = scores.astype(np.float64 if wide else np.float32)
-    work[np.isnan(work)] = -np.inf
+    work, k, groups = loose_bound_case(case, groups, np.float64 if wide else np.float32)
     idx, val = _by_threshold(work, k, groups)
     ref_idx, ref_val = brute_force(work, k, None)
     np.testing.assert_array_equal(idx, ref_idx)
@@ -254,11 +262,7 @@ def test_top_set_kernel_with_loose_bounds(
     from crosssell._kernels import top_set_into
     from crosssell._topk import _group_max, _kth_of
 
-    scores, k, _ = case
-    k = min(k, scores.shape[1])
-    groups = min(max(groups, k), scores.shape[1])
-    work = scores.copy()
-    work[np.isnan(work)] = -np.inf
+    work, k, groups = loose_bound_case(case, groups, np.float32)
     mask = np.zeros(work.shape, dtype=bool)
     best = _group_max(work, groups)
     top_set_into(work, k, groups, best, _kth_of(best, k), above, mask)

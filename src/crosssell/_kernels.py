@@ -599,10 +599,10 @@ def _top_set_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop per row; numba
                         above_c[na] = j
                         na += 1
         if na > kk:
-            scratch[:na] = above_v[:na]
             drop = na - kk
             if drop <= _FEW_DROPPED:
                 # the usual row, a few survivors too many: pass over them once per one dropped
+                scratch[:na] = above_v[:na]
                 for t in range(drop + 1):
                     low = t
                     for q in range(t + 1, na):
@@ -611,7 +611,7 @@ def _top_set_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop per row; numba
                     scratch[t], scratch[low] = scratch[low], scratch[t]
                 kth = scratch[drop]
             else:
-                kth = -np.partition(-scratch[:na], kk - 1)[kk - 1]
+                kth = -np.partition(-above_v[:na], kk - 1)[kk - 1]
             left = kk
             for p in range(na):
                 if above_v[p] > kth:

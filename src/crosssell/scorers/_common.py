@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections.abc import Callable
 from typing import Any, Final, SupportsIndex, cast
 
 import numpy as np
@@ -62,33 +63,35 @@ def as_rows(values: Any, *, name: str) -> IntArray:
     return arr.astype(np.int64, copy=False)
 
 
+def _kept(owner: object, attr: str, matrix: sp.csr_matrix, build: Callable[[], Any]) -> Any:
+    """Return ``build()``, kept on ``owner`` under ``attr`` while ``matrix`` is the same object.
+
+    The attribute is private (no trailing underscore), so it is never saved.
+    """
+    cached = getattr(owner, attr, None)
+    if cached is not None and cached[0] is matrix:
+        return cached[1]
+    value = build()
+    setattr(owner, attr, (matrix, value))
+    return value
+
+
 def cached_keys(owner: object, matrix: sp.csr_matrix) -> IntArray:
     """Search keys of ``matrix`` (see :func:`lookup`), kept on ``owner`` for later calls.
 
     Building them reads every stored entry; per offer explained (one client in real time) that
-    cost would dominate. The cache is private (no trailing underscore), so it is never saved.
+    cost would dominate.
     """
-    cached = getattr(owner, "_lookup_keys", None)
-    if cached is not None and cached[0] is matrix:
-        keys: IntArray = cached[1]
-        return keys
-    keys = row_keys(matrix)
-    owner._lookup_keys = (matrix, keys)  # type: ignore[attr-defined]
+    keys: IntArray = _kept(owner, "_lookup_keys", matrix, lambda: row_keys(matrix))
     return keys
 
 
 def cached_dense(owner: object, matrix: sp.csr_matrix) -> npt.NDArray[Any] | None:
     """``matrix`` made dense for :func:`crosssell._sparse.rows_times` (or None), kept on ``owner``.
 
-    Made once per fitted matrix, not per block of clients; private (never saved), as
-    :func:`cached_keys`.
+    Made once per fitted matrix, not per block of clients.
     """
-    cached = getattr(owner, "_dense_form", None)
-    if cached is not None and cached[0] is matrix:
-        dense: npt.NDArray[Any] | None = cached[1]
-        return dense
-    dense = dense_form(matrix)
-    owner._dense_form = (matrix, dense)  # type: ignore[attr-defined]
+    dense: npt.NDArray[Any] | None = _kept(owner, "_dense_form", matrix, lambda: dense_form(matrix))
     return dense
 
 
