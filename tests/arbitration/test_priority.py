@@ -12,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
-from crosssell._kernels import MAX_K
+from crosssell._kernels import MAX_K, SELECT_GROUPS
 from crosssell._topk import ordered_top_k
 from crosssell.arbitration import ScoreScale
 from crosssell.arbitration._priority import (
     OfferMap,
     Pricing,
     cross_sell_floor,
+    grouped_selection,
     score_block,
     select_block,
 )
@@ -290,6 +291,101 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
     np.testing.assert_array_equal(up, want_up)
     np.testing.assert_array_equal(val, want_value)
     np.testing.assert_array_equal(got.slot[want_idx < 0], -1)
+
+
+def _wide_offer_map(rng, n_clients: int, n: int) -> OfferMap:
+    """An offer map over ``n`` products: random held pairs, upsells and blocked rows."""
+    off = sp.random(n_clients, n, density=0.03, random_state=rng, format="csr").astype(bool)
+    up = sp.random(n_clients, n, density=0.01, random_state=rng, format="csr")
+    up = up - up.multiply(off)
+    up.eliminate_zeros()
+    return OfferMap(
+        off=off,
+        up=(up * 1000.0).tocsr(),
+        cross_cols=np.sort(rng.choice(n, size=n // 50, replace=False)).astype(np.int64),
+        cross_rows=rng.random(n_clients) < 0.05,
+        all_rows=np.zeros(n_clients, dtype=bool),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "seed": st.integers(0, 2**32 - 1),
+            "n": st.sampled_from([SELECT_GROUPS * 8, SELECT_GROUPS * 8 + 37, 2_000]),
+            "k": st.sampled_from([1, 10, SELECT_GROUPS // 2]),
+            "grid": st.sampled_from([3, 15, 0]),
+            "scale": st.sampled_from([None, 0.8]),
+            "floor": st.booleans(),
+            "nan": st.booleans(),
+        }
+    )
+)
+def test_grouped_selection_of_a_wide_catalogue_equals_numpy_path(case) -> None:
+    """Check that the bound by column groups' maxima skips nothing that belongs in the top k.
+
+    Wide rows (the grouped pass's case), with ties (a coarse grid of scores: whole groups of
+    equal maxima), -inf (held and blocked pairs, rows blocked for cross-sells), NaN, a floor,
+    and a tail of columns outside the whole groups.
+    """
+    rng = np.random.default_rng(case["seed"])
+    n, k = case["n"], case["k"]
+    rows = np.arange(40, dtype=np.int64)
+    offers = _wide_offer_map(rng, rows.size, n)
+    if case["grid"]:
+        scores = rng.choice(np.linspace(-0.2, 1.2, case["grid"]), size=(rows.size, n))
+    else:
+        scores = rng.normal(size=(rows.size, n))
+    scores = scores.astype(np.float32)
+    if case["nan"]:
+        scores[rng.random(scores.shape) < 0.05] = np.nan
+    # rows whose best are few: most of them below the floor
+    scores[::7] -= np.float32(1.5)
+    values = rng.choice([0.0, 50.0, 100.0, 400.0], size=n)
+    floor = None
+    if case["floor"]:
+        floor = NotWorthProposing(min_expected_value=20.0, min_propensity=0.1)
+    pricing = Pricing.of(values, np.ones(n), floor)
+    scaled = case["scale"] is not None
+    predict = ScoreScale(scale=case["scale"]).predict if scaled else (lambda s: s.clip(0, 1))
+    tie = rng.permutation(n).astype(np.int64)
+    block = score_block(
+        rows=rows,
+        scores=scores,
+        propensity=ScoreScale(scale=case["scale"]).unbounded(scores) if scaled else predict(scores),
+        offers=offers,
+        pricing=pricing,
+        predict=predict,
+        finite=False,
+        unbounded=scaled,
+    )
+    want_idx, want_val = ordered_top_k(
+        block.priority, k, propensity=predict(scores), score=scores, tie_rank=tie
+    )
+    for grouped in (True, False):
+        got = select_block(
+            rows=rows,
+            scores=scores,
+            k=k,
+            offers=offers,
+            pricing=pricing,
+            predict=predict,
+            tie_rank=tie,
+            scale=case["scale"],
+            grouped=grouped,
+        )
+        np.testing.assert_array_equal(got.index, want_idx)
+        np.testing.assert_array_equal(got.priority, want_val)
+        r, rank = np.nonzero(want_idx >= 0)
+        np.testing.assert_array_equal(got.typed(r, rank)[0], block.typed(r, want_idx[r, rank])[0])
+
+
+def test_grouped_selection_is_the_default_for_wide_rows_and_small_k() -> None:
+    """Check when select_block bounds rows by group maxima: wide rows, k small beside groups."""
+    assert grouped_selection(2_000, 10)
+    assert not grouped_selection(2_000, SELECT_GROUPS)
+    assert not grouped_selection(30, 10)
 
 
 @pytest.mark.parametrize("scale", [None, 0.5])

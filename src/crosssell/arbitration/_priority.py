@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from crosssell._kernels import select_rows
+from crosssell._kernels import SELECT_GROUPS, select_rows
 from crosssell._sparse import row_positions
 from crosssell.candidates import Candidates, FamilyPairs
 from crosssell.rules import NotWorthProposing, Suppression
@@ -422,6 +422,15 @@ class Selected(_Propensities):
         return upsell, value
 
 
+def grouped_selection(n: int, k: int) -> bool:
+    """Whether :func:`select_block` bounds each row's ``k``-th best by column groups' maxima.
+
+    Worth it when a row is long beside the groups (:data:`~crosssell._kernels.SELECT_GROUPS`)
+    and ``k`` is small beside their count: the bound then skips most of the row.
+    """
+    return n >= 8 * SELECT_GROUPS and 2 * k <= SELECT_GROUPS
+
+
 def select_block(
     *,
     rows: npt.NDArray[np.int64],
@@ -432,6 +441,7 @@ def select_block(
     predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
     tie_rank: npt.NDArray[np.int64],
     scale: float | None = None,
+    grouped: bool | None = None,
 ) -> Selected:
     """Choose the best ``k`` offers of a block of clients (rows of the book) in one compiled pass.
 
@@ -485,6 +495,7 @@ def select_block(
         offers.off.indices,
         raw,
         np.ascontiguousarray(tie_rank, dtype=np.int64),
+        grouped_selection(n, k) if grouped is None else bool(grouped),
         index,
         priority,
         slot,
