@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -236,6 +237,39 @@ def test_threads_do_not_change_offers(n_jobs: int) -> None:
     one = Recommender(policy=route_sales(), k=3, batch_size=7, n_jobs=1).fit(book, "2025-06-30")
     many = one.clone().set_params(n_jobs=n_jobs).fit(book, "2025-06-30")
     pd.testing.assert_frame_equal(many.recommend(), one.recommend())
+
+
+def test_stacking_blocks_on_threads_equals_pandas_concat() -> None:
+    """Check that the threaded stacking of block frames gives pd.concat's frame exactly.
+
+    Numeric columns copied in, Arrow text and lists joined, object ids, a column whose type
+    differs between blocks, and an empty block.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crosssell.recommender import _stack
+
+    rng = np.random.default_rng(0)
+
+    def part(n: int, ints: bool) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "client_id": pd.Index(rng.integers(0, 99, n)).astype(object),
+                "product_id": pd.array([f"P{i}" for i in rng.integers(0, 9, n)], dtype="str"),
+                "score": rng.random(n),
+                "rank": np.arange(1, n + 1),
+                "cold_start": rng.random(n) < 0.5,
+                "mixed": np.arange(n) if ints else np.arange(n) + 0.5,
+                "evidence": pd.arrays.ArrowExtensionArray(
+                    pa.array([[{"product_id": "P1", "weight": 0.5}]] * n)
+                ),
+            }
+        )
+
+    parts = [part(5, True), part(0, True), part(7, False), part(3, True)]
+    with ThreadPoolExecutor(2) as pool:
+        got = _stack(parts, pool)
+    pd.testing.assert_frame_equal(got, pd.concat(parts, ignore_index=True))
 
 
 def test_evidence_and_reason_columns_have_one_type_for_any_number_of_offers(book: Book) -> None:

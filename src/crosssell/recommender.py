@@ -910,16 +910,14 @@ class Recommender(Estimator):
         jobs = min(_jobs(self.n_jobs), len(blocks))
         try:
             if jobs == 1:
-                parts = [block_offers(b) for b in blocks]
-            else:
-                # Each block already uses BLAS; threads of BLAS inside threads of blocks would
-                # only compete for the same cores.
-                with _one_thread(), ThreadPoolExecutor(jobs) as pool:
-                    parts = list(pool.map(block_offers, blocks))
+                return pd.concat([block_offers(b) for b in blocks], ignore_index=True)
+            # Each block already uses BLAS; threads of BLAS inside threads of blocks would
+            # only compete for the same cores.
+            with _one_thread(), ThreadPoolExecutor(jobs) as pool:
+                return _stack(list(pool.map(block_offers, blocks)), pool)
         finally:
             if bar is not None:
                 bar.close()
-        return pd.concat(parts, ignore_index=True)
 
     def _select(
         self, rows: npt.NDArray[np.int64], k: int, explain: bool, view: _View
@@ -2025,6 +2023,40 @@ _OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
 
 
 _ONE_CLIENT_LOCK = threading.Lock()
+
+
+def _stack(parts: list[pd.DataFrame], pool: ThreadPoolExecutor) -> pd.DataFrame:
+    """Return ``pd.concat(parts, ignore_index=True)``, its copies made on the pool's threads.
+
+    Stacking the blocks' offers is mostly writing them into fresh memory (7.5M offers of the
+    1M-client benchmark book: 0.6 s on one core). Numeric columns are allocated whole and each
+    block copies its rows in on a thread; text, evidence and other extension columns are joined
+    as their arrays' chunks (Arrow's, without a copy); a column whose type differs between
+    blocks is left to pandas.
+    """
+    sizes = np.array([len(p) for p in parts], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    out: dict[str, Any] = {}
+    copied: list[str] = []
+    for column in parts[0].columns:
+        name = str(column)
+        dtype = parts[0].dtypes[name]
+        if any(p.dtypes[name] != dtype for p in parts):
+            out[name] = pd.concat([p[name] for p in parts], ignore_index=True).array
+        elif isinstance(dtype, np.dtype) and dtype.kind != "O":
+            out[name] = np.empty(int(ends[-1]), dtype=dtype)
+            copied.append(name)
+        else:
+            arrays = [p[name].array for p in parts]
+            out[name] = type(arrays[0])._concat_same_type(arrays)
+
+    def copy_in(i: int) -> None:
+        for name in copied:
+            np.copyto(out[name][starts[i] : ends[i]], parts[i][name].to_numpy())
+
+    list(pool.map(copy_in, range(len(parts))))
+    return pd.DataFrame(out, copy=False)
 
 
 def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:
