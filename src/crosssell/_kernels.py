@@ -8,6 +8,7 @@
   it goes, in the total order of :mod:`crosssell.arbitration._order`. Results are identical to
   the numpy path (the same float32 operations in the same order; property-tested).
 - ``top_contributions_into``: the strongest held products behind each offer, in one pass.
+- ``table_contributions_into``: the same, reading each offer's weights from a dense table.
 - ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
 - ``top_rows_into``: the exact top-k of each row of a chunk above a known lower bound (the
   threshold path of :func:`crosssell._topk.top_k`): one pass per row and a sort of the few
@@ -44,6 +45,7 @@ __all__ = [
     "reasons_into",
     "rows_times_into",
     "select_rows",
+    "table_contributions_into",
     "top_contributions_into",
     "top_rows_into",
     "top_set_into",
@@ -332,6 +334,57 @@ def _top_contributions_py(
     for o in range(m):
         for t in range(count[o]):
             out_w[o, t] = best[o, t]
+
+
+def _table_contributions_py(  # noqa: PLR0917 - the offers' arrays, as numba takes them
+    offers: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.int64],
+    indptr: npt.NDArray[Any],
+    indices: npt.NDArray[Any],
+    data: npt.NDArray[Any],
+    table: npt.NDArray[np.float64],
+    scale: float,
+    out_p: npt.NDArray[np.int64],
+    out_w: npt.NDArray[np.float32],
+) -> None:
+    """Fill rows ``offers`` of ``out_p``/``out_w`` (preset to -1 and 0) from a dense table.
+
+    The weight of held product ``h`` (stored value ``x``) behind offer ``t`` is
+    ``x * (scale * table[t, h])``, in float64 and in that order; the offer itself never counts.
+    The best are kept as :func:`_top_contributions_py` keeps them (positive weights, strongest
+    first, the lower product first on equal weights), without gathering the entries first.
+    :meth:`crosssell.scorers.base.Scorer.evidence` is the caller.
+    """
+    n = out_p.shape[1]
+    best = np.empty(n, dtype=np.float64)
+    for q in range(offers.shape[0]):
+        o = offers[q]
+        r = rows[q]
+        t = targets[q]
+        c = 0
+        for e in range(indptr[r], indptr[r + 1]):
+            p = np.int64(indices[e])
+            if p == t:
+                continue
+            w = np.float64(data[e]) * (scale * table[t, p])
+            if not w > 0.0:
+                continue
+            if c < n:
+                pos = c
+                c += 1
+            elif w > best[n - 1] or (w == best[n - 1] and p < out_p[o, n - 1]):
+                pos = n - 1
+            else:
+                continue
+            while pos > 0 and (best[pos - 1] < w or (best[pos - 1] == w and out_p[o, pos - 1] > p)):
+                best[pos] = best[pos - 1]
+                out_p[o, pos] = out_p[o, pos - 1]
+                pos -= 1
+            best[pos] = w
+            out_p[o, pos] = p
+        for j in range(c):
+            out_w[o, j] = best[j]
 
 
 # The fixed words of a reason, in the order the loop below refers to them (see _explain.py).
@@ -776,6 +829,7 @@ forest_into = _lazy(_forest_py)
 path_credit_into = _lazy(_path_credit_py)
 reasons_into = _lazy(_reasons_py)
 top_contributions_into = _lazy(_top_contributions_py)
+table_contributions_into = _lazy(_table_contributions_py)
 top_rows_into = _lazy(_top_rows_py)
 top_set_into = _lazy(_top_set_py)
 rows_times_into = _lazy(_rows_times_py)

@@ -497,6 +497,46 @@ def test_als_evidence_agrees_with_exact_explain(matrix: ClientProductMatrix) -> 
     assert (als.exact_explain(COLD, 0)[0] == -1).all()
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(["als", "bpr"]),
+    n=st.sampled_from([1, 3, 5]),
+    fresh=st.booleans(),
+)
+def test_factor_evidence_from_the_dense_table_equals_the_gathered_path(
+    seed: int, kind: str, n: int, fresh: bool
+) -> None:
+    """Check that the compiled read of the pair table names the products the gather names.
+
+    Same products, order and float32 weights: ties (two products with equal factors), offers
+    of held products, unknown and cold rows, weighted holdings and fresh float64 holdings.
+    """
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((30, 12)) < 0.4) * rng.choice([1.0, 2.0, 0.5], size=(30, 12))
+    dense[3] = 0.0
+    scorer: ALS | BPR
+    if kind == "als":
+        scorer = ALS(factors=3, iterations=3, random_state=0)
+    else:
+        scorer = BPR(factors=3, iterations=3, random_state=0, num_threads=1)
+    scorer.fit(make_matrix(dense))
+    scorer.product_factors_[1] = scorer.product_factors_[0]
+    scorer._pair_table = None
+    rows = rng.integers(-1, 32, size=200)
+    products = rng.integers(0, 12, size=200)
+    holdings = None
+    if fresh:
+        holdings = sp.csr_matrix(dense * rng.choice([1.0, 3.0], size=dense.shape))
+        rows = rows.clip(0, 29)
+    got = scorer.evidence(rows, products, n=n, holdings=holdings)
+    scorer._dense_pair_weights = lambda: None  # type: ignore[method-assign]
+    want = scorer.evidence(rows, products, n=n, holdings=holdings)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert (got[0] >= 0).any()
+
+
 def test_als_auto_regularization_scales_with_data(matrix: ClientProductMatrix) -> None:
     """Check that 'auto' resolves to sqrt(nnz / n_products), clipped into [1, 100]."""
     als = ALS(factors=2, iterations=2, random_state=0).fit(matrix)

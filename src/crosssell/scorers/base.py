@@ -17,7 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crosssell._codec import StateArray, StateScalar, StateSparse, StateSpec
-from crosssell._kernels import top_contributions_into
+from crosssell._kernels import table_contributions_into, top_contributions_into
 from crosssell._params import Estimator, check_fitted, validate_params
 from crosssell._sparse import row_positions
 from crosssell.scorers._common import RANDOM_STATE, as_rows, check_evidence_n
@@ -544,6 +544,24 @@ class Scorer(Estimator, ABC):
         else:
             source = holdings
             warm = np.flatnonzero(np.diff(holdings.indptr)[rows] > 0)
+        dense = self._dense_pair_weights()
+        if dense is not None:
+            # the same weights and choice as below, read from the table in one compiled pass
+            out_p = np.full((m, n), -1, dtype=np.int64)
+            out_w = np.zeros((m, n), dtype=np.float32)
+            table_contributions_into(
+                warm.astype(np.int64),
+                rows[warm].astype(np.int64),
+                prods[warm].astype(np.int64),
+                source.indptr,
+                source.indices,
+                source.data,
+                dense[0],
+                float(dense[1]),
+                out_p,
+                out_w,
+            )
+            return out_p, out_w
         # the stored entries of the warm rows, read in place (no CSR built: one client's offers
         # are explained in real time)
         pos, local = row_positions(source.indptr, rows[warm])
@@ -558,6 +576,15 @@ class Scorer(Estimator, ABC):
         self,
     ) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]] | None:
         """Return ``f(held, target)``: contribution of holding ``held`` to ``target`` per unit."""
+        return None
+
+    def _dense_pair_weights(self) -> tuple[npt.NDArray[np.float64], float] | None:
+        """Return ``(table, scale)`` when ``f(held, target)`` is ``scale * table[target, held]``.
+
+        A scorer that keeps its pair weights as one dense table says so here, and
+        :meth:`evidence` reads the table in a compiled pass instead of gathering every
+        (offer, held product) entry first.
+        """
         return None
 
     def exact_explain(

@@ -124,18 +124,26 @@ class FactorScorer(Scorer):
         factor = np.linalg.solve(a, b)
         return (v @ factor.astype(np.float32) + offset).astype(np.float32)
 
+    def _dense_pair_weights(self) -> tuple[npt.NDArray[np.float64], float] | None:
+        if self.n_products_ > _DENSE_PAIRS:
+            return None
+        # Every (offer, held) weight is an entry of basis · Vᵀ: for catalogues of a few
+        # thousand products that table is small, and a gather replaces a dot product of
+        # `factors` numbers per entry (about ten times faster for a batch).
+        table = self._pair_table
+        if table is None or table.shape[0] != self.n_products_:
+            v, _ = self._fold_in_part()
+            table = self.explain_basis_.astype(np.float64) @ v.T.astype(np.float64)
+            self._pair_table = table
+        return table, self._confidence_scale()
+
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
         v, _ = self._fold_in_part()
         basis = self.explain_basis_
         scale = self._confidence_scale()
-        if self.n_products_ <= _DENSE_PAIRS:
-            # Every (offer, held) weight is an entry of basis · Vᵀ: for catalogues of a few
-            # thousand products that table is small, and a gather replaces a dot product of
-            # `factors` numbers per entry (about ten times faster for a batch).
-            table = self._pair_table
-            if table is None or table.shape[0] != self.n_products_:
-                table = basis.astype(np.float64) @ v.T.astype(np.float64)
-                self._pair_table = table
+        dense = self._dense_pair_weights()
+        if dense is not None:
+            table = dense[0]
 
             def lookup(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
                 return scale * table[target, held]
