@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
+import crosssell.recommender as recommender_module
 from crosssell import Book, DataWarning, NotFittedError
 from crosssell.recommender import OFFER_COLUMNS, Recommender
 from crosssell.rules import route_sales
@@ -237,6 +238,29 @@ def test_threads_do_not_change_offers(n_jobs: int) -> None:
     one = Recommender(policy=route_sales(), k=3, batch_size=7, n_jobs=1).fit(book, "2025-06-30")
     many = one.clone().set_params(n_jobs=n_jobs).fit(book, "2025-06-30")
     pd.testing.assert_frame_equal(many.recommend(), one.recommend())
+
+
+@pytest.mark.parametrize(
+    "scorer",
+    [ALS(factors=4, random_state=0), ItemKNN(), CoOccurrence(), Popularity(by="segment")],
+)
+def test_scoring_a_block_in_cached_pieces_changes_no_offer(
+    monkeypatch: pytest.MonkeyPatch, scorer: cs.scorers.Scorer
+) -> None:
+    """Check that blocks scored and selected in pieces of 16 clients give the whole blocks' offers.
+
+    (A matrix product may round a row's scores differently for another number of rows; the
+    demo book has no offers that close.)
+    """
+    book = cs.datasets.demo()
+    rec = Recommender(scorer=scorer, policy=route_sales(), k=3).fit(book, "2025-06-30")
+    assert rec.scorer_.scores_by_row
+    whole = rec.recommend()
+    monkeypatch.setattr(recommender_module, "_CACHED_SCORES", 16 * len(book.product_ids))
+    bare = rec.recommend(explain=False)
+    pd.testing.assert_frame_equal(rec.recommend(), whole)
+    monkeypatch.setattr(recommender_module, "_CACHED_SCORES", 1 << 40)
+    pd.testing.assert_frame_equal(rec.recommend(explain=False), bare)
 
 
 def test_stacking_blocks_on_threads_equals_pandas_concat() -> None:

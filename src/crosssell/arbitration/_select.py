@@ -50,6 +50,23 @@ class Choice:
     priority: npt.NDArray[np.float64]
     upsell: npt.NDArray[np.bool_]
 
+    @classmethod
+    def concat(cls, parts: list[Choice], sizes: list[int]) -> Choice:
+        """Return the choices of consecutive pieces of a block as one, ``sizes`` rows each."""
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.concatenate([[0], np.cumsum(sizes[:-1], dtype=np.int64)])
+        return cls(
+            row=np.concatenate([c.row + s for c, s in zip(parts, starts, strict=True)]),
+            rank=np.concatenate([c.rank for c in parts]),
+            product=np.concatenate([c.product for c in parts]),
+            score=np.concatenate([c.score for c in parts]),
+            propensity=np.concatenate([c.propensity for c in parts]),
+            value=np.concatenate([c.value for c in parts]),
+            priority=np.concatenate([c.priority for c in parts]),
+            upsell=np.concatenate([c.upsell for c in parts]),
+        )
+
 
 def priorities(
     *,

@@ -199,6 +199,10 @@ class Scorer(Estimator, ABC):
         True when scores are already calibrated probabilities in [0, 1] (the
         :class:`~crosssell.scorers.Ranker`): a Recommender then uses them as propensities
         unscaled.
+    scores_by_row : bool
+        True when scoring a block of clients costs what scoring its rows apart costs (a matrix
+        product, a sparse product, a lookup): a Recommender then scores a block in small pieces,
+        each chosen from while its scores are still in the CPU cache.
     n_clients_ : int
         Rows of the fitted matrix.
     n_products_ : int
@@ -226,6 +230,7 @@ class Scorer(Estimator, ABC):
         "fallback_": StateArray(dtype="float32", shape=("n_products",)),
     }
     outputs_probability: ClassVar[bool] = False
+    scores_by_row: ClassVar[bool] = False
 
     # fitted state, declared for type checkers; set by fit
     n_clients_: int

@@ -73,6 +73,7 @@ class CoOccurrence(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "rules"
+    scores_by_row: ClassVar[bool] = True
     _state_schema: ClassVar[dict[str, StateSpec]] = {
         "rules_": StateSparse(dtype="float32", shape=("n_products", "n_products")),
         "support_": StateArray(dtype="int64", shape=("n_products",)),

@@ -82,6 +82,7 @@ class FactorScorer(Scorer):
     """Shared scoring, fold-in and evidence of factor models."""
 
     explain_kind: ClassVar[ExplainKind] = "factors"
+    scores_by_row: ClassVar[bool] = True
     _state_schema: ClassVar[dict[str, StateSpec]] = {
         "client_factors_": StateArray(dtype="float32", shape=("n_clients", "n_factors")),
         "product_factors_": StateArray(dtype="float32", shape=("n_products", "n_factors")),

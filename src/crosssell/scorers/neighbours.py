@@ -72,6 +72,7 @@ class ItemKNN(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "neighbours"
+    scores_by_row: ClassVar[bool] = True
     _state_schema: ClassVar[dict[str, StateSpec]] = {
         "similarity_": StateSparse(dtype="float32", shape=("n_products", "n_products")),
     }

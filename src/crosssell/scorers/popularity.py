@@ -57,6 +57,7 @@ class Popularity(Scorer):
     """
 
     explain_kind: ClassVar[ExplainKind] = "popularity"
+    scores_by_row: ClassVar[bool] = True
     _state_schema: ClassVar[dict[str, StateSpec]] = {
         "client_group_": StateArray(dtype="int64", shape=("n_clients",)),
         "group_shares_": StateArray(dtype="float32", shape=("n_groups", "n_products")),
