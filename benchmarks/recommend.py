@@ -159,6 +159,9 @@ def measure(
     times = []
     result = None
     for _ in range(repeats):
+        # the last run's result is let go first: a caller does not hold two batches at once,
+        # and holding it would make every run write into memory the system has to hand out anew
+        result = None
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
@@ -175,6 +178,7 @@ def measure_pair(
     results: list[Any] = [None, None]
     for _ in range(repeats):
         for i, fn in enumerate((first, second)):
+            results[i] = None  # as in measure
             t0 = time.perf_counter()
             results[i] = fn()
             times[i].append(time.perf_counter() - t0)

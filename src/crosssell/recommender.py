@@ -2054,10 +2054,11 @@ def _stack(parts: list[pd.DataFrame], pool: ThreadPoolExecutor) -> pd.DataFrame:
     starts = ends - sizes
     out: dict[str, Any] = {}
     copied: list[str] = []
+    dtypes = [p.dtypes for p in parts]
     for column in parts[0].columns:
         name = str(column)
-        dtype = parts[0].dtypes[name]
-        if any(p.dtypes[name] != dtype for p in parts):
+        dtype = dtypes[0][name]
+        if any(d[name] != dtype for d in dtypes):
             out[name] = pd.concat([p[name] for p in parts], ignore_index=True).array
         elif isinstance(dtype, np.dtype) and dtype.kind != "O":
             out[name] = np.empty(int(ends[-1]), dtype=dtype)

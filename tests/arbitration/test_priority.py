@@ -193,6 +193,25 @@ def test_floor_blocks_at_the_bound_and_allows_one_step_above(demo) -> None:
     assert not np.isfinite(got.priority[:4][:, finite_bound]).any()
 
 
+def _numpy_choice(rows, scores, k, *, offers, pricing, predict, scale, tie):
+    """The numpy path's choice: score_block's priorities, then ordered_top_k."""
+    scaled = scale is not None
+    block = score_block(
+        rows=rows,
+        scores=scores,
+        propensity=ScoreScale(scale=scale).unbounded(scores) if scaled else predict(scores),
+        offers=offers,
+        pricing=pricing,
+        predict=predict,
+        finite=False,
+        unbounded=scaled,
+    )
+    want_idx, want_val = ordered_top_k(
+        block.priority, k, propensity=predict(scores), score=scores, tie_rank=tie
+    )
+    return block, want_idx, want_val
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.fixed_dictionaries(
@@ -258,20 +277,16 @@ def test_compiled_selection_equals_numpy_path(demo, case) -> None:
     pricing = Pricing.of(
         cand.product_value, levers, floor, _families(cand), by_value=case["by_value"]
     )
-    scaled = case["scale"] is not None
     tie = rng.permutation(n).astype(np.int64)
-    block = score_block(
-        rows=rows,
-        scores=scores,
-        propensity=ScoreScale(scale=case["scale"]).unbounded(scores) if scaled else predict(scores),
+    block, want_idx, want_val = _numpy_choice(
+        rows,
+        scores,
+        case["k"],
         offers=offers,
         pricing=pricing,
         predict=predict,
-        finite=False,
-        unbounded=scaled,
-    )
-    want_idx, want_val = ordered_top_k(
-        block.priority, case["k"], propensity=predict(scores), score=scores, tie_rank=tie
+        scale=case["scale"],
+        tie=tie,
     )
     got = select_block(
         rows=rows,
@@ -350,18 +365,15 @@ def test_grouped_selection_of_a_wide_catalogue_equals_numpy_path(case) -> None:
     scaled = case["scale"] is not None
     predict = ScoreScale(scale=case["scale"]).predict if scaled else (lambda s: s.clip(0, 1))
     tie = rng.permutation(n).astype(np.int64)
-    block = score_block(
-        rows=rows,
-        scores=scores,
-        propensity=ScoreScale(scale=case["scale"]).unbounded(scores) if scaled else predict(scores),
+    block, want_idx, want_val = _numpy_choice(
+        rows,
+        scores,
+        k,
         offers=offers,
         pricing=pricing,
         predict=predict,
-        finite=False,
-        unbounded=scaled,
-    )
-    want_idx, want_val = ordered_top_k(
-        block.priority, k, propensity=predict(scores), score=scores, tie_rank=tie
+        scale=case["scale"],
+        tie=tie,
     )
     for grouped in (True, False):
         got = select_block(
