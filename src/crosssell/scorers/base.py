@@ -538,8 +538,10 @@ class Scorer(Estimator, ABC):
                 f"{prods.size} products."
             )
         m = rows.size
-        pair_weight = self._pair_weight()
-        if pair_weight is None or m == 0:
+        # a dense table is read by the compiled pass below; the per-entry function otherwise
+        dense = self._dense_pair_weights()
+        pair_weight = self._pair_weight() if dense is None else None
+        if (dense is None and pair_weight is None) or m == 0:
             return np.full((m, n), -1, dtype=np.int64), np.zeros((m, n), dtype=np.float32)
         if prods.size and (prods.min() < 0 or prods.max() >= self.n_products_):
             raise ValueError(f"'products' must be product indices in [0, {self.n_products_}).")
@@ -549,7 +551,6 @@ class Scorer(Estimator, ABC):
         else:
             source = holdings
             warm = np.flatnonzero(np.diff(holdings.indptr)[rows] > 0)
-        dense = self._dense_pair_weights()
         if dense is not None:
             # the same weights and choice as below, read from the table in one compiled pass
             out_p = np.full((m, n), -1, dtype=np.int64)
@@ -569,6 +570,7 @@ class Scorer(Estimator, ABC):
             return out_p, out_w
         # the stored entries of the warm rows, read in place (no CSR built: one client's offers
         # are explained in real time)
+        assert pair_weight is not None
         pos, local = row_positions(source.indptr, rows[warm])
         owner = warm[local]
         held = source.indices[pos].astype(np.int64)

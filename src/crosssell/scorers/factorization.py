@@ -139,17 +139,17 @@ class FactorScorer(Scorer):
         return table, self._confidence_scale()
 
     def _pair_weight(self) -> Callable[[IntArray, IntArray], npt.NDArray[np.float64]]:
-        v, _ = self._fold_in_part()
-        basis = self.explain_basis_
-        scale = self._confidence_scale()
         dense = self._dense_pair_weights()
         if dense is not None:
-            table = dense[0]
+            table, scale = dense
 
             def lookup(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
                 return scale * table[target, held]
 
             return lookup
+        v, _ = self._fold_in_part()
+        basis = self.explain_basis_
+        scale = self._confidence_scale()
 
         def weight(held: IntArray, target: IntArray) -> npt.NDArray[np.float64]:
             dots: npt.NDArray[np.float64] = np.einsum(
