@@ -55,6 +55,8 @@ MAX_K = 64
 """Largest ``k`` the loop serves; it keeps the best ``k`` by insertion, which suits small ``k``."""
 SELECT_GROUPS = 64
 """Column groups whose maxima let ``select_rows`` skip most of a wide row (see there)."""
+FEW_CANDIDATES = 32
+"""Entries reaching ``select_rows``'s bound up to which it places them by counting (see there)."""
 
 #: Rows the forest walks down a tree together, and how few of them still walking go on alone.
 #: 200 trees of 31 leaves, us per row, against 8.74 (demo book) and 1.20 (benchmark book) one
@@ -111,11 +113,11 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     ``j % SELECT_GROUPS``: the ``k``-th largest group maximum bounds the ``k``-th best priority
     from below (the ``k`` groups reaching it hold one each), so only the groups reaching that
     bound are read. Reading them out of column order changes nothing: the keys' order is total.
+    When at most ``FEW_CANDIDATES`` entries reach the bound (about ``k`` on most rows), each is
+    placed by counting the entries ahead of it; otherwise they are kept by insertion.
     """
     m, n = src.shape
     k = idx.shape[1]
-    # the group count is a constant, so that the maxima's loop is unrolled into vector registers
-    g_n = SELECT_GROUPS if grouped else 1
     whole = n - n % SELECT_GROUPS
     g_max = np.empty(SELECT_GROUPS, dtype=np.float32)
     g_top = np.empty(k, dtype=np.float32)
@@ -130,6 +132,12 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
     top_t = np.empty(k, dtype=np.int64)
     top_i = np.empty(k, dtype=np.int64)
     top_s = np.empty(k, dtype=np.int64)
+    # the entries a row's scan reads (see below); few of them with their keys
+    cand = np.empty(n, dtype=np.int64)
+    c_v = np.empty(FEW_CANDIDATES, dtype=np.float32)
+    c_p = np.empty(FEW_CANDIDATES, dtype=np.float32)
+    c_s = np.empty(FEW_CANDIDATES, dtype=np.float32)
+    c_t = np.empty(FEW_CANDIDATES, dtype=np.int64)
     for i in range(m):
         # Plain cross-sells: propensity times the product's weight, kept when the propensity
         # passes the product's bound (the not-worth floor; +inf for a blocked product). No
@@ -208,79 +216,134 @@ def _select_rows_py(  # noqa: PLR0912, PLR0915, PLR0917 - one fused loop; its in
                 thr = g_top[k - 1]
         # The best k, best first, by (priority, propensity, score, -tie rank): a total order,
         # so the product index (the input's row order) never decides. -inf never enters.
-        cnt = 0
-        for g in range(g_n):
-            if grouped and not (g_max[g] >= thr and g_max[g] > ninf):
-                continue
-            for j in range(g, n, g_n):
-                v = buf[j]
-                if not (v >= thr and v > ninf):
+        # In a grouped row, first the entries reaching the bound, in the order of the scan.
+        c = n
+        if grouped:
+            c = 0
+            for g in range(SELECT_GROUPS):
+                if not (g_max[g] >= thr and g_max[g] > ninf):
                     continue
-                # the tie keys: the displayed propensity and the raw score (NaN ranks last)
-                s = score[i, j]
+                for j in range(g, n, SELECT_GROUPS):
+                    v = buf[j]
+                    if v >= thr and v > ninf:
+                        cand[c] = j
+                        c += 1
+        cnt = 0
+        if grouped and c <= FEW_CANDIDATES:
+            # Few (about k): each one's place is the count of those ahead of it, compared
+            # without a branch (an insertion's comparisons go either way at random, and the
+            # mispredicted branches cost more than the whole count).
+            for q in range(c):
+                j = cand[q]
+                c_v[q] = buf[j]
+                p = src[i, j]
                 if scale_mode:
-                    p = src[i, j] * inv
+                    p = p * inv
                     p = p if p > zero else zero
                     p = p if p < one else one
-                else:
-                    p = src[i, j]
-                p = p if p == p else ninf  # noqa: PLR0124 - NaN test
-                s = s if s == s else ninf  # noqa: PLR0124 - NaN test
-                t = tie[j]
-                if cnt < k:
-                    pos = cnt
-                    cnt += 1
-                else:
-                    pos = k - 1
-                    w = top_v[pos]
-                    if not (
-                        v > w
-                        or (
-                            v == w
-                            and (
-                                p > top_p[pos]
-                                or (
-                                    p == top_p[pos]
-                                    and (s > top_r[pos] or (s == top_r[pos] and t < top_t[pos]))
+                s = score[i, j]
+                c_p[q] = p if p == p else ninf  # noqa: PLR0124 - NaN test
+                c_s[q] = s if s == s else ninf  # noqa: PLR0124 - NaN test
+                c_t[q] = tie[j]
+            for q in range(c):
+                v = c_v[q]
+                p = c_p[q]
+                s = c_s[q]
+                t = c_t[q]
+                ahead = 0
+                for u in range(c):
+                    # on equal keys the one scanned first, as the insertion below keeps it
+                    ahead += (c_v[u] > v) | (
+                        (c_v[u] == v)
+                        & (
+                            (c_p[u] > p)
+                            | (
+                                (c_p[u] == p)
+                                & (
+                                    (c_s[u] > s)
+                                    | ((c_s[u] == s) & ((c_t[u] < t) | ((c_t[u] == t) & (u < q))))
                                 )
                             )
                         )
-                    ):
-                        continue
-                while pos > 0:
-                    w = top_v[pos - 1]
-                    if not (
-                        v > w
-                        or (
-                            v == w
-                            and (
-                                p > top_p[pos - 1]
-                                or (
-                                    p == top_p[pos - 1]
-                                    and (
-                                        s > top_r[pos - 1]
-                                        or (s == top_r[pos - 1] and t < top_t[pos - 1])
-                                    )
+                    )
+                if ahead < k:
+                    j = cand[q]
+                    top_v[ahead] = v
+                    top_i[ahead] = j
+                    top_s[ahead] = mark[j]
+            cnt = min(c, k)
+            c = 0  # nothing left for the insertion
+        # Otherwise by insertion, the bound rising to the k-th best once k are in.
+        for q in range(c):
+            j = cand[q] if grouped else q
+            v = buf[j]
+            if not (v >= thr and v > ninf):
+                continue
+            # the tie keys: the displayed propensity and the raw score (NaN ranks last)
+            s = score[i, j]
+            if scale_mode:
+                p = src[i, j] * inv
+                p = p if p > zero else zero
+                p = p if p < one else one
+            else:
+                p = src[i, j]
+            p = p if p == p else ninf  # noqa: PLR0124 - NaN test
+            s = s if s == s else ninf  # noqa: PLR0124 - NaN test
+            t = tie[j]
+            if cnt < k:
+                pos = cnt
+                cnt += 1
+            else:
+                pos = k - 1
+                w = top_v[pos]
+                if not (
+                    v > w
+                    or (
+                        v == w
+                        and (
+                            p > top_p[pos]
+                            or (
+                                p == top_p[pos]
+                                and (s > top_r[pos] or (s == top_r[pos] and t < top_t[pos]))
+                            )
+                        )
+                    )
+                ):
+                    continue
+            while pos > 0:
+                w = top_v[pos - 1]
+                if not (
+                    v > w
+                    or (
+                        v == w
+                        and (
+                            p > top_p[pos - 1]
+                            or (
+                                p == top_p[pos - 1]
+                                and (
+                                    s > top_r[pos - 1]
+                                    or (s == top_r[pos - 1] and t < top_t[pos - 1])
                                 )
                             )
                         )
-                    ):
-                        break
-                    top_v[pos] = top_v[pos - 1]
-                    top_p[pos] = top_p[pos - 1]
-                    top_r[pos] = top_r[pos - 1]
-                    top_t[pos] = top_t[pos - 1]
-                    top_i[pos] = top_i[pos - 1]
-                    top_s[pos] = top_s[pos - 1]
-                    pos -= 1
-                top_v[pos] = v
-                top_p[pos] = p
-                top_r[pos] = s
-                top_t[pos] = t
-                top_i[pos] = j
-                top_s[pos] = mark[j]
-                if cnt == k:
-                    thr = top_v[k - 1]
+                    )
+                ):
+                    break
+                top_v[pos] = top_v[pos - 1]
+                top_p[pos] = top_p[pos - 1]
+                top_r[pos] = top_r[pos - 1]
+                top_t[pos] = top_t[pos - 1]
+                top_i[pos] = top_i[pos - 1]
+                top_s[pos] = top_s[pos - 1]
+                pos -= 1
+            top_v[pos] = v
+            top_p[pos] = p
+            top_r[pos] = s
+            top_t[pos] = t
+            top_i[pos] = j
+            top_s[pos] = mark[j]
+            if cnt == k:
+                thr = top_v[k - 1]
         for t in range(k):
             if t < cnt:
                 val[i, t] = top_v[t]
