@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,9 @@ class Texts:
     One client in real time indexes the Python objects instead of converting table columns per
     call; many offers are written by a compiled loop from one table of UTF-8 words: product
     names, then family names, then "among <segment> clients" per segment and "among all
-    clients", then the fixed words (:data:`_FIXED`) and each template's lead and tail.
+    clients", then the fixed words (:data:`_FIXED`) and each template's lead and tail. Each
+    word starts an 8-byte word of ``word_words`` (at ``word_starts``), so that the loop copies
+    8 bytes at a time; ``word_offsets`` gives the words' lengths.
     """
 
     names: npt.NDArray[np.object_]
@@ -89,7 +92,8 @@ class Texts:
     segments: npt.NDArray[np.object_]
     segment_codes: npt.NDArray[np.int64]
     n_segments: int
-    word_data: npt.NDArray[np.uint8]
+    word_words: npt.NDArray[np.uint64]
+    word_starts: npt.NDArray[np.int64]
     word_offsets: npt.NDArray[np.int64]
 
     @classmethod
@@ -109,13 +113,18 @@ class Texts:
         ]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(w) for w in encoded], out=offsets[1:])
+        # each word from its own 8-byte word on, zero-padded, read as little-endian numbers
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([(len(w) + 7) // 8 for w in encoded], out=starts[1:])
+        padded = b"".join(w.ljust(8 * ((len(w) + 7) // 8), b"\0") for w in encoded)
         return cls(
             names=names,
             families=families,
             segments=segments,
             segment_codes=codes.astype(np.int64),
             n_segments=len(uniques),
-            word_data=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            word_words=np.frombuffer(padded, dtype="<u8").astype(np.uint64),
+            word_starts=starts,
             word_offsets=offsets,
         )
 
@@ -142,7 +151,7 @@ class Texts:
         among = first_among + np.where(known, seg, self.n_segments)
         m = products.shape[0]
         offsets = np.zeros(m + 1, dtype=np.int64)
-        data = reasons_into(
+        packed = reasons_into(
             np.ascontiguousarray(products, dtype=np.int64),
             (n_names + family).astype(np.int64),
             np.ascontiguousarray(upsell, dtype=np.bool_),
@@ -153,10 +162,14 @@ class Texts:
             lead + 1,
             kind == "popularity",
             base,
-            self.word_data,
+            self.word_words,
+            self.word_starts,
             self.word_offsets,
             offsets,
         )
+        if sys.byteorder != "little":
+            packed = packed.byteswap()
+        data = packed.view(np.uint8)[: offsets[-1]]
         if offsets[-1] < 2**31:
             return pa.StringArray.from_buffers(
                 m, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)

@@ -465,18 +465,28 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
     tail: int,
     popularity: bool,
     base: int,
-    tok_data: npt.NDArray[np.uint8],
+    tok_words: npt.NDArray[np.uint64],
+    tok_start: npt.NDArray[np.int64],
     tok_off: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
-) -> npt.NDArray[np.uint8]:
+) -> npt.NDArray[np.uint64]:
     """Write reason sentences as UTF-8 bytes and fill their ``offsets`` (preset to 0).
 
     :meth:`crosssell._explain.Texts.sentences` is the caller; it documents the sentences.
+    Word ``x`` has ``tok_off[x + 1] - tok_off[x]`` bytes, stored from the 8-byte word
+    ``tok_start[x]`` of ``tok_words`` (little-endian, zero-padded to whole 8-byte words). The
+    sentences are returned the same way: their bytes, in order, packed into 8-byte words (the
+    last one zero-padded); copying 8 bytes at a time instead of one is most of the loop's time.
     """
     m = offered.shape[0]
     n = ev.shape[1]
     words = np.empty(n * 2 + 8, dtype=np.int64)
-    data = np.empty(0, dtype=np.uint8)
+    out = np.empty(0, dtype=np.uint64)
+    # the bytes not yet stored (``part`` of them, in the low bytes of ``acc``) and the next
+    # 8-byte word of ``out`` to store
+    pos = 0
+    part = 0
+    acc = np.uint64(0)
     # two rounds: sizes first, then the bytes, so that the buffer is allocated once
     for fill in range(2):
         at = 0
@@ -526,16 +536,31 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
                 w += 3
             if fill:
                 for t in range(w):
-                    for b in range(tok_off[words[t]], tok_off[words[t] + 1]):
-                        data[at] = tok_data[b]
-                        at += 1
+                    x = words[t]
+                    left = tok_off[x + 1] - tok_off[x]
+                    for q in range(tok_start[x], tok_start[x + 1]):
+                        v = tok_words[q]
+                        nb = left if left < 8 else 8
+                        left -= nb
+                        acc |= v << np.uint64(8 * part)
+                        if part + nb >= 8:
+                            out[pos] = acc
+                            pos += 1
+                            # the bytes of v that did not fit (none when part was 0)
+                            acc = v >> np.uint64(8 * (8 - part)) if part > 0 else np.uint64(0)
+                            part += nb - 8
+                        else:
+                            part += nb
+                offsets[i + 1] = 8 * pos + part
             else:
                 for t in range(w):
                     at += tok_off[words[t] + 1] - tok_off[words[t]]
-            offsets[i + 1] = at
+                offsets[i + 1] = at
         if not fill:
-            data = np.empty(at, dtype=np.uint8)
-    return data
+            out = np.empty((at + 7) // 8, dtype=np.uint64)
+    if part > 0:
+        out[pos] = acc
+    return out
 
 
 def _greedy_pick_py(  # noqa: PLR0917 - the program's arrays, as numba takes them
