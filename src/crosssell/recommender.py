@@ -65,7 +65,7 @@ from crosssell.arbitration._explore import (
 )
 from crosssell.arbitration._order import tie_rank
 from crosssell.arbitration._priority import OfferMap, Pricing, Scored
-from crosssell.arbitration._select import Choice, priorities, select_offers
+from crosssell.arbitration._select import priorities, select_offers
 from crosssell.book import OPEN_END, Book, Schema
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns, OfferType
@@ -931,23 +931,17 @@ class Recommender(Estimator):
         if self.scorer_.scores_by_row:
             # pieces whose scores are selected while they are still in the core's cache
             step = max(_CACHED_SCORES // max(len(view.book.product_ids), 1), 16)
-        pieces = [rows[i : i + step] for i in range(0, rows.shape[0], step)] or [rows]
-        choice = Choice.concat(
-            [
-                select_offers(
-                    rows=piece,
-                    scores=self._scores(view, piece),
-                    k=k,
-                    offers=view.offers,
-                    pricing=self.pricing_,
-                    propensity=self.propensity_,
-                    family=view.candidates.family,
-                    tie_rank=self.tie_rank_,
-                    max_per_family=self.max_per_family,
-                )
-                for piece in pieces
-            ],
-            [piece.shape[0] for piece in pieces],
+        choice = select_offers(
+            rows=rows,
+            scores=lambda piece: self._scores(view, piece),
+            step=step,
+            k=k,
+            offers=view.offers,
+            pricing=self.pricing_,
+            propensity=self.propensity_,
+            family=view.candidates.family,
+            tie_rank=self.tie_rank_,
+            max_per_family=self.max_per_family,
         )
         client_rows = rows[choice.row]
         products = choice.product

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
+from crosssell._calibrators import PlattCalibrator
 from crosssell._kernels import MAX_K, SELECT_GROUPS
 from crosssell._topk import ordered_top_k
 from crosssell.arbitration import ScoreScale
@@ -23,6 +24,7 @@ from crosssell.arbitration._priority import (
     score_block,
     select_block,
 )
+from crosssell.arbitration._select import _dense_choice, select_offers
 from crosssell.candidates import Candidates
 from crosssell.rules import NotWorthProposing, RuleContext, route_sales
 
@@ -486,3 +488,69 @@ def test_compiled_selection_never_offers_a_blocked_pair(demo) -> None:
     assert not np.asarray(offers.off[rows[r], c]).ravel().any()
     assert np.isfinite(got.priority[r, rank]).all()
     assert not offers.cross_rows[rows[r]][~got.typed(r, rank)[0]].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "seed": st.integers(0, 2**32 - 1),
+            "n": st.sampled_from([40, SELECT_GROUPS * 8 + 37]),
+            "k": st.sampled_from([1, 10, MAX_K + 6]),
+            "step": st.sampled_from([1, 7, 16, 200]),
+            "propensity": st.sampled_from(["scale", "platt"]),
+            "family_cap": st.booleans(),
+            "grid": st.booleans(),
+        }
+    )
+)
+def test_selecting_piece_by_piece_equals_the_whole_block(case) -> None:
+    """Check that scoring a block in pieces (a function of rows, any step) changes no offer.
+
+    Both paths: the compiled pass (one prepared selector for every piece) and the dense one
+    (family caps, more than MAX_K offers); the function sees each row once, in order.
+    """
+    rng = np.random.default_rng(case["seed"])
+    n, k = case["n"], case["k"]
+    rows = np.arange(37, dtype=np.int64)
+    offers = _wide_offer_map(rng, rows.size, n)
+    if case["grid"]:
+        scores = rng.choice(np.linspace(-0.2, 1.2, 4), size=(rows.size, n)).astype(np.float32)
+    else:
+        scores = rng.normal(size=(rows.size, n)).astype(np.float32)
+    values = rng.choice([0.0, 50.0, 100.0, 400.0], size=n)
+    floor = NotWorthProposing(min_expected_value=20.0, min_propensity=0.1)
+    if case["propensity"] == "scale":
+        propensity = ScoreScale(scale=0.8)
+    else:
+        propensity = PlattCalibrator().fit([0.0, 0.5, 1.0, 1.5], [0, 1, 0, 1])
+    common = {
+        "k": k,
+        "offers": offers,
+        "pricing": Pricing.of(values, np.ones(n), floor),
+        "propensity": propensity,
+        "family": rng.integers(0, 3, size=n),
+        "tie_rank": rng.permutation(n).astype(np.int64),
+        "max_per_family": 2 if case["family_cap"] else None,
+    }
+    seen: list[np.ndarray] = []
+
+    def score_rows(piece: np.ndarray) -> np.ndarray:
+        seen.append(piece.copy())
+        return scores[piece - rows[0]]
+
+    whole = select_offers(rows=rows, scores=scores, **common)
+    pieces = select_offers(rows=rows, scores=score_rows, step=case["step"], **common)
+    np.testing.assert_array_equal(np.concatenate(seen), rows)
+    assert all(p.size <= case["step"] for p in seen)
+    # and the compiled pass's offers are the dense definition's
+    rest = {key: value for key, value in common.items() if key != "k"}
+    dense = _dense_choice(rows, scores, min(k, n), **rest)
+    for field in dataclasses.fields(whole):
+        np.testing.assert_array_equal(
+            getattr(pieces, field.name), getattr(whole, field.name), err_msg=field.name
+        )
+        np.testing.assert_array_equal(
+            getattr(whole, field.name), getattr(dense, field.name), err_msg=field.name
+        )
+    assert whole.row.size > 0

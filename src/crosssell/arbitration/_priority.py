@@ -29,6 +29,7 @@ from crosssell.candidates import Candidates, FamilyPairs
 from crosssell.rules import NotWorthProposing, Suppression
 
 __all__ = [
+    "BlockSelector",
     "OfferMap",
     "Pricing",
     "Scored",
@@ -431,6 +432,122 @@ def grouped_selection(n: int, k: int) -> bool:
     return n >= 8 * SELECT_GROUPS and 2 * k <= SELECT_GROUPS
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class BlockSelector:
+    """What :func:`select_block` hands the compiled loop beside the scores, prepared once.
+
+    A block scored piece by piece (:func:`crosssell.arbitration._select.select_offers` with
+    ``score_rows``) runs it on every piece: per piece only the rows, their scores and the rows
+    of the output change.
+    """
+
+    k: int
+    scale: float | None
+    predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+    weight: npt.NDArray[np.float32]
+    bound: npt.NDArray[np.float32]
+    floor: NotWorthProposing | None
+    cost: npt.NDArray[np.float64]
+    cross_rows: npt.NDArray[np.bool_]
+    levers: npt.NDArray[np.float64]
+    by_value: bool
+    up: sp.csr_matrix
+    up_value: npt.NDArray[np.float64]
+    off: sp.csr_matrix
+    tie_rank: npt.NDArray[np.int64]
+    grouped: bool
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        n: int,
+        k: int,
+        offers: OfferMap,
+        pricing: Pricing,
+        predict: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+        tie_rank: npt.NDArray[np.int64],
+        scale: float | None = None,
+        grouped: bool | None = None,
+    ) -> BlockSelector:
+        """Prepare the choice among ``n`` products (the arguments of :func:`select_block`)."""
+        floor = pricing.floor
+        # one bound per product: the floor's, or none; a product blocked for cross-sells
+        # can't pass
+        if floor is None:
+            bound = np.full(n, _NEG_INF, dtype=np.float32)
+        else:
+            bound = display_bound(pricing.bound) if scale is not None else pricing.bound
+        if offers.cross_cols.size:
+            bound = bound.copy()
+            bound[offers.cross_cols] = np.inf
+        return cls(
+            k=k,
+            scale=scale,
+            predict=predict,
+            weight=pricing.weight,
+            bound=bound,
+            floor=floor,
+            cost=np.asarray(pricing.cost, dtype=np.float64),
+            cross_rows=offers.cross_rows,
+            levers=np.asarray(pricing.levers, dtype=np.float64),
+            by_value=pricing.by_value,
+            up=offers.up,
+            up_value=np.asarray(offers.up.data, dtype=np.float64),
+            off=offers.off,
+            tie_rank=np.ascontiguousarray(tie_rank, dtype=np.int64),
+            grouped=grouped_selection(n, k) if grouped is None else bool(grouped),
+        )
+
+    def run(
+        self,
+        rows: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+        index: npt.NDArray[np.int64],
+        priority: npt.NDArray[np.float32],
+        slot: npt.NDArray[np.int64],
+    ) -> None:
+        """Choose the best ``k`` offers of ``rows`` into ``index``, ``priority`` and ``slot``.
+
+        The three are C-contiguous, of shape ``(len(rows), k)`` (consecutive rows of a
+        block's arrays are).
+        """
+        raw = np.ascontiguousarray(scores, dtype=np.float32)
+        if self.scale is None:
+            src = np.ascontiguousarray(self.predict(scores), dtype=np.float32)
+            inv = np.float32(1.0)
+        else:
+            src = raw
+            inv = np.float32(1.0 / self.scale)
+        floor = self.floor
+        select_rows(
+            src,
+            self.scale is not None,
+            inv,
+            self.weight,
+            self.bound,
+            floor is not None,
+            float(floor.min_expected_value) if floor is not None else 0.0,
+            float(floor.min_propensity) if floor is not None else 0.0,
+            self.cost,
+            np.ascontiguousarray(self.cross_rows[rows]),
+            self.levers,
+            self.by_value,
+            self.up.indptr,
+            self.up.indices,
+            self.up_value,
+            np.ascontiguousarray(rows, dtype=np.int64),
+            self.off.indptr,
+            self.off.indices,
+            raw,
+            self.tie_rank,
+            self.grouped,
+            index,
+            priority,
+            slot,
+        )
+
+
 def select_block(
     *,
     rows: npt.NDArray[np.int64],
@@ -454,58 +571,26 @@ def select_block(
     propensity alone, as :func:`score_block` does.
     """
     m, n = scores.shape
-    raw = np.ascontiguousarray(scores, dtype=np.float32)
-    if scale is None:
-        src = np.ascontiguousarray(predict(scores), dtype=np.float32)
-        inv = np.float32(1.0)
-    else:
-        src = raw
-        inv = np.float32(1.0 / scale)
-    floor = pricing.floor
-    # one bound per product: the floor's, or none; a product blocked for cross-sells can't pass
-    if floor is None:
-        bound = np.full(n, _NEG_INF, dtype=np.float32)
-    else:
-        bound = display_bound(pricing.bound) if scale is not None else pricing.bound
-    if offers.cross_cols.size:
-        bound = bound.copy()
-        bound[offers.cross_cols] = np.inf
-    up = offers.up
+    selector = BlockSelector.of(
+        n=n,
+        k=k,
+        offers=offers,
+        pricing=pricing,
+        predict=predict,
+        tie_rank=tie_rank,
+        scale=scale,
+        grouped=grouped,
+    )
     index = np.empty((m, k), dtype=np.int64)
     priority = np.empty((m, k), dtype=np.float32)
     slot = np.empty((m, k), dtype=np.int64)
-    select_rows(
-        src,
-        scale is not None,
-        inv,
-        pricing.weight,
-        bound,
-        floor is not None,
-        float(floor.min_expected_value) if floor is not None else 0.0,
-        float(floor.min_propensity) if floor is not None else 0.0,
-        np.asarray(pricing.cost, dtype=np.float64),
-        np.ascontiguousarray(offers.cross_rows[rows]),
-        np.asarray(pricing.levers, dtype=np.float64),
-        pricing.by_value,
-        up.indptr,
-        up.indices,
-        np.asarray(up.data, dtype=np.float64),
-        np.ascontiguousarray(rows, dtype=np.int64),
-        offers.off.indptr,
-        offers.off.indices,
-        raw,
-        np.ascontiguousarray(tie_rank, dtype=np.int64),
-        grouped_selection(n, k) if grouped is None else bool(grouped),
-        index,
-        priority,
-        slot,
-    )
+    selector.run(rows, scores, index, priority, slot)
     return Selected(
         scores=scores,
         index=index,
         priority=priority,
         slot=slot,
-        up_value=np.asarray(up.data, dtype=np.float64),
+        up_value=selector.up_value,
         cross_value=pricing.cross_value,
         predict=predict,
     )

@@ -10,6 +10,7 @@ handles everything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,13 @@ import numpy.typing as npt
 from crosssell._calibrators import Calibrator
 from crosssell._kernels import MAX_K
 from crosssell.arbitration._levers import ScoreScale, diverse_top_k
-from crosssell.arbitration._priority import OfferMap, Pricing, Scored, score_block, select_block
+from crosssell.arbitration._priority import (
+    BlockSelector,
+    OfferMap,
+    Pricing,
+    Scored,
+    score_block,
+)
 
 __all__ = ["Choice", "priorities", "select_offers"]
 
@@ -125,7 +132,7 @@ def priorities(
 def select_offers(
     *,
     rows: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32] | Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]],
     k: int,
     offers: OfferMap,
     pricing: Pricing,
@@ -133,6 +140,7 @@ def select_offers(
     family: npt.NDArray[np.int64],
     tie_rank: npt.NDArray[np.int64],
     max_per_family: int | None = None,
+    step: int | None = None,
 ) -> Choice:
     """Choose the best ``k`` offers of each client of a block, best first.
 
@@ -144,8 +152,9 @@ def select_offers(
     ----------
     rows : ndarray of int64
         Rows of the book (or of a fresh view) in the block.
-    scores : ndarray of float32, shape (len(rows), n_products)
-        Their raw scores.
+    scores : ndarray of float32, shape (len(rows), n_products), or callable
+        Their raw scores; or a function giving the scores of some of ``rows`` (any
+        consecutive ``step`` of them), called piece after piece.
     k : int
         Offers per client at most.
     offers : OfferMap
@@ -160,54 +169,115 @@ def select_offers(
         Last key of the order, lower first.
     max_per_family : int, optional
         At most this many offers per family per client.
+    step : int, optional
+        Rows per piece when ``scores`` is a function (default: all of them at once). Small
+        pieces are selected while their scores are still in the core's cache; the offers are
+        the same whatever the step.
 
     Returns
     -------
     Choice
     """
-    kk = min(k, scores.shape[1])
-    if max_per_family is None and kk <= MAX_K:
-        # the compiled pass: same offers and order, without a dense priority array
-        selected = select_block(
-            rows=rows,
-            scores=scores,
-            k=kk,
-            offers=offers,
-            pricing=pricing,
-            predict=propensity.predict,
-            tie_rank=tie_rank,
-            scale=propensity.scale if isinstance(propensity, ScoreScale) else None,
+    score_rows = scores if callable(scores) else (lambda _: scores)
+    size = max(int(step or rows.shape[0]), 1)
+    pieces = [rows[i : i + size] for i in range(0, rows.shape[0], size)] or [rows]
+    first = score_rows(pieces[0])
+    kk = min(k, first.shape[1])
+    if max_per_family is not None or kk > MAX_K:
+        return Choice.concat(
+            [
+                _dense_choice(
+                    piece,
+                    first if i == 0 else score_rows(piece),
+                    kk,
+                    offers=offers,
+                    pricing=pricing,
+                    propensity=propensity,
+                    family=family,
+                    tie_rank=tie_rank,
+                    max_per_family=max_per_family,
+                )
+                for i, piece in enumerate(pieces)
+            ],
+            [piece.shape[0] for piece in pieces],
         )
-        idx, prio = selected.index, selected.priority
-        r_local, rank0 = np.nonzero(idx >= 0)
-        products = idx[r_local, rank0]
-        upsell, value = selected.typed(r_local, rank0)
-        chosen_scores = selected.scores
-        prop = selected.propensity(r_local, products)
-    else:
-        scored = priorities(
-            rows=rows, scores=scores, offers=offers, pricing=pricing, propensity=propensity
-        )
-        idx, prio = diverse_top_k(
-            scored.priority,
-            kk,
-            family=family if max_per_family is not None else None,
-            max_per_family=max_per_family,
-            propensity=np.asarray(propensity.predict(scores), dtype=np.float32),
-            score=scores,
-            tie_rank=tie_rank,
-        )
-        r_local, rank0 = np.nonzero(idx >= 0)
-        products = idx[r_local, rank0]
-        upsell, value = scored.typed(r_local, products)
-        chosen_scores = scored.scores
-        prop = scored.propensity(r_local, products)
+    # the compiled pass: same offers and order, without a dense priority array; what it
+    # needs besides the scores is prepared once for all the pieces
+    selector = BlockSelector.of(
+        n=first.shape[1],
+        k=kk,
+        offers=offers,
+        pricing=pricing,
+        predict=propensity.predict,
+        tie_rank=tie_rank,
+        scale=propensity.scale if isinstance(propensity, ScoreScale) else None,
+    )
+    m = rows.shape[0]
+    idx = np.empty((m, kk), dtype=np.int64)
+    prio = np.empty((m, kk), dtype=np.float32)
+    slot = np.empty((m, kk), dtype=np.int64)
+    chosen = np.empty((m, kk), dtype=first.dtype)
+    lo = 0
+    for i, piece in enumerate(pieces):
+        piece_scores = first if i == 0 else score_rows(piece)
+        hi = lo + piece.shape[0]
+        selector.run(piece, piece_scores, idx[lo:hi], prio[lo:hi], slot[lo:hi])
+        # the chosen raw scores, read while the piece's scores are at hand
+        chosen[lo:hi] = np.take_along_axis(piece_scores, np.maximum(idx[lo:hi], 0), axis=1)
+        lo = hi
+    r_local, rank0 = np.nonzero(idx >= 0)
+    products = idx[r_local, rank0]
+    up_slot = slot[r_local, rank0]
+    upsell = up_slot >= 0
+    value = pricing.cross_value[products]
+    value[upsell] = selector.up_value[up_slot[upsell]]
+    chosen_scores = chosen[r_local, rank0]
     return Choice(
         row=r_local.astype(np.int64, copy=False),
         rank=(rank0 + 1).astype(np.int64),
         product=products,
-        score=chosen_scores[r_local, products].astype(np.float64),
-        propensity=prop.astype(np.float64),
+        score=chosen_scores.astype(np.float64),
+        propensity=np.asarray(propensity.predict(chosen_scores), dtype=np.float64),
+        value=value,
+        priority=prio[r_local, rank0].astype(np.float64),
+        upsell=upsell,
+    )
+
+
+def _dense_choice(
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    kk: int,
+    *,
+    offers: OfferMap,
+    pricing: Pricing,
+    propensity: Calibrator | ScoreScale,
+    family: npt.NDArray[np.int64],
+    tie_rank: npt.NDArray[np.int64],
+    max_per_family: int | None,
+) -> Choice:
+    """Choose the offers of :func:`select_offers` by the dense priorities (family caps, big k)."""
+    scored = priorities(
+        rows=rows, scores=scores, offers=offers, pricing=pricing, propensity=propensity
+    )
+    idx, prio = diverse_top_k(
+        scored.priority,
+        kk,
+        family=family if max_per_family is not None else None,
+        max_per_family=max_per_family,
+        propensity=np.asarray(propensity.predict(scores), dtype=np.float32),
+        score=scores,
+        tie_rank=tie_rank,
+    )
+    r_local, rank0 = np.nonzero(idx >= 0)
+    products = idx[r_local, rank0]
+    upsell, value = scored.typed(r_local, products)
+    return Choice(
+        row=r_local.astype(np.int64, copy=False),
+        rank=(rank0 + 1).astype(np.int64),
+        product=products,
+        score=scored.scores[r_local, products].astype(np.float64),
+        propensity=scored.propensity(r_local, products).astype(np.float64),
         value=value,
         priority=prio[r_local, rank0].astype(np.float64),
         upsell=upsell,
