@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,8 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from crosssell._kernels import reasons_into
+from crosssell._kernels import reason_words_into
+from crosssell._words import WordTable
 from crosssell.book import Book
 from crosssell.candidates import Candidates
 from crosssell.columns import Columns
@@ -82,9 +82,7 @@ class Texts:
     One client in real time indexes the Python objects instead of converting table columns per
     call; many offers are written by a compiled loop from one table of UTF-8 words: product
     names, then family names, then "among <segment> clients" per segment and "among all
-    clients", then the fixed words (:data:`_FIXED`) and each template's lead and tail. Each
-    word starts an 8-byte word of ``word_words`` (at ``word_starts``), so that the loop copies
-    8 bytes at a time; ``word_offsets`` gives the words' lengths.
+    clients", then the fixed words (:data:`_FIXED`) and each template's lead and tail.
     """
 
     names: npt.NDArray[np.object_]
@@ -92,9 +90,7 @@ class Texts:
     segments: npt.NDArray[np.object_]
     segment_codes: npt.NDArray[np.int64]
     n_segments: int
-    word_words: npt.NDArray[np.uint64]
-    word_starts: npt.NDArray[np.int64]
-    word_offsets: npt.NDArray[np.int64]
+    words: WordTable
 
     @classmethod
     def of(cls, book: Book, candidates: Candidates) -> Texts:
@@ -107,25 +103,15 @@ class Texts:
         codes, uniques = pd.factorize(segments, use_na_sentinel=True)
         among = [f"among {s} clients" for s in uniques.tolist()] + ["among all clients"]
         templates = [part for kind in _KINDS for part in _TEMPLATES[kind]]
-        encoded = [
-            str(w).encode("utf-8")
-            for w in [*names.tolist(), *families.tolist(), *among, *_FIXED, *templates]
-        ]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(w) for w in encoded], out=offsets[1:])
-        # each word from its own 8-byte word on, zero-padded, read as little-endian numbers
-        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([(len(w) + 7) // 8 for w in encoded], out=starts[1:])
-        padded = b"".join(w.ljust(8 * ((len(w) + 7) // 8), b"\0") for w in encoded)
         return cls(
             names=names,
             families=families,
             segments=segments,
             segment_codes=codes.astype(np.int64),
             n_segments=len(uniques),
-            word_words=np.frombuffer(padded, dtype="<u8").astype(np.uint64),
-            word_starts=starts,
-            word_offsets=offsets,
+            words=WordTable.of(
+                [str(w) for w in [*names.tolist(), *families.tolist(), *among, *_FIXED, *templates]]
+            ),
         )
 
     def sentences(
@@ -149,9 +135,8 @@ class Texts:
         seg = self.segment_codes[clients]
         known = (seg >= 0) & (cold_by == "segment")
         among = first_among + np.where(known, seg, self.n_segments)
-        m = products.shape[0]
-        offsets = np.zeros(m + 1, dtype=np.int64)
-        packed = reasons_into(
+        words = np.full((products.shape[0], 2 * ev_idx.shape[1] + 8), -1, dtype=np.int64)
+        reason_words_into(
             np.ascontiguousarray(products, dtype=np.int64),
             (n_names + family).astype(np.int64),
             np.ascontiguousarray(upsell, dtype=np.bool_),
@@ -162,19 +147,10 @@ class Texts:
             lead + 1,
             kind == "popularity",
             base,
-            self.word_words,
-            self.word_starts,
-            self.word_offsets,
-            offsets,
+            words,
         )
-        if sys.byteorder != "little":
-            packed = packed.byteswap()
-        data = packed.view(np.uint8)[: offsets[-1]]
-        if offsets[-1] < 2**31:
-            return pa.StringArray.from_buffers(
-                m, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
-            )
-        return pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), pa.py_buffer(data))
+        # large_string: what pandas' text columns hold, so that they take it without a copy
+        return self.words.join(words, large=True)
 
 
 def reason_sentences(
@@ -372,7 +348,11 @@ def evidence_type(product_ids: pa.Array) -> pa.DataType:
 
 
 def evidence_arrow(
-    product_ids: pa.Array, ev_idx: npt.NDArray[np.int64], ev_w: npt.NDArray[np.float32]
+    product_ids: pa.Array,
+    ev_idx: npt.NDArray[np.int64],
+    ev_w: npt.NDArray[np.float32],
+    *,
+    words: WordTable | None = None,
 ) -> pa.Array:
     """Evidence of many offers as one Arrow list column, without a Python object per offer.
 
@@ -388,6 +368,9 @@ def evidence_arrow(
         Evidence product indices (-1 = none).
     ev_w : ndarray of float, shape (m, n)
         Their weights.
+    words : WordTable, optional
+        The same product ids as a table of words: when ``product_ids`` are Arrow strings,
+        the evidence's ids are joined from it (see :mod:`crosssell._words`).
 
     Returns
     -------
@@ -409,7 +392,11 @@ def evidence_arrow(
     np.cumsum(counts, out=offsets[1:])
     items = pa.StructArray.from_arrays(
         [
-            product_ids.take(pa.array(ev[valid])),
+            (
+                words.take(ev[valid])
+                if words is not None and product_ids.type == pa.string()
+                else product_ids.take(pa.array(ev[valid]))
+            ),
             pa.array(np.round(weights[valid].astype(np.float64), 4)),
         ],
         fields=list(evidence_type(product_ids).value_type),

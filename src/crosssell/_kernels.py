@@ -9,7 +9,9 @@
   the numpy path (the same float32 operations in the same order; property-tested).
 - ``top_contributions_into``: the strongest held products behind each offer, in one pass.
 - ``table_contributions_into``: the same, reading each offer's weights from a dense table.
-- ``reasons_into``: every offer's sentence as UTF-8 bytes in one buffer, for Arrow.
+- ``reason_words_into``: the words of every offer's reason sentence.
+- ``join_words``: texts joined from a table of words (reasons, ids), 8 bytes at a time, as
+  UTF-8 bytes in one buffer, for Arrow.
 - ``top_rows_into``: the exact top-k of each row of a chunk above a known lower bound (the
   threshold path of :func:`crosssell._topk.top_k`): one pass per row and a sort of the few
   survivors, instead of a sort of every survivor of the chunk at once (rows of many equal
@@ -41,8 +43,9 @@ __all__ = [
     "ZERO_DEFAULT",
     "forest_into",
     "greedy_pick",
+    "join_words",
     "path_credit_into",
-    "reasons_into",
+    "reason_words_into",
     "rows_times_into",
     "select_rows",
     "table_contributions_into",
@@ -454,7 +457,7 @@ def _table_contributions_py(  # noqa: PLR0917 - the offers' arrays, as numba tak
 UPGRADE, COLON, POPULAR, COLD_TAIL, MOST_HELD, STOP, WIDELY_HELD, COMMA, AND = range(9)
 
 
-def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sentences
+def _reason_words_py(  # noqa: PLR0917 - the offers' arrays, as numba takes them
     offered: npt.NDArray[np.int64],
     family: npt.NDArray[np.int64],
     upsell: npt.NDArray[np.bool_],
@@ -465,99 +468,112 @@ def _reasons_py(  # noqa: PLR0912, PLR0915, PLR0917 - one loop writing the sente
     tail: int,
     popularity: bool,
     base: int,
+    words: npt.NDArray[np.int64],
+) -> None:
+    """Write the words of each offer's reason at the start of its row of ``words``.
+
+    :meth:`crosssell._explain.Texts.sentences` is the caller; it documents the sentences.
+    ``words`` (preset to -1) has ``2 * ev.shape[1] + 8`` columns: room for the longest
+    sentence (``2 * n + 6`` words) and its end.
+    """
+    m = offered.shape[0]
+    n = ev.shape[1]
+    for i in range(m):
+        w = 0
+        if upsell[i]:
+            words[i, 0] = base + UPGRADE
+            words[i, 1] = family[i]
+            words[i, 2] = base + COLON
+            w = 3
+        n_ev = 0
+        for j in range(n):
+            if ev[i, j] >= 0:
+                n_ev += 1
+        if cold[i]:
+            words[i, w] = offered[i]
+            words[i, w + 1] = base + POPULAR
+            words[i, w + 2] = among[i]
+            words[i, w + 3] = base + COLD_TAIL
+            w += 4
+        elif n_ev == 0 and popularity:
+            words[i, w] = offered[i]
+            words[i, w + 1] = base + MOST_HELD
+            words[i, w + 2] = among[i]
+            words[i, w + 3] = base + STOP
+            w += 4
+        elif n_ev == 0:
+            words[i, w] = offered[i]
+            words[i, w + 1] = base + WIDELY_HELD
+            w += 2
+        else:
+            words[i, w] = lead
+            w += 1
+            seen = 0
+            for j in range(n):
+                if ev[i, j] < 0:
+                    continue
+                if seen:
+                    words[i, w] = base + (AND if seen == n_ev - 1 else COMMA)
+                    w += 1
+                words[i, w] = ev[i, j]
+                w += 1
+                seen += 1
+            words[i, w] = tail
+            words[i, w + 1] = offered[i]
+            words[i, w + 2] = base + STOP
+            w += 3
+
+
+def _join_words_py(
+    words: npt.NDArray[np.int64],
     tok_words: npt.NDArray[np.uint64],
     tok_start: npt.NDArray[np.int64],
     tok_off: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.uint64]:
-    """Write reason sentences as UTF-8 bytes and fill their ``offsets`` (preset to 0).
+    """Join each row of ``words`` (word numbers up to the first negative) into one text.
 
-    :meth:`crosssell._explain.Texts.sentences` is the caller; it documents the sentences.
-    Word ``x`` has ``tok_off[x + 1] - tok_off[x]`` bytes, stored from the 8-byte word
-    ``tok_start[x]`` of ``tok_words`` (little-endian, zero-padded to whole 8-byte words). The
-    sentences are returned the same way: their bytes, in order, packed into 8-byte words (the
-    last one zero-padded); copying 8 bytes at a time instead of one is most of the loop's time.
+    :class:`crosssell._words.WordTable` is the caller. Word ``x`` has
+    ``tok_off[x + 1] - tok_off[x]`` bytes, stored from the 8-byte word ``tok_start[x]`` of
+    ``tok_words`` (little-endian numbers, zero-padded to whole 8-byte words). The texts come
+    back the same way: their bytes, in order, packed into 8-byte words (the last one
+    zero-padded), and where each ends in ``offsets`` (``len(words) + 1`` of them, the first
+    preset to 0). Copying 8 bytes at a time instead of one is most of the loop's time.
     """
-    m = offered.shape[0]
-    n = ev.shape[1]
-    words = np.empty(n * 2 + 8, dtype=np.int64)
-    out = np.empty(0, dtype=np.uint64)
+    m, w = words.shape
+    at = 0
+    for i in range(m):
+        for t in range(w):
+            x = words[i, t]
+            if x < 0:
+                break
+            at += tok_off[x + 1] - tok_off[x]
+        offsets[i + 1] = at
+    out = np.empty((at + 7) // 8, dtype=np.uint64)
     # the bytes not yet stored (``part`` of them, in the low bytes of ``acc``) and the next
     # 8-byte word of ``out`` to store
     pos = 0
     part = 0
     acc = np.uint64(0)
-    # two rounds: sizes first, then the bytes, so that the buffer is allocated once
-    for fill in range(2):
-        at = 0
-        for i in range(m):
-            w = 0
-            if upsell[i]:
-                words[0] = base + UPGRADE
-                words[1] = family[i]
-                words[2] = base + COLON
-                w = 3
-            n_ev = 0
-            for j in range(n):
-                if ev[i, j] >= 0:
-                    n_ev += 1
-            if cold[i]:
-                words[w] = offered[i]
-                words[w + 1] = base + POPULAR
-                words[w + 2] = among[i]
-                words[w + 3] = base + COLD_TAIL
-                w += 4
-            elif n_ev == 0 and popularity:
-                words[w] = offered[i]
-                words[w + 1] = base + MOST_HELD
-                words[w + 2] = among[i]
-                words[w + 3] = base + STOP
-                w += 4
-            elif n_ev == 0:
-                words[w] = offered[i]
-                words[w + 1] = base + WIDELY_HELD
-                w += 2
-            else:
-                words[w] = lead
-                w += 1
-                seen = 0
-                for j in range(n):
-                    if ev[i, j] < 0:
-                        continue
-                    if seen:
-                        words[w] = base + (AND if seen == n_ev - 1 else COMMA)
-                        w += 1
-                    words[w] = ev[i, j]
-                    w += 1
-                    seen += 1
-                words[w] = tail
-                words[w + 1] = offered[i]
-                words[w + 2] = base + STOP
-                w += 3
-            if fill:
-                for t in range(w):
-                    x = words[t]
-                    left = tok_off[x + 1] - tok_off[x]
-                    for q in range(tok_start[x], tok_start[x + 1]):
-                        v = tok_words[q]
-                        nb = left if left < 8 else 8
-                        left -= nb
-                        acc |= v << np.uint64(8 * part)
-                        if part + nb >= 8:
-                            out[pos] = acc
-                            pos += 1
-                            # the bytes of v that did not fit (none when part was 0)
-                            acc = v >> np.uint64(8 * (8 - part)) if part > 0 else np.uint64(0)
-                            part += nb - 8
-                        else:
-                            part += nb
-                offsets[i + 1] = 8 * pos + part
-            else:
-                for t in range(w):
-                    at += tok_off[words[t] + 1] - tok_off[words[t]]
-                offsets[i + 1] = at
-        if not fill:
-            out = np.empty((at + 7) // 8, dtype=np.uint64)
+    for i in range(m):
+        for t in range(w):
+            x = words[i, t]
+            if x < 0:
+                break
+            left = tok_off[x + 1] - tok_off[x]
+            for q in range(tok_start[x], tok_start[x + 1]):
+                v = tok_words[q]
+                nb = left if left < 8 else 8
+                left -= nb
+                acc |= v << np.uint64(8 * part)
+                if part + nb >= 8:
+                    out[pos] = acc
+                    pos += 1
+                    # the bytes of v that did not fit (none when part was 0)
+                    acc = v >> np.uint64(8 * (8 - part)) if part > 0 else np.uint64(0)
+                    part += nb - 8
+                else:
+                    part += nb
     if part > 0:
         out[pos] = acc
     return out
@@ -915,7 +931,8 @@ select_rows = _lazy(_select_rows_py)
 greedy_pick = _lazy(_greedy_pick_py)
 forest_into = _lazy(_forest_py)
 path_credit_into = _lazy(_path_credit_py)
-reasons_into = _lazy(_reasons_py)
+reason_words_into = _lazy(_reason_words_py)
+join_words = _lazy(_join_words_py)
 top_contributions_into = _lazy(_top_contributions_py)
 table_contributions_into = _lazy(_table_contributions_py)
 top_rows_into = _lazy(_top_rows_py)

@@ -56,6 +56,7 @@ from crosssell._params import (
     validate_params,
 )
 from crosssell._progress import progress_bar
+from crosssell._words import WordTable
 from crosssell.arbitration import Calibrator, Explore, ScoreScale, lever_weights
 from crosssell.arbitration._explore import (
     draw_explorers,
@@ -1003,8 +1004,8 @@ class Recommender(Estimator):
     def _frame_of(self, cols: dict[str, Any], view: _View) -> pd.DataFrame:
         """Return the offers frame of selected columns: external ids, text reasons, evidence."""
         n = cols[Columns.rank].shape[0]
-        cols[Columns.client] = view.book.client_ids.to_external(cols[Columns.client])
-        cols[Columns.product] = view.book.product_ids.to_external(cols[Columns.product])
+        cols[Columns.client] = view.book.client_ids._external_array(cols[Columns.client])
+        cols[Columns.product] = view.book.product_ids._external_array(cols[Columns.product])
         reasons = cols[Columns.reason]
         cols[Columns.reason] = pd.array(
             np.full(n, None, dtype=object) if reasons is None else reasons, dtype="str"
@@ -1014,7 +1015,9 @@ class Recommender(Estimator):
         cols[Columns.evidence] = pd.arrays.ArrowExtensionArray(
             pa.nulls(n, evidence_type(ids))
             if evidence is None
-            else evidence_arrow(ids, evidence.products, evidence.weights)
+            else evidence_arrow(
+                ids, evidence.products, evidence.weights, words=view.book.product_ids._text_words()
+            )
         )
         return pd.DataFrame(cols)
 
@@ -2028,7 +2031,7 @@ class Recommender(Estimator):
             rules[weak] = [(floor.name,)] * weak.shape[0]
 
 
-_OFFER_TYPES = pa.array(["cross_sell", "upsell"], type=pa.string())
+_OFFER_TYPES = WordTable.of(["cross_sell", "upsell"])
 
 
 _ONE_CLIENT_LOCK = threading.Lock()
@@ -2073,7 +2076,7 @@ def _offer_types(upsell: npt.NDArray[np.bool_]) -> Any:
     """Return the offer_type column, built by Arrow (no Python string per offer)."""
     if upsell.shape[0] < 64:
         return np.where(upsell, "upsell", "cross_sell")
-    return pd.array(_OFFER_TYPES.take(pa.array(upsell.view(np.int8))), dtype="str")
+    return pd.array(_OFFER_TYPES.take(upsell.view(np.int8), large=True), dtype="str")
 
 
 def _with_client(frame: pd.DataFrame | None, client: Any) -> pd.DataFrame | None:
