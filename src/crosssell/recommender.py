@@ -977,6 +977,9 @@ class Recommender(Estimator):
         check_fitted(self, "scorer_")
         # the fitted blocks the one-client path and the no-offer reasons reuse
         self._one_client()
+        # the tables id columns are joined from (built on first use)
+        self.book_.client_ids._text_words()
+        self.book_.product_ids._text_words()
         if self.suppression_ is not None:
             self._whole_blocks()
         view = self.view_
