@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "_sparse",
                 "_topk",
                 "_kernels",
+                "_words",
                 "_arrays",
                 "_validation",
                 "_tables",
