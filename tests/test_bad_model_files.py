@@ -156,7 +156,7 @@ CASES: list[tuple[str, str, Callable[[Path], None], str]] = [
      r"manifest\.json is not a regular file"),
     ("arrays are /dev/zero", "knn", _symlink("arrays.npz"), r"arrays\.npz is not a regular file"),
     ("manifest nested without end", "knn", _nested_manifest, r"nested too deeply"),
-    ("parameter nested without end", "knn", _edit(_nested_parameter), r"RecursionError"),
+    ("parameter nested without end", "knn", _edit(_nested_parameter), r"nested too deeply"),
     ("pickle as arrays", "knn", _pickle_arrays, r"arrays\.npz holds pickled Python objects"),
     ("object dtype listed", "knn", _edit(_object_line), r"has dtype '\|O'; a saved model holds"),
 ]  # fmt: skip
@@ -177,6 +177,36 @@ def test_bad_model_file_is_refused(
     with pytest.raises(ArtifactError, match=message) as caught:
         persist.load(folder)
     assert "allow_pickle" not in str(caught.value)
+
+
+def test_nesting_does_not_depend_on_the_recursion_limit(
+    models: dict[str, cs.Recommender], tmp_path: Path
+) -> None:
+    """Check that a deeply nested parameter is refused where the recursion limit was raised.
+
+    Some libraries (PySpark among them) raise the interpreter's limit on import; the nested
+    value must still be refused for its depth, not decoded and handed to the Recommender.
+    """
+    folder = persist.save(models["knn"], tmp_path / "model")
+    _edit(_nested_parameter)(folder)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        with pytest.raises(ArtifactError, match="nested too deeply"):
+            persist.load(folder)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 13, persist._MANIFEST_DEPTH])
+def test_nesting_up_to_the_limit_is_counted(depth: int) -> None:
+    """Check the nesting count on lists and objects of a known depth, scalars not counted."""
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value, 1] if level % 2 else {"a": value, "b": [] if level else None}
+    assert persist._nesting(value) == depth
+    assert persist._nesting({"wide": [1, 2, 3], "deep": value}) == depth + 1
+    assert persist._nesting("scalar") == 0
 
 
 def test_infinite_factors_refused(models: dict[str, cs.Recommender], tmp_path: Path) -> None:

@@ -240,6 +240,10 @@ _MAX_NDIM: Final = 2
 _MANIFEST_LIMIT: Final = 256 * 2**20
 #: Arrays are read in pieces of this size, so memory grows with the data actually there.
 _CHUNK: Final = 4 * 2**20
+#: Deepest nesting of lists and objects a manifest may have. Saved models reach about 13
+#: levels; the decoders recurse once per level, so a forged file nested deeper would end in
+#: a RecursionError or, where the interpreter's recursion limit was raised, be read on.
+_MANIFEST_DEPTH: Final = 64
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
@@ -1748,6 +1752,23 @@ def _read_capped(handle: IO[bytes], limit: int, what: str) -> bytes:
     return bytes(data)
 
 
+def _nesting(value: Any) -> int:
+    """Return how deeply ``value``'s lists and dicts nest, without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > _MANIFEST_DEPTH:
+            break  # deep enough to refuse: the rest need not be walked
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
 def _parse_manifest(raw: bytes, expected: str = FORMAT_NAME) -> dict[str, Any]:
     try:
         manifest = json.loads(raw.decode("utf-8"))
@@ -1755,6 +1776,11 @@ def _parse_manifest(raw: bytes, expected: str = FORMAT_NAME) -> dict[str, Any]:
         raise ArtifactError(f"{_MANIFEST} is not valid JSON ({exc})") from None
     except RecursionError:
         raise ArtifactError(f"{_MANIFEST} is nested too deeply to be a saved model's") from None
+    if _nesting(manifest) > _MANIFEST_DEPTH:
+        raise ArtifactError(
+            f"{_MANIFEST} is nested too deeply to be a saved model's (more than "
+            f"{_MANIFEST_DEPTH} levels of lists and objects)"
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != expected:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise ArtifactError(
