@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import crosssell as cs
@@ -19,6 +19,7 @@ from crosssell.records import (
     RECORD_COLUMNS,
     RecordSettings,
     offer_records,
+    record_head,
     rounded,
     spelled,
 )
@@ -139,6 +140,85 @@ def test_record_ids_are_unique_and_spell_ids_as_written(
         [c for c in clients for _ in products], [p for _ in clients for p in products],
         strict=True)]  # fmt: skip
     assert not ids.str.contains("int64").any()
+
+
+_IDS = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.sampled_from([1, 1.0, True, 2.5]),
+    st.text(st.characters(categories=["L", "N", "P", "Zs"]), max_size=6),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _IDS,
+            _IDS,
+            st.sampled_from(["upsell", "cross_sell", "other"]),
+            st.one_of(st.none(), st.just(""), st.text(max_size=300)),
+        ),
+        max_size=25,
+    ),
+    id_type=st.sampled_from(["int64", "str", "object"]),
+    named=st.booleans(),
+    template=st.sampled_from([None, "crm://{client_id}/{product_id}?{offer_type}&{id}"]),
+)
+@example(
+    rows=[(1, 1.0, "upsell", None), (1.0, True, "upsell", ""), (True, 1, "other", "r")],
+    id_type="object",
+    named=True,
+    template=None,
+)
+def test_records_equal_record_head_row_by_row(
+    rows: list[tuple[object, object, str, object]],
+    id_type: str,
+    named: bool,
+    template: str | None,
+) -> None:
+    """Check that the batch writes, for every row, what record_head writes for that one offer.
+
+    Ids repeat, mix types in object columns (``1``, ``1.0``, ``True`` and ``"1"`` are four
+    spellings), and some products have names.
+    """
+
+    def cast(value: object) -> object:
+        if id_type == "int64":
+            return hash(value) % 1000
+        return str(value) if id_type == "str" else value
+
+    offers = pd.DataFrame(
+        {
+            "client_id": pd.Series([cast(r[0]) for r in rows], dtype=object),
+            "product_id": pd.Series([cast(r[1]) for r in rows], dtype=object),
+            "offer_type": pd.Series([r[2] for r in rows], dtype="category"),
+            "reason": pd.Series([r[3] for r in rows], dtype=object),
+        }
+    )
+    if id_type == "int64":
+        offers = offers.astype({"client_id": "int64", "product_id": "int64"})
+    elif id_type == "str":
+        offers = offers.astype({"client_id": "str", "product_id": "str"})
+    products = offers["product_id"].tolist()
+    names = {p: f"Name {i} " + "x" * (90 * (i % 2)) for i, p in enumerate(products[::2])}
+    settings_ = RecordSettings(action_reference=template)
+    got = offer_records(
+        offers, as_of=AS_OF, model_id="m1", names=names if named else None, settings=settings_
+    )
+    day = pd.Timestamp(AS_OF).date()
+    expected = [
+        record_head(
+            client, product, str(kind), reason, day=day, model_id="m1",
+            names=names if named else {}, settings=settings_,
+        )
+        for client, product, kind, reason in zip(
+            offers["client_id"].tolist(), products, offers["offer_type"].tolist(),
+            offers["reason"].tolist(), strict=True,
+        )
+    ]  # fmt: skip
+    columns = ["id", "name", "description", "action_reference"]
+    assert [tuple(r) for r in got[columns].itertuples(index=False)] == expected
+    assert len(got) == len(offers)
 
 
 def test_spelled_never_shows_numpy() -> None:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Final
 from crosssell.columns import Columns
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from crosssell.recommender import Recommender
@@ -286,6 +288,7 @@ def offer_records(
     >>> r.loc[0, ["id", "name", "valid_until", "action_reference"]].tolist()
     ['ab12:12346:P1:2025-06-30', 'Premium (upsell)', '2025-07-30', 'crm://12346/P1']
     """
+    import numpy as np
     import pandas as pd
 
     settings = settings if settings is not None else RecordSettings()
@@ -293,40 +296,56 @@ def offer_records(
     until = day + dt.timedelta(days=settings.validity_days)
     accept, reject = settings.labels()
     known = names if names is not None else {}
-    has_reason = Columns.reason in offers.columns
-    reasons = offers[Columns.reason].tolist() if has_reason else [None] * len(offers)
-    ids: list[str] = []
-    titles: list[str] = []
-    descriptions: list[str] = []
-    references: list[str | None] = []
-    for client, product, kind, reason in zip(
-        offers[Columns.client].tolist(),
-        offers[Columns.product].tolist(),
-        offers[Columns.offer_type].astype(str).tolist(),
-        reasons,
-        strict=True,
-    ):
-        record_id, title, text, reference = record_head(
-            client,
-            product,
-            kind,
-            reason,
-            day=day,
-            model_id=model_id,
-            names=known,
-            settings=settings,
-        )
-        ids.append(record_id)
-        titles.append(title)
-        descriptions.append(text)
-        references.append(reference)
-    n = len(ids)
+    valid_from = day.isoformat()
+    n = len(offers)
+    # What record_head writes for each row, worked out once per distinct id, and the titles
+    # once per product and kind: a batch repeats few products, and clients hold several offers.
+    client_codes, _, client_texts = _distinct(offers[Columns.client])
+    product_codes, products, product_texts = _distinct(offers[Columns.product])
+    kind_codes, kinds, _ = _distinct(offers[Columns.offer_type].astype(str))
+    pair_codes, pairs = pd.factorize(product_codes * max(len(kinds), 1) + kind_codes)
+    pair_titles = [
+        f"{known.get(products[p], product_texts[p])} ({_TYPE_LABEL.get(kinds[k], kinds[k])})"
+        for p, k in (divmod(int(pair), max(len(kinds), 1)) for pair in pairs)
+    ]
+    titles = np.array(pair_titles, dtype=object)[pair_codes]
+    row_clients = np.array(client_texts, dtype=object)[client_codes]
+    row_products = np.array(product_texts, dtype=object)[product_codes]
+    ids = (f"{model_id}:" + row_clients + ":" + row_products + f":{valid_from}").tolist()
+    reasons = offers[Columns.reason] if Columns.reason in offers.columns else None
+    if reasons is not None and _fit_as_they_are(reasons, DESCRIPTION_MAX):
+        descriptions = reasons.tolist()
+    else:
+        descriptions = [
+            _cut(
+                reason if isinstance(reason, str) and reason else f"{title}: no reason recorded.",
+                DESCRIPTION_MAX,
+            )
+            for reason, title in zip(
+                [None] * n if reasons is None else reasons.tolist(), titles.tolist(), strict=True
+            )
+        ]
+    references: list[str | None] = [None] * n
+    if settings.action_reference is not None:
+        references = [
+            settings.action_reference.format(
+                id=record_id,
+                client_id=client,
+                product_id=product,
+                offer_type=kinds[kind],
+                valid_from=valid_from,
+            )
+            for record_id, client, product, kind in zip(
+                ids, row_clients.tolist(), row_products.tolist(), kind_codes.tolist(), strict=True
+            )
+        ]
+    names_cut = np.array([_cut(t, NAME_MAX) for t in pair_titles], dtype=object)[pair_codes]
     head = pd.DataFrame(
         {
             "id": pd.Series(ids, dtype=object),
-            "name": pd.Series(titles, dtype=object),
+            "name": pd.Series(names_cut, dtype=object),
             "description": pd.Series(descriptions, dtype=object),
-            "valid_from": pd.Series([day.isoformat()] * n, dtype=object),
+            "valid_from": pd.Series([valid_from] * n, dtype=object),
             "valid_until": pd.Series([until.isoformat()] * n, dtype=object),
             "accept_label": pd.Series([accept] * n, dtype=object),
             "reject_label": pd.Series([reject] * n, dtype=object),
@@ -337,6 +356,36 @@ def offer_records(
     )
     rest = offers.drop(columns=[c for c in RECORD_COLUMNS if c in offers.columns])
     return pd.concat([head, rest.reset_index(drop=True)], axis=1)
+
+
+def _fit_as_they_are(texts: pd.Series, limit: int) -> bool:
+    """Tell whether every value is text of 1 to ``limit`` characters (none to fill in or cut)."""
+    import pandas as pd
+
+    if not pd.api.types.is_string_dtype(texts.dtype) or texts.dtype == object:
+        return False
+    lengths = texts.str.len()
+    return bool(lengths.notna().all() and (lengths > 0).all() and lengths.max() <= limit)
+
+
+def _distinct(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[Any], list[str]]:
+    """Return each row's code, the distinct values (as ``tolist`` gives them), their spelling.
+
+    Values of mixed types are not merged by equality (``1`` and ``1.0`` would be one value but
+    are spelled apart): each row is its own value there.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) not in (
+        "string",
+        "integer",
+    ):
+        every = values.tolist()
+        return np.arange(len(every), dtype=np.intp), every, [spelled(v) for v in every]
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    distinct = list(uniques.tolist())
+    return codes.astype(np.intp, copy=False), distinct, [spelled(v) for v in distinct]
 
 
 def record_head(
