@@ -272,6 +272,36 @@ def test_warehouse_dates_become_datetimes() -> None:
     assert far.iloc[1] == pd.Timestamp("9999-12-31")
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Prague", "America/Sao_Paulo"])
+def test_arrow_batches_read_as_pandas_udfs_read_them(zone: str) -> None:
+    """Check a bucket's Arrow batches become the frame mapInPandas would hand over.
+
+    TIMESTAMP values (UTC instants tagged with the session time zone) become naive wall-clock
+    times of that zone, DATE values Python dates, and the batches are joined in order.
+    """
+    import pyarrow as pa
+
+    from crosssell.spark import _from_arrow
+
+    instants = pd.Series(pd.to_datetime(["2025-06-29 23:30", "2025-01-01 00:00", None], utc=True))
+    days = [dt.date(2025, 6, 30), dt.date(9999, 12, 31), None]
+    whole = pa.table(
+        {
+            "when": pa.array(instants, type=pa.timestamp("us", tz=zone)),
+            "naive": pa.array(instants.dt.tz_localize(None), type=pa.timestamp("us")),
+            "day": pa.array(days, type=pa.date32()),
+            "id": pa.array(["C1", None, "C3"]),
+        }
+    )
+    frame = _from_arrow(whole.to_batches(max_chunksize=2))
+    wall = instants.dt.tz_convert(zone).dt.tz_localize(None)
+    assert frame["when"].tolist() == wall.tolist()
+    assert frame["naive"].tolist() == instants.dt.tz_localize(None).tolist()
+    assert frame["day"].tolist() == days
+    assert frame["id"].tolist()[::2] == ["C1", "C3"]
+    assert frame["id"].isna().tolist() == [False, True, False]
+
+
 def test_model_loaded_once_per_process(spark: Any, fitted: cs.Recommender) -> None:
     """Check that the model is shipped once per session and loaded once per process."""
     from crosssell.spark import _Shipped

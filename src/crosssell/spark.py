@@ -91,6 +91,8 @@ _MODELS_KEPT = 4
 _NS_LIMIT = np.datetime64("2262-04-01", "D")
 
 IdKind = Literal["long", "string"]
+#: Time zone names of UTC: its wall-clock times need no time zone database.
+_UTC = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
 
 
 def _require_pyspark() -> None:
@@ -641,6 +643,8 @@ class _Bucket:
     explain: bool
     model_id: str
     settings: RecordSettings | None
+    #: the output's Arrow schema, as Spark reads it back (``pyarrow.Schema``)
+    arrow_schema: Any
     errors: Errors = "raise"
 
     def tables(self, bucket: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -656,8 +660,13 @@ class _Bucket:
             tables[table] = mine.reset_index(drop=True)
         return tables
 
-    def run(self, bucket: pd.DataFrame) -> pd.DataFrame:
-        """Score one bucket of clients."""
+    def run(self, bucket: pd.DataFrame) -> Any:
+        """Score one bucket of clients into a ``pyarrow.Table`` of the output schema."""
+        return _to_arrow(
+            self._frame(bucket), self.arrow_schema, self.client_kind, self.product_kind
+        )
+
+    def _frame(self, bucket: pd.DataFrame) -> pd.DataFrame:
         from threadpoolctl import threadpool_limits
 
         rec = self.shipped.get()
@@ -680,8 +689,7 @@ class _Bucket:
                     return _spark_rejected(found, self.columns)
                 if not len(contracts):
                     return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
-            out = self._score(rec, contracts, clients, events, schema)
-        return _spark_ready(out, self.columns, self.client_kind, self.product_kind)
+            return self._score(rec, contracts, clients, events, schema)
 
     def _score(
         self,
@@ -781,41 +789,78 @@ def _plain_evidence(kind: Any, product_kind: IdKind) -> bool:
     return bool(fits and pa.types.is_floating(weight))
 
 
-def _spark_ready(
-    out: pd.DataFrame, columns: tuple[str, ...], client_kind: IdKind, product_kind: IdKind
-) -> pd.DataFrame:
-    """Columns in schema order, ids in the declared Spark type, nulls Arrow understands."""
-    out = out.loc[:, list(columns)]
-    for column, kind in ((Columns.client, client_kind), (Columns.product, product_kind)):
-        ids = out[column]
+def _from_arrow(batches: list[Any]) -> pd.DataFrame:
+    """Join a bucket's Arrow batches into the frame a pandas UDF would be handed.
+
+    TIMESTAMP values come from Spark in UTC, tagged with the session time zone; like
+    ``mapInPandas``, they become naive wall-clock times of that zone. DATE values become Python
+    dates (see :func:`_as_datetimes`).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    table = pa.Table.from_batches(batches)
+    columns = []
+    for column in table.columns:
+        zone = column.type.tz if pa.types.is_timestamp(column.type) else None
+        if zone in _UTC:
+            columns.append(column.cast(pa.timestamp(column.type.unit)))
+        elif zone is not None:
+            columns.append(pc.local_timestamp(column))
+        else:
+            columns.append(column)
+    frame: pd.DataFrame = pa.Table.from_arrays(columns, names=table.column_names).to_pandas(
+        date_as_object=True
+    )
+    return frame
+
+
+def _to_arrow(out: pd.DataFrame, schema: Any, client_kind: IdKind, product_kind: IdKind) -> Any:
+    """Return ``out``'s columns as a ``pyarrow.Table`` of ``schema`` (what Spark reads back).
+
+    Ids take the declared Spark type; an evidence column Arrow built already is cast, not
+    turned into Python objects and back.
+    """
+    import pyarrow as pa
+
+    kinds = {Columns.client: client_kind, Columns.product: product_kind}
+    arrays = []
+    for field in schema:
+        values = out[field.name]
+        kind = kinds.get(field.name)
         if kind == "long":
             # The "every product" rows of the log carry a missing product id.
-            out[column] = ids.astype("Int64")
-        elif not pd.api.types.is_string_dtype(ids.dtype):
-            out[column] = ids.astype("str").where(ids.notna(), None)
-    for column in out.columns:
-        if pd.api.types.is_string_dtype(out[column].dtype) and out[column].dtype != object:
-            # pyspark cannot yet read pandas 3's Arrow-backed text columns (chunked arrays).
-            out[column] = out[column].astype(object)
-    if Columns.evidence in out.columns:
-        # nor nested Arrow columns: hand it plain lists of structs, ids in the declared type
-        as_id = int if product_kind == "long" else str
-        plain = np.empty(len(out), dtype=object)
-        arrow = getattr(out[Columns.evidence].array, "_pa_array", None)
-        if arrow is not None and _plain_evidence(arrow.type, product_kind):
-            # Arrow builds the Python lists in C, several times faster than a loop over offers
-            plain[:] = arrow.to_pylist()
-        else:
-            plain[:] = [
-                None
-                if e is None
-                else [
-                    {Columns.product: as_id(d[Columns.product]), "weight": d["weight"]} for d in e
-                ]
-                for e in out[Columns.evidence].tolist()
-            ]
-        out[Columns.evidence] = plain
-    return out
+            values = values.astype("Int64")
+        elif kind is not None and not pd.api.types.is_string_dtype(values.dtype):
+            values = values.astype("str").where(values.notna(), None)
+        if field.name == Columns.evidence:
+            arrow = getattr(values.array, "_pa_array", None)
+            if arrow is not None and _plain_evidence(arrow.type, product_kind):
+                arrays.append(arrow.cast(field.type))
+                continue
+            as_id = int if product_kind == "long" else str
+            values = pd.Series(
+                [
+                    None
+                    if e is None
+                    else [
+                        {Columns.product: as_id(d[Columns.product]), "weight": d["weight"]}
+                        for d in e
+                    ]
+                    for e in values.tolist()
+                ],
+                dtype=object,
+            )
+        arrays.append(pa.array(values, type=field.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _arrow_schema(spark: Any, schema: StructType) -> Any:
+    """Return the ``pyarrow.Schema`` Spark expects back for ``schema`` in this session."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    large = spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false") == "true"
+    return to_arrow_schema(schema, prefers_large_types=large)
 
 
 # ----------------------------------------------------------------- public
@@ -892,27 +937,29 @@ def _run(
         explain=bool(explain),
         model_id=rec.model_id_,
         settings=settings,
+        arrow_schema=_arrow_schema(spark, out_schema),
         errors=errors,
     )
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(batches: Iterator[Any]) -> Iterator[Any]:
         # A partition holds every row of its clients, which is all scoring needs: its Arrow
         # batches are joined and scored at once. (Grouping by the bucket instead would make
-        # Spark sort each partition's rows by a key they all share.)
-        parts = [b for b in batches if len(b)]
+        # Spark sort each partition's rows by a key they all share.) Arrow in and out: the
+        # offers' evidence stays Arrow lists, never Python objects.
+        parts = [b for b in batches if b.num_rows]
         if parts:
-            yield task.run(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True))
+            yield from task.run(_from_arrow(parts)).to_batches()
 
     # one partition per bucket, each client's rows in one of them
     shuffled = union.repartition(int(buckets), _BUCKET)
-    scored = shuffled.mapInPandas(score, schema=out_schema)
+    scored = shuffled.mapInArrow(score, schema=out_schema)
     if what != "suppressed":
         return scored
     log = rec.suppressed()
     catalogue = log[log[Columns.client].isna()]
     if catalogue.empty:
         return scored
-    rows = _spark_ready(catalogue, columns, client_kind, product_kind)
+    rows = _to_arrow(catalogue, task.arrow_schema, client_kind, product_kind)
     return spark.createDataFrame(rows, schema=out_schema).unionByName(scored)
 
 
