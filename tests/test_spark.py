@@ -519,6 +519,68 @@ def test_push_down_equals_same_filter_on_one_machine(
     _assert_same_offers(got, want)
 
 
+def test_blank_class_is_what_strip_takes() -> None:
+    """Check that the push-down's class of blanks is exactly the characters str.strip removes."""
+    import re
+
+    from crosssell.spark import _BLANK
+
+    blank = re.compile(_BLANK)
+    every = (chr(i) for i in range(0x110000))
+    assert {c for c in every if blank.fullmatch(c)} == {
+        chr(i) for i in range(0x110000) if chr(i).isspace()
+    }
+
+
+def test_push_down_matches_event_types_as_the_book_strips_them(spark: Any) -> None:
+    """Check that events whose type holds blanks around a read type travel, and only those.
+
+    A type that merely contains a read name (``offer_made_by_phone``) stays home; an unreadable
+    date or a missing type travels, for the Book to report.
+    """
+    from crosssell.spark import _prune_events, _Reads
+
+    as_of = pd.Timestamp("2025-06-30")
+    recent, old = dt.datetime(2025, 6, 20), dt.datetime(2024, 1, 1)
+    rows = [
+        ("offer_made", recent),
+        ("  offer_made\t", recent),
+        ("offer_made\xa0", recent),
+        ("\u3000offer_made\n", recent),
+        ("offer_made ", old),
+        ("offer_made_by_phone", recent),
+        ("xoffer_made", recent),
+        ("offer made", recent),
+        (" complaint_opened", old),
+        ("complaint_openedx", old),
+        ("email", recent),
+        (None, recent),
+        ("offer_made", None),
+    ]
+    events = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                Columns.client: [f"C{i}" for i in range(len(rows))],
+                Columns.type: [r[0] for r in rows],
+                Columns.date: pd.Series([r[1] for r in rows], dtype="datetime64[us]"),
+            }
+        )
+    )
+    reads = _Reads(
+        as_of=as_of,
+        events={"offer_made": pd.Timedelta(days=30), "complaint_opened": None},
+        ended_contracts=False,
+    )
+    pruned = _prune_events(events, reads, cs.Schema())
+    assert pruned is not None
+    got = sorted(int(r[Columns.client][1:]) for r in pruned.collect())
+    assert got == [0, 1, 2, 3, 8, 11, 12]
+    for i, (kind, _) in enumerate(rows):
+        # what travels is what the Book reads as a read type, and rows it must judge itself
+        wanted = kind is None or kind.strip() in ("offer_made", "complaint_opened")
+        assert (i in got) == (wanted and i != 4), (i, kind)
+
+
 def test_push_down_reads_of_the_policy(fitted: cs.Recommender) -> None:
     """Check the look-backs the rules declare; an undeclared rule of one's own keeps every row."""
     from crosssell.spark import _reads
