@@ -265,6 +265,45 @@ def test_excluded_by_holding_works_both_ways() -> None:
     }
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    excludes=st.lists(st.sets(st.integers(0, 5), max_size=3), min_size=6, max_size=6),
+    holdings=st.lists(st.sets(st.integers(0, 5), min_size=1, max_size=5), min_size=1, max_size=6),
+)
+def test_excluded_by_holding_names_every_held_product_in_catalogue_order(
+    excludes: list[set[int]], holdings: list[set[int]]
+) -> None:
+    """Check each blocked pair once, naming every held product behind it, in catalogue order.
+
+    An exclusion works both ways: a held product blocks what it excludes and what excludes it.
+    """
+    ids = [f"P{i}" for i in range(6)]
+    products = pd.DataFrame(
+        {"product_id": ids, "excludes": [tuple(ids[j] for j in sorted(e)) for e in excludes]}
+    )
+    contracts = pd.DataFrame(
+        [
+            {"client_id": f"C{c}", "product_id": ids[h], "start_date": "2024-01-01"}
+            for c, held in enumerate(holdings)
+            for h in sorted(held)
+        ]
+    )
+    book = Book.from_frames(contracts=contracts, products=products)
+    ctx = ctx_at(book)
+    want = set()
+    for c, held in enumerate(holdings):
+        for p in range(6):
+            behind = [h for h in range(6) if h in held and (p in excludes[h] or h in excludes[p])]
+            behind.sort(key=lambda h: book.product_ids.index_of(ids[h]))
+            if behind:
+                names = ", ".join(ids[h] for h in behind)
+                detail = f"P{p} cannot be held together with {names}, which the client holds"
+                want.add((f"C{c}", f"P{p}", detail, "any"))
+    blocks = ExcludedByHolding().blocks(ctx)
+    assert len(blocks.client) == len(want)
+    assert rows(book, blocks) == want
+
+
 def test_segment_not_eligible_blocks_other_segments() -> None:
     """Check that a product restricted to a segment is blocked for clients of other segments."""
     book = make_book()

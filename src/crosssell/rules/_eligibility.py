@@ -354,14 +354,22 @@ class ExcludedByHolding:
         held_df = pd.DataFrame({"c": held.row.astype(np.int64), "h": held.col.astype(np.int64)})
         excl_df = pd.DataFrame({"h": excl.row.astype(np.int64), "p": excl.col.astype(np.int64)})
         why = held_df.merge(excl_df, on="h").merge(pair_key, on=["c", "p"])
-        why["h"] = ctx.product_text[why["h"].to_numpy()]
-        names = why.groupby(["c", "p"], sort=True)["h"].agg(", ".join).reset_index()
-        c = names["c"].to_numpy(dtype=np.int64)
-        p = names["p"].to_numpy(dtype=np.int64)
+        # One run per pair, pairs in order, held products in the order the merge met them;
+        # a pair behind which one product is held (the usual case) needs no join.
+        order = np.lexsort((why["p"].to_numpy(), why["c"].to_numpy()))
+        c_all = why["c"].to_numpy(dtype=np.int64)[order]
+        p_all = why["p"].to_numpy(dtype=np.int64)[order]
+        held_names = np.asarray(ctx.product_text, dtype=object)[why["h"].to_numpy()[order]]
+        first = np.flatnonzero(np.r_[True, (c_all[1:] != c_all[:-1]) | (p_all[1:] != p_all[:-1])])
+        stop = np.r_[first[1:], c_all.size]
+        behind = held_names[first]
+        for i in np.flatnonzero(stop - first > 1).tolist():
+            behind[i] = ", ".join(held_names[first[i] : stop[i]].tolist())
+        c, p = c_all[first], p_all[first]
         text = concat_text(
             ctx.product_text[p],
             " cannot be held together with ",
-            names["h"].to_numpy(dtype=str),
+            behind,
             ", which the client holds",
         )
         return Blocks.pairs(c, p, text)
