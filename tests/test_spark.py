@@ -176,6 +176,28 @@ def test_fresh_date_equals_recommend_frames(
     _assert_same_offers(_offers_frame(offers.collect()), want)
 
 
+def test_large_arrow_types_give_the_same_offers(
+    spark: Any,
+    spark_offers: dict[int, pd.DataFrame],
+    tables: dict[str, Any],
+    fitted: cs.Recommender,
+) -> None:
+    """Check a session exchanging large Arrow strings and lists scores as the default one."""
+    from crosssell import spark as cs_spark
+
+    key = "spark.sql.execution.arrow.useLargeVarTypes"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")
+    try:
+        offers = cs_spark.recommend(
+            fitted, tables["contracts"], tables["events"], tables["clients"], buckets=2
+        )
+        got = _offers_frame(offers.collect())
+    finally:
+        spark.conf.set(key, before)
+    _assert_same_offers(got, spark_offers[2])
+
+
 @pytest.mark.parametrize("buckets", [2, 7])
 def test_suppressed_equal_single_machine(
     tables: dict[str, Any], fitted: cs.Recommender, buckets: int
