@@ -1762,10 +1762,7 @@ def _nesting(value: Any) -> int:
         deepest = max(deepest, depth)
         if depth > _MANIFEST_DEPTH:
             break  # deep enough to refuse: the rest need not be walked
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 

@@ -303,12 +303,12 @@ def offer_records(
     client_codes, _, client_texts = _distinct(offers[Columns.client])
     product_codes, products, product_texts = _distinct(offers[Columns.product])
     kind_codes, kinds, _ = _distinct(offers[Columns.offer_type].astype(str))
-    pair_codes, pairs = pd.factorize(product_codes * max(len(kinds), 1) + kind_codes)
+    width = max(len(kinds), 1)
+    pair_codes, pairs = pd.factorize(product_codes * width + kind_codes)
     pair_titles = [
-        f"{known.get(products[p], product_texts[p])} ({_TYPE_LABEL.get(kinds[k], kinds[k])})"
-        for p, k in (divmod(int(pair), max(len(kinds), 1)) for pair in pairs)
+        _title(known.get(products[p], product_texts[p]), kinds[k])
+        for p, k in (divmod(int(pair), width) for pair in pairs)
     ]
-    titles = np.array(pair_titles, dtype=object)[pair_codes]
     row_clients = np.array(client_texts, dtype=object)[client_codes]
     row_products = np.array(product_texts, dtype=object)[product_codes]
     ids = (f"{model_id}:" + row_clients + ":" + row_products + f":{valid_from}").tolist()
@@ -317,22 +317,23 @@ def offer_records(
         descriptions = reasons.tolist()
     else:
         descriptions = [
-            _cut(
-                reason if isinstance(reason, str) and reason else f"{title}: no reason recorded.",
-                DESCRIPTION_MAX,
-            )
-            for reason, title in zip(
-                [None] * n if reasons is None else reasons.tolist(), titles.tolist(), strict=True
+            _description(reason, pair_titles[pair])
+            for reason, pair in zip(
+                [None] * n if reasons is None else reasons.tolist(),
+                pair_codes.tolist(),
+                strict=True,
             )
         ]
     references: list[str | None] = [None] * n
     if settings.action_reference is not None:
+        template = settings.action_reference
         references = [
-            settings.action_reference.format(
-                id=record_id,
-                client_id=client,
-                product_id=product,
-                offer_type=kinds[kind],
+            _reference(
+                template,
+                record_id=record_id,
+                client=client,
+                product=product,
+                kind=kinds[kind],
                 valid_from=valid_from,
             )
             for record_id, client, product, kind in zip(
@@ -434,18 +435,38 @@ def record_head(
     client_text, product_text = spelled(client), spelled(product)
     valid_from = day.isoformat()
     record_id = f"{model_id}:{client_text}:{product_text}:{valid_from}"
-    title = f"{names.get(product, product_text)} ({_TYPE_LABEL.get(kind, kind)})"
-    text = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
+    title = _title(names.get(product, product_text), kind)
     reference = None
     if settings.action_reference is not None:
-        reference = settings.action_reference.format(
-            id=record_id,
-            client_id=client_text,
-            product_id=product_text,
-            offer_type=kind,
+        reference = _reference(
+            settings.action_reference,
+            record_id=record_id,
+            client=client_text,
+            product=product_text,
+            kind=kind,
             valid_from=valid_from,
         )
-    return record_id, _cut(title, NAME_MAX), _cut(text, DESCRIPTION_MAX), reference
+    return record_id, _cut(title, NAME_MAX), _description(reason, title), reference
+
+
+def _title(name: str, kind: str) -> str:
+    """Return an offer's title, uncut: the product's name and the kind of offer."""
+    return f"{name} ({_TYPE_LABEL.get(kind, kind)})"
+
+
+def _description(reason: Any, title: str) -> str:
+    """Return an offer's description: its reason, else a sentence saying none was recorded."""
+    text = reason if isinstance(reason, str) and reason else f"{title}: no reason recorded."
+    return _cut(text, DESCRIPTION_MAX)
+
+
+def _reference(
+    template: str, *, record_id: str, client: str, product: str, kind: str, valid_from: str
+) -> str:
+    """Return the ``action_reference`` template filled in for one offer."""
+    return template.format(
+        id=record_id, client_id=client, product_id=product, offer_type=kind, valid_from=valid_from
+    )
 
 
 def rounded(records: pd.DataFrame) -> pd.DataFrame:

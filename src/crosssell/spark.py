@@ -641,7 +641,6 @@ class _Bucket:
     shipped: _Shipped
     packed: _Packed
     what: Task
-    columns: tuple[str, ...]
     client_kind: IdKind
     product_kind: IdKind
     as_of: Any
@@ -668,11 +667,13 @@ class _Bucket:
 
     def run(self, bucket: pd.DataFrame) -> Any:
         """Score one bucket of clients into a ``pyarrow.Table`` of the output schema."""
-        return _to_arrow(
-            self._frame(bucket), self.arrow_schema, self.client_kind, self.product_kind
-        )
+        out = self._frame(bucket)
+        if out is None:
+            return self.arrow_schema.empty_table()
+        return _to_arrow(out, self.arrow_schema, self.client_kind, self.product_kind)
 
-    def _frame(self, bucket: pd.DataFrame) -> pd.DataFrame:
+    def _frame(self, bucket: pd.DataFrame) -> pd.DataFrame | None:
+        """Return the bucket's output rows, None when it has none."""
         from threadpoolctl import threadpool_limits
 
         rec = self.shipped.get()
@@ -681,7 +682,7 @@ class _Bucket:
         if contracts is None or not len(contracts):
             # A Book needs a contract: clients known only from their client row or events in a
             # bucket of their own get no offer (see the limits in the Spark guide).
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+            return None
         clients, events = (
             t if t is not None and len(t) else None
             for t in (tables.get("clients"), tables.get("events"))
@@ -692,9 +693,9 @@ class _Bucket:
             if self.errors == "collect" or self.what == "rejected":
                 contracts, clients, events, found = _set_aside(rec, contracts, clients, events)
                 if self.what == "rejected":
-                    return _spark_rejected(found, self.columns)
+                    return _spark_rejected(found, tuple(self.arrow_schema.names))
                 if not len(contracts):
-                    return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+                    return None
             return self._score(rec, contracts, clients, events, schema)
 
     def _score(
@@ -926,16 +927,15 @@ def _run(
         keys=_bucket_keys(spark, int(buckets)),
     )
     if what == "offers":
-        out_schema, columns = offers_schema(rec), _OFFER_ORDER
+        out_schema = offers_schema(rec)
     elif what == "suppressed":
-        out_schema, columns = suppressed_schema(rec), _LOG_COLUMNS
+        out_schema = suppressed_schema(rec)
     else:
-        out_schema, columns = rejected_schema(), REJECTED_COLUMNS
+        out_schema = rejected_schema()
     task = _Bucket(
         shipped=_Shipped.of(rec, spark),
         packed=packed,
         what=what,
-        columns=columns,
         client_kind=client_kind,
         product_kind=product_kind,
         as_of=as_of,
