@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -148,6 +149,44 @@ def test_event_table_layout(tiny_contracts: pd.DataFrame) -> None:
     assert pd.isna(e["family"].tolist()[1])
     assert e["date"].dtype == "datetime64[ns]"
     assert "client_idx" not in book.events.columns
+
+
+def test_event_products_read_in_any_spelling(tiny_contracts: pd.DataFrame) -> None:
+    """Check that events name a product padded, decomposed or repeated, and miss the unknown."""
+    nfd, nfc = unicodedata.normalize("NFD", "Prêt"), unicodedata.normalize("NFC", "Prêt")
+    contracts = pd.concat(
+        [tiny_contracts, frame(client_id=["C1"], product_id=[nfc], start_date=["2024-01-01"])],
+        ignore_index=True,
+    )
+    named = [" P1", nfd, "P9", None, "P1", f"\u00a0{nfc}"]
+    events = frame(
+        client_id=["C1"] * len(named),
+        date=[f"2024-05-0{d}" for d in range(1, len(named) + 1)],
+        type=["need"] * len(named),
+        product_id=pd.Series(named, dtype="str"),
+        ref=pd.Series([None] * len(named), dtype="str"),
+    )
+    book = quiet_build(contracts, events=events)
+    e = book.event_table
+    p1, pret = book.product_ids.index_of("P1"), book.product_ids.index_of(nfc)
+    assert e["product_idx"].tolist() == [p1, pret, -1, -1, p1, pret]
+    assert e["family"].tolist()[:2] == ["P1", nfc]
+    # a text column stays text, even when every value is missing
+    assert isinstance(e["ref"].dtype, pd.StringDtype)
+    assert e["ref"].isna().all()
+
+
+def test_events_naming_no_product(tiny_contracts: pd.DataFrame) -> None:
+    """Check that events whose product ids are all missing name no product."""
+    events = frame(
+        client_id=["C1", "C2"],
+        date=["2024-05-01", "2024-05-02"],
+        type=["complaint_opened", "need"],
+        product_id=pd.Series([None, None], dtype="str"),
+    )
+    e = quiet_build(tiny_contracts, events=events).event_table
+    assert e["product_idx"].tolist() == [-1, -1]
+    assert e["family"].isna().all()
 
 
 # ---------------------------------------------------------------- columns

@@ -26,6 +26,14 @@ def test_vectorised_spelling_is_the_scalar_one(values: list[str]) -> None:
     assert spell_text_ids(pd.Series(values, dtype="str")).tolist() == [spell_id(v) for v in values]
 
 
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=20))
+def test_vectorised_spelling_keeps_nulls_null(values: list[str | None]) -> None:
+    """Check that a column with missing ids spells the others and leaves the missing ones."""
+    out = spell_text_ids(pd.Series(values, dtype="str"))
+    assert out.isna().tolist() == [v is None for v in values]
+    assert out.dropna().tolist() == [spell_id(v) for v in values if v is not None]
+
+
 @given(st.text(max_size=8))
 def test_spelling_is_idempotent(value: str) -> None:
     """Check that spelling an id twice changes nothing more."""

@@ -1226,7 +1226,7 @@ def _one_slip(a: str, b: str) -> bool:
 def _check_event_types(collector: _val.Collector, table: Table, types: pd.Series) -> None:
     """Reject events whose type misspells a built-in one: the rules keyed on it would not see it."""
     # The distinct types are few: a loop over them is cheap.
-    distinct = pd.unique(types[table.ok].to_numpy(dtype=object))
+    distinct = types[table.ok].unique()
     near = {t: k for t in distinct if isinstance(t, str) and (k := near_event_type(t))}
     if not near:
         return

@@ -2009,18 +2009,28 @@ def _event_table(
         }
     )
     table[Columns.client] = ids.uniques.take(ids.codes[rows])
-    table[Columns.product] = given.to_numpy()
-    table[Columns.family] = family.to_numpy()
+    table[Columns.product] = _values(given)
+    table[Columns.family] = family.array
     table[Columns.date] = pd.to_datetime(dates.ns[rows], unit="ns")
-    table[Columns.type] = t.column(Columns.type).iloc[rows].astype("str").str.strip().to_numpy()
+    table[Columns.type] = t.column(Columns.type).iloc[rows].astype("str").str.strip().array
     for ours in (Columns.detail, Columns.ref):
-        table[ours] = t.column(ours).iloc[rows].to_numpy() if t.has(ours) else None
+        table[ours] = _values(t.column(ours).iloc[rows]) if t.has(ours) else None
     table = _with_extras(table, t, rows)
     order = np.argsort(table[Columns.date].to_numpy(), kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     counts = table[Columns.type].value_counts()
     other = tuple((str(k), int(v)) for k, v in counts.items() if k not in EventType.known)
     return table, tuple(sorted(other))
+
+
+def _values(column: pd.Series) -> Any:
+    """Give a column's values for a frame with another index: text stays text, not copied.
+
+    ``to_numpy`` on a ``str`` column builds one Python object per row, and the frame infers
+    ``str`` again from them (a second pass); an all-missing ``str`` column would come back as
+    ``object``.
+    """
+    return column.array if isinstance(column.dtype, pd.StringDtype) else column.to_numpy()
 
 
 def _lookup_products(given: pd.Series, product_ids: IdMap) -> npt.NDArray[np.int32]:
@@ -2032,6 +2042,8 @@ def _lookup_products(given: pd.Series, product_ids: IdMap) -> npt.NDArray[np.int
         if integral.any():
             out[integral] = index.get_indexer(num[integral].astype(np.int64))
         return out.astype(np.int32)
-    text = spell_text_ids(given)
-    out = index.get_indexer(pd.Index(text.to_numpy(), dtype="str"))
-    return np.where(given.notna().to_numpy(), out, -1).astype(np.int32)
+    # A column of events names few products: look each one up once, not once per row.
+    # A missing one (code -1) reads the -1 appended after them.
+    codes, uniques = pd.factorize(spell_text_ids(given))
+    found = np.append(index.get_indexer(pd.Index(uniques, dtype="str")), -1)
+    return np.where(given.notna().to_numpy(), found[codes], -1).astype(np.int32)

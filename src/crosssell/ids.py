@@ -81,8 +81,10 @@ def spell_text_ids(values: pd.Series) -> pd.Series:
     True
     """
     out = values.astype("str").str.strip()
-    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap.
-    wide = ~out.str.isascii().fillna(value=True).to_numpy(dtype=bool)
+    # Only non-ASCII text can change under NFC; checking ASCII first keeps this cheap. A null is
+    # not ASCII to the ``str`` dtype's ``isascii`` (False, not NA): leave it out, or a column of
+    # mostly missing ids would be normalised row by row.
+    wide = ~out.str.isascii().fillna(value=True).to_numpy(dtype=bool) & out.notna().to_numpy()
     if wide.any():
         out = out.copy()
         out[wide] = out[wide].str.normalize("NFC")
