@@ -40,6 +40,7 @@ from crosssell.rules import (
     route_sales,
     rule,
 )
+from crosssell.rules._context import event_columns
 
 AS_OF = "2025-06-30"
 
@@ -373,6 +374,23 @@ def test_recent_decline_blocks_the_product_or_the_family_for_the_window() -> Non
     assert ("C1", "INS_PLUS") in {(c, p) for c, p, _, _ in by_family}
     assert len(RecentDecline(days=90).blocks(ctx_at(book, "2025-09-08"))) == 0
     assert len(RecentDecline(days=90).blocks(ctx_at(book, "2025-05-31"))) == 0
+
+
+def test_events_read_the_family_of_their_product_or_the_family_they_name() -> None:
+    """Check each event's family: its product's, the family it names, or none."""
+    events = [
+        ev("C1", "2025-06-01", "need", "INS"),
+        ev("C1", "2025-06-02", "need", "Loans"),
+        ev("C2", "2025-06-03", "need", "Pets"),
+        ev("C2", "2025-06-04", "need"),
+        ev("C2", "2025-06-05", "need", "Loans"),
+    ]
+    ctx = ctx_at(make_book(events=events))
+    got = event_columns(ctx)
+    labels = ctx.family_labels
+    names = [labels[f] if f >= 0 else None for f in got.family.tolist()]
+    ins = labels[ctx.family_codes[ctx.book.product_ids.index_of("INS")]]
+    assert names == [ins, "Loans", None, None, "Loans"]
 
 
 def test_contact_cap_counts_offers_in_the_window() -> None:

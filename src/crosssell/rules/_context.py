@@ -541,7 +541,10 @@ def event_columns(ctx: RuleContext) -> EventColumns:
             else np.full(n, -1, dtype=np.int64)
         )
         if Columns.family in table.columns and n:
-            named = labels.get_indexer(pd.Index(table[Columns.family].astype(object).astype(str)))
+            # Events name few families: look each one up once (a missing one too), not per row.
+            fam_codes, fam_uniques = pd.factorize(table[Columns.family], use_na_sentinel=False)
+            text = pd.Series(fam_uniques, dtype=table[Columns.family].dtype)
+            named = labels.get_indexer(pd.Index(text.astype(object).astype(str)))[fam_codes]
         else:
             named = np.full(n, -1, dtype=np.int64)
         family = np.where(product >= 0, codes[np.maximum(product, 0)], named)
