@@ -48,7 +48,7 @@ from crosssell.exceptions import (
     PurchaseLinesWarning,
     SchemaError,
 )
-from crosssell.ids import IdMap, spell_text_ids
+from crosssell.ids import IdMap, positions, spell_text_ids
 
 if TYPE_CHECKING:
     from crosssell.matrix import AsOf, ClientProductMatrix, State
@@ -2042,8 +2042,4 @@ def _lookup_products(given: pd.Series, product_ids: IdMap) -> npt.NDArray[np.int
         if integral.any():
             out[integral] = index.get_indexer(num[integral].astype(np.int64))
         return out.astype(np.int32)
-    # A column of events names few products: look each one up once, not once per row.
-    # A missing one (code -1) reads the -1 appended after them.
-    codes, uniques = pd.factorize(spell_text_ids(given))
-    found = np.append(index.get_indexer(pd.Index(uniques, dtype="str")), -1)
-    return np.where(given.notna().to_numpy(), found[codes], -1).astype(np.int32)
+    return positions(index, given, spell=spell_text_ids).astype(np.int32)

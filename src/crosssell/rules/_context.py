@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from crosssell.book import Book
 from crosssell.columns import Columns
+from crosssell.ids import positions
 from crosssell.rules._common import DAY_NS, IntArray, as_tuple, to_ns
 
 #: (rule name, declared event look-backs) while a rule that declares its reads runs
@@ -541,10 +542,9 @@ def event_columns(ctx: RuleContext) -> EventColumns:
             else np.full(n, -1, dtype=np.int64)
         )
         if Columns.family in table.columns and n:
-            # Events name few families: look each one up once (a missing one too), not per row.
-            fam_codes, fam_uniques = pd.factorize(table[Columns.family], use_na_sentinel=False)
-            text = pd.Series(fam_uniques, dtype=table[Columns.family].dtype)
-            named = labels.get_indexer(pd.Index(text.astype(object).astype(str)))[fam_codes]
+            named = positions(
+                labels, table[Columns.family], spell=lambda names: names.astype(object).astype(str)
+            )
         else:
             named = np.full(n, -1, dtype=np.int64)
         family = np.where(product >= 0, codes[np.maximum(product, 0)], named)
